@@ -1,0 +1,27 @@
+//! azmx-sync core: the crypto-and-protocol heart of cross-device sync.
+//!
+//! Nothing in this crate knows about FFI, HTTP servers or databases. It holds:
+//! - [`kdf`]: the envelope key, derived from the recovery receipt with PBKDF2;
+//! - [`envelope`]: the v1 sealed-envelope format (`0x01 | iv | ciphertext+tag`);
+//! - [`integrity`]: SHA-256 blob verification, run before any decrypt;
+//! - [`identity`]: the device's ed25519 key, kept in a 0600 key file;
+//! - [`canonical`]: the pinned signed-request strings and their verification;
+//! - [`merge`]: per-store merge contracts.
+//!
+//! The wire contract is specified in `docs/PROTOCOL.md`.
+
+pub mod b64;
+pub mod canonical;
+pub mod envelope;
+pub mod error;
+pub mod identity;
+pub mod integrity;
+pub mod kdf;
+pub mod merge;
+
+pub use canonical::{SignedRequest, MAX_SKEW_SECS};
+pub use envelope::{open, open_text, seal, seal_text, ENVELOPE_VERSION, MIN_ENVELOPE_LEN};
+pub use error::Error;
+pub use identity::DeviceIdentity;
+pub use integrity::{sha256_hex, verify_blob};
+pub use kdf::EnvelopeKey;
