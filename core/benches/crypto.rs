@@ -20,7 +20,9 @@ fn seal_open(c: &mut Criterion) {
         let pt = vec![0x5au8; size];
         let blob = key.seal(&pt);
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_with_input(BenchmarkId::new("seal", size), &pt, |b, pt| b.iter(|| key.seal(pt)));
+        g.bench_with_input(BenchmarkId::new("seal", size), &pt, |b, pt| {
+            b.iter(|| key.seal(pt))
+        });
         g.bench_with_input(BenchmarkId::new("open", size), &blob, |b, blob| {
             b.iter(|| key.open(blob).unwrap())
         });

@@ -21,7 +21,9 @@ fn main() {
     })
     .collect();
 
-    let big: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(31) ^ (i >> 8)) as u8).collect();
+    let big: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 8)) as u8)
+        .collect();
     let envelope: Vec<Value> = [
         ([0x11u8; 32], [0x22u8; 12], Vec::new()),
         (
@@ -29,7 +31,11 @@ fn main() {
             [0xa5; 12],
             br#"{"v":1,"stores":{"snippets":[{"id":"s1","body":"hello"}]}}"#.to_vec(),
         ),
-        ([0xfe; 32], *b"azmx-iv-0001", "ünïcødé plaintext ✓".as_bytes().to_vec()),
+        (
+            [0xfe; 32],
+            *b"azmx-iv-0001",
+            "ünïcødé plaintext ✓".as_bytes().to_vec(),
+        ),
         ([0x42; 32], [0x00; 12], big),
     ]
     .into_iter()
@@ -50,19 +56,38 @@ fn main() {
     let signature: Vec<Value> = [
         (
             [0x01u8; 32],
-            SignedRequest::Push { device_id: "dev_a1b2c3".into(), seq: 1, sha256: sha.clone(), ts: 1_764_288_000 },
+            SignedRequest::Push {
+                device_id: "dev_a1b2c3".into(),
+                seq: 1,
+                sha256: sha.clone(),
+                ts: 1_764_288_000,
+            },
         ),
         (
             [0x02; 32],
-            SignedRequest::Pull { device_id: "dev_a1b2c3".into(), since: "c_0000000000000017".into(), limit: 100, ts: 1_764_288_001 },
+            SignedRequest::Pull {
+                device_id: "dev_a1b2c3".into(),
+                since: "c_0000000000000017".into(),
+                limit: 100,
+                ts: 1_764_288_001,
+            },
         ),
         (
             [0x03; 32],
-            SignedRequest::Blob { device_id: "dev_a1b2c3".into(), owner_device_id: "dev_ffee01".into(), seq: 18446744073709551615, ts: 1_764_288_002 },
+            SignedRequest::Blob {
+                device_id: "dev_a1b2c3".into(),
+                owner_device_id: "dev_ffee01".into(),
+                seq: 18446744073709551615,
+                ts: 1_764_288_002,
+            },
         ),
         (
             [0x04; 32],
-            SignedRequest::Revoke { device_id: "dev_a1b2c3".into(), target_device_id: "dev_lost99".into(), ts: 1_764_288_003 },
+            SignedRequest::Revoke {
+                device_id: "dev_a1b2c3".into(),
+                target_device_id: "dev_lost99".into(),
+                ts: 1_764_288_003,
+            },
         ),
     ]
     .into_iter()
@@ -71,7 +96,12 @@ fn main() {
         let id = DeviceIdentity::from_seed_for_vectors(seed);
         (
             seed,
-            SignedRequest::Init { license_id: "lic_0001".into(), public_key: id.public_key(), device_name: "Ana’s laptop".into(), ts: 1_764_288_004 },
+            SignedRequest::Init {
+                license_id: "lic_0001".into(),
+                public_key: id.public_key(),
+                device_name: "Ana’s laptop".into(),
+                ts: 1_764_288_004,
+            },
         )
     }))
     .map(|(seed, req)| {
@@ -94,7 +124,11 @@ fn main() {
     flipped_ct[13] ^= 0x01;
     let mut v2 = good.clone();
     v2[0] = 0x02;
-    let other_key = seal_with_iv_for_vectors(&EnvelopeKey::from_bytes_for_vectors([0x12; 32]), &[0x33; 12], b"tamper me");
+    let other_key = seal_with_iv_for_vectors(
+        &EnvelopeKey::from_bytes_for_vectors([0x12; 32]),
+        &[0x33; 12],
+        b"tamper me",
+    );
     let mut invalid: Vec<Value> = vec![
         json!({ "key_hex": hex::encode(k), "envelope_b64u": format!("{}=", b64::encode(&good)), "error": "invalid_base64" }),
         json!({ "key_hex": hex::encode(k), "envelope_b64u": b64::encode(&good).replace('-', "+").replace('_', "/") + "+", "error": "invalid_base64" }),

@@ -30,7 +30,10 @@ mod tests {
         assert_eq!(decode("-_8").unwrap(), b"\xfb\xff");
         assert!(matches!(decode("-_8="), Err(Error::InvalidBase64)));
         assert!(matches!(decode("+/8"), Err(Error::InvalidBase64)));
-        assert!(matches!(decode("-_9"), Err(Error::InvalidBase64)), "non-canonical trailing bits");
+        assert!(
+            matches!(decode("-_9"), Err(Error::InvalidBase64)),
+            "non-canonical trailing bits"
+        );
         assert!(matches!(decode("ab cd"), Err(Error::InvalidBase64)));
         assert!(matches!(decode("a"), Err(Error::InvalidBase64)));
     }

@@ -372,7 +372,8 @@ pub(crate) fn parse_public_key(public_key: &str) -> Result<VerifyingKey, Error> 
         .map_err(|_| malformed("publicKey", "not base64url"))?
         .try_into()
         .map_err(|_| malformed("publicKey", "not 32 bytes"))?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| malformed("publicKey", "not a valid ed25519 point"))
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| malformed("publicKey", "not a valid ed25519 point"))
 }
 
 fn malformed(field: &'static str, reason: &'static str) -> Error {
@@ -388,7 +389,10 @@ pub fn check_id(field: &'static str, v: &str) -> Result<(), Error> {
         return Err(malformed(field, "longer than 128 bytes"));
     }
     if !v.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'|') {
-        return Err(malformed(field, "contains `|`, whitespace, control or non-ASCII characters"));
+        return Err(malformed(
+            field,
+            "contains `|`, whitespace, control or non-ASCII characters",
+        ));
     }
     Ok(())
 }
@@ -414,7 +418,10 @@ pub fn check_name(v: &str) -> Result<(), Error> {
         return Err(malformed("deviceName", "longer than 64 characters"));
     }
     if v.chars().any(|c| c == '|' || c.is_control()) {
-        return Err(malformed("deviceName", "contains `|` or a control character"));
+        return Err(malformed(
+            "deviceName",
+            "contains `|` or a control character",
+        ));
     }
     Ok(())
 }
@@ -429,9 +436,8 @@ fn check_sha(field: &'static str, v: &str) -> Result<(), Error> {
 
 /// Decimal u64 without sign or leading zeros.
 fn parse_u64(field: &'static str, v: &str) -> Result<u64, Error> {
-    let canonical = !v.is_empty()
-        && v.bytes().all(|b| b.is_ascii_digit())
-        && (v == "0" || !v.starts_with('0'));
+    let canonical =
+        !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && (v == "0" || !v.starts_with('0'));
     if !canonical {
         return Err(malformed(field, "not a canonical decimal integer"));
     }
@@ -444,7 +450,8 @@ fn parse_ts(v: &str) -> Result<i64, Error> {
         Some(d) => (true, d),
         None => (false, v),
     };
-    let n = parse_u64("ts", digits).map_err(|_| malformed("ts", "not a canonical decimal integer"))?;
+    let n =
+        parse_u64("ts", digits).map_err(|_| malformed("ts", "not a canonical decimal integer"))?;
     if neg && n == 0 {
         return Err(malformed("ts", "negative zero"));
     }
@@ -478,7 +485,13 @@ mod tests {
             target_device_id: "c".into(),
             ts: 1,
         };
-        assert!(matches!(r.canonical(), Err(Error::MalformedField { field: "deviceId", .. })));
+        assert!(matches!(
+            r.canonical(),
+            Err(Error::MalformedField {
+                field: "deviceId",
+                ..
+            })
+        ));
         let r = SignedRequest::Devices {
             device_id: "a\nb".into(),
             ts: 1,
@@ -503,10 +516,7 @@ mod tests {
         ] {
             assert!(SignedRequest::parse(&bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            SignedRequest::parse("keycheck-get|d|-5").unwrap().ts(),
-            -5
-        );
+        assert_eq!(SignedRequest::parse("keycheck-get|d|-5").unwrap().ts(), -5);
     }
 
     #[test]
@@ -514,7 +524,10 @@ mod tests {
         check_skew(1000, 1300, 300).unwrap();
         check_skew(1300, 1000, 300).unwrap();
         match check_skew(1000, 1301, 300) {
-            Err(Error::ClockSkew { skew_secs, max_secs }) => {
+            Err(Error::ClockSkew {
+                skew_secs,
+                max_secs,
+            }) => {
                 assert_eq!((skew_secs, max_secs), (-301, 300))
             }
             other => panic!("{other:?}"),

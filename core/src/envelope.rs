@@ -114,10 +114,19 @@ mod tests {
     fn error_order() {
         let k = key();
         assert!(matches!(open_text(&k, "AQ=="), Err(Error::InvalidBase64)));
-        assert!(matches!(open(&k, &[1; 28]), Err(Error::EnvelopeTooShort { len: 28 })));
-        assert!(matches!(open(&k, &[2; 29]), Err(Error::UnsupportedVersion(2))));
+        assert!(matches!(
+            open(&k, &[1; 28]),
+            Err(Error::EnvelopeTooShort { len: 28 })
+        ));
+        assert!(matches!(
+            open(&k, &[2; 29]),
+            Err(Error::UnsupportedVersion(2))
+        ));
         assert!(matches!(open(&k, &[1; 29]), Err(Error::DecryptFailed)));
         let wrong = EnvelopeKey::from_bytes_for_vectors([8; 32]);
-        assert!(matches!(open(&wrong, &seal(&k, b"x")), Err(Error::DecryptFailed)));
+        assert!(matches!(
+            open(&wrong, &seal(&k, b"x")),
+            Err(Error::DecryptFailed)
+        ));
     }
 }

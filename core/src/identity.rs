@@ -112,7 +112,9 @@ impl DeviceIdentity {
     /// Signs a request's canonical string; returns the base64url signature.
     pub fn sign(&self, request: &SignedRequest) -> Result<String, Error> {
         let canonical = request.canonical()?;
-        Ok(crate::b64::encode(&self.signing.sign(canonical.as_bytes()).to_bytes()))
+        Ok(crate::b64::encode(
+            &self.signing.sign(canonical.as_bytes()).to_bytes(),
+        ))
     }
 
     /// Signs a canonical given as text, after checking it parses as one of
@@ -256,7 +258,10 @@ mod tests {
             let e = DeviceIdentity::load_or_create(&p).unwrap_err();
             assert!(matches!(
                 e,
-                Error::KeyFile { problem: KeyFileProblem::InsecurePermissions { .. }, .. }
+                Error::KeyFile {
+                    problem: KeyFileProblem::InsecurePermissions { .. },
+                    ..
+                }
             ));
             assert!(e.to_string().contains("device.key"), "{e}");
         }
@@ -268,15 +273,29 @@ mod tests {
         let p = d.path().join("device.key");
         DeviceIdentity::create(&p).unwrap();
         let good = fs::read(&p).unwrap();
-        for bad in [good[..47].to_vec(), {
-            let mut b = good.clone();
-            b[20] ^= 1;
-            b
-        }, vec![], [good.clone(), vec![0]].concat()] {
+        for bad in [
+            good[..47].to_vec(),
+            {
+                let mut b = good.clone();
+                b[20] ^= 1;
+                b
+            },
+            vec![],
+            [good.clone(), vec![0]].concat(),
+        ] {
             fs::write(&p, &bad).unwrap();
             fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
             let e = DeviceIdentity::load_or_create(&p).unwrap_err();
-            assert!(matches!(e, Error::KeyFile { problem: KeyFileProblem::Corrupt, .. }), "{e}");
+            assert!(
+                matches!(
+                    e,
+                    Error::KeyFile {
+                        problem: KeyFileProblem::Corrupt,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
         }
     }
 
@@ -285,7 +304,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("nope/device.key");
         let e = DeviceIdentity::load_or_create(&p).unwrap_err();
-        assert!(matches!(e, Error::KeyFile { problem: KeyFileProblem::MissingDirectory, .. }));
+        assert!(matches!(
+            e,
+            Error::KeyFile {
+                problem: KeyFileProblem::MissingDirectory,
+                ..
+            }
+        ));
         assert!(e.to_string().contains("nope"));
     }
 
@@ -296,10 +321,23 @@ mod tests {
         let c = "devices|dev_1|1700000000";
         let sig = id.sign_canonical(c).unwrap();
         crate::canonical::verify(&id.public_key(), c, &sig, 1_700_000_100, 300).unwrap();
-        let e = crate::canonical::verify(&id.public_key(), c, &sig, 1_700_000_301, 300).unwrap_err();
-        assert!(matches!(e, Error::ClockSkew { skew_secs: -301, .. }));
-        let e = crate::canonical::verify(&id.public_key(), "devices|dev_2|1700000000", &sig, 1_700_000_000, 300)
-            .unwrap_err();
+        let e =
+            crate::canonical::verify(&id.public_key(), c, &sig, 1_700_000_301, 300).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::ClockSkew {
+                skew_secs: -301,
+                ..
+            }
+        ));
+        let e = crate::canonical::verify(
+            &id.public_key(),
+            "devices|dev_2|1700000000",
+            &sig,
+            1_700_000_000,
+            300,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::BadSignature));
     }
 }

@@ -30,7 +30,9 @@ pub fn verify_blob(expected_sha256_hex: &str, blob: &[u8]) -> Result<(), Error> 
 
 /// True for exactly 64 lowercase hex digits.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

@@ -124,8 +124,14 @@ mod tests {
 
     #[test]
     fn empty_inputs_are_typed_errors() {
-        assert!(matches!(EnvelopeKey::derive("  \n", "lid"), Err(Error::EmptyReceipt)));
-        assert!(matches!(EnvelopeKey::derive("r", ""), Err(Error::EmptyLicenseId)));
+        assert!(matches!(
+            EnvelopeKey::derive("  \n", "lid"),
+            Err(Error::EmptyReceipt)
+        ));
+        assert!(matches!(
+            EnvelopeKey::derive("r", ""),
+            Err(Error::EmptyLicenseId)
+        ));
     }
 
     #[test]
