@@ -1,0 +1,325 @@
+//! azmx-sync relay: the blind "worker".
+//!
+//! It stores sealed blobs that devices push, lists and serves them to the
+//! other devices of the same license, and checks every request's ed25519
+//! signature against the public key the device registered. It never holds
+//! a key that could open a blob and never needs one. The HTTP API is
+//! specified in `docs/PROTOCOL.md` (section "Relay HTTP API").
+//!
+//! Embedding:
+//!
+//! ```no_run
+//! use azmx_sync_relay::{add_license, Relay, RelayConfig};
+//! let dir = std::path::Path::new("/tmp/relay-data");
+//! let key = add_license(dir, "lic_demo").unwrap(); // give this to the customer
+//! let relay = Relay::start(RelayConfig::new(dir)).unwrap(); // 127.0.0.1, free port
+//! println!("{}", relay.url());
+//! relay.shutdown();
+//! ```
+
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+mod api;
+mod ratelimit;
+pub mod storage;
+
+pub use storage::{DeviceInfo, SqliteStorage, Storage, StorageError};
+
+/// Default body limit for pushes (8 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest key-check blob (4 KiB).
+pub const MAX_KEYCHECK_BYTES: usize = 4 * 1024;
+/// Largest JSON request body (init, revoke, prune).
+pub const MAX_JSON_BYTES: usize = 16 * 1024;
+/// Pull page size when `limit` is absent.
+pub const DEFAULT_PULL_LIMIT: u32 = 100;
+/// Largest pull page; larger requested limits are clamped to it.
+pub const MAX_PULL_LIMIT: u32 = 1000;
+
+/// The relay's notion of "now", in unix seconds. Injectable so tests of the
+/// ±300 s skew window are deterministic.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// The system clock plus a fixed offset in seconds.
+    Offset(i64),
+    /// A clock that only moves when the shared value is set.
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// A manual clock starting at `start`, and the handle that sets it.
+    pub fn manual(start: i64) -> (Self, Arc<AtomicI64>) {
+        let v = Arc::new(AtomicI64::new(start));
+        (Self::Manual(v.clone()), v)
+    }
+
+    /// Current unix seconds.
+    pub fn now(&self) -> i64 {
+        match self {
+            Self::System => system_now(),
+            Self::Offset(o) => system_now().saturating_add(*o),
+            Self::Manual(v) => v.load(Ordering::SeqCst),
+        }
+    }
+}
+
+fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Request limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest push body; larger answers 413 `too_large`.
+    pub max_body_bytes: usize,
+    /// Whole-request deadline (reading the body included); past it 408 `timeout`.
+    pub request_timeout: Duration,
+    /// Per-device token bucket refill rate, requests per second (0 = no limit).
+    pub rate_per_sec: f64,
+    /// Per-device token bucket size.
+    pub rate_burst: f64,
+    /// Allowed |ts − now| in seconds.
+    pub max_skew_secs: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout: Duration::from_secs(30),
+            rate_per_sec: 100.0,
+            rate_burst: 200.0,
+            max_skew_secs: azmx_sync_core::MAX_SKEW_SECS,
+        }
+    }
+}
+
+/// Relay configuration.
+#[derive(Clone)]
+pub struct RelayConfig {
+    /// Directory holding the SQLite database (created 0700 if missing).
+    pub data_dir: PathBuf,
+    /// Address to bind; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Bearer token for `/admin/*`; `None` disables the admin endpoints (404).
+    pub admin_token: Option<String>,
+    pub limits: Limits,
+    pub clock: Clock,
+    /// Tokio worker threads (0 = one per core).
+    pub worker_threads: usize,
+    /// Most writes one SQLite group commit takes (1 = a commit per write).
+    pub group_commit_max_batch: usize,
+}
+
+impl std::fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConfig")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("limits", &self.limits)
+            .field("clock", &self.clock)
+            .field("worker_threads", &self.worker_threads)
+            .field("group_commit_max_batch", &self.group_commit_max_batch)
+            .finish()
+    }
+}
+
+impl RelayConfig {
+    /// Defaults: listen on 127.0.0.1 port 0, no admin token, default limits,
+    /// system clock.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_token: None,
+            limits: Limits::default(),
+            clock: Clock::System,
+            worker_threads: 0,
+            group_commit_max_batch: 512,
+        }
+    }
+}
+
+/// Relay-level failures (starting, license administration).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Storage(StorageError),
+    #[error("license `{0}` already exists")]
+    LicenseExists(String),
+    #[error("unknown license `{0}`")]
+    UnknownLicense(String),
+    #[error("invalid license id: {0}")]
+    InvalidLicenseId(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl From<StorageError> for RelayError {
+    fn from(e: StorageError) -> Self {
+        Self::Storage(e)
+    }
+}
+
+/// Starts relays. See [`RunningRelay`].
+pub struct Relay {
+    _private: (),
+}
+
+impl Relay {
+    /// Opens the SQLite store under `config.data_dir`, binds
+    /// `config.listen`, and serves on a dedicated thread with its own tokio
+    /// runtime. Returns once the socket is bound.
+    pub fn start(config: RelayConfig) -> Result<RunningRelay, RelayError> {
+        let storage =
+            SqliteStorage::open_with_batch(&config.data_dir, config.group_commit_max_batch)?;
+        Self::start_with_storage(config, Arc::new(storage))
+    }
+
+    /// Like [`start`](Self::start) with any [`Storage`] backend
+    /// (`config.data_dir` is then unused).
+    pub fn start_with_storage(
+        config: RelayConfig,
+        storage: Arc<dyn Storage>,
+    ) -> Result<RunningRelay, RelayError> {
+        if config.limits.rate_per_sec.is_nan() || config.limits.rate_burst.is_nan() {
+            return Err(RelayError::Config("rate limit is NaN".into()));
+        }
+        let listener = StdTcpListener::bind(config.listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let threads = if config.worker_threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            config.worker_threads
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("relay-worker")
+            .enable_all()
+            .build()?;
+        let state = api::AppState::new(&config, storage);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("relay-main".into())
+            .spawn(move || {
+                rt.block_on(api::serve(listener, state, stop_rx));
+                rt.shutdown_timeout(Duration::from_secs(2));
+            })?;
+        tracing::info!(%addr, "relay listening");
+        Ok(RunningRelay {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A relay serving on its own thread. Dropping it shuts it down.
+pub struct RunningRelay {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningRelay {
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<local_addr>`, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 10 s), and
+    /// closes the store (queued writes are committed first).
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    /// Blocks until the relay stops on its own (it does not, unless its
+    /// runtime fails); for binaries that serve until killed.
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+            tracing::info!(addr = %self.addr, "relay stopped");
+        }
+    }
+}
+
+impl Drop for RunningRelay {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand_core::{OsRng, RngCore};
+    let mut b = [0u8; N];
+    OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// Creates license `license_id` in the store under `data_dir` (usable
+/// while a relay runs on it, or without one) and returns its new license
+/// key: 32 random bytes, unpadded base64url. Only the key's SHA-256 is
+/// stored; the key cannot be shown again.
+pub fn add_license(data_dir: &Path, license_id: &str) -> Result<String, RelayError> {
+    azmx_sync_core::canonical::check_id("licenseId", license_id)
+        .map_err(|e| RelayError::InvalidLicenseId(e.to_string()))?;
+    let key = azmx_sync_core::b64::encode(&random_bytes::<32>());
+    let storage = SqliteStorage::open(data_dir)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(storage.add_license(license_id, sha256(key.as_bytes()), system_now()));
+    match r {
+        Ok(()) => Ok(key),
+        Err(StorageError::LicenseExists) => Err(RelayError::LicenseExists(license_id.into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Per-device metadata of a license, read straight from the store under
+/// `data_dir` (the same shape as `GET /admin/licenses/{lid}/devices`).
+pub fn admin_devices(data_dir: &Path, license_id: &str) -> Result<Vec<DeviceInfo>, RelayError> {
+    storage::sqlite::devices_offline(data_dir, license_id)?
+        .ok_or_else(|| RelayError::UnknownLicense(license_id.into()))
+}

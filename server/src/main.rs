@@ -1,0 +1,186 @@
+//! `azmx-sync-relay`: run the relay, manage licenses.
+//!
+//! ```text
+//! azmx-sync-relay serve --data-dir DIR --listen 127.0.0.1:8787
+//! azmx-sync-relay license add <lid> --data-dir DIR     # prints the key once, last word
+//! azmx-sync-relay admin devices <lid> --data-dir DIR   # JSON, metadata only
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use azmx_sync_relay::{add_license, admin_devices, Limits, Relay, RelayConfig};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "azmx-sync-relay",
+    version,
+    about = "azmx-sync relay: stores sealed blobs it cannot read"
+)]
+struct Cli {
+    /// Log format on stderr (filter with RUST_LOG, default `info`).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "AZMX_RELAY_LOG_FORMAT",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the relay HTTP API until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// License administration.
+    #[command(subcommand)]
+    License(LicenseCmd),
+    /// Read-only admin views, straight from the data directory.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Args)]
+struct DataDir {
+    /// Directory holding the relay's SQLite database.
+    #[arg(long, env = "AZMX_RELAY_DATA_DIR")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Address to listen on.
+    #[arg(long, env = "AZMX_RELAY_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Bearer token enabling /admin/* (prefer the environment variable).
+    #[arg(long, env = "AZMX_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Largest push body in bytes.
+    #[arg(long, env = "AZMX_RELAY_MAX_BODY_BYTES", default_value_t = azmx_sync_relay::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Whole-request deadline in seconds.
+    #[arg(long, env = "AZMX_RELAY_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Per-device rate limit, requests per second (0 disables).
+    #[arg(long, env = "AZMX_RELAY_RATE_PER_SEC", default_value_t = 100.0)]
+    rate_per_sec: f64,
+    /// Per-device burst size.
+    #[arg(long, env = "AZMX_RELAY_RATE_BURST", default_value_t = 200.0)]
+    rate_burst: f64,
+    /// Tokio worker threads (0 = one per core).
+    #[arg(long, env = "AZMX_RELAY_WORKERS", default_value_t = 0)]
+    workers: usize,
+}
+
+#[derive(Subcommand)]
+enum LicenseCmd {
+    /// Create a license and print its key (shown once; only a hash is stored).
+    Add {
+        license_id: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Per-device metadata of a license, as JSON.
+    Devices {
+        license_id: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Cmd) -> Result<(), Box<dyn std::error::Error>> {
+    match cmd {
+        Cmd::Serve(a) => serve(a),
+        Cmd::License(LicenseCmd::Add { license_id, data }) => {
+            let key = add_license(&data.data_dir, &license_id)?;
+            println!(
+                "license {license_id} created; store this key now, it is not shown again: {key}"
+            );
+            Ok(())
+        }
+        Cmd::Admin(AdminCmd::Devices { license_id, data }) => {
+            let devices = admin_devices(&data.data_dir, &license_id)?;
+            println!("{}", serde_json::json!({ "devices": devices }));
+            Ok(())
+        }
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = RelayConfig::new(a.data.data_dir);
+    config.listen = a.listen;
+    config.admin_token = a.admin_token.filter(|t| !t.is_empty());
+    config.worker_threads = a.workers;
+    config.limits = Limits {
+        max_body_bytes: a.max_body_bytes,
+        request_timeout: Duration::from_secs(a.request_timeout_secs.max(1)),
+        rate_per_sec: a.rate_per_sec,
+        rate_burst: a.rate_burst,
+        ..Limits::default()
+    };
+    let relay = Relay::start(config)?;
+    // Machine-readable line for wrappers that asked for port 0.
+    println!("listening on {}", relay.url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r?,
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await?;
+        Ok::<(), std::io::Error>(())
+    })?;
+    tracing::info!("shutting down");
+    relay.shutdown();
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The relay's storage contract.
+//!
+//! Every backend implements [`Storage`] and must pass the one conformance
+//! suite in [`conformance`] (run it with [`storage_conformance_tests!`]).
+//! The relay above this trait only authenticates and shapes HTTP; every
+//! rule that must hold under concurrency lives here:
+//!
+//! - [`Storage::push`] checks "seq strictly greater than the device's last
+//!   accepted seq" and stores the blob in ONE atomic step, and returns only
+//!   once the blob is durable;
+//! - pull positions are a stable, strictly increasing order per license that
+//!   is never reused (pruning must not let a later blob take an earlier
+//!   position), and a reader never sees position `n + 1` committed while `n`
+//!   is still invisible (a backend whose id allocation can commit out of
+//!   order must serialise the allocation with the commit);
+//! - a revoked device can no longer push (checked inside the push step).
+//!
+//! [`storage_conformance_tests!`]: crate::storage_conformance_tests
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::Serialize;
+
+pub mod conformance;
+pub mod sqlite;
+
+pub use sqlite::SqliteStorage;
+
+/// Storage failures that are not a normal outcome of an operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// `add_license` for an id that already exists.
+    #[error("license already exists")]
+    LicenseExists,
+    /// An operation named a license that does not exist.
+    #[error("unknown license")]
+    UnknownLicense,
+    /// A value outside what the backend can store (e.g. seq > i64::MAX).
+    #[error("value out of range: {0}")]
+    OutOfRange(&'static str),
+    /// The backend failed (I/O, corruption, shut down). The message never
+    /// carries blob bytes or secrets.
+    #[error("storage backend failure: {0}")]
+    Backend(String),
+}
+
+/// A registered device, as the relay needs it to authenticate requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub device_id: String,
+    pub license_id: String,
+    /// Unpadded base64url ed25519 public key (canonical text form).
+    pub public_key: String,
+    pub name: String,
+    pub created_at: i64,
+    /// Unix seconds of the revocation, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// A device to register (see [`Storage::register_device`]).
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub license_id: String,
+    /// The id to assign when the public key is new to this license.
+    pub device_id: String,
+    pub public_key: String,
+    pub name: String,
+    pub now: i64,
+}
+
+/// Result of [`Storage::register_device`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub device: DeviceRecord,
+    /// `false` when the public key was already registered for the license
+    /// (the existing device is returned unchanged, name included).
+    pub created: bool,
+}
+
+/// A blob to store (see [`Storage::push`]).
+#[derive(Debug, Clone)]
+pub struct NewBlob {
+    pub device_id: String,
+    pub seq: u64,
+    /// Lowercase hex SHA-256 of `data`, already checked by the caller.
+    pub sha256: String,
+    pub data: Bytes,
+    pub now: i64,
+}
+
+/// Result of [`Storage::push`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Stored durably at `seq`.
+    Stored {
+        seq: u64,
+        created_at: i64,
+    },
+    /// `seq` was not strictly greater than `last_seq`. `existing_sha256` is
+    /// the SHA-256 of the blob stored at the requested seq for this device,
+    /// if one is stored (it may have been pruned, or never existed).
+    Conflict {
+        last_seq: u64,
+        existing_sha256: Option<String>,
+    },
+    UnknownDevice,
+    Revoked,
+}
+
+/// Metadata of one stored blob, as listed by a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    /// Position in the license's pull order (strictly increasing, never reused).
+    pub position: i64,
+    pub device_id: String,
+    pub seq: u64,
+    pub sha256: String,
+    pub size: u64,
+    pub created_at: i64,
+}
+
+/// One page of [`Storage::pull`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullPage {
+    pub items: Vec<BlobMeta>,
+    /// More items exist after the last one returned.
+    pub has_more: bool,
+}
+
+/// A stored blob's bytes and their SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobData {
+    pub sha256: String,
+    pub data: Bytes,
+}
+
+/// Result of [`Storage::keycheck_put`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeycheckPut {
+    Stored,
+    /// A key-check blob was already set; its SHA-256.
+    Exists {
+        sha256: String,
+    },
+}
+
+/// Per-device metadata for the device listings (never blob contents).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_push_at: Option<i64>,
+    pub last_pull_at: Option<i64>,
+    pub blob_count: u64,
+    pub sealed_bytes: u64,
+    pub revoked: bool,
+}
+
+/// The relay's storage backend. All methods may be called concurrently.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Creates a license with the SHA-256 of its key. Fails with
+    /// [`StorageError::LicenseExists`] if the id is taken.
+    async fn add_license(
+        &self,
+        license_id: &str,
+        key_hash: [u8; 32],
+        now: i64,
+    ) -> Result<(), StorageError>;
+
+    /// The stored key hash of a license, `None` if unknown.
+    async fn license_key_hash(&self, license_id: &str) -> Result<Option<[u8; 32]>, StorageError>;
+
+    /// Registers a device, idempotently per (license, public key): when the
+    /// key is already registered for the license the existing device is
+    /// returned with `created: false` (revoked or not). Fails with
+    /// [`StorageError::UnknownLicense`] for an unknown license.
+    async fn register_device(&self, device: NewDevice) -> Result<Registration, StorageError>;
+
+    /// Looks a device up by id (any license).
+    async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError>;
+
+    /// Atomically: refuse unknown/revoked devices, refuse `seq <= last_seq`
+    /// (last_seq starts at 0, so seq 0 is always a conflict), else store the
+    /// blob, set last_seq = seq, last_push_at, and bump the device's blob
+    /// count and sealed bytes. Returns only after the write is durable.
+    async fn push(&self, blob: NewBlob) -> Result<PushOutcome, StorageError>;
+
+    /// Blobs of the license's devices other than `requester`, with position
+    /// strictly greater than `after`, in position order, at most `limit`.
+    async fn pull(
+        &self,
+        license_id: &str,
+        requester: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<PullPage, StorageError>;
+
+    /// Records a pull by `device_id` at `now` (admin metadata).
+    async fn touch_pull(&self, device_id: &str, now: i64) -> Result<(), StorageError>;
+
+    /// One blob of a device of `license_id`; `None` if absent or if the
+    /// owner belongs to another license.
+    async fn blob(
+        &self,
+        license_id: &str,
+        owner_device_id: &str,
+        seq: u64,
+    ) -> Result<Option<BlobData>, StorageError>;
+
+    /// Revokes `target` if it belongs to `license_id` (idempotent: the first
+    /// revocation time is kept). `false` if no such device in the license.
+    async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError>;
+
+    /// Sets the license's key-check blob once.
+    async fn keycheck_put(
+        &self,
+        license_id: &str,
+        device_id: &str,
+        sha256: &str,
+        data: Bytes,
+        now: i64,
+    ) -> Result<KeycheckPut, StorageError>;
+
+    /// The license's key-check blob, if set.
+    async fn keycheck_get(&self, license_id: &str) -> Result<Option<BlobData>, StorageError>;
+
+    /// Deletes `device_id`'s own blobs with seq < `checkpoint_seq`; returns
+    /// how many. last_seq is unchanged; blob count and bytes follow.
+    async fn prune(&self, device_id: &str, checkpoint_seq: u64) -> Result<u64, StorageError>;
+
+    /// Metadata of every device of the license, by creation order; `None`
+    /// for an unknown license.
+    async fn devices(&self, license_id: &str) -> Result<Option<Vec<DeviceInfo>>, StorageError>;
+}
