@@ -285,3 +285,15 @@ fn canonical_json_key_order_is_bytewise() {
         "{\"\":4,\"Z\":3,\"a\":6,\"a\\u0000\":5,\"z\":2,\"é\":1}"
     );
 }
+
+#[test]
+fn records_round_trip_through_json_bit_exactly() {
+    // Found by `canonical_json_round_trips_and_is_unique`: without serde_json's
+    // `float_roundtrip` feature this float parses back one ulp off, so a peer
+    // would hash (and tie-break) a different record than its writer.
+    let body = json!({ "": 1.1139821475301931e-45, "g": 0.1, "h": 5e-324 });
+    let r = Record::new("a", None, 1, Some(1), "d1", body);
+    let back: Record = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(back.content_hash(), r.content_hash());
+}
