@@ -12,6 +12,7 @@
 
 pub mod b64;
 pub mod canonical;
+pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod identity;

@@ -1,0 +1,92 @@
+//! The bundle: the plaintext inside a pushed envelope.
+//!
+//! ```json
+//! {"format":"azmx.bundle.v1","licenseId":"…","deviceId":"…","seq":7,
+//!  "checkpoint":false,"createdAtMs":1764288000000,
+//!  "stores":[{"store":"snippets","records":[…]}]}
+//! ```
+//!
+//! The envelope has no AAD (the seed's layout), so the context is bound
+//! here: a reader checks license, owner device and seq against where the
+//! relay says the blob came from, and rejects a moved blob.
+
+use serde::{Deserialize, Serialize};
+
+use crate::merge::Record;
+
+pub const BUNDLE_FORMAT: &str = "azmx.bundle.v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreRecords {
+    pub store: String,
+    pub records: Vec<Record>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bundle {
+    pub format: String,
+    pub license_id: String,
+    pub device_id: String,
+    pub seq: u64,
+    /// A full snapshot of every store (supersedes this device's earlier blobs).
+    pub checkpoint: bool,
+    pub created_at_ms: i64,
+    pub stores: Vec<StoreRecords>,
+}
+
+/// Which bound field disagreed with the blob's location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextField {
+    Format,
+    LicenseId,
+    DeviceId,
+    Seq,
+    DuplicateStore,
+}
+
+impl ContextField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Format => "format",
+            Self::LicenseId => "licenseId",
+            Self::DeviceId => "deviceId",
+            Self::Seq => "seq",
+            Self::DuplicateStore => "stores",
+        }
+    }
+}
+
+impl Bundle {
+    pub fn record_count(&self) -> usize {
+        self.stores.iter().map(|s| s.records.len()).sum()
+    }
+
+    /// Checks the bound context against where the blob was found.
+    pub fn check_context(
+        &self,
+        license_id: &str,
+        owner: &str,
+        seq: u64,
+    ) -> Result<(), ContextField> {
+        if self.format != BUNDLE_FORMAT {
+            return Err(ContextField::Format);
+        }
+        if self.license_id != license_id {
+            return Err(ContextField::LicenseId);
+        }
+        if self.device_id != owner {
+            return Err(ContextField::DeviceId);
+        }
+        if self.seq != seq {
+            return Err(ContextField::Seq);
+        }
+        let mut names: Vec<&str> = self.stores.iter().map(|s| s.store.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ContextField::DuplicateStore);
+        }
+        Ok(())
+    }
+}

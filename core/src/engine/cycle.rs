@@ -1,0 +1,642 @@
+//! One sync cycle: push (outbox first, then the new bundle), then pull.
+//! Every step that matters is written to the state directory before the
+//! next, so a kill at any point loses nothing and duplicates nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
+use super::error::SyncError;
+use super::events::{lock, EventKind};
+use super::relay_client::{PullItem, PushOutcome, RelayClient};
+use super::state::{key_string, short_hash, CycleSummary, PendingPush, QuarantineEntry};
+use super::{keycheck, CycleReport, Registered, SyncEngine, Unsynced};
+use crate::integrity::{sha256_hex, verify_blob};
+use crate::kdf::EnvelopeKey;
+use crate::merge::{merge_in_place, Change, Record, StoreState};
+
+/// Test hook: `AZMX_CRASH_AT=<point>` aborts the process at that point, so
+/// crash-safety tests can SIGKILL-equivalently stop a real cycle anywhere.
+fn crash_point(point: &str) {
+    if std::env::var("AZMX_CRASH_AT").is_ok_and(|p| p == point) {
+        std::process::abort();
+    }
+}
+
+pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, SyncError> {
+    let started = Instant::now();
+    engine.emit(EventKind::CycleStarted {
+        trigger: trigger.into(),
+    });
+    let _dir_lock = engine.inner.dir.lock()?;
+    // Another process may have advanced the state since we loaded it.
+    *lock(&engine.inner.state) = engine.inner.dir.load()?;
+    let mut report = CycleReport::default();
+    let result = run_inner(engine, &mut report);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    let ok = result.is_ok();
+    {
+        let mut st = lock(&engine.inner.state);
+        let now = engine.inner.config.clock.now_ms();
+        st.last_cycle = Some(CycleSummary {
+            at_ms: now,
+            ok,
+            error_code: result.as_ref().err().map(|e| e.code().to_string()),
+            duration_ms: report.duration_ms,
+        });
+        if ok {
+            st.last_success_ms = Some(now);
+        }
+        if matches!(result, Err(SyncError::Revoked)) {
+            st.revoked = true;
+        }
+        let _ = engine.inner.dir.save(&st);
+    }
+    engine.emit(EventKind::CycleFinished {
+        duration_ms: report.duration_ms,
+        pushed: report.pushed_seq.is_some(),
+        pulled_blobs: report.pulled_blobs,
+        ok,
+    });
+    result.map(|()| report)
+}
+
+fn run_inner(engine: &SyncEngine, report: &mut CycleReport) -> Result<(), SyncError> {
+    if lock(&engine.inner.state).revoked {
+        engine.emit(EventKind::Revoked);
+        return Err(SyncError::Revoked);
+    }
+    let key = engine.key()?;
+    let (client, device_id, lid) = engine.session()?;
+    let result = (|| {
+        keycheck::verify(engine, &client, &key, &device_id, &lid)?;
+        push(engine, &client, &key, &device_id, &lid, report)?;
+        pull(engine, &client, &key, &device_id, &lid, report)
+    })();
+    // Keep a clock correction learnt during this cycle.
+    let offset = client.offset.load(Ordering::Relaxed);
+    let mut st = lock(&engine.inner.state);
+    if st.clock_offset_secs != offset {
+        st.clock_offset_secs = offset;
+        engine.inner.dir.save(&st)?;
+    }
+    result
+}
+
+fn stores(
+    engine: &SyncEngine,
+) -> Vec<(
+    String,
+    crate::merge::StoreSpec,
+    std::sync::Arc<dyn super::StoreAdapter>,
+)> {
+    lock(&engine.inner.stores)
+        .iter()
+        .map(|Registered { spec, adapter }| {
+            (
+                spec.name.as_str().to_string(),
+                spec.clone(),
+                std::sync::Arc::clone(adapter),
+            )
+        })
+        .collect()
+}
+
+fn snapshot(store: &str, adapter: &dyn super::StoreAdapter) -> Result<Vec<Record>, SyncError> {
+    adapter.snapshot().map_err(|e| SyncError::Store {
+        store: store.into(),
+        message: e.message,
+    })
+}
+
+// ---------------------------------------------------------------- push --
+
+fn push(
+    engine: &SyncEngine,
+    client: &RelayClient,
+    key: &EnvelopeKey,
+    device_id: &str,
+    lid: &str,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    // 1. A pending push from an earlier cycle goes first, same seq, same bytes.
+    let pending = lock(&engine.inner.state).outbox.clone();
+    if let Some(p) = pending {
+        match engine.inner.dir.read_outbox_blob() {
+            Some(blob) if sha256_hex(&blob) == p.sha256 => {
+                engine.emit(EventKind::PushRetried { seq: p.seq });
+                send_pending(engine, client, device_id, &p, &blob, report)?;
+            }
+            // The blob never reached the disk: nothing was sent, rebuild.
+            _ => clear_outbox(engine)?,
+        }
+    }
+    // 2. Whatever changed since the relay last heard from us.
+    for _attempt in 0..3 {
+        let Some((pending, blob)) = build_bundle(engine, key, device_id, lid)? else {
+            return Ok(());
+        };
+        // Outbox before network: a crash from here on retries these bytes.
+        engine.inner.dir.write_outbox_blob(&blob)?;
+        crash_point("after-outbox-blob");
+        {
+            let mut st = lock(&engine.inner.state);
+            st.outbox = Some(pending.clone());
+            engine.inner.dir.save(&st)?;
+        }
+        crash_point("before-push");
+        if send_pending(engine, client, device_id, &pending, &blob, report)? {
+            return Ok(());
+        }
+    }
+    Err(SyncError::Relay {
+        status: 409,
+        code: "seq_conflict".into(),
+        message: "could not agree on a sequence number with the relay".into(),
+    })
+}
+
+/// Sends a pending push. `Ok(true)` when stored (now or earlier); `Ok(false)`
+/// when the seq was taken by different bytes and the bundle must be rebuilt.
+fn send_pending(
+    engine: &SyncEngine,
+    client: &RelayClient,
+    device_id: &str,
+    p: &PendingPush,
+    blob: &[u8],
+    report: &mut CycleReport,
+) -> Result<bool, SyncError> {
+    let outcome = client.push(&engine.inner.identity, device_id, p.seq, &p.sha256, blob)?;
+    crash_point("after-push");
+    match outcome {
+        PushOutcome::Stored => {}
+        PushOutcome::Conflict {
+            existing_sha256: Some(existing),
+            ..
+        } if existing == p.sha256 => {}
+        PushOutcome::Conflict { last_seq, .. } => {
+            let mut st = lock(&engine.inner.state);
+            st.next_seq = last_seq + 1;
+            st.outbox = None;
+            engine.inner.dir.save(&st)?;
+            drop(st);
+            engine.inner.dir.clear_outbox_blob();
+            engine.emit(EventKind::SeqResynced { last_seq });
+            return Ok(false);
+        }
+    }
+    {
+        let mut st = lock(&engine.inner.state);
+        for (store, hashes) in &p.hashes {
+            st.known
+                .entry(store.clone())
+                .or_default()
+                .extend(hashes.clone());
+        }
+        st.next_seq = st.next_seq.max(p.seq + 1);
+        st.pushes_since_checkpoint = if p.checkpoint {
+            0
+        } else {
+            st.pushes_since_checkpoint + 1
+        };
+        st.outbox = None;
+        engine.inner.dir.save(&st)?;
+    }
+    engine.inner.dir.clear_outbox_blob();
+    report.pushed_seq = Some(p.seq);
+    report.pushed_records += p.records;
+    report.sealed_bytes += blob.len() as u64;
+    report.checkpoint |= p.checkpoint;
+    engine.emit(EventKind::Pushed {
+        seq: p.seq,
+        sealed_bytes: blob.len() as u64,
+        records: p.records,
+        checkpoint: p.checkpoint,
+    });
+    if p.checkpoint && p.seq > 1 {
+        // Older blobs of ours are superseded; failing to prune costs only space.
+        match client.prune(&engine.inner.identity, device_id, p.seq) {
+            Ok(n) => engine.emit(EventKind::Pruned {
+                checkpoint_seq: p.seq,
+                pruned: n,
+            }),
+            Err(SyncError::Revoked) => return Err(SyncError::Revoked),
+            Err(_) => {}
+        }
+    }
+    Ok(true)
+}
+
+fn clear_outbox(engine: &SyncEngine) -> Result<(), SyncError> {
+    let mut st = lock(&engine.inner.state);
+    st.outbox = None;
+    engine.inner.dir.save(&st)?;
+    drop(st);
+    engine.inner.dir.clear_outbox_blob();
+    Ok(())
+}
+
+/// Snapshots every store and seals what changed (or everything, for a
+/// checkpoint). `None` when nothing changed: an idle cycle uploads nothing.
+fn build_bundle(
+    engine: &SyncEngine,
+    key: &EnvelopeKey,
+    device_id: &str,
+    lid: &str,
+) -> Result<Option<(PendingPush, Vec<u8>)>, SyncError> {
+    let (seq, since_cp, known, tombstones) = {
+        let st = lock(&engine.inner.state);
+        (
+            st.next_seq,
+            st.pushes_since_checkpoint,
+            st.known.clone(),
+            st.tombstones.clone(),
+        )
+    };
+    let mut changed_any = false;
+    let mut full: Vec<(String, Vec<Record>, BTreeMap<String, String>)> = Vec::new();
+    let mut delta: Vec<StoreRecords> = Vec::new();
+    for (name, _spec, adapter) in stores(engine) {
+        let mut records = snapshot(&name, adapter.as_ref())?;
+        // Tombstones the engine holds for keys the host no longer lists.
+        if let Some(tombs) = tombstones.get(&name) {
+            let present: std::collections::HashSet<String> =
+                records.iter().map(|r| key_string(&r.key())).collect();
+            records.extend(
+                tombs
+                    .iter()
+                    .filter(|t| !present.contains(&key_string(&t.key())))
+                    .cloned(),
+            );
+        }
+        let known_store = known.get(&name);
+        let mut hashes = BTreeMap::new();
+        let mut changed = Vec::new();
+        for r in &records {
+            let k = key_string(&r.key());
+            let h = short_hash(r);
+            if known_store.and_then(|m| m.get(&k)) != Some(&h) {
+                changed.push(r.clone());
+            }
+            hashes.insert(k, h);
+        }
+        changed_any |= !changed.is_empty();
+        if !changed.is_empty() {
+            delta.push(StoreRecords {
+                store: name.clone(),
+                records: changed,
+            });
+        }
+        full.push((name, records, hashes));
+    }
+    if !changed_any {
+        return Ok(None);
+    }
+    let checkpoint = seq == 1 || since_cp + 1 >= engine.inner.config.checkpoint_every.max(1);
+    let mut pending_hashes = BTreeMap::new();
+    let stores_out = if checkpoint {
+        full.into_iter()
+            .map(|(store, records, hashes)| {
+                pending_hashes.insert(store.clone(), hashes);
+                StoreRecords { store, records }
+            })
+            .collect()
+    } else {
+        for s in &delta {
+            let h = s
+                .records
+                .iter()
+                .map(|r| (key_string(&r.key()), short_hash(r)))
+                .collect();
+            pending_hashes.insert(s.store.clone(), h);
+        }
+        delta
+    };
+    let bundle = Bundle {
+        format: BUNDLE_FORMAT.into(),
+        license_id: lid.into(),
+        device_id: device_id.into(),
+        seq,
+        checkpoint,
+        created_at_ms: engine.inner.config.clock.now_ms(),
+        stores: stores_out,
+    };
+    let records = bundle.record_count() as u64;
+    let plaintext = zeroize::Zeroizing::new(
+        serde_json::to_vec(&bundle)
+            .map_err(|e| SyncError::Config(format!("cannot serialise the bundle: {e}")))?,
+    );
+    let blob = key.seal(&plaintext);
+    Ok(Some((
+        PendingPush {
+            seq,
+            sha256: sha256_hex(&blob),
+            checkpoint,
+            records,
+            created_at_ms: bundle.created_at_ms,
+            hashes: pending_hashes,
+        },
+        blob,
+    )))
+}
+
+// ---------------------------------------------------------------- pull --
+
+fn pull(
+    engine: &SyncEngine,
+    client: &RelayClient,
+    key: &EnvelopeKey,
+    device_id: &str,
+    lid: &str,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let identity = &engine.inner.identity;
+    // Quarantined bundles get another chance each cycle, a bounded number of times.
+    let retry: Vec<QuarantineEntry> = lock(&engine.inner.state)
+        .quarantine
+        .iter()
+        .filter(|q| !q.gave_up)
+        .cloned()
+        .collect();
+    if !retry.is_empty() {
+        let items: Vec<PullItem> = retry
+            .iter()
+            .map(|q| PullItem {
+                device_id: q.device_id.clone(),
+                seq: q.seq,
+                sha256: q.sha256.clone(),
+            })
+            .collect();
+        let cursor = lock(&engine.inner.state).cursor.clone();
+        process_items(engine, client, key, device_id, lid, &items, &cursor, report)?;
+    }
+    loop {
+        let since = lock(&engine.inner.state).cursor.clone();
+        let page = client.pull(identity, device_id, &since, engine.inner.config.pull_page)?;
+        report.pulled_blobs += page.items.len() as u64;
+        if !page.items.is_empty() {
+            engine.emit(EventKind::Pulled {
+                blobs: page.items.len() as u64,
+            });
+        }
+        process_items(
+            engine,
+            client,
+            key,
+            device_id,
+            lid,
+            &page.items,
+            &page.next_cursor,
+            report,
+        )?;
+        if !page.has_more || page.items.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// Fetches, verifies, opens and merges a list of blobs, then saves the
+/// cursor. Bad blobs are quarantined; the rest apply.
+#[allow(clippy::too_many_arguments)]
+fn process_items(
+    engine: &SyncEngine,
+    client: &RelayClient,
+    key: &EnvelopeKey,
+    device_id: &str,
+    lid: &str,
+    items: &[PullItem],
+    next_cursor: &str,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let mut incoming: HashMap<String, Vec<Record>> = HashMap::new();
+    let mut quarantine = lock(&engine.inner.state).quarantine.clone();
+    for item in items {
+        let Some(blob) =
+            client.blob(&engine.inner.identity, device_id, &item.device_id, item.seq)?
+        else {
+            // Pruned after a checkpoint of its owner superseded it.
+            quarantine.retain(|q| !(q.device_id == item.device_id && q.seq == item.seq));
+            continue;
+        };
+        match open_bundle(engine, key, lid, item, &blob) {
+            Ok(bundle) => {
+                if let Some(pos) = quarantine
+                    .iter()
+                    .position(|q| q.device_id == item.device_id && q.seq == item.seq)
+                {
+                    quarantine.remove(pos);
+                    engine.emit(EventKind::QuarantineCleared {
+                        device_id: item.device_id.clone(),
+                        seq: item.seq,
+                    });
+                }
+                for s in bundle.stores {
+                    incoming.entry(s.store).or_default().extend(s.records);
+                }
+            }
+            Err(reason) => {
+                report.quarantined += 1;
+                let entry = match quarantine
+                    .iter_mut()
+                    .find(|q| q.device_id == item.device_id && q.seq == item.seq)
+                {
+                    Some(e) => e,
+                    None => {
+                        quarantine.push(QuarantineEntry {
+                            device_id: item.device_id.clone(),
+                            seq: item.seq,
+                            sha256: item.sha256.clone(),
+                            ..Default::default()
+                        });
+                        quarantine.last_mut().expect("just pushed")
+                    }
+                };
+                entry.attempts += 1;
+                entry.reason = reason.clone();
+                if entry.attempts >= engine.inner.config.max_quarantine_attempts {
+                    entry.gave_up = true;
+                    engine.emit(EventKind::QuarantineGaveUp {
+                        device_id: item.device_id.clone(),
+                        seq: item.seq,
+                        reason,
+                    });
+                } else {
+                    engine.emit(EventKind::Quarantined {
+                        device_id: item.device_id.clone(),
+                        seq: item.seq,
+                        reason,
+                        attempts: entry.attempts,
+                    });
+                }
+            }
+        }
+    }
+    crash_point("before-apply");
+    let registered = stores(engine);
+    let mut known_updates: Vec<(String, String, String)> = Vec::new();
+    let mut new_tombstones: Vec<(String, Record)> = Vec::new();
+    for (store, records) in incoming {
+        let Some((_, spec, adapter)) = registered.iter().find(|(n, _, _)| *n == store) else {
+            engine.emit(EventKind::UnknownStore {
+                store,
+                device_id: items
+                    .first()
+                    .map(|i| i.device_id.clone())
+                    .unwrap_or_default(),
+                seq: items.first().map(|i| i.seq).unwrap_or_default(),
+            });
+            continue;
+        };
+        let mut local = StoreState::new();
+        for r in snapshot(&store, adapter.as_ref())? {
+            local.insert(r);
+        }
+        let engine_tombs = lock(&engine.inner.state)
+            .tombstones
+            .get(&store)
+            .cloned()
+            .unwrap_or_default();
+        for t in engine_tombs {
+            let k = t.key();
+            let stronger = local
+                .get(&k)
+                .is_none_or(|cur| spec.contract.compare(&t, cur) == std::cmp::Ordering::Greater);
+            if stronger {
+                local.insert(t);
+            }
+        }
+        let before: std::collections::HashSet<String> =
+            local.tombstones().map(|t| key_string(&t.key())).collect();
+        let incoming_keys: Vec<_> = records.iter().map(|r| r.key()).collect();
+        let merged = merge_in_place(spec, &mut local, records);
+        for (key, reason) in &merged.rejected {
+            engine.emit(EventKind::RecordRejected {
+                store: store.clone(),
+                id: key.id.clone(),
+                reason: reason.to_string(),
+            });
+        }
+        report.rejected_records += merged.counts.rejected_invalid;
+        let (mut ins, mut upd, mut del) = (0u64, 0u64, 0u64);
+        for c in &merged.changes {
+            match c {
+                Change::Insert(_) => ins += 1,
+                Change::Update(_) => upd += 1,
+                Change::Delete(_) => del += 1,
+            }
+        }
+        if !merged.changes.is_empty() {
+            adapter.apply(merged.changes.clone()).map_err(|e| {
+                engine.emit(EventKind::StoreError {
+                    store: store.clone(),
+                    message: e.message.clone(),
+                });
+                SyncError::Store {
+                    store: store.clone(),
+                    message: e.message,
+                }
+            })?;
+        }
+        crash_point("after-apply");
+        report.applied_changes += merged.changes.len() as u64;
+        // What the relay already has need not be pushed back.
+        for k in incoming_keys {
+            if let Some(r) = local.get(&k) {
+                known_updates.push((store.clone(), key_string(&k), short_hash(r)));
+                if r.deleted && !before.contains(&key_string(&k)) {
+                    new_tombstones.push((store.clone(), r.clone()));
+                }
+            }
+        }
+        engine.emit(EventKind::Applied {
+            store: store.clone(),
+            inserted: ins,
+            updated: upd,
+            deleted: del,
+            kept_local: merged.counts.kept_local,
+            unchanged: merged.counts.unchanged,
+            rejected: merged.counts.rejected_invalid,
+        });
+    }
+    let mut st = lock(&engine.inner.state);
+    for (store, k, h) in known_updates {
+        st.known.entry(store).or_default().insert(k, h);
+    }
+    for (store, t) in new_tombstones {
+        let list = st.tombstones.entry(store).or_default();
+        list.retain(|x| x.key() != t.key());
+        list.push(t);
+    }
+    st.quarantine = quarantine;
+    st.cursor = next_cursor.to_string();
+    engine.inner.dir.save(&st)?;
+    Ok(())
+}
+
+/// Verify → open → parse → check context. The error is the quarantine reason.
+fn open_bundle(
+    engine: &SyncEngine,
+    key: &EnvelopeKey,
+    lid: &str,
+    item: &PullItem,
+    blob: &[u8],
+) -> Result<Bundle, String> {
+    if let Err(crate::Error::BlobIntegrity { expected, actual }) = verify_blob(&item.sha256, blob) {
+        engine.emit(EventKind::BlobIntegrityError {
+            device_id: item.device_id.clone(),
+            seq: item.seq,
+            expected,
+            actual,
+        });
+        return Err("blob_integrity".into());
+    }
+    let plaintext = match key.open(blob) {
+        Ok(p) => zeroize::Zeroizing::new(p),
+        Err(e) => {
+            engine.emit(EventKind::DecryptFailed {
+                device_id: item.device_id.clone(),
+                seq: item.seq,
+            });
+            return Err(e.code().into());
+        }
+    };
+    let bundle: Bundle = match serde_json::from_slice(&plaintext) {
+        Ok(b) => b,
+        Err(_) => {
+            engine.emit(EventKind::BundleInvalid {
+                device_id: item.device_id.clone(),
+                seq: item.seq,
+                reason: "not a bundle".into(),
+            });
+            return Err("bundle_invalid".into());
+        }
+    };
+    if let Err(field) = bundle.check_context(lid, &item.device_id, item.seq) {
+        engine.emit(EventKind::ContextMismatch {
+            device_id: item.device_id.clone(),
+            seq: item.seq,
+            field: field.as_str().into(),
+        });
+        return Err("context_mismatch".into());
+    }
+    Ok(bundle)
+}
+
+pub(crate) fn unsynced(engine: &SyncEngine) -> Result<Unsynced, SyncError> {
+    let known = lock(&engine.inner.state).known.clone();
+    let mut out = Unsynced::default();
+    for (name, _spec, adapter) in stores(engine) {
+        for r in snapshot(&name, adapter.as_ref())? {
+            let k = key_string(&r.key());
+            if known.get(&name).and_then(|m| m.get(&k)) != Some(&short_hash(&r)) {
+                out.count += 1;
+                out.oldest_updated_at_ms = Some(
+                    out.oldest_updated_at_ms
+                        .map_or(r.updated_at, |o| o.min(r.updated_at)),
+                );
+            }
+        }
+    }
+    Ok(out)
+}

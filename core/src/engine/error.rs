@@ -1,0 +1,74 @@
+//! Errors of the sync engine. Messages never carry the receipt, key bytes
+//! or record bodies.
+
+use crate::error::Error as CoreError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The receipt does not open this license's key-check blob. Nothing was
+    /// changed locally or on the relay.
+    #[error("wrong recovery receipt: it does not match the one this license was set up with")]
+    WrongReceipt,
+    /// No receipt has been given yet (`set_receipt`).
+    #[error("no recovery receipt set")]
+    NoReceipt,
+    /// The device has not been registered with a relay yet (`register`).
+    #[error("this device is not registered with a relay")]
+    NotRegistered,
+    /// The relay refused this device: it was revoked. Sync stops.
+    #[error("this device was revoked; register it again with the license key")]
+    Revoked,
+    /// The device clock is too far from the relay's even after correction.
+    #[error("clock skew of {skew_secs} s against the relay")]
+    ClockSkew { skew_secs: i64 },
+    /// The relay asked us to slow down.
+    #[error("relay rate limit; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The relay could not be reached.
+    #[error("relay unreachable: {message}")]
+    Network { message: String },
+    /// The relay answered with an error we cannot act on.
+    #[error("relay error {status} `{code}`: {message}")]
+    Relay {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// A host store adapter failed.
+    #[error("store `{store}` failed: {message}")]
+    Store { store: String, message: String },
+    /// Engine configuration problem (unknown store, bad name...).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Reading or writing the engine's state directory failed.
+    #[error("state directory {path}: {message}")]
+    State { path: String, message: String },
+    /// Export/import file problem.
+    #[error("export file: {0}")]
+    ExportFormat(String),
+    /// A crypto or protocol error from the core.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl SyncError {
+    /// Stable machine-readable code (activity log, FFI, CLI exit codes).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WrongReceipt => "wrong_receipt",
+            Self::NoReceipt => "no_receipt",
+            Self::NotRegistered => "not_registered",
+            Self::Revoked => "revoked",
+            Self::ClockSkew { .. } => "clock_skew",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Network { .. } => "network",
+            Self::Relay { .. } => "relay_error",
+            Self::Store { .. } => "store_error",
+            Self::Config(_) => "config",
+            Self::State { .. } => "state_io",
+            Self::ExportFormat(_) => "export_format",
+            Self::Core(e) => e.code(),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Encrypted export/import (the Free tier's manual path).
+//!
+//! File format (UTF-8 text, three lines):
+//! ```text
+//! azmx-export v1
+//! {"format":"azmx.export.v1","licenseId":"…","createdAtMs":…,"stores":["snippets",…],"records":N}
+//! <base64url envelope v1 of {"format":"azmx.export.v1","licenseId":"…","stores":[{"store":…,"records":[…]}]}>
+//! ```
+//! The header is informational (never trusted); the sealed payload repeats
+//! the license id and is checked on import. Import merges with each store's
+//! contract, so it is idempotent and additive.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::bundle::StoreRecords;
+use super::error::SyncError;
+use super::events::{lock, EventKind};
+use super::SyncEngine;
+use crate::identity::write_private_atomically;
+use crate::merge::{merge_in_place, StoreState};
+
+pub const EXPORT_MAGIC: &str = "azmx-export v1";
+const EXPORT_FORMAT: &str = "azmx.export.v1";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    format: String,
+    license_id: String,
+    stores: Vec<StoreRecords>,
+}
+
+pub(crate) fn export(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError> {
+    let key = engine.key()?;
+    let lid = lock(&engine.inner.state)
+        .license_id
+        .clone()
+        .ok_or(SyncError::NotRegistered)?;
+    let mut stores = Vec::new();
+    for r in lock(&engine.inner.stores).iter() {
+        let records = r.adapter.snapshot().map_err(|e| SyncError::Store {
+            store: r.spec.name.as_str().into(),
+            message: e.message,
+        })?;
+        stores.push(StoreRecords {
+            store: r.spec.name.as_str().into(),
+            records,
+        });
+    }
+    let count: u64 = stores.iter().map(|s| s.records.len() as u64).sum();
+    let header = serde_json::json!({
+        "format": EXPORT_FORMAT,
+        "licenseId": lid,
+        "createdAtMs": engine.inner.config.clock.now_ms(),
+        "stores": stores.iter().map(|s| s.store.clone()).collect::<Vec<_>>(),
+        "records": count,
+    });
+    let payload = zeroize::Zeroizing::new(
+        serde_json::to_vec(&Payload {
+            format: EXPORT_FORMAT.into(),
+            license_id: lid,
+            stores,
+        })
+        .map_err(|e| SyncError::ExportFormat(e.to_string()))?,
+    );
+    let text = format!(
+        "{EXPORT_MAGIC}\n{header}\n{}\n",
+        crate::envelope::seal_text(&key, &payload)
+    );
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    write_private_atomically(path, &dir, text.as_bytes()).map_err(|e| SyncError::State {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    engine.emit(EventKind::Exported {
+        records: count,
+        bytes: text.len() as u64,
+    });
+    Ok(count)
+}
+
+pub(crate) fn import(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError> {
+    let key = engine.key()?;
+    let lid = lock(&engine.inner.state)
+        .license_id
+        .clone()
+        .ok_or(SyncError::NotRegistered)?;
+    let text = std::fs::read_to_string(path).map_err(|e| SyncError::State {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut lines = text.lines();
+    if lines.next() != Some(EXPORT_MAGIC) {
+        return Err(SyncError::ExportFormat(
+            "not an azmx export file (bad first line)".into(),
+        ));
+    }
+    let _header = lines
+        .next()
+        .ok_or_else(|| SyncError::ExportFormat("missing header line".into()))?;
+    let sealed = lines
+        .next()
+        .ok_or_else(|| SyncError::ExportFormat("missing sealed payload".into()))?;
+    let plaintext = zeroize::Zeroizing::new(
+        crate::envelope::open_text(&key, sealed.trim()).map_err(|e| match e {
+            crate::Error::DecryptFailed => SyncError::WrongReceipt,
+            other => SyncError::Core(other),
+        })?,
+    );
+    let payload: Payload = serde_json::from_slice(&plaintext)
+        .map_err(|_| SyncError::ExportFormat("sealed payload is not an export".into()))?;
+    if payload.format != EXPORT_FORMAT || payload.license_id != lid {
+        return Err(SyncError::ExportFormat(
+            "export belongs to another license".into(),
+        ));
+    }
+    let mut applied = 0u64;
+    let stores = lock(&engine.inner.stores)
+        .iter()
+        .map(|r| (r.spec.clone(), std::sync::Arc::clone(&r.adapter)))
+        .collect::<Vec<_>>();
+    for s in payload.stores {
+        let Some((spec, adapter)) = stores.iter().find(|(sp, _)| sp.name.as_str() == s.store)
+        else {
+            continue;
+        };
+        let store_err = |e: super::HostError| SyncError::Store {
+            store: s.store.clone(),
+            message: e.message,
+        };
+        let mut local = StoreState::new();
+        for r in adapter.snapshot().map_err(store_err)? {
+            local.insert(r);
+        }
+        let report = merge_in_place(spec, &mut local, s.records);
+        applied += report.changes.len() as u64;
+        if !report.changes.is_empty() {
+            adapter.apply(report.changes).map_err(store_err)?;
+        }
+    }
+    engine.emit(EventKind::Imported { records: applied });
+    Ok(applied)
+}

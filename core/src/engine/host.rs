@@ -1,0 +1,97 @@
+//! What the host supplies: store adapters, an HTTP transport, an activity
+//! listener and (for tests) a clock.
+
+use std::collections::BTreeMap;
+
+use crate::merge::{Change, Record};
+
+/// An error raised by host code (a store adapter or a transport). The
+/// message must not contain user plaintext; it is logged as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HostError {
+    pub message: String,
+}
+
+impl HostError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// One registered store, implemented by the host.
+pub trait StoreAdapter: Send + Sync {
+    /// Every record of the store, tombstones included. A host that deletes
+    /// a record must keep (or return) a tombstone for it: a record that just
+    /// disappears from the snapshot is not a delete ("no silent deletes").
+    fn snapshot(&self) -> Result<Vec<Record>, HostError>;
+    /// Writes merged changes. Called only with real changes. Must be
+    /// idempotent: after a crash the same changes may be applied again.
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError>;
+}
+
+/// An HTTP request the engine asks the host to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The relay's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// Sends HTTP requests. Any non-2xx status is a normal response, not an
+/// error; `Err` means the request could not be completed (DNS, connect,
+/// timeout, TLS...).
+pub trait HttpTransport: Send + Sync {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HostError>;
+}
+
+/// Receives every activity event as it happens.
+pub trait ActivityListener: Send + Sync {
+    fn on_event(&self, event: &crate::engine::ActivityEvent);
+}
+
+/// Wall clock in unix seconds and milliseconds. Injectable so tests can
+/// run a device with a skewed clock.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+    fn now_secs(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+}
+
+/// The system clock, optionally shifted by a fixed offset (for tests and
+/// demos of clock correction).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock {
+    pub offset_ms: i64,
+}
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        now + self.offset_ms
+    }
+}

@@ -1,0 +1,450 @@
+//! The sync engine: snapshot → hash → seal → sign → push; pull → verify →
+//! open → merge → apply. Hosts supply [`StoreAdapter`]s, an
+//! [`HttpTransport`] and optionally [`ActivityListener`]s; the engine keeps
+//! its own state in a host-given directory and never writes the receipt.
+
+mod bundle;
+mod cycle;
+mod error;
+mod events;
+mod export;
+mod host;
+mod keycheck;
+mod relay_client;
+mod scheduler;
+mod state;
+#[cfg(feature = "ureq-transport")]
+mod ureq_transport;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+pub use bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
+pub use error::SyncError;
+pub use events::{read_log_file, ActivityEvent, ActivityLog, EventKind, SkipReason};
+pub use export::EXPORT_MAGIC;
+pub use host::{
+    ActivityListener, Clock, HostError, HttpRequest, HttpResponse, HttpTransport, StoreAdapter,
+    SystemClock,
+};
+pub use relay_client::DeviceInfo;
+pub use scheduler::{clamp_interval, DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL};
+pub use state::{CycleSummary, QuarantineEntry, ACTIVITY_FILE, KEY_FILE, STATE_FILE};
+#[cfg(feature = "ureq-transport")]
+pub use ureq_transport::UreqTransport;
+
+use crate::identity::DeviceIdentity;
+use crate::kdf::EnvelopeKey;
+use crate::merge::{StoreName, StoreSpec};
+use events::lock;
+use relay_client::RelayClient;
+use state::{EngineState, StateDir};
+
+/// Engine settings. `state_dir` is the only required one.
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub state_dir: PathBuf,
+    /// Every `checkpoint_every` pushes (and on the first push) the bundle is
+    /// a full snapshot, after which the relay may drop older blobs.
+    pub checkpoint_every: u32,
+    /// Blobs listed per pull request.
+    pub pull_page: u32,
+    /// Failed bundles are retried this many times, then given up (still reported).
+    pub max_quarantine_attempts: u32,
+    /// Background cycle interval (clamped to 30 s – 60 min).
+    pub interval: Duration,
+    pub clock: Arc<dyn Clock>,
+    /// Append events to `activity.jsonl` in the state dir.
+    pub persist_activity: bool,
+}
+
+impl EngineConfig {
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            checkpoint_every: 16,
+            pull_page: 100,
+            max_quarantine_attempts: 5,
+            interval: DEFAULT_INTERVAL,
+            clock: Arc::new(SystemClock::default()),
+            persist_activity: true,
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CycleReport {
+    pub pushed_seq: Option<u64>,
+    pub pushed_records: u64,
+    pub sealed_bytes: u64,
+    pub checkpoint: bool,
+    pub pulled_blobs: u64,
+    pub applied_changes: u64,
+    pub rejected_records: u64,
+    pub quarantined: u64,
+    pub duration_ms: u64,
+}
+
+/// A snapshot of the engine for a status screen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineStatus {
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub relay_url: Option<String>,
+    pub license_id: Option<String>,
+    pub fingerprint: String,
+    pub next_seq: u64,
+    pub last_cycle: Option<CycleSummary>,
+    pub last_success_ms: Option<i64>,
+    pub outbox_pending: bool,
+    pub revoked: bool,
+    pub clock_offset_secs: i64,
+    pub quarantine: Vec<QuarantineEntry>,
+    pub receipt_set: bool,
+}
+
+/// Records not yet on the relay.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unsynced {
+    pub count: u64,
+    /// `updated_at` of the oldest unsynced record.
+    pub oldest_updated_at_ms: Option<i64>,
+}
+
+pub(crate) enum KeySlot {
+    Empty,
+    Deriving,
+    Ready(Arc<EnvelopeKey>),
+    Failed(String),
+}
+
+pub(crate) struct Registered {
+    pub spec: StoreSpec,
+    pub adapter: Arc<dyn StoreAdapter>,
+}
+
+pub(crate) struct Inner {
+    pub config: EngineConfig,
+    pub dir: StateDir,
+    pub log: Arc<ActivityLog>,
+    pub transport: Arc<dyn HttpTransport>,
+    pub identity: DeviceIdentity,
+    pub stores: Mutex<Vec<Registered>>,
+    pub key: Mutex<KeySlot>,
+    pub key_cv: Condvar,
+    pub keycheck_ok: AtomicBool,
+    pub cycle_lock: Mutex<()>,
+    pub state: Mutex<EngineState>,
+    pub visible: AtomicBool,
+    pub scheduler: Mutex<Option<scheduler::Handle>>,
+}
+
+/// The engine. Cheap to clone (shared inside).
+#[derive(Clone)]
+pub struct SyncEngine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine")
+            .field("state_dir", &self.inner.config.state_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncEngine {
+    /// Opens (or creates) the engine state in `config.state_dir`, including
+    /// the device key (`device.key`, 0600).
+    pub fn new(config: EngineConfig, transport: Arc<dyn HttpTransport>) -> Result<Self, SyncError> {
+        let dir = StateDir::open(&config.state_dir)?;
+        let state = dir.load()?;
+        let identity = DeviceIdentity::load_or_create(dir.path(KEY_FILE))?;
+        let log = Arc::new(ActivityLog::new(
+            config.persist_activity.then(|| dir.path(ACTIVITY_FILE)),
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                dir,
+                log,
+                transport,
+                identity,
+                stores: Mutex::new(Vec::new()),
+                key: Mutex::new(KeySlot::Empty),
+                key_cv: Condvar::new(),
+                keycheck_ok: AtomicBool::new(false),
+                cycle_lock: Mutex::new(()),
+                state: Mutex::new(state),
+                visible: AtomicBool::new(true),
+                scheduler: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// With the built-in `ureq` transport.
+    #[cfg(feature = "ureq-transport")]
+    pub fn with_builtin_transport(config: EngineConfig) -> Result<Self, SyncError> {
+        Self::new(config, Arc::new(UreqTransport::default()))
+    }
+
+    /// Registers a store with its merge contract and the host adapter.
+    pub fn register_store(
+        &self,
+        spec: StoreSpec,
+        adapter: Arc<dyn StoreAdapter>,
+    ) -> Result<(), SyncError> {
+        let mut stores = lock(&self.inner.stores);
+        if stores.iter().any(|r| r.spec.name == spec.name) {
+            return Err(SyncError::Config(format!(
+                "store `{}` is already registered",
+                spec.name.as_str()
+            )));
+        }
+        stores.push(Registered { spec, adapter });
+        Ok(())
+    }
+
+    /// Validates a store name for [`register_store`](Self::register_store).
+    pub fn store_name(name: &str) -> Result<StoreName, SyncError> {
+        StoreName::new(name).map_err(|e| SyncError::Config(e.to_string()))
+    }
+
+    pub fn add_listener(&self, listener: Arc<dyn ActivityListener>) {
+        self.inner.log.add_listener(listener);
+    }
+
+    /// Registers this device with a relay (`/sync/init`). Idempotent for the
+    /// same key: a retry after a crash returns the same device id.
+    pub fn register(
+        &self,
+        relay_url: &str,
+        license_id: &str,
+        license_key: &str,
+        device_name: &str,
+    ) -> Result<String, SyncError> {
+        crate::canonical::check_id("licenseId", license_id)?;
+        crate::canonical::check_name(device_name)?;
+        let client = self.client_for(relay_url, 0);
+        let device_id = client.init(&self.inner.identity, license_id, license_key, device_name)?;
+        {
+            let mut st = lock(&self.inner.state);
+            let changed_license = st.license_id.as_deref() != Some(license_id);
+            if changed_license {
+                *st = EngineState::default();
+            }
+            st.relay_url = Some(relay_url.to_string());
+            st.license_id = Some(license_id.to_string());
+            st.device_id = Some(device_id.clone());
+            st.device_name = Some(device_name.to_string());
+            st.revoked = false;
+            st.clock_offset_secs = client.offset.load(Ordering::Relaxed);
+            self.inner.dir.save(&st)?;
+        }
+        self.emit(EventKind::Registered {
+            device_id: device_id.clone(),
+        });
+        Ok(device_id)
+    }
+
+    /// Gives the engine the recovery receipt. The key is derived once, on a
+    /// background thread; the receipt is zeroized as soon as the key exists
+    /// and is never written anywhere.
+    pub fn set_receipt(&self, receipt: SecretString) -> Result<(), SyncError> {
+        let lid = lock(&self.inner.state)
+            .license_id
+            .clone()
+            .ok_or(SyncError::NotRegistered)?;
+        *lock(&self.inner.key) = KeySlot::Deriving;
+        self.inner.keycheck_ok.store(false, Ordering::SeqCst);
+        let inner = Arc::clone(&self.inner);
+        std::thread::Builder::new()
+            .name("azmx-kdf".into())
+            .spawn(move || {
+                let slot = match EnvelopeKey::derive_secret(receipt, &lid) {
+                    Ok(k) => KeySlot::Ready(Arc::new(k)),
+                    Err(e) => KeySlot::Failed(e.code().to_string()),
+                };
+                let ready = matches!(slot, KeySlot::Ready(_));
+                *lock(&inner.key) = slot;
+                inner.key_cv.notify_all();
+                if ready {
+                    let now = inner.config.clock.now_ms();
+                    inner.log.emit(now, EventKind::KeyReady);
+                }
+            })
+            .map_err(|e| SyncError::Config(format!("cannot start the key thread: {e}")))?;
+        Ok(())
+    }
+
+    /// Blocks until the key derived by [`set_receipt`](Self::set_receipt) is ready.
+    pub(crate) fn key(&self) -> Result<Arc<EnvelopeKey>, SyncError> {
+        let mut slot = lock(&self.inner.key);
+        loop {
+            match &*slot {
+                KeySlot::Empty => return Err(SyncError::NoReceipt),
+                KeySlot::Ready(k) => return Ok(Arc::clone(k)),
+                KeySlot::Failed(code) => {
+                    return Err(if code == "empty_receipt" {
+                        SyncError::Core(crate::Error::EmptyReceipt)
+                    } else {
+                        SyncError::Core(crate::Error::EmptyLicenseId)
+                    })
+                }
+                KeySlot::Deriving => {
+                    slot = self
+                        .inner
+                        .key_cv
+                        .wait(slot)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+            }
+        }
+    }
+
+    /// Checks the receipt against the license's key-check blob on the relay
+    /// (setting it if this is the license's first device). `WrongReceipt`
+    /// when it does not match; nothing is changed then.
+    pub fn verify_receipt(&self) -> Result<(), SyncError> {
+        let key = self.key()?;
+        let (client, device_id, lid) = self.session()?;
+        keycheck::verify(self, &client, &key, &device_id, &lid)
+    }
+
+    /// Runs one full cycle now (waits if a background cycle is running).
+    pub fn sync_now(&self) -> Result<CycleReport, SyncError> {
+        let _guard = lock(&self.inner.cycle_lock);
+        cycle::run(self, "manual")
+    }
+
+    /// Starts the background scheduler (one thread).
+    pub fn start(&self) {
+        scheduler::start(self);
+    }
+
+    /// Stops the background scheduler and waits for it to finish its cycle.
+    pub fn stop(&self) {
+        scheduler::stop(self);
+    }
+
+    /// Wakes the scheduler to run a cycle now without blocking the caller.
+    pub fn trigger(&self) {
+        scheduler::trigger(self);
+    }
+
+    /// Hidden apps skip background cycles (manual `sync_now` still runs).
+    pub fn set_visible(&self, visible: bool) {
+        self.inner.visible.store(visible, Ordering::SeqCst);
+    }
+
+    pub fn set_interval(&self, interval: Duration) {
+        scheduler::set_interval(self, interval);
+    }
+
+    /// The most recent events (oldest first), from the in-memory ring.
+    pub fn recent_activity(&self, limit: usize) -> Vec<ActivityEvent> {
+        self.inner.log.recent(limit)
+    }
+
+    pub fn device_id(&self) -> Option<String> {
+        lock(&self.inner.state).device_id.clone()
+    }
+
+    pub fn public_key(&self) -> String {
+        self.inner.identity.public_key()
+    }
+
+    pub fn fingerprint(&self) -> String {
+        self.inner.identity.device_fingerprint()
+    }
+
+    pub fn status(&self) -> EngineStatus {
+        let st = lock(&self.inner.state);
+        EngineStatus {
+            device_id: st.device_id.clone(),
+            device_name: st.device_name.clone(),
+            relay_url: st.relay_url.clone(),
+            license_id: st.license_id.clone(),
+            fingerprint: self.fingerprint(),
+            next_seq: st.next_seq,
+            last_cycle: st.last_cycle.clone(),
+            last_success_ms: st.last_success_ms,
+            outbox_pending: st.outbox.is_some(),
+            revoked: st.revoked,
+            clock_offset_secs: st.clock_offset_secs,
+            quarantine: st.quarantine.clone(),
+            receipt_set: !matches!(*lock(&self.inner.key), KeySlot::Empty),
+        }
+    }
+
+    /// Counts local records the relay does not have yet (snapshots every store).
+    pub fn unsynced(&self) -> Result<Unsynced, SyncError> {
+        cycle::unsynced(self)
+    }
+
+    /// Lists the license's devices (metadata only).
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, SyncError> {
+        let (client, device_id, _) = self.session()?;
+        client.devices(&self.inner.identity, &device_id)
+    }
+
+    /// Revokes a device of this license (e.g. a lost laptop).
+    pub fn revoke(&self, target_device_id: &str) -> Result<(), SyncError> {
+        let (client, device_id, _) = self.session()?;
+        client.revoke(&self.inner.identity, &device_id, target_device_id)
+    }
+
+    /// Writes every store to an encrypted export file (see `docs/PROTOCOL.md`).
+    pub fn export(&self, path: impl AsRef<std::path::Path>) -> Result<u64, SyncError> {
+        export::export(self, path.as_ref())
+    }
+
+    /// Merges an export file into the stores with their contracts.
+    pub fn import(&self, path: impl AsRef<std::path::Path>) -> Result<u64, SyncError> {
+        export::import(self, path.as_ref())
+    }
+
+    pub(crate) fn emit(&self, kind: EventKind) {
+        self.inner.log.emit(self.inner.config.clock.now_ms(), kind);
+    }
+
+    pub(crate) fn client_for(&self, relay_url: &str, offset: i64) -> RelayClient {
+        RelayClient {
+            transport: Arc::clone(&self.inner.transport),
+            base_url: relay_url.to_string(),
+            clock: Arc::clone(&self.inner.config.clock),
+            offset: offset.into(),
+            log: Arc::clone(&self.inner.log),
+        }
+    }
+
+    /// Relay client, device id and license id of a registered device.
+    pub(crate) fn session(&self) -> Result<(RelayClient, String, String), SyncError> {
+        let st = lock(&self.inner.state);
+        match (&st.relay_url, &st.device_id, &st.license_id) {
+            (Some(url), Some(dev), Some(lid)) => Ok((
+                self.client_for(url, st.clock_offset_secs),
+                dev.clone(),
+                lid.clone(),
+            )),
+            _ => Err(SyncError::NotRegistered),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(h) = lock(&self.scheduler).take() {
+            h.shutdown();
+        }
+    }
+}

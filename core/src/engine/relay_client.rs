@@ -1,0 +1,532 @@
+//! Signed requests to the relay, with the error handling that has a way
+//! forward: clock correction on `clock_skew`, backoff on network errors,
+//! `Retry-After` on 429, `Revoked` on 403.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::SyncError;
+use super::events::{ActivityLog, EventKind};
+use super::host::{Clock, HttpRequest, HttpResponse, HttpTransport};
+use crate::canonical::SignedRequest;
+use crate::identity::DeviceIdentity;
+
+/// Network attempts per request before giving up for this cycle.
+const NETWORK_ATTEMPTS: u32 = 3;
+/// A `Retry-After` up to this is waited out inside the cycle.
+const MAX_INLINE_RETRY_AFTER: u64 = 5;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayErrorBody {
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub message: String,
+    pub server_time: Option<i64>,
+    pub last_seq: Option<u64>,
+    pub existing_sha256: Option<String>,
+}
+
+/// A relay answer that is not a success.
+pub struct Refusal {
+    pub status: u16,
+    pub body: RelayErrorBody,
+}
+
+pub enum PushOutcome {
+    Stored,
+    Conflict {
+        last_seq: u64,
+        existing_sha256: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullItem {
+    pub device_id: String,
+    pub seq: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullPage {
+    pub items: Vec<PullItem>,
+    pub next_cursor: String,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub created_at: Option<i64>,
+    #[serde(default)]
+    pub last_push_at: Option<i64>,
+    #[serde(default)]
+    pub last_pull_at: Option<i64>,
+    #[serde(default)]
+    pub blob_count: u64,
+    #[serde(default)]
+    pub sealed_bytes: u64,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+pub struct RelayClient {
+    pub transport: Arc<dyn HttpTransport>,
+    pub base_url: String,
+    pub clock: Arc<dyn Clock>,
+    /// Seconds to add to the device clock to get the relay's.
+    pub offset: AtomicI64,
+    pub log: Arc<ActivityLog>,
+}
+
+impl RelayClient {
+    pub fn now_secs(&self) -> i64 {
+        self.clock.now_secs() + self.offset.load(Ordering::Relaxed)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url.trim_end_matches('/'), path)
+    }
+
+    /// Sends with network retries and rate-limit handling; returns any HTTP answer.
+    fn send_raw(&self, req: &HttpRequest) -> Result<HttpResponse, SyncError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.transport.send(req.clone()) {
+                Ok(resp) if resp.status == 429 => {
+                    let retry = resp
+                        .header("retry-after")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .unwrap_or(1);
+                    self.log.emit(
+                        self.clock.now_ms(),
+                        EventKind::RateLimited {
+                            retry_after_secs: retry,
+                        },
+                    );
+                    if retry <= MAX_INLINE_RETRY_AFTER && attempt < NETWORK_ATTEMPTS {
+                        std::thread::sleep(Duration::from_secs(retry));
+                        continue;
+                    }
+                    return Err(SyncError::RateLimited {
+                        retry_after_secs: retry,
+                    });
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => {
+                    if attempt >= NETWORK_ATTEMPTS {
+                        self.log.emit(
+                            self.clock.now_ms(),
+                            EventKind::NetworkError {
+                                message: e.message.clone(),
+                            },
+                        );
+                        return Err(SyncError::Network { message: e.message });
+                    }
+                    std::thread::sleep(Duration::from_millis(150 << attempt));
+                }
+            }
+        }
+    }
+
+    /// Builds, signs and sends a request; on `clock_skew` corrects the
+    /// offset from the relay's `serverTime` and retries once.
+    fn signed(
+        &self,
+        identity: &DeviceIdentity,
+        method: &str,
+        path: &str,
+        make: &dyn Fn(i64) -> (SignedRequest, Vec<(String, String)>),
+        body: &[u8],
+    ) -> Result<Result<HttpResponse, Refusal>, SyncError> {
+        for attempt in 0..2 {
+            let (req, extra) = make(self.now_secs());
+            let sig = identity.sign(&req)?;
+            let mut headers = vec![
+                ("X-Ts".to_string(), req.ts().to_string()),
+                ("X-Signature".to_string(), sig),
+            ];
+            if let Some(id) = req.device_id() {
+                headers.push(("X-Device-Id".to_string(), id.to_string()));
+            }
+            headers.extend(extra);
+            let http = HttpRequest {
+                method: method.into(),
+                url: self.url(path),
+                headers,
+                body: body.to_vec(),
+            };
+            let resp = self.send_raw(&http)?;
+            if (200..300).contains(&resp.status) {
+                return Ok(Ok(resp));
+            }
+            let refusal = refusal(&resp);
+            if refusal.body.error == "clock_skew" && attempt == 0 {
+                if let Some(server) = refusal.body.server_time {
+                    let offset = server - self.clock.now_secs();
+                    self.offset.store(offset, Ordering::Relaxed);
+                    self.log.emit(
+                        self.clock.now_ms(),
+                        EventKind::ClockCorrected {
+                            offset_secs: offset,
+                        },
+                    );
+                    continue;
+                }
+            }
+            return Ok(Err(self.classify(refusal)?));
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    /// Turns terminal refusals into errors; leaves the rest to the caller.
+    fn classify(&self, r: Refusal) -> Result<Refusal, SyncError> {
+        match (r.status, r.body.error.as_str()) {
+            (403, _) | (_, "revoked") => {
+                self.log.emit(self.clock.now_ms(), EventKind::Revoked);
+                Err(SyncError::Revoked)
+            }
+            (401, "clock_skew") => Err(SyncError::ClockSkew {
+                skew_secs: r
+                    .body
+                    .server_time
+                    .map(|s| self.now_secs() - s)
+                    .unwrap_or_default(),
+            }),
+            _ => Ok(r),
+        }
+    }
+
+    fn fail(&self, r: Refusal) -> SyncError {
+        self.log.emit(
+            self.clock.now_ms(),
+            EventKind::RelayError {
+                status: r.status,
+                code: r.body.error.clone(),
+            },
+        );
+        SyncError::Relay {
+            status: r.status,
+            code: r.body.error,
+            message: r.body.message,
+        }
+    }
+
+    pub fn init(
+        &self,
+        identity: &DeviceIdentity,
+        license_id: &str,
+        license_key: &str,
+        device_name: &str,
+    ) -> Result<String, SyncError> {
+        for attempt in 0..2 {
+            let ts = self.now_secs();
+            let req = SignedRequest::Init {
+                license_id: license_id.into(),
+                public_key: identity.public_key(),
+                device_name: device_name.into(),
+                ts,
+            };
+            let body = serde_json::json!({
+                "licenseId": license_id,
+                "licenseKey": license_key,
+                "publicKey": identity.public_key(),
+                "deviceName": device_name,
+                "ts": ts,
+                "signature": identity.sign(&req)?,
+            });
+            let resp = self.send_raw(&HttpRequest {
+                method: "POST".into(),
+                url: self.url("/sync/init"),
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: serde_json::to_vec(&body).unwrap_or_default(),
+            })?;
+            if (200..300).contains(&resp.status) {
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Answer {
+                    device_id: String,
+                }
+                let a: Answer = parse_json(&resp)?;
+                return Ok(a.device_id);
+            }
+            let r = refusal(&resp);
+            if r.body.error == "clock_skew" && attempt == 0 {
+                if let Some(server) = r.body.server_time {
+                    let offset = server - self.clock.now_secs();
+                    self.offset.store(offset, Ordering::Relaxed);
+                    self.log.emit(
+                        self.clock.now_ms(),
+                        EventKind::ClockCorrected {
+                            offset_secs: offset,
+                        },
+                    );
+                    continue;
+                }
+            }
+            return Err(self.fail(r));
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    pub fn push(
+        &self,
+        identity: &DeviceIdentity,
+        device_id: &str,
+        seq: u64,
+        sha256: &str,
+        blob: &[u8],
+    ) -> Result<PushOutcome, SyncError> {
+        let make = |ts| {
+            (
+                SignedRequest::Push {
+                    device_id: device_id.into(),
+                    seq,
+                    sha256: sha256.into(),
+                    ts,
+                },
+                vec![
+                    ("X-Seq".to_string(), seq.to_string()),
+                    ("X-Sha256".to_string(), sha256.to_string()),
+                    (
+                        "Content-Type".to_string(),
+                        "application/octet-stream".to_string(),
+                    ),
+                ],
+            )
+        };
+        match self.signed(identity, "POST", "/sync/push", &make, blob)? {
+            Ok(_) => Ok(PushOutcome::Stored),
+            Err(r) if r.status == 409 => Ok(PushOutcome::Conflict {
+                last_seq: r.body.last_seq.unwrap_or(0),
+                existing_sha256: r.body.existing_sha256,
+            }),
+            Err(r) => Err(self.fail(r)),
+        }
+    }
+
+    pub fn pull(
+        &self,
+        identity: &DeviceIdentity,
+        device_id: &str,
+        since: &str,
+        limit: u32,
+    ) -> Result<PullPage, SyncError> {
+        let make = |ts| {
+            (
+                SignedRequest::Pull {
+                    device_id: device_id.into(),
+                    since: since.into(),
+                    limit,
+                    ts,
+                },
+                vec![],
+            )
+        };
+        let path = format!("/sync/pull?since={}&limit={limit}", urlencode(since));
+        match self.signed(identity, "GET", &path, &make, &[])? {
+            Ok(resp) => parse_json(&resp),
+            Err(r) => Err(self.fail(r)),
+        }
+    }
+
+    /// Fetches one blob. `Ok(None)` when the relay no longer has it (pruned).
+    pub fn blob(
+        &self,
+        identity: &DeviceIdentity,
+        device_id: &str,
+        owner: &str,
+        seq: u64,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        let make = |ts| {
+            (
+                SignedRequest::Blob {
+                    device_id: device_id.into(),
+                    owner_device_id: owner.into(),
+                    seq,
+                    ts,
+                },
+                vec![],
+            )
+        };
+        let path = format!("/sync/blob/{}/{seq}", urlencode(owner));
+        match self.signed(identity, "GET", &path, &make, &[])? {
+            Ok(resp) => Ok(Some(resp.body)),
+            Err(r) if r.status == 404 => Ok(None),
+            Err(r) => Err(self.fail(r)),
+        }
+    }
+
+    pub fn keycheck_get(
+        &self,
+        identity: &DeviceIdentity,
+        device_id: &str,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, SyncError> {
+        let make = |ts| {
+            (
+                SignedRequest::KeycheckGet {
+                    device_id: device_id.into(),
+                    ts,
+                },
+                vec![],
+            )
+        };
+        match self.signed(identity, "GET", "/sync/keycheck", &make, &[])? {
+            Ok(resp) => {
+                let sha = resp.header("x-sha256").map(String::from);
+                Ok(Some((resp.body, sha)))
+            }
+            Err(r) if r.status == 404 => Ok(None),
+            Err(r) => Err(self.fail(r)),
+        }
+    }
+
+    /// Sets the key-check blob; `Ok(false)` when another device set it first.
+    pub fn keycheck_put(
+        &self,
+        identity: &DeviceIdentity,
+        device_id: &str,
+        blob: &[u8],
+    ) -> Result<bool, SyncError> {
+        let sha = crate::integrity::sha256_hex(blob);
+        let make = |ts| {
+            (
+                SignedRequest::KeycheckPut {
+                    device_id: device_id.into(),
+                    sha256: sha.clone(),
+                    ts,
+                },
+                vec![("X-Sha256".to_string(), sha.clone())],
+            )
+        };
+        match self.signed(identity, "PUT", "/sync/keycheck", &make, blob)? {
+            Ok(_) => Ok(true),
+            Err(r) if r.status == 409 => Ok(false),
+            Err(r) => Err(self.fail(r)),
+        }
+    }
+
+    pub fn prune(
+        &self,
+        identity: &DeviceIdentity,
+        device_id: &str,
+        checkpoint_seq: u64,
+    ) -> Result<u64, SyncError> {
+        let make = |ts| {
+            (
+                SignedRequest::Prune {
+                    device_id: device_id.into(),
+                    checkpoint_seq,
+                    ts,
+                },
+                vec![("Content-Type".to_string(), "application/json".to_string())],
+            )
+        };
+        let body = serde_json::to_vec(&serde_json::json!({ "checkpointSeq": checkpoint_seq }))
+            .unwrap_or_default();
+        match self.signed(identity, "POST", "/sync/prune", &make, &body)? {
+            Ok(resp) => {
+                #[derive(Deserialize)]
+                struct A {
+                    #[serde(default)]
+                    pruned: u64,
+                }
+                Ok(parse_json::<A>(&resp).map(|a| a.pruned).unwrap_or(0))
+            }
+            Err(r) => Err(self.fail(r)),
+        }
+    }
+
+    pub fn revoke(
+        &self,
+        identity: &DeviceIdentity,
+        device_id: &str,
+        target: &str,
+    ) -> Result<(), SyncError> {
+        let make = |ts| {
+            (
+                SignedRequest::Revoke {
+                    device_id: device_id.into(),
+                    target_device_id: target.into(),
+                    ts,
+                },
+                vec![("Content-Type".to_string(), "application/json".to_string())],
+            )
+        };
+        let body = serde_json::to_vec(&serde_json::json!({ "targetDeviceId": target }))
+            .unwrap_or_default();
+        match self.signed(identity, "POST", "/sync/revoke", &make, &body)? {
+            Ok(_) => Ok(()),
+            Err(r) => Err(self.fail(r)),
+        }
+    }
+
+    pub fn devices(
+        &self,
+        identity: &DeviceIdentity,
+        device_id: &str,
+    ) -> Result<Vec<DeviceInfo>, SyncError> {
+        let make = |ts| {
+            (
+                SignedRequest::Devices {
+                    device_id: device_id.into(),
+                    ts,
+                },
+                vec![],
+            )
+        };
+        match self.signed(identity, "GET", "/sync/devices", &make, &[])? {
+            Ok(resp) => {
+                #[derive(Deserialize)]
+                struct A {
+                    devices: Vec<DeviceInfo>,
+                }
+                Ok(parse_json::<A>(&resp)?.devices)
+            }
+            Err(r) => Err(self.fail(r)),
+        }
+    }
+}
+
+fn refusal(resp: &HttpResponse) -> Refusal {
+    Refusal {
+        status: resp.status,
+        body: serde_json::from_slice(&resp.body).unwrap_or_else(|_| RelayErrorBody {
+            error: format!("http_{}", resp.status),
+            message: "the relay answered without a JSON error body".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(resp: &HttpResponse) -> Result<T, SyncError> {
+    serde_json::from_slice(&resp.body).map_err(|_| SyncError::Relay {
+        status: resp.status,
+        code: "bad_response".into(),
+        message: "the relay's answer is not the expected JSON".into(),
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,191 @@
+//! The engine's own persisted state, in the host-given state directory.
+//!
+//! `engine-state.json` (written atomically, 0600) holds ids, seq, cursor,
+//! clock offset, per-record hashes of what the relay already has, engine
+//! tombstones, quarantine, and the outbox metadata; `outbox.blob` holds the
+//! sealed bytes of the pending push so a retry sends the same bytes.
+//! The receipt and the key are never written.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::SyncError;
+use crate::identity::write_private_atomically;
+use crate::merge::{Record, RecordKey};
+
+pub const STATE_FILE: &str = "engine-state.json";
+pub const OUTBOX_FILE: &str = "outbox.blob";
+pub const LOCK_FILE: &str = "engine.lock";
+pub const KEY_FILE: &str = "device.key";
+pub const ACTIVITY_FILE: &str = "activity.jsonl";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantineEntry {
+    pub device_id: String,
+    pub seq: u64,
+    pub sha256: String,
+    pub reason: String,
+    pub attempts: u32,
+    pub gave_up: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPush {
+    pub seq: u64,
+    pub sha256: String,
+    pub checkpoint: bool,
+    pub records: u64,
+    pub created_at_ms: i64,
+    /// Hashes to record as "the relay has this" once the push is acknowledged.
+    pub hashes: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CycleSummary {
+    pub at_ms: i64,
+    pub ok: bool,
+    pub error_code: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EngineState {
+    pub format: u32,
+    pub relay_url: Option<String>,
+    pub license_id: Option<String>,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub next_seq: u64,
+    pub pushes_since_checkpoint: u32,
+    pub cursor: String,
+    pub clock_offset_secs: i64,
+    /// store → record key → short content hash of the version the relay has.
+    pub known: BTreeMap<String, BTreeMap<String, String>>,
+    /// store → tombstones the engine has seen (so a winning delete the host
+    /// never held cannot be undone by an older write arriving later).
+    pub tombstones: BTreeMap<String, Vec<Record>>,
+    pub quarantine: Vec<QuarantineEntry>,
+    pub outbox: Option<PendingPush>,
+    pub last_cycle: Option<CycleSummary>,
+    pub last_success_ms: Option<i64>,
+    pub revoked: bool,
+}
+
+impl Default for EngineState {
+    fn default() -> Self {
+        Self {
+            format: 1,
+            relay_url: None,
+            license_id: None,
+            device_id: None,
+            device_name: None,
+            next_seq: 1,
+            pushes_since_checkpoint: 0,
+            cursor: String::new(),
+            clock_offset_secs: 0,
+            known: BTreeMap::new(),
+            tombstones: BTreeMap::new(),
+            quarantine: Vec::new(),
+            outbox: None,
+            last_cycle: None,
+            last_success_ms: None,
+            revoked: false,
+        }
+    }
+}
+
+/// Key of a record in the `known` map.
+pub fn key_string(key: &RecordKey) -> String {
+    match &key.scope {
+        Some(s) => format!("{s}\u{1f}{}", key.id),
+        None => key.id.clone(),
+    }
+}
+
+/// Short content hash (128 bits is plenty to detect change).
+pub fn short_hash(rec: &Record) -> String {
+    hex::encode(&rec.content_hash()[..16])
+}
+
+pub struct StateDir {
+    pub dir: PathBuf,
+}
+
+impl StateDir {
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, SyncError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn load(&self) -> Result<EngineState, SyncError> {
+        let p = self.path(STATE_FILE);
+        match std::fs::read(&p) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| SyncError::State {
+                path: p.display().to_string(),
+                message: "engine state file is corrupt".into(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EngineState::default()),
+            Err(e) => Err(io_err(&p, e)),
+        }
+    }
+
+    pub fn save(&self, state: &EngineState) -> Result<(), SyncError> {
+        let p = self.path(STATE_FILE);
+        let bytes = serde_json::to_vec(state).map_err(|e| SyncError::State {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })?;
+        write_private_atomically(&p, &self.dir, &bytes).map_err(|e| io_err(&p, e))
+    }
+
+    pub fn write_outbox_blob(&self, blob: &[u8]) -> Result<(), SyncError> {
+        let p = self.path(OUTBOX_FILE);
+        write_private_atomically(&p, &self.dir, blob).map_err(|e| io_err(&p, e))
+    }
+
+    pub fn read_outbox_blob(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.path(OUTBOX_FILE)).ok()
+    }
+
+    pub fn clear_outbox_blob(&self) {
+        let _ = std::fs::remove_file(self.path(OUTBOX_FILE));
+    }
+
+    /// Exclusive lock on the state directory for the duration of a cycle,
+    /// so two processes never run cycles on one device state at once.
+    pub fn lock(&self) -> Result<File, SyncError> {
+        let p = self.path(LOCK_FILE);
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| io_err(&p, e))?;
+        f.lock().map_err(|e| io_err(&p, e))?;
+        Ok(f)
+    }
+}
+
+pub fn io_err(path: &Path, e: std::io::Error) -> SyncError {
+    SyncError::State {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}

@@ -1,0 +1,69 @@
+//! The built-in HTTP transport on `ureq`, for scripts and the CLI. Apps
+//! (Electron, iOS, Android) pass their own [`HttpTransport`].
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::Duration;
+
+use super::host::{HostError, HttpRequest, HttpResponse, HttpTransport};
+
+/// Largest response body accepted (the relay's blob limit plus headroom).
+const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+pub struct UreqTransport {
+    agent: ureq::Agent,
+}
+
+impl UreqTransport {
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(5).min(timeout))
+                .timeout(timeout)
+                .build(),
+        }
+    }
+}
+
+impl Default for UreqTransport {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30))
+    }
+}
+
+impl HttpTransport for UreqTransport {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HostError> {
+        let mut req = self.agent.request(&request.method, &request.url);
+        for (k, v) in &request.headers {
+            req = req.set(k, v);
+        }
+        let result = if request.body.is_empty() && request.method == "GET" {
+            req.call()
+        } else {
+            req.send_bytes(&request.body)
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            // The error text names the host and the failure, never a body.
+            Err(ureq::Error::Transport(t)) => return Err(HostError::new(t.to_string())),
+        };
+        let status = resp.status();
+        let mut headers = BTreeMap::new();
+        for name in resp.headers_names() {
+            if let Some(v) = resp.header(&name) {
+                headers.insert(name.to_ascii_lowercase(), v.to_string());
+            }
+        }
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(MAX_RESPONSE_BYTES)
+            .read_to_end(&mut body)
+            .map_err(|e| HostError::new(format!("reading the response failed: {e}")))?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}

@@ -1,0 +1,301 @@
+//! Shared fixtures for the end-to-end tests: a real relay on loopback, and
+//! devices made of a real [`SyncEngine`] with in-memory or file-backed stores.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use azmx_sync_core::engine::{
+    ActivityEvent, EngineConfig, HostError, StoreAdapter, SyncEngine, SystemClock, UreqTransport,
+};
+use azmx_sync_core::merge::{Change, Record, RecordKey, StoreSpec};
+use azmx_sync_relay::{add_license, Relay, RelayConfig, RunningRelay};
+use serde_json::{json, Value};
+
+pub const RECEIPT: &str = "RCPT-7F3A-99C2-44D1-B0E8";
+
+/// A host store kept in memory (tombstones included, as the engine asks).
+#[derive(Default)]
+pub struct MemStore {
+    pub records: Mutex<BTreeMap<RecordKey, Record>>,
+    pub applied_batches: Mutex<u64>,
+}
+
+impl MemStore {
+    pub fn put(&self, r: Record) {
+        self.records.lock().unwrap().insert(r.key(), r);
+    }
+    pub fn get(&self, scope: Option<&str>, id: &str) -> Option<Record> {
+        self.records
+            .lock()
+            .unwrap()
+            .get(&RecordKey::new(scope.map(String::from), id))
+            .cloned()
+    }
+    pub fn live(&self) -> Vec<Record> {
+        self.records
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| !r.deleted)
+            .cloned()
+            .collect()
+    }
+    pub fn all(&self) -> Vec<Record> {
+        self.records.lock().unwrap().values().cloned().collect()
+    }
+}
+
+impl StoreAdapter for MemStore {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        Ok(self.all())
+    }
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        *self.applied_batches.lock().unwrap() += 1;
+        let mut m = self.records.lock().unwrap();
+        for c in changes {
+            let r = c.record().clone();
+            m.insert(r.key(), r);
+        }
+        Ok(())
+    }
+}
+
+/// A host store persisted as one JSON file (for crash tests across processes).
+pub struct FileStore {
+    pub path: PathBuf,
+}
+
+impl FileStore {
+    pub fn load(&self) -> BTreeMap<String, Record> {
+        std::fs::read(&self.path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<Record>>(&b).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (format!("{:?}", r.key()), r))
+            .collect()
+    }
+    pub fn save(&self, m: &BTreeMap<String, Record>) {
+        let tmp = self.path.with_extension("tmp");
+        let v: Vec<&Record> = m.values().collect();
+        std::fs::write(&tmp, serde_json::to_vec(&v).unwrap()).unwrap();
+        std::fs::rename(&tmp, &self.path).unwrap();
+    }
+    pub fn put(&self, r: Record) {
+        let mut m = self.load();
+        m.insert(format!("{:?}", r.key()), r);
+        self.save(&m);
+    }
+}
+
+impl StoreAdapter for FileStore {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        Ok(self.load().into_values().collect())
+    }
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        let mut m = self.load();
+        for c in changes {
+            let r = c.record().clone();
+            m.insert(format!("{:?}", r.key()), r);
+        }
+        self.save(&m);
+        Ok(())
+    }
+}
+
+/// A relay on loopback with a temporary data dir and one license.
+pub struct RelayFixture {
+    pub relay: Option<RunningRelay>,
+    pub dir: tempfile::TempDir,
+    pub license_id: String,
+    pub license_key: String,
+}
+
+impl RelayFixture {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let license_id = "lic_e2e".to_string();
+        let license_key = add_license(dir.path(), &license_id).unwrap();
+        let mut config = RelayConfig::new(dir.path());
+        config.admin_token = Some("admin-token-e2e".into());
+        let relay = Relay::start(config).unwrap();
+        Self {
+            relay: Some(relay),
+            dir,
+            license_id,
+            license_key,
+        }
+    }
+    pub fn url(&self) -> String {
+        self.relay.as_ref().unwrap().url()
+    }
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("relay.sqlite3")).unwrap()
+    }
+    pub fn blob_count(&self) -> i64 {
+        self.db()
+            .query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+/// One device: an engine and its three built-in stores.
+pub struct Device {
+    pub engine: SyncEngine,
+    pub snippets: Arc<MemStore>,
+    pub todos: Arc<MemStore>,
+    pub memory: Arc<MemStore>,
+    pub state: tempfile::TempDir,
+    pub name: String,
+}
+
+impl Device {
+    pub fn new(relay: &RelayFixture, name: &str) -> Self {
+        Self::with_options(relay, name, RECEIPT, 0, 16)
+    }
+
+    pub fn with_options(
+        relay: &RelayFixture,
+        name: &str,
+        receipt: &str,
+        clock_offset_ms: i64,
+        checkpoint_every: u32,
+    ) -> Self {
+        let state = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::new(state.path());
+        config.clock = Arc::new(SystemClock {
+            offset_ms: clock_offset_ms,
+        });
+        config.checkpoint_every = checkpoint_every;
+        let engine = SyncEngine::new(config, Arc::new(UreqTransport::default())).unwrap();
+        let (snippets, todos, memory) = (
+            Arc::new(MemStore::default()),
+            Arc::new(MemStore::default()),
+            Arc::new(MemStore::default()),
+        );
+        engine
+            .register_store(StoreSpec::snippets(), snippets.clone())
+            .unwrap();
+        engine
+            .register_store(StoreSpec::todos(), todos.clone())
+            .unwrap();
+        engine
+            .register_store(StoreSpec::memory(), memory.clone())
+            .unwrap();
+        engine
+            .register(&relay.url(), &relay.license_id, &relay.license_key, name)
+            .unwrap();
+        engine
+            .set_receipt(secrecy::SecretString::from(receipt))
+            .unwrap();
+        Self {
+            engine,
+            snippets,
+            todos,
+            memory,
+            state,
+            name: name.into(),
+        }
+    }
+
+    pub fn id(&self) -> String {
+        self.engine.device_id().unwrap()
+    }
+
+    pub fn sync(&self) -> azmx_sync_core::engine::CycleReport {
+        self.engine
+            .sync_now()
+            .unwrap_or_else(|e| panic!("{} sync failed: {e}", self.name))
+    }
+
+    pub fn add_snippet(&self, handle: &str, id: &str, text: &str, at: i64) {
+        self.snippets.put(Record::new(
+            id,
+            Some(handle.into()),
+            at,
+            None,
+            self.id(),
+            json!({ "text": text }),
+        ));
+    }
+
+    pub fn delete_snippet(&self, handle: &str, id: &str, at: i64) {
+        self.snippets.put(Record::tombstone(
+            id,
+            Some(handle.into()),
+            at,
+            None,
+            self.id(),
+        ));
+    }
+
+    pub fn set_todos(&self, session: &str, items: Value, at: i64) {
+        self.todos.put(Record::new(
+            session,
+            None,
+            at,
+            None,
+            self.id(),
+            json!({ "items": items }),
+        ));
+    }
+
+    pub fn put_memory(&self, id: &str, fact: &str, version: u64, at: i64) {
+        self.memory.put(Record::new(
+            id,
+            None,
+            at,
+            Some(version),
+            self.id(),
+            json!({ "fact": fact }),
+        ));
+    }
+
+    pub fn snippet_text(&self, handle: &str, id: &str) -> Option<String> {
+        self.snippets
+            .get(Some(handle), id)
+            .filter(|r| !r.deleted)
+            .and_then(|r| r.body)
+            .and_then(|b| b["text"].as_str().map(String::from))
+    }
+
+    pub fn events(&self) -> Vec<ActivityEvent> {
+        self.engine.recent_activity(512)
+    }
+
+    pub fn event_types(&self) -> Vec<String> {
+        self.events().iter().map(|e| e.type_name()).collect()
+    }
+}
+
+/// All live records of the three stores, comparable across devices.
+pub fn visible_state(d: &Device) -> Vec<(String, Option<String>, String, Option<Value>)> {
+    let mut out = Vec::new();
+    for (name, s) in [
+        ("snippets", &d.snippets),
+        ("todos", &d.todos),
+        ("memory", &d.memory),
+    ] {
+        for r in s.all() {
+            out.push((
+                name.to_string(),
+                r.scope.clone(),
+                r.id.clone(),
+                r.body.clone(),
+            ));
+        }
+    }
+    out
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
