@@ -1,0 +1,182 @@
+//! `azmx-sync`: a sync device for people who live in a terminal, the relay
+//! operator's tool, and the two-device demo.
+//!
+//! See `azmx-sync --help`, the README ("Five-minute setup", "Exit codes")
+//! and `docs/PROTOCOL.md`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod demo;
+mod device;
+mod error;
+mod receipt;
+mod relay_cmd;
+mod store;
+mod ui;
+
+use error::{exit, CliError, CliResult};
+use receipt::ReceiptArgs;
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  ok
+  1  other error (local I/O, a failed demo check, ...)
+  2  usage error or invalid input
+  3  recovery receipt missing or wrong (nothing was changed)
+  4  relay unreachable (nothing was lost; local changes stay queued)
+  5  this device was revoked
+  6  this state directory is not initialised (run `azmx-sync init`)
+  7  the relay refused the request (license, rate limit, clock, server error)
+
+The recovery receipt is never accepted as an argument and never stored. Commands
+that need it (init, sync, export, import) read it from --receipt-file FILE,
+$AZMX_RECEIPT, stdin when piped, or a prompt without echo.";
+
+#[derive(Parser)]
+#[command(
+    name = "azmx-sync",
+    version,
+    about = "End-to-end encrypted sync of snippets, todos and memory across your machines",
+    after_help = EXIT_CODES_HELP
+)]
+struct Cli {
+    /// This device's state directory (engine state, device key, local stores).
+    /// Default: a per-user data directory, e.g. ~/.local/share/azmx-sync.
+    #[arg(long, global = true, env = "AZMX_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Machine-readable JSON on stdout (every listing, status, sync...).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Register this device with a relay and check the recovery receipt.
+    Init(device::InitArgs),
+    /// Device id, relay, last sync, unsynced changes, quarantined bundles.
+    Status,
+    /// Run one sync cycle now, or keep syncing in the background (--watch).
+    Sync(device::SyncArgs),
+    /// Saved prompts, scoped to a handle.
+    #[command(subcommand)]
+    Snippet(device::SnippetCmd),
+    /// Per-session todo lists.
+    #[command(subcommand)]
+    Todo(device::TodoCmd),
+    /// Global memory: facts that follow you.
+    #[command(subcommand)]
+    Memory(device::MemoryCmd),
+    /// The activity log (pushes, pulls, integrity errors, ...).
+    Activity(device::ActivityArgs),
+    /// Write every store to an encrypted export file.
+    Export {
+        file: PathBuf,
+        #[command(flatten)]
+        receipt: ReceiptArgs,
+    },
+    /// Merge an export file into the local stores.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        receipt: ReceiptArgs,
+    },
+    /// The license's devices, as the relay sees them (metadata only).
+    Devices,
+    /// Revoke a device of this license (a lost laptop): it can no longer sync.
+    Revoke {
+        #[arg(value_name = "DEVICE_ID")]
+        device_id: String,
+    },
+    /// Run and administer a relay.
+    #[command(subcommand)]
+    Relay(relay_cmd::RelayCmd),
+    /// Two devices, one local relay, the whole story in a few seconds.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {}
+
+/// What every device command gets.
+pub struct Ctx {
+    pub state_dir: PathBuf,
+    pub json: bool,
+}
+
+fn default_state_dir() -> PathBuf {
+    dirs::data_local_dir()
+        .or_else(dirs::home_dir)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("azmx-sync")
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help/--version exit 0, usage errors 2.
+            e.exit();
+        }
+    };
+    let json = cli.json;
+    let ctx = Ctx {
+        state_dir: cli.state_dir.unwrap_or_else(default_state_dir),
+        json,
+    };
+    match run(cli.cmd, &ctx) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            report_error(&e, json);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn report_error(e: &CliError, json: bool) {
+    if json {
+        let v = serde_json::json!({
+            "error": { "exitCode": e.code, "message": e.message, "hint": e.hint }
+        });
+        eprintln!("{v}");
+        return;
+    }
+    let s = ui::Style::stderr();
+    eprintln!("{} {}", s.red(&s.bold("error:")), e.message);
+    if let Some(h) = &e.hint {
+        eprintln!("  {} {h}", s.yellow("what to do:"));
+    }
+}
+
+fn run(cmd: Cmd, ctx: &Ctx) -> CliResult {
+    match cmd {
+        Cmd::Init(a) => device::init(ctx, a),
+        Cmd::Status => device::status(ctx),
+        Cmd::Sync(a) => device::sync(ctx, a),
+        Cmd::Snippet(c) => device::snippet(ctx, c),
+        Cmd::Todo(c) => device::todo(ctx, c),
+        Cmd::Memory(c) => device::memory(ctx, c),
+        Cmd::Activity(a) => device::activity(ctx, a),
+        Cmd::Export { file, receipt } => device::export(ctx, &file, &receipt),
+        Cmd::Import { file, receipt } => device::import(ctx, &file, &receipt),
+        Cmd::Devices => device::devices(ctx),
+        Cmd::Revoke { device_id } => device::revoke(ctx, &device_id),
+        Cmd::Relay(c) => relay_cmd::run(ctx, c),
+        Cmd::Demo(DemoArgs {}) => demo::run(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

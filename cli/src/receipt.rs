@@ -1,0 +1,86 @@
+//! Reading the recovery receipt. Never from a command-line argument (other
+//! users can read those in the process list); never written anywhere.
+//!
+//! Sources, first that applies: `--receipt-file FILE`, the `AZMX_RECEIPT`
+//! environment variable, standard input when it is not a terminal, and a
+//! prompt without echo on the terminal. The engine keeps only the derived
+//! key, in memory, so every command that needs the key (`init`, `sync`,
+//! `export`, `import`) reads the receipt again the same way.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use clap::Args;
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::error::{CliError, CliResult};
+
+pub const RECEIPT_ENV: &str = "AZMX_RECEIPT";
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReceiptArgs {
+    /// Read the recovery receipt from this file (first line; surrounding
+    /// whitespace ignored). Otherwise: $AZMX_RECEIPT, stdin when piped, or a
+    /// prompt without echo.
+    #[arg(long, value_name = "FILE")]
+    pub receipt_file: Option<PathBuf>,
+}
+
+/// Longest receipt accepted (they are short codes; this bounds stdin reads).
+const MAX_RECEIPT_BYTES: u64 = 4096;
+
+pub fn read(args: &ReceiptArgs) -> CliResult<SecretString> {
+    let raw: Zeroizing<String> = if let Some(path) = &args.receipt_file {
+        let mut s = Zeroizing::new(String::new());
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_RECEIPT_BYTES).read_to_string(&mut s))
+            .map_err(|e| {
+                CliError::new(
+                    crate::error::exit::RECEIPT,
+                    format!("cannot read the receipt file {}: {e}", path.display()),
+                )
+            })?;
+        first_line(&s)
+    } else if let Some(v) = std::env::var_os(RECEIPT_ENV) {
+        Zeroizing::new(v.to_string_lossy().into_owned())
+    } else if !std::io::stdin().is_terminal() {
+        let mut s = Zeroizing::new(String::new());
+        std::io::stdin()
+            .take(MAX_RECEIPT_BYTES)
+            .read_to_string(&mut s)
+            .map_err(|e| {
+                CliError::new(
+                    crate::error::exit::RECEIPT,
+                    format!("cannot read the receipt from stdin: {e}"),
+                )
+            })?;
+        first_line(&s)
+    } else {
+        Zeroizing::new(
+            rpassword::prompt_password("Recovery receipt (not shown, never stored): ").map_err(
+                |e| {
+                    CliError::new(
+                        crate::error::exit::RECEIPT,
+                        format!("cannot prompt for the receipt: {e}"),
+                    )
+                },
+            )?,
+        )
+    };
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(CliError::no_receipt());
+    }
+    Ok(SecretString::from(trimmed.to_string()))
+}
+
+fn first_line(s: &str) -> Zeroizing<String> {
+    Zeroizing::new(
+        s.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string(),
+    )
+}

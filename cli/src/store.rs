@@ -1,0 +1,269 @@
+//! The CLI's local stores: one SQLite database (`stores.sqlite3`) in the
+//! state directory, one table per store, holding every record's JSON —
+//! tombstones included, as the engine's host contract asks. Each table is
+//! a [`StoreAdapter`] for the engine, exactly as an app's database would be.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use azmx_sync_core::engine::{HostError, StoreAdapter};
+use azmx_sync_core::merge::{Change, Record, RecordKey, StoreSpec};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::{CliError, CliResult};
+
+pub const DB_FILE: &str = "stores.sqlite3";
+
+/// The three built-in stores and their tables.
+pub const SNIPPETS: &str = "snippets";
+pub const TODOS: &str = "todos";
+pub const MEMORY: &str = "memory";
+
+/// Snippets without `--handle` live under this handle.
+pub const DEFAULT_HANDLE: &str = "default";
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// A shared connection to `stores.sqlite3`.
+#[derive(Clone)]
+pub struct LocalDb {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl LocalDb {
+    pub fn open(state_dir: &Path) -> CliResult<Self> {
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            CliError::generic(format!(
+                "cannot create the state directory {}: {e}",
+                state_dir.display()
+            ))
+        })?;
+        let path = state_dir.join(DB_FILE);
+        let conn = Connection::open(&path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=FULL;")?;
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if v > SCHEMA_VERSION {
+            return Err(CliError::generic(format!(
+                "{} was written by a newer azmx-sync (schema {v})",
+                path.display()
+            ))
+            .hint("upgrade azmx-sync"));
+        }
+        let mut ddl = String::from("BEGIN IMMEDIATE;");
+        for table in [SNIPPETS, TODOS, MEMORY] {
+            // scope '' stands for "no scope" (an empty scope is invalid in a record).
+            ddl.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
+                    scope      TEXT    NOT NULL,
+                    id         TEXT    NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    version    INTEGER,
+                    deleted    INTEGER NOT NULL,
+                    device_id  TEXT    NOT NULL,
+                    record     TEXT    NOT NULL,
+                    PRIMARY KEY (scope, id)
+                ) WITHOUT ROWID;"
+            ));
+        }
+        ddl.push_str(&format!("PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"));
+        conn.execute_batch(&ddl)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn store(&self, spec: StoreSpec) -> SqliteStore {
+        let table = match spec.name.as_str() {
+            SNIPPETS => SNIPPETS,
+            TODOS => TODOS,
+            _ => MEMORY,
+        };
+        SqliteStore {
+            db: self.clone(),
+            table,
+            spec,
+        }
+    }
+}
+
+/// One store's table.
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: LocalDb,
+    table: &'static str,
+    pub spec: StoreSpec,
+}
+
+fn scope_col(scope: &Option<String>) -> &str {
+    scope.as_deref().unwrap_or("")
+}
+
+fn row_record(json: String) -> rusqlite::Result<Record> {
+    serde_json::from_str(&json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn get_tx(conn: &Connection, table: &str, key: &RecordKey) -> rusqlite::Result<Option<Record>> {
+    conn.prepare_cached(&format!(
+        "SELECT record FROM {table} WHERE scope = ?1 AND id = ?2"
+    ))?
+    .query_row(params![scope_col(&key.scope), key.id], |r| {
+        row_record(r.get(0)?)
+    })
+    .optional()
+}
+
+fn upsert_tx(conn: &Connection, table: &str, r: &Record) -> rusqlite::Result<()> {
+    let json =
+        serde_json::to_string(r).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {table} (scope, id, updated_at, version, deleted, device_id, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?
+    .execute(params![
+        scope_col(&r.scope),
+        r.id,
+        r.updated_at,
+        r.version.map(|v| v as i64),
+        r.deleted,
+        r.device_id,
+        json
+    ])?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Every record, tombstones included, ordered by scope then id.
+    pub fn all(&self) -> CliResult<Vec<Record>> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT record FROM {} ORDER BY scope, id",
+            self.table
+        ))?;
+        let rows = stmt.query_map([], |r| row_record(r.get(0)?))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn live(&self) -> CliResult<Vec<Record>> {
+        Ok(self.all()?.into_iter().filter(|r| !r.deleted).collect())
+    }
+
+    pub fn get(&self, scope: Option<&str>, id: &str) -> CliResult<Option<Record>> {
+        let conn = self.db.lock();
+        Ok(get_tx(
+            &conn,
+            self.table,
+            &RecordKey::new(scope.map(String::from), id),
+        )?)
+    }
+
+    /// A local write: reads the current version of `key` and stores what
+    /// `make` builds from it, in one immediate transaction (so a concurrent
+    /// `sync` cannot slip in between). The new record is validated with the
+    /// store's own rules first.
+    pub fn write(
+        &self,
+        key: &RecordKey,
+        make: impl FnOnce(Option<&Record>) -> CliResult<Record>,
+    ) -> CliResult<Record> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = get_tx(&tx, self.table, key)?;
+        let rec = make(current.as_ref())?;
+        self.spec.validate_incoming(&rec).map_err(|reason| {
+            CliError::usage(format!("invalid {} record: {reason}", self.table))
+        })?;
+        upsert_tx(&tx, self.table, &rec)?;
+        tx.commit()?;
+        Ok(rec)
+    }
+
+    fn apply_changes(&self, changes: Vec<Change>) -> rusqlite::Result<()> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for c in changes {
+            let r = c.record();
+            // A local write may have landed since the engine's snapshot: keep
+            // whichever version the store's contract says wins.
+            if let Some(cur) = get_tx(&tx, self.table, &r.key())? {
+                if self.spec.contract.compare(r, &cur) == std::cmp::Ordering::Less {
+                    continue;
+                }
+            }
+            upsert_tx(&tx, self.table, r)?;
+        }
+        tx.commit()
+    }
+}
+
+impl StoreAdapter for SqliteStore {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        self.all()
+            .map_err(|e| HostError::new(format!("sqlite {}: {}", self.table, e.message)))
+    }
+
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        self.apply_changes(changes)
+            .map_err(|e| HostError::new(format!("sqlite {}: {e}", self.table)))
+    }
+}
+
+/// The three stores of one device.
+#[derive(Clone)]
+pub struct Stores {
+    pub snippets: SqliteStore,
+    pub todos: SqliteStore,
+    pub memory: SqliteStore,
+}
+
+impl Stores {
+    pub fn open(state_dir: &Path) -> CliResult<Self> {
+        let db = LocalDb::open(state_dir)?;
+        Ok(Self {
+            snippets: db.store(StoreSpec::snippets()),
+            todos: db.store(StoreSpec::todos()),
+            memory: db.store(StoreSpec::memory()),
+        })
+    }
+
+    pub fn all(&self) -> [&SqliteStore; 3] {
+        [&self.snippets, &self.todos, &self.memory]
+    }
+}
+
+/// A write time that is now, but always after the version it replaces, so
+/// a local edit wins over the local previous version even if the clock
+/// stepped back.
+pub fn next_time(current: Option<&Record>) -> i64 {
+    let now = crate::ui::now_ms();
+    match current {
+        Some(c) => now.max(c.updated_at + 1),
+        None => now,
+    }
+}
+
+/// The displayable text of a record body: its `text` (snippets) or `fact`
+/// (memory) string, else the JSON.
+pub fn body_text(r: &Record) -> String {
+    match &r.body {
+        None => String::new(),
+        Some(b) => b
+            .get("text")
+            .or_else(|| b.get("fact"))
+            .and_then(|v| v.as_str())
+            .map(String::from)
+            .unwrap_or_else(|| b.to_string()),
+    }
+}
