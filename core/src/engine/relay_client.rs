@@ -81,6 +81,9 @@ pub struct DeviceInfo {
     pub revoked: bool,
 }
 
+/// The key-check blob and the sha256 the relay gave for it.
+pub type KeycheckBlob = (Vec<u8>, Option<String>);
+
 pub struct RelayClient {
     pub transport: Arc<dyn HttpTransport>,
     pub base_url: String,
@@ -373,7 +376,7 @@ impl RelayClient {
         &self,
         identity: &DeviceIdentity,
         device_id: &str,
-    ) -> Result<Option<(Vec<u8>, Option<String>)>, SyncError> {
+    ) -> Result<Option<KeycheckBlob>, SyncError> {
         let make = |ts| {
             (
                 SignedRequest::KeycheckGet {

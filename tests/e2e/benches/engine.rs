@@ -61,8 +61,16 @@ fn main() {
     );
     println!(
         "targets: idle upload 0 B [{}], one edit < 2 KiB [{}], catch-up < 1 s [{}]",
-        if idle.sealed_bytes == 0 { "met" } else { "MISSED" },
-        if one.sealed_bytes < 2048 { "met" } else { "MISSED" },
+        if idle.sealed_bytes == 0 {
+            "met"
+        } else {
+            "MISSED"
+        },
+        if one.sealed_bytes < 2048 {
+            "met"
+        } else {
+            "MISSED"
+        },
         if catch_up < 1000.0 { "met" } else { "MISSED" },
     );
 }
