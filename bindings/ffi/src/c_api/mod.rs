@@ -1,1 +1,71 @@
-//! The C ABI.
+//! The C ABI. Its header, `include/azmx_sync.h`, is generated from this
+//! module by cbindgen 0.29.4 (`cbindgen.toml` at the repository root) and
+//! committed; `scripts/test.d/20-c.sh` regenerates it and fails on any
+//! difference.
+//!
+//! Conventions, identical for every entry point:
+//!
+//! - Every fallible function returns an [`AzmxStatus`](error::AzmxStatus).
+//!   `AzmxStatus_OK` is 0. On failure, [`azmx_last_error_message`] gives a
+//!   human-readable message (thread-local, never containing a receipt, key
+//!   bytes, a private key or record contents).
+//! - Every entry point runs behind a panic boundary: a Rust panic never
+//!   unwinds into C; it becomes `AzmxStatus_PANIC`.
+//! - Opaque handles ([`AzmxEnvelopeKey`](key::AzmxEnvelopeKey),
+//!   [`AzmxDeviceIdentity`](identity::AzmxDeviceIdentity)) are created by
+//!   the library and released with their `_free` function. There is no
+//!   function that returns key bytes or the private key.
+//! - Variable-size results are library-owned [`AzmxBuffer`](buffer::AzmxBuffer)s,
+//!   released with [`azmx_buffer_free`](buffer::azmx_buffer_free) (which
+//!   wipes them). Text results are NUL-terminated. Out-parameters are reset
+//!   (NULL / empty buffer) on entry, so they can always be freed.
+//! - Bulk seal/open also exist with caller-owned output buffers
+//!   (`_into` functions), with a size query through `out_len`.
+//! - Byte inputs are `(pointer, length)`; a NULL pointer is accepted only
+//!   with length 0. Text inputs are NUL-terminated UTF-8.
+//! - Status and enum *inputs* are plain integers (`uint32_t`/`int32_t`) so
+//!   that an out-of-range value from C is an error, never undefined
+//!   behaviour.
+
+// Every unsafe operation sits in its own block with a `// SAFETY:` comment.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod buffer;
+pub mod error;
+mod guard;
+pub mod identity;
+pub mod integrity;
+pub mod key;
+pub mod merge;
+
+use std::ffi::c_char;
+
+pub use buffer::{azmx_buffer_free, AzmxBuffer};
+pub use error::{azmx_last_error_message, azmx_status_name, AzmxStatus};
+pub use identity::AzmxDeviceIdentity;
+pub use key::AzmxEnvelopeKey;
+
+/// Bytes a sealed envelope adds to its plaintext: version (1) + IV (12) +
+/// GCM tag (16).
+pub const AZMX_ENVELOPE_OVERHEAD: usize = 29;
+/// The envelope format version byte.
+pub const AZMX_ENVELOPE_VERSION: u8 = 1;
+/// Length of a SHA-256 digest in lowercase hex, without the NUL terminator.
+pub const AZMX_SHA256_HEX_LEN: usize = 64;
+/// The relay's allowed clock skew for signed requests, in seconds (±5 min).
+pub const AZMX_MAX_SKEW_SECS: i64 = 300;
+
+// The header's constants are literals (cbindgen cannot evaluate paths); keep
+// them tied to the core.
+const _: () = assert!(AZMX_ENVELOPE_OVERHEAD == azmx_sync_core::MIN_ENVELOPE_LEN);
+const _: () = assert!(AZMX_ENVELOPE_VERSION == azmx_sync_core::ENVELOPE_VERSION);
+const _: () = assert!(AZMX_MAX_SKEW_SECS == azmx_sync_core::MAX_SKEW_SECS);
+
+/// The library version, e.g. `"0.1.0"`: a static NUL-terminated string.
+#[no_mangle]
+pub extern "C" fn azmx_version() -> *const c_char {
+    // SAFETY (extern "C"): takes nothing and returns a pointer to a static,
+    // NUL-terminated string; nothing here can panic.
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

@@ -1,0 +1,224 @@
+//! Status codes and the thread-local last-error message.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+
+use super::guard::call_value;
+
+/// The result of every fallible C entry point. The numeric values are
+/// stable; new codes may be added. [`azmx_status_name`] gives the name
+/// (`"DECRYPT_FAILED"`, ...), which equals the core's `Error::code()` in
+/// upper case for the core errors.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AzmxStatus {
+    /// Success.
+    Ok = 0,
+    /// An argument has an invalid value (bad UTF-8, unknown enum value, ...).
+    InvalidArgument = 1,
+    /// A required pointer argument is NULL.
+    NullPointer = 2,
+    /// A caller-owned output buffer is too small; `*out_len` holds the size needed.
+    BufferTooSmall = 3,
+    /// The recovery receipt is empty (after trimming ASCII whitespace).
+    EmptyReceipt = 10,
+    /// The license id is empty.
+    EmptyLicenseId = 11,
+    /// Envelope text is not canonical unpadded base64url.
+    InvalidBase64 = 12,
+    /// The envelope is shorter than `AZMX_ENVELOPE_OVERHEAD` bytes.
+    EnvelopeTooShort = 13,
+    /// The envelope's version byte is not 0x01.
+    UnsupportedVersion = 14,
+    /// AES-GCM authentication failed: wrong key (receipt) or tampered ciphertext.
+    DecryptFailed = 15,
+    /// A blob does not hash to its expected SHA-256 (storage corruption).
+    BlobIntegrity = 16,
+    /// The device key file is missing its directory, insecure (not 0600), corrupt or unreadable.
+    KeyFile = 17,
+    /// A signed-request canonical or a public key is malformed.
+    MalformedField = 18,
+    /// An ed25519 signature does not verify.
+    BadSignature = 19,
+    /// A signed request's timestamp is outside the allowed skew.
+    ClockSkew = 20,
+    /// A JSON argument does not parse or does not have the expected shape.
+    InvalidJson = 30,
+    /// A record or todo list breaks the store's invariants.
+    InvalidRecord = 31,
+    /// A store name is not valid (or names a built-in store where a custom one is expected).
+    InvalidStoreName = 32,
+    /// No built-in store has this name.
+    UnknownStore = 33,
+    /// An error this version of the C ABI does not know how to classify.
+    Internal = 98,
+    /// A Rust panic was caught at the boundary (a bug; please report it).
+    Panic = 99,
+}
+
+impl AzmxStatus {
+    pub(crate) fn from_core(e: &azmx_sync_core::Error) -> Self {
+        use azmx_sync_core::Error as E;
+        match e {
+            E::EmptyReceipt => Self::EmptyReceipt,
+            E::EmptyLicenseId => Self::EmptyLicenseId,
+            E::InvalidBase64 => Self::InvalidBase64,
+            E::EnvelopeTooShort { .. } => Self::EnvelopeTooShort,
+            E::UnsupportedVersion(_) => Self::UnsupportedVersion,
+            E::DecryptFailed => Self::DecryptFailed,
+            E::BlobIntegrity { .. } => Self::BlobIntegrity,
+            E::KeyFile { .. } => Self::KeyFile,
+            E::MalformedField { .. } => Self::MalformedField,
+            E::BadSignature => Self::BadSignature,
+            E::ClockSkew { .. } => Self::ClockSkew,
+            _ => Self::Internal,
+        }
+    }
+
+    const ALL: [AzmxStatus; 21] = [
+        Self::Ok,
+        Self::InvalidArgument,
+        Self::NullPointer,
+        Self::BufferTooSmall,
+        Self::EmptyReceipt,
+        Self::EmptyLicenseId,
+        Self::InvalidBase64,
+        Self::EnvelopeTooShort,
+        Self::UnsupportedVersion,
+        Self::DecryptFailed,
+        Self::BlobIntegrity,
+        Self::KeyFile,
+        Self::MalformedField,
+        Self::BadSignature,
+        Self::ClockSkew,
+        Self::InvalidJson,
+        Self::InvalidRecord,
+        Self::InvalidStoreName,
+        Self::UnknownStore,
+        Self::Internal,
+        Self::Panic,
+    ];
+
+    /// The stable upper-case name, without the `AzmxStatus_` prefix.
+    pub fn name(self) -> &'static str {
+        self.c_name().to_str().expect("status names are ASCII")
+    }
+
+    fn c_name(self) -> &'static std::ffi::CStr {
+        match self {
+            Self::Ok => c"OK",
+            Self::InvalidArgument => c"INVALID_ARGUMENT",
+            Self::NullPointer => c"NULL_POINTER",
+            Self::BufferTooSmall => c"BUFFER_TOO_SMALL",
+            Self::EmptyReceipt => c"EMPTY_RECEIPT",
+            Self::EmptyLicenseId => c"EMPTY_LICENSE_ID",
+            Self::InvalidBase64 => c"INVALID_BASE64",
+            Self::EnvelopeTooShort => c"ENVELOPE_TOO_SHORT",
+            Self::UnsupportedVersion => c"UNSUPPORTED_VERSION",
+            Self::DecryptFailed => c"DECRYPT_FAILED",
+            Self::BlobIntegrity => c"BLOB_INTEGRITY",
+            Self::KeyFile => c"KEY_FILE",
+            Self::MalformedField => c"MALFORMED_FIELD",
+            Self::BadSignature => c"BAD_SIGNATURE",
+            Self::ClockSkew => c"CLOCK_SKEW",
+            Self::InvalidJson => c"INVALID_JSON",
+            Self::InvalidRecord => c"INVALID_RECORD",
+            Self::InvalidStoreName => c"INVALID_STORE_NAME",
+            Self::UnknownStore => c"UNKNOWN_STORE",
+            Self::Internal => c"INTERNAL",
+            Self::Panic => c"PANIC",
+        }
+    }
+
+    fn from_raw(raw: i32) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as i32 == raw)
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+pub(crate) fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', "\u{fffd}")).unwrap_or_default();
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = c);
+}
+
+pub(crate) fn clear_last_error() {
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = CString::default());
+}
+
+/// The message of the last failed call on this thread, or `""` after a
+/// successful one. Never NULL. The string is owned by the library and
+/// stays valid until the next `azmx_*` call on the same thread; copy it
+/// to keep it. It never contains a receipt, key bytes, a private key or
+/// record contents.
+#[no_mangle]
+pub extern "C" fn azmx_last_error_message() -> *const c_char {
+    // SAFETY (extern "C"): takes nothing; returns a pointer into this
+    // thread's message, whose lifetime is documented above. Panic-free
+    // fallback: a static empty string.
+    call_value(c"".as_ptr(), || {
+        LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+    })
+}
+
+/// The stable name of a status code (`"OK"`, `"DECRYPT_FAILED"`, ...), or
+/// `"UNKNOWN"` for a value that is not an `AzmxStatus`. A static string;
+/// never NULL. Takes an `int32_t` so any integer is safe to pass.
+#[no_mangle]
+pub extern "C" fn azmx_status_name(status: i32) -> *const c_char {
+    // SAFETY (extern "C"): takes a plain integer (no invalid enum values
+    // can reach Rust) and returns a pointer to a static string.
+    call_value(c"UNKNOWN".as_ptr(), || match AzmxStatus::from_raw(status) {
+        Some(s) => s.c_name().as_ptr(),
+        None => c"UNKNOWN".as_ptr(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_core_codes() {
+        use azmx_sync_core::Error as E;
+        for e in [
+            E::EmptyReceipt,
+            E::EmptyLicenseId,
+            E::InvalidBase64,
+            E::EnvelopeTooShort { len: 1 },
+            E::UnsupportedVersion(2),
+            E::DecryptFailed,
+            E::BlobIntegrity {
+                expected: String::new(),
+                actual: String::new(),
+            },
+            E::BadSignature,
+            E::ClockSkew {
+                skew_secs: 1,
+                max_secs: 0,
+            },
+            E::MalformedField {
+                field: "f",
+                reason: "r",
+            },
+        ] {
+            assert_eq!(
+                AzmxStatus::from_core(&e).name(),
+                e.code().to_ascii_uppercase()
+            );
+        }
+    }
+
+    #[test]
+    fn every_status_round_trips_and_names_are_unique() {
+        let mut names = std::collections::HashSet::new();
+        for s in AzmxStatus::ALL {
+            assert_eq!(AzmxStatus::from_raw(s as i32), Some(s));
+            assert!(names.insert(s.name()));
+        }
+        assert_eq!(AzmxStatus::from_raw(-1), None);
+        assert_eq!(AzmxStatus::from_raw(4), None);
+    }
+}

@@ -1,0 +1,76 @@
+//! Blob integrity (SHA-256, checked before any decrypt).
+
+use std::ffi::c_char;
+
+use super::error::AzmxStatus;
+use super::guard::{bytes, call, text, Failure};
+
+/// Checks that `blob` hashes to `expected_sha256_hex` (64 lowercase hex
+/// digits). Returns `OK` or `BLOB_INTEGRITY` (also for an expected value
+/// that is not 64 lowercase hex digits): storage corruption, distinct from
+/// `DECRYPT_FAILED`. Run it before opening a downloaded blob.
+///
+/// # Safety
+/// `expected_sha256_hex` a NUL-terminated string; `blob` readable for
+/// `blob_len` bytes (NULL only with 0).
+#[no_mangle]
+pub unsafe extern "C" fn azmx_verify_blob(
+    expected_sha256_hex: *const c_char,
+    blob: *const u8,
+    blob_len: usize,
+) -> AzmxStatus {
+    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
+    // panic boundary.
+    call("azmx_verify_blob", || {
+        // SAFETY: NUL-terminated per the contract.
+        let expected = match unsafe { text(expected_sha256_hex, "expected_sha256_hex") } {
+            // Not UTF-8, so certainly not the expected hex: a mismatch.
+            Err(f) if f.status == AzmxStatus::InvalidArgument => "",
+            other => other?,
+        };
+        // SAFETY: readable for blob_len bytes per the contract.
+        let blob = unsafe { bytes(blob, blob_len, "blob") }?;
+        azmx_sync_core::verify_blob(expected, blob)?;
+        Ok(())
+    })
+}
+
+/// Writes the lowercase hex SHA-256 of `data` and a NUL into the caller's
+/// buffer `out_hex`, which must hold at least `AZMX_SHA256_HEX_LEN + 1`
+/// (65) bytes; otherwise `BUFFER_TOO_SMALL` and nothing is written.
+///
+/// # Safety
+/// `data` readable for `data_len` bytes (NULL only with 0); `out_hex`
+/// writable for `out_cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn azmx_sha256_hex(
+    data: *const u8,
+    data_len: usize,
+    out_hex: *mut c_char,
+    out_cap: usize,
+) -> AzmxStatus {
+    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
+    // panic boundary.
+    call("azmx_sha256_hex", || {
+        if out_hex.is_null() {
+            return Err(Failure::null("out_hex"));
+        }
+        if out_cap < super::AZMX_SHA256_HEX_LEN + 1 {
+            return Err(Failure::new(
+                AzmxStatus::BufferTooSmall,
+                "`out_hex` needs 65 bytes (64 hex digits and a NUL)",
+            ));
+        }
+        // SAFETY: readable for data_len bytes per the contract.
+        let data = unsafe { bytes(data, data_len, "data") }?;
+        let hex = azmx_sync_core::sha256_hex(data);
+        debug_assert_eq!(hex.len(), super::AZMX_SHA256_HEX_LEN);
+        // SAFETY: out_hex is writable for out_cap ≥ 65 bytes and cannot
+        // overlap the fresh `hex` string.
+        unsafe {
+            std::ptr::copy_nonoverlapping(hex.as_ptr(), out_hex.cast::<u8>(), hex.len());
+            out_hex.add(hex.len()).write(0);
+        }
+        Ok(())
+    })
+}
