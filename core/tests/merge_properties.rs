@@ -535,6 +535,78 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------- keys and copies
+
+/// Keys whose encodings share long prefixes, scopes that are prefixes of one
+/// another, and non-ASCII bytes: the engine's sort must still group and order
+/// them exactly like `RecordKey`'s `Ord`.
+fn tricky_record() -> impl Strategy<Value = Record> {
+    let long = "x".repeat(30);
+    let scopes = vec![
+        None,
+        Some("h".to_string()),
+        Some("h1".to_string()),
+        Some("h\u{e9}".to_string()),
+        Some(long.clone()),
+        Some(format!("{long}y")),
+    ];
+    let ids = vec![
+        "a".to_string(),
+        "a0".to_string(),
+        "\u{e9}".to_string(),
+        long.clone(),
+        format!("{long}1"),
+        format!("{long}2"),
+        format!("{long}{long}"),
+    ];
+    (
+        select(scopes),
+        select(ids),
+        0i64..3,
+        select(vec!["d1", "d2"]),
+        0u8..3,
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(scope, id, t, dev, n, del)| {
+            if del {
+                Record::tombstone(id, scope, t, None, dev)
+            } else {
+                Record::new(id, scope, t, None, dev, json!({ "n": n }))
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn keys_with_shared_prefixes_merge_like_the_reference(
+        local in prop::collection::vec(tricky_record(), 0..30),
+        batch in prop::collection::vec(tricky_record(), 0..60),
+    ) {
+        let spec = spec(Kind::HostTime);
+        let local = reference(&spec, &StoreState::new(), &local);
+        let out = checked_merge(&spec, &local, &batch);
+        prop_assert_eq!(&out.state, &reference(&spec, &local, &batch));
+    }
+
+    /// `Record::clone_from` reuses allocations but must produce an equal copy.
+    #[test]
+    fn clone_from_makes_an_equal_copy(
+        a in (json_value(), any::<bool>()),
+        b in (json_value(), any::<bool>()),
+    ) {
+        let mk = |(body, del): (Value, bool), dev: &str| {
+            if del { Record::tombstone("k", None, 1, None, dev) } else { Record::new("k", None, 1, None, dev, body) }
+        };
+        let src = mk(b, "device-two");
+        let mut dst = mk(a, "d1");
+        dst.clone_from(&src);
+        prop_assert_eq!(&dst, &src);
+        prop_assert_eq!(dst.content_hash(), src.content_hash());
+    }
+}
+
 // ---------------------------------------------------------------- canonical JSON
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -297,3 +297,23 @@ fn records_round_trip_through_json_bit_exactly() {
     assert_eq!(back, r);
     assert_eq!(back.content_hash(), r.content_hash());
 }
+
+#[test]
+fn validate_todos_duplicates_in_long_lists() {
+    // Lists over 16 items use a hash set; shorter ones a linear scan.
+    for len in [3usize, 16, 17, 40, 500] {
+        let mut items: Vec<Value> = (0..len)
+            .map(|i| item(&format!("id-{i}"), "x", "pending"))
+            .collect();
+        assert_eq!(validate_todos(&list(items.clone())), Ok(()), "{len}");
+        items[len - 1] = item("id-1", "x", "pending");
+        assert_eq!(
+            validate_todos(&list(items)),
+            Err(TodoInvalid::DuplicateId {
+                index: len - 1,
+                first: 1
+            }),
+            "{len}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::contract::Contract;
 use super::error::InvalidReason;
-use super::record::{Record, RecordKey};
+use super::record::{KeyView, Record, RecordKey};
 use super::state::StoreState;
 use super::store::StoreSpec;
 
@@ -135,6 +135,12 @@ pub fn merge(
 
 /// [`merge`] without copying the local state: `state` is updated in place.
 /// Same rules, same changes and counts.
+///
+/// Cost: validation, then a sort of the batch by key (O(m log m)); then,
+/// for a batch much smaller than the state, one lookup per incoming key
+/// (O(m log n)), otherwise one in-order walk over the state (O(n + m)).
+/// Records are updated in place; the replaced record's allocations are reused
+/// for the copy carried by the change.
 pub fn merge_in_place(
     spec: &StoreSpec,
     state: &mut StoreState,
@@ -143,36 +149,58 @@ pub fn merge_in_place(
     let contract = spec.contract;
     let mut report = MergeReport::default();
 
-    let incoming = incoming.into_iter();
-    let mut batch: Vec<Record> = Vec::with_capacity(incoming.size_hint().0);
-    for rec in incoming {
-        match spec.validate_incoming(&rec) {
-            Ok(()) => batch.push(rec),
-            Err(reason) => report.rejected.push((rec.key(), reason)),
+    // A `Vec` passed by value is reused as is (no copy).
+    let mut batch: Vec<Record> = incoming.into_iter().collect();
+    batch.retain(|rec| match spec.validate_incoming(rec) {
+        Ok(()) => true,
+        Err(reason) => {
+            report.rejected.push((rec.key(), reason));
+            false
         }
-    }
+    });
     report.counts.rejected_invalid = report.rejected.len() as u64;
     // Stable: arrival order is kept for one key.
     report.rejected.sort_by(|a, b| a.0.cmp(&b.0));
-
-    // Key order, and within one key ascending contract order: the last record
-    // of each run of equal keys is that key's incoming winner.
-    batch.sort_unstable_by(|a, b| cmp_key(a, b).then_with(|| contract.compare(a, b)));
-    let winners = Winners {
-        inner: batch.into_iter().peekable(),
-    };
-
-    // Few incoming records against a big state: look each one up. Otherwise
-    // walk both sorted sequences once and rebuild the map (linear).
-    let n = state.len();
-    let m = winners.inner.len();
-    if m == 0 {
+    if batch.is_empty() {
         return report;
     }
-    if m.saturating_mul(usize::BITS as usize - n.leading_zeros() as usize) < n {
-        merge_by_lookup(contract, state, winners, &mut report);
+
+    let winners = winners_in_key_order(contract, batch);
+
+    // Winners are visited in key order, so changes come out in key order.
+    let (n, m) = (state.len(), winners.len());
+    let log_n = (usize::BITS - n.leading_zeros()) as usize;
+    let mut new_keys: Vec<Record> = Vec::new();
+    if m.saturating_mul(log_n) < n {
+        for winner in winners {
+            match state.0.get_mut(&winner as &dyn KeyView) {
+                Some(slot) => resolve(contract, slot, winner, &mut report),
+                None => new_key(winner, &mut new_keys, &mut report),
+            }
+        }
     } else {
-        merge_by_join(contract, state, winners, &mut report);
+        let mut local = state.0.iter_mut().peekable();
+        for winner in winners {
+            let slot = loop {
+                match local.peek() {
+                    Some((k, _)) => match cmp_key_view(k, &winner) {
+                        Ordering::Less => {
+                            local.next();
+                        }
+                        Ordering::Equal => break local.next().map(|(_, r)| r),
+                        Ordering::Greater => break None,
+                    },
+                    None => break None,
+                }
+            };
+            match slot {
+                Some(slot) => resolve(contract, slot, winner, &mut report),
+                None => new_key(winner, &mut new_keys, &mut report),
+            }
+        }
+    }
+    for winner in new_keys {
+        state.0.insert(winner.key(), winner);
     }
     report
 }
@@ -186,124 +214,116 @@ fn cmp_key(a: &Record, b: &Record) -> Ordering {
         .then_with(|| a.id.cmp(&b.id))
 }
 
-fn same_key(k: &RecordKey, r: &Record) -> Ordering {
+fn cmp_key_view(k: &RecordKey, r: &Record) -> Ordering {
     k.scope
         .as_deref()
         .cmp(&r.scope.as_deref())
         .then_with(|| k.id.as_str().cmp(r.id.as_str()))
 }
 
-/// Yields the winner of each run of equal keys of a sorted batch.
-struct Winners {
-    inner: std::iter::Peekable<std::vec::IntoIter<Record>>,
-}
-
-impl Iterator for Winners {
-    type Item = Record;
-    fn next(&mut self) -> Option<Record> {
-        let mut cur = self.inner.next()?;
-        while let Some(next) = self.inner.peek() {
-            if cmp_key(&cur, next) != Ordering::Equal {
-                break;
+/// Sorts the batch by key and keeps, per key, the greatest record under
+/// `contract`; the others are dropped.
+///
+/// Records are sorted through a fixed-size, order-preserving prefix of their
+/// key ([`KeyPrefix`]) plus their index, so most comparisons are integer
+/// comparisons; equal prefixes fall back to a full comparison.
+fn winners_in_key_order(contract: Contract, mut batch: Vec<Record>) -> Vec<Record> {
+    let mut order: Vec<(KeyPrefix, u32)> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (KeyPrefix::of(r), i as u32))
+        .collect();
+    // Within one key, descending contract order: the first of each run wins.
+    order.sort_unstable_by(|(pa, ia), (pb, ib)| {
+        pa.cmp(pb).then_with(|| {
+            let (a, b) = (&batch[*ia as usize], &batch[*ib as usize]);
+            cmp_key(a, b).then_with(|| contract.compare(b, a))
+        })
+    });
+    let mut winners: Vec<u32> = Vec::with_capacity(order.len());
+    let mut prev: Option<(KeyPrefix, u32)> = None;
+    for (p, i) in order {
+        if let Some((pp, pi)) = prev {
+            if pp == p && cmp_key(&batch[pi as usize], &batch[i as usize]) == Ordering::Equal {
+                continue;
             }
-            cur = self.inner.next().expect("peeked");
         }
-        Some(cur)
+        prev = Some((p, i));
+        winners.push(i);
+    }
+    winners
+        .into_iter()
+        .map(|i| mem::replace(&mut batch[i as usize], Record::placeholder()))
+        .collect()
+    // The losers left in `batch` are dropped here.
+}
+
+/// The first 24 bytes of an order-preserving encoding of a record key:
+/// `0x00 id` for unscoped keys, `0x01 scope 0x00 id` for scoped ones, padded
+/// with zeros. Scopes of validated records never contain NUL (control
+/// characters are rejected), so the byte order of the encoding is the
+/// `(scope, id)` order; truncating and zero-padding keep
+/// `prefix(a) < prefix(b)` ⇒ `key(a) < key(b)`, and equal prefixes are
+/// compared in full.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct KeyPrefix(u128, u64);
+
+impl KeyPrefix {
+    fn of(r: &Record) -> Self {
+        let mut buf = [0u8; 24];
+        let mut n = 0;
+        let mut put = |bytes: &[u8]| {
+            let take = bytes.len().min(buf.len() - n);
+            buf[n..n + take].copy_from_slice(&bytes[..take]);
+            n += take;
+        };
+        match &r.scope {
+            None => put(&[0]),
+            Some(s) => {
+                put(&[1]);
+                put(s.as_bytes());
+                put(&[0]);
+            }
+        }
+        put(r.id.as_bytes());
+        let (hi, lo) = buf.split_at(16);
+        KeyPrefix(
+            u128::from_be_bytes(hi.try_into().expect("16 bytes")),
+            u64::from_be_bytes(lo.try_into().expect("8 bytes")),
+        )
     }
 }
 
-/// What happened to one key.
-enum Outcome {
-    Kept,
-    Unchanged,
-    Applied(Option<Change>),
-}
-
-/// Decides between the local record and the incoming winner of one key.
-/// Returns the outcome; `slot` holds the record to keep afterwards.
-fn resolve(contract: Contract, slot: &mut Record, winner: Record) -> Outcome {
-    match contract.compare(slot, &winner) {
-        Ordering::Greater => Outcome::Kept,
-        Ordering::Equal => Outcome::Unchanged,
-        Ordering::Less => {
-            let change = match (slot.deleted, winner.deleted) {
-                (false, false) => Some(Change::Update(winner.clone())),
-                (false, true) => Some(Change::Delete(winner.clone())),
-                (true, false) => Some(Change::Insert(winner.clone())),
-                (true, true) => None,
-            };
-            *slot = winner;
-            Outcome::Applied(change)
-        }
-    }
-}
-
-fn record_new(winner: &Record, report: &mut MergeReport) {
+/// A key the state does not have: the winner is applied (there is nothing to
+/// lose against); it is inserted once the pass over the state is over.
+fn new_key(winner: Record, new_keys: &mut Vec<Record>, report: &mut MergeReport) {
     report.counts.applied += 1;
     if !winner.deleted {
         report.changes.push(Change::Insert(winner.clone()));
     }
+    new_keys.push(winner);
 }
 
-fn record_outcome(outcome: Outcome, report: &mut MergeReport) {
-    match outcome {
-        Outcome::Kept => report.counts.kept_local += 1,
-        Outcome::Unchanged => report.counts.unchanged += 1,
-        Outcome::Applied(change) => {
+/// Decides between the local record in `slot` and the incoming winner of the
+/// same key, updating `slot`, the counts and the changes.
+fn resolve(contract: Contract, slot: &mut Record, winner: Record, report: &mut MergeReport) {
+    match contract.compare(slot, &winner) {
+        Ordering::Greater => report.counts.kept_local += 1,
+        Ordering::Equal => report.counts.unchanged += 1,
+        Ordering::Less => {
             report.counts.applied += 1;
-            report.changes.extend(change);
-        }
-    }
-}
-
-fn merge_by_lookup(
-    contract: Contract,
-    state: &mut StoreState,
-    winners: Winners,
-    report: &mut MergeReport,
-) {
-    for winner in winners {
-        let key = winner.key();
-        match state.0.get_mut(&key) {
-            Some(slot) => record_outcome(resolve(contract, slot, winner), report),
-            None => {
-                record_new(&winner, report);
-                state.0.insert(key, winner);
+            // The state takes the winner; the replaced record's allocations
+            // are reused for the copy that the change carries.
+            let mut copy = mem::replace(slot, winner);
+            let was_live = !copy.deleted;
+            copy.clone_from(slot);
+            match (was_live, slot.deleted) {
+                (true, false) => report.changes.push(Change::Update(copy)),
+                (true, true) => report.changes.push(Change::Delete(copy)),
+                (false, false) => report.changes.push(Change::Insert(copy)),
+                // A newer tombstone over an older one: nothing for the host.
+                (false, true) => {}
             }
         }
     }
-}
-
-fn merge_by_join(
-    contract: Contract,
-    state: &mut StoreState,
-    winners: Winners,
-    report: &mut MergeReport,
-) {
-    let local = mem::take(&mut state.0);
-    let mut out: Vec<(RecordKey, Record)> = Vec::with_capacity(local.len() + winners.inner.len());
-    let mut local = local.into_iter().peekable();
-    for winner in winners {
-        while let Some((k, _)) = local.peek() {
-            if same_key(k, &winner) == Ordering::Less {
-                out.push(local.next().expect("peeked"));
-            } else {
-                break;
-            }
-        }
-        match local.peek() {
-            Some((k, _)) if same_key(k, &winner) == Ordering::Equal => {
-                let (k, mut slot) = local.next().expect("peeked");
-                record_outcome(resolve(contract, &mut slot, winner), report);
-                out.push((k, slot));
-            }
-            _ => {
-                record_new(&winner, report);
-                out.push((winner.key(), winner));
-            }
-        }
-    }
-    out.extend(local);
-    // `out` is sorted with unique keys; collecting builds the tree in bulk.
-    state.0 = out.into_iter().collect();
 }

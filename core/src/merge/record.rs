@@ -41,6 +41,57 @@ impl RecordKey {
     }
 }
 
+/// A borrowed view of a record key, so that maps keyed by [`RecordKey`] can
+/// be searched with a [`Record`] without allocating a key.
+pub(crate) trait KeyView {
+    fn key_scope(&self) -> Option<&str>;
+    fn key_id(&self) -> &str;
+}
+
+impl KeyView for RecordKey {
+    fn key_scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+    fn key_id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl KeyView for Record {
+    fn key_scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+    fn key_id(&self) -> &str {
+        &self.id
+    }
+}
+
+// Same order as `RecordKey`'s derived `Ord` (scope, then id), as `Borrow`
+// requires.
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_scope() == other.key_scope() && self.key_id() == other.key_id()
+    }
+}
+impl Eq for dyn KeyView + '_ {}
+impl PartialOrd for dyn KeyView + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for dyn KeyView + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key_scope()
+            .cmp(&other.key_scope())
+            .then_with(|| self.key_id().cmp(other.key_id()))
+    }
+}
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for RecordKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
 /// One version of one record of one store, as stored locally and as carried
 /// (encrypted) between devices.
 ///
@@ -56,7 +107,7 @@ impl RecordKey {
 /// `Debug` never prints the body: bodies are user plaintext and must not reach
 /// logs. Only the key, `updated_at`, `version`, `deleted` and `device_id` are
 /// shown.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
     /// Record id (snippet id, todo session id, memory chunk id, ...).
@@ -117,6 +168,20 @@ impl Record {
             version,
             deleted: true,
             device_id: device_id.into(),
+            body: None,
+        }
+    }
+
+    /// An empty, allocation-free stand-in used to move records out of a
+    /// batch. Never stored or returned.
+    pub(crate) fn placeholder() -> Self {
+        Record {
+            id: String::new(),
+            scope: None,
+            updated_at: 0,
+            version: None,
+            deleted: true,
+            device_id: String::new(),
             body: None,
         }
     }
@@ -205,6 +270,56 @@ impl Record {
     }
 }
 
+impl Clone for Record {
+    fn clone(&self) -> Self {
+        Record {
+            id: self.id.clone(),
+            scope: self.scope.clone(),
+            updated_at: self.updated_at,
+            version: self.version,
+            deleted: self.deleted,
+            device_id: self.device_id.clone(),
+            body: self.body.clone(),
+        }
+    }
+
+    /// Reuses `self`'s allocations (strings, and the body's strings, arrays
+    /// and objects where the shapes match) instead of freeing and allocating.
+    fn clone_from(&mut self, src: &Self) {
+        self.id.clone_from(&src.id);
+        self.scope.clone_from(&src.scope);
+        self.updated_at = src.updated_at;
+        self.version = src.version;
+        self.deleted = src.deleted;
+        self.device_id.clone_from(&src.device_id);
+        match (&mut self.body, &src.body) {
+            (Some(dst), Some(src)) => clone_value_into(dst, src),
+            (dst, src) => dst.clone_from(src),
+        }
+    }
+}
+
+/// `*dst = src.clone()`, reusing `dst`'s allocations where the shapes match.
+fn clone_value_into(dst: &mut Value, src: &Value) {
+    match (dst, src) {
+        (Value::String(d), Value::String(s)) => d.clone_from(s),
+        (Value::Array(d), Value::Array(s)) => {
+            d.truncate(s.len());
+            let common = d.len();
+            for (dv, sv) in d.iter_mut().zip(s) {
+                clone_value_into(dv, sv);
+            }
+            d.extend(s[common..].iter().cloned());
+        }
+        (Value::Object(d), Value::Object(s)) if d.len() == s.len() && d.keys().eq(s.keys()) => {
+            for ((_, dv), (_, sv)) in d.iter_mut().zip(s.iter()) {
+                clone_value_into(dv, sv);
+            }
+        }
+        (dst, src) => *dst = src.clone(),
+    }
+}
+
 impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The body is user plaintext: never print it, not even its length.
@@ -244,11 +359,16 @@ fn check_text(s: &str, max: usize, field: Field) -> Result<(), InvalidReason> {
             InvalidReason::ControlCharInScope,
         ),
     };
+    let has_control = if s.is_ascii() {
+        s.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        s.chars().any(char::is_control)
+    };
     if s.is_empty() {
         Err(empty)
     } else if s.len() > max {
         Err(long)
-    } else if s.chars().any(char::is_control) {
+    } else if has_control {
         Err(ctrl)
     } else {
         Ok(())
@@ -270,5 +390,5 @@ pub fn looks_like_absolute_path(s: &str) -> bool {
             return true;
         }
     }
-    s.split(['/', '\\']).any(|seg| seg == "..")
+    s.contains("..") && s.split(['/', '\\']).any(|seg| seg == "..")
 }

@@ -131,8 +131,9 @@ pub fn validate_todos(body: &Value) -> Result<(), TodoInvalid> {
     if items.len() > MAX_TODO_ITEMS {
         return Err(TodoInvalid::TooManyItems { count: items.len() });
     }
-    let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
-    let mut ids: Vec<&str> = Vec::with_capacity(items.len());
+    // Small lists (the common case) check duplicates without allocating.
+    let mut seen: Option<HashSet<&str>> =
+        (items.len() > 16).then(|| HashSet::with_capacity(items.len()));
     let mut in_progress = false;
     for (index, item) in items.iter().enumerate() {
         let item = item
@@ -149,11 +150,17 @@ pub fn validate_todos(body: &Value) -> Result<(), TodoInvalid> {
         if exceeds_chars(id, MAX_TODO_ID_CHARS) {
             return Err(TodoInvalid::IdTooLong { index });
         }
-        if !seen.insert(id) {
-            let first = ids.iter().position(|x| *x == id).unwrap_or(0);
+        let duplicate = match &mut seen {
+            Some(seen) => !seen.insert(id),
+            None => items[..index].iter().any(|it| item_id(it) == Some(id)),
+        };
+        if duplicate {
+            let first = items
+                .iter()
+                .position(|it| item_id(it) == Some(id))
+                .unwrap_or(0);
             return Err(TodoInvalid::DuplicateId { index, first });
         }
-        ids.push(id);
 
         let content = item
             .get("content")
@@ -178,6 +185,11 @@ pub fn validate_todos(body: &Value) -> Result<(), TodoInvalid> {
         }
     }
     Ok(())
+}
+
+/// The string id of an already-checked item.
+fn item_id(item: &Value) -> Option<&str> {
+    item.get("id").and_then(Value::as_str)
 }
 
 /// `s.chars().count() > max`, without counting past `max` when the byte
