@@ -470,3 +470,57 @@ fn scheduler_runs_on_trigger_and_stops_cleanly() {
     a.engine.stop();
     assert!(a.engine.status().last_cycle.unwrap().ok);
 }
+
+/// A store whose snapshot is slow, to keep a cycle busy.
+struct SlowStore(std::sync::Arc<MemStore>);
+
+impl azmx_sync_core::engine::StoreAdapter for SlowStore {
+    fn snapshot(
+        &self,
+    ) -> Result<Vec<azmx_sync_core::merge::Record>, azmx_sync_core::engine::HostError> {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        self.0.snapshot()
+    }
+    fn apply(
+        &self,
+        c: Vec<azmx_sync_core::merge::Change>,
+    ) -> Result<(), azmx_sync_core::engine::HostError> {
+        self.0.apply(c)
+    }
+}
+
+#[test]
+fn scheduler_skips_when_the_previous_cycle_is_still_running() {
+    let relay = RelayFixture::start();
+    let a = Device::new(&relay, "a");
+    let slow = std::sync::Arc::new(MemStore::default());
+    let spec = azmx_sync_core::merge::StoreSpec::new(
+        azmx_sync_core::engine::SyncEngine::store_name("slow-notes").unwrap(),
+        azmx_sync_core::merge::Contract::LwwByTime,
+    );
+    a.engine
+        .register_store(spec, std::sync::Arc::new(SlowStore(slow)))
+        .unwrap();
+    a.engine.start();
+    let e = a.engine.clone();
+    let manual = std::thread::spawn(move || e.sync_now());
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    a.engine.trigger();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !a.event_types().iter().any(|e| e == "cycleSkipped") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no busy skip: {:?}",
+            a.event_types()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    manual.join().unwrap().unwrap();
+    a.engine.stop();
+    let skipped = a
+        .events()
+        .into_iter()
+        .find(|e| e.type_name() == "cycleSkipped")
+        .unwrap();
+    assert!(serde_json::to_string(&skipped).unwrap().contains("busy"));
+}
