@@ -186,9 +186,10 @@ fn delivery(n: usize) -> impl Strategy<Value = Vec<Vec<usize>>> {
         })
 }
 
-fn scenario(
-    kind: Kind,
-) -> impl Strategy<Value = (StoreState, Vec<Record>, Vec<Vec<usize>>, Vec<Vec<usize>>)> {
+/// Batches of indices into a history.
+type Plan = Vec<Vec<usize>>;
+
+fn scenario(kind: Kind) -> impl Strategy<Value = (StoreState, Vec<Record>, Plan, Plan)> {
     local_and_history(kind).prop_flat_map(|(local, hist)| {
         let n = hist.len();
         (Just(local), Just(hist), delivery(n), delivery(n))
@@ -237,10 +238,7 @@ fn check_winners(spec: &StoreSpec, local: &StoreState, recs: &[Record], state: &
     assert_eq!(candidates.len(), state.len());
     for (k, cands) in candidates {
         let w = state.get(&k).expect("every candidate key is stored");
-        assert!(
-            cands.iter().any(|c| *c == w),
-            "winner is one of the candidates"
-        );
+        assert!(cands.contains(&w), "winner is one of the candidates");
         let best = cands
             .iter()
             .map(|c| primary(spec.contract, c))

@@ -1,0 +1,121 @@
+//! Merge 100,000 incoming records into 100,000 local ones, for each built-in
+//! store (one per contract). Figures are recorded in docs/BENCHMARKS.md.
+//!
+//! The incoming batch arrives shuffled and is, by quarters: newer versions of
+//! local records (one in ten of them a tombstone), older versions (kept
+//! local), identical copies (unchanged) and records for new keys. Todo lists
+//! carry three items each and are all validated by `validate_todos`.
+//!
+//! `merge_in_place` updates the state in place; `merge` also copies the local
+//! state first (the copy is part of the measured time). Building the inputs
+//! and dropping the outputs are not measured.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use azmx_sync_core::merge::{
+    merge, merge_in_place, Contract, Record, RecordKey, StoreSpec, StoreState,
+};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use serde_json::{json, Value};
+
+const N: usize = 100_000;
+
+fn body(spec: &StoreSpec, i: usize, rev: u64) -> Value {
+    match spec.contract {
+        Contract::LwwPerGroup => json!({"items": [
+            {"id": "1", "content": format!("write the merge engine #{i}"), "status": "completed"},
+            {"id": "2", "content": format!("property tests r{rev}"), "status": "in_progress"},
+            {"id": "3", "content": "benchmark 100k into 100k", "status": "pending"},
+        ]}),
+        _ => json!({
+            "title": format!("record {i}"),
+            "text": format!("Saved prompt or memory chunk number {i}, revision {rev}: keep answers short."),
+        }),
+    }
+}
+
+fn rec(spec: &StoreSpec, i: usize, id: String, t: i64, rev: u64, dev: &str) -> Record {
+    let scope = (spec.name.as_str() == "snippets").then(|| format!("handle-{}", i % 16));
+    let version = spec.contract.requires_version().then_some(rev);
+    Record::new(id, scope, t, version, dev, body(spec, i, rev))
+}
+
+fn inputs(spec: &StoreSpec) -> (StoreState, Vec<Record>) {
+    const T0: i64 = 1_700_000_000_000;
+    let local: StoreState = (0..N)
+        .map(|i| rec(spec, i, format!("rec-{i:06}"), T0 + i as i64, 5, "laptop"))
+        .collect();
+    let mut incoming: Vec<Record> = (0..N)
+        .map(|i| {
+            let id = format!("rec-{i:06}");
+            match i % 4 {
+                0 if i % 40 == 0 => {
+                    let mut t = rec(spec, i, id, T0 + i as i64 + 1_000, 6, "desktop");
+                    t.deleted = true;
+                    t.body = None;
+                    t
+                }
+                0 => rec(spec, i, id, T0 + i as i64 + 1_000, 6, "desktop"),
+                1 => rec(spec, i, id, T0 + i as i64 - 1_000, 4, "desktop"),
+                2 => {
+                    let scope =
+                        (spec.name.as_str() == "snippets").then(|| format!("handle-{}", i % 16));
+                    local.get(&RecordKey::new(scope, id)).unwrap().clone()
+                }
+                _ => rec(spec, i, format!("new-{i:06}"), T0, 1, "desktop"),
+            }
+        })
+        .collect();
+    // Deterministic shuffle (xorshift Fisher-Yates): arrival order is random.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..incoming.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        incoming.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    (local, incoming)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("merge_100k_into_100k");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    for spec in [
+        StoreSpec::snippets(),
+        StoreSpec::todos(),
+        StoreSpec::memory(),
+    ] {
+        let (local, incoming) = inputs(&spec);
+        let check = merge(&spec, &local, incoming.clone());
+        assert_eq!(check.counts.rejected_invalid, 0);
+        assert_eq!(check.counts.applied, (N / 2) as u64);
+        assert_eq!(check.counts.kept_local, (N / 4) as u64);
+        assert_eq!(check.counts.unchanged, (N / 4) as u64);
+        let label = format!("{}/{:?}", spec.name, spec.contract);
+
+        group.bench_function(format!("merge_in_place/{label}"), |b| {
+            b.iter_batched(
+                || (local.clone(), incoming.clone()),
+                |(mut state, batch)| {
+                    let report = merge_in_place(&spec, &mut state, batch);
+                    black_box((state, report))
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("merge/{label}"), |b| {
+            b.iter_batched(
+                || incoming.clone(),
+                |batch| black_box(merge(&spec, black_box(&local), batch)),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
