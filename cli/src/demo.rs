@@ -41,6 +41,15 @@ impl Recorder {
     }
 }
 
+/// (store, scope, id, deleted, body) of one record.
+type RecordView = (
+    String,
+    Option<String>,
+    String,
+    bool,
+    Option<serde_json::Value>,
+);
+
 struct DemoDevice {
     name: &'static str,
     dev: Device,
@@ -111,15 +120,7 @@ impl DemoDevice {
     }
 
     /// Every record of every store, tombstones included: what "converged" compares.
-    fn view(
-        &self,
-    ) -> Vec<(
-        String,
-        Option<String>,
-        String,
-        bool,
-        Option<serde_json::Value>,
-    )> {
+    fn view(&self) -> Vec<RecordView> {
         let mut out = Vec::new();
         for s in self.dev.stores.all() {
             for r in s.all().unwrap_or_default() {
@@ -135,15 +136,7 @@ impl DemoDevice {
         out
     }
 
-    fn live_view(
-        &self,
-    ) -> Vec<(
-        String,
-        Option<String>,
-        String,
-        bool,
-        Option<serde_json::Value>,
-    )> {
+    fn live_view(&self) -> Vec<RecordView> {
         self.view().into_iter().filter(|r| !r.3).collect()
     }
 }
@@ -186,8 +179,13 @@ impl Demo {
         let mut parts = Vec::new();
         if let Some(seq) = r.pushed_seq {
             parts.push(format!(
-                "pushed {} as bundle {seq} ({} sealed)",
+                "pushed {} as bundle {seq} ({}{} sealed)",
                 ui::plural(r.pushed_records, "record", "records"),
+                if r.checkpoint {
+                    "a full snapshot, "
+                } else {
+                    ""
+                },
                 ui::bytes(r.sealed_bytes)
             ));
         }
@@ -195,6 +193,11 @@ impl Demo {
             parts.push(format!(
                 "pulled {}, {} applied",
                 ui::plural(r.pulled_blobs, "bundle", "bundles"),
+                ui::plural(r.applied_changes, "change", "changes")
+            ));
+        } else if r.applied_changes > 0 {
+            parts.push(format!(
+                "{} applied",
                 ui::plural(r.applied_changes, "change", "changes")
             ));
         }
@@ -435,6 +438,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
     ));
     demo.sync(&laptop)?;
     demo.sync(&desktop)?;
+    demo.say("(the desktop kept its own edit: the laptop's is older)");
     demo.sync(&laptop)?;
     let lt = laptop.snippet_text("work", "standup");
     let dt = desktop.snippet_text("work", "standup");
@@ -468,10 +472,11 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
     ));
     demo.sync(&desktop)?;
     demo.sync(&laptop)?;
+    demo.say("(the laptop pushed its stale edit, then applied the newer delete)");
     demo.sync(&desktop)?;
-    demo.say("the delete is newer than the offline edit, so it wins everywhere:");
+    demo.say("(the desktop ignored the stale edit: its delete is newer)");
     demo.say(format!(
-        "laptop has home/plan: {}, desktop has home/plan: {}",
+        "the delete wins everywhere: laptop has home/plan: {}, desktop has home/plan: {}",
         if laptop.snippet_text("home", "plan").is_some() {
             "yes"
         } else {

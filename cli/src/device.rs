@@ -39,6 +39,8 @@ pub struct InitArgs {
         long,
         env = "AZMX_LICENSE_KEY",
         hide_env_values = true,
+        // Keys are base64url and may start with '-'.
+        allow_hyphen_values = true,
         value_name = "KEY"
     )]
     license_key: String,

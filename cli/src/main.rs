@@ -123,6 +123,22 @@ fn main() -> ExitCode {
             e.exit();
         }
     };
+    // `azmx-sync snippet list | head -1` should end quietly, as other
+    // tools do. Long-running network commands keep Rust's default
+    // (ignore SIGPIPE) so a vanished peer is an error, not a kill.
+    let long_running = matches!(
+        cli.cmd,
+        Cmd::Sync(_) | Cmd::Demo(_) | Cmd::Relay(relay_cmd::RelayCmd::Serve(_))
+    );
+    #[cfg(unix)]
+    if !long_running {
+        // SAFETY: called once at start-up, before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = long_running;
     let json = cli.json;
     let ctx = Ctx {
         state_dir: cli.state_dir.unwrap_or_else(default_state_dir),
@@ -178,5 +194,26 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn license_keys_may_start_with_a_hyphen() {
+        let args = [
+            "azmx-sync",
+            "init",
+            "--relay",
+            "http://127.0.0.1:1",
+            "--license-id",
+            "lic",
+            "--license-key",
+            "-Bq9x",
+        ];
+        assert!(Cli::try_parse_from(args).is_ok());
+    }
+
+    #[test]
+    fn the_receipt_is_not_an_argument() {
+        let args = ["azmx-sync", "sync", "--receipt", "RCPT"];
+        assert!(Cli::try_parse_from(args).is_err());
     }
 }

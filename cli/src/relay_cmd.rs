@@ -16,6 +16,7 @@
 //! workers = 0
 //! ```
 
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -239,6 +240,7 @@ fn serve(a: ServeArgs) -> CliResult {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .try_init();
     let (tx, rx) = mpsc::channel::<()>();
     ctrlc::set_handler(move || {
@@ -252,6 +254,7 @@ fn serve(a: ServeArgs) -> CliResult {
     let _ = rx.recv();
     eprintln!("shutting down");
     relay.shutdown();
-    println!("stopped");
+    // stdout may be gone by now (a closed pipe): not worth a failure.
+    let _ = writeln!(std::io::stdout(), "stopped");
     Ok(())
 }
