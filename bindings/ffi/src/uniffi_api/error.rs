@@ -1,0 +1,288 @@
+//! [`SyncError`]: the typed error of every uniffi export.
+//!
+//! Each variant becomes its own type in the foreign languages
+//! (`SyncError.DecryptFailed` in Python and Swift, `SyncException.DecryptFailed`
+//! in Kotlin), so hosts match on the type, never on a message. Fields carry
+//! no secret and no user content: no receipt, key bytes, plaintext, record
+//! bodies or record ids.
+
+use azmx_sync_core::error::KeyFileProblem as CoreKeyFileProblem;
+use azmx_sync_core::merge::{StoreNameError, TodoInvalid};
+use azmx_sync_core::Error as CoreError;
+
+/// What is wrong with a device key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KeyFileProblem {
+    /// The directory that should hold the key file does not exist.
+    MissingDirectory,
+    /// The file grants access to group or others (`mode` is the permission bits).
+    InsecurePermissions { mode: u32 },
+    /// Truncated, too long, or a bad header/checksum.
+    Corrupt,
+    /// The file could not be read or written.
+    Io,
+}
+
+impl From<CoreKeyFileProblem> for KeyFileProblem {
+    fn from(p: CoreKeyFileProblem) -> Self {
+        match p {
+            CoreKeyFileProblem::MissingDirectory => Self::MissingDirectory,
+            CoreKeyFileProblem::InsecurePermissions { mode } => Self::InsecurePermissions { mode },
+            CoreKeyFileProblem::Corrupt => Self::Corrupt,
+            CoreKeyFileProblem::Io => Self::Io,
+        }
+    }
+}
+
+/// Why a store name was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum StoreNameProblem {
+    Empty,
+    TooLong,
+    BadStart,
+    BadChar,
+    /// Names with a `workspace` word: workspace-scoped data never syncs.
+    WorkspaceScoped,
+}
+
+impl From<StoreNameError> for StoreNameProblem {
+    fn from(e: StoreNameError) -> Self {
+        match e {
+            StoreNameError::Empty => Self::Empty,
+            StoreNameError::TooLong => Self::TooLong,
+            StoreNameError::BadStart => Self::BadStart,
+            StoreNameError::BadChar => Self::BadChar,
+            StoreNameError::WorkspaceScoped => Self::WorkspaceScoped,
+            // `StoreNameError` is non-exhaustive; a future reason is still a bad name.
+            _ => Self::BadChar,
+        }
+    }
+}
+
+/// Which todo-list invariant is broken (items by 0-based index; no content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TodoProblem {
+    NotAnObject,
+    MissingItems,
+    TooManyItems {
+        count: u64,
+    },
+    ItemNotAnObject {
+        index: u64,
+    },
+    MissingId {
+        index: u64,
+    },
+    EmptyId {
+        index: u64,
+    },
+    IdTooLong {
+        index: u64,
+    },
+    DuplicateId {
+        index: u64,
+        first: u64,
+    },
+    MissingContent {
+        index: u64,
+    },
+    EmptyContent {
+        index: u64,
+    },
+    ContentTooLong {
+        index: u64,
+    },
+    BadStatus {
+        index: u64,
+    },
+    MultipleInProgress {
+        index: u64,
+    },
+    /// A reason added to the core after these bindings were written.
+    Other,
+}
+
+impl From<TodoInvalid> for TodoProblem {
+    fn from(t: TodoInvalid) -> Self {
+        let u = |n: usize| n as u64;
+        match t {
+            TodoInvalid::NotAnObject => Self::NotAnObject,
+            TodoInvalid::MissingItems => Self::MissingItems,
+            TodoInvalid::TooManyItems { count } => Self::TooManyItems { count: u(count) },
+            TodoInvalid::ItemNotAnObject { index } => Self::ItemNotAnObject { index: u(index) },
+            TodoInvalid::MissingId { index } => Self::MissingId { index: u(index) },
+            TodoInvalid::EmptyId { index } => Self::EmptyId { index: u(index) },
+            TodoInvalid::IdTooLong { index } => Self::IdTooLong { index: u(index) },
+            TodoInvalid::DuplicateId { index, first } => Self::DuplicateId {
+                index: u(index),
+                first: u(first),
+            },
+            TodoInvalid::MissingContent { index } => Self::MissingContent { index: u(index) },
+            TodoInvalid::EmptyContent { index } => Self::EmptyContent { index: u(index) },
+            TodoInvalid::ContentTooLong { index } => Self::ContentTooLong { index: u(index) },
+            TodoInvalid::BadStatus { index } => Self::BadStatus { index: u(index) },
+            TodoInvalid::MultipleInProgress { index } => {
+                Self::MultipleInProgress { index: u(index) }
+            }
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Every error an export can raise, one variant (one foreign type) per cause.
+///
+/// `WrongReceipt`, `Revoked` and `HostCallback` are produced by the sync
+/// engine and the host traits (second pass); they are declared now so the
+/// foreign error hierarchy is stable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum SyncError {
+    #[error("the recovery receipt is empty")]
+    EmptyReceipt,
+    #[error("the license id is empty")]
+    EmptyLicenseId,
+    /// Text is not canonical unpadded base64url.
+    #[error("text is not canonical unpadded base64url")]
+    InvalidBase64,
+    #[error("envelope is {len} bytes, shorter than the 29-byte minimum")]
+    EnvelopeTooShort { len: u64 },
+    #[error("unsupported envelope version 0x{version:02x} (expected 0x01)")]
+    UnsupportedVersion { version: u8 },
+    /// The AES-GCM tag did not verify: wrong key or tampered ciphertext.
+    #[error("envelope failed authentication: wrong key or tampered ciphertext")]
+    DecryptFailed,
+    /// The receipt does not match the license's key-check blob (engine).
+    #[error("the recovery receipt does not match the one this license was set up with")]
+    WrongReceipt,
+    /// A blob's SHA-256 differs from the one it travelled with: corruption,
+    /// reported before (and instead of) any decrypt.
+    #[error("blob integrity check failed: expected sha256 {expected}, got {actual}")]
+    BlobIntegrityError { expected: String, actual: String },
+    #[error("key file {path}: {problem:?}")]
+    KeyFile {
+        path: String,
+        problem: KeyFileProblem,
+    },
+    #[error("malformed field `{field}`: {reason}")]
+    MalformedField { field: String, reason: String },
+    #[error("signature does not verify")]
+    BadSignature,
+    /// `skew_secs` is `ts − now` (signed) so a client can correct its clock.
+    #[error("clock skew of {skew_secs} s exceeds the allowed ±{max_secs} s")]
+    ClockSkew { skew_secs: i64, max_secs: i64 },
+    /// This device was revoked for the license (engine).
+    #[error("this device has been revoked")]
+    Revoked,
+    /// `what` names the argument (e.g. `incoming[3].body`), never its content.
+    #[error("{what} is not valid JSON (line {line}, column {column})")]
+    InvalidJson {
+        what: String,
+        line: u64,
+        column: u64,
+    },
+    #[error("invalid todo list: {problem:?}")]
+    InvalidTodos { problem: TodoProblem },
+    #[error("invalid store name: {problem:?}")]
+    InvalidStoreName { problem: StoreNameProblem },
+    /// `builtin_store` was asked for a name that is not built in.
+    #[error("no built-in store is named `{name}`")]
+    UnknownStore { name: String },
+    /// A spec uses a built-in store's name with a different contract or validator.
+    #[error("store `{name}` is built in and cannot be redefined")]
+    BuiltinStoreRedefined { name: String },
+    /// Host code (a foreign trait implementation) threw something unexpected.
+    #[error("host callback failed: {reason}")]
+    HostCallback { reason: String },
+    /// A core error these bindings do not map yet; `code` is the core's
+    /// stable machine code.
+    #[error("{code}: {detail}")]
+    Other { code: String, detail: String },
+}
+
+impl From<CoreError> for SyncError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::EmptyReceipt => Self::EmptyReceipt,
+            CoreError::EmptyLicenseId => Self::EmptyLicenseId,
+            CoreError::InvalidBase64 => Self::InvalidBase64,
+            CoreError::EnvelopeTooShort { len } => Self::EnvelopeTooShort { len: len as u64 },
+            CoreError::UnsupportedVersion(version) => Self::UnsupportedVersion { version },
+            CoreError::DecryptFailed => Self::DecryptFailed,
+            CoreError::BlobIntegrity { expected, actual } => {
+                Self::BlobIntegrityError { expected, actual }
+            }
+            CoreError::KeyFile { path, problem } => Self::KeyFile {
+                path: path.to_string_lossy().into_owned(),
+                problem: problem.into(),
+            },
+            CoreError::MalformedField { field, reason } => Self::MalformedField {
+                field: field.into(),
+                reason: reason.into(),
+            },
+            CoreError::BadSignature => Self::BadSignature,
+            CoreError::ClockSkew {
+                skew_secs,
+                max_secs,
+            } => Self::ClockSkew {
+                skew_secs,
+                max_secs,
+            },
+            // The core's messages never carry secrets (see its `error` module).
+            other => Self::Other {
+                code: other.code().into(),
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<TodoInvalid> for SyncError {
+    fn from(t: TodoInvalid) -> Self {
+        Self::InvalidTodos { problem: t.into() }
+    }
+}
+
+impl From<StoreNameError> for SyncError {
+    fn from(e: StoreNameError) -> Self {
+        Self::InvalidStoreName { problem: e.into() }
+    }
+}
+
+/// An exception thrown by host code inside a foreign-trait callback arrives
+/// as a typed [`SyncError::HostCallback`], never as a crash.
+impl From<uniffi::UnexpectedUniFFICallbackError> for SyncError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::HostCallback { reason: e.reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_map_to_distinct_variants() {
+        assert_eq!(
+            SyncError::from(CoreError::DecryptFailed),
+            SyncError::DecryptFailed
+        );
+        assert!(matches!(
+            SyncError::from(CoreError::BlobIntegrity {
+                expected: "a".into(),
+                actual: "b".into()
+            }),
+            SyncError::BlobIntegrityError { .. }
+        ));
+        assert!(matches!(
+            SyncError::from(CoreError::ClockSkew {
+                skew_secs: -301,
+                max_secs: 300
+            }),
+            SyncError::ClockSkew {
+                skew_secs: -301,
+                max_secs: 300
+            }
+        ));
+        let cb = SyncError::from(uniffi::UnexpectedUniFFICallbackError::new("boom"));
+        assert!(matches!(cb, SyncError::HostCallback { .. }));
+    }
+}

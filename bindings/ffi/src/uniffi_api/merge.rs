@@ -1,0 +1,438 @@
+//! Per-store merge: records, store specs, `merge_records`, `validate_todos`.
+//!
+//! Record bodies cross the boundary as JSON text; they are parsed on the way
+//! in and written back in canonical form (keys sorted, no whitespace).
+
+use azmx_sync_core::merge as core;
+use serde_json::Value;
+
+use super::error::SyncError;
+
+/// One version of one record (as stored locally and as carried between
+/// devices). `body` is JSON text, present exactly when `deleted` is false.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncRecord {
+    /// Record id (snippet id, todo session id, memory chunk id, ...).
+    pub id: String,
+    /// Snippet handle; `None` for unscoped stores (todos, memory).
+    #[uniffi(default = None)]
+    pub scope: Option<String>,
+    /// Last write time, milliseconds since the Unix epoch.
+    pub updated_at: i64,
+    /// Monotonic write counter (required by `LwwByVersion` stores: memory).
+    #[uniffi(default = None)]
+    pub version: Option<u64>,
+    /// Tombstone flag: an explicit delete.
+    #[uniffi(default = false)]
+    pub deleted: bool,
+    /// The device that wrote this version.
+    pub device_id: String,
+    /// JSON text of the content; `None` iff `deleted`.
+    #[uniffi(default = None)]
+    pub body: Option<String>,
+}
+
+/// How two versions of one record are ordered (the greater one wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum MergeContract {
+    /// LWW per record by `updated_at` (snippets).
+    LwwByTime,
+    /// LWW by the monotonic `version`, then `updated_at` (global memory).
+    LwwByVersion,
+    /// LWW per group: the record is a whole group, e.g. a todo session (todos).
+    LwwPerGroup,
+}
+
+impl From<MergeContract> for core::Contract {
+    fn from(c: MergeContract) -> Self {
+        match c {
+            MergeContract::LwwByTime => Self::LwwByTime,
+            MergeContract::LwwByVersion => Self::LwwByVersion,
+            MergeContract::LwwPerGroup => Self::LwwPerGroup,
+        }
+    }
+}
+
+impl From<core::Contract> for MergeContract {
+    fn from(c: core::Contract) -> Self {
+        match c {
+            core::Contract::LwwByTime => Self::LwwByTime,
+            core::Contract::LwwByVersion => Self::LwwByVersion,
+            core::Contract::LwwPerGroup => Self::LwwPerGroup,
+        }
+    }
+}
+
+/// Extra checks on incoming records, chosen from the core's validators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum StoreValidator {
+    /// Only the generic shape checks.
+    ShapeOnly,
+    /// Every record needs a scope (snippets).
+    RequireScope,
+    /// Records must not carry a scope (memory).
+    NoScope,
+    /// Unscoped, and every live body passes `validate_todos` (todos).
+    Todos,
+}
+
+/// A store: its name (`[a-z][a-z0-9_-]*`, at most 64, no `workspace` word),
+/// its merge contract and its incoming-record validator.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct StoreSpec {
+    pub name: String,
+    pub contract: MergeContract,
+    pub validator: StoreValidator,
+}
+
+const BUILTINS: [(&str, MergeContract, StoreValidator); 3] = [
+    (
+        "snippets",
+        MergeContract::LwwByTime,
+        StoreValidator::RequireScope,
+    ),
+    ("todos", MergeContract::LwwPerGroup, StoreValidator::Todos),
+    (
+        "memory",
+        MergeContract::LwwByVersion,
+        StoreValidator::NoScope,
+    ),
+];
+
+fn builtin_spec((name, contract, validator): (&str, MergeContract, StoreValidator)) -> StoreSpec {
+    StoreSpec {
+        name: name.to_string(),
+        contract,
+        validator,
+    }
+}
+
+/// The three built-in stores: `snippets`, `todos`, `memory`.
+#[uniffi::export]
+pub fn builtin_stores() -> Vec<StoreSpec> {
+    BUILTINS.into_iter().map(builtin_spec).collect()
+}
+
+/// The built-in store named `name`, or `UnknownStore`.
+#[uniffi::export]
+pub fn builtin_store(name: String) -> Result<StoreSpec, SyncError> {
+    BUILTINS
+        .into_iter()
+        .find(|b| b.0 == name)
+        .map(builtin_spec)
+        .ok_or(SyncError::UnknownStore { name })
+}
+
+/// Checks a host store spec: a valid name, and a built-in name only with the
+/// built-in contract and validator (`BuiltinStoreRedefined` otherwise).
+#[uniffi::export]
+pub fn check_store_spec(spec: StoreSpec) -> Result<(), SyncError> {
+    to_core_spec(&spec).map(|_| ())
+}
+
+fn to_core_spec(spec: &StoreSpec) -> Result<core::StoreSpec, SyncError> {
+    let name = core::StoreName::new(spec.name.as_str())?;
+    if let Some(b) = BUILTINS.iter().find(|b| b.0 == spec.name) {
+        if (b.1, b.2) != (spec.contract, spec.validator) {
+            return Err(SyncError::BuiltinStoreRedefined {
+                name: spec.name.clone(),
+            });
+        }
+    }
+    let base = core::StoreSpec::new(name, spec.contract.into());
+    Ok(match spec.validator {
+        StoreValidator::ShapeOnly => base,
+        StoreValidator::RequireScope => base.with_validator(core::RequireScope),
+        StoreValidator::NoScope => base.with_validator(core::NoScope),
+        StoreValidator::Todos => base.with_validator(core::TodosValidator),
+    })
+}
+
+/// The change the host must apply to its own store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ChangeOp {
+    /// Create the record (there was no live copy).
+    Insert,
+    /// Replace the live copy.
+    Update,
+    /// Delete the live copy; the record is the winning tombstone.
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RecordChange {
+    pub op: ChangeOp,
+    pub record: SyncRecord,
+}
+
+/// Counts for the activity log (see `docs/MERGE.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct MergeCounts {
+    pub applied: u64,
+    pub kept_local: u64,
+    pub rejected_invalid: u64,
+    pub unchanged: u64,
+}
+
+/// Why an incoming record was rejected (it had no effect; the rest of the
+/// batch merged normally). No variant carries user content.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum RejectReason {
+    TombstoneWithBody,
+    MissingBody,
+    NegativeTimestamp,
+    EmptyId,
+    IdTooLong,
+    ControlCharInId,
+    PathLikeId,
+    EmptyDeviceId,
+    DeviceIdTooLong,
+    ControlCharInDeviceId,
+    EmptyScope,
+    ScopeTooLong,
+    ControlCharInScope,
+    PathLikeScope,
+    MissingScope,
+    UnexpectedScope,
+    MissingVersion,
+    InvalidTodos {
+        problem: super::error::TodoProblem,
+    },
+    Custom {
+        code: String,
+    },
+    /// A reason added to the core after these bindings were written.
+    Other {
+        detail: String,
+    },
+}
+
+impl From<core::InvalidReason> for RejectReason {
+    fn from(r: core::InvalidReason) -> Self {
+        use core::InvalidReason as R;
+        match r {
+            R::TombstoneWithBody => Self::TombstoneWithBody,
+            R::MissingBody => Self::MissingBody,
+            R::NegativeTimestamp => Self::NegativeTimestamp,
+            R::EmptyId => Self::EmptyId,
+            R::IdTooLong => Self::IdTooLong,
+            R::ControlCharInId => Self::ControlCharInId,
+            R::PathLikeId => Self::PathLikeId,
+            R::EmptyDeviceId => Self::EmptyDeviceId,
+            R::DeviceIdTooLong => Self::DeviceIdTooLong,
+            R::ControlCharInDeviceId => Self::ControlCharInDeviceId,
+            R::EmptyScope => Self::EmptyScope,
+            R::ScopeTooLong => Self::ScopeTooLong,
+            R::ControlCharInScope => Self::ControlCharInScope,
+            R::PathLikeScope => Self::PathLikeScope,
+            R::MissingScope => Self::MissingScope,
+            R::UnexpectedScope => Self::UnexpectedScope,
+            R::MissingVersion => Self::MissingVersion,
+            R::Todo(t) => Self::InvalidTodos { problem: t.into() },
+            R::Custom(code) => Self::Custom {
+                code: code.to_string(),
+            },
+            other => Self::Other {
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+/// One rejected incoming record: its key and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RejectedRecord {
+    pub scope: Option<String>,
+    pub id: String,
+    pub reason: RejectReason,
+}
+
+/// The result of [`merge_records`].
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MergeOutcome {
+    /// The store's new state, tombstones included, in key order. Keep it and
+    /// pass it as `local` next time.
+    pub state: Vec<SyncRecord>,
+    /// What the host must apply to its own store, in key order.
+    pub changes: Vec<RecordChange>,
+    pub counts: MergeCounts,
+    /// Every rejected incoming record, in key order.
+    pub rejected: Vec<RejectedRecord>,
+}
+
+fn parse_body(
+    body: Option<&str>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<Value>, SyncError> {
+    body.map(|text| {
+        serde_json::from_str::<Value>(text).map_err(|e| SyncError::InvalidJson {
+            what: what(),
+            line: e.line() as u64,
+            column: e.column() as u64,
+        })
+    })
+    .transpose()
+}
+
+fn to_core_record(r: SyncRecord, list: &str, index: usize) -> Result<core::Record, SyncError> {
+    let body = parse_body(r.body.as_deref(), || format!("{list}[{index}].body"))?;
+    Ok(core::Record {
+        id: r.id,
+        scope: r.scope,
+        updated_at: r.updated_at,
+        version: r.version,
+        deleted: r.deleted,
+        device_id: r.device_id,
+        body,
+    })
+}
+
+fn from_core_record(r: core::Record) -> SyncRecord {
+    SyncRecord {
+        body: r.body.as_ref().map(core::canonical_json),
+        id: r.id,
+        scope: r.scope,
+        updated_at: r.updated_at,
+        version: r.version,
+        deleted: r.deleted,
+        device_id: r.device_id,
+    }
+}
+
+fn to_core_records(records: Vec<SyncRecord>, list: &str) -> Result<Vec<core::Record>, SyncError> {
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| to_core_record(r, list, i))
+        .collect()
+}
+
+/// Merges `incoming` into `local` under `store`'s contract.
+///
+/// Per key the greatest version wins whatever the arrival order; a key absent
+/// from `incoming` is left alone (absence never deletes); deletes are
+/// tombstones; invalid incoming records are rejected one by one (reported in
+/// `rejected`) without affecting the rest. `local` is trusted (not
+/// validated); when it holds several records with one key, the last one is
+/// kept. A body that is not JSON raises `InvalidJson`.
+#[uniffi::export]
+pub fn merge_records(
+    store: StoreSpec,
+    local: Vec<SyncRecord>,
+    incoming: Vec<SyncRecord>,
+) -> Result<MergeOutcome, SyncError> {
+    let spec = to_core_spec(&store)?;
+    let local: core::StoreState = to_core_records(local, "local")?.into();
+    let incoming = to_core_records(incoming, "incoming")?;
+    let out = core::merge(&spec, &local, incoming);
+    Ok(MergeOutcome {
+        state: out
+            .state
+            .into_map()
+            .into_values()
+            .map(from_core_record)
+            .collect(),
+        changes: out
+            .changes
+            .into_iter()
+            .map(|c| {
+                let (op, record) = match c {
+                    core::Change::Insert(r) => (ChangeOp::Insert, r),
+                    core::Change::Update(r) => (ChangeOp::Update, r),
+                    core::Change::Delete(r) => (ChangeOp::Delete, r),
+                };
+                RecordChange {
+                    op,
+                    record: from_core_record(record),
+                }
+            })
+            .collect(),
+        counts: MergeCounts {
+            applied: out.counts.applied,
+            kept_local: out.counts.kept_local,
+            rejected_invalid: out.counts.rejected_invalid,
+            unchanged: out.counts.unchanged,
+        },
+        rejected: out
+            .rejected
+            .into_iter()
+            .map(|(key, reason)| RejectedRecord {
+                scope: key.scope,
+                id: key.id,
+                reason: reason.into(),
+            })
+            .collect(),
+    })
+}
+
+/// Checks one session's todo list (JSON text of `{"items": [...]}`):
+/// `InvalidJson`, or `InvalidTodos` with the first broken invariant.
+#[uniffi::export]
+pub fn validate_todos(json: String) -> Result<(), SyncError> {
+    let body = parse_body(Some(&json), || "json".into())?.unwrap_or(Value::Null);
+    Ok(core::validate_todos(&body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, at: i64, dev: &str, body: &str) -> SyncRecord {
+        SyncRecord {
+            id: id.into(),
+            scope: Some("h".into()),
+            updated_at: at,
+            version: None,
+            deleted: false,
+            device_id: dev.into(),
+            body: Some(body.into()),
+        }
+    }
+
+    #[test]
+    fn merges_snippets_additively() {
+        let spec = builtin_store("snippets".into()).unwrap();
+        let out = merge_records(
+            spec,
+            vec![rec("a", 1, "d1", r#"{"t":"x"}"#)],
+            vec![rec("b", 2, "d2", r#"{ "t" : "y" }"#)],
+        )
+        .unwrap();
+        assert_eq!(out.state.len(), 2);
+        assert_eq!(out.changes.len(), 1);
+        assert_eq!(out.changes[0].op, ChangeOp::Insert);
+        assert_eq!(out.changes[0].record.body.as_deref(), Some(r#"{"t":"y"}"#));
+    }
+
+    #[test]
+    fn builtin_names_cannot_be_redefined() {
+        let mut s = builtin_store("memory".into()).unwrap();
+        s.contract = MergeContract::LwwByTime;
+        assert!(matches!(
+            check_store_spec(s),
+            Err(SyncError::BuiltinStoreRedefined { .. })
+        ));
+        assert!(matches!(
+            check_store_spec(StoreSpec {
+                name: "team-workspace".into(),
+                contract: MergeContract::LwwByTime,
+                validator: StoreValidator::ShapeOnly
+            }),
+            Err(SyncError::InvalidStoreName { .. })
+        ));
+    }
+
+    #[test]
+    fn todos_are_validated() {
+        validate_todos(r#"{"items":[{"id":"1","content":"x","status":"pending"}]}"#.into())
+            .unwrap();
+        assert!(matches!(
+            validate_todos("{".into()),
+            Err(SyncError::InvalidJson { .. })
+        ));
+        assert!(matches!(
+            validate_todos(r#"{"items":[{"id":"1","content":"x","status":"nope"}]}"#.into()),
+            Err(SyncError::InvalidTodos { .. })
+        ));
+    }
+}
