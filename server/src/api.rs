@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -140,6 +140,8 @@ pub(crate) struct ApiError {
     message: String,
     extra: Map<String, Value>,
     retry_after: Option<u64>,
+    /// Answer with `Connection: close` (the request body was left unread).
+    close: bool,
 }
 
 impl ApiError {
@@ -150,6 +152,7 @@ impl ApiError {
             message: message.into(),
             extra: Map::new(),
             retry_after: None,
+            close: false,
         }
     }
 
@@ -189,6 +192,12 @@ impl ApiError {
             format!("body exceeds the {limit}-byte limit"),
         )
         .with("maxBytes", limit as u64)
+        .closing()
+    }
+
+    fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     fn internal() -> Self {
@@ -236,6 +245,10 @@ impl IntoResponse for ApiError {
         body.insert("message".into(), self.message.into());
         body.extend(self.extra);
         let mut resp = json_response(self.status, Value::Object(body));
+        if self.close {
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(secs));
@@ -289,6 +302,7 @@ async fn deadline_and_log(State(st): State<Arc<AppState>>, req: Request, next: N
             "timeout",
             "request did not complete in time",
         )
+        .closing()
         .into_response(),
     };
     let status = resp.status().as_u16();
@@ -392,7 +406,8 @@ async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Api
     let mut buf: Vec<u8> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ApiError::malformed("could not read the request body"))?;
+        let frame =
+            frame.map_err(|_| ApiError::malformed("could not read the request body").closing())?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -414,6 +429,39 @@ async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Api
         Some(f) => f,
         None => Bytes::from(buf),
     })
+}
+
+/// Reads and discards a body we answer early (an auth failure before the
+/// body was needed), so the connection stays usable for keep-alive. Gives up
+/// past `limit` bytes; the caller's answer then closes the connection.
+async fn drain(body: Body, limit: usize) -> bool {
+    let mut body = body;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return false };
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total > limit {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Finishes a body-taking handler: if it failed before it took the body,
+/// drain the body so the connection can be reused (or close it).
+async fn finish(r: ApiResult, body: Option<Body>, limit: usize) -> ApiResult {
+    match (r, body) {
+        (Err(e), Some(b)) if !e.close => {
+            if drain(b, limit).await {
+                Err(e)
+            } else {
+                Err(e.closing())
+            }
+        }
+        (r, _) => r,
+    }
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(h: &HeaderMap, body: Body) -> Result<T, ApiError> {
@@ -584,14 +632,20 @@ async fn init(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiR
 }
 
 async fn push(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
+    let mut slot = Some(body);
+    let r = push_inner(&st, &h, &mut slot).await;
+    finish(r, slot, st.limits.max_body_bytes).await
+}
+
+async fn push_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body>) -> ApiResult {
     let limit = st.limits.max_body_bytes;
     // Refuse a declared oversize body before any other work.
-    if content_length(&h).is_some_and(|n| n > limit as u64) {
+    if content_length(h).is_some_and(|n| n > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
-    let sh = sig_headers(&h)?;
-    let seq = parse_seq("X-Seq", header(&h, "x-seq")?)?;
-    let sha256 = header(&h, "x-sha256")?;
+    let sh = sig_headers(h)?;
+    let seq = parse_seq("X-Seq", header(h, "x-seq")?)?;
+    let sha256 = header(h, "x-sha256")?;
     let dev = st
         .authenticate(
             SignedRequest::Push {
@@ -603,7 +657,7 @@ async fn push(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiR
             sh.signature,
         )
         .await?;
-    let data = read_body(&h, body, limit).await?;
+    let data = read_body(h, slot.take().unwrap_or_default(), limit).await?;
     if sha256_hex(&data) != sha256 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -783,11 +837,17 @@ async fn revoke(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> Ap
 }
 
 async fn keycheck_put(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
-    if content_length(&h).is_some_and(|n| n > MAX_KEYCHECK_BYTES as u64) {
+    let mut slot = Some(body);
+    let r = keycheck_put_inner(&st, &h, &mut slot).await;
+    finish(r, slot, MAX_KEYCHECK_BYTES).await
+}
+
+async fn keycheck_put_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body>) -> ApiResult {
+    if content_length(h).is_some_and(|n| n > MAX_KEYCHECK_BYTES as u64) {
         return Err(ApiError::too_large(MAX_KEYCHECK_BYTES));
     }
-    let sh = sig_headers(&h)?;
-    let sha256 = header(&h, "x-sha256")?;
+    let sh = sig_headers(h)?;
+    let sha256 = header(h, "x-sha256")?;
     let dev = st
         .authenticate(
             SignedRequest::KeycheckPut {
@@ -799,7 +859,7 @@ async fn keycheck_put(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body)
         )
         .await?;
     st.ensure_live(&dev).await?;
-    let data = read_body(&h, body, MAX_KEYCHECK_BYTES).await?;
+    let data = read_body(h, slot.take().unwrap_or_default(), MAX_KEYCHECK_BYTES).await?;
     if sha256_hex(&data) != sha256 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

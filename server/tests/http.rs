@@ -369,7 +369,7 @@ fn malformed_and_garbage_headers() {
         sha256: sha.clone(),
         ts: env.now(),
     });
-    let good = vec![
+    let good = [
         ("X-Device-Id", a.id.clone()),
         ("X-Seq", "1".to_string()),
         ("X-Sha256", sha.clone()),
