@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# C ABI tests: header check (pinned cbindgen), API-surface review list, the C
+# test suite against the static and the shared libazmx_sync, one valgrind
+# run, the C example, and the header as C++. Installs what it needs on a fresh
+# Debian bookworm (apt: gcc, make, valgrind; cargo: cbindgen 0.29.4).
+# Prints its own pass/fail counts; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+OUT="$ROOT/target/c-tests"
+mkdir -p "$OUT"
+CBINDGEN_VERSION=0.29.4
+PASS=0
+FAIL=0
+FAILED=()
+T0=$(date +%s)
+
+ok() { PASS=$((PASS + 1)); echo "  ok   $*"; }
+ko() { FAIL=$((FAIL + 1)); FAILED+=("$*"); echo "  FAIL $*"; }
+die() { echo "20-c.sh: $*" >&2; exit 1; }
+
+need_apt() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    echo "apt install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+      || die "apt-get install failed"
+  fi
+}
+
+# --- tools ------------------------------------------------------------------
+need_apt gcc g++ libc6-dev make valgrind
+CBINDGEN="${CARGO_HOME:-$HOME/.cargo}/bin/cbindgen"
+if ! "$CBINDGEN" --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; then
+  echo "cargo install cbindgen $CBINDGEN_VERSION (a few minutes, once)"
+  cargo install --locked --quiet cbindgen --version "$CBINDGEN_VERSION" || die "cargo install cbindgen failed"
+fi
+
+# --- build the library (cdylib + staticlib) ----------------------------------
+echo "cargo build -p azmx-sync-ffi"
+cargo build -q -p azmx-sync-ffi || die "cargo build -p azmx-sync-ffi failed"
+LIBDIR="$ROOT/target/debug"
+
+# Native libraries the staticlib needs. `cargo rustc --crate-type staticlib`
+# replaces the crate's outputs (the .so disappears), so its answer is cached
+# per toolchain and manifest, and the normal build is redone once after it.
+KEY=$( (rustc -vV; cat bindings/ffi/Cargo.toml core/Cargo.toml) | sha256sum | cut -c1-16)
+NATIVE_CACHE="$OUT/native-static-libs.$KEY"
+if [ ! -s "$NATIVE_CACHE" ]; then
+  echo "cargo rustc --print native-static-libs (cached in $NATIVE_CACHE)"
+  cargo rustc -q -p azmx-sync-ffi --lib --crate-type staticlib -- --print native-static-libs 2>&1 \
+    | sed -n 's/.*native-static-libs: //p' | tail -1 >"$NATIVE_CACHE.tmp"
+  [ -s "$NATIVE_CACHE.tmp" ] || die "could not read native-static-libs"
+  mv "$NATIVE_CACHE.tmp" "$NATIVE_CACHE"
+  cargo build -q -p azmx-sync-ffi || die "cargo build -p azmx-sync-ffi failed"
+fi
+NATIVE_LIBS=$(cat "$NATIVE_CACHE")
+[ -f "$LIBDIR/libazmx_sync.so" ] && [ -f "$LIBDIR/libazmx_sync.a" ] || die "libazmx_sync.{so,a} missing"
+
+echo
+echo "--- header and API surface ---"
+# 1. The committed header equals what the pinned cbindgen generates.
+"$CBINDGEN" --quiet --config cbindgen.toml --output "$OUT/azmx_sync.h" bindings/ffi/src/c_api/mod.rs
+if diff -u include/azmx_sync.h "$OUT/azmx_sync.h" >"$OUT/header.diff"; then
+  ok "include/azmx_sync.h is up to date (cbindgen $CBINDGEN_VERSION)"
+else
+  cat "$OUT/header.diff"
+  ko "include/azmx_sync.h differs from cbindgen output (regenerate: cbindgen --config cbindgen.toml --output include/azmx_sync.h bindings/ffi/src/c_api/mod.rs)"
+fi
+git ls-files --error-unmatch include/azmx_sync.h >/dev/null 2>&1 \
+  && ok "include/azmx_sync.h is committed" || ko "include/azmx_sync.h is not committed"
+
+# 2. Functions of the header == the reviewed list == what the tests call.
+grep -vE '^\s*//' include/azmx_sync.h | grep -oE '\bazmx_[a-z0-9_]+\(' | tr -d '(' | sort -u >"$OUT/header-fns.txt"
+grep -vE '^\s*(#|$)' tests/c/api-surface.txt | awk '{print $1}' | sort -u >"$OUT/reviewed-fns.txt"
+if diff -u "$OUT/reviewed-fns.txt" "$OUT/header-fns.txt"; then
+  ok "header functions match tests/c/api-surface.txt ($(wc -l <"$OUT/header-fns.txt") functions)"
+else
+  ko "header functions differ from tests/c/api-surface.txt (review the new entry point)"
+fi
+untested=$(while read -r f; do grep -q "\b$f(" tests/c/test_c_api.c || echo "$f"; done <"$OUT/header-fns.txt")
+[ -z "$untested" ] && ok "every entry point is called by tests/c/test_c_api.c" \
+  || ko "entry points without a C test: $untested"
+# Every exported header function is really in both libraries.
+nm -D --defined-only "$LIBDIR/libazmx_sync.so" >"$OUT/so-symbols.txt"
+missing=$(while read -r f; do grep -q " T $f$" "$OUT/so-symbols.txt" || echo "$f"; done <"$OUT/header-fns.txt")
+[ -z "$missing" ] && ok "every header function is exported by libazmx_sync.so" || ko "not exported: $missing"
+
+# 3. The header compiles as C++ (cpp_compat).
+if echo '#include "azmx_sync.h"
+int main() { AzmxBuffer b = {nullptr, 0, 0}; azmx_buffer_free(&b); return AZMX_STATUS_OK; }' \
+  | g++ -std=c++17 -Wall -Werror -Iinclude -x c++ - -o "$OUT/cxx-check" -L"$LIBDIR" -l:libazmx_sync.so 2>"$OUT/cxx.log"; then
+  ok "header compiles and links as C++"
+else
+  cat "$OUT/cxx.log"; ko "header does not compile as C++"
+fi
+
+echo
+echo "--- C tests ---"
+CFLAGS=(-std=c11 -Wall -Wextra -Werror -g -Iinclude)
+run_suite() { # name binary [runner...]
+  local name=$1 bin=$2; shift 2
+  local log="$OUT/$name.log"
+  if "$@" "$bin" >"$log" 2>&1; then
+    ok "$name: $(grep -E '^c tests:' "$log")"
+  else
+    grep -E 'FAIL|c tests:|==[0-9]+== .*(Invalid|uninitialised|definitely|indirectly|possibly|ERROR SUMMARY)' "$log" | head -40
+    ko "$name (log: $log)"
+  fi
+}
+if gcc "${CFLAGS[@]}" tests/c/test_c_api.c -o "$OUT/test_static" \
+     "$LIBDIR/libazmx_sync.a" $NATIVE_LIBS -pthread 2>"$OUT/build-static.log"; then
+  ok "built against libazmx_sync.a (+ $NATIVE_LIBS)"
+  ldd "$OUT/test_static" >"$OUT/ldd-static.txt" 2>&1
+  grep -q azmx_sync "$OUT/ldd-static.txt" && ko "static test binary depends on libazmx_sync.so" \
+    || ok "static test binary has no libazmx_sync.so dependency"
+  run_suite "static" "$OUT/test_static"
+else
+  cat "$OUT/build-static.log"; ko "build against the static library"
+fi
+if gcc "${CFLAGS[@]}" tests/c/test_c_api.c -o "$OUT/test_shared" \
+     -L"$LIBDIR" -l:libazmx_sync.so -Wl,-rpath,"$LIBDIR" -pthread 2>"$OUT/build-shared.log"; then
+  ok "built against libazmx_sync.so"
+  ldd "$OUT/test_shared" >"$OUT/ldd-shared.txt" 2>&1
+  grep -q "libazmx_sync.so => $LIBDIR/libazmx_sync.so" "$OUT/ldd-shared.txt" \
+    && ok "shared test binary loads $LIBDIR/libazmx_sync.so" || ko "shared test binary does not load libazmx_sync.so"
+  run_suite "shared" "$OUT/test_shared"
+  # Once under valgrind: any invalid read/write, uninitialised use or leak fails.
+  run_suite "valgrind (shared)" "$OUT/test_shared" \
+    valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+      --errors-for-leak-kinds=definite,indirect,possible
+else
+  cat "$OUT/build-shared.log"; ko "build against the shared library"
+fi
+
+echo
+echo "--- C example ---"
+if make -s -C examples/c all NATIVE_LIBS="$NATIVE_LIBS" >"$OUT/example-build.log" 2>&1; then
+  ok "examples/c builds (shared and static)"
+  for v in shared static; do
+    if "$ROOT/target/c-example/example-$v" >"$OUT/example-$v.log" 2>&1 \
+       && grep -q "relay-side verify: OK" "$OUT/example-$v.log" \
+       && grep -q "open with another receipt: DECRYPT_FAILED" "$OUT/example-$v.log"; then
+      ok "examples/c runs ($v)"
+    else
+      cat "$OUT/example-$v.log"; ko "examples/c run ($v)"
+    fi
+  done
+else
+  cat "$OUT/example-build.log"; ko "examples/c build"
+fi
+
+echo
+echo "C: $PASS passed, $FAIL failed ($(( $(date +%s) - T0 )) s)"
+if ((FAIL)); then
+  printf '  failed: %s\n' "${FAILED[@]}"
+  exit 1
+fi
