@@ -1,0 +1,143 @@
+//! The `azmx-sync-relay` binary: `license add`, `serve`, `admin devices`,
+//! flags and environment variables.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use azmx_sync_core::{DeviceIdentity, SignedRequest};
+
+const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn status_of(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    match r {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn license_add_serve_and_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(BIN)
+        .args(["license", "add", "lic_cli", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.split_whitespace().last().unwrap().to_string();
+    assert_eq!(
+        azmx_sync_core::b64::decode(&key).unwrap().len(),
+        32,
+        "{stdout}"
+    );
+    // The key is never logged on stderr.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&key));
+    // Duplicate: fails with a message. Data dir from the environment.
+    let out = Command::new(BIN)
+        .args(["license", "add", "lic_cli"])
+        .env("AZMX_RELAY_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+    let token = "cli-admin-token-abcdef";
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("AZMX_ADMIN_TOKEN", token)
+        .env("AZMX_RELAY_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+
+    let (s, body) = status_of(ureq::get(&format!("{url}/healthz")).call());
+    assert_eq!((s, body.as_str()), (200, r#"{"ok":true}"#));
+    let kp = tempfile::tempdir().unwrap();
+    let id = DeviceIdentity::create(kp.path().join("k")).unwrap();
+    let ts = now();
+    let sig = id
+        .sign(&SignedRequest::Init {
+            license_id: "lic_cli".into(),
+            public_key: id.public_key(),
+            device_name: "cli box".into(),
+            ts,
+        })
+        .unwrap();
+    let (s, body) = status_of(ureq::post(&format!("{url}/sync/init")).send_string(
+        &serde_json::json!({ "licenseId": "lic_cli", "licenseKey": key, "publicKey": id.public_key(),
+                             "deviceName": "cli box", "ts": ts, "signature": sig })
+        .to_string(),
+    ));
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = status_of(
+        ureq::get(&format!("{url}/admin/licenses/lic_cli/devices"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call(),
+    );
+    assert_eq!(s, 200);
+    assert!(body.contains("cli box"), "{body}");
+
+    // Offline admin view while the server runs.
+    let out = Command::new(BIN)
+        .args(["admin", "devices", "lic_cli", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["devices"][0]["name"], "cli box");
+
+    // SIGTERM: graceful exit 0.
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "relay did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("relay listening"), "{err}");
+    assert!(!err.contains(token) && !err.contains(&key) && !err.contains(&sig));
+    // JSON logs: every line parses.
+    for l in err.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|_| panic!("not JSON: {l}"));
+    }
+}
