@@ -1,5 +1,6 @@
 //! The `azmx-sync` binary driven as a user would: spawned processes, a real
 //! relay (`azmx-sync relay serve`) on loopback, state in temp directories.
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -94,8 +95,12 @@ fn run_raw(args: &[&str], receipt: Receipt) -> Out {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+/// Sends a signal the way a terminal (Ctrl-C) or a service manager would.
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: plain kill(2) on a child we spawned and have not reaped.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
 }
 
 /// `azmx-sync relay serve` as a child process.
@@ -147,7 +152,7 @@ impl RelayProc {
     /// SIGTERM, then wait: the relay stops cleanly.
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            signal(c.id(), "-TERM");
+            signal(c.id(), libc::SIGTERM);
             let status = c.wait().unwrap();
             assert!(status.success(), "relay exit: {status:?}");
         }
@@ -945,7 +950,7 @@ fn the_receipt_never_leaks() {
             "receipt in the process arguments"
         );
     }
-    signal(watch.id(), "-INT");
+    signal(watch.id(), libc::SIGINT);
     let status = watch.wait().unwrap();
     assert!(status.success(), "Ctrl-C stops cleanly: {status:?}");
     while let Ok(l) = rx.recv_timeout(Duration::from_secs(5)) {
