@@ -132,8 +132,10 @@ pub fn validate_todos(body: &Value) -> Result<(), TodoInvalid> {
         return Err(TodoInvalid::TooManyItems { count: items.len() });
     }
     // Small lists (the common case) check duplicates without allocating.
+    const SMALL: usize = 16;
     let mut seen: Option<HashSet<&str>> =
-        (items.len() > 16).then(|| HashSet::with_capacity(items.len()));
+        (items.len() > SMALL).then(|| HashSet::with_capacity(items.len()));
+    let mut small: [&str; SMALL] = [""; SMALL];
     let mut in_progress = false;
     for (index, item) in items.iter().enumerate() {
         let item = item
@@ -152,7 +154,12 @@ pub fn validate_todos(body: &Value) -> Result<(), TodoInvalid> {
         }
         let duplicate = match &mut seen {
             Some(seen) => !seen.insert(id),
-            None => items[..index].iter().any(|it| item_id(it) == Some(id)),
+            None => {
+                // index < SMALL here.
+                let dup = small[..index].contains(&id);
+                small[index] = id;
+                dup
+            }
         };
         if duplicate {
             let first = items
