@@ -7,8 +7,11 @@
 //! carry three items each and are all validated by `validate_todos`.
 //!
 //! `merge_in_place` updates the state in place; `merge` also copies the local
-//! state first (the copy is part of the measured time). Building the inputs
-//! and dropping the outputs are not measured.
+//! state first (the copy is part of the measured time).
+//! `merge_in_place_key_ordered` feeds the same batch sorted by key, which is
+//! how a bundle built from a peer's snapshot arrives. Building the inputs and
+//! dropping the outputs are not measured; dropping the losing incoming
+//! records is (the merge consumes them).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -99,6 +102,18 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("merge_in_place/{label}"), |b| {
             b.iter_batched(
                 || (local.clone(), incoming.clone()),
+                |(mut state, batch)| {
+                    let report = merge_in_place(&spec, &mut state, batch);
+                    black_box((state, report))
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        let mut ordered = incoming.clone();
+        ordered.sort_by(|a, b| a.key().cmp(&b.key()));
+        group.bench_function(format!("merge_in_place_key_ordered/{label}"), |b| {
+            b.iter_batched(
+                || (local.clone(), ordered.clone()),
                 |(mut state, batch)| {
                     let report = merge_in_place(&spec, &mut state, batch);
                     black_box((state, report))

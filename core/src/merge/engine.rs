@@ -165,25 +165,30 @@ pub fn merge_in_place(
         return report;
     }
 
-    let winners = winners_in_key_order(contract, batch);
+    let winners = winners_in_key_order(contract, &batch);
+    report.changes.reserve(winners.len());
 
     // Winners are visited in key order, so changes come out in key order.
+    // Records stay in `batch` until they are moved into the state; losers
+    // and records equal to local ones are dropped with `batch` at the end.
     let (n, m) = (state.len(), winners.len());
     let log_n = (usize::BITS - n.leading_zeros()) as usize;
-    let mut new_keys: Vec<Record> = Vec::new();
+    let mut new_keys: Vec<u32> = Vec::new();
     if m.saturating_mul(log_n) < n {
-        for winner in winners {
-            match state.0.get_mut(&winner as &dyn KeyView) {
+        for i in winners {
+            let winner = &mut batch[i as usize];
+            match state.0.get_mut(&*winner as &dyn KeyView) {
                 Some(slot) => resolve(contract, slot, winner, &mut report),
-                None => new_key(winner, &mut new_keys, &mut report),
+                None => new_key(winner, i, &mut new_keys, &mut report),
             }
         }
     } else {
         let mut local = state.0.iter_mut().peekable();
-        for winner in winners {
+        for i in winners {
+            let winner = &mut batch[i as usize];
             let slot = loop {
                 match local.peek() {
-                    Some((k, _)) => match cmp_key_view(k, &winner) {
+                    Some((k, _)) => match cmp_key_view(k, winner) {
                         Ordering::Less => {
                             local.next();
                         }
@@ -195,13 +200,15 @@ pub fn merge_in_place(
             };
             match slot {
                 Some(slot) => resolve(contract, slot, winner, &mut report),
-                None => new_key(winner, &mut new_keys, &mut report),
+                None => new_key(winner, i, &mut new_keys, &mut report),
             }
         }
     }
-    for winner in new_keys {
+    for i in new_keys {
+        let winner = mem::replace(&mut batch[i as usize], Record::placeholder());
         state.0.insert(winner.key(), winner);
     }
+    // Losers and records equal to local ones are dropped with `batch` here.
     report
 }
 
@@ -221,13 +228,13 @@ fn cmp_key_view(k: &RecordKey, r: &Record) -> Ordering {
         .then_with(|| k.id.as_str().cmp(r.id.as_str()))
 }
 
-/// Sorts the batch by key and keeps, per key, the greatest record under
-/// `contract`; the others are dropped.
+/// Indices of the batch's winners in key order: per key, the greatest record
+/// under `contract`.
 ///
 /// Records are sorted through a fixed-size, order-preserving prefix of their
 /// key ([`KeyPrefix`]) plus their index, so most comparisons are integer
 /// comparisons; equal prefixes fall back to a full comparison.
-fn winners_in_key_order(contract: Contract, mut batch: Vec<Record>) -> Vec<Record> {
+fn winners_in_key_order(contract: Contract, batch: &[Record]) -> Vec<u32> {
     let mut order: Vec<(KeyPrefix, u32)> = batch
         .iter()
         .enumerate()
@@ -252,10 +259,6 @@ fn winners_in_key_order(contract: Contract, mut batch: Vec<Record>) -> Vec<Recor
         winners.push(i);
     }
     winners
-        .into_iter()
-        .map(|i| mem::replace(&mut batch[i as usize], Record::placeholder()))
-        .collect()
-    // The losers left in `batch` are dropped here.
 }
 
 /// The first 24 bytes of an order-preserving encoding of a record key:
@@ -295,26 +298,28 @@ impl KeyPrefix {
 }
 
 /// A key the state does not have: the winner is applied (there is nothing to
-/// lose against); it is inserted once the pass over the state is over.
-fn new_key(winner: Record, new_keys: &mut Vec<Record>, report: &mut MergeReport) {
+/// lose against); it is moved into the state once the pass over the state is
+/// over.
+fn new_key(winner: &Record, index: u32, new_keys: &mut Vec<u32>, report: &mut MergeReport) {
     report.counts.applied += 1;
     if !winner.deleted {
         report.changes.push(Change::Insert(winner.clone()));
     }
-    new_keys.push(winner);
+    new_keys.push(index);
 }
 
 /// Decides between the local record in `slot` and the incoming winner of the
-/// same key, updating `slot`, the counts and the changes.
-fn resolve(contract: Contract, slot: &mut Record, winner: Record, report: &mut MergeReport) {
-    match contract.compare(slot, &winner) {
+/// same key, updating `slot`, the counts and the changes. A winner that wins
+/// is moved out of the batch (leaving an empty placeholder).
+fn resolve(contract: Contract, slot: &mut Record, winner: &mut Record, report: &mut MergeReport) {
+    match contract.compare(slot, winner) {
         Ordering::Greater => report.counts.kept_local += 1,
         Ordering::Equal => report.counts.unchanged += 1,
         Ordering::Less => {
             report.counts.applied += 1;
             // The state takes the winner; the replaced record's allocations
             // are reused for the copy that the change carries.
-            let mut copy = mem::replace(slot, winner);
+            let mut copy = mem::replace(slot, mem::replace(winner, Record::placeholder()));
             let was_live = !copy.deleted;
             copy.clone_from(slot);
             match (was_live, slot.deleted) {
