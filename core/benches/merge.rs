@@ -110,7 +110,7 @@ fn bench(c: &mut Criterion) {
             )
         });
         let mut ordered = incoming.clone();
-        ordered.sort_by(|a, b| a.key().cmp(&b.key()));
+        ordered.sort_by_key(Record::key);
         group.bench_function(format!("merge_in_place_key_ordered/{label}"), |b| {
             b.iter_batched(
                 || (local.clone(), ordered.clone()),
