@@ -59,7 +59,7 @@ struct DemoDevice {
 
 impl DemoDevice {
     fn open(dir: &Path, name: &'static str, relay: &str, key: &str) -> CliResult<Self> {
-        let dev = Device::open(dir)?;
+        let dev = Device::create(dir)?;
         let id = dev
             .engine
             .register(relay, LICENSE, key, &format!("demo-{name}"))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use azmx_sync_core::engine::{
     read_log_file, ActivityEvent, ActivityListener, CycleReport, EngineConfig, EventKind,
-    SyncEngine, SyncError, ACTIVITY_FILE,
+    SyncEngine, SyncError, ACTIVITY_FILE, STATE_FILE,
 };
 use azmx_sync_core::merge::{Record, RecordKey};
 use clap::{Args, Subcommand};
@@ -146,11 +146,25 @@ pub struct Device {
 }
 
 impl Device {
+    /// Opens (creating if needed) the device in `state_dir`: for `init`.
+    pub fn create(state_dir: &Path) -> CliResult<Self> {
+        Self::create_with(EngineConfig::new(state_dir))
+    }
+
+    /// Opens an initialised device; "not initialised" (creating nothing)
+    /// when the state directory has no registration.
     pub fn open(state_dir: &Path) -> CliResult<Self> {
         Self::open_with(EngineConfig::new(state_dir))
     }
 
     pub fn open_with(config: EngineConfig) -> CliResult<Self> {
+        if !config.state_dir.join(STATE_FILE).is_file() {
+            return Err(CliError::not_initialised());
+        }
+        Self::create_with(config)
+    }
+
+    fn create_with(config: EngineConfig) -> CliResult<Self> {
         let state_dir = config.state_dir.clone();
         let engine =
             SyncEngine::with_builtin_transport(config).map_err(|e| CliError::from_sync(e, None))?;
@@ -222,7 +236,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
     let name = a.name.unwrap_or_else(default_name);
     // The receipt first: a prompt should come before any network wait.
     let receipt = receipt::read(&a.receipt)?;
-    let dev = Device::open(&ctx.state_dir)?;
+    let dev = Device::create(&ctx.state_dir)?;
     let device_id = dev
         .engine
         .register(&relay, &a.license_id, &a.license_key, &name)
@@ -786,7 +800,7 @@ pub fn snippet(ctx: &Ctx, cmd: SnippetCmd) -> CliResult {
     let s = Style::stdout();
     match cmd {
         SnippetCmd::List { handle, deleted } => {
-            let stores = Stores::open(&ctx.state_dir)?;
+            let stores = Stores::open_for_reading(&ctx.state_dir)?;
             let rows: Vec<Record> = stores
                 .snippets
                 .all()?
@@ -991,7 +1005,7 @@ pub fn todo(ctx: &Ctx, cmd: TodoCmd) -> CliResult {
             Ok(())
         }
         TodoCmd::List { session } => {
-            let stores = Stores::open(&ctx.state_dir)?;
+            let stores = Stores::open_for_reading(&ctx.state_dir)?;
             let lists: Vec<Record> = stores
                 .todos
                 .live()?
@@ -1084,7 +1098,7 @@ pub fn memory(ctx: &Ctx, cmd: MemoryCmd) -> CliResult {
             Ok(())
         }
         MemoryCmd::Get { key } => {
-            let stores = Stores::open(&ctx.state_dir)?;
+            let stores = Stores::open_for_reading(&ctx.state_dir)?;
             match stores.memory.get(None, &key)? {
                 Some(r) if !r.deleted => {
                     if ctx.json {
@@ -1126,7 +1140,7 @@ pub fn memory(ctx: &Ctx, cmd: MemoryCmd) -> CliResult {
             Ok(())
         }
         MemoryCmd::List => {
-            let stores = Stores::open(&ctx.state_dir)?;
+            let stores = Stores::open_for_reading(&ctx.state_dir)?;
             let rows = stores.memory.live()?;
             if ctx.json {
                 print_json(&Value::Array(rows.iter().map(memory_json).collect()));

@@ -45,6 +45,16 @@ impl LocalDb {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         }
+        Self::setup(conn, &path)
+    }
+
+    /// An empty in-memory database with the schema, for reading a state
+    /// directory that has none yet (nothing is created on disk).
+    fn empty() -> CliResult<Self> {
+        Self::setup(Connection::open_in_memory()?, Path::new(":memory:"))
+    }
+
+    fn setup(conn: Connection, path: &Path) -> CliResult<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.execute_batch("PRAGMA synchronous=FULL;")?;
@@ -231,6 +241,21 @@ pub struct Stores {
 impl Stores {
     pub fn open(state_dir: &Path) -> CliResult<Self> {
         let db = LocalDb::open(state_dir)?;
+        Ok(Self {
+            snippets: db.store(StoreSpec::snippets()),
+            todos: db.store(StoreSpec::todos()),
+            memory: db.store(StoreSpec::memory()),
+        })
+    }
+
+    /// For listings: the stores if the state directory has them, else
+    /// empty ones (a mistyped --state-dir creates nothing).
+    pub fn open_for_reading(state_dir: &Path) -> CliResult<Self> {
+        let db = if state_dir.join(DB_FILE).is_file() {
+            LocalDb::open(state_dir)?
+        } else {
+            LocalDb::empty()?
+        };
         Ok(Self {
             snippets: db.store(StoreSpec::snippets()),
             todos: db.store(StoreSpec::todos()),

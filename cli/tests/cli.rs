@@ -692,6 +692,7 @@ fn usage_errors_and_uninitialised_devices() {
         Receipt::None,
     );
     assert_eq!(list.ok().json(), serde_json::json!([]));
+    assert!(!dir.exists(), "a mistyped --state-dir creates nothing");
     // The receipt is not an argument.
     let arg = run_raw(
         &[
