@@ -368,6 +368,7 @@ fn pull(
                 sha256: q.sha256.clone(),
             })
             .collect();
+        report.pulled_blobs += items.len() as u64;
         let cursor = lock(&engine.inner.state).cursor.clone();
         process_items(engine, client, key, device_id, lid, &items, &cursor, report)?;
     }

@@ -17,7 +17,7 @@ pub enum SyncError {
     #[error("this device is not registered with a relay")]
     NotRegistered,
     /// The relay refused this device: it was revoked. Sync stops.
-    #[error("this device was revoked; register it again with the license key")]
+    #[error("this device was revoked: its key is refused for good; set up a new device (fresh state directory) and import an export if needed")]
     Revoked,
     /// The device clock is too far from the relay's even after correction.
     #[error("clock skew of {skew_secs} s against the relay")]

@@ -34,6 +34,13 @@ struct Payload {
 
 pub(crate) fn export(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError> {
     let key = engine.key()?;
+    // A mistyped receipt would write a file nobody can open: check it against
+    // the relay's key-check blob when the relay can be reached (export is the
+    // offline path too, so an unreachable relay does not block it).
+    match engine.verify_receipt() {
+        Ok(()) | Err(SyncError::Network { .. }) | Err(SyncError::NotRegistered) => {}
+        Err(e) => return Err(e),
+    }
     let lid = lock(&engine.inner.state)
         .license_id
         .clone()

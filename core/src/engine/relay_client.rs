@@ -279,6 +279,10 @@ impl RelayClient {
                     continue;
                 }
             }
+            if r.status == 403 || r.body.error == "revoked" {
+                self.log.emit(self.clock.now_ms(), EventKind::Revoked);
+                return Err(SyncError::Revoked);
+            }
             return Err(self.fail(r));
         }
         unreachable!("the loop returns on its second pass")

@@ -302,6 +302,12 @@ fn revoked_device_stops_with_a_revoked_event() {
     assert!(matches!(lost.engine.sync_now(), Err(SyncError::Revoked)));
     assert!(lost.event_types().iter().any(|e| e == "revoked"));
     assert!(lost.engine.status().revoked);
+    // Its key is refused for good, also at registration.
+    assert!(matches!(
+        lost.engine
+            .register(&relay.url(), &relay.license_id, &relay.license_key, "again"),
+        Err(SyncError::Revoked)
+    ));
     // Its earlier blobs stay readable to the others.
     a.sync();
     assert_eq!(a.snippet_text("h", "s").as_deref(), Some("before"));
