@@ -30,7 +30,7 @@ mod api;
 mod ratelimit;
 pub mod storage;
 
-pub use storage::{DeviceInfo, SqliteStorage, Storage, StorageError};
+pub use storage::{DeviceInfo, Durability, SqliteStorage, Storage, StorageError};
 
 /// Default body limit for pushes (8 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -122,6 +122,8 @@ pub struct RelayConfig {
     pub worker_threads: usize,
     /// Most writes one SQLite group commit takes (1 = a commit per write).
     pub group_commit_max_batch: usize,
+    /// How SQLite writes become durable before they are acknowledged.
+    pub durability: Durability,
 }
 
 impl std::fmt::Debug for RelayConfig {
@@ -137,6 +139,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("clock", &self.clock)
             .field("worker_threads", &self.worker_threads)
             .field("group_commit_max_batch", &self.group_commit_max_batch)
+            .field("durability", &self.durability)
             .finish()
     }
 }
@@ -153,6 +156,7 @@ impl RelayConfig {
             clock: Clock::System,
             worker_threads: 0,
             group_commit_max_batch: 512,
+            durability: Durability::default(),
         }
     }
 }
@@ -191,8 +195,11 @@ impl Relay {
     /// `config.listen`, and serves on a dedicated thread with its own tokio
     /// runtime. Returns once the socket is bound.
     pub fn start(config: RelayConfig) -> Result<RunningRelay, RelayError> {
-        let storage =
-            SqliteStorage::open_with_batch(&config.data_dir, config.group_commit_max_batch)?;
+        let storage = SqliteStorage::open_with(
+            &config.data_dir,
+            config.group_commit_max_batch,
+            config.durability,
+        )?;
         Self::start_with_storage(config, Arc::new(storage))
     }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use azmx_sync_relay::{add_license, admin_devices, Limits, Relay, RelayConfig};
+use azmx_sync_relay::{add_license, admin_devices, Durability, Limits, Relay, RelayConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -84,6 +84,22 @@ struct ServeArgs {
     /// Tokio worker threads (0 = one per core).
     #[arg(long, env = "AZMX_RELAY_WORKERS", default_value_t = 0)]
     workers: usize,
+    /// How writes become durable before they are acknowledged: `pipelined`
+    /// (group commit, WAL fsync overlapped with the next batch) or `full`
+    /// (synchronous=FULL inside each commit). Both fsync before acknowledging.
+    #[arg(
+        long,
+        value_enum,
+        env = "AZMX_RELAY_DURABILITY",
+        default_value = "pipelined"
+    )]
+    durability: DurabilityArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    Pipelined,
+    Full,
 }
 
 #[derive(Subcommand)]
@@ -153,6 +169,10 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     config.listen = a.listen;
     config.admin_token = a.admin_token.filter(|t| !t.is_empty());
     config.worker_threads = a.workers;
+    config.durability = match a.durability {
+        DurabilityArg::Pipelined => Durability::PipelinedFsync,
+        DurabilityArg::Full => Durability::Full,
+    };
     config.limits = Limits {
         max_body_bytes: a.max_body_bytes,
         request_timeout: Duration::from_secs(a.request_timeout_secs.max(1)),

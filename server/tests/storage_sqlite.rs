@@ -17,13 +17,19 @@ async fn fresh() -> Fixture {
 
 azmx_sync_relay::storage_conformance_tests!(fresh);
 
-/// The same suite with group commit off (one commit per write).
+/// The same suite with group commit off (one commit per write) and
+/// `synchronous=FULL` commits.
 mod unbatched {
     use super::*;
 
     async fn fresh() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open_with_batch(&dir.path().join("data"), 1).unwrap();
+        let storage = SqliteStorage::open_with(
+            &dir.path().join("data"),
+            1,
+            azmx_sync_relay::storage::Durability::Full,
+        )
+        .unwrap();
         Fixture {
             storage: Arc::new(storage),
             guard: Box::new(dir),

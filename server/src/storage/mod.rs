@@ -24,7 +24,7 @@ use serde::Serialize;
 pub mod conformance;
 pub mod sqlite;
 
-pub use sqlite::SqliteStorage;
+pub use sqlite::{Durability, SqliteStorage};
 
 /// Storage failures that are not a normal outcome of an operation.
 #[derive(Debug, thiserror::Error)]

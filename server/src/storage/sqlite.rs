@@ -81,6 +81,25 @@ CREATE TABLE IF NOT EXISTS keychecks (
 );
 ";
 
+/// How a write becomes durable before it is acknowledged. Both modes
+/// acknowledge a write only after an fsync that covers its commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: each group commit fsyncs the WAL inside COMMIT;
+    /// the writer waits for it before taking the next batch.
+    Full,
+    /// The writer commits with `synchronous=NORMAL` (WAL written, not
+    /// synced) and goes on with the next batch while a second thread
+    /// fsyncs the WAL file and only then acknowledges every write that was
+    /// committed before that fsync started. Same guarantee as `Full` (no
+    /// acknowledged write is lost on power failure: the WAL is append-only
+    /// and recovery stops at the last intact commit frame), with the fsync
+    /// overlapped with the next batch. Checkpoints run on their own
+    /// connection with `synchronous=FULL`.
+    #[default]
+    PipelinedFsync,
+}
+
 type Completion = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 /// A write: runs inside the batch transaction, says whether it succeeded
 /// (else its savepoint is rolled back), and hands back what to do once the
@@ -126,18 +145,52 @@ impl SqliteStorage {
     }
 
     /// Like [`open`](Self::open) with a group-commit batch limit
-    /// (1 = one commit per write).
+    /// (1 = one commit per write) and the default durability.
     pub fn open_with_batch(data_dir: &Path, max_batch: usize) -> Result<Self, StorageError> {
+        Self::open_with(data_dir, max_batch, Durability::default())
+    }
+
+    /// Opens with an explicit batch limit and durability mode.
+    pub fn open_with(
+        data_dir: &Path,
+        max_batch: usize,
+        durability: Durability,
+    ) -> Result<Self, StorageError> {
         create_private_dir(data_dir).map_err(backend)?;
         let path = data_dir.join(DB_FILE);
         let conn = Connection::open(&path).map_err(backend)?;
         configure(&conn).map_err(backend)?;
         migrate(&conn)?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0")
+            .map_err(backend)?;
+        let syncer = match durability {
+            Durability::Full => None,
+            Durability::PipelinedFsync => {
+                // Commits only write the WAL; the syncer fsyncs it.
+                conn.execute_batch("PRAGMA synchronous=NORMAL")
+                    .map_err(backend)?;
+                let (stx, srx) = std::sync::mpsc::channel::<Vec<Completion>>();
+                let mut wal = path.clone().into_os_string();
+                wal.push("-wal");
+                let wal = PathBuf::from(wal);
+                let h = std::thread::Builder::new()
+                    .name("relay-sqlite-fsync".into())
+                    .spawn(move || sync_loop(wal, srx))
+                    .map_err(backend)?;
+                Some((stx, h))
+            }
+        };
         let (tx, rx) = mpsc::channel::<Work>(QUEUE_DEPTH);
+        let (cp_tx, cp_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let cp_path = path.clone();
+        std::thread::Builder::new()
+            .name("relay-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(cp_path, cp_rx))
+            .map_err(backend)?;
         let max_batch = max_batch.max(1);
         let writer = std::thread::Builder::new()
             .name("relay-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch))
+            .spawn(move || writer_loop(conn, rx, max_batch, cp_tx, syncer))
             .map_err(backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -260,9 +313,63 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     .map_err(backend)
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Work>, max_batch: usize) {
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Writes between checkpoint requests (a 4 KiB push is ~3 WAL frames).
+const CHECKPOINT_EVERY_WRITES: u64 = 1000;
+/// Past this many WAL frames still not checkpointed, the checkpointer
+/// briefly blocks the writer (RESTART) so the WAL cannot grow without bound.
+const WAL_RESTART_FRAMES: i64 = 65_536;
+
+fn fail_all(done: Vec<Completion>, msg: &str) {
+    for d in done {
+        d(Err(StorageError::Backend(msg.to_string())));
+    }
+}
+
+/// Answers committed writes once an fsync of the WAL file, started after
+/// their commit returned, has succeeded. Coalesces every batch waiting.
+fn sync_loop(wal: PathBuf, rx: std::sync::mpsc::Receiver<Vec<Completion>>) {
+    let mut file: Option<std::fs::File> = None;
+    while let Ok(mut acks) = rx.recv() {
+        while let Ok(more) = rx.try_recv() {
+            acks.extend(more);
+        }
+        let r = (|| {
+            if file.is_none() {
+                file = Some(std::fs::File::open(&wal)?);
+            }
+            file.as_ref().map_or(Ok(()), |f| f.sync_data())
+        })();
+        match r {
+            Ok(()) => acks.into_iter().for_each(|d| d(Ok(()))),
+            Err(e) => {
+                tracing::error!(error = %e, "sqlite: fsync of the WAL failed");
+                file = None;
+                fail_all(acks, "fsync of the WAL failed");
+            }
+        }
+    }
+}
+
+type Syncer = (
+    std::sync::mpsc::Sender<Vec<Completion>>,
+    std::thread::JoinHandle<()>,
+);
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Work>,
+    max_batch: usize,
+    checkpoint: std::sync::mpsc::SyncSender<()>,
+    syncer: Option<Syncer>,
+) {
     let mut batch: Vec<Work> = Vec::with_capacity(max_batch);
     let mut done: Vec<Completion> = Vec::with_capacity(max_batch);
+    let (mut batches, mut ops, mut largest) = (0u64, 0u64, 0usize);
+    let mut since_checkpoint = 0u64;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -271,7 +378,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Work>, max_batch: usize)
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        batches += 1;
+        ops += batch.len() as u64;
+        since_checkpoint += batch.len() as u64;
+        largest = largest.max(batch.len());
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             // Dropping the work drops its reply channel: each caller gets a
             // backend error and nothing was written.
             tracing::error!(error = %e, "sqlite: cannot begin write transaction");
@@ -279,7 +390,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Work>, max_batch: usize)
             continue;
         }
         for w in batch.drain(..) {
-            if let Err(e) = conn.execute_batch("SAVEPOINT op") {
+            if let Err(e) = exec(&conn, "SAVEPOINT op") {
                 // Not run, so not written; its caller gets a backend error.
                 tracing::error!(error = %e, "sqlite: savepoint failed");
                 drop(w);
@@ -287,29 +398,73 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Work>, max_batch: usize)
             }
             let (ok, d) = (w)(&conn);
             let end = if ok {
-                "RELEASE op"
+                exec(&conn, "RELEASE op")
             } else {
-                "ROLLBACK TO op; RELEASE op"
+                exec(&conn, "ROLLBACK TO op").and_then(|_| exec(&conn, "RELEASE op"))
             };
-            if let Err(e) = conn.execute_batch(end) {
+            if let Err(e) = end {
                 tracing::error!(error = %e, "sqlite: savepoint release failed");
             }
             done.push(d);
         }
-        let commit = conn.execute_batch("COMMIT").map_err(backend);
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, "sqlite: group commit failed");
-            let _ = conn.execute_batch("ROLLBACK");
+        match exec(&conn, "COMMIT") {
+            Ok(()) => match &syncer {
+                // The commit is written but not yet synced: hand the acks to
+                // the syncer, which answers them after an fsync of the WAL
+                // that starts after this commit returned.
+                Some((tx, _)) => {
+                    if let Err(std::sync::mpsc::SendError(lost)) =
+                        tx.send(std::mem::take(&mut done))
+                    {
+                        fail_all(lost, "wal syncer stopped");
+                    }
+                }
+                None => done.drain(..).for_each(|d| d(Ok(()))),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "sqlite: group commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                fail_all(std::mem::take(&mut done), &e.to_string());
+            }
         }
-        for d in done.drain(..) {
-            d(match &commit {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StorageError::Backend(e.to_string())),
-            });
+        if since_checkpoint >= CHECKPOINT_EVERY_WRITES {
+            since_checkpoint = 0;
+            let _ = checkpoint.try_send(());
         }
     }
+    drop(checkpoint);
+    if let Some((tx, handle)) = syncer {
+        drop(tx);
+        let _ = handle.join();
+    }
+    tracing::debug!(batches, ops, largest, "sqlite writer stopped");
     // Channel closed: every sender is gone. Checkpoint so the WAL is folded in.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// Checkpoints the WAL off the writer thread (the writer's own automatic
+/// checkpoint is off, so a commit never pays for copying pages into the
+/// database file).
+fn checkpoint_loop(path: PathBuf, rx: std::sync::mpsc::Receiver<()>) {
+    let Ok(conn) = Connection::open(&path) else {
+        return;
+    };
+    if configure(&conn).is_err() {
+        return;
+    }
+    while rx.recv().is_ok() {
+        let r: rusqlite::Result<(i64, i64, i64)> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        match r {
+            Ok((_, log, done)) if log - done > WAL_RESTART_FRAMES => {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sqlite: checkpoint failed"),
+        }
+    }
 }
 
 fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
