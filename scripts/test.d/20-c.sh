@@ -84,6 +84,13 @@ fi
 untested=$(while read -r f; do grep -q "\b$f(" tests/c/test_c_api.c || echo "$f"; done <"$OUT/header-fns.txt")
 [ -z "$untested" ] && ok "every entry point is called by tests/c/test_c_api.c" \
   || ko "entry points without a C test: $untested"
+# Every status a C caller can provoke is asserted somewhere (INTERNAL and
+# PANIC are not reachable through the API; the panic boundary has Rust tests).
+unasserted=$(grep -oE 'AZMX_STATUS_[A-Z_0-9]+' include/azmx_sync.h | sort -u \
+  | grep -vE 'AZMX_STATUS_(INTERNAL|PANIC)$' \
+  | while read -r s; do grep -qE "CHECK_STATUS\(.*$s\)|^\s+$s\);" tests/c/test_c_api.c || echo "$s"; done)
+[ -z "$unasserted" ] && ok "every reachable status code is asserted by the C tests" \
+  || ko "status codes never asserted: $unasserted"
 # Every exported header function is really in both libraries.
 nm -D --defined-only "$LIBDIR/libazmx_sync.so" >"$OUT/so-symbols.txt"
 missing=$(while read -r f; do grep -q " T $f$" "$OUT/so-symbols.txt" || echo "$f"; done <"$OUT/header-fns.txt")
