@@ -26,7 +26,7 @@
 //! | 2 | envelope shorter than 29 bytes |
 //! | 3 | unsupported envelope version |
 //! | 4 | decrypt failed (wrong key or tampered) |
-//! | 5 | invalid argument (null pointer with a non-zero length, null `out_len`, bad handle) |
+//! | 5 | invalid argument (null pointer with a non-zero length, bad handle) |
 //! | 6 | internal error (a panic was caught) |
 //!
 //! On any error the wrappers re-run the uniffi method to raise the exact
@@ -127,10 +127,10 @@ unsafe fn input<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
 /// # Safety
 /// `out` must be valid for writes of `out_cap` bytes (or null with
 /// `out_cap == 0`), must not overlap any input slice, and `out_len` must be
-/// valid for a write of one `usize`.
+/// null or valid for a write of one `usize`.
 unsafe fn write_out(bytes: &[u8], out: *mut u8, out_cap: usize, out_len: *mut usize) -> i32 {
-    // SAFETY: `out_len` is non-null (checked by the callers) and writable.
-    unsafe { *out_len = bytes.len() };
+    // SAFETY: the caller's contract on `out_len`.
+    unsafe { set_len(out_len, bytes.len()) };
     if bytes.len() > out_cap {
         return AZMX_FAST_BUFFER_TOO_SMALL;
     }
@@ -140,6 +140,17 @@ unsafe fn write_out(bytes: &[u8], out: *mut u8, out_cap: usize, out_len: *mut us
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len()) };
     }
     AZMX_FAST_OK
+}
+
+/// Stores `n` in `*out_len` unless `out_len` is null.
+///
+/// # Safety
+/// `out_len` must be null or valid for a write of one `usize`.
+unsafe fn set_len(out_len: *mut usize, n: usize) {
+    if !out_len.is_null() {
+        // SAFETY: non-null and writable by the caller's contract.
+        unsafe { *out_len = n };
+    }
 }
 
 /// Runs `f`, turning a panic into [`AZMX_FAST_INTERNAL`].
@@ -155,7 +166,8 @@ fn guard(f: impl FnOnce() -> i32) -> i32 {
 /// - `input` valid for reads of `input_len` bytes (may be null if 0).
 /// - `out` valid for writes of `out_cap` bytes (may be null if 0), not
 ///   overlapping `input`.
-/// - `out_len` valid for a write of one `usize`.
+/// - `out_len` null (the caller knows the size: `input_len + 29`) or valid
+///   for a write of one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn azmx_uniffi_fast_seal(
     key: u64,
@@ -170,7 +182,7 @@ pub unsafe extern "C" fn azmx_uniffi_fast_seal(
         let Some(key) = (unsafe { borrow_key(key) }) else {
             return AZMX_FAST_INVALID_ARGUMENT;
         };
-        if out_len.is_null() || (out.is_null() && out_cap != 0) {
+        if out.is_null() && out_cap != 0 {
             return AZMX_FAST_INVALID_ARGUMENT;
         }
         let needed = match input_len.checked_add(OVERHEAD) {
@@ -178,8 +190,8 @@ pub unsafe extern "C" fn azmx_uniffi_fast_seal(
             None => return AZMX_FAST_INVALID_ARGUMENT,
         };
         if needed > out_cap {
-            // SAFETY: `out_len` is non-null and writable.
-            unsafe { *out_len = needed };
+            // SAFETY: the caller's contract on `out_len`.
+            unsafe { set_len(out_len, needed) };
             return AZMX_FAST_BUFFER_TOO_SMALL;
         }
         // SAFETY: the caller's contract on `input`/`input_len`.
@@ -212,7 +224,7 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
         let Some(key) = (unsafe { borrow_key(key) }) else {
             return AZMX_FAST_INVALID_ARGUMENT;
         };
-        if out_len.is_null() || (out.is_null() && out_cap != 0) {
+        if out.is_null() && out_cap != 0 {
             return AZMX_FAST_INVALID_ARGUMENT;
         }
         // SAFETY: the caller's contract on `blob`/`blob_len`.
@@ -227,8 +239,8 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
         }
         let needed = blob.len() - OVERHEAD;
         if needed > out_cap {
-            // SAFETY: `out_len` is non-null and writable.
-            unsafe { *out_len = needed };
+            // SAFETY: the caller's contract on `out_len`.
+            unsafe { set_len(out_len, needed) };
             return AZMX_FAST_BUFFER_TOO_SMALL;
         }
         match key.inner.open(blob) {
@@ -312,6 +324,20 @@ mod tests {
         assert_eq!(rc, AZMX_FAST_ENVELOPE_TOO_SHORT);
         let rc = unsafe { azmx_uniffi_fast_seal(0, msg.as_ptr(), 1, out.as_mut_ptr(), 1, &mut n) };
         assert_eq!(rc, AZMX_FAST_INVALID_ARGUMENT);
+        // `out_len` may be null when the caller knows the size.
+        let mut blob2 = vec![0u8; 1 + OVERHEAD];
+        let rc = unsafe {
+            azmx_uniffi_fast_seal(
+                handle(&k),
+                msg.as_ptr(),
+                1,
+                blob2.as_mut_ptr(),
+                blob2.len(),
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(rc, AZMX_FAST_OK);
+        assert_eq!(k.open(blob2).unwrap(), &msg[..1]);
         // Borrowing left the count alone; release gives back an owned clone.
         assert_eq!(Arc::strong_count(&k), 1);
         let owned =

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Generates uniffi bindings of libazmx_sync in library mode with the pinned
+# workspace bindgen and the root uniffi.toml.
+#
+#   bindings/uniffi-bindgen/generate.sh LANGUAGE OUT_DIR [LIBRARY]
+#
+# LANGUAGE: python | kotlin | swift. LIBRARY defaults to
+# target/debug/libazmx_sync.so, built here with `cargo build -p azmx-sync-ffi`
+# (the bindgen is built separately with `-p uniffi-bindgen`: building both in
+# one cargo invocation would unify uniffi's `cli` feature into the library).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+LANGUAGE=${1:?language}
+OUT=${2:?out dir}
+LIB=${3:-}
+cd "$ROOT"
+if [ -z "$LIB" ]; then
+  cargo build -q -p azmx-sync-ffi --lib
+  LIB="$ROOT/target/debug/libazmx_sync.so"
+fi
+cargo build -q -p uniffi-bindgen --bin uniffi-bindgen
+mkdir -p "$OUT"
+"$ROOT/target/debug/uniffi-bindgen" generate --no-format --library "$LIB" \
+  --config "$ROOT/uniffi.toml" --language "$LANGUAGE" --out-dir "$OUT"

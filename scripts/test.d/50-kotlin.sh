@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Kotlin/JVM bindings (uniffi): generate the Kotlin with the pinned bindgen,
+# compile it with FastEnvelope.kt and the tests using a real kotlinc (npm
+# `kotlin-compiler`), run the tests on the JVM against target/debug's
+# libazmx_sync through JNA (Debian libjna-java). Installs what it needs;
+# prints its own pass/fail counts; non-zero on failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+START=$SECONDS
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+CACHE=${AZMX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/azmx}
+KOTLIN_VERSION=${AZMX_KOTLIN_VERSION:-2}
+
+need_apt() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    echo "apt install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+need_apt libjna-java
+command -v java >/dev/null || need_apt openjdk-17-jre-headless
+command -v npm >/dev/null || need_apt nodejs npm
+JNA=/usr/share/java/jna.jar
+
+K="$CACHE/kotlin/node_modules/kotlin-compiler"
+if [ ! -x "$K/bin/kotlinc" ]; then
+  echo "npm install kotlin-compiler@$KOTLIN_VERSION into $CACHE/kotlin"
+  mkdir -p "$CACHE/kotlin"
+  npm install --prefix "$CACHE/kotlin" --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION"
+fi
+
+BUILD="$ROOT/target/azmx-kotlin"
+rm -rf "$BUILD/gen"
+bindings/uniffi-bindgen/generate.sh kotlin "$BUILD/gen"
+SOURCES=("$BUILD/gen/dev/azmx/sync/azmx_sync.kt"
+         bindings/kotlin/src/main/kotlin/dev/azmx/sync/FastEnvelope.kt
+         bindings/kotlin/src/test/kotlin/AzmxSyncTest.kt)
+# kotlinc takes ~30-60 s: reuse the jar when no source changed.
+HASH=$(cat "${SOURCES[@]}" | sha256sum | cut -c1-16)
+JAR="$BUILD/tests-$HASH.jar"
+if [ ! -f "$JAR" ]; then
+  echo "kotlinc (${#SOURCES[@]} files)"
+  rm -f "$BUILD"/tests-*.jar
+  "$K/bin/kotlinc" -nowarn -cp "$JNA" "${SOURCES[@]}" -d "$JAR.tmp.jar" 2>&1 | grep -v "^warning" || true
+  [ -f "$JAR.tmp.jar" ] || { echo "kotlin: compilation failed"; exit 1; }
+  mv "$JAR.tmp.jar" "$JAR"
+fi
+BUILT=$SECONDS
+
+set +e
+java -Djna.library.path="${AZMX_LIB_DIR:-$ROOT/target/debug}" -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" AzmxSyncTestKt \
+  | tee "$ROOT/target/kotlin-tests.txt"
+RC=${PIPESTATUS[0]}
+set -e
+SUMMARY=$(grep -E '^kotlin: [0-9]+ passed, [0-9]+ failed' "$ROOT/target/kotlin-tests.txt" || echo "kotlin: 0 passed, 1 failed (no summary)")
+echo "$SUMMARY (build $((BUILT - START)) s, total $((SECONDS - START)) s)"
+[ "$RC" = 0 ]
