@@ -6,6 +6,8 @@
 #   bindings/swift/chroot.sh run CMD...      # run CMD in the chroot, repo bind-mounted at its own path
 #
 # AZMX_SWIFT_ROOT overrides the location (default /var/cache/azmx-swift-root).
+# AZMX_SWIFT_MOUNTS: extra host directories (colon-separated, e.g. a
+# CARGO_TARGET_DIR outside the repo) bind-mounted at the same paths.
 # Needs root (debootstrap, mount). /proc is mounted for the run and unmounted
 # after; the repository is bind-mounted at the same absolute path every time
 # (the clang module cache rejects module maps that moved).
@@ -48,15 +50,25 @@ ensure() {
 
 run() {
   ensure
-  mkdir -p "$SWIFT_ROOT$REPO"
-  local mounted_proc=0 mounted_repo=0
+  local dirs=("$REPO") d
+  IFS=: read -r -a extra <<<"${AZMX_SWIFT_MOUNTS:-}"
+  for d in "${extra[@]}"; do [ -n "$d" ] && dirs+=("$(cd "$d" && pwd)"); done
+  local mounted=()
   cleanup() {
-    if [ "$mounted_repo" = 1 ]; then umount "$SWIFT_ROOT$REPO" || true; fi
-    if [ "$mounted_proc" = 1 ]; then umount "$SWIFT_ROOT/proc" || true; fi
+    local i
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[$i]}" || true; done
+    mounted=()
   }
   trap cleanup EXIT
-  if ! mountpoint -q "$SWIFT_ROOT/proc"; then mount -t proc proc "$SWIFT_ROOT/proc"; mounted_proc=1; fi
-  if ! mountpoint -q "$SWIFT_ROOT$REPO"; then mount --bind "$REPO" "$SWIFT_ROOT$REPO"; mounted_repo=1; fi
+  if ! mountpoint -q "$SWIFT_ROOT/proc"; then
+    mount -t proc proc "$SWIFT_ROOT/proc"; mounted+=("$SWIFT_ROOT/proc")
+  fi
+  for d in "${dirs[@]}"; do
+    mkdir -p "$SWIFT_ROOT$d"
+    if ! mountpoint -q "$SWIFT_ROOT$d"; then
+      mount --bind "$d" "$SWIFT_ROOT$d"; mounted+=("$SWIFT_ROOT$d")
+    fi
+  done
   local rc=0
   chroot "$SWIFT_ROOT" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 "$@" || rc=$?
   cleanup

@@ -5,7 +5,8 @@
 #   bindings/uniffi-bindgen/generate.sh LANGUAGE OUT_DIR [LIBRARY]
 #
 # LANGUAGE: python | kotlin | swift. LIBRARY defaults to
-# target/debug/libazmx_sync.so, built here with `cargo build -p azmx-sync-ffi`
+# $CARGO_TARGET_DIR (or target)/debug/libazmx_sync.so, built here with
+# `cargo build -p azmx-sync-ffi`
 # (the bindgen is built separately with `-p uniffi-bindgen`: building both in
 # one cargo invocation would unify uniffi's `cli` feature into the library).
 set -euo pipefail
@@ -14,11 +15,12 @@ LANGUAGE=${1:?language}
 OUT=${2:?out dir}
 LIB=${3:-}
 cd "$ROOT"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ -z "$LIB" ]; then
   cargo build -q -p azmx-sync-ffi --lib
-  LIB="$ROOT/target/debug/libazmx_sync.so"
+  LIB="$TARGET_DIR/debug/libazmx_sync.so"
 fi
 cargo build -q -p uniffi-bindgen --bin uniffi-bindgen
 mkdir -p "$OUT"
-"$ROOT/target/debug/uniffi-bindgen" generate --no-format --library "$LIB" \
+"$TARGET_DIR/debug/uniffi-bindgen" generate --no-format --library "$LIB" \
   --config "$ROOT/uniffi.toml" --language "$LANGUAGE" --out-dir "$OUT"

@@ -29,15 +29,16 @@ PATH="$ROOT/bindings/python/tools:$VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profil
 BUILT=$SECONDS
 
 # Run from a directory where `import azmx_sync` can only mean the installed package.
-LOG="$ROOT/target/python-tests.txt"
-mkdir -p "$ROOT/target"
+OUT="${CARGO_TARGET_DIR:-$ROOT/target}/azmx-python"
+LOG="$OUT/tests.txt"
+mkdir -p "$OUT"
 set +e
 (cd "$ROOT/bindings/python/tests" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
-  --junitxml="$ROOT/target/python-junit.xml" .) >"$LOG" 2>&1
+  --junitxml="$OUT/junit.xml" .) >"$LOG" 2>&1
 RC=$?
 set -e
 tail -25 "$LOG"
-read -r PASSED FAILED < <("$VENV/bin/python" - "$ROOT/target/python-junit.xml" <<'PY'
+read -r PASSED FAILED < <("$VENV/bin/python" - "$OUT/junit.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 suites = [root] if root.tag == "testsuite" else list(root)

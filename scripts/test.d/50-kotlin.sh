@@ -33,7 +33,8 @@ if [ ! -x "$K/bin/kotlinc" ]; then
   npm install --prefix "$CACHE/kotlin" --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION"
 fi
 
-BUILD="$ROOT/target/azmx-kotlin"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BUILD="$TARGET_DIR/azmx-kotlin"
 rm -rf "$BUILD/gen"
 bindings/uniffi-bindgen/generate.sh kotlin "$BUILD/gen"
 SOURCES=("$BUILD/gen/dev/azmx/sync/azmx_sync.kt"
@@ -52,10 +53,11 @@ fi
 BUILT=$SECONDS
 
 set +e
-java -Djna.library.path="${AZMX_LIB_DIR:-$ROOT/target/debug}" -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" AzmxSyncTestKt \
-  | tee "$ROOT/target/kotlin-tests.txt"
+# AZMX_LIB_DIR: run against another build of the library (e.g. target/release).
+java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" AzmxSyncTestKt \
+  | tee "$BUILD/tests.txt"
 RC=${PIPESTATUS[0]}
 set -e
-SUMMARY=$(grep -E '^kotlin: [0-9]+ passed, [0-9]+ failed' "$ROOT/target/kotlin-tests.txt" || echo "kotlin: 0 passed, 1 failed (no summary)")
+SUMMARY=$(grep -E '^kotlin: [0-9]+ passed, [0-9]+ failed' "$BUILD/tests.txt" || echo "kotlin: 0 passed, 1 failed (no summary)")
 echo "$SUMMARY (build $((BUILT - START)) s, total $((SECONDS - START)) s)"
 [ "$RC" = 0 ]
