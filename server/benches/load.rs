@@ -138,6 +138,22 @@ async fn device_loop(
     (lat, failures)
 }
 
+/// This process's user+system CPU time in seconds (client and relay both
+/// run in it), from /proc; `None` elsewhere.
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -183,8 +199,8 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    println!("| devices | pushes | seconds | pushes/s | p50 ms | p99 ms | max ms | refused |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| devices | pushes | seconds | pushes/s | p50 ms | p99 ms | max ms | refused | CPU µs/push | load avg |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
 
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -201,6 +217,7 @@ fn main() {
             .map(Arc::new)
             .collect();
         let budget = Arc::new(AtomicU64::new(0));
+        let cpu0 = cpu_secs();
         let started = Instant::now();
         let deadline = started + Duration::from_secs(secs);
         let results = client.block_on(async {
@@ -215,17 +232,21 @@ fn main() {
             out
         });
         let elapsed = started.elapsed().as_secs_f64();
+        let cpu = cpu_secs().zip(cpu0).map(|(b, a)| b - a);
         let mut lat: Vec<u32> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
         let refused: u64 = results.iter().map(|r| r.1).sum();
         lat.sort_unstable();
         let ok = lat.len() as u64;
         total_ok += ok;
         println!(
-            "| {n} | {ok} | {elapsed:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {refused} |",
+            "| {n} | {ok} | {elapsed:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {refused} | {} | {} |",
             ok as f64 / elapsed,
             pct(&lat, 0.50),
             pct(&lat, 0.99),
             pct(&lat, 1.0),
+            cpu.map(|c| format!("{:.0}", c * 1e6 / ok.max(1) as f64))
+                .unwrap_or_else(|| "-".into()),
+            loadavg(),
         );
         assert_eq!(refused, 0, "the relay refused pushes");
         lids.push(lid);

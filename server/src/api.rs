@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use azmx_sync_core::canonical::{check_skew, verify_signature, SignedRequest};
 use azmx_sync_core::integrity::sha256_hex;
@@ -75,7 +74,7 @@ impl AppState {
 pub(crate) async fn serve(
     listener: StdTcpListener,
     state: Arc<AppState>,
-    stop: tokio::sync::oneshot::Receiver<()>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -84,24 +83,41 @@ pub(crate) async fn serve(
             return;
         }
     };
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    // The request deadline also bounds how long a client may take to send
+    // its headers (the deadline middleware only starts once they are in).
+    let header_timeout = state.limits.request_timeout;
     let app = router(state);
-    let notify = Arc::new(tokio::sync::Notify::new());
-    let n2 = notify.clone();
-    let server = tokio::spawn(async move {
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { n2.notified().await })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "relay: server failed");
-        }
-    });
-    // A dropped sender also means stop.
-    let _ = stop.await;
-    notify.notify_one();
-    if tokio::time::timeout(Duration::from_secs(10), server)
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            // A dropped sender also means stop.
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // E.g. out of file descriptors: back off, keep serving.
+                    tracing::warn!(error = %e, "relay: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
         .await
         .is_err()
     {

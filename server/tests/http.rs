@@ -853,6 +853,29 @@ fn slow_request_times_out() {
 }
 
 #[test]
+fn slow_headers_are_cut_off() {
+    let env = Env::start_with(|c| c.limits.request_timeout = Duration::from_millis(700));
+    let mut s = TcpStream::connect(env.relay.as_ref().unwrap().local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = std::time::Instant::now();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let mut buf = Vec::new();
+    // The relay closes the connection (hyper answers 408 or just closes).
+    let _ = s.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(500), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+    // The relay still serves others.
+    assert_eq!(env.call("GET", "/healthz", &[], b"").status, 200);
+}
+
+#[test]
 fn data_survives_restart() {
     let mut env = Env::start();
     let key = env.license("lic_d");
