@@ -104,6 +104,37 @@ fn license_add_serve_and_admin() {
     assert_eq!(s, 200);
     assert!(body.contains("cli box"), "{body}");
 
+    // A license added while the server runs is usable at once.
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .args(["license", "add", "lic_live", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let key2 = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let id2 = DeviceIdentity::create(kp.path().join("k2")).unwrap();
+    let sig2 = id2
+        .sign(&SignedRequest::Init {
+            license_id: "lic_live".into(),
+            public_key: id2.public_key(),
+            device_name: "second".into(),
+            ts,
+        })
+        .unwrap();
+    let (s, body) = status_of(ureq::post(&format!("{url}/sync/init")).send_string(
+        &serde_json::json!({ "licenseId": "lic_live", "licenseKey": key2, "publicKey": id2.public_key(),
+                             "deviceName": "second", "ts": ts, "signature": sig2 })
+        .to_string(),
+    ));
+    assert_eq!(s, 201, "{body}");
+
     // Offline admin view while the server runs.
     let out = Command::new(BIN)
         .args(["admin", "devices", "lic_cli", "--data-dir"])

@@ -438,8 +438,11 @@ fn writer_loop(
         let _ = handle.join();
     }
     tracing::debug!(batches, ops, largest, "sqlite writer stopped");
-    // Channel closed: every sender is gone. Checkpoint so the WAL is folded in.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    // Channel closed: every sender is gone. Fold what it can of the WAL into
+    // the database without waiting on other processes using the same file
+    // (`license add` while a relay serves); closing the last connection
+    // checkpoints the rest.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
 }
 
 /// Checkpoints the WAL off the writer thread (the writer's own automatic
