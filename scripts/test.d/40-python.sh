@@ -50,9 +50,15 @@ PY
 )
 
 echo
+echo "example: examples/python/seal_snippet.py"
+EXAMPLE=ok
+(cd "$OUT" && "$VENV/bin/python" "$ROOT/examples/python/seal_snippet.py") || EXAMPLE=FAILED
+echo "example: $EXAMPLE"
+
+echo
 echo "fast-path benchmark (debug build, informational; release figures: docs/BENCHMARKS.md):"
 "$VENV/bin/python" "$ROOT/bindings/python/bench/bench_fast.py" --quick || true
 
 echo
 echo "python: $PASSED passed, $FAILED failed (build+install $((BUILT - START)) s, total $((SECONDS - START)) s)"
-[ "$RC" = 0 ] && [ "$FAILED" = 0 ] && [ "$PASSED" -gt 0 ]
+[ "$RC" = 0 ] && [ "$FAILED" = 0 ] && [ "$PASSED" -gt 0 ] && [ "$EXAMPLE" = ok ]

@@ -39,7 +39,8 @@ rm -rf "$BUILD/gen"
 bindings/uniffi-bindgen/generate.sh kotlin "$BUILD/gen"
 SOURCES=("$BUILD/gen/dev/azmx/sync/azmx_sync.kt"
          bindings/kotlin/src/main/kotlin/dev/azmx/sync/FastEnvelope.kt
-         bindings/kotlin/src/test/kotlin/AzmxSyncTest.kt)
+         bindings/kotlin/src/test/kotlin/AzmxSyncTest.kt
+         examples/kotlin/SealSnippet.kt)
 # kotlinc takes ~30-60 s: reuse the jar when no source changed.
 HASH=$(cat "${SOURCES[@]}" | sha256sum | cut -c1-16)
 JAR="$BUILD/tests-$HASH.jar"
@@ -58,6 +59,11 @@ java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" -cp "$JAR:$K/lib/ko
   | tee "$BUILD/tests.txt"
 RC=${PIPESTATUS[0]}
 set -e
+echo "example: examples/kotlin/SealSnippet.kt"
+EXAMPLE=ok
+java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" SealSnippetKt \
+  || EXAMPLE=FAILED
+echo "example: $EXAMPLE"
 SUMMARY=$(grep -E '^kotlin: [0-9]+ passed, [0-9]+ failed' "$BUILD/tests.txt" || echo "kotlin: 0 passed, 1 failed (no summary)")
 echo "$SUMMARY (build $((BUILT - START)) s, total $((SECONDS - START)) s)"
-[ "$RC" = 0 ]
+[ "$RC" = 0 ] && [ "$EXAMPLE" = ok ]
