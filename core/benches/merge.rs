@@ -6,6 +6,10 @@
 //! local), identical copies (unchanged) and records for new keys. Todo lists
 //! carry three items each and are all validated by `validate_todos`.
 //!
+//! Two groups: `merge_100k_into_100k` (wall-clock time) and
+//! `merge_100k_into_100k_cpu` (CPU time of the benchmark thread, which leaves
+//! out time spent waiting for a core on a shared machine).
+//!
 //! `merge_in_place` updates the state in place; `merge` also copies the local
 //! state first (the copy is part of the measured time).
 //! `merge_in_place_key_ordered` feeds the same batch sorted by key, which is
@@ -19,7 +23,8 @@ use std::time::Duration;
 use azmx_sync_core::merge::{
     merge, merge_in_place, Contract, Record, RecordKey, StoreSpec, StoreState,
 };
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use serde_json::{json, Value};
 
 const N: usize = 100_000;
@@ -81,47 +86,63 @@ fn inputs(spec: &StoreSpec) -> (StoreState, Vec<Record>) {
     (local, incoming)
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("merge_100k_into_100k");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(8));
-    for spec in [
+/// The three stores' inputs, built once.
+fn all_inputs() -> Vec<(StoreSpec, StoreState, Vec<Record>, Vec<Record>)> {
+    [
         StoreSpec::snippets(),
         StoreSpec::todos(),
         StoreSpec::memory(),
-    ] {
+    ]
+    .into_iter()
+    .map(|spec| {
         let (local, incoming) = inputs(&spec);
         let check = merge(&spec, &local, incoming.clone());
         assert_eq!(check.counts.rejected_invalid, 0);
         assert_eq!(check.counts.applied, (N / 2) as u64);
         assert_eq!(check.counts.kept_local, (N / 4) as u64);
         assert_eq!(check.counts.unchanged, (N / 4) as u64);
-        let label = format!("{}/{:?}", spec.name, spec.contract);
-
-        group.bench_function(format!("merge_in_place/{label}"), |b| {
-            b.iter_batched(
-                || (local.clone(), incoming.clone()),
-                |(mut state, batch)| {
-                    let report = merge_in_place(&spec, &mut state, batch);
-                    black_box((state, report))
-                },
-                BatchSize::PerIteration,
-            )
-        });
         let mut ordered = incoming.clone();
         ordered.sort_by_key(Record::key);
-        group.bench_function(format!("merge_in_place_key_ordered/{label}"), |b| {
-            b.iter_batched(
-                || (local.clone(), ordered.clone()),
-                |(mut state, batch)| {
-                    let report = merge_in_place(&spec, &mut state, batch);
-                    black_box((state, report))
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        group.bench_function(format!("merge/{label}"), |b| {
+        (spec, local, incoming, ordered)
+    })
+    .collect()
+}
+
+fn in_place<M: Measurement>(
+    group: &mut BenchmarkGroup<'_, M>,
+    name: &str,
+    spec: &StoreSpec,
+    local: &StoreState,
+    batch: &[Record],
+) {
+    group.bench_function(format!("{name}/{}/{:?}", spec.name, spec.contract), |b| {
+        b.iter_batched(
+            || (local.clone(), batch.to_vec()),
+            |(mut state, batch)| {
+                let report = merge_in_place(spec, &mut state, batch);
+                black_box((state, report))
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
+/// Wall-clock time (criterion's default).
+fn wall(c: &mut Criterion) {
+    let mut group = c.benchmark_group("merge_100k_into_100k");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    for (spec, local, incoming, ordered) in all_inputs() {
+        in_place(&mut group, "merge_in_place", &spec, &local, &incoming);
+        in_place(
+            &mut group,
+            "merge_in_place_key_ordered",
+            &spec,
+            &local,
+            &ordered,
+        );
+        group.bench_function(format!("merge/{}/{:?}", spec.name, spec.contract), |b| {
             b.iter_batched(
                 || incoming.clone(),
                 |batch| black_box(merge(&spec, black_box(&local), batch)),
@@ -132,5 +153,89 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// CPU time of the benchmark thread: on a machine shared with other jobs this
+/// leaves out the time the thread spent waiting for a core.
+fn cpu(c: &mut Criterion<ThreadCpuTime>) {
+    let mut group = c.benchmark_group("merge_100k_into_100k_cpu");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    for (spec, local, incoming, ordered) in all_inputs() {
+        in_place(&mut group, "merge_in_place", &spec, &local, &incoming);
+        in_place(
+            &mut group,
+            "merge_in_place_key_ordered",
+            &spec,
+            &local,
+            &ordered,
+        );
+    }
+    group.finish();
+}
+
+/// Criterion measurement reading `CLOCK_THREAD_CPUTIME_ID` (Linux; other
+/// systems fall back to wall-clock time).
+struct ThreadCpuTime;
+
+#[cfg(target_os = "linux")]
+fn thread_cpu_ns() -> u64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut t = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec; the clock id is a constant
+    // Linux accepts for the calling thread.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    t.sec as u64 * 1_000_000_000 + t.nsec as u64
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_ns() -> u64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Values are nanoseconds, like wall-clock time.
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+criterion_group!(wall_clock, wall);
+criterion_group! {
+    name = cpu_time;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = cpu
+}
+criterion_main!(wall_clock, cpu_time);
