@@ -11,9 +11,11 @@
 //! The key crosses only as its uniffi object handle, never as bytes, and
 //! the seal/open functions *borrow* it: the caller keeps the object alive
 //! and undestroyed for the duration of the call (Python: the wrapper holds a
-//! reference to the `EnvelopeKey`, which has no explicit destroy; Kotlin:
-//! inside `callWithHandle`, whose cloned handle it then gives back with
-//! [`azmx_uniffi_fast_release_key`]). Zero and foreign handles are refused.
+//! reference to the `EnvelopeKey`, which has no explicit destroy; Kotlin: a
+//! `FastEnvelope` owns a clone of the handle, taken inside the generated
+//! `callWithHandle`, lends it to each call under its own call counter and
+//! gives it back with [`azmx_uniffi_fast_release_key`]). Zero and foreign
+//! handles are refused.
 //!
 //! Every entry point catches panics; none unwinds into the caller.
 //!
@@ -29,8 +31,8 @@
 //! | 5 | invalid argument (null pointer with a non-zero length, bad handle) |
 //! | 6 | internal error (a panic was caught) |
 //!
-//! On any error the wrappers re-run the uniffi method to raise the exact
-//! typed `SyncError` (with its fields), so both paths fail identically.
+//! The wrappers turn codes 2–4 into the same typed `SyncError` variants (with
+//! the same fields) that the uniffi `open` raises, so both paths fail alike.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -54,6 +56,9 @@ pub const AZMX_FAST_ABI_VERSION: u32 = 1;
 const OVERHEAD: usize = core::MIN_ENVELOPE_LEN;
 
 /// The fast-path ABI version (see [`AZMX_FAST_ABI_VERSION`]).
+///
+/// SAFETY (for callers): no arguments, no side effects, cannot panic; safe to
+/// call from any thread at any time.
 #[no_mangle]
 pub extern "C" fn azmx_uniffi_fast_abi_version() -> u32 {
     AZMX_FAST_ABI_VERSION
@@ -79,7 +84,7 @@ unsafe fn borrow_key(raw: u64) -> Option<Arc<EnvelopeKey>> {
 }
 
 /// Gives back one reference of an `EnvelopeKey` handle (e.g. the clone that
-/// Kotlin's `callWithHandle` hands out). Returns [`AZMX_FAST_OK`] or
+/// Kotlin's `FastEnvelope` takes through the generated `callWithHandle`). Returns [`AZMX_FAST_OK`] or
 /// [`AZMX_FAST_INVALID_ARGUMENT`] for `0`/foreign handles.
 ///
 /// # Safety
@@ -256,6 +261,9 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
 
 #[cfg(test)]
 mod tests {
+    // SAFETY (every `unsafe` call below): the handles are `Arc::as_ptr` of a
+    // live `EnvelopeKey` (exactly what uniffi hands out) or owned clones made
+    // by `lower`, and every pointer/length pair describes a live Vec or slice.
     use super::*;
 
     /// A borrowed handle of `k`, as the foreign side holds it.
