@@ -278,6 +278,19 @@ test("host-registered store and validateTodos") {
     try throwsSync({ try validateTodos(json: "[]") }) { $0 == .InvalidTodos(problem: .notAnObject) }
 }
 
+// Informational: the uniffi path for bulk bytes (no Swift fast path yet).
+do {
+    let big = randomData(1 << 20)
+    let t0 = Date()
+    var blob = Data()
+    for _ in 0..<10 { blob = key.seal(plaintext: big) }
+    let t1 = Date()
+    for _ in 0..<10 { _ = try? key.open(blob: blob) }
+    let t2 = Date()
+    print(String(format: "timing (informational, debug build): seal 1 MiB %.2f ms, open 1 MiB %.2f ms",
+                 t1.timeIntervalSince(t0) * 100, t2.timeIntervalSince(t1) * 100))
+}
+
 print()
 print("swift: \(passed) passed, \(failures.count) failed")
 if !failures.isEmpty {
