@@ -30,7 +30,7 @@ mod api;
 mod ratelimit;
 pub mod storage;
 
-pub use storage::{DeviceInfo, Durability, SqliteStorage, Storage, StorageError};
+pub use storage::{DeviceInfo, Durability, PostgresStorage, SqliteStorage, Storage, StorageError};
 
 /// Default body limit for pushes (8 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -124,6 +124,10 @@ pub struct RelayConfig {
     pub group_commit_max_batch: usize,
     /// How SQLite writes become durable before they are acknowledged.
     pub durability: Durability,
+    /// `postgres://…` selects the shared PostgreSQL backend (several relays
+    /// may use one database; `data_dir` is then unused). `None` selects the
+    /// embedded SQLite store under `data_dir`.
+    pub database_url: Option<String>,
 }
 
 impl std::fmt::Debug for RelayConfig {
@@ -140,6 +144,10 @@ impl std::fmt::Debug for RelayConfig {
             .field("worker_threads", &self.worker_threads)
             .field("group_commit_max_batch", &self.group_commit_max_batch)
             .field("durability", &self.durability)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -157,6 +165,7 @@ impl RelayConfig {
             worker_threads: 0,
             group_commit_max_batch: 512,
             durability: Durability::default(),
+            database_url: None,
         }
     }
 }
@@ -191,23 +200,49 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Opens the SQLite store under `config.data_dir`, binds
-    /// `config.listen`, and serves on a dedicated thread with its own tokio
-    /// runtime. Returns once the socket is bound.
+    /// Opens the store (PostgreSQL when `config.database_url` is set, else
+    /// SQLite under `config.data_dir`), binds `config.listen`, and serves on
+    /// a dedicated thread with its own tokio runtime. Returns once the
+    /// socket is bound.
     pub fn start(config: RelayConfig) -> Result<RunningRelay, RelayError> {
-        let storage = SqliteStorage::open_with(
-            &config.data_dir,
-            config.group_commit_max_batch,
-            config.durability,
-        )?;
-        Self::start_with_storage(config, Arc::new(storage))
+        match config.database_url.clone() {
+            Some(url) => {
+                if !storage::postgres::is_postgres_url(&url) {
+                    return Err(RelayError::Config(
+                        "database url must start with postgres:// or postgresql://".into(),
+                    ));
+                }
+                Self::start_inner(config, move |rt| {
+                    let s = rt.block_on(PostgresStorage::connect(&url))?;
+                    Ok(Arc::new(s))
+                })
+            }
+            None => {
+                let storage = SqliteStorage::open_with(
+                    &config.data_dir,
+                    config.group_commit_max_batch,
+                    config.durability,
+                )?;
+                Self::start_with_storage(config, Arc::new(storage))
+            }
+        }
     }
 
     /// Like [`start`](Self::start) with any [`Storage`] backend
-    /// (`config.data_dir` is then unused).
+    /// (`config.data_dir` and `config.database_url` are then unused).
     pub fn start_with_storage(
         config: RelayConfig,
         storage: Arc<dyn Storage>,
+    ) -> Result<RunningRelay, RelayError> {
+        Self::start_inner(config, move |_| Ok(storage))
+    }
+
+    /// Builds the runtime, makes the storage on it (a PostgreSQL pool's
+    /// connections run as tasks of the runtime that created them), binds
+    /// and serves.
+    fn start_inner(
+        config: RelayConfig,
+        make_storage: impl FnOnce(&tokio::runtime::Runtime) -> Result<Arc<dyn Storage>, RelayError>,
     ) -> Result<RunningRelay, RelayError> {
         if config.limits.rate_per_sec.is_nan() || config.limits.rate_burst.is_nan() {
             return Err(RelayError::Config("rate limit is NaN".into()));
@@ -227,6 +262,7 @@ impl Relay {
             .thread_name("relay-worker")
             .enable_all()
             .build()?;
+        let storage = make_storage(&rt)?;
         let state = api::AppState::new(&config, storage);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -329,4 +365,52 @@ pub fn add_license(data_dir: &Path, license_id: &str) -> Result<String, RelayErr
 pub fn admin_devices(data_dir: &Path, license_id: &str) -> Result<Vec<DeviceInfo>, RelayError> {
     storage::sqlite::devices_offline(data_dir, license_id)?
         .ok_or_else(|| RelayError::UnknownLicense(license_id.into()))
+}
+
+fn with_postgres<T>(
+    database_url: &str,
+    f: impl AsyncFnOnce(&PostgresStorage) -> Result<T, RelayError>,
+) -> Result<T, RelayError> {
+    if !storage::postgres::is_postgres_url(database_url) {
+        return Err(RelayError::Config(
+            "database url must start with postgres:// or postgresql://".into(),
+        ));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let s = PostgresStorage::connect_with(database_url, None, 1).await?;
+        f(&s).await
+    })
+}
+
+/// Like [`add_license`], in the PostgreSQL database at `database_url`
+/// (creating the schema if needed).
+pub fn add_license_postgres(database_url: &str, license_id: &str) -> Result<String, RelayError> {
+    azmx_sync_core::canonical::check_id("licenseId", license_id)
+        .map_err(|e| RelayError::InvalidLicenseId(e.to_string()))?;
+    let key = azmx_sync_core::b64::encode(&random_bytes::<32>());
+    with_postgres(database_url, async |s| {
+        match s
+            .add_license(license_id, sha256(key.as_bytes()), system_now())
+            .await
+        {
+            Ok(()) => Ok(key),
+            Err(StorageError::LicenseExists) => Err(RelayError::LicenseExists(license_id.into())),
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// Like [`admin_devices`], from the PostgreSQL database at `database_url`.
+pub fn admin_devices_postgres(
+    database_url: &str,
+    license_id: &str,
+) -> Result<Vec<DeviceInfo>, RelayError> {
+    with_postgres(database_url, async |s| {
+        s.devices(license_id)
+            .await?
+            .ok_or_else(|| RelayError::UnknownLicense(license_id.into()))
+    })
 }

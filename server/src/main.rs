@@ -5,13 +5,19 @@
 //! azmx-sync-relay license add <lid> --data-dir DIR     # prints the key once, last word
 //! azmx-sync-relay admin devices <lid> --data-dir DIR   # JSON, metadata only
 //! ```
+//!
+//! `--database-url postgres://…` (or `AZMX_DATABASE_URL`) in place of
+//! `--data-dir` selects the shared PostgreSQL backend.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use azmx_sync_relay::{add_license, admin_devices, Durability, Limits, Relay, RelayConfig};
+use azmx_sync_relay::{
+    add_license, add_license_postgres, admin_devices, admin_devices_postgres, Durability, Limits,
+    Relay, RelayConfig,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -54,9 +60,42 @@ enum Cmd {
 
 #[derive(Args)]
 struct DataDir {
-    /// Directory holding the relay's SQLite database.
-    #[arg(long, env = "AZMX_RELAY_DATA_DIR")]
-    data_dir: PathBuf,
+    /// Directory holding the relay's embedded SQLite database (the default
+    /// backend).
+    #[arg(
+        long,
+        env = "AZMX_RELAY_DATA_DIR",
+        required_unless_present = "database_url"
+    )]
+    data_dir: Option<PathBuf>,
+    /// `postgres://user[:password]@host[:port]/db`: use the shared
+    /// PostgreSQL backend instead of SQLite (prefer the environment variable).
+    #[arg(long, env = "AZMX_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+/// Where the store is: PostgreSQL when a database URL is given, else the
+/// SQLite data directory.
+enum Store {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DataDir {
+    fn store(self) -> Result<Store, Box<dyn std::error::Error>> {
+        match (self.database_url.filter(|u| !u.is_empty()), self.data_dir) {
+            (Some(url), _) => {
+                if !azmx_sync_relay::storage::postgres::is_postgres_url(&url) {
+                    return Err(
+                        "--database-url must start with postgres:// or postgresql://".into(),
+                    );
+                }
+                Ok(Store::Postgres(url))
+            }
+            (None, Some(dir)) => Ok(Store::Sqlite(dir)),
+            (None, None) => Err("--data-dir or --database-url is required".into()),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -150,14 +189,20 @@ fn run(cmd: Cmd) -> Result<(), Box<dyn std::error::Error>> {
     match cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::License(LicenseCmd::Add { license_id, data }) => {
-            let key = add_license(&data.data_dir, &license_id)?;
+            let key = match data.store()? {
+                Store::Postgres(url) => add_license_postgres(&url, &license_id)?,
+                Store::Sqlite(dir) => add_license(&dir, &license_id)?,
+            };
             println!(
                 "license {license_id} created; store this key now, it is not shown again: {key}"
             );
             Ok(())
         }
         Cmd::Admin(AdminCmd::Devices { license_id, data }) => {
-            let devices = admin_devices(&data.data_dir, &license_id)?;
+            let devices = match data.store()? {
+                Store::Postgres(url) => admin_devices_postgres(&url, &license_id)?,
+                Store::Sqlite(dir) => admin_devices(&dir, &license_id)?,
+            };
             println!("{}", serde_json::json!({ "devices": devices }));
             Ok(())
         }
@@ -165,7 +210,14 @@ fn run(cmd: Cmd) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let mut config = RelayConfig::new(a.data.data_dir);
+    let mut config = match a.data.store()? {
+        Store::Postgres(url) => {
+            let mut c = RelayConfig::new(PathBuf::new());
+            c.database_url = Some(url);
+            c
+        }
+        Store::Sqlite(dir) => RelayConfig::new(dir),
+    };
     config.listen = a.listen;
     config.admin_token = a.admin_token.filter(|t| !t.is_empty());
     config.worker_threads = a.workers;

@@ -22,8 +22,10 @@ use bytes::Bytes;
 use serde::Serialize;
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::PostgresStorage;
 pub use sqlite::{Durability, SqliteStorage};
 
 /// Storage failures that are not a normal outcome of an operation.

@@ -1,0 +1,697 @@
+//! The shared backend: PostgreSQL, so several relay processes (on several
+//! machines) can serve the same licenses from one database.
+//!
+//! Every write is one PostgreSQL transaction on a pooled connection
+//! (`tokio-postgres` + `deadpool-postgres`), committed with the server's
+//! `synchronous_commit` (default `on`: the commit is flushed before
+//! PostgreSQL answers, and only then does the relay acknowledge).
+//!
+//! - A push locks the device row (`SELECT … FOR UPDATE`), checks revoked and
+//!   `seq > last_seq`, takes the next pull position from the license's
+//!   counter row (`UPDATE licenses SET next_position = next_position + 1 …
+//!   RETURNING`), inserts the blob and updates the device, then commits.
+//!   The device row lock makes "seq check + insert" one atomic step across
+//!   relays; the counter row lock is held until commit, so the positions of
+//!   one license are handed out and become visible strictly in order (the
+//!   next push of the license waits for the previous commit), and a pruned
+//!   position is never handed out again.
+//! - Locks are always taken device row first, then license row, so pushes,
+//!   prunes and revocations cannot deadlock.
+//! - The schema is created idempotently at connect time, under a
+//!   transaction-scoped advisory lock so relays starting together do not race.
+//!   Only the SHA-256 of a license key is stored.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+use super::{
+    BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, NewBlob, NewDevice, PullPage,
+    PushOutcome, Registration, Storage, StorageError,
+};
+
+/// Schema version this relay writes; a database with a newer one is refused.
+const SCHEMA_VERSION: i64 = 1;
+/// Default pool size per relay process.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS relay_meta (
+    key   TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS licenses (
+    license_id    TEXT PRIMARY KEY,
+    key_hash      BYTEA NOT NULL,
+    created_at    BIGINT NOT NULL,
+    -- Last pull position handed out for this license (never decreases).
+    next_position BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id    TEXT PRIMARY KEY,
+    license_id   TEXT NOT NULL REFERENCES licenses(license_id),
+    public_key   TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    revoked_at   BIGINT,
+    last_seq     BIGINT NOT NULL DEFAULT 0,
+    last_push_at BIGINT,
+    last_pull_at BIGINT,
+    blob_count   BIGINT NOT NULL DEFAULT 0,
+    sealed_bytes BIGINT NOT NULL DEFAULT 0,
+    ord          BIGSERIAL,
+    UNIQUE (license_id, public_key)
+);
+CREATE INDEX IF NOT EXISTS devices_by_license ON devices(license_id, created_at, ord);
+CREATE TABLE IF NOT EXISTS blobs (
+    license_id TEXT NOT NULL,
+    position   BIGINT NOT NULL,
+    device_id  TEXT NOT NULL REFERENCES devices(device_id),
+    seq        BIGINT NOT NULL,
+    sha256     TEXT NOT NULL,
+    size       BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    data       BYTEA NOT NULL,
+    PRIMARY KEY (license_id, position),
+    UNIQUE (device_id, seq)
+);
+CREATE TABLE IF NOT EXISTS keychecks (
+    license_id TEXT PRIMARY KEY REFERENCES licenses(license_id),
+    device_id  TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    data       BYTEA NOT NULL
+);
+";
+
+fn backend(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Backend(format!("postgres: {e}"))
+}
+
+fn is_state(e: &tokio_postgres::Error, state: &SqlState) -> bool {
+    e.code() == Some(state)
+}
+
+fn to_i64(v: u64, what: &'static str) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::OutOfRange(what))
+}
+
+/// PostgreSQL storage. Cheap to clone (a connection pool handle).
+#[derive(Clone)]
+pub struct PostgresStorage {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStorage").finish_non_exhaustive()
+    }
+}
+
+/// `true` if `url` names a PostgreSQL database (`postgres://` or
+/// `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    let l = url.trim_start().to_ascii_lowercase();
+    l.starts_with("postgres://") || l.starts_with("postgresql://")
+}
+
+/// A valid unquoted schema name: `[a-z_][a-z0-9_]*`, at most 63 bytes.
+fn valid_schema(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+}
+
+impl PostgresStorage {
+    /// Connects to `url` (`postgres://user[:password]@host[:port]/db`, any
+    /// libpq-style option tokio-postgres accepts), creates the schema if
+    /// needed, and returns the storage. Must be called inside the tokio
+    /// runtime that will use it (connections run as tasks on it).
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        Self::connect_with(url, None, DEFAULT_POOL_SIZE).await
+    }
+
+    /// Like [`connect`](Self::connect), with the tables in schema `schema`
+    /// (created if missing; `[a-z_][a-z0-9_]*`) and a pool of at most
+    /// `pool_size` connections.
+    pub async fn connect_with(
+        url: &str,
+        schema: Option<&str>,
+        pool_size: usize,
+    ) -> Result<Self, StorageError> {
+        let mut cfg = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StorageError::Backend(format!("invalid database url: {e}")))?;
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(Duration::from_secs(10));
+        }
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("azmx-sync-relay");
+        }
+        if let Some(schema) = schema {
+            if !valid_schema(schema) {
+                return Err(StorageError::Backend(format!(
+                    "invalid schema name `{schema}`"
+                )));
+            }
+            // Create the schema on a one-off connection, then make every
+            // pooled connection use it.
+            let (client, conn) = cfg.connect(NoTls).await.map_err(backend)?;
+            let task = tokio::spawn(conn);
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .or_else(|e| {
+                    // Two relays creating it at once: one loses the race.
+                    if is_state(&e, &SqlState::UNIQUE_VIOLATION) {
+                        Ok(())
+                    } else {
+                        Err(backend(e))
+                    }
+                })?;
+            drop(client);
+            let _ = task.await;
+            let mut opts = cfg.get_options().unwrap_or("").to_string();
+            if !opts.is_empty() {
+                opts.push(' ');
+            }
+            opts.push_str(&format!("-c search_path={schema}"));
+            cfg.options(&opts);
+        }
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(15)))
+            .build()
+            .map_err(backend)?;
+        let s = Self { pool };
+        s.migrate().await?;
+        Ok(s)
+    }
+
+    async fn client(&self) -> Result<Object, StorageError> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    async fn migrate(&self) -> Result<(), StorageError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        // Serialise concurrent startups on the same schema.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(7316029, hashtext(current_schema()))",
+            &[],
+        )
+        .await
+        .map_err(backend)?;
+        tx.batch_execute(SCHEMA).await.map_err(backend)?;
+        tx.execute(
+            "INSERT INTO relay_meta (key, value) VALUES ('schema_version', $1)
+             ON CONFLICT (key) DO NOTHING",
+            &[&SCHEMA_VERSION],
+        )
+        .await
+        .map_err(backend)?;
+        let v: i64 = tx
+            .query_one(
+                "SELECT value FROM relay_meta WHERE key = 'schema_version'",
+                &[],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        if v > SCHEMA_VERSION {
+            return Err(StorageError::Backend(format!(
+                "database schema version {v} is newer than this relay ({SCHEMA_VERSION})"
+            )));
+        }
+        tx.commit().await.map_err(backend)
+    }
+}
+
+fn row_to_device(r: &tokio_postgres::Row) -> DeviceRecord {
+    DeviceRecord {
+        device_id: r.get(0),
+        license_id: r.get(1),
+        public_key: r.get(2),
+        name: r.get(3),
+        created_at: r.get(4),
+        revoked_at: r.get(5),
+    }
+}
+
+const DEVICE_COLS: &str = "device_id, license_id, public_key, name, created_at, revoked_at";
+
+async fn find_device_by_key<C: GenericClient>(
+    c: &C,
+    license_id: &str,
+    public_key: &str,
+) -> Result<Option<DeviceRecord>, StorageError> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE license_id = $1 AND public_key = $2"
+        ))
+        .await
+        .map_err(backend)?;
+    Ok(c.query_opt(&stmt, &[&license_id, &public_key])
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(row_to_device))
+}
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    async fn add_license(
+        &self,
+        license_id: &str,
+        key_hash: [u8; 32],
+        now: i64,
+    ) -> Result<(), StorageError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO licenses (license_id, key_hash, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (license_id) DO NOTHING",
+                &[&license_id, &&key_hash[..], &now],
+            )
+            .await
+            .map_err(backend)?;
+        if n == 0 {
+            Err(StorageError::LicenseExists)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn license_key_hash(&self, license_id: &str) -> Result<Option<[u8; 32]>, StorageError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT key_hash FROM licenses WHERE license_id = $1")
+            .await
+            .map_err(backend)?;
+        let row = c.query_opt(&stmt, &[&license_id]).await.map_err(backend)?;
+        match row {
+            None => Ok(None),
+            Some(r) => r
+                .get::<_, Vec<u8>>(0)
+                .try_into()
+                .map(Some)
+                .map_err(|_| StorageError::Backend("corrupt license key hash".into())),
+        }
+    }
+
+    async fn register_device(&self, d: NewDevice) -> Result<Registration, StorageError> {
+        let c = self.client().await?;
+        if let Some(device) = find_device_by_key(&c, &d.license_id, &d.public_key).await? {
+            return Ok(Registration {
+                device,
+                created: false,
+            });
+        }
+        let stmt = c
+            .prepare_cached(&format!(
+                "INSERT INTO devices (device_id, license_id, public_key, name, created_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (license_id, public_key) DO NOTHING
+                 RETURNING {DEVICE_COLS}"
+            ))
+            .await
+            .map_err(backend)?;
+        let inserted = c
+            .query_opt(
+                &stmt,
+                &[&d.device_id, &d.license_id, &d.public_key, &d.name, &d.now],
+            )
+            .await
+            .map_err(|e| {
+                if is_state(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
+                    StorageError::UnknownLicense
+                } else {
+                    backend(e)
+                }
+            })?;
+        if let Some(r) = inserted {
+            return Ok(Registration {
+                device: row_to_device(&r),
+                created: true,
+            });
+        }
+        // Another relay registered the same key concurrently.
+        match find_device_by_key(&c, &d.license_id, &d.public_key).await? {
+            Some(device) => Ok(Registration {
+                device,
+                created: false,
+            }),
+            None => Err(StorageError::Backend(
+                "postgres: device vanished during registration".into(),
+            )),
+        }
+    }
+
+    async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLS} FROM devices WHERE device_id = $1"
+            ))
+            .await
+            .map_err(backend)?;
+        Ok(c.query_opt(&stmt, &[&device_id])
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(row_to_device))
+    }
+
+    async fn push(&self, b: NewBlob) -> Result<PushOutcome, StorageError> {
+        let seq = to_i64(b.seq, "seq")?;
+        let size = to_i64(b.data.len() as u64, "size")?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        // 1. Lock the device row: concurrent pushes of this device (on any
+        //    relay) wait here until this transaction ends.
+        let lock = tx
+            .prepare_cached(
+                "SELECT license_id, revoked_at, last_seq FROM devices
+                 WHERE device_id = $1 FOR UPDATE",
+            )
+            .await
+            .map_err(backend)?;
+        let Some(row) = tx
+            .query_opt(&lock, &[&b.device_id])
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(PushOutcome::UnknownDevice);
+        };
+        let license_id: String = row.get(0);
+        let revoked_at: Option<i64> = row.get(1);
+        let last_seq: i64 = row.get(2);
+        if revoked_at.is_some() {
+            return Ok(PushOutcome::Revoked);
+        }
+        if seq <= last_seq {
+            let q = tx
+                .prepare_cached("SELECT sha256 FROM blobs WHERE device_id = $1 AND seq = $2")
+                .await
+                .map_err(backend)?;
+            let existing_sha256 = tx
+                .query_opt(&q, &[&b.device_id, &seq])
+                .await
+                .map_err(backend)?
+                .map(|r| r.get::<_, String>(0));
+            return Ok(PushOutcome::Conflict {
+                last_seq: last_seq as u64,
+                existing_sha256,
+            });
+        }
+        // 2. Next position of the license; the counter row stays locked
+        //    until commit, so positions commit in order.
+        let next = tx
+            .prepare_cached(
+                "UPDATE licenses SET next_position = next_position + 1
+                 WHERE license_id = $1 RETURNING next_position",
+            )
+            .await
+            .map_err(backend)?;
+        let position: i64 = tx
+            .query_one(&next, &[&license_id])
+            .await
+            .map_err(backend)?
+            .get(0);
+        let ins = tx
+            .prepare_cached(
+                "INSERT INTO blobs (license_id, position, device_id, seq, sha256, size,
+                                    created_at, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .await
+            .map_err(backend)?;
+        tx.execute(
+            &ins,
+            &[
+                &license_id,
+                &position,
+                &b.device_id,
+                &seq,
+                &b.sha256,
+                &size,
+                &b.now,
+                &&b.data[..],
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        let upd = tx
+            .prepare_cached(
+                "UPDATE devices SET last_seq = $2, last_push_at = $3,
+                        blob_count = blob_count + 1, sealed_bytes = sealed_bytes + $4
+                 WHERE device_id = $1",
+            )
+            .await
+            .map_err(backend)?;
+        tx.execute(&upd, &[&b.device_id, &seq, &b.now, &size])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(PushOutcome::Stored {
+            seq: b.seq,
+            created_at: b.now,
+        })
+    }
+
+    async fn pull(
+        &self,
+        license_id: &str,
+        requester: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<PullPage, StorageError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT position, device_id, seq, sha256, size, created_at FROM blobs
+                 WHERE license_id = $1 AND position > $2 AND device_id <> $3
+                 ORDER BY position LIMIT $4",
+            )
+            .await
+            .map_err(backend)?;
+        let rows = c
+            .query(
+                &stmt,
+                &[&license_id, &after, &requester, &(i64::from(limit) + 1)],
+            )
+            .await
+            .map_err(backend)?;
+        let mut items: Vec<BlobMeta> = rows
+            .iter()
+            .map(|r| BlobMeta {
+                position: r.get(0),
+                device_id: r.get(1),
+                seq: r.get::<_, i64>(2) as u64,
+                sha256: r.get(3),
+                size: r.get::<_, i64>(4) as u64,
+                created_at: r.get(5),
+            })
+            .collect();
+        let has_more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Ok(PullPage { items, has_more })
+    }
+
+    async fn touch_pull(&self, device_id: &str, now: i64) -> Result<(), StorageError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("UPDATE devices SET last_pull_at = $2 WHERE device_id = $1")
+            .await
+            .map_err(backend)?;
+        c.execute(&stmt, &[&device_id, &now])
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    async fn blob(
+        &self,
+        license_id: &str,
+        owner_device_id: &str,
+        seq: u64,
+    ) -> Result<Option<BlobData>, StorageError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT sha256, data FROM blobs
+                 WHERE device_id = $1 AND seq = $2 AND license_id = $3",
+            )
+            .await
+            .map_err(backend)?;
+        Ok(c.query_opt(&stmt, &[&owner_device_id, &seq, &license_id])
+            .await
+            .map_err(backend)?
+            .map(|r| BlobData {
+                sha256: r.get(0),
+                data: Bytes::from(r.get::<_, Vec<u8>>(1)),
+            }))
+    }
+
+    async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError> {
+        let c = self.client().await?;
+        // One statement: the first revocation time is kept.
+        let n = c
+            .execute(
+                "UPDATE devices SET revoked_at = COALESCE(revoked_at, $3)
+                 WHERE device_id = $1 AND license_id = $2",
+                &[&target, &license_id, &now],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn keycheck_put(
+        &self,
+        license_id: &str,
+        device_id: &str,
+        sha256: &str,
+        data: Bytes,
+        now: i64,
+    ) -> Result<KeycheckPut, StorageError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO keychecks (license_id, device_id, sha256, created_at, data)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (license_id) DO NOTHING",
+                &[&license_id, &device_id, &sha256, &now, &&data[..]],
+            )
+            .await
+            .map_err(|e| {
+                if is_state(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
+                    StorageError::UnknownLicense
+                } else {
+                    backend(e)
+                }
+            })?;
+        if n > 0 {
+            return Ok(KeycheckPut::Stored);
+        }
+        let row = c
+            .query_opt(
+                "SELECT sha256 FROM keychecks WHERE license_id = $1",
+                &[&license_id],
+            )
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| StorageError::Backend("postgres: key check vanished".into()))?;
+        Ok(KeycheckPut::Exists { sha256: row.get(0) })
+    }
+
+    async fn keycheck_get(&self, license_id: &str) -> Result<Option<BlobData>, StorageError> {
+        let c = self.client().await?;
+        Ok(c.query_opt(
+            "SELECT sha256, data FROM keychecks WHERE license_id = $1",
+            &[&license_id],
+        )
+        .await
+        .map_err(backend)?
+        .map(|r| BlobData {
+            sha256: r.get(0),
+            data: Bytes::from(r.get::<_, Vec<u8>>(1)),
+        }))
+    }
+
+    async fn prune(&self, device_id: &str, checkpoint_seq: u64) -> Result<u64, StorageError> {
+        // Every stored seq is <= i64::MAX, so a larger checkpoint prunes all.
+        let cp = i64::try_from(checkpoint_seq).unwrap_or(i64::MAX);
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        // Same lock order as push: the device row first.
+        let locked = tx
+            .query_opt(
+                "SELECT 1 FROM devices WHERE device_id = $1 FOR UPDATE",
+                &[&device_id],
+            )
+            .await
+            .map_err(backend)?;
+        if locked.is_none() {
+            return Ok(0);
+        }
+        let row = tx
+            .query_one(
+                "WITH d AS (DELETE FROM blobs WHERE device_id = $1 AND seq < $2 RETURNING size)
+                 SELECT COUNT(*)::BIGINT, COALESCE(SUM(size), 0)::BIGINT FROM d",
+                &[&device_id, &cp],
+            )
+            .await
+            .map_err(backend)?;
+        let (n, bytes): (i64, i64) = (row.get(0), row.get(1));
+        if n == 0 {
+            return Ok(0);
+        }
+        tx.execute(
+            "UPDATE devices SET blob_count = blob_count - $2, sealed_bytes = sealed_bytes - $3
+             WHERE device_id = $1",
+            &[&device_id, &n, &bytes],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n as u64)
+    }
+
+    async fn devices(&self, license_id: &str) -> Result<Option<Vec<DeviceInfo>>, StorageError> {
+        let c = self.client().await?;
+        let known = c
+            .query_opt(
+                "SELECT 1 FROM licenses WHERE license_id = $1",
+                &[&license_id],
+            )
+            .await
+            .map_err(backend)?;
+        if known.is_none() {
+            return Ok(None);
+        }
+        let rows = c
+            .query(
+                "SELECT device_id, name, created_at, last_push_at, last_pull_at, blob_count,
+                        sealed_bytes, revoked_at IS NOT NULL
+                 FROM devices WHERE license_id = $1 ORDER BY created_at, ord",
+                &[&license_id],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(Some(
+            rows.iter()
+                .map(|r| DeviceInfo {
+                    device_id: r.get(0),
+                    name: r.get(1),
+                    created_at: r.get(2),
+                    last_push_at: r.get(3),
+                    last_pull_at: r.get(4),
+                    blob_count: r.get::<_, i64>(5) as u64,
+                    sealed_bytes: r.get::<_, i64>(6) as u64,
+                    revoked: r.get(7),
+                })
+                .collect(),
+        ))
+    }
+}
