@@ -1,0 +1,325 @@
+//! The relay over HTTP with the PostgreSQL backend (a fresh database per
+//! test on the server at `AZMX_TEST_DATABASE_URL`): the full device flow,
+//! two relay instances serving one license from one database, and the
+//! binary's `--database-url` / `AZMX_DATABASE_URL`.
+//!
+//! Without `AZMX_TEST_DATABASE_URL` each test prints
+//! "skipped: AZMX_TEST_DATABASE_URL not set" and passes;
+//! `scripts/test.d/15-postgres.sh` always sets it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use azmx_sync_core::{sha256_hex, SignedRequest};
+use azmx_sync_relay::{add_license_postgres, RelayConfig};
+use common::{Env, ADMIN};
+use serde_json::json;
+
+const SKIP: &str = "skipped: AZMX_TEST_DATABASE_URL not set";
+
+/// A new, empty database on the test server; its URL.
+fn fresh_database() -> Option<String> {
+    let Some(base) = std::env::var("AZMX_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("{SKIP}");
+        return None;
+    };
+    static N: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "azmx_http_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    });
+    // Replace the database name (the last path segment, before any query).
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h.to_string(), format!("?{q}")),
+        None => (base.clone(), String::new()),
+    };
+    let slash = head.rfind('/').unwrap();
+    let prefix = if head[..slash].ends_with('/') {
+        head.clone() + "/"
+    } else {
+        head[..=slash].to_string()
+    };
+    Some(format!("{prefix}{name}{query}"))
+}
+
+fn pg_env(db: &str) -> Env {
+    let db = db.to_string();
+    Env::start_with(move |c: &mut RelayConfig| c.database_url = Some(db))
+}
+
+#[test]
+fn full_flow_on_postgres() {
+    let Some(db) = fresh_database() else { return };
+    let env = pg_env(&db);
+    let key = add_license_postgres(&db, "lic_pg").unwrap();
+    let a = env.device("lic_pg", &key);
+    let b = env.device("lic_pg", &key);
+    assert_ne!(a.id, b.id);
+    // Idempotent re-registration.
+    let r = env.init("lic_pg", &key, &a.identity, "again", env.now());
+    assert_eq!(
+        (r.status, r.json()["deviceId"].as_str()),
+        (200, Some(a.id.as_str()))
+    );
+    // Wrong key.
+    env.init("lic_pg", "AAAA", &env.identity(), "x", env.now())
+        .err(401, "bad_license");
+
+    assert_eq!(
+        env.push(&a, 1, b"sealed-one").json(),
+        json!({ "seq": 1, "serverTime": env.now() })
+    );
+    assert_eq!(env.push(&a, 2, b"sealed-two").status, 201);
+    assert_eq!(env.push(&b, 1, b"b-one").status, 201);
+    let j = env.push(&a, 2, b"dup").err(409, "seq_conflict");
+    assert_eq!(j["existingSha256"], sha256_hex(b"sealed-two"));
+
+    let j = env.pull(&b, None, None).json();
+    let items = j["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0],
+        json!({ "deviceId": a.id, "seq": 1, "sha256": sha256_hex(b"sealed-one"),
+                "size": 10, "createdAt": env.now() })
+    );
+    let cursor = j["nextCursor"].as_str().unwrap().to_string();
+    assert_eq!(env.pull(&b, Some(&cursor), None).json()["items"], json!([]));
+    // Paging.
+    let p1 = env.pull(&b, None, Some(1)).json();
+    assert_eq!(p1["hasMore"], true);
+    let p2 = env.pull(&b, p1["nextCursor"].as_str(), Some(1)).json();
+    assert_eq!(p2["items"][0]["seq"], 2);
+    assert_eq!(p2["hasMore"], false);
+
+    let r = env.blob(&b, &a.id, 2);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"sealed-two"[..]));
+    env.blob(&b, &a.id, 3).err(404, "not_found");
+
+    assert_eq!(env.keycheck_put(&a, b"kc").status, 201);
+    env.keycheck_put(&b, b"other").err(409, "keycheck_exists");
+    assert_eq!(env.keycheck_get(&b).body, b"kc");
+
+    assert_eq!(env.prune(&a, 2).json(), json!({ "pruned": 1 }));
+    env.blob(&b, &a.id, 1).err(404, "not_found");
+    assert_eq!(
+        env.push(&a, 1, b"again").err(409, "seq_conflict")["lastSeq"],
+        2
+    );
+
+    let admin = env.admin("lic_pg", Some(ADMIN)).json();
+    assert_eq!(admin, env.devices(&b).json());
+    let da = admin["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["deviceId"] == a.id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (da["blobCount"].as_u64(), da["sealedBytes"].as_u64()),
+        (Some(1), Some(10))
+    );
+
+    assert_eq!(env.revoke(&b, &a.id).json(), json!({ "revoked": a.id }));
+    env.push(&a, 3, b"x").err(403, "revoked");
+    env.pull(&a, None, None).err(403, "revoked");
+    assert_eq!(env.blob(&b, &a.id, 2).status, 200);
+}
+
+#[test]
+fn two_relays_share_one_database() {
+    let Some(db) = fresh_database() else { return };
+    let relay_a = pg_env(&db);
+    let relay_b = pg_env(&db);
+    assert_ne!(relay_a.url, relay_b.url);
+    let key = add_license_postgres(&db, "lic_shared").unwrap();
+    // One device registers on each relay.
+    let laptop = relay_a.device("lic_shared", &key);
+    let phone = relay_b.device("lic_shared", &key);
+    // The phone's key is already known to relay A: idempotent there too.
+    let r = relay_a.init("lic_shared", &key, &phone.identity, "phone", relay_a.now());
+    assert_eq!(
+        (r.status, r.json()["deviceId"].as_str()),
+        (200, Some(phone.id.as_str()))
+    );
+
+    // Push via A, pull and fetch via B.
+    for seq in 1..=5u64 {
+        assert_eq!(
+            relay_a
+                .push(&laptop, seq, format!("s{seq}").as_bytes())
+                .status,
+            201
+        );
+    }
+    let j = relay_b.pull(&phone, None, None).json();
+    let seqs: Vec<u64> = j["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let r = relay_b.blob(&phone, &laptop.id, 4);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"s4"[..]));
+    // A cursor from B continues on A.
+    assert_eq!(relay_b.push(&laptop, 6, b"s6").status, 201);
+    let j = relay_a.pull(&phone, j["nextCursor"].as_str(), None).json();
+    assert_eq!(j["items"].as_array().unwrap().len(), 1);
+    assert_eq!(j["items"][0]["seq"], 6);
+    // Seq checks hold across relays.
+    relay_b.push(&laptop, 6, b"other").err(409, "seq_conflict");
+
+    // 16 concurrent pushes of one (device, seq), alternating relays.
+    let barrier = std::sync::Barrier::new(16);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..16u8)
+            .map(|i| {
+                let env = if i % 2 == 0 { &relay_a } else { &relay_b };
+                let (laptop, barrier) = (&laptop, &barrier);
+                s.spawn(move || {
+                    let data = vec![i; 256];
+                    let ts = env.now();
+                    let sha = sha256_hex(&data);
+                    let sig = laptop.sign(SignedRequest::Push {
+                        device_id: laptop.id.clone(),
+                        seq: 7,
+                        sha256: sha.clone(),
+                        ts,
+                    });
+                    let mut h = laptop.headers(ts, sig);
+                    h.push(("X-Seq", "7".into()));
+                    h.push(("X-Sha256", sha));
+                    let agent = ureq::AgentBuilder::new().build();
+                    let mut req = agent.post(&format!("{}/sync/push", env.url));
+                    for (k, v) in &h {
+                        req = req.set(k, v);
+                    }
+                    barrier.wait();
+                    match req.send_bytes(&data) {
+                        Ok(r) => r.status(),
+                        Err(ureq::Error::Status(s, _)) => s,
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        15,
+        "{statuses:?}"
+    );
+
+    // Revoke via B: A refuses the device at once.
+    assert_eq!(relay_b.revoke(&phone, &laptop.id).status, 200);
+    relay_a.push(&laptop, 8, b"x").err(403, "revoked");
+    let admin = relay_a.admin("lic_shared", Some(ADMIN)).json();
+    assert_eq!(admin, relay_b.admin("lic_shared", Some(ADMIN)).json());
+    assert_eq!(admin["devices"].as_array().unwrap().len(), 2);
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
+
+#[test]
+fn binary_selects_postgres_from_database_url() {
+    let Some(db) = fresh_database() else { return };
+    // license add with --database-url (no --data-dir needed).
+    let out = Command::new(BIN)
+        .args(["license", "add", "lic_bin", "--database-url", &db])
+        .env_remove("AZMX_RELAY_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.split_whitespace().last().unwrap().to_string();
+    assert_eq!(azmx_sync_core::b64::decode(&key).unwrap().len(), 32);
+    // Duplicate, URL from the environment.
+    let out = Command::new(BIN)
+        .args(["license", "add", "lic_bin"])
+        .env("AZMX_DATABASE_URL", &db)
+        .env_remove("AZMX_RELAY_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    // Not a postgres URL.
+    let out = Command::new(BIN)
+        .args(["license", "add", "lic_x", "--database-url", "mysql://h/db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AZMX_DATABASE_URL", &db)
+        .env_remove("AZMX_RELAY_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("serve did not start: {line:?}")
+        });
+    let r = ureq::get(&format!("{url}/healthz")).call().unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+    // admin devices reads the same database.
+    let out = Command::new(BIN)
+        .args(["admin", "devices", "lic_bin", "--database-url", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        r#"{"devices":[]}"#
+    );
+}
