@@ -20,13 +20,20 @@ use serde_json::json;
 
 const SKIP: &str = "skipped: AZMX_TEST_DATABASE_URL not set";
 
+/// Prints straight to stderr (not through the test harness's capture), so
+/// the skip is visible in a normal `cargo test` run.
+fn say(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
 /// A new, empty database on the test server; its URL.
 fn fresh_database() -> Option<String> {
     let Some(base) = std::env::var("AZMX_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
     else {
-        println!("{SKIP}");
+        say(SKIP);
         return None;
     };
     static N: AtomicU64 = AtomicU64::new(0);

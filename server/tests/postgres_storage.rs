@@ -21,6 +21,13 @@ use bytes::Bytes;
 
 const SKIP: &str = "skipped: AZMX_TEST_DATABASE_URL not set";
 
+/// Prints straight to stderr (not through the test harness's capture), so
+/// the skip is visible in a normal `cargo test` run.
+fn say(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
 fn url() -> Option<String> {
     std::env::var("AZMX_TEST_DATABASE_URL")
         .ok()
@@ -57,7 +64,9 @@ async fn fresh() -> Fixture {
             }
         }
         None => {
-            println!("{SKIP} (conformance check run against SQLite instead)");
+            say(&format!(
+                "{SKIP} (this conformance check ran against SQLite instead)"
+            ));
             let dir = tempfile::tempdir().unwrap();
             let storage = SqliteStorage::open(&dir.path().join("data")).unwrap();
             Fixture {
@@ -105,7 +114,7 @@ fn blob(dev: &str, seq: u64, data: Vec<u8>) -> NewBlob {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_pools_share_one_database() {
     let Some(url) = url() else {
-        println!("{SKIP}");
+        say(SKIP);
         return;
     };
     let schema = unique_schema("two");
@@ -146,7 +155,7 @@ async fn two_pools_share_one_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn positions_become_visible_in_order() {
     let Some(url) = url() else {
-        println!("{SKIP}");
+        say(SKIP);
         return;
     };
     let schema = unique_schema("order");
@@ -216,7 +225,7 @@ async fn positions_become_visible_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_startup_creates_the_schema_once() {
     let Some(url) = url() else {
-        println!("{SKIP}");
+        say(SKIP);
         return;
     };
     let schema = unique_schema("start");
@@ -239,7 +248,7 @@ async fn concurrent_startup_creates_the_schema_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_a_newer_schema() {
     let Some(url) = url() else {
-        println!("{SKIP}");
+        say(SKIP);
         return;
     };
     let schema = unique_schema("newer");
