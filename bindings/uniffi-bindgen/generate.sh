@@ -6,7 +6,8 @@
 #
 # LANGUAGE: python | kotlin | swift. LIBRARY defaults to
 # $CARGO_TARGET_DIR (or target)/debug/libazmx_sync.so, built here with
-# `cargo build -p azmx-sync-ffi`
+# `cargo rustc -p azmx-sync-ffi --lib --crate-type cdylib` (exactly the build
+# maturin makes, so the Python, Kotlin and Swift scripts share one build)
 # (the bindgen is built separately with `-p uniffi-bindgen`: building both in
 # one cargo invocation would unify uniffi's `cli` feature into the library).
 set -euo pipefail
@@ -17,7 +18,7 @@ LIB=${3:-}
 cd "$ROOT"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ -z "$LIB" ]; then
-  cargo build -q -p azmx-sync-ffi --lib
+  cargo rustc -q -p azmx-sync-ffi --lib --crate-type cdylib
   LIB="$TARGET_DIR/debug/libazmx_sync.so"
 fi
 cargo build -q -p uniffi-bindgen --bin uniffi-bindgen

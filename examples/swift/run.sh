@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-cargo build -q -p azmx-sync-ffi --lib
+cargo rustc -q -p azmx-sync-ffi --lib --crate-type cdylib
 LIBDIR="$TARGET_DIR/debug"
 BUILD="$TARGET_DIR/azmx-swift-example"
 CMD="cd '$ROOT/examples/swift/SealSnippet' && swift build -q --scratch-path '$BUILD' -Xlinker -L'$LIBDIR' \
