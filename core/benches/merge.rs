@@ -12,6 +12,8 @@
 //!
 //! `merge_in_place` updates the state in place; `merge` also copies the local
 //! state first (the copy is part of the measured time).
+//! `merge_in_place_10_into_100k` merges 10 newer versions into the
+//! 100,000-record state (the lookup path of a typical cycle).
 //! `merge_in_place_key_ordered` feeds the same batch sorted by key, which is
 //! how a bundle built from a peer's snapshot arrives. Building the inputs and
 //! dropping the outputs are not measured; dropping the losing incoming
@@ -141,6 +143,37 @@ fn wall(c: &mut Criterion) {
             &spec,
             &local,
             &ordered,
+        );
+        // A typical cycle: 10 newer versions of existing records, merged into
+        // the same 100,000-record state again and again (timestamps and
+        // versions keep rising, so every iteration applies 10 updates).
+        let mut state = local.clone();
+        let mut tick = 0i64;
+        group.bench_function(
+            format!(
+                "merge_in_place_10_into_100k/{}/{:?}",
+                spec.name, spec.contract
+            ),
+            |b| {
+                b.iter_batched(
+                    || {
+                        tick += 1;
+                        local
+                            .records()
+                            .step_by(N / 10)
+                            .map(|r| {
+                                let mut r = r.clone();
+                                r.device_id = "desktop".into();
+                                r.updated_at += 1_000_000 + tick;
+                                r.version = r.version.map(|v| v + tick as u64);
+                                r
+                            })
+                            .collect::<Vec<Record>>()
+                    },
+                    |batch| black_box(merge_in_place(&spec, &mut state, batch)),
+                    BatchSize::SmallInput,
+                )
+            },
         );
         group.bench_function(format!("merge/{}/{:?}", spec.name, spec.contract), |b| {
             b.iter_batched(
