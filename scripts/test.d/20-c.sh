@@ -58,7 +58,17 @@ if [ ! -s "$NATIVE_CACHE" ]; then
   cargo build -q -p azmx-sync-ffi || die "cargo build -p azmx-sync-ffi failed"
 fi
 NATIVE_LIBS=$(cat "$NATIVE_CACHE")
-[ -f "$LIBDIR/libazmx_sync.so" ] && [ -f "$LIBDIR/libazmx_sync.a" ] || die "libazmx_sync.{so,a} missing"
+# Test a snapshot: the target dir is shared, and a concurrent cargo run may
+# replace (or, with another crate-type, delete) the libraries mid-test.
+snapshot() {
+  rm -rf "$OUT/lib" && mkdir -p "$OUT/lib" \
+    && cp "$LIBDIR/libazmx_sync.so" "$LIBDIR/libazmx_sync.a" "$OUT/lib/" 2>/dev/null
+}
+if ! snapshot; then
+  cargo build -q -p azmx-sync-ffi || die "cargo build -p azmx-sync-ffi failed"
+  snapshot || die "libazmx_sync.{so,a} missing from $LIBDIR"
+fi
+LIBDIR="$OUT/lib"
 
 echo
 echo "--- header and API surface ---"
