@@ -6,9 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-STEP_FAILS=()
+FAILED=()
 
 step() { echo; echo "=== $* ==="; }
+# Runs one step; a failure is recorded and the remaining steps still run,
+# so one CI run reports every broken part.
+run_step() {
+  local name=$1; shift
+  step "$name"
+  local t0=$SECONDS
+  if "$@"; then echo "--- $name: ok ($((SECONDS - t0)) s)"; else echo "--- $name: FAILED ($((SECONDS - t0)) s)"; FAILED+=("$name"); fi
+}
 
 need_apt() {
   local missing=()
@@ -29,29 +37,32 @@ if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 "$VENV/bin/pip" install -q --disable-pip-version-check cryptography pytest maturin
 
 # --- lint ----------------------------------------------------------------
-step "cargo fmt --check"
-cargo fmt --all -- --check
-step "cargo clippy --all-targets -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+run_step "cargo fmt --check" cargo fmt --all -- --check
+run_step "cargo clippy --all-targets -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 
 # --- rust tests ----------------------------------------------------------
-step "cargo test (workspace)"
 mkdir -p "$ROOT/target"
 LOG="$ROOT/target/test-output.txt"
-if ! cargo test --workspace -- --nocapture >"$LOG" 2>&1; then
-  grep -E "^test result|FAILED|panicked" "$LOG" || true
-  tail -80 "$LOG"; echo "cargo test failed"; exit 1
-fi
-grep -E "^test result|cases passed" "$LOG"
-
-step "independent Python check of the wire vectors"
-"$VENV/bin/python" tests/vectors/check_vectors.py
+cargo_tests() {
+  if ! cargo test --workspace -- --nocapture >"$LOG" 2>&1; then
+    grep -E "^test result|FAILED|panicked" "$LOG" || true
+    tail -80 "$LOG"; return 1
+  fi
+  grep -E "^test result|cases passed" "$LOG"
+}
+run_step "cargo test (workspace: core, vectors, merge, relay, engine end-to-end, CLI + demo)" cargo_tests
+run_step "independent Python check of the wire vectors" "$VENV/bin/python" tests/vectors/check_vectors.py
 
 for extra in "$ROOT"/scripts/test.d/*.sh; do
   [ -e "$extra" ] || continue
-  step "$(basename "$extra")"
-  bash "$extra"
+  run_step "$(basename "$extra")" bash "$extra"
 done
 
+echo
+if ((${#FAILED[@]})); then
+  echo "FAILED STEPS (${#FAILED[@]}):"
+  printf '  - %s\n' "${FAILED[@]}"
+  exit 1
+fi
 echo
 echo "ALL TESTS PASSED"
