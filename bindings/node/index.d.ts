@@ -93,6 +93,104 @@ export declare class EnvelopeKey {
   toJSON(): string
 }
 
+/**
+ * The sync engine of one device: snapshot → seal → sign → push; pull →
+ * verify → open → merge → apply, against a relay.
+ *
+ * Store adapters are JS objects `{ snapshot(): SyncRecord[], apply(changes:
+ * RecordChange[]): void }`; `snapshot` must return every record including
+ * tombstones (`deleted: true`), `apply` must store each change's `record`
+ * (for `op: 'delete'` it is the tombstone to keep). They are called only
+ * during `syncNow()`, `export()`, `import()` and `unsynced()`, on the JS
+ * thread; an exception they throw becomes a `STORE_ERROR`. Calling the
+ * engine again from inside a callback throws `BUSY`.
+ *
+ * Nothing secret is reachable: `util.inspect` shows `SyncEngine {}`,
+ * `toString()`/`toJSON()` give `"SyncEngine(<redacted>)"`.
+ */
+export declare class SyncEngine {
+  /**
+   * Opens (or creates) the engine state in `stateDir`, including the
+   * device key (`device.key`, 0600) and `activity.jsonl`. The receipt is
+   * never written there. Throws `STATE_IO`, `KEY_FILE`.
+   */
+  constructor(stateDir: string)
+  /**
+   * The background interval the core would use for `secs`, clamped to
+   * 30 s – 60 min (for a JS `setInterval` that calls `syncNow()`).
+   */
+  static clampIntervalSecs(secs: number): number
+  /**
+   * Registers a host store: `name` (`[a-z][a-z0-9_-]*`), its merge
+   * contract, the adapter, and optionally an incoming-record validator
+   * (default `shapeOnly`). Built-in names must use `registerSnippets` etc.
+   * Throws `INVALID_STORE_NAME`, `CONFIG` (already registered), `BUSY`.
+   */
+  registerStore(name: string, contract: MergeContract, adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }, validator?: StoreValidator): void
+  /** Registers the built-in `snippets` store (LWW by `updatedAt`, scoped by handle). */
+  registerSnippets(adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }): void
+  /** Registers the built-in `todos` store (one record per session). */
+  registerTodos(adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }): void
+  /** Registers the built-in `memory` store (LWW by `version`). */
+  registerMemory(adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }): void
+  /**
+   * Registers this device with a relay (`/sync/init`); returns the device
+   * id. Idempotent for the same device key. Blocks on HTTP. Throws
+   * `NETWORK`, `RELAY_ERROR`, `CLOCK_SKEW`, `MALFORMED_FIELD`.
+   */
+  register(relayUrl: string, licenseId: string, licenseKey: string, deviceName: string): string
+  /**
+   * Gives the engine the recovery receipt (after `register`). The key is
+   * derived in the background; the Rust copy of the receipt is zeroized
+   * once the key exists, and a `Uint8Array`/`Buffer` receipt is
+   * overwritten with zeros right away. Throws `NOT_REGISTERED`.
+   */
+  setReceipt(receipt: string | Uint8Array): void
+  /**
+   * Checks the receipt against the license's key-check blob on the relay
+   * (sets it on the license's first device). Throws `WRONG_RECEIPT`
+   * (nothing changed), `NO_RECEIPT`, `NOT_REGISTERED`, `NETWORK`...
+   */
+  verifyReceipt(): void
+  /**
+   * Runs one full cycle now on this thread (push local changes, pull,
+   * verify, open, merge, `apply` to the adapters). Blocks on HTTP; call it
+   * from a timer in an Electron main process. Throws `WRONG_RECEIPT`,
+   * `REVOKED`, `CLOCK_SKEW`, `NETWORK`, `RATE_LIMITED`, `RELAY_ERROR`,
+   * `STORE_ERROR` (with `store`), `NO_RECEIPT`, `NOT_REGISTERED`, `BUSY`.
+   */
+  syncNow(): { pushedSeq?: number | null; pushedRecords: number; sealedBytes: number; checkpoint: boolean; pulledBlobs: number; appliedChanges: number; rejectedRecords: number; quarantined: number; durationMs: number }
+  /** Records the relay does not have yet (snapshots every store). */
+  unsynced(): { count: number; oldestUpdatedAtMs?: number | null }
+  /**
+   * The most recent activity events (oldest first; default 100): plain
+   * objects `{ atMs, type, ...fields }`. Events never carry record
+   * bodies, the receipt or key bytes.
+   */
+  recentActivity(limit?: number | undefined | null): Array<{ atMs: number; type: string; [field: string]: unknown }>
+  /** A status snapshot (device, relay, last cycle, quarantine, ...). */
+  status(): { deviceId?: string | null; deviceName?: string | null; relayUrl?: string | null; licenseId?: string | null; fingerprint: string; nextSeq: number; lastCycle?: { atMs: number; ok: boolean; errorCode?: string | null; durationMs: number } | null; lastSuccessMs?: number | null; outboxPending: boolean; revoked: boolean; clockOffsetSecs: number; quarantine: Array<{ deviceId: string; seq: number; sha256: string; reason: string; attempts: number; gaveUp: boolean }>; receiptSet: boolean }
+  /** The license's devices (metadata only). */
+  devices(): Array<{ deviceId: string; name: string; createdAt?: number | null; lastPushAt?: number | null; lastPullAt?: number | null; blobCount: number; sealedBytes: number; [field: string]: unknown }>
+  /** Revokes a device of this license (e.g. a lost laptop). */
+  revoke(deviceId: string): void
+  /** Writes every store to an encrypted export file; returns the record count. */
+  export(path: string): number
+  /**
+   * Merges an export file into the stores (their contracts decide);
+   * returns the record count. Throws `EXPORT_FORMAT`, `DECRYPT_FAILED`...
+   */
+  import(path: string): number
+  /** This device's id once registered, else `null`. */
+  get deviceId(): string | null
+  /** The fingerprint of this device's public key (to compare across devices). */
+  get fingerprint(): string
+  /** `"SyncEngine(<redacted>)"`. */
+  toString(): string
+  /** `"SyncEngine(<redacted>)"`. */
+  toJSON(): string
+}
+
 /** The built-in store named `name`; throws `UNKNOWN_STORE`. */
 export declare function builtinStore(name: string): StoreSpec
 

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.DeviceIdentity = nativeBinding.DeviceIdentity
 module.exports.EnvelopeKey = nativeBinding.EnvelopeKey
+module.exports.SyncEngine = nativeBinding.SyncEngine
 module.exports.builtinStore = nativeBinding.builtinStore
 module.exports.builtinStores = nativeBinding.builtinStores
 module.exports.ChangeOp = nativeBinding.ChangeOp

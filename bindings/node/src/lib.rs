@@ -15,6 +15,7 @@
 
 #![deny(clippy::all)]
 
+pub mod engine;
 mod error;
 pub mod identity;
 pub mod key;
