@@ -421,54 +421,52 @@ impl Storage for PostgresStorage {
                 existing_sha256,
             });
         }
-        // 2. Next position of the license; the counter row stays locked
-        //    until commit, so positions commit in order.
-        let next = tx
+        // 2. In one statement: the next position of the license (its counter
+        //    row stays locked until commit, so positions commit in order),
+        //    the blob, and the device's last_seq and counters. One statement
+        //    keeps the counter row locked for as short a time as possible.
+        let store = tx
             .prepare_cached(
-                "UPDATE licenses SET next_position = next_position + 1
-                 WHERE license_id = $1 RETURNING next_position",
+                "WITH pos AS (
+                     UPDATE licenses SET next_position = next_position + 1
+                     WHERE license_id = $1::TEXT RETURNING next_position
+                 ), ins AS (
+                     INSERT INTO blobs (license_id, position, device_id, seq, sha256, size,
+                                        created_at, data)
+                     SELECT $1::TEXT, next_position, $2::TEXT, $3::BIGINT, $4::TEXT,
+                            $5::BIGINT, $6::BIGINT, $7::BYTEA
+                     FROM pos
+                     RETURNING position
+                 ), upd AS (
+                     UPDATE devices SET last_seq = $3::BIGINT, last_push_at = $6::BIGINT,
+                            blob_count = blob_count + 1, sealed_bytes = sealed_bytes + $5::BIGINT
+                     WHERE device_id = $2::TEXT
+                 )
+                 SELECT position FROM ins",
             )
             .await
             .map_err(backend)?;
-        let position: i64 = tx
-            .query_one(&next, &[&license_id])
-            .await
-            .map_err(backend)?
-            .get(0);
-        let ins = tx
-            .prepare_cached(
-                "INSERT INTO blobs (license_id, position, device_id, seq, sha256, size,
-                                    created_at, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        let stored = tx
+            .query_opt(
+                &store,
+                &[
+                    &license_id,
+                    &b.device_id,
+                    &seq,
+                    &b.sha256,
+                    &size,
+                    &b.now,
+                    &&b.data[..],
+                ],
             )
             .await
             .map_err(backend)?;
-        tx.execute(
-            &ins,
-            &[
-                &license_id,
-                &position,
-                &b.device_id,
-                &seq,
-                &b.sha256,
-                &size,
-                &b.now,
-                &&b.data[..],
-            ],
-        )
-        .await
-        .map_err(backend)?;
-        let upd = tx
-            .prepare_cached(
-                "UPDATE devices SET last_seq = $2, last_push_at = $3,
-                        blob_count = blob_count + 1, sealed_bytes = sealed_bytes + $4
-                 WHERE device_id = $1",
-            )
-            .await
-            .map_err(backend)?;
-        tx.execute(&upd, &[&b.device_id, &seq, &b.now, &size])
-            .await
-            .map_err(backend)?;
+        if stored.is_none() {
+            // The device row is locked, so its license row exists (FK).
+            return Err(StorageError::Backend(
+                "postgres: license row missing during push".into(),
+            ));
+        }
         tx.commit().await.map_err(backend)?;
         Ok(PushOutcome::Stored {
             seq: b.seq,
