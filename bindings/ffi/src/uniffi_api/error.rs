@@ -192,6 +192,37 @@ pub enum SyncError {
     /// Host code (a foreign trait implementation) threw something unexpected.
     #[error("host callback failed: {reason}")]
     HostCallback { reason: String },
+    /// No recovery receipt has been given yet (engine `set_receipt`).
+    #[error("no recovery receipt set")]
+    NoReceipt,
+    /// The device is not registered with a relay yet (engine `register`).
+    #[error("this device is not registered with a relay")]
+    NotRegistered,
+    /// The relay asked the engine to slow down.
+    #[error("relay rate limit; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The relay could not be reached (or the host transport failed).
+    #[error("relay unreachable: {message}")]
+    Network { message: String },
+    /// The relay answered with an error the engine cannot act on.
+    #[error("relay error {status} `{code}`: {message}")]
+    Relay {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// A host store adapter failed (its message as given by the host).
+    #[error("store `{store}` failed: {message}")]
+    StoreFailed { store: String, message: String },
+    /// Engine configuration problem (store registered twice, ...).
+    #[error("invalid configuration: {message}")]
+    Config { message: String },
+    /// Reading or writing the engine's state directory failed.
+    #[error("state directory {path}: {message}")]
+    StateDir { path: String, message: String },
+    /// Export/import file problem.
+    #[error("export file: {message}")]
+    ExportFormat { message: String },
     /// A core error these bindings do not map yet; `code` is the core's
     /// stable machine code.
     #[error("{code}: {detail}")]

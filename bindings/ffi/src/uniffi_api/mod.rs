@@ -19,6 +19,7 @@
 //! `AzmxSync`.
 
 pub mod crypto;
+pub mod engine;
 pub mod error;
 pub mod fast;
 pub mod identity;

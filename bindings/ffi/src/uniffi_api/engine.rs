@@ -1,0 +1,557 @@
+//! The sync engine and the host foreign traits.
+//!
+//! [`SyncEngine`] wraps `azmx_sync_core::engine::SyncEngine`; hosts implement
+//! [`StoreAdapter`], [`HttpTransport`] and [`ActivityListener`] in Python,
+//! Kotlin or Swift (or pass no transport to use the built-in one). Every
+//! call is blocking (no async exports): run them off the UI thread.
+//!
+//! Host errors: an exception raised by host code inside a callback (a
+//! `SyncError` or anything else) becomes a core `HostError` carrying its
+//! message, so a failing store arrives as `SyncError::StoreFailed` and a
+//! failing transport as `SyncError::Network`, never as a crash.
+//!
+//! No API returns the receipt, key bytes or the private key; the receipt's
+//! Rust copy is zeroized as soon as it is wrapped in a `SecretString`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azmx_sync_core::engine as core;
+use azmx_sync_core::merge as cm;
+use zeroize::Zeroize;
+
+use super::error::SyncError;
+use super::merge::{ChangeOp, MergeContract, RecordChange, StoreSpec, StoreValidator, SyncRecord};
+
+// ------------------------------------------------------------ records --
+
+/// One HTTP header.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpHeader {
+    pub name: String,
+    pub value: String,
+}
+
+/// A request the engine asks the host transport to send.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<HttpHeader>,
+    pub body: Vec<u8>,
+}
+
+/// The relay's answer. Any status (also 4xx/5xx) is a normal response;
+/// raise an error only when the request could not be completed.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names in any case (they are lower-cased on the Rust side).
+    pub headers: Vec<HttpHeader>,
+    pub body: Vec<u8>,
+}
+
+/// One activity event: its time, its type name (e.g. `pushed`,
+/// `blobIntegrityError`) and its JSON form (never carries record bodies,
+/// the receipt or key bytes: only ids, counts, sizes, codes).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ActivityEvent {
+    pub at_ms: i64,
+    pub type_name: String,
+    pub json: String,
+}
+
+impl From<&core::ActivityEvent> for ActivityEvent {
+    fn from(e: &core::ActivityEvent) -> Self {
+        Self {
+            at_ms: e.at_ms,
+            type_name: e.type_name(),
+            json: serde_json::to_string(e).unwrap_or_default(),
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CycleReport {
+    pub pushed_seq: Option<u64>,
+    pub pushed_records: u64,
+    pub sealed_bytes: u64,
+    pub checkpoint: bool,
+    pub pulled_blobs: u64,
+    pub applied_changes: u64,
+    pub rejected_records: u64,
+    pub quarantined: u64,
+    pub duration_ms: u64,
+}
+
+impl From<core::CycleReport> for CycleReport {
+    fn from(r: core::CycleReport) -> Self {
+        Self {
+            pushed_seq: r.pushed_seq,
+            pushed_records: r.pushed_records,
+            sealed_bytes: r.sealed_bytes,
+            checkpoint: r.checkpoint,
+            pulled_blobs: r.pulled_blobs,
+            applied_changes: r.applied_changes,
+            rejected_records: r.rejected_records,
+            quarantined: r.quarantined,
+            duration_ms: r.duration_ms,
+        }
+    }
+}
+
+/// A snapshot of the engine for a status screen. `json` is the full status
+/// (last cycle, quarantine entries...) in its serde form.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EngineStatus {
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub relay_url: Option<String>,
+    pub license_id: Option<String>,
+    pub fingerprint: String,
+    pub next_seq: u64,
+    pub last_success_ms: Option<i64>,
+    pub outbox_pending: bool,
+    pub revoked: bool,
+    pub clock_offset_secs: i64,
+    pub quarantined: u64,
+    pub receipt_set: bool,
+    pub json: String,
+}
+
+/// One device of the license, as the relay sees it (metadata only).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub name: String,
+    pub created_at: Option<i64>,
+    pub last_push_at: Option<i64>,
+    pub last_pull_at: Option<i64>,
+    pub blob_count: u64,
+    pub sealed_bytes: u64,
+    pub revoked: bool,
+}
+
+// ------------------------------------------------------ foreign traits --
+
+/// A host store: every record (tombstones included) and a way to apply
+/// merged changes (idempotently).
+#[uniffi::export(with_foreign)]
+pub trait StoreAdapter: Send + Sync {
+    /// Every record of the store, tombstones included: a record that just
+    /// disappears is not a delete.
+    fn snapshot(&self) -> Result<Vec<SyncRecord>, SyncError>;
+    /// Writes merged changes (each change's record is the new version, a
+    /// tombstone for `Delete`). Must be idempotent.
+    fn apply(&self, changes: Vec<RecordChange>) -> Result<(), SyncError>;
+}
+
+/// Sends HTTP requests for the engine.
+#[uniffi::export(with_foreign)]
+pub trait HttpTransport: Send + Sync {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, SyncError>;
+}
+
+/// Receives every activity event as it happens (on an engine thread).
+#[uniffi::export(with_foreign)]
+pub trait ActivityListener: Send + Sync {
+    fn on_event(&self, event: ActivityEvent);
+}
+
+fn host_error(e: SyncError) -> core::HostError {
+    core::HostError::new(match e {
+        SyncError::HostCallback { reason } => reason,
+        other => other.to_string(),
+    })
+}
+
+struct StoreBridge(Arc<dyn StoreAdapter>);
+
+impl core::StoreAdapter for StoreBridge {
+    fn snapshot(&self) -> Result<Vec<cm::Record>, core::HostError> {
+        let records = self.0.snapshot().map_err(host_error)?;
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| to_core_record(r, i))
+            .collect()
+    }
+
+    fn apply(&self, changes: Vec<cm::Change>) -> Result<(), core::HostError> {
+        let changes = changes
+            .into_iter()
+            .map(|c| {
+                let (op, r) = match c {
+                    cm::Change::Insert(r) => (ChangeOp::Insert, r),
+                    cm::Change::Update(r) => (ChangeOp::Update, r),
+                    cm::Change::Delete(r) => (ChangeOp::Delete, r),
+                };
+                RecordChange {
+                    op,
+                    record: from_core_record(r),
+                }
+            })
+            .collect();
+        self.0.apply(changes).map_err(host_error)
+    }
+}
+
+fn to_core_record(r: SyncRecord, index: usize) -> Result<cm::Record, core::HostError> {
+    let body = match r.body {
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+            core::HostError::new(format!(
+                "snapshot[{index}].body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?),
+        None => None,
+    };
+    Ok(cm::Record {
+        id: r.id,
+        scope: r.scope,
+        updated_at: r.updated_at,
+        version: r.version,
+        deleted: r.deleted,
+        device_id: r.device_id,
+        body,
+    })
+}
+
+fn from_core_record(r: cm::Record) -> SyncRecord {
+    SyncRecord {
+        body: r.body.as_ref().map(cm::canonical_json),
+        id: r.id,
+        scope: r.scope,
+        updated_at: r.updated_at,
+        version: r.version,
+        deleted: r.deleted,
+        device_id: r.device_id,
+    }
+}
+
+struct TransportBridge(Arc<dyn HttpTransport>);
+
+impl core::HttpTransport for TransportBridge {
+    fn send(&self, request: core::HttpRequest) -> Result<core::HttpResponse, core::HostError> {
+        let req = HttpRequest {
+            method: request.method,
+            url: request.url,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|(name, value)| HttpHeader { name, value })
+                .collect(),
+            body: request.body,
+        };
+        let resp = self.0.send(req).map_err(host_error)?;
+        let mut headers = BTreeMap::new();
+        for h in resp.headers {
+            headers.insert(h.name.to_ascii_lowercase(), h.value);
+        }
+        Ok(core::HttpResponse {
+            status: resp.status,
+            headers,
+            body: resp.body,
+        })
+    }
+}
+
+struct ListenerBridge(Arc<dyn ActivityListener>);
+
+impl core::ActivityListener for ListenerBridge {
+    fn on_event(&self, event: &core::ActivityEvent) {
+        self.0.on_event(event.into());
+    }
+}
+
+// -------------------------------------------------------------- errors --
+
+impl From<core::SyncError> for SyncError {
+    fn from(e: core::SyncError) -> Self {
+        use core::SyncError as E;
+        match e {
+            E::WrongReceipt => Self::WrongReceipt,
+            E::Revoked => Self::Revoked,
+            E::ClockSkew { skew_secs } => Self::ClockSkew {
+                skew_secs,
+                max_secs: azmx_sync_core::MAX_SKEW_SECS,
+            },
+            E::NoReceipt => Self::NoReceipt,
+            E::NotRegistered => Self::NotRegistered,
+            E::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            E::Network { message } => Self::Network { message },
+            E::Relay {
+                status,
+                code,
+                message,
+            } => Self::Relay {
+                status,
+                code,
+                message,
+            },
+            E::Store { store, message } => Self::StoreFailed { store, message },
+            E::Config(message) => Self::Config { message },
+            E::State { path, message } => Self::StateDir { path, message },
+            E::ExportFormat(message) => Self::ExportFormat { message },
+            E::Core(c) => c.into(),
+            // `SyncError` is non-exhaustive; a future cause keeps its code.
+            other => Self::Other {
+                code: other.code().into(),
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+// -------------------------------------------------------------- engine --
+
+/// The sync engine of one device. Its state (device key, sequence numbers,
+/// activity log) lives in `state_dir`; the receipt is never written.
+/// Printing it shows only its device id.
+#[derive(uniffi::Object)]
+#[uniffi::export(Debug, Display)]
+pub struct SyncEngine {
+    inner: core::SyncEngine,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.inner.device_id() {
+            Some(id) => write!(f, "SyncEngine(device_id={id})"),
+            None => f.write_str("SyncEngine(unregistered)"),
+        }
+    }
+}
+
+impl std::fmt::Display for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+fn core_spec(spec: &StoreSpec) -> Result<cm::StoreSpec, SyncError> {
+    super::merge::check_store_spec(spec.clone())?;
+    let name = cm::StoreName::new(spec.name.as_str())?;
+    let base = cm::StoreSpec::new(name, spec.contract.into());
+    Ok(match spec.validator {
+        StoreValidator::ShapeOnly => base,
+        StoreValidator::RequireScope => base.with_validator(cm::RequireScope),
+        StoreValidator::NoScope => base.with_validator(cm::NoScope),
+        StoreValidator::Todos => base.with_validator(cm::TodosValidator),
+    })
+}
+
+#[uniffi::export]
+impl SyncEngine {
+    /// Opens (or creates) the engine state in `state_dir`, including the
+    /// device key. `transport`: the host's HTTP transport, or `None` for
+    /// the built-in one.
+    #[uniffi::constructor(default(transport = None))]
+    pub fn new(
+        state_dir: String,
+        transport: Option<Arc<dyn HttpTransport>>,
+    ) -> Result<Arc<Self>, SyncError> {
+        let config = core::EngineConfig::new(state_dir);
+        let transport: Arc<dyn core::HttpTransport> = match transport {
+            Some(t) => Arc::new(TransportBridge(t)),
+            None => Arc::new(core::UreqTransport::default()),
+        };
+        let inner = core::SyncEngine::new(config, transport)?;
+        Ok(Arc::new(Self { inner }))
+    }
+
+    /// Registers a store with its spec (name, contract, validator) and the
+    /// host adapter. Built-in names only with their built-in spec.
+    pub fn register_store(
+        &self,
+        spec: StoreSpec,
+        adapter: Arc<dyn StoreAdapter>,
+    ) -> Result<(), SyncError> {
+        let spec = core_spec(&spec)?;
+        Ok(self
+            .inner
+            .register_store(spec, Arc::new(StoreBridge(adapter)))?)
+    }
+
+    /// Registers a host store by name and contract (generic shape checks only).
+    pub fn register_custom_store(
+        &self,
+        name: String,
+        contract: MergeContract,
+        adapter: Arc<dyn StoreAdapter>,
+    ) -> Result<(), SyncError> {
+        self.register_store(
+            StoreSpec {
+                name,
+                contract,
+                validator: StoreValidator::ShapeOnly,
+            },
+            adapter,
+        )
+    }
+
+    /// Registers the built-in `snippets` store (LWW by time, scoped).
+    pub fn register_snippets(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
+        self.register_store(super::merge::builtin_store("snippets".into())?, adapter)
+    }
+
+    /// Registers the built-in `todos` store (LWW per session, validated lists).
+    pub fn register_todos(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
+        self.register_store(super::merge::builtin_store("todos".into())?, adapter)
+    }
+
+    /// Registers the built-in `memory` store (LWW by version, unscoped).
+    pub fn register_memory(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
+        self.register_store(super::merge::builtin_store("memory".into())?, adapter)
+    }
+
+    /// Registers this device with a relay; returns its device id. Idempotent
+    /// for the same device key.
+    pub fn register(
+        &self,
+        relay_url: String,
+        license_id: String,
+        license_key: String,
+        device_name: String,
+    ) -> Result<String, SyncError> {
+        let mut license_key = license_key;
+        let out = self
+            .inner
+            .register(&relay_url, &license_id, &license_key, &device_name);
+        license_key.zeroize();
+        Ok(out?)
+    }
+
+    /// Gives the engine the recovery receipt (after `register`). The key is
+    /// derived on a background thread; the receipt's Rust copy is zeroized
+    /// here and the derived key never leaves Rust.
+    pub fn set_receipt(&self, receipt: String) -> Result<(), SyncError> {
+        let mut receipt = receipt;
+        // A fresh exact-size copy inside the SecretString (zeroized on drop),
+        // then the argument's whole buffer is wiped.
+        let out = self.inner.set_receipt(receipt.as_str().into());
+        receipt.zeroize();
+        Ok(out?)
+    }
+
+    /// Checks the receipt against the license's key-check blob on the relay
+    /// (sets it for the license's first device): `WrongReceipt` if it does
+    /// not match.
+    pub fn verify_receipt(&self) -> Result<(), SyncError> {
+        Ok(self.inner.verify_receipt()?)
+    }
+
+    /// Runs one full cycle now (push, pull, merge, apply).
+    pub fn sync_now(&self) -> Result<CycleReport, SyncError> {
+        Ok(self.inner.sync_now()?.into())
+    }
+
+    /// Starts the background scheduler (one thread).
+    pub fn start(&self) {
+        self.inner.start()
+    }
+
+    /// Stops the background scheduler, waiting for a running cycle.
+    pub fn stop(&self) {
+        self.inner.stop()
+    }
+
+    /// Wakes the scheduler to run a cycle soon, without blocking.
+    pub fn trigger(&self) {
+        self.inner.trigger()
+    }
+
+    /// Hidden apps skip background cycles (`sync_now` still runs).
+    pub fn set_visible(&self, visible: bool) {
+        self.inner.set_visible(visible)
+    }
+
+    /// Background interval, clamped to 30 s – 60 min.
+    pub fn set_interval_secs(&self, secs: u64) {
+        self.inner.set_interval(Duration::from_secs(secs))
+    }
+
+    /// The most recent events, oldest first.
+    pub fn recent_activity(&self, limit: u32) -> Vec<ActivityEvent> {
+        self.inner
+            .recent_activity(limit as usize)
+            .iter()
+            .map(ActivityEvent::from)
+            .collect()
+    }
+
+    pub fn status(&self) -> EngineStatus {
+        let s = self.inner.status();
+        EngineStatus {
+            json: serde_json::to_string(&s).unwrap_or_default(),
+            device_id: s.device_id,
+            device_name: s.device_name,
+            relay_url: s.relay_url,
+            license_id: s.license_id,
+            fingerprint: s.fingerprint,
+            next_seq: s.next_seq,
+            last_success_ms: s.last_success_ms,
+            outbox_pending: s.outbox_pending,
+            revoked: s.revoked,
+            clock_offset_secs: s.clock_offset_secs,
+            quarantined: s.quarantine.len() as u64,
+            receipt_set: s.receipt_set,
+        }
+    }
+
+    /// The license's devices (metadata only).
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, SyncError> {
+        Ok(self
+            .inner
+            .devices()?
+            .into_iter()
+            .map(|d| DeviceInfo {
+                device_id: d.device_id,
+                name: d.name,
+                created_at: d.created_at,
+                last_push_at: d.last_push_at,
+                last_pull_at: d.last_pull_at,
+                blob_count: d.blob_count,
+                sealed_bytes: d.sealed_bytes,
+                revoked: d.revoked,
+            })
+            .collect())
+    }
+
+    /// Revokes a device of this license (e.g. a lost laptop).
+    pub fn revoke(&self, device_id: String) -> Result<(), SyncError> {
+        Ok(self.inner.revoke(&device_id)?)
+    }
+
+    /// Writes every store to an encrypted export file; returns the record count.
+    /// (`export_to`/`import_from`: `import` is a keyword in Python and Swift.)
+    pub fn export_to(&self, path: String) -> Result<u64, SyncError> {
+        Ok(self.inner.export(path)?)
+    }
+
+    /// Merges an export file into the stores; returns the record count.
+    pub fn import_from(&self, path: String) -> Result<u64, SyncError> {
+        Ok(self.inner.import(path)?)
+    }
+
+    pub fn add_listener(&self, listener: Arc<dyn ActivityListener>) {
+        self.inner.add_listener(Arc::new(ListenerBridge(listener)))
+    }
+
+    pub fn device_id(&self) -> Option<String> {
+        self.inner.device_id()
+    }
+
+    /// The device key's fingerprint (public).
+    pub fn fingerprint(&self) -> String {
+        self.inner.fingerprint()
+    }
+
+    /// The device's public key (base64url).
+    pub fn public_key(&self) -> String {
+        self.inner.public_key()
+    }
+}
