@@ -15,6 +15,7 @@ test('exports are exactly the reviewed surface', () => {
     'EnvelopeKey',
     'MergeContract',
     'StoreValidator',
+    'SyncEngine',
     'builtinStore',
     'builtinStores',
     'checkStoreSpec',
