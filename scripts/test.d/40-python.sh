@@ -55,6 +55,8 @@ echo
 echo "example: examples/python/seal_snippet.py"
 EXAMPLE=ok
 (cd "$OUT" && "$VENV/bin/python" "$ROOT/examples/python/seal_snippet.py") || EXAMPLE=FAILED
+echo "example: examples/python/two_devices.py"
+(cd "$OUT" && "$VENV/bin/python" "$ROOT/examples/python/two_devices.py" >/dev/null) || EXAMPLE=FAILED
 echo "example: $EXAMPLE"
 
 echo
