@@ -78,6 +78,16 @@ for f in index.d.ts index.js; do
     || ko "bindings/node/$f is not committed"
 done
 
+# test/engine.test.js and examples/node/two_devices.mjs start a real relay
+# from the CLI binary.
+echo "cargo build -p azmx-sync-cli (relay for the SyncEngine tests)"
+if cargo build -q -p azmx-sync-cli >"$OUT/cli-build.log" 2>&1; then
+  ok "cargo build -p azmx-sync-cli"
+else
+  tail -20 "$OUT/cli-build.log"; ko "cargo build -p azmx-sync-cli"
+fi
+export AZMX_SYNC_CLI="$TARGET/debug/azmx-sync"
+
 echo
 echo "--- node --test ---"
 (cd "$PKG" && node --test --test-reporter=tap test/) >"$OUT/test.log" 2>&1
@@ -99,6 +109,14 @@ if node examples/node/example.js >"$OUT/example.log" 2>&1 \
   ok "examples/node/example.js runs"
 else
   cat "$OUT/example.log"; ko "examples/node/example.js"
+fi
+
+if node examples/node/two_devices.mjs >"$OUT/two_devices.log" 2>&1 \
+   && grep -q "desktop now has: s0: ls -la, s1: git log --oneline" "$OUT/two_devices.log" \
+   && grep -q "after the delete the desktop has: s1" "$OUT/two_devices.log"; then
+  ok "examples/node/two_devices.mjs runs"
+else
+  cat "$OUT/two_devices.log"; ko "examples/node/two_devices.mjs"
 fi
 
 echo
