@@ -94,10 +94,16 @@ impl ce::StoreAdapter for JsStore {
             let value: Value = env.from_js_value(ret).map_err(|e| {
                 format!("snapshot() returned a value that is not JSON: {}", e.reason)
             })?;
-            if !value.is_array() {
+            let Value::Array(mut list) = value else {
                 return Err("snapshot() must return an array of records".into());
+            };
+            // `{ deleted: undefined }` arrives as null: treat it as absent.
+            for r in &mut list {
+                if let Value::Object(m) = r {
+                    m.retain(|_, v| !v.is_null());
+                }
             }
-            serde_json::from_value::<Vec<cm::Record>>(value).map_err(|e| {
+            serde_json::from_value::<Vec<cm::Record>>(Value::Array(list)).map_err(|e| {
                 // serde's message names the field, never its content.
                 format!("snapshot() returned an invalid record: {e}")
             })

@@ -106,7 +106,8 @@ test.after(() => {
 
 test('two devices converge on snippets, todos and memory', () => {
   const now = Date.now()
-  A.stores.snippets.put({ id: 's1', scope: 'me', updatedAt: now, deviceId: A.engine.deviceId, body: { text: 'ls -la' } })
+  // explicit undefined fields are treated as absent
+  A.stores.snippets.put({ id: 's1', scope: 'me', updatedAt: now, deleted: undefined, version: undefined, deviceId: A.engine.deviceId, body: { text: 'ls -la' } })
   A.stores.todos.put({ id: 'sess1', updatedAt: now, deviceId: A.engine.deviceId, body: { items: [{ id: 't1', content: 'write tests', status: 'pending' }] } })
   A.stores.memory.put({ id: 'm1', updatedAt: now, version: 1, deviceId: A.engine.deviceId, body: { fact: 'prefers tabs' } })
   const ra = A.engine.syncNow()
