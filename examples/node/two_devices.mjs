@@ -26,7 +26,11 @@ const tmp = (p) => fs.mkdtempSync(path.join(os.tmpdir(), `azmx-example-${p}-`))
 const data = tmp('relay')
 const licenseKey = execFileSync(cli, ['relay', 'license', 'add', 'lic_demo', '--data-dir', data], { encoding: 'utf8' }).trim().split(/\s+/).pop()
 const relay = spawn(cli, ['relay', 'serve', '--data-dir', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] })
-const [line] = await once(readline.createInterface({ input: relay.stdout }), 'line')
+const [line] = await Promise.race([
+  once(readline.createInterface({ input: relay.stdout }), 'line'),
+  once(relay, 'exit').then(([code]) => Promise.reject(new Error(`relay exited with ${code}`))),
+  new Promise((_, reject) => setTimeout(() => reject(new Error('relay did not start in 20 s')), 20000).unref()),
+])
 const relayUrl = line.replace(/^listening on /, '').trim()
 console.log(`relay at ${relayUrl}`)
 
