@@ -40,6 +40,7 @@ bindings/uniffi-bindgen/generate.sh kotlin "$BUILD/gen"
 SOURCES=("$BUILD/gen/dev/azmx/sync/azmx_sync.kt"
          bindings/kotlin/src/main/kotlin/dev/azmx/sync/FastEnvelope.kt
          bindings/kotlin/src/test/kotlin/AzmxSyncTest.kt
+         bindings/kotlin/src/test/kotlin/EngineTest.kt
          examples/kotlin/SealSnippet.kt)
 # kotlinc takes ~30-60 s: reuse the jar when no source changed.
 HASH=$(cat "${SOURCES[@]}" | sha256sum | cut -c1-16)
@@ -64,6 +65,21 @@ EXAMPLE=ok
 java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" SealSnippetKt \
   || EXAMPLE=FAILED
 echo "example: $EXAMPLE"
-SUMMARY=$(grep -E '^kotlin: [0-9]+ passed, [0-9]+ failed' "$BUILD/tests.txt" || echo "kotlin: 0 passed, 1 failed (no summary)")
+# EngineTest.kt: the SyncEngine with Kotlin host traits against a real relay
+# (the workspace CLI's `relay serve`).
+cargo build -q -p azmx-sync-cli
+set +e
+AZMX_SYNC_BIN="$TARGET_DIR/debug/azmx-sync" java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" \
+  -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" EngineTestKt | tee "$BUILD/engine-tests.txt"
+ERC=${PIPESTATUS[0]}
+set -e
+[ "$ERC" = 0 ] || RC=$ERC
+read -r EP EF < <(sed -nE 's/^kotlin engine: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$BUILD/engine-tests.txt"; echo)
+read -r KP KF < <(sed -nE 's/^kotlin: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$BUILD/tests.txt"; echo)
+if [ -n "${EP:-}" ] && [ -n "${KP:-}" ]; then
+  SUMMARY="kotlin: $((KP + EP)) passed, $((KF + EF)) failed"
+else
+  SUMMARY="kotlin: ${KP:-0} passed, $(( ${KF:-0} + ${EF:-1} )) failed (missing summary)"
+fi
 echo "$SUMMARY (build $((BUILT - START)) s, total $((SECONDS - START)) s)"
 [ "$RC" = 0 ] && [ "$EXAMPLE" = ok ]

@@ -215,7 +215,7 @@ def test_adapter_exception_arrives_typed(relay, pair):
     engine.set_receipt(RECEIPT)
     with pytest.raises(SyncError.StoreFailed) as e:
         engine.sync_now()
-    assert e.value.store == "notes" and "disk on fire" in e.value.message
+    assert e.value.store == "notes" and "disk on fire" in e.value.detail
     # The engine is still usable afterwards.
     assert engine.status().device_id == engine.device_id()
 
@@ -224,7 +224,7 @@ def test_transport_exception_arrives_typed(relay):
     engine = SyncEngine(tempfile.mkdtemp(prefix="azmx-py-net-"), BrokenTransport())
     with pytest.raises(SyncError.Network) as e:
         engine.register(relay["url"], LICENSE, relay["license_key"], "py-offline")
-    assert "no route to relay" in e.value.message
+    assert "no route to relay" in e.value.detail
 
 
 def test_activity_events_reach_a_python_listener(pair):

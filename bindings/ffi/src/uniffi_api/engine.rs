@@ -282,7 +282,7 @@ impl From<core::SyncError> for SyncError {
             E::NoReceipt => Self::NoReceipt,
             E::NotRegistered => Self::NotRegistered,
             E::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
-            E::Network { message } => Self::Network { message },
+            E::Network { message } => Self::Network { detail: message },
             E::Relay {
                 status,
                 code,
@@ -290,12 +290,18 @@ impl From<core::SyncError> for SyncError {
             } => Self::Relay {
                 status,
                 code,
-                message,
+                detail: message,
             },
-            E::Store { store, message } => Self::StoreFailed { store, message },
-            E::Config(message) => Self::Config { message },
-            E::State { path, message } => Self::StateDir { path, message },
-            E::ExportFormat(message) => Self::ExportFormat { message },
+            E::Store { store, message } => Self::StoreFailed {
+                store,
+                detail: message,
+            },
+            E::Config(detail) => Self::Config { detail },
+            E::State { path, message } => Self::StateDir {
+                path,
+                detail: message,
+            },
+            E::ExportFormat(detail) => Self::ExportFormat { detail },
             E::Core(c) => c.into(),
             // `SyncError` is non-exhaustive; a future cause keeps its code.
             other => Self::Other {

@@ -202,27 +202,28 @@ pub enum SyncError {
     #[error("relay rate limit; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     /// The relay could not be reached (or the host transport failed).
-    #[error("relay unreachable: {message}")]
-    Network { message: String },
+    #[error("relay unreachable: {detail}")]
+    Network { detail: String },
     /// The relay answered with an error the engine cannot act on.
-    #[error("relay error {status} `{code}`: {message}")]
+    #[error("relay error {status} `{code}`: {detail}")]
     Relay {
         status: u16,
         code: String,
-        message: String,
+        detail: String,
     },
-    /// A host store adapter failed (its message as given by the host).
-    #[error("store `{store}` failed: {message}")]
-    StoreFailed { store: String, message: String },
+    /// A host store adapter failed (`detail`: the host's message as given).
+    /// (Fields are named `detail`, not `message`: Kotlin exceptions own `message`.)
+    #[error("store `{store}` failed: {detail}")]
+    StoreFailed { store: String, detail: String },
     /// Engine configuration problem (store registered twice, ...).
-    #[error("invalid configuration: {message}")]
-    Config { message: String },
+    #[error("invalid configuration: {detail}")]
+    Config { detail: String },
     /// Reading or writing the engine's state directory failed.
-    #[error("state directory {path}: {message}")]
-    StateDir { path: String, message: String },
+    #[error("state directory {path}: {detail}")]
+    StateDir { path: String, detail: String },
     /// Export/import file problem.
-    #[error("export file: {message}")]
-    ExportFormat { message: String },
+    #[error("export file: {detail}")]
+    ExportFormat { detail: String },
     /// A core error these bindings do not map yet; `code` is the core's
     /// stable machine code.
     #[error("{code}: {detail}")]
