@@ -460,7 +460,13 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 
 
 // Public interface members begin here.
-
+// Magic number for the Rust proxy to call using the same mechanism as every other method,
+// to free the callback once it's dropped by Rust.
+private let IDX_CALLBACK_FREE: Int32 = 0
+// Callback return codes
+private let UNIFFI_CALLBACK_SUCCESS: Int32 = 0
+private let UNIFFI_CALLBACK_ERROR: Int32 = 1
+private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -474,6 +480,22 @@ fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
     }
 
     public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
     }
 }
@@ -613,6 +635,210 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
         writeBytes(&buf, value)
     }
 }
+
+
+
+
+/**
+ * Receives every activity event as it happens (on an engine thread).
+ */
+public protocol ActivityListener: AnyObject, Sendable {
+    
+    func onEvent(event: ActivityEvent) 
+    
+}
+/**
+ * Receives every activity event as it happens (on an engine thread).
+ */
+open class ActivityListenerImpl: ActivityListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_azmx_sync_fn_clone_activitylistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_azmx_sync_fn_free_activitylistener(handle, $0) }
+    }
+
+    
+
+    
+open func onEvent(event: ActivityEvent)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_activitylistener_on_event(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeActivityEvent_lower(event),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceActivityListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceActivityListener = UniffiVTableCallbackInterfaceActivityListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeActivityListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ActivityListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeActivityListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ActivityListener: handle missing in uniffiClone")
+            }
+        },
+        onEvent: { (
+            uniffiHandle: UInt64,
+            event: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeActivityListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onEvent(
+                     event: try FfiConverterTypeActivityEvent_lift(event)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceActivityListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceActivityListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitActivityListener() {
+    uniffi_azmx_sync_fn_init_callback_vtable_activitylistener(UniffiCallbackInterfaceActivityListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeActivityListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<ActivityListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = ActivityListener
+
+    public static func lift(_ handle: UInt64) throws -> ActivityListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ActivityListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: ActivityListener) -> UInt64 {
+         if let rustImpl = value as? ActivityListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ActivityListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ActivityListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeActivityListener_lift(_ handle: UInt64) throws -> ActivityListener {
+    return try FfiConverterTypeActivityListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeActivityListener_lower(_ value: ActivityListener) -> UInt64 {
+    return FfiConverterTypeActivityListener.lower(value)
+}
+
+
 
 
 
@@ -1092,6 +1318,1553 @@ public func FfiConverterTypeEnvelopeKey_lower(_ value: EnvelopeKey) -> UInt64 {
 }
 
 
+
+
+
+
+/**
+ * Sends HTTP requests for the engine.
+ */
+public protocol HttpTransport: AnyObject, Sendable {
+    
+    func send(request: HttpRequest) throws  -> HttpResponse
+    
+}
+/**
+ * Sends HTTP requests for the engine.
+ */
+open class HttpTransportImpl: HttpTransport, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_azmx_sync_fn_clone_httptransport(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_azmx_sync_fn_free_httptransport(handle, $0) }
+    }
+
+    
+
+    
+open func send(request: HttpRequest)throws  -> HttpResponse  {
+    return try  FfiConverterTypeHttpResponse_lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_httptransport_send(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeHttpRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceHttpTransport {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceHttpTransport = UniffiVTableCallbackInterfaceHttpTransport(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeHttpTransport.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface HttpTransport: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeHttpTransport.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface HttpTransport: handle missing in uniffiClone")
+            }
+        },
+        send: { (
+            uniffiHandle: UInt64,
+            request: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> HttpResponse in
+                guard let uniffiObj = try? FfiConverterTypeHttpTransport.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.send(
+                     request: try FfiConverterTypeHttpRequest_lift(request)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeHttpResponse_lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSyncError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceHttpTransport> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceHttpTransport>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitHttpTransport() {
+    uniffi_azmx_sync_fn_init_callback_vtable_httptransport(UniffiCallbackInterfaceHttpTransport.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpTransport: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<HttpTransport>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = HttpTransport
+
+    public static func lift(_ handle: UInt64) throws -> HttpTransport {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HttpTransportImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: HttpTransport) -> UInt64 {
+         if let rustImpl = value as? HttpTransportImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpTransport {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: HttpTransport, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpTransport_lift(_ handle: UInt64) throws -> HttpTransport {
+    return try FfiConverterTypeHttpTransport.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpTransport_lower(_ value: HttpTransport) -> UInt64 {
+    return FfiConverterTypeHttpTransport.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A host store: every record (tombstones included) and a way to apply
+ * merged changes (idempotently).
+ */
+public protocol StoreAdapter: AnyObject, Sendable {
+    
+    /**
+     * Every record of the store, tombstones included: a record that just
+     * disappears is not a delete.
+     */
+    func snapshot() throws  -> [SyncRecord]
+    
+    /**
+     * Writes merged changes (each change's record is the new version, a
+     * tombstone for `Delete`). Must be idempotent.
+     */
+    func apply(changes: [RecordChange]) throws 
+    
+}
+/**
+ * A host store: every record (tombstones included) and a way to apply
+ * merged changes (idempotently).
+ */
+open class StoreAdapterImpl: StoreAdapter, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_azmx_sync_fn_clone_storeadapter(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_azmx_sync_fn_free_storeadapter(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Every record of the store, tombstones included: a record that just
+     * disappears is not a delete.
+     */
+open func snapshot()throws  -> [SyncRecord]  {
+    return try  FfiConverterSequenceTypeSyncRecord.lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_storeadapter_snapshot(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Writes merged changes (each change's record is the new version, a
+     * tombstone for `Delete`). Must be idempotent.
+     */
+open func apply(changes: [RecordChange])throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_storeadapter_apply(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeRecordChange.lower(changes),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceStoreAdapter {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceStoreAdapter = UniffiVTableCallbackInterfaceStoreAdapter(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeStoreAdapter.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface StoreAdapter: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeStoreAdapter.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface StoreAdapter: handle missing in uniffiClone")
+            }
+        },
+        snapshot: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> [SyncRecord] in
+                guard let uniffiObj = try? FfiConverterTypeStoreAdapter.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.snapshot(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterSequenceTypeSyncRecord.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSyncError_lower
+            )
+        },
+        apply: { (
+            uniffiHandle: UInt64,
+            changes: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeStoreAdapter.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.apply(
+                     changes: try FfiConverterSequenceTypeRecordChange.lift(changes)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeSyncError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceStoreAdapter> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceStoreAdapter>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitStoreAdapter() {
+    uniffi_azmx_sync_fn_init_callback_vtable_storeadapter(UniffiCallbackInterfaceStoreAdapter.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStoreAdapter: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<StoreAdapter>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = StoreAdapter
+
+    public static func lift(_ handle: UInt64) throws -> StoreAdapter {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return StoreAdapterImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: StoreAdapter) -> UInt64 {
+         if let rustImpl = value as? StoreAdapterImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StoreAdapter {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: StoreAdapter, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreAdapter_lift(_ handle: UInt64) throws -> StoreAdapter {
+    return try FfiConverterTypeStoreAdapter.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreAdapter_lower(_ value: StoreAdapter) -> UInt64 {
+    return FfiConverterTypeStoreAdapter.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The sync engine of one device. Its state (device key, sequence numbers,
+ * activity log) lives in `state_dir`; the receipt is never written.
+ * Printing it shows only its device id.
+ */
+public protocol SyncEngineProtocol: AnyObject, Sendable {
+    
+    func addListener(listener: ActivityListener) 
+    
+    func deviceId()  -> String?
+    
+    /**
+     * The license's devices (metadata only).
+     */
+    func devices() throws  -> [DeviceInfo]
+    
+    /**
+     * Writes every store to an encrypted export file; returns the record count.
+     * (`export_to`/`import_from`: `import` is a keyword in Python and Swift.)
+     */
+    func exportTo(path: String) throws  -> UInt64
+    
+    /**
+     * The device key's fingerprint (public).
+     */
+    func fingerprint()  -> String
+    
+    /**
+     * Merges an export file into the stores; returns the record count.
+     */
+    func importFrom(path: String) throws  -> UInt64
+    
+    /**
+     * The device's public key (base64url).
+     */
+    func publicKey()  -> String
+    
+    /**
+     * The most recent events, oldest first.
+     */
+    func recentActivity(limit: UInt32)  -> [ActivityEvent]
+    
+    /**
+     * Registers this device with a relay; returns its device id. Idempotent
+     * for the same device key.
+     */
+    func register(relayUrl: String, licenseId: String, licenseKey: String, deviceName: String) throws  -> String
+    
+    /**
+     * Registers a host store by name and contract (generic shape checks only).
+     */
+    func registerCustomStore(name: String, contract: MergeContract, adapter: StoreAdapter) throws 
+    
+    /**
+     * Registers the built-in `memory` store (LWW by version, unscoped).
+     */
+    func registerMemory(adapter: StoreAdapter) throws 
+    
+    /**
+     * Registers the built-in `snippets` store (LWW by time, scoped).
+     */
+    func registerSnippets(adapter: StoreAdapter) throws 
+    
+    /**
+     * Registers a store with its spec (name, contract, validator) and the
+     * host adapter. Built-in names only with their built-in spec.
+     */
+    func registerStore(spec: StoreSpec, adapter: StoreAdapter) throws 
+    
+    /**
+     * Registers the built-in `todos` store (LWW per session, validated lists).
+     */
+    func registerTodos(adapter: StoreAdapter) throws 
+    
+    /**
+     * Revokes a device of this license (e.g. a lost laptop).
+     */
+    func revoke(deviceId: String) throws 
+    
+    /**
+     * Background interval, clamped to 30 s – 60 min.
+     */
+    func setIntervalSecs(secs: UInt64) 
+    
+    /**
+     * Gives the engine the recovery receipt (after `register`). The key is
+     * derived on a background thread; the receipt's Rust copy is zeroized
+     * here and the derived key never leaves Rust.
+     */
+    func setReceipt(receipt: String) throws 
+    
+    /**
+     * Hidden apps skip background cycles (`sync_now` still runs).
+     */
+    func setVisible(visible: Bool) 
+    
+    /**
+     * Starts the background scheduler (one thread).
+     */
+    func start() 
+    
+    func status()  -> EngineStatus
+    
+    /**
+     * Stops the background scheduler, waiting for a running cycle.
+     */
+    func stop() 
+    
+    /**
+     * Runs one full cycle now (push, pull, merge, apply).
+     */
+    func syncNow() throws  -> CycleReport
+    
+    /**
+     * Wakes the scheduler to run a cycle soon, without blocking.
+     */
+    func trigger() 
+    
+    /**
+     * Checks the receipt against the license's key-check blob on the relay
+     * (sets it for the license's first device): `WrongReceipt` if it does
+     * not match.
+     */
+    func verifyReceipt() throws 
+    
+}
+/**
+ * The sync engine of one device. Its state (device key, sequence numbers,
+ * activity log) lives in `state_dir`; the receipt is never written.
+ * Printing it shows only its device id.
+ */
+open class SyncEngine: SyncEngineProtocol, @unchecked Sendable, CustomDebugStringConvertible, CustomStringConvertible {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_azmx_sync_fn_clone_syncengine(self.handle, $0) }
+    }
+    /**
+     * Opens (or creates) the engine state in `state_dir`, including the
+     * device key. `transport`: the host's HTTP transport, or `None` for
+     * the built-in one.
+     */
+public convenience init(stateDir: String, transport: HttpTransport? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_constructor_syncengine_new(
+        FfiConverterString.lower(stateDir),
+        FfiConverterOptionTypeHttpTransport.lower(transport),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_azmx_sync_fn_free_syncengine(handle, $0) }
+    }
+
+    
+
+    
+open func addListener(listener: ActivityListener)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_add_listener(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeActivityListener_lower(listener),uniffiCallStatus
+    )
+}
+}
+    
+open func deviceId() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_device_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The license's devices (metadata only).
+     */
+open func devices()throws  -> [DeviceInfo]  {
+    return try  FfiConverterSequenceTypeDeviceInfo.lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_devices(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Writes every store to an encrypted export file; returns the record count.
+     * (`export_to`/`import_from`: `import` is a keyword in Python and Swift.)
+     */
+open func exportTo(path: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_export_to(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(path),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The device key's fingerprint (public).
+     */
+open func fingerprint() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_fingerprint(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Merges an export file into the stores; returns the record count.
+     */
+open func importFrom(path: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_import_from(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(path),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The device's public key (base64url).
+     */
+open func publicKey() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_public_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The most recent events, oldest first.
+     */
+open func recentActivity(limit: UInt32) -> [ActivityEvent]  {
+    return try!  FfiConverterSequenceTypeActivityEvent.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_recent_activity(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Registers this device with a relay; returns its device id. Idempotent
+     * for the same device key.
+     */
+open func register(relayUrl: String, licenseId: String, licenseKey: String, deviceName: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_register(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(relayUrl),
+        FfiConverterString.lower(licenseId),
+        FfiConverterString.lower(licenseKey),
+        FfiConverterString.lower(deviceName),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Registers a host store by name and contract (generic shape checks only).
+     */
+open func registerCustomStore(name: String, contract: MergeContract, adapter: StoreAdapter)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_register_custom_store(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterTypeMergeContract_lower(contract),
+        FfiConverterTypeStoreAdapter_lower(adapter),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Registers the built-in `memory` store (LWW by version, unscoped).
+     */
+open func registerMemory(adapter: StoreAdapter)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_register_memory(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeStoreAdapter_lower(adapter),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Registers the built-in `snippets` store (LWW by time, scoped).
+     */
+open func registerSnippets(adapter: StoreAdapter)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_register_snippets(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeStoreAdapter_lower(adapter),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Registers a store with its spec (name, contract, validator) and the
+     * host adapter. Built-in names only with their built-in spec.
+     */
+open func registerStore(spec: StoreSpec, adapter: StoreAdapter)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_register_store(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeStoreSpec_lower(spec),
+        FfiConverterTypeStoreAdapter_lower(adapter),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Registers the built-in `todos` store (LWW per session, validated lists).
+     */
+open func registerTodos(adapter: StoreAdapter)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_register_todos(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeStoreAdapter_lower(adapter),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Revokes a device of this license (e.g. a lost laptop).
+     */
+open func revoke(deviceId: String)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_revoke(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Background interval, clamped to 30 s – 60 min.
+     */
+open func setIntervalSecs(secs: UInt64)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_set_interval_secs(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(secs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Gives the engine the recovery receipt (after `register`). The key is
+     * derived on a background thread; the receipt's Rust copy is zeroized
+     * here and the derived key never leaves Rust.
+     */
+open func setReceipt(receipt: String)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_set_receipt(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(receipt),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Hidden apps skip background cycles (`sync_now` still runs).
+     */
+open func setVisible(visible: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_set_visible(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(visible),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Starts the background scheduler (one thread).
+     */
+open func start()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_start(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+open func status() -> EngineStatus  {
+    return try!  FfiConverterTypeEngineStatus_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_status(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Stops the background scheduler, waiting for a running cycle.
+     */
+open func stop()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_stop(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Runs one full cycle now (push, pull, merge, apply).
+     */
+open func syncNow()throws  -> CycleReport  {
+    return try  FfiConverterTypeCycleReport_lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_sync_now(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Wakes the scheduler to run a cycle soon, without blocking.
+     */
+open func trigger()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_trigger(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Checks the receipt against the license's key-check blob on the relay
+     * (sets it for the license's first device): `WrongReceipt` if it does
+     * not match.
+     */
+open func verifyReceipt()throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_verify_receipt(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_uniffi_trait_display(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncEngine: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SyncEngine
+
+    public static func lift(_ handle: UInt64) throws -> SyncEngine {
+        return SyncEngine(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SyncEngine) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncEngine {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SyncEngine, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncEngine_lift(_ handle: UInt64) throws -> SyncEngine {
+    return try FfiConverterTypeSyncEngine.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncEngine_lower(_ value: SyncEngine) -> UInt64 {
+    return FfiConverterTypeSyncEngine.lower(value)
+}
+
+
+
+
+/**
+ * One activity event: its time, its type name (e.g. `pushed`,
+ * `blobIntegrityError`) and its JSON form (never carries record bodies,
+ * the receipt or key bytes: only ids, counts, sizes, codes).
+ */
+public struct ActivityEvent: Equatable, Hashable {
+    public var atMs: Int64
+    public var typeName: String
+    public var json: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(atMs: Int64, typeName: String, json: String) {
+        self.atMs = atMs
+        self.typeName = typeName
+        self.json = json
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ActivityEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeActivityEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ActivityEvent {
+        return
+            try ActivityEvent(
+                atMs: FfiConverterInt64.read(from: &buf), 
+                typeName: FfiConverterString.read(from: &buf), 
+                json: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ActivityEvent, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.atMs, into: &buf)
+        FfiConverterString.write(value.typeName, into: &buf)
+        FfiConverterString.write(value.json, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeActivityEvent_lift(_ buf: RustBuffer) throws -> ActivityEvent {
+    return try FfiConverterTypeActivityEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeActivityEvent_lower(_ value: ActivityEvent) -> RustBuffer {
+    return FfiConverterTypeActivityEvent.lower(value)
+}
+
+
+/**
+ * What one cycle did.
+ */
+public struct CycleReport: Equatable, Hashable {
+    public var pushedSeq: UInt64?
+    public var pushedRecords: UInt64
+    public var sealedBytes: UInt64
+    public var checkpoint: Bool
+    public var pulledBlobs: UInt64
+    public var appliedChanges: UInt64
+    public var rejectedRecords: UInt64
+    public var quarantined: UInt64
+    public var durationMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(pushedSeq: UInt64?, pushedRecords: UInt64, sealedBytes: UInt64, checkpoint: Bool, pulledBlobs: UInt64, appliedChanges: UInt64, rejectedRecords: UInt64, quarantined: UInt64, durationMs: UInt64) {
+        self.pushedSeq = pushedSeq
+        self.pushedRecords = pushedRecords
+        self.sealedBytes = sealedBytes
+        self.checkpoint = checkpoint
+        self.pulledBlobs = pulledBlobs
+        self.appliedChanges = appliedChanges
+        self.rejectedRecords = rejectedRecords
+        self.quarantined = quarantined
+        self.durationMs = durationMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CycleReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCycleReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CycleReport {
+        return
+            try CycleReport(
+                pushedSeq: FfiConverterOptionUInt64.read(from: &buf), 
+                pushedRecords: FfiConverterUInt64.read(from: &buf), 
+                sealedBytes: FfiConverterUInt64.read(from: &buf), 
+                checkpoint: FfiConverterBool.read(from: &buf), 
+                pulledBlobs: FfiConverterUInt64.read(from: &buf), 
+                appliedChanges: FfiConverterUInt64.read(from: &buf), 
+                rejectedRecords: FfiConverterUInt64.read(from: &buf), 
+                quarantined: FfiConverterUInt64.read(from: &buf), 
+                durationMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CycleReport, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt64.write(value.pushedSeq, into: &buf)
+        FfiConverterUInt64.write(value.pushedRecords, into: &buf)
+        FfiConverterUInt64.write(value.sealedBytes, into: &buf)
+        FfiConverterBool.write(value.checkpoint, into: &buf)
+        FfiConverterUInt64.write(value.pulledBlobs, into: &buf)
+        FfiConverterUInt64.write(value.appliedChanges, into: &buf)
+        FfiConverterUInt64.write(value.rejectedRecords, into: &buf)
+        FfiConverterUInt64.write(value.quarantined, into: &buf)
+        FfiConverterUInt64.write(value.durationMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCycleReport_lift(_ buf: RustBuffer) throws -> CycleReport {
+    return try FfiConverterTypeCycleReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCycleReport_lower(_ value: CycleReport) -> RustBuffer {
+    return FfiConverterTypeCycleReport.lower(value)
+}
+
+
+/**
+ * One device of the license, as the relay sees it (metadata only).
+ */
+public struct DeviceInfo: Equatable, Hashable {
+    public var deviceId: String
+    public var name: String
+    public var createdAt: Int64?
+    public var lastPushAt: Int64?
+    public var lastPullAt: Int64?
+    public var blobCount: UInt64
+    public var sealedBytes: UInt64
+    public var revoked: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(deviceId: String, name: String, createdAt: Int64?, lastPushAt: Int64?, lastPullAt: Int64?, blobCount: UInt64, sealedBytes: UInt64, revoked: Bool) {
+        self.deviceId = deviceId
+        self.name = name
+        self.createdAt = createdAt
+        self.lastPushAt = lastPushAt
+        self.lastPullAt = lastPullAt
+        self.blobCount = blobCount
+        self.sealedBytes = sealedBytes
+        self.revoked = revoked
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceInfo {
+        return
+            try DeviceInfo(
+                deviceId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                createdAt: FfiConverterOptionInt64.read(from: &buf), 
+                lastPushAt: FfiConverterOptionInt64.read(from: &buf), 
+                lastPullAt: FfiConverterOptionInt64.read(from: &buf), 
+                blobCount: FfiConverterUInt64.read(from: &buf), 
+                sealedBytes: FfiConverterUInt64.read(from: &buf), 
+                revoked: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterOptionInt64.write(value.createdAt, into: &buf)
+        FfiConverterOptionInt64.write(value.lastPushAt, into: &buf)
+        FfiConverterOptionInt64.write(value.lastPullAt, into: &buf)
+        FfiConverterUInt64.write(value.blobCount, into: &buf)
+        FfiConverterUInt64.write(value.sealedBytes, into: &buf)
+        FfiConverterBool.write(value.revoked, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceInfo_lift(_ buf: RustBuffer) throws -> DeviceInfo {
+    return try FfiConverterTypeDeviceInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceInfo_lower(_ value: DeviceInfo) -> RustBuffer {
+    return FfiConverterTypeDeviceInfo.lower(value)
+}
+
+
+/**
+ * A snapshot of the engine for a status screen. `json` is the full status
+ * (last cycle, quarantine entries...) in its serde form.
+ */
+public struct EngineStatus: Equatable, Hashable {
+    public var deviceId: String?
+    public var deviceName: String?
+    public var relayUrl: String?
+    public var licenseId: String?
+    public var fingerprint: String
+    public var nextSeq: UInt64
+    public var lastSuccessMs: Int64?
+    public var outboxPending: Bool
+    public var revoked: Bool
+    public var clockOffsetSecs: Int64
+    public var quarantined: UInt64
+    public var receiptSet: Bool
+    public var json: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(deviceId: String?, deviceName: String?, relayUrl: String?, licenseId: String?, fingerprint: String, nextSeq: UInt64, lastSuccessMs: Int64?, outboxPending: Bool, revoked: Bool, clockOffsetSecs: Int64, quarantined: UInt64, receiptSet: Bool, json: String) {
+        self.deviceId = deviceId
+        self.deviceName = deviceName
+        self.relayUrl = relayUrl
+        self.licenseId = licenseId
+        self.fingerprint = fingerprint
+        self.nextSeq = nextSeq
+        self.lastSuccessMs = lastSuccessMs
+        self.outboxPending = outboxPending
+        self.revoked = revoked
+        self.clockOffsetSecs = clockOffsetSecs
+        self.quarantined = quarantined
+        self.receiptSet = receiptSet
+        self.json = json
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EngineStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEngineStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EngineStatus {
+        return
+            try EngineStatus(
+                deviceId: FfiConverterOptionString.read(from: &buf), 
+                deviceName: FfiConverterOptionString.read(from: &buf), 
+                relayUrl: FfiConverterOptionString.read(from: &buf), 
+                licenseId: FfiConverterOptionString.read(from: &buf), 
+                fingerprint: FfiConverterString.read(from: &buf), 
+                nextSeq: FfiConverterUInt64.read(from: &buf), 
+                lastSuccessMs: FfiConverterOptionInt64.read(from: &buf), 
+                outboxPending: FfiConverterBool.read(from: &buf), 
+                revoked: FfiConverterBool.read(from: &buf), 
+                clockOffsetSecs: FfiConverterInt64.read(from: &buf), 
+                quarantined: FfiConverterUInt64.read(from: &buf), 
+                receiptSet: FfiConverterBool.read(from: &buf), 
+                json: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EngineStatus, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.deviceId, into: &buf)
+        FfiConverterOptionString.write(value.deviceName, into: &buf)
+        FfiConverterOptionString.write(value.relayUrl, into: &buf)
+        FfiConverterOptionString.write(value.licenseId, into: &buf)
+        FfiConverterString.write(value.fingerprint, into: &buf)
+        FfiConverterUInt64.write(value.nextSeq, into: &buf)
+        FfiConverterOptionInt64.write(value.lastSuccessMs, into: &buf)
+        FfiConverterBool.write(value.outboxPending, into: &buf)
+        FfiConverterBool.write(value.revoked, into: &buf)
+        FfiConverterInt64.write(value.clockOffsetSecs, into: &buf)
+        FfiConverterUInt64.write(value.quarantined, into: &buf)
+        FfiConverterBool.write(value.receiptSet, into: &buf)
+        FfiConverterString.write(value.json, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEngineStatus_lift(_ buf: RustBuffer) throws -> EngineStatus {
+    return try FfiConverterTypeEngineStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEngineStatus_lower(_ value: EngineStatus) -> RustBuffer {
+    return FfiConverterTypeEngineStatus.lower(value)
+}
+
+
+/**
+ * One HTTP header.
+ */
+public struct HttpHeader: Equatable, Hashable {
+    public var name: String
+    public var value: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HttpHeader: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpHeader: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpHeader {
+        return
+            try HttpHeader(
+                name: FfiConverterString.read(from: &buf), 
+                value: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HttpHeader, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.value, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpHeader_lift(_ buf: RustBuffer) throws -> HttpHeader {
+    return try FfiConverterTypeHttpHeader.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpHeader_lower(_ value: HttpHeader) -> RustBuffer {
+    return FfiConverterTypeHttpHeader.lower(value)
+}
+
+
+/**
+ * A request the engine asks the host transport to send.
+ */
+public struct HttpRequest: Equatable, Hashable {
+    public var method: String
+    public var url: String
+    public var headers: [HttpHeader]
+    public var body: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(method: String, url: String, headers: [HttpHeader], body: Data) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HttpRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpRequest {
+        return
+            try HttpRequest(
+                method: FfiConverterString.read(from: &buf), 
+                url: FfiConverterString.read(from: &buf), 
+                headers: FfiConverterSequenceTypeHttpHeader.read(from: &buf), 
+                body: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HttpRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.method, into: &buf)
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterSequenceTypeHttpHeader.write(value.headers, into: &buf)
+        FfiConverterData.write(value.body, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpRequest_lift(_ buf: RustBuffer) throws -> HttpRequest {
+    return try FfiConverterTypeHttpRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpRequest_lower(_ value: HttpRequest) -> RustBuffer {
+    return FfiConverterTypeHttpRequest.lower(value)
+}
+
+
+/**
+ * The relay's answer. Any status (also 4xx/5xx) is a normal response;
+ * raise an error only when the request could not be completed.
+ */
+public struct HttpResponse: Equatable, Hashable {
+    public var status: UInt16
+    /**
+     * Header names in any case (they are lower-cased on the Rust side).
+     */
+    public var headers: [HttpHeader]
+    public var body: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(status: UInt16, 
+        /**
+         * Header names in any case (they are lower-cased on the Rust side).
+         */headers: [HttpHeader], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HttpResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpResponse {
+        return
+            try HttpResponse(
+                status: FfiConverterUInt16.read(from: &buf), 
+                headers: FfiConverterSequenceTypeHttpHeader.read(from: &buf), 
+                body: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HttpResponse, into buf: inout [UInt8]) {
+        FfiConverterUInt16.write(value.status, into: &buf)
+        FfiConverterSequenceTypeHttpHeader.write(value.headers, into: &buf)
+        FfiConverterData.write(value.body, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpResponse_lift(_ buf: RustBuffer) throws -> HttpResponse {
+    return try FfiConverterTypeHttpResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpResponse_lower(_ value: HttpResponse) -> RustBuffer {
+    return FfiConverterTypeHttpResponse.lower(value)
+}
 
 
 /**
@@ -2359,6 +4132,50 @@ enum SyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case HostCallback(reason: String
     )
     /**
+     * No recovery receipt has been given yet (engine `set_receipt`).
+     */
+    case NoReceipt
+    /**
+     * The device is not registered with a relay yet (engine `register`).
+     */
+    case NotRegistered
+    /**
+     * The relay asked the engine to slow down.
+     */
+    case RateLimited(retryAfterSecs: UInt64
+    )
+    /**
+     * The relay could not be reached (or the host transport failed).
+     */
+    case Network(detail: String
+    )
+    /**
+     * The relay answered with an error the engine cannot act on.
+     */
+    case Relay(status: UInt16, code: String, detail: String
+    )
+    /**
+     * A host store adapter failed (`detail`: the host's message as given).
+     * (Fields are named `detail`, not `message`: Kotlin exceptions own `message`.)
+     */
+    case StoreFailed(store: String, detail: String
+    )
+    /**
+     * Engine configuration problem (store registered twice, ...).
+     */
+    case Config(detail: String
+    )
+    /**
+     * Reading or writing the engine's state directory failed.
+     */
+    case StateDir(path: String, detail: String
+    )
+    /**
+     * Export/import file problem.
+     */
+    case ExportFormat(detail: String
+    )
+    /**
      * A core error these bindings do not map yet; `code` is the core's
      * stable machine code.
      */
@@ -2442,7 +4259,34 @@ public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
         case 19: return .HostCallback(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 20: return .Other(
+        case 20: return .NoReceipt
+        case 21: return .NotRegistered
+        case 22: return .RateLimited(
+            retryAfterSecs: try FfiConverterUInt64.read(from: &buf)
+            )
+        case 23: return .Network(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 24: return .Relay(
+            status: try FfiConverterUInt16.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf), 
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 25: return .StoreFailed(
+            store: try FfiConverterString.read(from: &buf), 
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 26: return .Config(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 27: return .StateDir(
+            path: try FfiConverterString.read(from: &buf), 
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 28: return .ExportFormat(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 29: return .Other(
             code: try FfiConverterString.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
@@ -2552,8 +4396,55 @@ public struct FfiConverterTypeSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Other(code,detail):
+        case .NoReceipt:
             writeInt(&buf, Int32(20))
+        
+        
+        case .NotRegistered:
+            writeInt(&buf, Int32(21))
+        
+        
+        case let .RateLimited(retryAfterSecs):
+            writeInt(&buf, Int32(22))
+            FfiConverterUInt64.write(retryAfterSecs, into: &buf)
+            
+        
+        case let .Network(detail):
+            writeInt(&buf, Int32(23))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Relay(status,code,detail):
+            writeInt(&buf, Int32(24))
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .StoreFailed(store,detail):
+            writeInt(&buf, Int32(25))
+            FfiConverterString.write(store, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Config(detail):
+            writeInt(&buf, Int32(26))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .StateDir(path,detail):
+            writeInt(&buf, Int32(27))
+            FfiConverterString.write(path, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .ExportFormat(detail):
+            writeInt(&buf, Int32(28))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Other(code,detail):
+            writeInt(&buf, Int32(29))
             FfiConverterString.write(code, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
@@ -2793,6 +4684,30 @@ fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -2811,6 +4726,105 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         case 1: return try FfiConverterString.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeHttpTransport: FfiConverterRustBuffer {
+    typealias SwiftType = HttpTransport?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeHttpTransport.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeHttpTransport.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeActivityEvent: FfiConverterRustBuffer {
+    typealias SwiftType = [ActivityEvent]
+
+    public static func write(_ value: [ActivityEvent], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeActivityEvent.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ActivityEvent] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ActivityEvent]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeActivityEvent.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [DeviceInfo]
+
+    public static func write(_ value: [DeviceInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDeviceInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DeviceInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DeviceInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDeviceInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeHttpHeader: FfiConverterRustBuffer {
+    typealias SwiftType = [HttpHeader]
+
+    public static func write(_ value: [HttpHeader], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHttpHeader.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [HttpHeader] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [HttpHeader]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHttpHeader.read(from: &buf))
+        }
+        return seq
     }
 }
 
@@ -3083,6 +5097,90 @@ private let initializationResult: InitializationResult = {
     if (uniffi_azmx_sync_checksum_method_envelopekey_seal_text() != 12250) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_azmx_sync_checksum_method_activitylistener_on_event() != 15367) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_httptransport_send() != 34875) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_storeadapter_snapshot() != 32949) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_storeadapter_apply() != 56584) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_add_listener() != 48389) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_device_id() != 32719) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_devices() != 28801) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_export_to() != 15270) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_fingerprint() != 45796) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_import_from() != 11091) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_public_key() != 35026) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_recent_activity() != 49789) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_register() != 41760) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_register_custom_store() != 52460) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_register_memory() != 35975) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_register_snippets() != 14645) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_register_store() != 64324) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_register_todos() != 18776) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_revoke() != 56209) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_set_interval_secs() != 62939) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_set_receipt() != 25184) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_set_visible() != 1641) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_start() != 57725) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_status() != 34155) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_stop() != 46190) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_sync_now() != 62310) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_trigger() != 12108) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_verify_receipt() != 50647) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_azmx_sync_checksum_method_deviceidentity_fingerprint() != 54346) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3095,6 +5193,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_azmx_sync_checksum_constructor_envelopekey_derive() != 40374) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_azmx_sync_checksum_constructor_syncengine_new() != 52222) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_azmx_sync_checksum_constructor_deviceidentity_load() != 64638) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3102,6 +5203,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitActivityListener()
+    uniffiCallbackInitHttpTransport()
+    uniffiCallbackInitStoreAdapter()
     return InitializationResult.ok
 }()
 

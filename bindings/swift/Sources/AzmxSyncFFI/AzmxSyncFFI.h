@@ -243,6 +243,62 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_ACTIVITY_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_ACTIVITY_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceActivityListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_TRANSPORT_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_TRANSPORT_METHOD0
+typedef void (*UniffiCallbackInterfaceHttpTransportMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_STORE_ADAPTER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_STORE_ADAPTER_METHOD0
+typedef void (*UniffiCallbackInterfaceStoreAdapterMethod0)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_STORE_ADAPTER_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_STORE_ADAPTER_METHOD1
+typedef void (*UniffiCallbackInterfaceStoreAdapterMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_ACTIVITY_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_ACTIVITY_LISTENER
+typedef struct UniffiVTableCallbackInterfaceActivityListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceActivityListenerMethod0 _Nonnull onEvent;
+} UniffiVTableCallbackInterfaceActivityListener;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_TRANSPORT
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_TRANSPORT
+typedef struct UniffiVTableCallbackInterfaceHttpTransport {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceHttpTransportMethod0 _Nonnull send;
+} UniffiVTableCallbackInterfaceHttpTransport;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_STORE_ADAPTER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_STORE_ADAPTER
+typedef struct UniffiVTableCallbackInterfaceStoreAdapter {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceStoreAdapterMethod0 _Nonnull snapshot;
+    UniffiCallbackInterfaceStoreAdapterMethod1 _Nonnull apply;
+} UniffiVTableCallbackInterfaceStoreAdapter;
+
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_ENVELOPEKEY
 #define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_ENVELOPEKEY
 uint64_t uniffi_azmx_sync_fn_clone_envelopekey(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -296,6 +352,216 @@ int8_t uniffi_azmx_sync_fn_method_envelopekey_uniffi_trait_eq_eq(uint64_t ptr, u
 #ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_ENVELOPEKEY_UNIFFI_TRAIT_EQ_NE
 #define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_ENVELOPEKEY_UNIFFI_TRAIT_EQ_NE
 int8_t uniffi_azmx_sync_fn_method_envelopekey_uniffi_trait_eq_ne(uint64_t ptr, uint64_t other, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_ACTIVITYLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_ACTIVITYLISTENER
+uint64_t uniffi_azmx_sync_fn_clone_activitylistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_FREE_ACTIVITYLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_FREE_ACTIVITYLISTENER
+void uniffi_azmx_sync_fn_free_activitylistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_INIT_CALLBACK_VTABLE_ACTIVITYLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_INIT_CALLBACK_VTABLE_ACTIVITYLISTENER
+void uniffi_azmx_sync_fn_init_callback_vtable_activitylistener(const UniffiVTableCallbackInterfaceActivityListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_ACTIVITYLISTENER_ON_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_ACTIVITYLISTENER_ON_EVENT
+void uniffi_azmx_sync_fn_method_activitylistener_on_event(uint64_t ptr, RustBuffer event, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_HTTPTRANSPORT
+uint64_t uniffi_azmx_sync_fn_clone_httptransport(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_FREE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_FREE_HTTPTRANSPORT
+void uniffi_azmx_sync_fn_free_httptransport(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_INIT_CALLBACK_VTABLE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_INIT_CALLBACK_VTABLE_HTTPTRANSPORT
+void uniffi_azmx_sync_fn_init_callback_vtable_httptransport(const UniffiVTableCallbackInterfaceHttpTransport* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_HTTPTRANSPORT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_HTTPTRANSPORT_SEND
+RustBuffer uniffi_azmx_sync_fn_method_httptransport_send(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_STOREADAPTER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_STOREADAPTER
+uint64_t uniffi_azmx_sync_fn_clone_storeadapter(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_FREE_STOREADAPTER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_FREE_STOREADAPTER
+void uniffi_azmx_sync_fn_free_storeadapter(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_INIT_CALLBACK_VTABLE_STOREADAPTER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_INIT_CALLBACK_VTABLE_STOREADAPTER
+void uniffi_azmx_sync_fn_init_callback_vtable_storeadapter(const UniffiVTableCallbackInterfaceStoreAdapter* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_STOREADAPTER_SNAPSHOT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_STOREADAPTER_SNAPSHOT
+RustBuffer uniffi_azmx_sync_fn_method_storeadapter_snapshot(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_STOREADAPTER_APPLY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_STOREADAPTER_APPLY
+void uniffi_azmx_sync_fn_method_storeadapter_apply(uint64_t ptr, RustBuffer changes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_SYNCENGINE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_SYNCENGINE
+uint64_t uniffi_azmx_sync_fn_clone_syncengine(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_FREE_SYNCENGINE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_FREE_SYNCENGINE
+void uniffi_azmx_sync_fn_free_syncengine(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CONSTRUCTOR_SYNCENGINE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CONSTRUCTOR_SYNCENGINE_NEW
+uint64_t uniffi_azmx_sync_fn_constructor_syncengine_new(RustBuffer state_dir, RustBuffer transport, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_ADD_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_ADD_LISTENER
+void uniffi_azmx_sync_fn_method_syncengine_add_listener(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_DEVICE_ID
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_DEVICES
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_devices(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_EXPORT_TO
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_EXPORT_TO
+uint64_t uniffi_azmx_sync_fn_method_syncengine_export_to(uint64_t ptr, RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_FINGERPRINT
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_fingerprint(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_IMPORT_FROM
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_IMPORT_FROM
+uint64_t uniffi_azmx_sync_fn_method_syncengine_import_from(uint64_t ptr, RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_PUBLIC_KEY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_PUBLIC_KEY
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_public_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_RECENT_ACTIVITY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_RECENT_ACTIVITY
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_recent_activity(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_register(uint64_t ptr, RustBuffer relay_url, RustBuffer license_id, RustBuffer license_key, RustBuffer device_name, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_CUSTOM_STORE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_CUSTOM_STORE
+void uniffi_azmx_sync_fn_method_syncengine_register_custom_store(uint64_t ptr, RustBuffer name, RustBuffer contract, uint64_t adapter, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_MEMORY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_MEMORY
+void uniffi_azmx_sync_fn_method_syncengine_register_memory(uint64_t ptr, uint64_t adapter, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_SNIPPETS
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_SNIPPETS
+void uniffi_azmx_sync_fn_method_syncengine_register_snippets(uint64_t ptr, uint64_t adapter, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_STORE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_STORE
+void uniffi_azmx_sync_fn_method_syncengine_register_store(uint64_t ptr, RustBuffer spec, uint64_t adapter, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_TODOS
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REGISTER_TODOS
+void uniffi_azmx_sync_fn_method_syncengine_register_todos(uint64_t ptr, uint64_t adapter, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REVOKE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_REVOKE
+void uniffi_azmx_sync_fn_method_syncengine_revoke(uint64_t ptr, RustBuffer device_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_SET_INTERVAL_SECS
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_SET_INTERVAL_SECS
+void uniffi_azmx_sync_fn_method_syncengine_set_interval_secs(uint64_t ptr, uint64_t secs, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_SET_RECEIPT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_SET_RECEIPT
+void uniffi_azmx_sync_fn_method_syncengine_set_receipt(uint64_t ptr, RustBuffer receipt, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_SET_VISIBLE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_SET_VISIBLE
+void uniffi_azmx_sync_fn_method_syncengine_set_visible(uint64_t ptr, int8_t visible, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_START
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_START
+void uniffi_azmx_sync_fn_method_syncengine_start(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_STATUS
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_STOP
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_STOP
+void uniffi_azmx_sync_fn_method_syncengine_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_SYNC_NOW
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_SYNC_NOW
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_sync_now(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_TRIGGER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_TRIGGER
+void uniffi_azmx_sync_fn_method_syncengine_trigger(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_VERIFY_RECEIPT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_VERIFY_RECEIPT
+void uniffi_azmx_sync_fn_method_syncengine_verify_receipt(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_UNIFFI_TRAIT_DEBUG
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_UNIFFI_TRAIT_DEBUG
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_uniffi_trait_debug(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_UNIFFI_TRAIT_DISPLAY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_UNIFFI_TRAIT_DISPLAY
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_uniffi_trait_display(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_CLONE_DEVICEIDENTITY
@@ -727,6 +993,174 @@ uint16_t uniffi_azmx_sync_checksum_method_envelopekey_seal_text(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_ACTIVITYLISTENER_ON_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_ACTIVITYLISTENER_ON_EVENT
+uint16_t uniffi_azmx_sync_checksum_method_activitylistener_on_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_HTTPTRANSPORT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_HTTPTRANSPORT_SEND
+uint16_t uniffi_azmx_sync_checksum_method_httptransport_send(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_STOREADAPTER_SNAPSHOT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_STOREADAPTER_SNAPSHOT
+uint16_t uniffi_azmx_sync_checksum_method_storeadapter_snapshot(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_STOREADAPTER_APPLY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_STOREADAPTER_APPLY
+uint16_t uniffi_azmx_sync_checksum_method_storeadapter_apply(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_ADD_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_ADD_LISTENER
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_add_listener(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_DEVICE_ID
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_device_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_DEVICES
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_devices(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_EXPORT_TO
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_EXPORT_TO
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_export_to(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_FINGERPRINT
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_fingerprint(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_IMPORT_FROM
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_IMPORT_FROM
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_import_from(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_PUBLIC_KEY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_PUBLIC_KEY
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_public_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_RECENT_ACTIVITY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_RECENT_ACTIVITY
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_recent_activity(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_register(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_CUSTOM_STORE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_CUSTOM_STORE
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_register_custom_store(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_MEMORY
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_MEMORY
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_register_memory(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_SNIPPETS
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_SNIPPETS
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_register_snippets(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_STORE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_STORE
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_register_store(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_TODOS
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REGISTER_TODOS
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_register_todos(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REVOKE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_REVOKE
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_revoke(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_SET_INTERVAL_SECS
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_SET_INTERVAL_SECS
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_set_interval_secs(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_SET_RECEIPT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_SET_RECEIPT
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_set_receipt(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_SET_VISIBLE
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_SET_VISIBLE
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_set_visible(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_START
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_START
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_start(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_STATUS
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_STOP
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_STOP
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_stop(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_SYNC_NOW
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_SYNC_NOW
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_sync_now(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_TRIGGER
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_TRIGGER
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_trigger(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_VERIFY_RECEIPT
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_VERIFY_RECEIPT
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_verify_receipt(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_DEVICEIDENTITY_FINGERPRINT
 #define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_DEVICEIDENTITY_FINGERPRINT
 uint16_t uniffi_azmx_sync_checksum_method_deviceidentity_fingerprint(void
@@ -748,6 +1182,12 @@ uint16_t uniffi_azmx_sync_checksum_method_deviceidentity_sign_canonical(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_CONSTRUCTOR_ENVELOPEKEY_DERIVE
 #define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_CONSTRUCTOR_ENVELOPEKEY_DERIVE
 uint16_t uniffi_azmx_sync_checksum_constructor_envelopekey_derive(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_CONSTRUCTOR_SYNCENGINE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_CONSTRUCTOR_SYNCENGINE_NEW
+uint16_t uniffi_azmx_sync_checksum_constructor_syncengine_new(void
     
 );
 #endif
