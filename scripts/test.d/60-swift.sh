@@ -32,8 +32,18 @@ bindings/swift/chroot.sh run bash -ec "
   test -x '$OUT/build/debug/AzmxSyncSelfTest'
 "
 BUILT=$SECONDS
+# Engine.swift syncs through a real relay on loopback: the workspace CLI's
+# `relay serve`, started here outside the chroot (same network).
+cargo build -q -p azmx-sync-cli
+RELAY_DIR=$(mktemp -d)
+LKEY=$("$TARGET_DIR/debug/azmx-sync" relay license add lic_swift_engine --data-dir "$RELAY_DIR" | awk 'END {print $NF}')
+coproc RELAY { exec "$TARGET_DIR/debug/azmx-sync" relay serve --data-dir "$RELAY_DIR" --listen 127.0.0.1:0 2>/dev/null; }
+RELAY_PID_SAVED=$RELAY_PID
+trap 'kill "$RELAY_PID_SAVED" 2>/dev/null || true; rm -rf "$RELAY_DIR"' EXIT
+read -r _ _ RELAY_URL <&"${RELAY[0]}"
 set +e
-bindings/swift/chroot.sh run env LD_LIBRARY_PATH="$LIBDIR" "$OUT/build/debug/AzmxSyncSelfTest" \
+bindings/swift/chroot.sh run env LD_LIBRARY_PATH="$LIBDIR" AZMX_RELAY_URL="$RELAY_URL" \
+  AZMX_LICENSE_ID=lic_swift_engine AZMX_LICENSE_KEY="$LKEY" "$OUT/build/debug/AzmxSyncSelfTest" \
   | tee "$OUT/tests.txt"
 RC=${PIPESTATUS[0]}
 set -e

@@ -291,6 +291,8 @@ do {
                  t1.timeIntervalSince(t0) * 100, t2.timeIntervalSince(t1) * 100))
 }
 
+engineTests()  // Engine.swift
+
 print()
 print("swift: \(passed) passed, \(failures.count) failed")
 if !failures.isEmpty {
