@@ -561,3 +561,61 @@ impl SyncEngine {
         self.inner.public_key()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_typed_variants() {
+        use azmx_sync_core::engine::SyncError as E;
+        assert_eq!(SyncError::from(E::WrongReceipt), SyncError::WrongReceipt);
+        assert_eq!(SyncError::from(E::Revoked), SyncError::Revoked);
+        assert_eq!(
+            SyncError::from(E::ClockSkew { skew_secs: -400 }),
+            SyncError::ClockSkew {
+                skew_secs: -400,
+                max_secs: azmx_sync_core::MAX_SKEW_SECS
+            }
+        );
+        assert!(matches!(
+            SyncError::from(E::Core(azmx_sync_core::Error::BlobIntegrity {
+                expected: "a".into(),
+                actual: "b".into()
+            })),
+            SyncError::BlobIntegrityError { .. }
+        ));
+        assert!(matches!(
+            SyncError::from(E::Store {
+                store: "notes".into(),
+                message: "boom".into()
+            }),
+            SyncError::StoreFailed { .. }
+        ));
+    }
+
+    struct Failing;
+    impl StoreAdapter for Failing {
+        fn snapshot(&self) -> Result<Vec<SyncRecord>, SyncError> {
+            Err(uniffi::UnexpectedUniFFICallbackError::new("RuntimeError('x')").into())
+        }
+        fn apply(&self, _: Vec<RecordChange>) -> Result<(), SyncError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn host_callback_errors_become_host_errors_with_the_message() {
+        let bridge = StoreBridge(Arc::new(Failing));
+        let err = azmx_sync_core::engine::StoreAdapter::snapshot(&bridge).unwrap_err();
+        assert_eq!(err.message, "RuntimeError('x')");
+    }
+
+    #[test]
+    fn engine_prints_nothing_but_its_device_id() {
+        let dir = std::env::temp_dir().join(format!("azmx-ffi-engine-{}", std::process::id()));
+        let e = SyncEngine::new(dir.to_string_lossy().into_owned(), None).unwrap();
+        assert_eq!(format!("{e:?}"), "SyncEngine(unregistered)");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
