@@ -41,7 +41,8 @@ SOURCES=("$BUILD/gen/dev/azmx/sync/azmx_sync.kt"
          bindings/kotlin/src/main/kotlin/dev/azmx/sync/FastEnvelope.kt
          bindings/kotlin/src/test/kotlin/AzmxSyncTest.kt
          bindings/kotlin/src/test/kotlin/EngineTest.kt
-         examples/kotlin/SealSnippet.kt)
+         examples/kotlin/SealSnippet.kt
+         examples/kotlin/TwoDevices.kt)
 # kotlinc takes ~30-60 s: reuse the jar when no source changed.
 HASH=$(cat "${SOURCES[@]}" | sha256sum | cut -c1-16)
 JAR="$BUILD/tests-$HASH.jar"
@@ -74,6 +75,10 @@ AZMX_SYNC_BIN="$TARGET_DIR/debug/azmx-sync" java -Djna.library.path="${AZMX_LIB_
 ERC=${PIPESTATUS[0]}
 set -e
 [ "$ERC" = 0 ] || RC=$ERC
+echo "example: examples/kotlin/TwoDevices.kt"
+AZMX_SYNC_BIN="$TARGET_DIR/debug/azmx-sync" java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" \
+  -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" TwoDevicesKt >/dev/null || EXAMPLE=FAILED
+echo "example: $EXAMPLE"
 read -r EP EF < <(sed -nE 's/^kotlin engine: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$BUILD/engine-tests.txt"; echo)
 read -r KP KF < <(sed -nE 's/^kotlin: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$BUILD/tests.txt"; echo)
 if [ -n "${EP:-}" ] && [ -n "${KP:-}" ]; then
