@@ -50,6 +50,8 @@ set -e
 echo "example: examples/swift/run.sh"
 EXAMPLE=ok
 examples/swift/run.sh 2>&1 | grep -v '^\[' || EXAMPLE=FAILED
+echo "example: examples/swift/two_devices.sh"
+examples/swift/two_devices.sh 2>&1 | grep -v '^\[' || EXAMPLE=FAILED
 echo "example: $EXAMPLE"
 SUMMARY=$(grep -E '^swift: [0-9]+ passed, [0-9]+ failed' "$OUT/tests.txt" || echo "swift: 0 passed, 1 failed (no summary)")
 echo "$SUMMARY (chroot $((CHROOTED - START)) s, build $((BUILT - CHROOTED)) s, total $((SECONDS - START)) s)"
