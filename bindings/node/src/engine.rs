@@ -300,14 +300,8 @@ fn core_spec(
     contract: MergeContract,
     validator: Option<StoreValidator>,
 ) -> Result<cm::StoreSpec, NodeError> {
-    let builtin = match name {
-        "snippets" => Some((cm::StoreSpec::snippets(), MergeContract::LwwByTime)),
-        "todos" => Some((cm::StoreSpec::todos(), MergeContract::LwwPerGroup)),
-        "memory" => Some((cm::StoreSpec::memory(), MergeContract::LwwByVersion)),
-        _ => None,
-    };
-    if let Some((spec, c)) = builtin {
-        if c != contract || validator.is_some() {
+    if let Some(spec) = cm::StoreSpec::builtin(name) {
+        if spec.contract != contract.into() || validator.is_some() {
             return Err(NodeError::new(
                 "INVALID_STORE_NAME",
                 "this store is built in and cannot be redefined (use registerSnippets/registerTodos/registerMemory)",
@@ -319,18 +313,8 @@ fn core_spec(
     let store_name = cm::StoreName::new(name).map_err(|e| {
         NodeError::new("INVALID_STORE_NAME", e.to_string()).str("problem", format!("{e:?}"))
     })?;
-    let c = match contract {
-        MergeContract::LwwByTime => cm::Contract::LwwByTime,
-        MergeContract::LwwByVersion => cm::Contract::LwwByVersion,
-        MergeContract::LwwPerGroup => cm::Contract::LwwPerGroup,
-    };
-    let base = cm::StoreSpec::new(store_name, c);
-    Ok(match validator.unwrap_or(StoreValidator::ShapeOnly) {
-        StoreValidator::ShapeOnly => base,
-        StoreValidator::RequireScope => base.with_validator(cm::RequireScope),
-        StoreValidator::NoScope => base.with_validator(cm::NoScope),
-        StoreValidator::Todos => base.with_validator(cm::TodosValidator),
-    })
+    Ok(cm::StoreSpec::new(store_name, contract.into())
+        .with_kind(validator.unwrap_or(StoreValidator::ShapeOnly).into()))
 }
 
 /// Marks the engine busy for the duration of a call.

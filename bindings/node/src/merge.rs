@@ -32,7 +32,7 @@ pub struct SyncRecord {
 
 /// How two versions of one record are ordered (the greater one wins).
 #[napi(string_enum = "camelCase")]
-#[derive(PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum MergeContract {
     /// LWW per record by `updatedAt` (snippets).
     LwwByTime,
@@ -44,7 +44,7 @@ pub enum MergeContract {
 
 /// Extra checks on incoming records.
 #[napi(string_enum = "camelCase")]
-#[derive(PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum StoreValidator {
     /// Only the generic shape checks.
     ShapeOnly,
@@ -65,35 +65,66 @@ pub struct StoreSpec {
     pub validator: StoreValidator,
 }
 
-const BUILTINS: [(&str, MergeContract, StoreValidator); 3] = [
-    (
-        "snippets",
-        MergeContract::LwwByTime,
-        StoreValidator::RequireScope,
-    ),
-    ("todos", MergeContract::LwwPerGroup, StoreValidator::Todos),
-    (
-        "memory",
-        MergeContract::LwwByVersion,
-        StoreValidator::NoScope,
-    ),
-];
+impl From<MergeContract> for core::Contract {
+    fn from(c: MergeContract) -> Self {
+        match c {
+            MergeContract::LwwByTime => Self::LwwByTime,
+            MergeContract::LwwByVersion => Self::LwwByVersion,
+            MergeContract::LwwPerGroup => Self::LwwPerGroup,
+        }
+    }
+}
+
+impl From<core::Contract> for MergeContract {
+    fn from(c: core::Contract) -> Self {
+        match c {
+            core::Contract::LwwByTime => Self::LwwByTime,
+            core::Contract::LwwByVersion => Self::LwwByVersion,
+            core::Contract::LwwPerGroup => Self::LwwPerGroup,
+        }
+    }
+}
+
+impl From<StoreValidator> for core::ValidatorKind {
+    fn from(v: StoreValidator) -> Self {
+        match v {
+            StoreValidator::ShapeOnly => Self::ShapeOnly,
+            StoreValidator::RequireScope => Self::RequireScope,
+            StoreValidator::NoScope => Self::NoScope,
+            StoreValidator::Todos => Self::Todos,
+        }
+    }
+}
+
+impl From<core::ValidatorKind> for StoreValidator {
+    fn from(v: core::ValidatorKind) -> Self {
+        match v {
+            core::ValidatorKind::ShapeOnly => Self::ShapeOnly,
+            core::ValidatorKind::RequireScope => Self::RequireScope,
+            core::ValidatorKind::NoScope => Self::NoScope,
+            core::ValidatorKind::Todos => Self::Todos,
+        }
+    }
+}
 
 fn builtin(name: &str) -> Option<StoreSpec> {
-    BUILTINS
-        .into_iter()
+    core::BUILTIN_STORES
+        .iter()
         .find(|b| b.0 == name)
-        .map(|(name, contract, validator)| StoreSpec {
+        .map(|&(name, contract, validator)| StoreSpec {
             name: name.to_string(),
-            contract,
-            validator,
+            contract: contract.into(),
+            validator: validator.into(),
         })
 }
 
 /// The three built-in stores: `snippets`, `todos`, `memory`.
 #[napi]
 pub fn builtin_stores() -> Vec<StoreSpec> {
-    BUILTINS.iter().filter_map(|b| builtin(b.0)).collect()
+    core::BUILTIN_STORES
+        .iter()
+        .filter_map(|b| builtin(b.0))
+        .collect()
 }
 
 /// The built-in store named `name`; throws `UNKNOWN_STORE`.
@@ -131,8 +162,8 @@ fn to_core_spec(spec: &StoreSpec) -> Result<core::StoreSpec, NodeError> {
         };
         NodeError::new("INVALID_STORE_NAME", e.to_string()).str("problem", problem)
     })?;
-    if let Some(b) = BUILTINS.iter().find(|b| b.0 == spec.name) {
-        if b.1 != spec.contract || b.2 != spec.validator {
+    if let Some(b) = builtin(&spec.name) {
+        if b.contract != spec.contract || b.validator != spec.validator {
             return Err(NodeError::new(
                 "INVALID_STORE_NAME",
                 "this store is built in and cannot be redefined",
@@ -140,18 +171,7 @@ fn to_core_spec(spec: &StoreSpec) -> Result<core::StoreSpec, NodeError> {
             .str("problem", "builtinRedefined"));
         }
     }
-    let contract = match spec.contract {
-        MergeContract::LwwByTime => core::Contract::LwwByTime,
-        MergeContract::LwwByVersion => core::Contract::LwwByVersion,
-        MergeContract::LwwPerGroup => core::Contract::LwwPerGroup,
-    };
-    let base = core::StoreSpec::new(name, contract);
-    Ok(match spec.validator {
-        StoreValidator::ShapeOnly => base,
-        StoreValidator::RequireScope => base.with_validator(core::RequireScope),
-        StoreValidator::NoScope => base.with_validator(core::NoScope),
-        StoreValidator::Todos => base.with_validator(core::TodosValidator),
-    })
+    Ok(core::StoreSpec::new(name, spec.contract.into()).with_kind(spec.validator.into()))
 }
 
 /// The change the host must apply to its own store.

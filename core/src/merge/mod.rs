@@ -42,7 +42,7 @@ pub use record::{
 pub use state::StoreState;
 pub use store::{
     NoScope, Registry, RequireScope, StoreName, StoreSpec, TodosValidator, Validator,
-    MAX_STORE_NAME_LEN,
+    ValidatorKind, BUILTIN_STORES, MAX_STORE_NAME_LEN,
 };
 pub use todos::{
     validate_todos, TodoInvalid, MAX_TODO_CONTENT_CHARS, MAX_TODO_ID_CHARS, MAX_TODO_ITEMS,

@@ -140,6 +140,28 @@ impl Validator for TodosValidator {
     }
 }
 
+/// The validators a host can choose by name (the bindings expose exactly
+/// these, so each language maps one enum instead of rebuilding validators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValidatorKind {
+    /// Only the generic shape checks.
+    ShapeOnly,
+    /// Every record needs a scope ([`RequireScope`]).
+    RequireScope,
+    /// No record may carry a scope ([`NoScope`]).
+    NoScope,
+    /// Unscoped, every live body passes `validate_todos` ([`TodosValidator`]).
+    Todos,
+}
+
+/// The built-in stores as plain parts: name, contract, validator. A host
+/// store may reuse one of these names only with exactly these parts.
+pub const BUILTIN_STORES: [(&str, Contract, ValidatorKind); 3] = [
+    ("snippets", Contract::LwwByTime, ValidatorKind::RequireScope),
+    ("todos", Contract::LwwPerGroup, ValidatorKind::Todos),
+    ("memory", Contract::LwwByVersion, ValidatorKind::NoScope),
+];
+
 /// A store registration: its name, its merge contract and an optional
 /// validator for incoming records.
 #[derive(Clone)]
@@ -181,25 +203,43 @@ impl StoreSpec {
         self
     }
 
+    /// Sets one of the named validators (hosts across FFI pick them by name).
+    pub fn with_kind(self, kind: ValidatorKind) -> Self {
+        match kind {
+            ValidatorKind::ShapeOnly => self,
+            ValidatorKind::RequireScope => self.with_validator(RequireScope),
+            ValidatorKind::NoScope => self.with_validator(NoScope),
+            ValidatorKind::Todos => self.with_validator(TodosValidator),
+        }
+    }
+
+    /// The built-in store called `name`, if there is one.
+    pub fn builtin(name: &str) -> Option<Self> {
+        BUILTIN_STORES
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|&(n, contract, kind)| StoreSpec::new(builtin_name(n), contract).with_kind(kind))
+    }
+
     /// Built-in "snippets": saved prompts scoped to a handle, LWW per
     /// `(handle, id)` by `updated_at` ([`Contract::LwwByTime`]); validator
     /// [`RequireScope`].
     pub fn snippets() -> Self {
-        StoreSpec::new(builtin_name("snippets"), Contract::LwwByTime).with_validator(RequireScope)
+        Self::builtin("snippets").expect("snippets is built in")
     }
 
     /// Built-in "todos": one record per session whose body is the whole list,
     /// LWW per session ([`Contract::LwwPerGroup`]); validator
     /// [`TodosValidator`] ([`validate_todos`] on every incoming live list).
     pub fn todos() -> Self {
-        StoreSpec::new(builtin_name("todos"), Contract::LwwPerGroup).with_validator(TodosValidator)
+        Self::builtin("todos").expect("todos is built in")
     }
 
     /// Built-in "memory" (global memory, `~/.azmx/memory-global/`): LWW by
     /// monotonic version, then `updated_at`, then the deterministic tie-break
     /// ([`Contract::LwwByVersion`]); validator [`NoScope`].
     pub fn memory() -> Self {
-        StoreSpec::new(builtin_name("memory"), Contract::LwwByVersion).with_validator(NoScope)
+        Self::builtin("memory").expect("memory is built in")
     }
 
     /// Runs the generic shape checks, the contract's requirements and the

@@ -10,8 +10,8 @@
 use std::ffi::c_char;
 
 use azmx_sync_core::merge::{
-    self, validate_todos, Contract, InvalidReason, MergeOutcome, NoScope, Record, RecordKey,
-    RequireScope, StoreName, StoreSpec, StoreState,
+    self, validate_todos, Contract, InvalidReason, MergeOutcome, Record, RecordKey, StoreName,
+    StoreSpec, StoreState, ValidatorKind,
 };
 use serde_json::{json, Value};
 
@@ -163,12 +163,7 @@ pub unsafe extern "C" fn azmx_merge(
 }
 
 fn builtin(name: &str) -> Option<StoreSpec> {
-    match name {
-        "snippets" => Some(StoreSpec::snippets()),
-        "todos" => Some(StoreSpec::todos()),
-        "memory" => Some(StoreSpec::memory()),
-        _ => None,
-    }
+    StoreSpec::builtin(name)
 }
 
 /// Merges for a host-registered store: `store` is its name (1–64 of
@@ -221,13 +216,13 @@ pub(crate) fn custom_spec(
     }
     let name = StoreName::new(name)
         .map_err(|e| Failure::new(AzmxStatus::InvalidStoreName, e.to_string()))?;
-    let spec = StoreSpec::new(name, contract);
-    Ok(match scope_rule {
-        0 => spec,
-        1 => spec.with_validator(RequireScope),
-        2 => spec.with_validator(NoScope),
+    let kind = match scope_rule {
+        0 => ValidatorKind::ShapeOnly,
+        1 => ValidatorKind::RequireScope,
+        2 => ValidatorKind::NoScope,
         _ => return Err(Failure::invalid("unknown `scope_rule` value")),
-    })
+    };
+    Ok(StoreSpec::new(name, contract).with_kind(kind))
 }
 
 /// Checks one session's todo list (the `body` of a todos record) against

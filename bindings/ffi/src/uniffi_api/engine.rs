@@ -339,15 +339,7 @@ impl std::fmt::Display for SyncEngine {
 }
 
 fn core_spec(spec: &StoreSpec) -> Result<cm::StoreSpec, SyncError> {
-    super::merge::check_store_spec(spec.clone())?;
-    let name = cm::StoreName::new(spec.name.as_str())?;
-    let base = cm::StoreSpec::new(name, spec.contract.into());
-    Ok(match spec.validator {
-        StoreValidator::ShapeOnly => base,
-        StoreValidator::RequireScope => base.with_validator(cm::RequireScope),
-        StoreValidator::NoScope => base.with_validator(cm::NoScope),
-        StoreValidator::Todos => base.with_validator(cm::TodosValidator),
-    })
+    super::merge::to_core_spec(spec)
 }
 
 #[uniffi::export]

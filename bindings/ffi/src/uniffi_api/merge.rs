@@ -85,39 +85,49 @@ pub struct StoreSpec {
     pub validator: StoreValidator,
 }
 
-const BUILTINS: [(&str, MergeContract, StoreValidator); 3] = [
-    (
-        "snippets",
-        MergeContract::LwwByTime,
-        StoreValidator::RequireScope,
-    ),
-    ("todos", MergeContract::LwwPerGroup, StoreValidator::Todos),
-    (
-        "memory",
-        MergeContract::LwwByVersion,
-        StoreValidator::NoScope,
-    ),
-];
+impl From<StoreValidator> for core::ValidatorKind {
+    fn from(v: StoreValidator) -> Self {
+        match v {
+            StoreValidator::ShapeOnly => Self::ShapeOnly,
+            StoreValidator::RequireScope => Self::RequireScope,
+            StoreValidator::NoScope => Self::NoScope,
+            StoreValidator::Todos => Self::Todos,
+        }
+    }
+}
 
-fn builtin_spec((name, contract, validator): (&str, MergeContract, StoreValidator)) -> StoreSpec {
+impl From<core::ValidatorKind> for StoreValidator {
+    fn from(v: core::ValidatorKind) -> Self {
+        match v {
+            core::ValidatorKind::ShapeOnly => Self::ShapeOnly,
+            core::ValidatorKind::RequireScope => Self::RequireScope,
+            core::ValidatorKind::NoScope => Self::NoScope,
+            core::ValidatorKind::Todos => Self::Todos,
+        }
+    }
+}
+
+fn builtin_spec(
+    &(name, contract, validator): &(&str, core::Contract, core::ValidatorKind),
+) -> StoreSpec {
     StoreSpec {
         name: name.to_string(),
-        contract,
-        validator,
+        contract: contract.into(),
+        validator: validator.into(),
     }
 }
 
 /// The three built-in stores: `snippets`, `todos`, `memory`.
 #[uniffi::export]
 pub fn builtin_stores() -> Vec<StoreSpec> {
-    BUILTINS.into_iter().map(builtin_spec).collect()
+    core::BUILTIN_STORES.iter().map(builtin_spec).collect()
 }
 
 /// The built-in store named `name`, or `UnknownStore`.
 #[uniffi::export]
 pub fn builtin_store(name: String) -> Result<StoreSpec, SyncError> {
-    BUILTINS
-        .into_iter()
+    core::BUILTIN_STORES
+        .iter()
         .find(|b| b.0 == name)
         .map(builtin_spec)
         .ok_or(SyncError::UnknownStore { name })
@@ -130,22 +140,16 @@ pub fn check_store_spec(spec: StoreSpec) -> Result<(), SyncError> {
     to_core_spec(&spec).map(|_| ())
 }
 
-fn to_core_spec(spec: &StoreSpec) -> Result<core::StoreSpec, SyncError> {
+pub(crate) fn to_core_spec(spec: &StoreSpec) -> Result<core::StoreSpec, SyncError> {
     let name = core::StoreName::new(spec.name.as_str())?;
-    if let Some(b) = BUILTINS.iter().find(|b| b.0 == spec.name) {
-        if (b.1, b.2) != (spec.contract, spec.validator) {
+    if let Some(b) = core::BUILTIN_STORES.iter().find(|b| b.0 == spec.name) {
+        if (b.1, b.2) != (spec.contract.into(), spec.validator.into()) {
             return Err(SyncError::BuiltinStoreRedefined {
                 name: spec.name.clone(),
             });
         }
     }
-    let base = core::StoreSpec::new(name, spec.contract.into());
-    Ok(match spec.validator {
-        StoreValidator::ShapeOnly => base,
-        StoreValidator::RequireScope => base.with_validator(core::RequireScope),
-        StoreValidator::NoScope => base.with_validator(core::NoScope),
-        StoreValidator::Todos => base.with_validator(core::TodosValidator),
-    })
+    Ok(core::StoreSpec::new(name, spec.contract.into()).with_kind(spec.validator.into()))
 }
 
 /// The change the host must apply to its own store.
