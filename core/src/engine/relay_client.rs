@@ -176,22 +176,29 @@ impl RelayClient {
                 return Ok(Ok(resp));
             }
             let refusal = refusal(&resp);
-            if refusal.body.error == "clock_skew" && attempt == 0 {
-                if let Some(server) = refusal.body.server_time {
-                    let offset = server - self.clock.now_secs();
-                    self.offset.store(offset, Ordering::Relaxed);
-                    self.log.emit(
-                        self.clock.now_ms(),
-                        EventKind::ClockCorrected {
-                            offset_secs: offset,
-                        },
-                    );
-                    continue;
-                }
+            if attempt == 0 && self.correct_clock(&refusal) {
+                continue;
             }
             return Ok(Err(self.classify(refusal)?));
         }
         unreachable!("the loop returns on its second pass")
+    }
+
+    /// On `clock_skew` with the relay's `serverTime`, adopts the relay's clock
+    /// (offset kept for later requests) and says the request can be retried.
+    fn correct_clock(&self, r: &Refusal) -> bool {
+        let Some(server) = r.body.server_time.filter(|_| r.body.error == "clock_skew") else {
+            return false;
+        };
+        let offset = server - self.clock.now_secs();
+        self.offset.store(offset, Ordering::Relaxed);
+        self.log.emit(
+            self.clock.now_ms(),
+            EventKind::ClockCorrected {
+                offset_secs: offset,
+            },
+        );
+        true
     }
 
     /// Turns terminal refusals into errors; leaves the rest to the caller.
@@ -266,18 +273,8 @@ impl RelayClient {
                 return Ok(a.device_id);
             }
             let r = refusal(&resp);
-            if r.body.error == "clock_skew" && attempt == 0 {
-                if let Some(server) = r.body.server_time {
-                    let offset = server - self.clock.now_secs();
-                    self.offset.store(offset, Ordering::Relaxed);
-                    self.log.emit(
-                        self.clock.now_ms(),
-                        EventKind::ClockCorrected {
-                            offset_secs: offset,
-                        },
-                    );
-                    continue;
-                }
+            if attempt == 0 && self.correct_clock(&r) {
+                continue;
             }
             if r.status == 403 || r.body.error == "revoked" {
                 self.log.emit(self.clock.now_ms(), EventKind::Revoked);
