@@ -92,6 +92,18 @@ impl EnvelopeKey {
     pub fn open(&self, blob: &[u8]) -> Result<Vec<u8>, Error> {
         crate::envelope::open(self, blob)
     }
+
+    /// [`seal`](Self::seal) into a caller-owned buffer of exactly
+    /// `plaintext.len() + 29` bytes, without intermediate copies.
+    pub fn seal_into(&self, plaintext: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        crate::envelope::seal_into(self, plaintext, out)
+    }
+
+    /// [`open`](Self::open) into a caller-owned buffer of exactly
+    /// `blob.len() - 29` bytes; nothing is written unless the tag verifies.
+    pub fn open_into(&self, blob: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        crate::envelope::open_into(self, blob, out)
+    }
 }
 
 impl PartialEq for EnvelopeKey {

@@ -21,7 +21,10 @@ pub mod kdf;
 pub mod merge;
 
 pub use canonical::{SignedRequest, MAX_SKEW_SECS};
-pub use envelope::{open, open_text, seal, seal_text, ENVELOPE_VERSION, MIN_ENVELOPE_LEN};
+pub use envelope::{
+    open, open_into, open_text, opened_len, seal, seal_into, seal_text, sealed_len,
+    ENVELOPE_VERSION, MIN_ENVELOPE_LEN,
+};
 pub use error::Error;
 pub use identity::DeviceIdentity;
 pub use integrity::{sha256_hex, verify_blob};

@@ -127,26 +127,6 @@ unsafe fn input<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
     Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
-/// Copies `bytes` into the caller's buffer, or reports the size needed.
-///
-/// # Safety
-/// `out` must be valid for writes of `out_cap` bytes (or null with
-/// `out_cap == 0`), must not overlap any input slice, and `out_len` must be
-/// null or valid for a write of one `usize`.
-unsafe fn write_out(bytes: &[u8], out: *mut u8, out_cap: usize, out_len: *mut usize) -> i32 {
-    // SAFETY: the caller's contract on `out_len`.
-    unsafe { set_len(out_len, bytes.len()) };
-    if bytes.len() > out_cap {
-        return AZMX_FAST_BUFFER_TOO_SMALL;
-    }
-    if !bytes.is_empty() {
-        // SAFETY: `out` is valid for `out_cap >= bytes.len()` bytes and does
-        // not overlap `bytes` (a Rust-owned buffer).
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len()) };
-    }
-    AZMX_FAST_OK
-}
-
 /// Stores `n` in `*out_len` unless `out_len` is null.
 ///
 /// # Safety
@@ -203,9 +183,20 @@ pub unsafe extern "C" fn azmx_uniffi_fast_seal(
         let Some(plaintext) = (unsafe { self::input(input, input_len) }) else {
             return AZMX_FAST_INVALID_ARGUMENT;
         };
-        let blob = key.inner.seal(plaintext);
-        // SAFETY: the caller's contract on `out`, `out_cap`, `out_len`.
-        unsafe { write_out(&blob, out, out_cap, out_len) }
+        // SAFETY: `out` is non-null here (`needed >= 29` and `out_cap >=
+        // needed`), valid for writes of `out_cap >= needed` bytes and not
+        // overlapping `input`, by the caller's contract.
+        let out_slice = unsafe { std::slice::from_raw_parts_mut(out, needed) };
+        // Encrypts from the caller's input straight into the caller's
+        // output: no intermediate buffer for bulk payloads.
+        match key.inner.seal_into(plaintext, out_slice) {
+            Ok(()) => {
+                // SAFETY: the caller's contract on `out_len`.
+                unsafe { set_len(out_len, needed) };
+                AZMX_FAST_OK
+            }
+            Err(_) => AZMX_FAST_INTERNAL,
+        }
     })
 }
 
@@ -248,9 +239,21 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
             unsafe { set_len(out_len, needed) };
             return AZMX_FAST_BUFFER_TOO_SMALL;
         }
-        match key.inner.open(blob) {
-            // SAFETY: the caller's contract on `out`, `out_cap`, `out_len`.
-            Ok(plain) => unsafe { write_out(&plain, out, out_cap, out_len) },
+        let out_slice: &mut [u8] = if needed == 0 {
+            &mut []
+        } else {
+            // SAFETY: `out` is non-null (`out_cap >= needed > 0`), valid for
+            // writes of `out_cap >= needed` bytes and not overlapping `blob`,
+            // by the caller's contract.
+            unsafe { std::slice::from_raw_parts_mut(out, needed) }
+        };
+        // The tag is verified before any plaintext is written to `out`.
+        match key.inner.open_into(blob, out_slice) {
+            Ok(()) => {
+                // SAFETY: the caller's contract on `out_len`.
+                unsafe { set_len(out_len, needed) };
+                AZMX_FAST_OK
+            }
             Err(core::Error::EnvelopeTooShort { .. }) => AZMX_FAST_ENVELOPE_TOO_SHORT,
             Err(core::Error::UnsupportedVersion(_)) => AZMX_FAST_UNSUPPORTED_VERSION,
             Err(core::Error::DecryptFailed) => AZMX_FAST_DECRYPT_FAILED,
