@@ -26,6 +26,15 @@ fn seal_open(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("open", size), &blob, |b, blob| {
             b.iter(|| key.open(blob).unwrap())
         });
+        // The bindings' bulk path: straight between caller-owned buffers.
+        let mut sealed = vec![0u8; blob.len()];
+        g.bench_with_input(BenchmarkId::new("seal_into", size), &pt, |b, pt| {
+            b.iter(|| key.seal_into(pt, &mut sealed).unwrap())
+        });
+        let mut opened = vec![0u8; size];
+        g.bench_with_input(BenchmarkId::new("open_into", size), &blob, |b, blob| {
+            b.iter(|| key.open_into(blob, &mut opened).unwrap())
+        });
         g.bench_with_input(BenchmarkId::new("sha256", size), &blob, |b, blob| {
             b.iter(|| sha256_hex(blob))
         });
