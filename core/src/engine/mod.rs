@@ -33,7 +33,10 @@ pub use host::{
     SystemClock,
 };
 pub use relay_client::DeviceInfo;
-pub use scheduler::{clamp_interval, DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL};
+pub use scheduler::{
+    clamp_interval, SchedulePolicy, ScheduleStep, ScheduledCycle, DEFAULT_INTERVAL, MAX_INTERVAL,
+    MIN_INTERVAL,
+};
 pub use state::{CycleSummary, QuarantineEntry, ACTIVITY_FILE, KEY_FILE, STATE_FILE};
 #[cfg(feature = "ureq-transport")]
 pub use ureq_transport::UreqTransport;
