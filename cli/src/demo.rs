@@ -47,7 +47,7 @@ type RecordView = (
     Option<String>,
     String,
     bool,
-    Option<serde_json::Value>,
+    Option<azmx_sync_core::merge::Body>,
 );
 
 struct DemoDevice {
@@ -390,7 +390,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
         let items = r
             .body
             .as_ref()
-            .and_then(|b| b["items"].as_array().cloned())
+            .and_then(|b| b.to_value()["items"].as_array().cloned())
             .unwrap_or_default();
         let marks: Vec<String> = items
             .iter()

@@ -765,7 +765,7 @@ fn snippet_json(r: &Record) -> Value {
     json!({
         "handle": r.scope,
         "id": r.id,
-        "text": r.body.as_ref().and_then(|b| b.get("text")).cloned(),
+        "text": r.body.as_ref().and_then(|b| b.to_value().get("text").cloned()),
         "updatedAt": r.updated_at,
         "deviceId": r.device_id,
         "deleted": r.deleted,
@@ -963,7 +963,7 @@ fn todo_body(raw: &str) -> CliResult<Value> {
 fn todo_json(r: &Record) -> Value {
     json!({
         "session": r.id,
-        "items": r.body.as_ref().and_then(|b| b.get("items")).cloned().unwrap_or(json!([])),
+        "items": r.body.as_ref().and_then(|b| b.to_value().get("items").cloned()).unwrap_or(json!([])),
         "updatedAt": r.updated_at,
         "deviceId": r.device_id,
     })
@@ -994,7 +994,7 @@ pub fn todo(ctx: &Ctx, cmd: TodoCmd) -> CliResult {
                 let n = rec
                     .body
                     .as_ref()
-                    .and_then(|b| b["items"].as_array().map(Vec::len))
+                    .and_then(|b| b.to_value()["items"].as_array().map(Vec::len))
                     .unwrap_or(0);
                 println!(
                     "set todo list {} ({})",
@@ -1024,7 +1024,7 @@ pub fn todo(ctx: &Ctx, cmd: TodoCmd) -> CliResult {
                 let items = r
                     .body
                     .as_ref()
-                    .and_then(|b| b["items"].as_array().cloned())
+                    .and_then(|b| b.to_value()["items"].as_array().cloned())
                     .unwrap_or_default();
                 println!(
                     "{}  {}",
@@ -1057,7 +1057,7 @@ pub fn todo(ctx: &Ctx, cmd: TodoCmd) -> CliResult {
 fn memory_json(r: &Record) -> Value {
     json!({
         "key": r.id,
-        "text": r.body.as_ref().and_then(|b| b.get("fact")).cloned(),
+        "text": r.body.as_ref().and_then(|b| b.to_value().get("fact").cloned()),
         "version": r.version,
         "updatedAt": r.updated_at,
         "deviceId": r.device_id,

@@ -282,7 +282,7 @@ pub fn next_time(current: Option<&Record>) -> i64 {
 /// The displayable text of a record body: its `text` (snippets) or `fact`
 /// (memory) string, else the JSON.
 pub fn body_text(r: &Record) -> String {
-    match &r.body {
+    match r.body.as_ref().map(|b| b.to_value()) {
         None => String::new(),
         Some(b) => b
             .get("text")

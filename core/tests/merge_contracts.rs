@@ -78,7 +78,7 @@ fn snippets_lww_per_id() {
     assert_eq!(out.state.get(&key(Some("me"), "a")), Some(&newer_a));
     assert_eq!(
         out.state.get(&key(Some("me"), "b")).unwrap().body,
-        Some(json!({"text": "mine"}))
+        Some(json!({"text": "mine"}).into())
     );
     assert_eq!(out.changes, vec![Change::Update(newer_a)]);
     assert_eq!(out.counts, counts(1, 1, 0, 0));
@@ -549,11 +549,11 @@ fn delete_wins_a_tie_at_the_same_timestamp() {
 fn malformed_records_are_rejected() {
     let spec = StoreSpec::snippets();
     let mut tomb_with_body = snip_del("me", "a", 1, "d1");
-    tomb_with_body.body = Some(json!("x"));
+    tomb_with_body.body = Some(json!("x").into());
     let mut live_without_body = snip("me", "b", 1, "d1", "x");
     live_without_body.body = None;
     let mut live_null_body = snip("me", "c", 1, "d1", "x");
-    live_null_body.body = Some(Value::Null);
+    live_null_body.body = Some(Value::Null.into());
     let cases = [
         (tomb_with_body, InvalidReason::TombstoneWithBody),
         (live_without_body, InvalidReason::MissingBody),

@@ -58,7 +58,11 @@ fn spec(kind: Kind) -> StoreSpec {
         Kind::HostVersion => host("host-version", Contract::LwwByVersion),
         Kind::HostGroup => {
             host("host-group", Contract::LwwPerGroup).with_validator(|r: &Record| {
-                match r.body.as_ref().and_then(|b| b.get("bad")) {
+                match r
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.to_value().get("bad").cloned())
+                {
                     Some(_) => Err(InvalidReason::Custom("bad")),
                     None => Ok(()),
                 }
@@ -258,7 +262,7 @@ fn check_winners(spec: &StoreSpec, local: &StoreState, recs: &[Record], state: &
 /// The todo invariants, re-implemented independently of `validate_todos`
 /// for the generator's domain (string ids, contents and statuses).
 fn todo_list_ok(r: &Record) -> bool {
-    let Some(body) = &r.body else {
+    let Some(body) = r.body.as_ref().map(|b| b.to_value()) else {
         return r.deleted;
     };
     let items = body["items"].as_array().unwrap();

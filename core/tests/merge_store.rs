@@ -90,7 +90,9 @@ fn registry_refuses_duplicates() {
 fn host_registered_store_with_validator() {
     let spec = StoreSpec::new(StoreName::new("bookmarks").unwrap(), Contract::LwwByTime)
         .with_validator(|r: &Record| match &r.body {
-            Some(b) if b.get("url").is_none() => Err(InvalidReason::Custom("missing-url")),
+            Some(b) if b.to_value().get("url").is_none() => {
+                Err(InvalidReason::Custom("missing-url"))
+            }
             _ => Ok(()),
         });
     let good = Record::new("b1", None, 1, None, "d1", json!({"url": "https://x"}));

@@ -243,7 +243,7 @@ fn to_core(r: SyncRecord, list: &str, index: usize) -> Result<core::Record, Node
         version,
         deleted: r.deleted.unwrap_or(false),
         device_id: r.device_id,
-        body: r.body,
+        body: r.body.map(core::Body::from),
     })
 }
 
@@ -255,7 +255,7 @@ fn from_core(r: core::Record) -> SyncRecord {
         version: r.version.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
         deleted: Some(r.deleted),
         device_id: r.device_id,
-        body: r.body,
+        body: r.body.map(Value::from),
     }
 }
 

@@ -14,7 +14,8 @@
 //! - [`validate_todos`]: the todo-list invariants.
 //! - [`merge`] / [`merge_in_place`]: the engine, returning the new
 //!   [`StoreState`], the [`Change`]s the host must apply and [`MergeCounts`].
-//! - [`canonical_json`]: the canonical serialisation behind
+//! - [`Body`]: a record's content, kept as shared canonical JSON text.
+//! - [`canonical_json`]: the canonical serialisation behind [`Body`] and
 //!   [`Record::content_hash`].
 //!
 //! Workspace memory (`<workspace>/.azmx/memory/`) is excluded by design and
@@ -23,6 +24,7 @@
 //! rejected. Workspace paths differ across machines, so syncing them would
 //! create dead pointers.
 
+mod body;
 mod canonical_json;
 mod contract;
 mod engine;
@@ -32,6 +34,7 @@ mod state;
 mod store;
 mod todos;
 
+pub use body::Body;
 pub use canonical_json::{canonical_json, write_canonical};
 pub use contract::Contract;
 pub use engine::{merge, merge_in_place, Change, MergeCounts, MergeOutcome, MergeReport};
@@ -45,6 +48,6 @@ pub use store::{
     ValidatorKind, BUILTIN_STORES, MAX_STORE_NAME_LEN,
 };
 pub use todos::{
-    validate_todos, TodoInvalid, MAX_TODO_CONTENT_CHARS, MAX_TODO_ID_CHARS, MAX_TODO_ITEMS,
+    validate_todos, validate_todos_body, TodoInvalid, MAX_TODO_CONTENT_CHARS, MAX_TODO_ID_CHARS, MAX_TODO_ITEMS,
     TODO_STATUSES,
 };

@@ -4,10 +4,10 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::canonical_json::{write_canonical, write_string};
+use super::body::Body;
+use super::canonical_json::write_string;
 use super::error::InvalidReason;
 
 /// Longest accepted record id, in bytes.
@@ -127,19 +127,20 @@ pub struct Record {
     pub device_id: String,
     /// Opaque content; `None` iff `deleted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub body: Option<Body>,
 }
 
 impl Record {
     /// A live record. Pass `scope: None` for unscoped stores and
-    /// `version: None` for stores that do not count versions.
+    /// `version: None` for stores that do not count versions. `body` is a
+    /// [`Body`] or a `serde_json::Value` (canonicalised here, once).
     pub fn new(
         id: impl Into<String>,
         scope: Option<String>,
         updated_at: i64,
         version: Option<u64>,
         device_id: impl Into<String>,
-        body: Value,
+        body: impl Into<Body>,
     ) -> Self {
         Record {
             id: id.into(),
@@ -148,7 +149,7 @@ impl Record {
             version,
             deleted: false,
             device_id: device_id.into(),
-            body: Some(body),
+            body: Some(body.into()),
         }
     }
 
@@ -203,12 +204,13 @@ impl Record {
     /// of its serde form (fields that are `None` omitted), keys sorted, no
     /// whitespace. Equal to `canonical_json(&serde_json::to_value(self)?)`.
     pub fn canonical(&self) -> String {
-        let mut out = String::with_capacity(96 + self.id.len() + self.device_id.len());
+        let body_len = self.body.as_ref().map_or(0, |b| b.as_json_str().len());
+        let mut out = String::with_capacity(112 + self.id.len() + self.device_id.len() + body_len);
         // Keys in byte order: body, deleted, deviceId, id, scope, updatedAt, version.
         out.push('{');
         if let Some(body) = &self.body {
             out.push_str("\"body\":");
-            write_canonical(&mut out, body);
+            out.push_str(body.as_json_str());
             out.push(',');
         }
         out.push_str(if self.deleted {
@@ -249,7 +251,8 @@ impl Record {
     pub fn check_shape(&self) -> Result<(), InvalidReason> {
         match (self.deleted, &self.body) {
             (true, Some(_)) => return Err(InvalidReason::TombstoneWithBody),
-            (false, None) | (false, Some(Value::Null)) => return Err(InvalidReason::MissingBody),
+            (false, None) => return Err(InvalidReason::MissingBody),
+            (false, Some(body)) if body.is_null() => return Err(InvalidReason::MissingBody),
             _ => {}
         }
         if self.updated_at < 0 {
@@ -283,8 +286,8 @@ impl Clone for Record {
         }
     }
 
-    /// Reuses `self`'s allocations (strings, and the body's strings, arrays
-    /// and objects where the shapes match) instead of freeing and allocating.
+    /// Reuses `self`'s string allocations instead of freeing and allocating;
+    /// the body is shared.
     fn clone_from(&mut self, src: &Self) {
         self.id.clone_from(&src.id);
         self.scope.clone_from(&src.scope);
@@ -292,31 +295,7 @@ impl Clone for Record {
         self.version = src.version;
         self.deleted = src.deleted;
         self.device_id.clone_from(&src.device_id);
-        match (&mut self.body, &src.body) {
-            (Some(dst), Some(src)) => clone_value_into(dst, src),
-            (dst, src) => dst.clone_from(src),
-        }
-    }
-}
-
-/// `*dst = src.clone()`, reusing `dst`'s allocations where the shapes match.
-fn clone_value_into(dst: &mut Value, src: &Value) {
-    match (dst, src) {
-        (Value::String(d), Value::String(s)) => d.clone_from(s),
-        (Value::Array(d), Value::Array(s)) => {
-            d.truncate(s.len());
-            let common = d.len();
-            for (dv, sv) in d.iter_mut().zip(s) {
-                clone_value_into(dv, sv);
-            }
-            d.extend(s[common..].iter().cloned());
-        }
-        (Value::Object(d), Value::Object(s)) if d.len() == s.len() && d.keys().eq(s.keys()) => {
-            for ((_, dv), (_, sv)) in d.iter_mut().zip(s.iter()) {
-                clone_value_into(dv, sv);
-            }
-        }
-        (dst, src) => *dst = src.clone(),
+        self.body.clone_from(&src.body);
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::contract::Contract;
 use super::error::{InvalidReason, RegistryError, StoreNameError};
 use super::record::Record;
-use super::todos::validate_todos;
+use super::todos::validate_todos_body;
 
 /// Longest accepted store name, in characters.
 pub const MAX_STORE_NAME_LEN: usize = 64;
@@ -126,7 +126,8 @@ impl Validator for NoScope {
 }
 
 /// Validator of the todos store: unscoped, and a live record's body must pass
-/// [`validate_todos`]. A tombstone of a session is always valid.
+/// [`validate_todos`](super::validate_todos) (read from the body's text by
+/// [`validate_todos_body`]). A tombstone of a session is always valid.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TodosValidator;
 
@@ -134,7 +135,7 @@ impl Validator for TodosValidator {
     fn validate(&self, rec: &Record) -> Result<(), InvalidReason> {
         NoScope.validate(rec)?;
         match &rec.body {
-            Some(body) => Ok(validate_todos(body)?),
+            Some(body) => Ok(validate_todos_body(body)?),
             None => Ok(()),
         }
     }

@@ -1,10 +1,15 @@
-//! The todo-list invariants, checked on every incoming live todo list.
+//! The todo-list invariants, checked on incoming live todo lists.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
 
-use serde::Serialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use thiserror::Error;
+
+use super::body::Body;
 
 /// Most items in one session's list.
 pub const MAX_TODO_ITEMS: usize = 500;
@@ -110,7 +115,9 @@ pub enum TodoInvalid {
 /// - at most one item is `in_progress`.
 ///
 /// Other fields (on the body or on items) are allowed and left untouched.
-/// The first broken rule, in item order, is reported.
+/// A list that is too long is reported as such; otherwise the first broken
+/// rule, in item order, is reported. [`validate_todos_body`] gives the same
+/// answer for a [`Body`].
 ///
 /// ```
 /// use azmx_sync_core::merge::{validate_todos, TodoInvalid};
@@ -131,72 +138,344 @@ pub fn validate_todos(body: &Value) -> Result<(), TodoInvalid> {
     if items.len() > MAX_TODO_ITEMS {
         return Err(TodoInvalid::TooManyItems { count: items.len() });
     }
-    // Small lists (the common case) check duplicates without allocating.
-    const SMALL: usize = 16;
-    let mut seen: Option<HashSet<&str>> =
-        (items.len() > SMALL).then(|| HashSet::with_capacity(items.len()));
-    let mut small: [&str; SMALL] = [""; SMALL];
-    let mut in_progress = false;
-    for (index, item) in items.iter().enumerate() {
-        let item = item
-            .as_object()
-            .ok_or(TodoInvalid::ItemNotAnObject { index })?;
+    let mut checker = Checker::new();
+    for item in items {
+        let fields = item.as_object().map(|item| {
+            let text = |name: &str| item.get(name).and_then(Value::as_str).map(Cow::Borrowed);
+            ItemFields {
+                id: text("id"),
+                content: text("content"),
+                status: text("status"),
+            }
+        });
+        checker.item(fields);
+        if checker.first_error.is_some() {
+            break;
+        }
+    }
+    checker.finish()
+}
 
-        let id = item
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or(TodoInvalid::MissingId { index })?;
+/// [`validate_todos`] for a [`Body`], read straight from its JSON text: no
+/// value tree is built, and strings without escapes are not copied.
+///
+/// ```
+/// use azmx_sync_core::merge::{validate_todos_body, Body, TodoInvalid};
+/// let body = Body::from_json(r#"{"items": [{"id": "1", "content": " ", "status": "pending"}]}"#)?;
+/// assert_eq!(validate_todos_body(&body), Err(TodoInvalid::EmptyContent { index: 0 }));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn validate_todos_body(body: &Body) -> Result<(), TodoInvalid> {
+    let mut de = serde_json::Deserializer::from_str(body.as_json_str());
+    match de.deserialize_any(BodyVisitor) {
+        Ok(verdict) => verdict,
+        // A body is valid JSON, so this is only reachable through nesting
+        // deeper than serde_json's recursion limit; such a list has no
+        // business in a todo store.
+        Err(_) => Err(TodoInvalid::NotAnObject),
+    }
+}
+
+/// The fields the rules look at; `None` when missing or not a string.
+struct ItemFields<'a> {
+    id: Option<Cow<'a, str>>,
+    content: Option<Cow<'a, str>>,
+    status: Option<Cow<'a, str>>,
+}
+
+/// Applies the rules item by item, so that a list can be checked while it is
+/// being read.
+struct Checker<'a> {
+    count: usize,
+    first_error: Option<TodoInvalid>,
+    in_progress: bool,
+    // Small lists (the common case) check duplicates without allocating.
+    small: [Cow<'a, str>; SMALL],
+    large: Option<HashMap<Cow<'a, str>, usize>>,
+}
+
+const SMALL: usize = 16;
+
+impl<'a> Checker<'a> {
+    fn new() -> Self {
+        Checker {
+            count: 0,
+            first_error: None,
+            in_progress: false,
+            small: std::array::from_fn(|_| Cow::Borrowed("")),
+            large: None,
+        }
+    }
+
+    /// The next item; `None` if it is not an object.
+    fn item(&mut self, fields: Option<ItemFields<'a>>) {
+        let index = self.count;
+        self.count += 1;
+        // Past the limit the list is rejected as too long whatever its items.
+        if self.first_error.is_none() && index < MAX_TODO_ITEMS {
+            if let Err(e) = self.check(index, fields) {
+                self.first_error = Some(e);
+            }
+        }
+    }
+
+    fn check(&mut self, index: usize, fields: Option<ItemFields<'a>>) -> Result<(), TodoInvalid> {
+        let item = fields.ok_or(TodoInvalid::ItemNotAnObject { index })?;
+
+        let id = item.id.ok_or(TodoInvalid::MissingId { index })?;
         if id.is_empty() {
             return Err(TodoInvalid::EmptyId { index });
         }
-        if exceeds_chars(id, MAX_TODO_ID_CHARS) {
+        if exceeds_chars(&id, MAX_TODO_ID_CHARS) {
             return Err(TodoInvalid::IdTooLong { index });
         }
-        let duplicate = match &mut seen {
-            Some(seen) => !seen.insert(id),
-            None => {
-                // index < SMALL here.
-                let dup = small[..index].contains(&id);
-                small[index] = id;
-                dup
+        let first = if index < SMALL {
+            let first = self.small[..index].iter().position(|seen| *seen == id);
+            self.small[index] = id;
+            first
+        } else {
+            let large = self.large.get_or_insert_with(|| {
+                self.small
+                    .iter()
+                    .enumerate()
+                    .map(|(i, seen)| (seen.clone(), i))
+                    .collect()
+            });
+            match large.get(&id) {
+                Some(&first) => Some(first),
+                None => {
+                    large.insert(id, index);
+                    None
+                }
             }
         };
-        if duplicate {
-            let first = items
-                .iter()
-                .position(|it| item_id(it) == Some(id))
-                .unwrap_or(0);
+        if let Some(first) = first {
             return Err(TodoInvalid::DuplicateId { index, first });
         }
 
-        let content = item
-            .get("content")
-            .and_then(Value::as_str)
-            .ok_or(TodoInvalid::MissingContent { index })?;
+        let content = item.content.ok_or(TodoInvalid::MissingContent { index })?;
         if content.trim().is_empty() {
             return Err(TodoInvalid::EmptyContent { index });
         }
-        if exceeds_chars(content, MAX_TODO_CONTENT_CHARS) {
+        if exceeds_chars(&content, MAX_TODO_CONTENT_CHARS) {
             return Err(TodoInvalid::ContentTooLong { index });
         }
 
-        match item.get("status").and_then(Value::as_str) {
+        match item.status.as_deref() {
             Some("pending" | "completed") => {}
             Some("in_progress") => {
-                if in_progress {
+                if self.in_progress {
                     return Err(TodoInvalid::MultipleInProgress { index });
                 }
-                in_progress = true;
+                self.in_progress = true;
             }
             _ => return Err(TodoInvalid::BadStatus { index }),
         }
+        Ok(())
     }
-    Ok(())
+
+    fn finish(self) -> Result<(), TodoInvalid> {
+        if self.count > MAX_TODO_ITEMS {
+            return Err(TodoInvalid::TooManyItems { count: self.count });
+        }
+        self.first_error.map_or(Ok(()), Err)
+    }
 }
 
-/// The string id of an already-checked item.
-fn item_id(item: &Value) -> Option<&str> {
-    item.get("id").and_then(Value::as_str)
+// The visitors below read a body's JSON text in one pass. Each accepts every
+// JSON type, because a wrong type is a typed `TodoInvalid`, not a parse
+// error; values the rules do not look at are skipped without being built.
+
+/// Accepting and discarding the JSON types a visitor has no use for.
+macro_rules! skip_scalars {
+    ($out:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+    };
+}
+
+macro_rules! skip_strings {
+    ($out:expr) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+    };
+}
+
+macro_rules! skip_seqs {
+    ($out:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($out)
+        }
+    };
+}
+
+macro_rules! skip_maps {
+    ($out:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($out)
+        }
+    };
+}
+
+/// A string (borrowed from the text when it has no escapes), or anything else.
+enum Text<'de> {
+    Str(Cow<'de, str>),
+    Other,
+}
+
+impl<'de> Text<'de> {
+    fn into_str(self) -> Option<Cow<'de, str>> {
+        match self {
+            Text::Str(s) => Some(s),
+            Text::Other => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            skip_scalars!(Text::Other);
+            skip_seqs!(Text::Other);
+            skip_maps!(Text::Other);
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text::Str(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One item: its fields, or `None` if it is not an object.
+struct Item<'de>(Option<ItemFields<'de>>);
+
+impl<'de> Deserialize<'de> for Item<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Item<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            skip_scalars!(Item(None));
+            skip_strings!(Item(None));
+            skip_seqs!(Item(None));
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item<'de>, A::Error> {
+                let mut fields = ItemFields {
+                    id: None,
+                    content: None,
+                    status: None,
+                };
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    let slot = match key.into_str().as_deref() {
+                        Some("id") => &mut fields.id,
+                        Some("content") => &mut fields.content,
+                        Some("status") => &mut fields.status,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = map.next_value::<Text<'de>>()?.into_str();
+                }
+                Ok(Item(Some(fields)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The `items` value, fed to a [`Checker`]; the result is `false` if it is
+/// not an array.
+struct Items<'c, 'de>(&'c mut Checker<'de>);
+
+impl<'de> DeserializeSeed<'de> for Items<'_, 'de> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_, 'de> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    skip_scalars!(false);
+    skip_strings!(false);
+    skip_maps!(false);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        loop {
+            // Once the verdict is known only the length still matters.
+            if self.0.first_error.is_some() || self.0.count >= MAX_TODO_ITEMS {
+                match seq.next_element::<IgnoredAny>()? {
+                    Some(_) => self.0.count += 1,
+                    None => break,
+                }
+            } else {
+                match seq.next_element::<Item<'de>>()? {
+                    Some(Item(fields)) => self.0.item(fields),
+                    None => break,
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The whole body.
+struct BodyVisitor;
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = Result<(), TodoInvalid>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    skip_scalars!(Err(TodoInvalid::NotAnObject));
+    skip_strings!(Err(TodoInvalid::NotAnObject));
+    skip_seqs!(Err(TodoInvalid::NotAnObject));
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut checker = Checker::new();
+        let mut has_items = false;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            if key.into_str().as_deref() == Some("items") {
+                has_items = map.next_value_seed(Items(&mut checker))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        if !has_items {
+            return Ok(Err(TodoInvalid::MissingItems));
+        }
+        Ok(checker.finish())
+    }
 }
 
 /// `s.chars().count() > max`, without counting past `max` when the byte

@@ -257,7 +257,7 @@ impl Device {
             .get(Some(handle), id)
             .filter(|r| !r.deleted)
             .and_then(|r| r.body)
-            .and_then(|b| b["text"].as_str().map(String::from))
+            .and_then(|b| b.to_value()["text"].as_str().map(String::from))
     }
 
     pub fn events(&self) -> Vec<ActivityEvent> {
@@ -282,7 +282,7 @@ pub fn visible_state(d: &Device) -> Vec<(String, Option<String>, String, Option<
                 name.to_string(),
                 r.scope.clone(),
                 r.id.clone(),
-                r.body.clone(),
+                r.body.as_ref().map(|b| b.to_value()),
             ));
         }
     }

@@ -85,7 +85,7 @@ fn three_devices_converge_in_any_order() {
         Some(10),
         "highest memory version wins regardless of arrival"
     );
-    assert_eq!(fact.body.unwrap()["fact"], "v from 0");
+    assert_eq!(fact.body.unwrap().to_value()["fact"], "v from 0");
 }
 
 #[test]
@@ -169,7 +169,10 @@ fn invalid_todo_list_is_rejected_while_the_rest_applies() {
     let r = b.sync();
     assert_eq!(r.rejected_records, 1);
     let kept = b.todos.get(None, "sess").unwrap();
-    assert_eq!(kept.body.unwrap()["items"][0]["content"], "keep me");
+    assert_eq!(
+        kept.body.unwrap().to_value()["items"][0]["content"],
+        "keep me"
+    );
     assert_eq!(b.snippet_text("h", "fine").as_deref(), Some("this applies"));
     assert!(b.event_types().iter().any(|e| e == "recordRejected"));
 }

@@ -200,7 +200,7 @@ impl core::StoreAdapter for StoreBridge {
 
 fn to_core_record(r: SyncRecord, index: usize) -> Result<cm::Record, core::HostError> {
     let body = match r.body {
-        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+        Some(text) => Some(cm::Body::from_json(&text).map_err(|e| {
             core::HostError::new(format!(
                 "snapshot[{index}].body is not valid JSON (line {}, column {})",
                 e.line(),
@@ -222,7 +222,7 @@ fn to_core_record(r: SyncRecord, index: usize) -> Result<cm::Record, core::HostE
 
 fn from_core_record(r: cm::Record) -> SyncRecord {
     SyncRecord {
-        body: r.body.as_ref().map(cm::canonical_json),
+        body: r.body.as_ref().map(|b| b.as_json_str().to_owned()),
         id: r.id,
         scope: r.scope,
         updated_at: r.updated_at,

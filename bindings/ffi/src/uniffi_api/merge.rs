@@ -267,9 +267,9 @@ pub struct MergeOutcome {
 fn parse_body(
     body: Option<&str>,
     what: impl FnOnce() -> String,
-) -> Result<Option<Value>, SyncError> {
+) -> Result<Option<core::Body>, SyncError> {
     body.map(|text| {
-        serde_json::from_str::<Value>(text).map_err(|e| SyncError::InvalidJson {
+        core::Body::from_json(text).map_err(|e| SyncError::InvalidJson {
             what: what(),
             line: e.line() as u64,
             column: e.column() as u64,
@@ -293,7 +293,7 @@ fn to_core_record(r: SyncRecord, list: &str, index: usize) -> Result<core::Recor
 
 fn from_core_record(r: core::Record) -> SyncRecord {
     SyncRecord {
-        body: r.body.as_ref().map(core::canonical_json),
+        body: r.body.as_ref().map(|b| b.as_json_str().to_owned()),
         id: r.id,
         scope: r.scope,
         updated_at: r.updated_at,
@@ -373,8 +373,8 @@ pub fn merge_records(
 /// `InvalidJson`, or `InvalidTodos` with the first broken invariant.
 #[uniffi::export]
 pub fn validate_todos(json: String) -> Result<(), SyncError> {
-    let body = parse_body(Some(&json), || "json".into())?.unwrap_or(Value::Null);
-    Ok(core::validate_todos(&body)?)
+    let body = parse_body(Some(&json), || "json".into())?.unwrap_or_else(|| Value::Null.into());
+    Ok(core::validate_todos_body(&body)?)
 }
 
 #[cfg(test)]
