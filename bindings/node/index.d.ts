@@ -117,7 +117,7 @@ export declare class SyncEngine {
   constructor(stateDir: string)
   /**
    * The background interval the core would use for `secs`, clamped to
-   * 30 s – 60 min (for a JS `setInterval` that calls `syncNow()`).
+   * 30 s – 60 min.
    */
   static clampIntervalSecs(secs: number): number
   /**
@@ -155,11 +155,52 @@ export declare class SyncEngine {
   /**
    * Runs one full cycle now on this thread (push local changes, pull,
    * verify, open, merge, `apply` to the adapters). Blocks on HTTP; call it
-   * from a timer in an Electron main process. Throws `WRONG_RECEIPT`,
+   * from an Electron main process. Does not change the schedule. Throws `WRONG_RECEIPT`,
    * `REVOKED`, `CLOCK_SKEW`, `NETWORK`, `RATE_LIMITED`, `RELAY_ERROR`,
    * `STORE_ERROR` (with `store`), `NO_RECEIPT`, `NOT_REGISTERED`, `BUSY`.
    */
   syncNow(): { pushedSeq?: number | null; pushedRecords: number; sealedBytes: number; checkpoint: boolean; pulledBlobs: number; appliedChanges: number; rejectedRecords: number; quarantined: number; durationMs: number }
+  /**
+   * Starts the background schedule: a cycle every interval (default
+   * 5 min, see `setIntervalSecs`), run on the JS thread from a JS timer
+   * like `syncNow()`. The first one runs after one interval (`trigger()`
+   * for one now). Skipped while hidden (`setVisible(false)`). A failing
+   * cycle never throws: it is in `recentActivity()`/`status()`, and the
+   * next waits longer (doubling, up to 60 min; a relay's `Retry-After`
+   * is honoured); `REVOKED` stops the schedule. The timer is unref'd: it
+   * does not keep Node running, and a started engine is not garbage
+   * collected before `stop()`. No-op when started.
+   */
+  start(this: this): void
+  /**
+   * Stops the background schedule (clears its timer). A cycle cannot be
+   * running meanwhile unless this is called from inside an adapter; then
+   * that cycle finishes and no other follows.
+   */
+  stop(): void
+  /**
+   * Runs a scheduled cycle as soon as the JS thread is free (a zero-delay
+   * timer, which keeps Node alive until it ran; this returns at once),
+   * even when hidden; the interval restarts after it. No-op unless
+   * started (`syncNow()` runs one directly).
+   */
+  trigger(this: this): void
+  /**
+   * Hidden apps skip scheduled cycles (with a `cycleSkipped` event,
+   * `reason: 'hidden'`); `trigger()` and `syncNow()` still run.
+   */
+  setVisible(visible: boolean): void
+  /**
+   * The background interval, clamped to 30 s – 60 min; returns the
+   * clamped value. Takes effect from the next wait (the pending one
+   * keeps its time).
+   */
+  setIntervalSecs(secs: number): number
+  /**
+   * Whether the background schedule is on (`false` after `stop()` and
+   * after a `REVOKED` cycle).
+   */
+  get started(): boolean
   /** Records the relay does not have yet (snapshots every store). */
   unsynced(): { count: number; oldestUpdatedAtMs?: number | null }
   /**

@@ -8,12 +8,18 @@
 //! callback can never run on another thread. Outside such a call (e.g. from
 //! a background thread) an adapter refuses with a `STORE_ERROR`.
 //!
-//! There is no background scheduler here: an Electron app calls `syncNow()`
-//! from a JS timer (`setInterval`, interval clamped with
-//! `SyncEngine.clampIntervalSecs`, 30 s – 60 min).
+//! The background schedule (`start`/`stop`/`trigger`) cannot use the core's
+//! scheduler thread, since the adapters may only be called on the JS thread.
+//! Instead each next cycle is a JS timer (the global `setTimeout`, called
+//! from Rust) whose callback runs the same code path as `syncNow()`, and the
+//! waiting time comes from the core's `SchedulePolicy`, so the interval,
+//! backoff, `Retry-After` and stop-on-revoke are the core's. The timer's
+//! arguments hold the engine object, so a pending timer never calls into a
+//! finalized engine: the engine cannot be collected while one is pending.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,7 +27,9 @@ use std::time::Duration;
 
 use azmx_sync_core::engine as ce;
 use azmx_sync_core::merge as cm;
-use napi::bindgen_prelude::{Either, ObjectFinalize, ObjectRef, Uint8Array, Unknown};
+use napi::bindgen_prelude::{
+    ClassInstance, Either, FromNapiValue, ObjectFinalize, ObjectRef, This, Uint8Array, Unknown,
+};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
@@ -213,6 +221,86 @@ fn to_js<T: serde::Serialize>(v: &T) -> Result<Value, NodeError> {
         .map_err(|e| NodeError::new("INTERNAL", e.to_string()))
 }
 
+// ---------------------------------------------------------------- schedule --
+
+/// `setTimeout` fires at once (with a warning) above this many ms.
+const MAX_TIMER_MS: u128 = i32::MAX as u128;
+
+/// A pending JS timer: Node's `setTimeout` returns a `Timeout` object, a
+/// browser-style one (Electron renderer) a number.
+enum Timer {
+    Object(sys::napi_ref),
+    Id(f64),
+}
+
+struct Schedule {
+    started: bool,
+    policy: ce::SchedulePolicy,
+    /// The one timer that may still run a cycle, with its token; a timer
+    /// whose token is not this one (cleared, or from before a stop) does
+    /// nothing when it fires.
+    pending: Option<(u32, Timer)>,
+    next_token: u32,
+}
+
+impl Schedule {
+    fn new() -> Self {
+        Self {
+            started: false,
+            policy: ce::SchedulePolicy::default(),
+            pending: None,
+            next_token: 0,
+        }
+    }
+}
+
+/// The timer callback: `setTimeout(scheduled_tick, ms, engine, token,
+/// triggered)`. Never leaves an exception pending: cycle errors go to the
+/// activity log (and the backoff), not to `uncaughtException`.
+unsafe extern "C" fn scheduled_tick(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let mut argc = 3usize;
+        let mut argv = [ptr::null_mut(); 3];
+        let status = sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        if status != sys::Status::napi_ok || argc < 3 {
+            return;
+        }
+        // Checks the class: the function is reachable from JS (e.g. through
+        // a patched setTimeout) and could be called with any object.
+        let Ok(engine) = ClassInstance::<SyncEngine>::from_napi_value(env, argv[0]) else {
+            return;
+        };
+        let mut token = 0u32;
+        let mut triggered = false;
+        if sys::napi_get_value_uint32(env, argv[1], &mut token) != sys::Status::napi_ok
+            || sys::napi_get_value_bool(env, argv[2], &mut triggered) != sys::Status::napi_ok
+        {
+            return;
+        }
+        engine.on_tick(&Env::from_raw(env), argv[0], token, triggered);
+    }));
+    clear_exception_quiet(env);
+    ptr::null_mut()
+}
+
+unsafe fn global(env: sys::napi_env) -> Result<sys::napi_value, String> {
+    let mut g = ptr::null_mut();
+    if sys::napi_get_global(env, &mut g) != sys::Status::napi_ok {
+        return Err("cannot get the JS global object".into());
+    }
+    Ok(g)
+}
+
 // ------------------------------------------------------------------ errors --
 
 impl From<ce::SyncError> for NodeError {
@@ -265,12 +353,19 @@ pub struct SyncEngine {
     id: u64,
     adapters: RefCell<Vec<ObjectRef<false>>>,
     busy: Cell<bool>,
+    schedule: RefCell<Schedule>,
 }
 
 impl ObjectFinalize for SyncEngine {
     fn finalize(self, env: Env) -> napi::Result<()> {
         for r in self.adapters.into_inner() {
             let _ = r.unref(&env);
+        }
+        // Only at environment teardown can a timer still be pending (it holds
+        // the engine otherwise); no JS may run now, so no clearTimeout.
+        if let Some((_, Timer::Object(r))) = self.schedule.into_inner().pending {
+            // SAFETY: a reference created on this env, deleted once.
+            unsafe { sys::napi_delete_reference(env.raw(), r) };
         }
         Ok(())
     }
@@ -386,6 +481,159 @@ impl SyncEngine {
             }
         }
     }
+
+    /// Schedules the next tick with the global `setTimeout` (looked up each
+    /// time, so fake timers work). A scheduled tick is unref'd so that the
+    /// schedule never keeps a script alive (an Electron app's event loop
+    /// runs anyway). `this` is the engine's own JS object.
+    fn arm(
+        &self,
+        env: &Env,
+        this: sys::napi_value,
+        delay: Duration,
+        triggered: bool,
+    ) -> Result<(), String> {
+        let raw = env.raw();
+        let token = {
+            let mut s = self.schedule.borrow_mut();
+            s.next_token = s.next_token.wrapping_add(1);
+            s.next_token
+        };
+        // SAFETY: raw env and values of the running JS call (same thread).
+        let timer = unsafe {
+            let name = "azmxSyncTick";
+            let mut tick = ptr::null_mut();
+            let mut ms = ptr::null_mut();
+            let mut tok = ptr::null_mut();
+            let mut trig = ptr::null_mut();
+            if sys::napi_create_function(
+                raw,
+                name.as_ptr().cast(),
+                name.len() as isize,
+                Some(scheduled_tick),
+                ptr::null_mut(),
+                &mut tick,
+            ) != sys::Status::napi_ok
+                || sys::napi_create_double(raw, delay.as_millis().min(MAX_TIMER_MS) as f64, &mut ms)
+                    != sys::Status::napi_ok
+                || sys::napi_create_uint32(raw, token, &mut tok) != sys::Status::napi_ok
+                || sys::napi_get_boolean(raw, triggered, &mut trig) != sys::Status::napi_ok
+            {
+                clear_exception_quiet(raw);
+                return Err("cannot create the timer callback".into());
+            }
+            let handle = call_method(
+                env,
+                global(raw)?,
+                "setTimeout",
+                &[tick, ms, this, tok, trig],
+            )?;
+            let mut ty = 0;
+            sys::napi_typeof(raw, handle, &mut ty);
+            if ty == sys::ValueType::napi_number {
+                let mut id = 0.0;
+                sys::napi_get_value_double(raw, handle, &mut id);
+                Timer::Id(id)
+            } else if ty == sys::ValueType::napi_object || ty == sys::ValueType::napi_function {
+                // A trigger() is an explicit request: it runs before exit.
+                // (Fake timers may lack unref: the timer then stays ref'd.)
+                if !triggered {
+                    let _ = call_method(env, handle, "unref", &[]);
+                }
+                let mut r = ptr::null_mut();
+                if sys::napi_create_reference(raw, handle, 1, &mut r) != sys::Status::napi_ok {
+                    return Err("cannot keep the timer".into());
+                }
+                Timer::Object(r)
+            } else {
+                return Err("setTimeout returned neither a Timeout nor a number".into());
+            }
+        };
+        self.schedule.borrow_mut().pending = Some((token, timer));
+        Ok(())
+    }
+
+    /// Clears the pending timer, if any.
+    fn disarm(&self, env: &Env) {
+        let Some((_, timer)) = self.schedule.borrow_mut().pending.take() else {
+            return;
+        };
+        let raw = env.raw();
+        // SAFETY: raw env of the running JS call; the reference is ours and
+        // deleted once.
+        unsafe {
+            let mut value = ptr::null_mut();
+            let status = match timer {
+                Timer::Object(r) => {
+                    let s = sys::napi_get_reference_value(raw, r, &mut value);
+                    sys::napi_delete_reference(raw, r);
+                    s
+                }
+                Timer::Id(id) => sys::napi_create_double(raw, id, &mut value),
+            };
+            if status == sys::Status::napi_ok && !value.is_null() {
+                if let Ok(g) = global(raw) {
+                    // A timer that cannot be cleared still finds its token
+                    // gone and does nothing.
+                    let _ = call_method(env, g, "clearTimeout", &[value]);
+                }
+            }
+        }
+    }
+
+    /// One scheduled tick on the JS thread (see `scheduled_tick`).
+    fn on_tick(&self, env: &Env, this: sys::napi_value, token: u32, triggered: bool) {
+        {
+            let mut s = self.schedule.borrow_mut();
+            match &s.pending {
+                Some((t, _)) if *t == token && s.started => {}
+                _ => return,
+            }
+            if let Some((_, Timer::Object(r))) = s.pending.take() {
+                // SAFETY: our reference to the Timeout that is firing now.
+                unsafe { sys::napi_delete_reference(env.raw(), r) };
+            }
+        }
+        let outcome = if self.busy.get() {
+            // Only reachable if a timer could fire inside one of our own
+            // calls (a nested event loop): the core's lock would not see it.
+            self.inner.report_skipped_cycle(ce::SkipReason::Busy);
+            None
+        } else {
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                self.with_adapters(env, || Ok(self.inner.run_scheduled_cycle(triggered)))
+            }));
+            match run {
+                Ok(Ok(ce::ScheduledCycle::Ran(result))) => Some(result),
+                Ok(Ok(ce::ScheduledCycle::Skipped(_))) | Ok(Err(_)) => None,
+                // Counted as a failure so a panicking cycle is not retried at full rate.
+                Err(_) => Some(Err(ce::SyncError::Config(
+                    "internal error: panic inside a scheduled cycle".into(),
+                ))),
+            }
+        };
+        let delay = {
+            let mut s = self.schedule.borrow_mut();
+            // stop() (or trigger()) from inside an adapter during the cycle.
+            if !s.started {
+                return;
+            }
+            if let Some(result) = &outcome {
+                if s.policy.on_cycle_result(result) == ce::ScheduleStep::Stop {
+                    s.started = false;
+                    return;
+                }
+            }
+            if s.pending.is_some() {
+                return;
+            }
+            s.policy.next_delay()
+        };
+        if self.arm(env, this, delay, false).is_err() {
+            // Nowhere to report it from a timer; status().lastCycle goes stale.
+            self.schedule.borrow_mut().started = false;
+        }
+    }
 }
 
 #[napi]
@@ -403,12 +651,13 @@ impl SyncEngine {
                 id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
                 adapters: RefCell::new(Vec::new()),
                 busy: Cell::new(false),
+                schedule: RefCell::new(Schedule::new()),
             })
         })
     }
 
     /// The background interval the core would use for `secs`, clamped to
-    /// 30 s – 60 min (for a JS `setInterval` that calls `syncNow()`).
+    /// 30 s – 60 min.
     #[napi]
     pub fn clamp_interval_secs(secs: f64) -> f64 {
         let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
@@ -520,7 +769,7 @@ impl SyncEngine {
 
     /// Runs one full cycle now on this thread (push local changes, pull,
     /// verify, open, merge, `apply` to the adapters). Blocks on HTTP; call it
-    /// from a timer in an Electron main process. Throws `WRONG_RECEIPT`,
+    /// from an Electron main process. Does not change the schedule. Throws `WRONG_RECEIPT`,
     /// `REVOKED`, `CLOCK_SKEW`, `NETWORK`, `RATE_LIMITED`, `RELAY_ERROR`,
     /// `STORE_ERROR` (with `store`), `NO_RECEIPT`, `NOT_REGISTERED`, `BUSY`.
     #[napi(
@@ -531,6 +780,93 @@ impl SyncEngine {
             let report = self.with_adapters(&env, || self.inner.sync_now())?;
             to_js(&report)
         })
+    }
+
+    /// Starts the background schedule: a cycle every interval (default
+    /// 5 min, see `setIntervalSecs`), run on the JS thread from a JS timer
+    /// like `syncNow()`. The first one runs after one interval (`trigger()`
+    /// for one now). Skipped while hidden (`setVisible(false)`). A failing
+    /// cycle never throws: it is in `recentActivity()`/`status()`, and the
+    /// next waits longer (doubling, up to 60 min; a relay's `Retry-After`
+    /// is honoured); `REVOKED` stops the schedule. The timer is unref'd: it
+    /// does not keep Node running, and a started engine is not garbage
+    /// collected before `stop()`. No-op when started.
+    #[napi]
+    pub fn start(&self, env: Env, this: This) -> napi::Result<()> {
+        guard(&env, "start", || {
+            let delay = {
+                let mut s = self.schedule.borrow_mut();
+                if s.started {
+                    return Ok(());
+                }
+                s.started = true;
+                s.policy = ce::SchedulePolicy::new(s.policy.interval());
+                s.policy.next_delay()
+            };
+            self.arm(&env, this.object.raw(), delay, false)
+                .map_err(|e| {
+                    self.schedule.borrow_mut().started = false;
+                    NodeError::new("INTERNAL", e)
+                })
+        })
+    }
+
+    /// Stops the background schedule (clears its timer). A cycle cannot be
+    /// running meanwhile unless this is called from inside an adapter; then
+    /// that cycle finishes and no other follows.
+    #[napi]
+    pub fn stop(&self, env: Env) -> napi::Result<()> {
+        guard(&env, "stop", || {
+            self.schedule.borrow_mut().started = false;
+            self.disarm(&env);
+            Ok(())
+        })
+    }
+
+    /// Runs a scheduled cycle as soon as the JS thread is free (a zero-delay
+    /// timer, which keeps Node alive until it ran; this returns at once),
+    /// even when hidden; the interval restarts after it. No-op unless
+    /// started (`syncNow()` runs one directly).
+    #[napi]
+    pub fn trigger(&self, env: Env, this: This) -> napi::Result<()> {
+        guard(&env, "trigger", || {
+            if !self.schedule.borrow().started {
+                return Ok(());
+            }
+            self.disarm(&env);
+            self.arm(&env, this.object.raw(), Duration::ZERO, true)
+                .map_err(|e| {
+                    self.schedule.borrow_mut().started = false;
+                    NodeError::new("INTERNAL", e)
+                })
+        })
+    }
+
+    /// Hidden apps skip scheduled cycles (with a `cycleSkipped` event,
+    /// `reason: 'hidden'`); `trigger()` and `syncNow()` still run.
+    #[napi]
+    pub fn set_visible(&self, visible: bool) {
+        self.inner.set_visible(visible);
+    }
+
+    /// The background interval, clamped to 30 s – 60 min; returns the
+    /// clamped value. Takes effect from the next wait (the pending one
+    /// keeps its time).
+    #[napi]
+    pub fn set_interval_secs(&self, secs: f64) -> f64 {
+        let secs = Self::clamp_interval_secs(secs);
+        self.schedule
+            .borrow_mut()
+            .policy
+            .set_interval(Duration::from_secs_f64(secs));
+        secs
+    }
+
+    /// Whether the background schedule is on (`false` after `stop()` and
+    /// after a `REVOKED` cycle).
+    #[napi(getter)]
+    pub fn started(&self) -> bool {
+        self.schedule.borrow().started
     }
 
     /// Records the relay does not have yet (snapshots every store).

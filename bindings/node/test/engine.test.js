@@ -1,14 +1,15 @@
 'use strict'
 // SyncEngine against a REAL relay (the `azmx-sync` CLI binary, started as a
 // child process on loopback): two devices with JS Map-backed store adapters
-// converge on snippets/todos/memory, deletes propagate, typed errors, and
-// nothing secret is printable.
+// converge on snippets/todos/memory, deletes propagate, typed errors, the
+// JS-timer schedule (start/stop/trigger/setVisible) follows the core policy,
+// and nothing secret is printable.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const util = require('node:util')
-const { spawn, execFileSync } = require('node:child_process')
+const { spawn, spawnSync, execFileSync } = require('node:child_process')
 const readline = require('node:readline')
 
 const { SyncEngine } = require('..')
@@ -265,6 +266,159 @@ test('Buffer receipts are wiped; clampIntervalSecs', () => {
   assert.equal(SyncEngine.clampIntervalSecs(1), 30)
   assert.equal(SyncEngine.clampIntervalSecs(300), 300)
   assert.equal(SyncEngine.clampIntervalSecs(1e7), 3600)
+})
+
+// --- the background schedule (JS timers on this thread) ---------------------
+async function waitFor(cond, ms = 5000) {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+test('trigger() runs a cycle through the schedule, on the JS thread, even when hidden', async () => {
+  const S = device('sched')
+  const now = Date.now()
+  A.stores.snippets.put({ id: 'sched1', scope: 'me', updatedAt: now, deviceId: A.engine.deviceId, body: { text: 'uptime' } })
+  A.engine.syncNow()
+  const cycles = () => S.engine.recentActivity(100).filter((e) => e.type === 'cycleStarted')
+  assert.equal(S.engine.started, false)
+  S.engine.trigger() // not started: nothing to wake
+  S.engine.start()
+  S.engine.start() // no-op
+  assert.equal(S.engine.started, true)
+  S.engine.setVisible(false)
+  S.engine.trigger()
+  assert.equal(cycles().length, 0, 'trigger() returns before the cycle runs')
+  await waitFor(() => S.engine.recentActivity(100).some((e) => e.type === 'cycleFinished'))
+  assert.deepEqual(cycles().map((e) => e.trigger), ['trigger'])
+  assert.ok(S.stores.snippets.map.has('me\u0000sched1'), 'pulled through the adapters')
+  assert.equal(S.engine.status().lastCycle.ok, true)
+  assert.equal(S.engine.started, true, 'still scheduled after the cycle')
+  S.engine.stop()
+  assert.equal(S.engine.started, false)
+  S.engine.stop() // idempotent
+})
+
+test('the schedule follows the core policy: interval, hidden skips, backoff, stop, REVOKED (fake setTimeout)', () => {
+  const real = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout }
+  const armed = []
+  const cleared = []
+  const fire = (t) => t.fn(...t.args)
+  const last = () => armed[armed.length - 1]
+  // synchronous test body: nothing else uses the patched timers meanwhile
+  globalThis.setTimeout = (fn, ms, ...args) => {
+    const t = { fn, ms, args, unrefd: false, unref() { this.unrefd = true; return this } }
+    armed.push(t)
+    return t
+  }
+  globalThis.clearTimeout = (t) => cleared.push(t)
+  try {
+    const P = device('policy')
+    let failing = false
+    P.engine.registerStore('flaky', 'lwwByTime', {
+      snapshot() {
+        if (failing) throw new Error('flaky disk')
+        return []
+      },
+      apply() {},
+    })
+    const events = () => P.engine.recentActivity(1000)
+    assert.equal(P.engine.setIntervalSecs(1), 30, 'clamped')
+    P.engine.start()
+    assert.equal(armed.length, 1)
+    assert.equal(last().ms, 30000)
+    assert.equal(last().unrefd, true, 'the schedule does not keep Node alive')
+
+    // hidden: the timer fires, the cycle is skipped, the next one is armed
+    P.engine.setVisible(false)
+    let n = events().length
+    fire(last())
+    assert.deepEqual(events().slice(n).map((e) => [e.type, e.reason]), [['cycleSkipped', 'hidden']])
+    assert.equal(armed.length, 2)
+    assert.equal(last().ms, 30000)
+
+    P.engine.setVisible(true)
+    n = events().length
+    fire(last())
+    assert.equal(events().slice(n).find((e) => e.type === 'cycleStarted').trigger, 'schedule')
+    assert.equal(P.engine.status().lastCycle.ok, true)
+    assert.equal(last().ms, 30000)
+
+    // failures: logged, never thrown; the wait doubles
+    failing = true
+    for (const ms of [60000, 120000, 240000]) {
+      assert.doesNotThrow(() => fire(last()))
+      assert.equal(last().ms, ms)
+    }
+    assert.equal(P.engine.status().lastCycle.ok, false)
+    assert.ok(events().some((e) => e.type === 'cycleFinished' && e.ok === false))
+    failing = false
+    fire(last())
+    assert.equal(last().ms, 30000, 'success resets the backoff')
+    assert.equal(P.engine.setIntervalSecs(45), 45)
+    fire(last())
+    assert.equal(last().ms, 45000)
+
+    // trigger: the pending timer is cleared, a ref'd zero-delay one armed
+    const pending = last()
+    P.engine.trigger()
+    assert.ok(cleared.includes(pending))
+    assert.equal(last().ms, 0)
+    assert.equal(last().unrefd, false, 'a requested cycle runs before exit')
+    n = events().length
+    const count = armed.length
+    fire(pending) // a cleared timer that fires anyway does nothing
+    assert.equal(events().length, n)
+    assert.equal(armed.length, count)
+
+    // stop clears the timer; a late fire does nothing
+    const triggered = last()
+    P.engine.stop()
+    assert.ok(cleared.includes(triggered))
+    fire(triggered)
+    assert.equal(events().length, n)
+    assert.equal(armed.length, count)
+
+    // REVOKED ends the schedule
+    P.engine.start()
+    assert.equal(last().ms, 45000)
+    A.engine.revoke(P.engine.deviceId)
+    const before = armed.length
+    assert.doesNotThrow(() => fire(last()))
+    assert.ok(events().some((e) => e.type === 'revoked'))
+    assert.equal(armed.length, before, 'no next timer')
+    assert.equal(P.engine.started, false)
+
+    // a browser-style setTimeout (Electron renderer) returns a number
+    globalThis.setTimeout = () => 7
+    const Q = new SyncEngine(tmpDir())
+    Q.start()
+    Q.stop()
+    assert.equal(cleared[cleared.length - 1], 7)
+  } finally {
+    Object.assign(globalThis, real)
+  }
+})
+
+test('a started engine does not keep Node running; a trigger() still runs first', () => {
+  const script = `
+    const { SyncEngine } = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const e = new SyncEngine(${JSON.stringify(tmpDir())})
+    e.start()
+    e.trigger() // not registered: the cycle fails, into the activity log
+    process.on('exit', () => console.log(JSON.stringify(e.recentActivity(20))))
+  `
+  const t0 = Date.now()
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15000 })
+  assert.equal(r.status, 0, `exit ${r.status} ${r.signal}: ${r.stderr}`)
+  assert.ok(Date.now() - t0 < 10000)
+  const events = JSON.parse(r.stdout.trim().split('\n').pop())
+  assert.deepEqual(
+    events.filter((e) => e.type.startsWith('cycle')).map((e) => [e.type, e.trigger ?? e.ok]),
+    [['cycleStarted', 'trigger'], ['cycleFinished', false]],
+  )
 })
 
 test('nothing secret in inspect / toString / JSON / status / activity', () => {
