@@ -69,11 +69,52 @@ typedef enum {
   AZMX_STATUS_INVALID_STORE_NAME = 32,
   // No built-in store has this name.
   AZMX_STATUS_UNKNOWN_STORE = 33,
+  // Sync engine: the recovery receipt does not match the one this
+  // license was set up with (its key-check blob on the relay). Nothing
+  // was pushed, pulled or applied.
+  AZMX_STATUS_WRONG_RECEIPT = 40,
+  // Sync engine: no recovery receipt has been given yet
+  // (`azmx_engine_set_receipt`).
+  AZMX_STATUS_NO_RECEIPT = 41,
+  // Sync engine: the device is not registered with a relay yet
+  // (`azmx_engine_register`).
+  AZMX_STATUS_NOT_REGISTERED = 42,
+  // Sync engine: the relay refused this device for good: it was revoked.
+  // Export here, then set up a new device (fresh state directory).
+  AZMX_STATUS_REVOKED = 43,
+  // Sync engine: the relay could not be reached (DNS, connect, timeout,
+  // TLS), or the host HTTP transport callback returned nonzero. Nothing
+  // was lost: local changes stay queued for the next cycle.
+  AZMX_STATUS_RELAY_UNREACHABLE = 44,
+  // Sync engine: the relay asked this device to slow down; retry later.
+  AZMX_STATUS_RATE_LIMITED = 45,
+  // Sync engine: the relay answered with an error the engine cannot act
+  // on (bad license key, server error...); the message names its code.
+  AZMX_STATUS_RELAY_ERROR = 46,
+  // Sync engine: a host store callback failed: it returned nonzero, or
+  // its snapshot was not a JSON array of records. The message names the
+  // store and the callback, never record contents.
+  AZMX_STATUS_HOST_CALLBACK_FAILED = 47,
+  // Sync engine: the state directory could not be created, read or written.
+  AZMX_STATUS_STATE_DIR = 48,
+  // Sync engine: an export file is not a valid azmx-sync export.
+  AZMX_STATUS_EXPORT_FORMAT = 49,
   // An error this version of the C ABI does not know how to classify.
   AZMX_STATUS_INTERNAL = 98,
   // A Rust panic was caught at the boundary (a bug; please report it).
   AZMX_STATUS_PANIC = 99,
 } AzmxStatus;
+
+// What a change asks the host store to do with its record.
+typedef enum {
+  // Create the record (there was no live copy).
+  AZMX_CHANGE_OP_INSERT = 0,
+  // Replace the live copy with this record.
+  AZMX_CHANGE_OP_UPDATE = 1,
+  // Delete the live copy; the record is the winning tombstone, which the
+  // store must keep (and return from `snapshot`) so the delete syncs.
+  AZMX_CHANGE_OP_DELETE = 2,
+} AzmxChangeOp;
 
 // Merge contract of a host-registered store (passed as `uint32_t`).
 typedef enum {
@@ -106,6 +147,18 @@ typedef struct AzmxDeviceIdentity AzmxDeviceIdentity;
 // several threads at once.
 typedef struct AzmxEnvelopeKey AzmxEnvelopeKey;
 
+// Where a transport callback puts the relay's answer: pass it to
+// [`azmx_http_response_set`]. Opaque; owned by the engine.
+typedef struct AzmxHttpResponseOut AzmxHttpResponseOut;
+
+// Where a `snapshot` callback puts its records: pass it to
+// [`azmx_snapshot_out_set`]. Opaque; owned by the engine.
+typedef struct AzmxSnapshotOut AzmxSnapshotOut;
+
+// A device's sync engine. Created by [`azmx_engine_new`], released by
+// [`azmx_engine_free`]. Thread-safe except for `azmx_engine_free`.
+typedef struct AzmxSyncEngine AzmxSyncEngine;
+
 // A byte buffer allocated by the library and owned by the caller until it
 // is passed to [`azmx_buffer_free`]. Do not modify the fields.
 //
@@ -123,6 +176,122 @@ typedef struct {
   size_t cap;
 } AzmxBuffer;
 
+// One HTTP header (NUL-terminated name and value).
+typedef struct {
+  // Header name.
+  const char *name;
+  // Header value.
+  const char *value;
+} AzmxHttpHeader;
+
+// A request the engine asks the host transport to send. Valid only
+// during the callback.
+typedef struct {
+  // `"GET"`, `"POST"`, `"PUT"`...
+  const char *method;
+  // The full URL.
+  const char *url;
+  // `header_count` headers.
+  const AzmxHttpHeader *headers;
+  // Number of headers.
+  size_t header_count;
+  // The body (may be NULL when `body_len` is 0).
+  const uint8_t *body;
+  // Body length in bytes.
+  size_t body_len;
+} AzmxHttpRequest;
+
+// A host HTTP transport (for apps with their own networking stack). The
+// callback sends the request, calls `azmx_http_response_set` with the
+// answer (any status, 4xx/5xx included, is a normal answer) and returns
+// 0; it returns nonzero only when no answer could be had (connect
+// failure, timeout...). The struct is copied at engine creation.
+typedef struct {
+  // Passed back as the first argument of `send`.
+  void *user_data;
+  // Sends one request.
+  int32_t (*send)(void *user_data,
+                  const AzmxHttpRequest *request,
+                  AzmxHttpResponseOut *response);
+} AzmxHttpTransport;
+
+// Settings of [`azmx_engine_new`]. Only `state_dir` is required; the
+// relay settings are what [`azmx_engine_register`] uses (an engine
+// reopened on a registered state directory does not need them).
+typedef struct {
+  // The device's state directory (created 0700 if missing): device key,
+  // engine state, outbox, activity log. Never holds the receipt.
+  const char *state_dir;
+  // The relay's base URL, e.g. `"http://127.0.0.1:8787"`, or NULL.
+  const char *relay_url;
+  // The license id, e.g. `"lic_team"`, or NULL.
+  const char *license_id;
+  // This device's name as the relay lists it, e.g. `"laptop"`, or NULL.
+  const char *device_name;
+  // The host's HTTP transport, or NULL for the built-in one (ureq,
+  // 30 s timeout). Copied.
+  const AzmxHttpTransport *transport;
+} AzmxEngineConfig;
+
+// One merged change handed to a store's `apply` callback. Every pointer
+// is valid only during the callback; copy what you keep.
+typedef struct {
+  // What to do.
+  AzmxChangeOp op;
+  // The record's scope (snippet handle), or NULL for unscoped stores.
+  const char *scope;
+  // The record's id (NUL-terminated UTF-8).
+  const char *id;
+  // 1 for a tombstone (then `op` is `DELETE`), else 0.
+  int32_t deleted;
+  // The whole record (tombstones included) as one NUL-terminated JSON
+  // object: store it as is and return it from `snapshot`.
+  const char *record_json;
+  // Length of `record_json` in bytes, without the NUL.
+  size_t record_json_len;
+} AzmxChange;
+
+// A host store. `snapshot` hands back every record of the store,
+// tombstones included (a record that just disappears is not a delete);
+// `apply` writes merged changes and must be idempotent (after a crash the
+// same changes may come again). Both return 0 on success. The struct is
+// copied at registration.
+typedef struct {
+  // Passed back as the first argument of every callback.
+  void *user_data;
+  // Calls `azmx_snapshot_out_set(out, json, len)` once with a JSON array
+  // of records (not calling it means an empty store), then returns 0.
+  int32_t (*snapshot)(void *user_data,
+                      AzmxSnapshotOut *out);
+  // Receives `count` changes (`count` ≥ 1) and returns 0 once they are
+  // stored.
+  int32_t (*apply)(void *user_data,
+                   const AzmxChange *changes,
+                   size_t count);
+} AzmxStoreAdapter;
+
+// What one [`azmx_engine_sync_now`] cycle did.
+typedef struct {
+  // Sequence number of the bundle pushed, or -1 when nothing was pushed.
+  int64_t pushed_seq;
+  // Records in the pushed bundle.
+  uint64_t pushed_records;
+  // Size of the sealed bundle in bytes.
+  uint64_t sealed_bytes;
+  // 1 when the push was a full checkpoint, else 0.
+  uint32_t checkpoint;
+  // Bundles pulled from other devices.
+  uint64_t pulled_blobs;
+  // Changes handed to the stores' `apply` callbacks.
+  uint64_t applied_changes;
+  // Incoming records refused by a store's invariants.
+  uint64_t rejected_records;
+  // Bundles that could not be opened and were set aside for a retry.
+  uint64_t quarantined;
+  // Wall time of the cycle in milliseconds.
+  uint64_t duration_ms;
+} AzmxCycleReport;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -138,6 +307,276 @@ const char *azmx_version(void);
 // `buf` must be NULL or point to an `AzmxBuffer` that was filled by this
 // library and not modified since.
 void azmx_buffer_free(AzmxBuffer *buf);
+
+// Opens (or creates) a device's engine in `config->state_dir`, including
+// its device key (`device.key`, 0600). No network access.
+//
+// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (a string not UTF-8, an empty
+// state dir, a transport without `send`), `STATE_DIR` (cannot create or
+// read the directory), `KEY_FILE` (device key insecure or corrupt).
+// `*out_engine` is NULL on failure.
+//
+// # Safety
+// `config` NULL or a valid config whose strings are NUL-terminated and
+// whose `transport`, if not NULL, points to a valid `AzmxHttpTransport`;
+// `out_engine` writable.
+AzmxStatus azmx_engine_new(const AzmxEngineConfig *config,
+                           AzmxSyncEngine **out_engine);
+
+// Stops the engine's scheduler (waiting for a running cycle) and releases
+// the handle. After it returns, no callback of this engine runs again.
+// NULL is a no-op.
+//
+// # Safety
+// `engine` NULL or a live handle not used by any other thread during or
+// after this call, and not freed before.
+void azmx_engine_free(AzmxSyncEngine *engine);
+
+// Registers a built-in store (`"snippets"`, `"todos"` or `"memory"`, with
+// their merge contracts, as in `azmx_merge`) backed by a host adapter
+// (copied). Register stores before the first sync.
+//
+// Errors: `NULL_POINTER`, `UNKNOWN_STORE`, `INVALID_ARGUMENT` (a callback
+// is NULL, or the store is already registered).
+//
+// # Safety
+// `engine` a live handle; `store` NUL-terminated; `adapter` a valid
+// adapter whose callbacks and `user_data` follow the callback rules.
+AzmxStatus azmx_engine_register_store(const AzmxSyncEngine *engine,
+                                      const char *store,
+                                      const AzmxStoreAdapter *adapter);
+
+// Registers a host-defined store: `store` its name (rules as in
+// `azmx_merge_custom`), `contract` an `AzmxContract` value and
+// `scope_rule` an `AzmxScopeRule` value.
+//
+// Errors: as [`azmx_engine_register_store`], plus `INVALID_STORE_NAME`
+// and `INVALID_ARGUMENT` for an unknown contract or scope rule.
+//
+// # Safety
+// As [`azmx_engine_register_store`].
+AzmxStatus azmx_engine_register_custom_store(const AzmxSyncEngine *engine,
+                                             const char *store,
+                                             uint32_t contract,
+                                             uint32_t scope_rule,
+                                             const AzmxStoreAdapter *adapter);
+
+// Registers this device with the relay of the engine's config
+// (`relay_url`, `license_id`, `device_name`, all required here) using the
+// license key; puts the device id (NUL-terminated) in `out_device_id`.
+// Idempotent for the same device key. The license key is not kept.
+//
+// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (a config field missing),
+// `MALFORMED_FIELD` (license id or device name), `RELAY_UNREACHABLE`,
+// `RELAY_ERROR` (e.g. a wrong license key), `CLOCK_SKEW`, `RATE_LIMITED`,
+// `REVOKED`, `STATE_DIR`.
+//
+// # Safety
+// `engine` a live handle; `license_key` NUL-terminated; `out_device_id`
+// writable.
+AzmxStatus azmx_engine_register(const AzmxSyncEngine *engine,
+                                const char *license_key,
+                                AzmxBuffer *out_device_id);
+
+// Gives the engine the recovery receipt (after registering). The envelope
+// key is derived on a background thread (~100 ms; the next sync waits for
+// it); the receipt is never stored and the key never leaves the library.
+//
+// The receipt is `receipt_len` bytes of UTF-8 (no NUL needed). **The
+// receipt buffer is overwritten with zeros before this returns**, on
+// success and on every failure, whenever `receipt` is not NULL.
+//
+// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (not UTF-8),
+// `NOT_REGISTERED`. A wrong receipt is reported by the next
+// `azmx_engine_verify_receipt` or sync (`WRONG_RECEIPT`); an empty one as
+// `EMPTY_RECEIPT`.
+//
+// # Safety
+// `engine` a live handle; `receipt` NULL (only with length 0) or valid
+// for reads and writes of `receipt_len` bytes.
+AzmxStatus azmx_engine_set_receipt(const AzmxSyncEngine *engine,
+                                   uint8_t *receipt,
+                                   size_t receipt_len);
+
+// Checks the receipt against the license's key-check blob on the relay
+// (setting it if this is the license's first device). Waits for the key.
+//
+// Errors: `WRONG_RECEIPT` (nothing was changed), `NO_RECEIPT`,
+// `EMPTY_RECEIPT`, `NOT_REGISTERED`, the relay errors of
+// [`azmx_engine_register`].
+//
+// # Safety
+// `engine` a live handle.
+AzmxStatus azmx_engine_verify_receipt(const AzmxSyncEngine *engine);
+
+// Runs one full cycle now: snapshot → seal → push, pull → verify → open →
+// merge → apply (waits if a background cycle is running). Store callbacks
+// run on this thread. `out_report` may be NULL; otherwise it is filled
+// on success (zeroed, `pushed_seq` -1, on failure).
+//
+// Errors: `WRONG_RECEIPT`, `NO_RECEIPT`, `NOT_REGISTERED`, `REVOKED`,
+// `RELAY_UNREACHABLE` (changes stay queued), `RELAY_ERROR`,
+// `RATE_LIMITED`, `CLOCK_SKEW`, `HOST_CALLBACK_FAILED`, `STATE_DIR`.
+// Bundles that fail `BLOB_INTEGRITY` or `DECRYPT_FAILED` are quarantined
+// and counted in the report and the activity log, not returned.
+//
+// # Safety
+// `engine` a live handle; `out_report` NULL or writable.
+AzmxStatus azmx_engine_sync_now(const AzmxSyncEngine *engine,
+                                AzmxCycleReport *out_report);
+
+// Starts the background scheduler (one thread; a cycle every 5 minutes by
+// default, backing off on failures, skipped while hidden). From now on
+// store and transport callbacks may run on that thread. Idempotent.
+//
+// # Safety
+// `engine` a live handle.
+AzmxStatus azmx_engine_start(const AzmxSyncEngine *engine);
+
+// Stops the background scheduler, waiting for a running cycle. Idempotent.
+//
+// # Safety
+// `engine` a live handle; not called from a callback of this engine.
+AzmxStatus azmx_engine_stop(const AzmxSyncEngine *engine);
+
+// Wakes the scheduler to run a cycle soon, without blocking (no-op when
+// it is not started).
+//
+// # Safety
+// `engine` a live handle.
+AzmxStatus azmx_engine_trigger(const AzmxSyncEngine *engine);
+
+// Tells the engine whether the app is visible (nonzero) or hidden (0):
+// hidden apps skip background cycles; `azmx_engine_sync_now` still runs.
+//
+// # Safety
+// `engine` a live handle.
+AzmxStatus azmx_engine_set_visible(const AzmxSyncEngine *engine,
+                                   int32_t visible);
+
+// Sets the background interval in seconds (clamped to 30 s – 60 min).
+//
+// # Safety
+// `engine` a live handle.
+AzmxStatus azmx_engine_set_interval_secs(const AzmxSyncEngine *engine,
+                                         uint64_t secs);
+
+// Puts the `limit` most recent activity events (oldest first) in
+// `out_json`: a JSON array of `{"atMs", "type", ...}` objects (ids,
+// counts, sizes, codes; never record contents, the receipt or keys).
+//
+// # Safety
+// `engine` a live handle; `out_json` writable.
+AzmxStatus azmx_engine_recent_activity(const AzmxSyncEngine *engine,
+                                       uint32_t limit,
+                                       AzmxBuffer *out_json);
+
+// Puts the engine's status in `out_json`: `{"deviceId", "deviceName",
+// "relayUrl", "licenseId", "fingerprint", "nextSeq", "lastCycle",
+// "lastSuccessMs", "outboxPending", "revoked", "clockOffsetSecs",
+// "quarantine", "receiptSet"}`. No network access.
+//
+// # Safety
+// `engine` a live handle; `out_json` writable.
+AzmxStatus azmx_engine_status(const AzmxSyncEngine *engine,
+                              AzmxBuffer *out_json);
+
+// Puts the license's devices, as the relay lists them, in `out_json`: a
+// JSON array of `{"deviceId", "name", "createdAt", "lastPushAt",
+// "lastPullAt", "blobCount", "sealedBytes", "revoked"}` (metadata only).
+//
+// Errors: `NOT_REGISTERED`, `REVOKED`, the relay errors.
+//
+// # Safety
+// `engine` a live handle; `out_json` writable.
+AzmxStatus azmx_engine_devices(const AzmxSyncEngine *engine,
+                               AzmxBuffer *out_json);
+
+// Revokes a device of this license (e.g. a lost laptop): the relay
+// refuses its key from now on (`REVOKED` on that device).
+//
+// # Safety
+// `engine` a live handle; `device_id` NUL-terminated.
+AzmxStatus azmx_engine_revoke(const AzmxSyncEngine *engine,
+                              const char *device_id);
+
+// Writes every registered store to an encrypted export file at `path`
+// (0600); `*out_records` (may be NULL) gets the number of records.
+//
+// Errors: `NO_RECEIPT`, `NOT_REGISTERED`, `HOST_CALLBACK_FAILED`,
+// `STATE_DIR` / `EXPORT_FORMAT` (the file cannot be written).
+//
+// # Safety
+// `engine` a live handle; `path` NUL-terminated; `out_records` NULL or
+// writable.
+AzmxStatus azmx_engine_export(const AzmxSyncEngine *engine,
+                              const char *path,
+                              uint64_t *out_records);
+
+// Merges an export file into the registered stores with their contracts
+// (idempotent); `*out_records` (may be NULL) gets the number of changes
+// applied (0 when the stores already had everything).
+//
+// Errors: `EXPORT_FORMAT` (not an export, or another license's),
+// `WRONG_RECEIPT` (made with another receipt), `NO_RECEIPT`,
+// `HOST_CALLBACK_FAILED`, `STATE_DIR` (cannot read the file).
+//
+// # Safety
+// As [`azmx_engine_export`].
+AzmxStatus azmx_engine_import(const AzmxSyncEngine *engine,
+                              const char *path,
+                              uint64_t *out_records);
+
+// Puts this device's id (NUL-terminated) in `out_device_id`.
+// Errors: `NOT_REGISTERED`.
+//
+// # Safety
+// `engine` a live handle; `out_device_id` writable.
+AzmxStatus azmx_engine_device_id(const AzmxSyncEngine *engine,
+                                 AzmxBuffer *out_device_id);
+
+// Puts the device key's fingerprint (public, NUL-terminated) in
+// `out_fingerprint`, the same as `azmx_device_identity_fingerprint`.
+//
+// # Safety
+// `engine` a live handle; `out_fingerprint` writable.
+AzmxStatus azmx_engine_fingerprint(const AzmxSyncEngine *engine,
+                                   AzmxBuffer *out_fingerprint);
+
+// Hands a snapshot's records to the engine: `records_json` is
+// `records_json_len` bytes of a JSON array of records (no NUL needed). The
+// bytes are copied; a second call replaces the first. Only valid inside a
+// `snapshot` callback, on the `out` it received.
+//
+// Errors: `NULL_POINTER`. The JSON is parsed after the callback returns; if
+// it is not an array of records the engine call fails with
+// `HOST_CALLBACK_FAILED`.
+//
+// # Safety
+// `out` the pointer the callback received; `records_json` NULL (only with
+// length 0) or readable for `records_json_len` bytes.
+AzmxStatus azmx_snapshot_out_set(AzmxSnapshotOut *out,
+                                 const uint8_t *records_json,
+                                 size_t records_json_len);
+
+// Hands the relay's answer to the engine from a transport callback:
+// `status` (100–599), `header_count` headers (names in any case) and the
+// body. Everything is copied; a second call replaces the first. Only
+// valid inside a `send` callback, on the `response` it received.
+//
+// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (status out of range, a
+// header not UTF-8).
+//
+// # Safety
+// `response` the pointer the callback received; `headers` NULL (only with
+// `header_count` 0) or `header_count` valid headers of NUL-terminated
+// strings; `body` NULL (only with length 0) or readable for `body_len` bytes.
+AzmxStatus azmx_http_response_set(AzmxHttpResponseOut *response,
+                                  uint32_t status,
+                                  const AzmxHttpHeader *headers,
+                                  size_t header_count,
+                                  const uint8_t *body,
+                                  size_t body_len);
 
 // The message of the last failed call on this thread, or `""` after a
 // successful one. Never NULL. The string is owned by the library and

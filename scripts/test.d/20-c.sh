@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # C ABI tests: header check (pinned cbindgen), API-surface review list, the C
-# test suite against the static and the shared libazmx_sync, one valgrind
-# run, the C example, and the header as C++. Installs what it needs on a fresh
+# test suites (tests/c/test_c_api.c; tests/c/test_c_engine.c against a real
+# relay on loopback) against the static and the shared libazmx_sync, one
+# valgrind run of each, the C examples, and the header as C++. Installs what it needs on a fresh
 # Debian bookworm (apt: gcc, make, valgrind; cargo: cbindgen 0.29.4).
 # Prints its own pass/fail counts; exits non-zero on any failure.
 set -uo pipefail
@@ -70,6 +71,36 @@ if ! snapshot; then
 fi
 LIBDIR="$OUT/lib"
 
+# --- a relay on loopback for the engine tests and the two-device example -----
+# The workspace CLI's `relay serve` (as the Python and Node tests do); one
+# license per run so runs do not see each other's records.
+echo "cargo build -p azmx-sync-cli (relay for the engine tests)"
+cargo build -q -p azmx-sync-cli || die "cargo build -p azmx-sync-cli failed"
+CLI="$TARGET/debug/azmx-sync"
+RELAY_DATA=$(mktemp -d "${TMPDIR:-/tmp}/azmx-c-relay-XXXXXX")
+RELAY_PID=
+cleanup() {
+  [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null && wait "$RELAY_PID" 2>/dev/null
+  rm -rf "$RELAY_DATA"
+}
+trap cleanup EXIT
+declare -A LICENSE_KEY
+for run in static shared valgrind; do
+  LICENSE_KEY[$run]=$("$CLI" relay license add "lic_c_$run" --data-dir "$RELAY_DATA" | awk '{k=$NF} END {print k}')
+  [ -n "${LICENSE_KEY[$run]}" ] || die "relay license add lic_c_$run failed"
+done
+"$CLI" relay serve --data-dir "$RELAY_DATA" --listen 127.0.0.1:0 >"$RELAY_DATA/serve.log" 2>&1 &
+RELAY_PID=$!
+RELAY_URL=
+for _ in $(seq 1 200); do
+  RELAY_URL=$(sed -n 's/^listening on //p' "$RELAY_DATA/serve.log" | head -1)
+  [ -n "$RELAY_URL" ] && break
+  kill -0 "$RELAY_PID" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$RELAY_URL" ] || { cat "$RELAY_DATA/serve.log"; die "the relay did not start"; }
+echo "relay at $RELAY_URL"
+
 echo
 echo "--- header and API surface ---"
 # 1. The committed header equals what the pinned cbindgen generates.
@@ -91,14 +122,15 @@ if diff -u "$OUT/reviewed-fns.txt" "$OUT/header-fns.txt"; then
 else
   ko "header functions differ from tests/c/api-surface.txt (review the new entry point)"
 fi
-untested=$(while read -r f; do grep -q "\b$f(" tests/c/test_c_api.c || echo "$f"; done <"$OUT/header-fns.txt")
-[ -z "$untested" ] && ok "every entry point is called by tests/c/test_c_api.c" \
+C_TESTS=(tests/c/test_c_api.c tests/c/test_c_engine.c)
+untested=$(while read -r f; do cat "${C_TESTS[@]}" | grep -q "\b$f(" || echo "$f"; done <"$OUT/header-fns.txt")
+[ -z "$untested" ] && ok "every entry point is called by the C tests (${C_TESTS[*]})" \
   || ko "entry points without a C test: $untested"
 # Every status a C caller can provoke is asserted somewhere (INTERNAL and
 # PANIC are not reachable through the API; the panic boundary has Rust tests).
 unasserted=$(grep -oE 'AZMX_STATUS_[A-Z_0-9]+' include/azmx_sync.h | sort -u \
   | grep -vE 'AZMX_STATUS_(INTERNAL|PANIC)$' \
-  | while read -r s; do grep -qE "CHECK_STATUS\(.*$s\)|^\s+$s\);" tests/c/test_c_api.c || echo "$s"; done)
+  | while read -r s; do cat "${C_TESTS[@]}" | grep -qE "CHECK_STATUS\(.*$s\)|^\s+$s\);" || echo "$s"; done)
 [ -z "$unasserted" ] && ok "every reachable status code is asserted by the C tests" \
   || ko "status codes never asserted: $unasserted"
 # Every exported header function is really in both libraries.
@@ -153,6 +185,26 @@ else
   cat "$OUT/build-shared.log"; ko "build against the shared library"
 fi
 
+# The engine suite: a real relay on loopback, one license per run.
+engine_suite() { # name license-run binary [runner...]
+  local name=$1 run=$2; shift 2
+  AZMX_TEST_RELAY_URL="$RELAY_URL" AZMX_TEST_LICENSE_ID="lic_c_$run" \
+    AZMX_TEST_LICENSE_KEY="${LICENSE_KEY[$run]}" run_suite "$name" "$@"
+}
+if gcc "${CFLAGS[@]}" tests/c/test_c_engine.c -o "$OUT/engine_static" \
+     "$LIBDIR/libazmx_sync.a" $NATIVE_LIBS -pthread 2>"$OUT/build-engine-static.log" \
+   && gcc "${CFLAGS[@]}" tests/c/test_c_engine.c -o "$OUT/engine_shared" \
+     -L"$LIBDIR" -l:libazmx_sync.so -Wl,-rpath,"$LIBDIR" -pthread 2>"$OUT/build-engine-shared.log"; then
+  ok "built tests/c/test_c_engine.c (static and shared)"
+  engine_suite "engine (static)" static "$OUT/engine_static"
+  engine_suite "engine (shared)" shared "$OUT/engine_shared"
+  engine_suite "engine valgrind (shared)" valgrind "$OUT/engine_shared" \
+    valgrind -q --error-exitcode=1 --suppressions=tests/c/valgrind.supp --leak-check=full --show-leak-kinds=definite,indirect,possible \
+      --errors-for-leak-kinds=definite,indirect,possible
+else
+  cat "$OUT"/build-engine-*.log; ko "build tests/c/test_c_engine.c"
+fi
+
 echo
 echo "--- C example ---"
 if make -s -C examples/c all LIBDIR="$LIBDIR" OUT="$TARGET/c-example" NATIVE_LIBS="$NATIVE_LIBS" >"$OUT/example-build.log" 2>&1; then
@@ -168,6 +220,14 @@ if make -s -C examples/c all LIBDIR="$LIBDIR" OUT="$TARGET/c-example" NATIVE_LIB
   done
 else
   cat "$OUT/example-build.log"; ko "examples/c build"
+fi
+# The two-device example exactly as the README runs it (its own relay).
+if AZMX_CLI="$CLI" LIBDIR="$LIBDIR" OUT="$TARGET/c-example" NATIVE_LIBS="$NATIVE_LIBS" \
+     examples/c/two_devices.sh >"$OUT/two-devices.log" 2>&1 \
+   && grep -q "desktop sees: .*hello from the laptop" "$OUT/two-devices.log"; then
+  ok "examples/c/two_devices.sh: the desktop sees the laptop's snippet"
+else
+  cat "$OUT/two-devices.log"; ko "examples/c/two_devices.sh"
 fi
 
 echo

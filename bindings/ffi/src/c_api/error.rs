@@ -50,6 +50,36 @@ pub enum AzmxStatus {
     InvalidStoreName = 32,
     /// No built-in store has this name.
     UnknownStore = 33,
+    /// Sync engine: the recovery receipt does not match the one this
+    /// license was set up with (its key-check blob on the relay). Nothing
+    /// was pushed, pulled or applied.
+    WrongReceipt = 40,
+    /// Sync engine: no recovery receipt has been given yet
+    /// (`azmx_engine_set_receipt`).
+    NoReceipt = 41,
+    /// Sync engine: the device is not registered with a relay yet
+    /// (`azmx_engine_register`).
+    NotRegistered = 42,
+    /// Sync engine: the relay refused this device for good: it was revoked.
+    /// Export here, then set up a new device (fresh state directory).
+    Revoked = 43,
+    /// Sync engine: the relay could not be reached (DNS, connect, timeout,
+    /// TLS), or the host HTTP transport callback returned nonzero. Nothing
+    /// was lost: local changes stay queued for the next cycle.
+    RelayUnreachable = 44,
+    /// Sync engine: the relay asked this device to slow down; retry later.
+    RateLimited = 45,
+    /// Sync engine: the relay answered with an error the engine cannot act
+    /// on (bad license key, server error...); the message names its code.
+    RelayError = 46,
+    /// Sync engine: a host store callback failed: it returned nonzero, or
+    /// its snapshot was not a JSON array of records. The message names the
+    /// store and the callback, never record contents.
+    HostCallbackFailed = 47,
+    /// Sync engine: the state directory could not be created, read or written.
+    StateDir = 48,
+    /// Sync engine: an export file is not a valid azmx-sync export.
+    ExportFormat = 49,
     /// An error this version of the C ABI does not know how to classify.
     Internal = 98,
     /// A Rust panic was caught at the boundary (a bug; please report it).
@@ -75,7 +105,29 @@ impl AzmxStatus {
         }
     }
 
-    const ALL: [AzmxStatus; 21] = [
+    /// The status of a sync-engine error (core errors keep their own codes).
+    pub(crate) fn from_sync(e: &azmx_sync_core::engine::SyncError) -> Self {
+        use azmx_sync_core::engine::SyncError as E;
+        match e {
+            E::WrongReceipt => Self::WrongReceipt,
+            E::NoReceipt => Self::NoReceipt,
+            E::NotRegistered => Self::NotRegistered,
+            E::Revoked => Self::Revoked,
+            E::ClockSkew { .. } => Self::ClockSkew,
+            E::RateLimited { .. } => Self::RateLimited,
+            E::Network { .. } => Self::RelayUnreachable,
+            E::Relay { .. } => Self::RelayError,
+            E::Store { .. } => Self::HostCallbackFailed,
+            E::Config(_) => Self::InvalidArgument,
+            E::State { .. } => Self::StateDir,
+            E::ExportFormat(_) => Self::ExportFormat,
+            E::Core(c) => Self::from_core(c),
+            // `SyncError` is non-exhaustive; the message keeps its code.
+            _ => Self::Internal,
+        }
+    }
+
+    const ALL: [AzmxStatus; 31] = [
         Self::Ok,
         Self::InvalidArgument,
         Self::NullPointer,
@@ -95,6 +147,16 @@ impl AzmxStatus {
         Self::InvalidRecord,
         Self::InvalidStoreName,
         Self::UnknownStore,
+        Self::WrongReceipt,
+        Self::NoReceipt,
+        Self::NotRegistered,
+        Self::Revoked,
+        Self::RelayUnreachable,
+        Self::RateLimited,
+        Self::RelayError,
+        Self::HostCallbackFailed,
+        Self::StateDir,
+        Self::ExportFormat,
         Self::Internal,
         Self::Panic,
     ];
@@ -125,6 +187,16 @@ impl AzmxStatus {
             Self::InvalidRecord => c"INVALID_RECORD",
             Self::InvalidStoreName => c"INVALID_STORE_NAME",
             Self::UnknownStore => c"UNKNOWN_STORE",
+            Self::WrongReceipt => c"WRONG_RECEIPT",
+            Self::NoReceipt => c"NO_RECEIPT",
+            Self::NotRegistered => c"NOT_REGISTERED",
+            Self::Revoked => c"REVOKED",
+            Self::RelayUnreachable => c"RELAY_UNREACHABLE",
+            Self::RateLimited => c"RATE_LIMITED",
+            Self::RelayError => c"RELAY_ERROR",
+            Self::HostCallbackFailed => c"HOST_CALLBACK_FAILED",
+            Self::StateDir => c"STATE_DIR",
+            Self::ExportFormat => c"EXPORT_FORMAT",
             Self::Internal => c"INTERNAL",
             Self::Panic => c"PANIC",
         }

@@ -31,13 +31,13 @@ unsafe fn id_ref<'a>(id: *const AzmxDeviceIdentity) -> Result<&'a DeviceIdentity
 }
 
 #[cfg(unix)]
-fn path_from(raw: &[u8]) -> Result<PathBuf, Failure> {
+pub(crate) fn path_from(raw: &[u8]) -> Result<PathBuf, Failure> {
     use std::os::unix::ffi::OsStrExt;
     Ok(PathBuf::from(std::ffi::OsStr::from_bytes(raw)))
 }
 
 #[cfg(not(unix))]
-fn path_from(raw: &[u8]) -> Result<PathBuf, Failure> {
+pub(crate) fn path_from(raw: &[u8]) -> Result<PathBuf, Failure> {
     std::str::from_utf8(raw)
         .map(PathBuf::from)
         .map_err(|_| Failure::invalid("`path` is not valid UTF-8"))

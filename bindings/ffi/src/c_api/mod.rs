@@ -12,7 +12,8 @@
 //! - Every entry point runs behind a panic boundary: a Rust panic never
 //!   unwinds into C; it becomes `AzmxStatus_PANIC`.
 //! - Opaque handles ([`AzmxEnvelopeKey`](key::AzmxEnvelopeKey),
-//!   [`AzmxDeviceIdentity`](identity::AzmxDeviceIdentity)) are created by
+//!   [`AzmxDeviceIdentity`](identity::AzmxDeviceIdentity),
+//!   [`AzmxSyncEngine`](engine::AzmxSyncEngine)) are created by
 //!   the library and released with their `_free` function. There is no
 //!   function that returns key bytes or the private key.
 //! - Variable-size results are library-owned [`AzmxBuffer`](buffer::AzmxBuffer)s,
@@ -23,6 +24,12 @@
 //!   (`_into` functions), with a size query through `out_len`.
 //! - Byte inputs are `(pointer, length)`; a NULL pointer is accepted only
 //!   with length 0. Text inputs are NUL-terminated UTF-8.
+//! - The sync engine ([`engine`]) calls back into the host through structs
+//!   of function pointers plus `void *user_data` ([`engine_host`]): store
+//!   adapters and optionally an HTTP transport. Records cross as JSON text.
+//!   A callback returning nonzero becomes a typed status, never undefined
+//!   behaviour; callbacks may run on the engine's scheduler thread once
+//!   `azmx_engine_start` was called (thread rules: [`engine_host`]).
 //! - Status and enum *inputs* are plain integers (`uint32_t`/`int32_t`) so
 //!   that an out-of-range value from C is an error, never undefined
 //!   behaviour.
@@ -32,6 +39,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod buffer;
+pub mod engine;
+pub mod engine_host;
 pub mod error;
 mod guard;
 pub mod identity;
@@ -42,6 +51,8 @@ pub mod merge;
 use std::ffi::c_char;
 
 pub use buffer::{azmx_buffer_free, AzmxBuffer};
+pub use engine::{AzmxCycleReport, AzmxEngineConfig, AzmxSyncEngine};
+pub use engine_host::{AzmxChange, AzmxHttpTransport, AzmxStoreAdapter};
 pub use error::{azmx_last_error_message, azmx_status_name, AzmxStatus};
 pub use identity::AzmxDeviceIdentity;
 pub use key::AzmxEnvelopeKey;
