@@ -80,8 +80,11 @@ try {
   desktop.engine.syncNow()
   console.log(`after the delete the desktop has: ${[...desktop.snippets.map.values()].filter((r) => !r.deleted).map((r) => r.id).join(', ')}`)
 
-  // 5. In an Electron main process: sync from a timer (30 s – 60 min).
-  console.log(`a 10 s timer would be clamped to ${SyncEngine.clampIntervalSecs(10)} s`)
+  // 5. In an Electron main process: the background schedule (JS timers on
+  // this thread, 30 s – 60 min; unref'd, so it does not keep this script alive).
+  console.log(`a 10 s interval is clamped to ${desktop.engine.setIntervalSecs(10)} s`)
+  desktop.engine.start()
+  desktop.engine.stop()
   console.log('last events:', desktop.engine.recentActivity(3).map((e) => e.type).join(', '))
 } catch (e) {
   console.error(`error ${e.code}: ${e.message}`)

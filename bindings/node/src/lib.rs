@@ -8,10 +8,8 @@
 //! - [`identity`]: `DeviceIdentity`, `verifySigned`, `fingerprintOf`;
 //! - [`merge`]: `mergeRecords`, `builtinStores`, `builtinStore`,
 //!   `checkStoreSpec`, `validateTodos`;
-//! - `engine` (second pass, once `core/src/engine` is stable): the
-//!   `SyncEngine` class with JS store adapters / transport / activity
-//!   listener as threadsafe callbacks. It will reuse `error::guard` and the
-//!   `SyncRecord`/`StoreSpec` objects of [`merge`].
+//! - [`engine`]: the `SyncEngine` class; JS store adapters called on the JS
+//!   thread, and a background schedule on JS timers (see its module doc).
 
 #![deny(clippy::all)]
 
