@@ -123,14 +123,14 @@ else
   ko "header functions differ from tests/c/api-surface.txt (review the new entry point)"
 fi
 C_TESTS=(tests/c/test_c_api.c tests/c/test_c_engine.c)
-untested=$(while read -r f; do cat "${C_TESTS[@]}" | grep -q "\b$f(" || echo "$f"; done <"$OUT/header-fns.txt")
+untested=$(while read -r f; do grep -q "\b$f(" "${C_TESTS[@]}" || echo "$f"; done <"$OUT/header-fns.txt")
 [ -z "$untested" ] && ok "every entry point is called by the C tests (${C_TESTS[*]})" \
   || ko "entry points without a C test: $untested"
 # Every status a C caller can provoke is asserted somewhere (INTERNAL and
 # PANIC are not reachable through the API; the panic boundary has Rust tests).
 unasserted=$(grep -oE 'AZMX_STATUS_[A-Z_0-9]+' include/azmx_sync.h | sort -u \
   | grep -vE 'AZMX_STATUS_(INTERNAL|PANIC)$' \
-  | while read -r s; do cat "${C_TESTS[@]}" | grep -qE "CHECK_STATUS\(.*$s\)|^\s+$s\);" || echo "$s"; done)
+  | while read -r s; do grep -qE "CHECK_STATUS\(.*$s\)|^\s+$s\);" "${C_TESTS[@]}" || echo "$s"; done)
 [ -z "$unasserted" ] && ok "every reachable status code is asserted by the C tests" \
   || ko "status codes never asserted: $unasserted"
 # Every exported header function is really in both libraries.

@@ -77,8 +77,24 @@ pub struct AzmxSnapshotOut {
 /// A host store. `snapshot` hands back every record of the store,
 /// tombstones included (a record that just disappears is not a delete);
 /// `apply` writes merged changes and must be idempotent (after a crash the
-/// same changes may come again). Both return 0 on success. The struct is
-/// copied at registration.
+/// same changes may come again). The struct is copied at registration.
+///
+/// Callback rules (also for [`AzmxHttpTransport`]):
+/// - Return 0 on success. Any other value fails the engine call with a
+///   typed status (`HOST_CALLBACK_FAILED` for a store, `RELAY_UNREACHABLE`
+///   for the transport), never undefined behaviour; the message names the
+///   store, the callback and the value, never record contents.
+/// - Callbacks run on the thread that called the engine (`sync_now`,
+///   `register`, `export`, ...) and, after `azmx_engine_start`, on the
+///   engine's scheduler thread; an export/import may overlap a background
+///   cycle, so with `azmx_engine_start` make them thread-safe.
+/// - Do not call `azmx_engine_*` functions of the same engine from a
+///   callback (deadlock); the `azmx_*_set` reply functions and the
+///   engine-independent functions are fine. Do not unwind (C++
+///   exceptions, `longjmp`) out of a callback.
+/// - Pointers handed to a callback are valid only during that call.
+/// - `user_data` must stay valid until `azmx_engine_free` has returned;
+///   no callback of that engine runs after it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct AzmxStoreAdapter {
@@ -138,7 +154,8 @@ pub struct AzmxHttpResponseOut {
 /// callback sends the request, calls `azmx_http_response_set` with the
 /// answer (any status, 4xx/5xx included, is a normal answer) and returns
 /// 0; it returns nonzero only when no answer could be had (connect
-/// failure, timeout...). The struct is copied at engine creation.
+/// failure, timeout...). The struct is copied at engine creation. Callback
+/// rules: see [`AzmxStoreAdapter`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct AzmxHttpTransport {
