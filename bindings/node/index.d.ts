@@ -197,6 +197,15 @@ export declare class SyncEngine {
    */
   setIntervalSecs(secs: number): number
   /**
+   * Calls `callback(error, report)` on the JS thread after each scheduled
+   * cycle that ran (not for skipped ones, nor for `syncNow()`): `error`
+   * is the typed error `syncNow()` would have thrown, or `null`; `report`
+   * the cycle report, or `null`. `null` removes the callback. An
+   * exception it throws is reported like any timer callback's
+   * (`uncaughtException`); the schedule goes on.
+   */
+  onCycle(callback: ((error: Error | null, report: ReturnType<SyncEngine['syncNow']> | null) => void) | null): void
+  /**
    * Whether the background schedule is on (`false` after `stop()` and
    * after a `REVOKED` cycle).
    */

@@ -255,13 +255,14 @@ impl Schedule {
 }
 
 /// The timer callback: `setTimeout(scheduled_tick, ms, engine, token,
-/// triggered)`. Never leaves an exception pending: cycle errors go to the
-/// activity log (and the backoff), not to `uncaughtException`.
+/// triggered)`. Cycle errors go to the activity log, the backoff and
+/// `onCycle`, never to `uncaughtException`; only an exception thrown by the
+/// host's `onCycle` callback itself is rethrown.
 unsafe extern "C" fn scheduled_tick(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let thrown = catch_unwind(AssertUnwindSafe(|| {
         let mut argc = 3usize;
         let mut argv = [ptr::null_mut(); 3];
         let status = sys::napi_get_cb_info(
@@ -273,23 +274,28 @@ unsafe extern "C" fn scheduled_tick(
             ptr::null_mut(),
         );
         if status != sys::Status::napi_ok || argc < 3 {
-            return;
+            return None;
         }
         // Checks the class: the function is reachable from JS (e.g. through
         // a patched setTimeout) and could be called with any object.
         let Ok(engine) = ClassInstance::<SyncEngine>::from_napi_value(env, argv[0]) else {
-            return;
+            return None;
         };
         let mut token = 0u32;
         let mut triggered = false;
         if sys::napi_get_value_uint32(env, argv[1], &mut token) != sys::Status::napi_ok
             || sys::napi_get_value_bool(env, argv[2], &mut triggered) != sys::Status::napi_ok
         {
-            return;
+            return None;
         }
-        engine.on_tick(&Env::from_raw(env), argv[0], token, triggered);
+        engine.on_tick(&Env::from_raw(env), argv[0], token, triggered)
     }));
     clear_exception_quiet(env);
+    // The host's own onCycle callback threw: reported like any timer
+    // callback's exception; the next tick is armed already.
+    if let Ok(Some(exc)) = thrown {
+        sys::napi_throw(env, exc);
+    }
     ptr::null_mut()
 }
 
@@ -354,11 +360,15 @@ pub struct SyncEngine {
     adapters: RefCell<Vec<ObjectRef<false>>>,
     busy: Cell<bool>,
     schedule: RefCell<Schedule>,
+    on_cycle: RefCell<Option<ObjectRef<false>>>,
 }
 
 impl ObjectFinalize for SyncEngine {
     fn finalize(self, env: Env) -> napi::Result<()> {
         for r in self.adapters.into_inner() {
+            let _ = r.unref(&env);
+        }
+        if let Some(r) = self.on_cycle.into_inner() {
             let _ = r.unref(&env);
         }
         // Only at environment teardown can a timer still be pending (it holds
@@ -582,12 +592,19 @@ impl SyncEngine {
     }
 
     /// One scheduled tick on the JS thread (see `scheduled_tick`).
-    fn on_tick(&self, env: &Env, this: sys::napi_value, token: u32, triggered: bool) {
+    /// Returns the exception the `onCycle` callback threw, to rethrow.
+    fn on_tick(
+        &self,
+        env: &Env,
+        this: sys::napi_value,
+        token: u32,
+        triggered: bool,
+    ) -> Option<sys::napi_value> {
         {
             let mut s = self.schedule.borrow_mut();
             match &s.pending {
                 Some((t, _)) if *t == token && s.started => {}
-                _ => return,
+                _ => return None,
             }
             if let Some((_, Timer::Object(r))) = s.pending.take() {
                 // SAFETY: our reference to the Timeout that is firing now.
@@ -614,24 +631,55 @@ impl SyncEngine {
         };
         let delay = {
             let mut s = self.schedule.borrow_mut();
-            // stop() (or trigger()) from inside an adapter during the cycle.
-            if !s.started {
-                return;
+            let stop = outcome
+                .as_ref()
+                .is_some_and(|result| s.policy.on_cycle_result(result) == ce::ScheduleStep::Stop);
+            if stop {
+                s.started = false;
             }
-            if let Some(result) = &outcome {
-                if s.policy.on_cycle_result(result) == ce::ScheduleStep::Stop {
-                    s.started = false;
-                    return;
-                }
-            }
-            if s.pending.is_some() {
-                return;
-            }
-            s.policy.next_delay()
+            // Not after stop() or trigger() from inside an adapter during
+            // the cycle (the latter armed the next tick already).
+            (s.started && s.pending.is_none()).then(|| s.policy.next_delay())
         };
-        if self.arm(env, this, delay, false).is_err() {
-            // Nowhere to report it from a timer; status().lastCycle goes stale.
-            self.schedule.borrow_mut().started = false;
+        if let Some(delay) = delay {
+            if self.arm(env, this, delay, false).is_err() {
+                // Nowhere to report it from a timer; status().lastCycle goes stale.
+                self.schedule.borrow_mut().started = false;
+            }
+        }
+        outcome.and_then(|result| self.notify_cycle(env, result))
+    }
+
+    /// Calls the `onCycle` callback; returns the exception it threw.
+    fn notify_cycle(
+        &self,
+        env: &Env,
+        result: Result<ce::CycleReport, ce::SyncError>,
+    ) -> Option<sys::napi_value> {
+        // Not borrowed during the call: the callback may replace itself.
+        let func = self.on_cycle.borrow().as_ref()?.get_value(env).ok()?.raw();
+        let raw = env.raw();
+        // SAFETY: raw env and values of the running timer callback.
+        unsafe {
+            let mut null = ptr::null_mut();
+            sys::napi_get_null(raw, &mut null);
+            let args = match result {
+                Ok(report) => [null, env.to_js_value(&to_js(&report).ok()?).ok()?.raw()],
+                Err(e) => [
+                    crate::error::build(env, &NodeError::from(e)).ok()?.raw(),
+                    null,
+                ],
+            };
+            let mut ret = ptr::null_mut();
+            if sys::napi_call_function(raw, null, func, 2, args.as_ptr(), &mut ret)
+                == sys::Status::napi_ok
+            {
+                return None;
+            }
+            let mut exc = ptr::null_mut();
+            (sys::napi_get_and_clear_last_exception(raw, &mut exc) == sys::Status::napi_ok
+                && !exc.is_null())
+            .then_some(exc)
         }
     }
 }
@@ -652,6 +700,7 @@ impl SyncEngine {
                 adapters: RefCell::new(Vec::new()),
                 busy: Cell::new(false),
                 schedule: RefCell::new(Schedule::new()),
+                on_cycle: RefCell::new(None),
             })
         })
     }
@@ -860,6 +909,41 @@ impl SyncEngine {
             .policy
             .set_interval(Duration::from_secs_f64(secs));
         secs
+    }
+
+    /// Calls `callback(error, report)` on the JS thread after each scheduled
+    /// cycle that ran (not for skipped ones, nor for `syncNow()`): `error`
+    /// is the typed error `syncNow()` would have thrown, or `null`; `report`
+    /// the cycle report, or `null`. `null` removes the callback. An
+    /// exception it throws is reported like any timer callback's
+    /// (`uncaughtException`); the schedule goes on.
+    #[napi(
+        ts_args_type = "callback: ((error: Error | null, report: ReturnType<SyncEngine['syncNow']> | null) => void) | null"
+    )]
+    pub fn on_cycle(&self, env: Env, callback: Option<ObjectRef<false>>) -> napi::Result<()> {
+        guard(&env, "onCycle", || {
+            if let Some(cb) = &callback {
+                let mut ty = 0;
+                let value = cb
+                    .get_value(&env)
+                    .map_err(|e| NodeError::new("INTERNAL", e.reason.clone()))?;
+                // SAFETY: a live value of this call's scope.
+                unsafe { sys::napi_typeof(env.raw(), value.raw(), &mut ty) };
+                if ty != sys::ValueType::napi_function {
+                    if let Some(cb) = callback {
+                        let _ = cb.unref(&env);
+                    }
+                    return Err(NodeError::new(
+                        "INVALID_ARGUMENT",
+                        "onCycle takes a function or null",
+                    ));
+                }
+            }
+            if let Some(old) = self.on_cycle.replace(callback) {
+                let _ = old.unref(&env);
+            }
+            Ok(())
+        })
     }
 
     /// Whether the background schedule is on (`false` after `stop()` and

@@ -301,7 +301,7 @@ test('trigger() runs a cycle through the schedule, on the JS thread, even when h
   S.engine.stop() // idempotent
 })
 
-test('the schedule follows the core policy: interval, hidden skips, backoff, stop, REVOKED (fake setTimeout)', () => {
+test('the schedule follows the core policy: interval, hidden skips, backoff, onCycle, stop, REVOKED (fake setTimeout)', () => {
   const real = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout }
   const armed = []
   const cleared = []
@@ -325,6 +325,8 @@ test('the schedule follows the core policy: interval, hidden skips, backoff, sto
       apply() {},
     })
     const events = () => P.engine.recentActivity(1000)
+    const calls = []
+    P.engine.onCycle((err, report) => calls.push([err, report]))
     assert.equal(P.engine.setIntervalSecs(1), 30, 'clamped')
     P.engine.start()
     assert.equal(armed.length, 1)
@@ -336,6 +338,7 @@ test('the schedule follows the core policy: interval, hidden skips, backoff, sto
     let n = events().length
     fire(last())
     assert.deepEqual(events().slice(n).map((e) => [e.type, e.reason]), [['cycleSkipped', 'hidden']])
+    assert.equal(calls.length, 0, 'onCycle is not called for a skipped cycle')
     assert.equal(armed.length, 2)
     assert.equal(last().ms, 30000)
 
@@ -345,6 +348,9 @@ test('the schedule follows the core policy: interval, hidden skips, backoff, sto
     assert.equal(events().slice(n).find((e) => e.type === 'cycleStarted').trigger, 'schedule')
     assert.equal(P.engine.status().lastCycle.ok, true)
     assert.equal(last().ms, 30000)
+    assert.equal(calls.length, 1)
+    assert.equal(calls[0][0], null)
+    assert.equal(typeof calls[0][1].durationMs, 'number')
 
     // failures: logged, never thrown; the wait doubles
     failing = true
@@ -354,12 +360,26 @@ test('the schedule follows the core policy: interval, hidden skips, backoff, sto
     }
     assert.equal(P.engine.status().lastCycle.ok, false)
     assert.ok(events().some((e) => e.type === 'cycleFinished' && e.ok === false))
+    const [err, report] = calls[calls.length - 1]
+    assert.ok(err instanceof Error)
+    assert.deepEqual([err.code, err.store, report], ['STORE_ERROR', 'flaky', null])
     failing = false
     fire(last())
     assert.equal(last().ms, 30000, 'success resets the backoff')
     assert.equal(P.engine.setIntervalSecs(45), 45)
     fire(last())
     assert.equal(last().ms, 45000)
+
+    // an exception from the host's own callback is not swallowed; the schedule goes on
+    P.engine.onCycle(() => {
+      throw new RangeError('host bug')
+    })
+    const armedBefore = armed.length
+    assert.throws(() => fire(last()), RangeError)
+    assert.equal(armed.length, armedBefore + 1)
+    assert.equal(last().ms, 45000)
+    P.engine.onCycle((err, report) => calls.push([err, report]))
+    assert.throws(() => P.engine.onCycle(42))
 
     // trigger: the pending timer is cleared, a ref'd zero-delay one armed
     const pending = last()
@@ -388,6 +408,7 @@ test('the schedule follows the core policy: interval, hidden skips, backoff, sto
     const before = armed.length
     assert.doesNotThrow(() => fire(last()))
     assert.ok(events().some((e) => e.type === 'revoked'))
+    assert.equal(calls[calls.length - 1][0].code, 'REVOKED')
     assert.equal(armed.length, before, 'no next timer')
     assert.equal(P.engine.started, false)
 
