@@ -283,6 +283,25 @@ fn todos_invalid_newer_list_does_not_shadow_valid_older_one_in_batch() {
 }
 
 #[test]
+fn todos_invalid_list_that_loses_anyway_is_not_checked() {
+    let spec = StoreSpec::todos();
+    let mine = todo("s1", 300, "d1", &[("1", "a", "pending")]);
+    let invalid_older = todo("s1", 200, "d2", &[("1", "", "pending")]);
+    let valid_newer = todo("s2", 300, "d2", &[("1", "b", "pending")]);
+    let invalid_loser = todo("s2", 100, "d2", &[("1", "b", "done")]);
+    let out = merge(
+        &spec,
+        &state([mine.clone()]),
+        [invalid_older, invalid_loser, valid_newer.clone()],
+    );
+    assert_eq!(out.state.get(&key(None, "s1")), Some(&mine));
+    assert_eq!(out.state.get(&key(None, "s2")), Some(&valid_newer));
+    assert_eq!(out.changes, vec![Change::Insert(valid_newer)]);
+    assert!(out.rejected.is_empty());
+    assert_eq!(out.counts, counts(1, 1, 0, 0));
+}
+
+#[test]
 fn todos_session_tombstone_is_valid_and_deletes() {
     let spec = StoreSpec::todos();
     let list = todo("s1", 100, "d1", &[("1", "a", "pending")]);
@@ -743,6 +762,14 @@ fn record_serde_is_camel_case_and_round_trips() {
                "deviceId": "d1", "body": {"k": [1, 2]}})
     );
     assert_eq!(serde_json::from_value::<Record>(v).unwrap(), r);
+    // The body is written inline, canonical; any spelling of it parses back.
+    assert_eq!(
+        serde_json::to_string(&r).unwrap(),
+        r#"{"id":"a","scope":"me","updatedAt":7,"version":3,"deleted":false,"deviceId":"d1","body":{"k":[1,2]}}"#
+    );
+    let spaced = r#"{"id":"a","scope":"me","updatedAt":7,"version":3,"deviceId":"d1",
+                     "body": { "k" : [ 1, 2 ] } }"#;
+    assert_eq!(serde_json::from_str::<Record>(spaced).unwrap(), r);
     let t = Record::tombstone("a", None, 7, None, "d1");
     let v = serde_json::to_value(&t).unwrap();
     assert_eq!(

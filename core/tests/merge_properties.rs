@@ -20,8 +20,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use azmx_sync_core::merge::{
-    canonical_json, merge, merge_in_place, Change, Contract, InvalidReason, MergeOutcome, Record,
-    RecordKey, StoreName, StoreSpec, StoreState,
+    canonical_json, merge, merge_in_place, validate_todos, validate_todos_body, Body, Change,
+    Contract, InvalidReason, MergeOutcome, Record, RecordKey, StoreName, StoreSpec, StoreState,
+    TodoInvalid,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -300,17 +301,41 @@ fn checked_merge(spec: &StoreSpec, before: &StoreState, batch: &[Record]) -> Mer
         .iter()
         .filter(|r| spec.validate_incoming(r).is_ok())
         .collect();
-    let invalid = batch.len() - valid.len();
 
-    // Counts add up.
-    let keys: BTreeSet<RecordKey> = valid.iter().map(|r| r.key()).collect();
+    // Exactly these are rejected: records failing the generic checks, and
+    // records failing the store's validator that would otherwise have won,
+    // i.e. that are greater than what the key ends up holding. Reported in
+    // key order, then arrival order.
+    let generic_ok = |r: &Record| {
+        r.check_shape().is_ok() && (!spec.contract.requires_version() || r.version.is_some())
+    };
+    let mut expected_rejected: Vec<(RecordKey, InvalidReason)> = batch
+        .iter()
+        .filter_map(|r| {
+            let reason = spec.validate_incoming(r).err()?;
+            let would_win = match after.get(&r.key()) {
+                Some(held) => spec.contract.compare(r, held) == Ordering::Greater,
+                None => true,
+            };
+            (!generic_ok(r) || would_win).then(|| (r.key(), reason))
+        })
+        .collect();
+    expected_rejected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(out.rejected, expected_rejected);
+
+    // Counts add up: every key with an incoming record that was not rejected
+    // counts once.
+    let mut per_key: BTreeMap<RecordKey, usize> = BTreeMap::new();
+    for r in batch {
+        *per_key.entry(r.key()).or_default() += 1;
+    }
+    for (k, _) in &out.rejected {
+        *per_key.get_mut(k).unwrap() -= 1;
+    }
+    let keys = per_key.values().filter(|&&n| n > 0).count();
     let c = out.counts;
-    assert_eq!(
-        (c.applied + c.kept_local + c.unchanged) as usize,
-        keys.len()
-    );
-    assert_eq!(c.rejected_invalid as usize, invalid);
-    assert_eq!(out.rejected.len(), invalid);
+    assert_eq!((c.applied + c.kept_local + c.unchanged) as usize, keys);
+    assert_eq!(c.rejected_invalid as usize, out.rejected.len());
     assert!(out.changes.len() as u64 <= c.applied);
     let changed = after
         .iter()
@@ -640,6 +665,124 @@ proptest! {
         let pretty: Value = serde_json::from_str(&serde_json::to_string_pretty(&a).unwrap()).unwrap();
         prop_assert_eq!(&canonical_json(&pretty), &ca);
         prop_assert_eq!(ca == canonical_json(&b), a == b);
+    }
+}
+
+// ---------------------------------------------------------------- bodies
+
+/// Todo-like values that break every rule, with wrong types, escapes, and
+/// lists long enough to leave the allocation-free duplicate check.
+fn todo_like_value() -> impl Strategy<Value = Value> {
+    let text = prop_oneof![
+        4 => select(vec!["1", "2", "3", "a\"b", "é", "x", " ", ""]).prop_map(|s| json!(s)),
+        1 => Just(json!("y".repeat(129))),
+        1 => Just(json!("\u{e9}".repeat(130))),
+        1 => Just(json!(1)),
+        1 => Just(json!(null)),
+        1 => Just(json!(["1"])),
+    ];
+    let status = prop_oneof![
+        4 => select(vec!["pending", "completed", "in_progress"]).prop_map(|s| json!(s)),
+        1 => select(vec!["done", "Pending", ""]).prop_map(|s| json!(s)),
+        1 => Just(json!(true)),
+    ];
+    let field = |name: &'static str, v: BoxedStrategy<Value>| {
+        prop::option::weighted(0.9, v).prop_map(move |v| (name, v))
+    };
+    let item = prop_oneof![
+        8 => (
+            field("id", text.clone().boxed()),
+            field("content", text.boxed()),
+            field("status", status.boxed()),
+            prop::option::of(json_value()),
+        )
+            .prop_map(|(id, content, status, extra)| {
+                let mut m = serde_json::Map::new();
+                for (k, v) in [id, content, status] {
+                    if let Some(v) = v {
+                        m.insert(k.into(), v);
+                    }
+                }
+                if let Some(extra) = extra {
+                    m.insert("note".into(), extra);
+                }
+                Value::Object(m)
+            }),
+        1 => json_value(),
+    ];
+    let items = prop_oneof![
+        4 => prop::collection::vec(item, 0..24).prop_map(Value::Array),
+        1 => json_value(),
+    ];
+    prop_oneof![
+        6 => (items, prop::option::of(json_value())).prop_map(|(items, extra)| {
+            let mut m = serde_json::Map::new();
+            m.insert("items".into(), items);
+            if let Some(extra) = extra {
+                m.insert("title".into(), extra);
+            }
+            Value::Object(m)
+        }),
+        1 => json_value(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The validator reading a body's text agrees with the one reading a
+    /// value tree, on valid and invalid lists alike.
+    #[test]
+    fn todo_validation_of_bodies_agrees_with_values(v in todo_like_value()) {
+        prop_assert_eq!(validate_todos_body(&Body::from(&v)), validate_todos(&v));
+    }
+
+    /// Bodies are equal exactly when their values are, and keep the value.
+    #[test]
+    fn bodies_compare_like_values(a in json_value(), b in json_value()) {
+        let (ba, bb) = (Body::from(&a), Body::from(&b));
+        prop_assert_eq!(ba == bb, a == b);
+        prop_assert_eq!(&ba.to_value(), &a);
+        prop_assert_eq!(&Body::from_json(&serde_json::to_string_pretty(&a).unwrap()).unwrap(), &ba);
+    }
+}
+
+#[test]
+fn todo_validation_of_long_lists_agrees_with_values() {
+    let item =
+        |i: usize, status: &str| json!({"id": i.to_string(), "content": "c", "status": status});
+    let ok: Vec<Value> = (0..500).map(|i| item(i, "pending")).collect();
+    let mut too_many = ok.clone();
+    too_many.push(item(500, "pending"));
+    let mut too_many_and_broken = too_many.clone();
+    too_many_and_broken[3] = item(1, "pending");
+    let mut late_duplicate = ok.clone();
+    late_duplicate[400] = item(17, "pending");
+    let mut late_second_in_progress = ok.clone();
+    late_second_in_progress[20] = item(20, "in_progress");
+    late_second_in_progress[499] = item(499, "in_progress");
+    for (items, expect) in [
+        (ok, Ok(())),
+        (too_many, Err(TodoInvalid::TooManyItems { count: 501 })),
+        (
+            too_many_and_broken,
+            Err(TodoInvalid::TooManyItems { count: 501 }),
+        ),
+        (
+            late_duplicate,
+            Err(TodoInvalid::DuplicateId {
+                index: 400,
+                first: 17,
+            }),
+        ),
+        (
+            late_second_in_progress,
+            Err(TodoInvalid::MultipleInProgress { index: 499 }),
+        ),
+    ] {
+        let v = json!({ "items": items });
+        assert_eq!(validate_todos(&v), expect);
+        assert_eq!(validate_todos_body(&Body::from(&v)), expect);
     }
 }
 

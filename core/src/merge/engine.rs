@@ -6,7 +6,6 @@ use std::mem;
 
 use serde::{Deserialize, Serialize};
 
-use super::contract::Contract;
 use super::error::InvalidReason;
 use super::record::{KeyView, Record, RecordKey};
 use super::state::StoreState;
@@ -56,9 +55,10 @@ impl Change {
 }
 
 /// Counts for the activity log. Incoming duplicates of one key are first
-/// collapsed to their winner; then each distinct valid key counts once in
-/// exactly one of `applied`, `kept_local`, `unchanged`. Each invalid incoming
-/// record counts once in `rejected_invalid`.
+/// collapsed to their winner; then each distinct key with an incoming record
+/// that was not rejected counts once in exactly one of `applied`,
+/// `kept_local`, `unchanged`. Each rejected incoming record counts once in
+/// `rejected_invalid` (see [`merge`] for which invalid records are rejected).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeCounts {
@@ -102,13 +102,18 @@ pub struct MergeReport {
 /// Merges an incoming batch into a copy of `local` under `spec`'s contract.
 ///
 /// Rules:
-/// - each incoming record is checked with [`StoreSpec::validate_incoming`];
-///   an invalid one is rejected (counted, reported) and has no effect, the
-///   rest of the batch is merged normally;
-/// - per key, the greatest version by [`Contract::compare`] among the local
-///   record and all valid incoming ones wins, so the result does not depend
-///   on arrival order, on how a history is split into batches, or on
+/// - per key, the greatest version by
+///   [`Contract::compare`](super::Contract::compare) among the local record
+///   and all valid incoming ones wins, so the result does not depend on
+///   arrival order, on how a history is split into batches, or on
 ///   duplicates;
+/// - an incoming record is valid if it passes
+///   [`StoreSpec::validate_incoming`]. The generic checks run on every
+///   incoming record; the store's validator runs on each one that would
+///   otherwise win (see [`Validator`](super::Validator)). An invalid record
+///   found this way is rejected (counted, reported) and has no effect; the
+///   rest of the batch is merged normally. An invalid record that loses
+///   anyway is not reported;
 /// - a key that is absent from the batch is left alone: absence never deletes;
 /// - deletes are tombstones and win or lose like any write.
 ///
@@ -136,59 +141,58 @@ pub fn merge(
 /// [`merge`] without copying the local state: `state` is updated in place.
 /// Same rules, same changes and counts.
 ///
-/// Cost: validation, then a sort of the batch by key (O(m log m)); then,
-/// for a batch much smaller than the state, one lookup per incoming key
-/// (O(m log n)), otherwise one in-order walk over the state (O(n + m)).
-/// Records are updated in place; the replaced record's allocations are reused
-/// for the copy carried by the change.
+/// Cost: the generic checks, then a sort of the batch by key (O(m log m));
+/// then, for a batch much smaller than the state, one lookup per incoming key
+/// (O(m log n)), otherwise one in-order walk over the state (O(n + m)). The
+/// store's validator runs only on records that would otherwise win (see
+/// [`Validator`](super::Validator)). Records are updated in place; the
+/// replaced record's allocations are reused for the copy carried by the
+/// change.
 pub fn merge_in_place(
     spec: &StoreSpec,
     state: &mut StoreState,
     incoming: impl IntoIterator<Item = Record>,
 ) -> MergeReport {
-    let contract = spec.contract;
     let mut report = MergeReport::default();
-
     // A `Vec` passed by value is reused as is (no copy).
     let mut batch: Vec<Record> = incoming.into_iter().collect();
-    batch.retain(|rec| match spec.validate_incoming(rec) {
-        Ok(()) => true,
-        Err(reason) => {
-            report.rejected.push((rec.key(), reason));
-            false
-        }
-    });
-    report.counts.rejected_invalid = report.rejected.len() as u64;
-    // Stable: arrival order is kept for one key.
-    report.rejected.sort_by(|a, b| a.0.cmp(&b.0));
-    if batch.is_empty() {
-        return report;
-    }
+    let mut rejected: Vec<(u32, InvalidReason)> = Vec::new();
+    let order = candidates_in_key_order(spec, &batch, &mut rejected);
 
-    let winners = winners_in_key_order(contract, &batch);
-    report.changes.reserve(winners.len());
-
-    // Winners are visited in key order, so changes come out in key order.
+    // Keys are visited in key order, so changes come out in key order.
     // Records stay in `batch` until they are moved into the state; losers
     // and records equal to local ones are dropped with `batch` at the end.
-    let (n, m) = (state.len(), winners.len());
-    let log_n = (usize::BITS - n.leading_zeros()) as usize;
     let mut new_keys: Vec<u32> = Vec::new();
+    let mut key = |slot: Option<&mut Record>, group: &[(KeyPrefix, u32)], batch: &mut [Record]| {
+        resolve_key(
+            spec,
+            slot,
+            group,
+            batch,
+            &mut report,
+            &mut rejected,
+            &mut new_keys,
+        )
+    };
+    let (n, m) = (state.len(), order.len());
+    let log_n = (usize::BITS - n.leading_zeros()) as usize;
+    let mut start = 0;
     if m.saturating_mul(log_n) < n {
-        for i in winners {
-            let winner = &mut batch[i as usize];
-            match state.0.get_mut(&*winner as &dyn KeyView) {
-                Some(slot) => resolve(contract, slot, winner, &mut report),
-                None => new_key(winner, i, &mut new_keys, &mut report),
-            }
+        while start < order.len() {
+            let end = key_run_end(&order, start, &batch);
+            let first = &batch[order[start].1 as usize];
+            let slot = state.0.get_mut(first as &dyn KeyView);
+            key(slot, &order[start..end], &mut batch);
+            start = end;
         }
     } else {
         let mut local = state.0.iter_mut().peekable();
-        for i in winners {
-            let winner = &mut batch[i as usize];
+        while start < order.len() {
+            let end = key_run_end(&order, start, &batch);
+            let first = &batch[order[start].1 as usize];
             let slot = loop {
                 match local.peek() {
-                    Some((k, _)) => match cmp_key_view(k, winner) {
+                    Some((k, _)) => match cmp_key_view(k, first) {
                         Ordering::Less => {
                             local.next();
                         }
@@ -198,16 +202,25 @@ pub fn merge_in_place(
                     None => break None,
                 }
             };
-            match slot {
-                Some(slot) => resolve(contract, slot, winner, &mut report),
-                None => new_key(winner, i, &mut new_keys, &mut report),
-            }
+            key(slot, &order[start..end], &mut batch);
+            start = end;
         }
     }
     for i in new_keys {
         let winner = mem::replace(&mut batch[i as usize], Record::placeholder());
         state.0.insert(winner.key(), winner);
     }
+
+    // Rejected records were never moved out of the batch. Report them in key
+    // order, then arrival order for one key.
+    rejected.sort_unstable_by(|(ia, _), (ib, _)| {
+        cmp_key(&batch[*ia as usize], &batch[*ib as usize]).then(ia.cmp(ib))
+    });
+    report.counts.rejected_invalid = rejected.len() as u64;
+    report.rejected = rejected
+        .into_iter()
+        .map(|(i, reason)| (batch[i as usize].key(), reason))
+        .collect();
     // Losers and records equal to local ones are dropped with `batch` here.
     report
 }
@@ -228,37 +241,43 @@ fn cmp_key_view(k: &RecordKey, r: &Record) -> Ordering {
         .then_with(|| k.id.as_str().cmp(r.id.as_str()))
 }
 
-/// Indices of the batch's winners in key order: per key, the greatest record
-/// under `contract`.
+/// Indices of the batch's records that pass the generic checks, in key
+/// order and, within one key, greatest first under the store's contract.
+/// Records failing the generic checks go to `rejected`.
 ///
 /// Records are sorted through a fixed-size, order-preserving prefix of their
 /// key ([`KeyPrefix`]) plus their index, so most comparisons are integer
 /// comparisons; equal prefixes fall back to a full comparison.
-fn winners_in_key_order(contract: Contract, batch: &[Record]) -> Vec<u32> {
-    let mut order: Vec<(KeyPrefix, u32)> = batch
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (KeyPrefix::of(r), i as u32))
-        .collect();
-    // Within one key, descending contract order: the first of each run wins.
+fn candidates_in_key_order(
+    spec: &StoreSpec,
+    batch: &[Record],
+    rejected: &mut Vec<(u32, InvalidReason)>,
+) -> Vec<(KeyPrefix, u32)> {
+    let contract = spec.contract;
+    let mut order: Vec<(KeyPrefix, u32)> = Vec::with_capacity(batch.len());
+    for (i, r) in batch.iter().enumerate() {
+        match spec.check_generic(r) {
+            Ok(()) => order.push((KeyPrefix::of(r), i as u32)),
+            Err(reason) => rejected.push((i as u32, reason)),
+        }
+    }
     order.sort_unstable_by(|(pa, ia), (pb, ib)| {
         pa.cmp(pb).then_with(|| {
             let (a, b) = (&batch[*ia as usize], &batch[*ib as usize]);
             cmp_key(a, b).then_with(|| contract.compare(b, a))
         })
     });
-    let mut winners: Vec<u32> = Vec::with_capacity(order.len());
-    let mut prev: Option<(KeyPrefix, u32)> = None;
-    for (p, i) in order {
-        if let Some((pp, pi)) = prev {
-            if pp == p && cmp_key(&batch[pi as usize], &batch[i as usize]) == Ordering::Equal {
-                continue;
-            }
-        }
-        prev = Some((p, i));
-        winners.push(i);
-    }
-    winners
+    order
+}
+
+/// End of the run of candidates, starting at `start`, that share one key.
+fn key_run_end(order: &[(KeyPrefix, u32)], start: usize, batch: &[Record]) -> usize {
+    let (p, i) = order[start];
+    let first = &batch[i as usize];
+    order[start + 1..]
+        .iter()
+        .position(|&(q, j)| q != p || cmp_key(&batch[j as usize], first) != Ordering::Equal)
+        .map_or(order.len(), |len| start + 1 + len)
 }
 
 /// The first 24 bytes of an order-preserving encoding of a record key:
@@ -297,6 +316,48 @@ impl KeyPrefix {
     }
 }
 
+/// Settles one key: `group` holds its incoming candidates, greatest first.
+/// The first candidate that beats the local record (or any, for a new key)
+/// and passes the store's validator wins; candidates that fail it are
+/// rejected and the next one is tried. Once a candidate does not beat the
+/// local record, neither does any after it: the local record is kept.
+fn resolve_key(
+    spec: &StoreSpec,
+    slot: Option<&mut Record>,
+    group: &[(KeyPrefix, u32)],
+    batch: &mut [Record],
+    report: &mut MergeReport,
+    rejected: &mut Vec<(u32, InvalidReason)>,
+    new_keys: &mut Vec<u32>,
+) {
+    let contract = spec.contract;
+    for &(_, i) in group {
+        let candidate = &mut batch[i as usize];
+        if let Some(local) = slot.as_deref() {
+            match contract.compare(local, candidate) {
+                Ordering::Greater => {
+                    report.counts.kept_local += 1;
+                    return;
+                }
+                Ordering::Equal => {
+                    report.counts.unchanged += 1;
+                    return;
+                }
+                Ordering::Less => {}
+            }
+        }
+        if let Err(reason) = spec.check_store(candidate) {
+            rejected.push((i, reason));
+            continue;
+        }
+        match slot {
+            Some(local) => replace(local, candidate, report),
+            None => new_key(candidate, i, new_keys, report),
+        }
+        return;
+    }
+}
+
 /// A key the state does not have: the winner is applied (there is nothing to
 /// lose against); it is moved into the state once the pass over the state is
 /// over.
@@ -308,27 +369,20 @@ fn new_key(winner: &Record, index: u32, new_keys: &mut Vec<u32>, report: &mut Me
     new_keys.push(index);
 }
 
-/// Decides between the local record in `slot` and the incoming winner of the
-/// same key, updating `slot`, the counts and the changes. A winner that wins
-/// is moved out of the batch (leaving an empty placeholder).
-fn resolve(contract: Contract, slot: &mut Record, winner: &mut Record, report: &mut MergeReport) {
-    match contract.compare(slot, winner) {
-        Ordering::Greater => report.counts.kept_local += 1,
-        Ordering::Equal => report.counts.unchanged += 1,
-        Ordering::Less => {
-            report.counts.applied += 1;
-            // The state takes the winner; the replaced record's allocations
-            // are reused for the copy that the change carries.
-            let mut copy = mem::replace(slot, mem::replace(winner, Record::placeholder()));
-            let was_live = !copy.deleted;
-            copy.clone_from(slot);
-            match (was_live, slot.deleted) {
-                (true, false) => report.changes.push(Change::Update(copy)),
-                (true, true) => report.changes.push(Change::Delete(copy)),
-                (false, false) => report.changes.push(Change::Insert(copy)),
-                // A newer tombstone over an older one: nothing for the host.
-                (false, true) => {}
-            }
-        }
+/// The incoming winner replaces the local record in `slot`. The winner is
+/// moved out of the batch (leaving an empty placeholder).
+fn replace(slot: &mut Record, winner: &mut Record, report: &mut MergeReport) {
+    report.counts.applied += 1;
+    // The state takes the winner; the replaced record's allocations are
+    // reused for the copy that the change carries.
+    let mut copy = mem::replace(slot, mem::replace(winner, Record::placeholder()));
+    let was_live = !copy.deleted;
+    copy.clone_from(slot);
+    match (was_live, slot.deleted) {
+        (true, false) => report.changes.push(Change::Update(copy)),
+        (true, true) => report.changes.push(Change::Delete(copy)),
+        (false, false) => report.changes.push(Change::Insert(copy)),
+        // A newer tombstone over an older one: nothing for the host.
+        (false, true) => {}
     }
 }

@@ -80,9 +80,12 @@ impl AsRef<str> for StoreName {
 }
 
 /// Store-specific check of an incoming record, run after the generic shape
-/// checks ([`Record::check_shape`]) and before the record can win. It is
-/// called for every incoming record, tombstones included. Local records are
-/// trusted and never validated.
+/// checks ([`Record::check_shape`]) and before the record can win. The merge
+/// calls it, tombstones included, on each incoming record that would
+/// otherwise win: one greater than the local record of its key (or whose key
+/// is new) and greater than every valid incoming version of that key. A
+/// record that loses anyway changes nothing, so it is not checked (nor
+/// counted as rejected). Local records are trusted and never validated.
 ///
 /// Any `Fn(&Record) -> Result<(), InvalidReason> + Send + Sync` is a validator.
 pub trait Validator {
@@ -246,10 +249,22 @@ impl StoreSpec {
     /// Runs the generic shape checks, the contract's requirements and the
     /// store's validator on an incoming record.
     pub fn validate_incoming(&self, rec: &Record) -> Result<(), InvalidReason> {
+        self.check_generic(rec)?;
+        self.check_store(rec)
+    }
+
+    /// The checks every incoming record passes before it is ordered: shape
+    /// and the contract's requirements.
+    pub(crate) fn check_generic(&self, rec: &Record) -> Result<(), InvalidReason> {
         rec.check_shape()?;
         if self.contract.requires_version() && rec.version.is_none() {
             return Err(InvalidReason::MissingVersion);
         }
+        Ok(())
+    }
+
+    /// The store's validator alone.
+    pub(crate) fn check_store(&self, rec: &Record) -> Result<(), InvalidReason> {
         match &self.validator {
             Some(v) => v.validate(rec),
             None => Ok(()),
