@@ -4,7 +4,8 @@
 //! The incoming batch arrives shuffled and is, by quarters: newer versions of
 //! local records (one in ten of them a tombstone), older versions (kept
 //! local), identical copies (unchanged) and records for new keys. Todo lists
-//! carry three items each and are all validated by `validate_todos`.
+//! carry three items each; the ones that would win (the newer versions and
+//! the new keys, half the batch) are validated by `validate_todos_body`.
 //!
 //! Two groups: `merge_100k_into_100k` (wall-clock time) and
 //! `merge_100k_into_100k_cpu` (CPU time of the benchmark thread, which leaves
