@@ -418,3 +418,109 @@ impl core::HttpTransport for CTransport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azmx_sync_core::engine::{HttpTransport, StoreAdapter};
+
+    unsafe extern "C" fn failing_snapshot(_: *mut c_void, _: *mut AzmxSnapshotOut) -> i32 {
+        -4
+    }
+
+    unsafe extern "C" fn secret_snapshot(_: *mut c_void, out: *mut AzmxSnapshotOut) -> i32 {
+        let json = br#"[{"id": "a", "body": "top secret plaintext"#;
+        // SAFETY: `out` is the live sink the bridge passed in.
+        unsafe { azmx_snapshot_out_set(out, json.as_ptr(), json.len()) as i32 }
+    }
+
+    unsafe extern "C" fn no_snapshot(_: *mut c_void, _: *mut AzmxSnapshotOut) -> i32 {
+        0
+    }
+
+    unsafe extern "C" fn count_apply(ud: *mut c_void, changes: *const AzmxChange, n: usize) -> i32 {
+        // SAFETY: the test passes a live `usize` as user_data and the
+        // bridge passes `n` valid changes.
+        unsafe {
+            *(ud as *mut usize) += n;
+            let c = &*changes;
+            assert_eq!(c.op, AzmxChangeOp::Insert);
+            assert!(c.scope.is_null());
+            assert_eq!(std::ffi::CStr::from_ptr(c.id).to_str().unwrap(), "k1");
+            let json = std::ffi::CStr::from_ptr(c.record_json).to_bytes();
+            assert_eq!(json.len(), c.record_json_len);
+            let back: Record = serde_json::from_slice(json).unwrap();
+            assert_eq!(back.id, "k1");
+        }
+        0
+    }
+
+    fn adapter(
+        ud: *mut c_void,
+        snapshot: unsafe extern "C" fn(*mut c_void, *mut AzmxSnapshotOut) -> i32,
+    ) -> CStore {
+        CStore {
+            adapter: AzmxStoreAdapter {
+                user_data: ud,
+                snapshot: Some(snapshot),
+                apply: Some(count_apply),
+            },
+        }
+    }
+
+    #[test]
+    fn nonzero_callbacks_become_host_errors() {
+        let e = adapter(std::ptr::null_mut(), failing_snapshot)
+            .snapshot()
+            .unwrap_err();
+        assert_eq!(e.message, "host callback `snapshot` returned -4");
+    }
+
+    #[test]
+    fn invalid_snapshot_json_is_reported_without_its_content() {
+        let e = adapter(std::ptr::null_mut(), secret_snapshot)
+            .snapshot()
+            .unwrap_err();
+        assert!(e.message.contains("invalid records JSON"), "{}", e.message);
+        assert!(!e.message.contains("secret"), "{}", e.message);
+    }
+
+    #[test]
+    fn no_snapshot_set_is_an_empty_store_and_apply_sees_each_change() {
+        let mut applied = 0usize;
+        let store = adapter((&mut applied as *mut usize).cast(), no_snapshot);
+        assert!(store.snapshot().unwrap().is_empty());
+        let rec: Record = serde_json::from_str(
+            r#"{"id":"k1","updatedAt":1,"deviceId":"dev_1","body":{"text":"x"}}"#,
+        )
+        .unwrap();
+        store.apply(vec![Change::Insert(rec)]).unwrap();
+        store.apply(Vec::new()).unwrap();
+        assert_eq!(applied, 1);
+    }
+
+    unsafe extern "C" fn silent_send(
+        _: *mut c_void,
+        _: *const AzmxHttpRequest,
+        _: *mut AzmxHttpResponseOut,
+    ) -> i32 {
+        0
+    }
+
+    #[test]
+    fn a_transport_without_an_answer_is_an_error_not_a_crash() {
+        let t = CTransport(AzmxHttpTransport {
+            user_data: std::ptr::null_mut(),
+            send: Some(silent_send),
+        });
+        let e = t
+            .send(core::HttpRequest {
+                method: "GET".into(),
+                url: "http://x/".into(),
+                headers: vec![("A".into(), "b".into())],
+                body: Vec::new(),
+            })
+            .unwrap_err();
+        assert!(e.message.contains("without azmx_http_response_set"));
+    }
+}
