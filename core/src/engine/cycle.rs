@@ -103,10 +103,22 @@ fn stores(
         .collect()
 }
 
-fn snapshot(store: &str, adapter: &dyn super::StoreAdapter) -> Result<Vec<Record>, SyncError> {
-    adapter.snapshot().map_err(|e| SyncError::Store {
-        store: store.into(),
-        message: e.message,
+/// The host's records of one store. A failure is logged as a `storeError`
+/// event, like a failed `apply`, so the activity log names the store either way.
+fn snapshot(
+    engine: &SyncEngine,
+    store: &str,
+    adapter: &dyn super::StoreAdapter,
+) -> Result<Vec<Record>, SyncError> {
+    adapter.snapshot().map_err(|e| {
+        engine.emit(EventKind::StoreError {
+            store: store.into(),
+            message: e.message.clone(),
+        });
+        SyncError::Store {
+            store: store.into(),
+            message: e.message,
+        }
     })
 }
 
@@ -258,7 +270,7 @@ fn build_bundle(
     let mut full: Vec<(String, Vec<Record>, BTreeMap<String, String>)> = Vec::new();
     let mut delta: Vec<StoreRecords> = Vec::new();
     for (name, _spec, adapter) in stores(engine) {
-        let mut records = snapshot(&name, adapter.as_ref())?;
+        let mut records = snapshot(engine, &name, adapter.as_ref())?;
         // Tombstones the engine holds for keys the host no longer lists.
         if let Some(tombs) = tombstones.get(&name) {
             let present: std::collections::HashSet<String> =
@@ -490,7 +502,7 @@ fn process_items(
             continue;
         };
         let mut local = StoreState::new();
-        for r in snapshot(&store, adapter.as_ref())? {
+        for r in snapshot(engine, &store, adapter.as_ref())? {
             local.insert(r);
         }
         let engine_tombs = lock(&engine.inner.state)
@@ -628,7 +640,7 @@ pub(crate) fn unsynced(engine: &SyncEngine) -> Result<Unsynced, SyncError> {
     let known = lock(&engine.inner.state).known.clone();
     let mut out = Unsynced::default();
     for (name, _spec, adapter) in stores(engine) {
-        for r in snapshot(&name, adapter.as_ref())? {
+        for r in snapshot(engine, &name, adapter.as_ref())? {
             let k = key_string(&r.key());
             if known.get(&name).and_then(|m| m.get(&k)) != Some(&short_hash(&r)) {
                 out.count += 1;

@@ -533,3 +533,51 @@ fn scheduler_skips_when_the_previous_cycle_is_still_running() {
         .unwrap();
     assert!(serde_json::to_string(&skipped).unwrap().contains("busy"));
 }
+
+/// A store whose host storage is broken (e.g. its database is locked).
+struct BrokenStore;
+
+impl azmx_sync_core::engine::StoreAdapter for BrokenStore {
+    fn snapshot(
+        &self,
+    ) -> Result<Vec<azmx_sync_core::merge::Record>, azmx_sync_core::engine::HostError> {
+        Err(azmx_sync_core::engine::HostError::new("database is locked"))
+    }
+    fn apply(
+        &self,
+        _: Vec<azmx_sync_core::merge::Change>,
+    ) -> Result<(), azmx_sync_core::engine::HostError> {
+        Err(azmx_sync_core::engine::HostError::new("database is locked"))
+    }
+}
+
+#[test]
+fn failing_snapshot_is_a_typed_store_error_in_the_activity_log() {
+    let relay = RelayFixture::start();
+    let a = Device::new(&relay, "a");
+    a.add_snippet("h", "s", "kept", now_ms());
+    let spec = azmx_sync_core::merge::StoreSpec::new(
+        azmx_sync_core::engine::SyncEngine::store_name("broken-notes").unwrap(),
+        azmx_sync_core::merge::Contract::LwwByTime,
+    );
+    a.engine
+        .register_store(spec, std::sync::Arc::new(BrokenStore))
+        .unwrap();
+    let err = a.engine.sync_now().unwrap_err();
+    assert!(
+        matches!(&err, azmx_sync_core::engine::SyncError::Store { store, .. } if store == "broken-notes"),
+        "{err:?}"
+    );
+    let logged = a
+        .events()
+        .into_iter()
+        .find(|e| e.type_name() == "storeError")
+        .expect("a storeError event");
+    let text = serde_json::to_string(&logged).unwrap();
+    assert!(
+        text.contains("broken-notes") && text.contains("database is locked"),
+        "{text}"
+    );
+    // The healthy store's record is untouched locally.
+    assert_eq!(a.snippet_text("h", "s").as_deref(), Some("kept"));
+}
