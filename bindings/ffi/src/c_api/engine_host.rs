@@ -424,20 +424,28 @@ mod tests {
     use super::*;
     use azmx_sync_core::engine::{HttpTransport, StoreAdapter};
 
+    // SAFETY (extern "C"): a test callback, called only by the bridge
+    // with the pointers its contract describes.
     unsafe extern "C" fn failing_snapshot(_: *mut c_void, _: *mut AzmxSnapshotOut) -> i32 {
         -4
     }
 
+    // SAFETY (extern "C"): a test callback, called only by the bridge
+    // with the pointers its contract describes.
     unsafe extern "C" fn secret_snapshot(_: *mut c_void, out: *mut AzmxSnapshotOut) -> i32 {
         let json = br#"[{"id": "a", "body": "top secret plaintext"#;
         // SAFETY: `out` is the live sink the bridge passed in.
         unsafe { azmx_snapshot_out_set(out, json.as_ptr(), json.len()) as i32 }
     }
 
+    // SAFETY (extern "C"): a test callback, called only by the bridge
+    // with the pointers its contract describes.
     unsafe extern "C" fn no_snapshot(_: *mut c_void, _: *mut AzmxSnapshotOut) -> i32 {
         0
     }
 
+    // SAFETY (extern "C"): a test callback, called only by the bridge
+    // with the pointers its contract describes.
     unsafe extern "C" fn count_apply(ud: *mut c_void, changes: *const AzmxChange, n: usize) -> i32 {
         // SAFETY: the test passes a live `usize` as user_data and the
         // bridge passes `n` valid changes.
@@ -499,6 +507,8 @@ mod tests {
         assert_eq!(applied, 1);
     }
 
+    // SAFETY (extern "C"): a test callback, called only by the bridge
+    // with the pointers its contract describes.
     unsafe extern "C" fn silent_send(
         _: *mut c_void,
         _: *const AzmxHttpRequest,
