@@ -576,6 +576,9 @@ fn tricky_record() -> impl Strategy<Value = Record> {
         Some("h\u{e9}".to_string()),
         Some(long.clone()),
         Some(format!("{long}y")),
+        // The scope's end falls on the last bytes of the 24-byte prefix.
+        Some("s".repeat(21)),
+        Some("s".repeat(22)),
     ];
     let ids = vec![
         "a".to_string(),
@@ -585,6 +588,11 @@ fn tricky_record() -> impl Strategy<Value = Record> {
         format!("{long}1"),
         format!("{long}2"),
         format!("{long}{long}"),
+        // Unscoped ids whose encoding ends just before, at, and past the
+        // 24th byte.
+        "y".repeat(22),
+        "y".repeat(23),
+        "y".repeat(24),
     ];
     (
         select(scopes),
@@ -615,6 +623,28 @@ proptest! {
         let local = reference(&spec, &StoreState::new(), &local);
         let out = checked_merge(&spec, &local, &batch);
         prop_assert_eq!(&out.state, &reference(&spec, &local, &batch));
+    }
+
+    /// Local records are not validated: keys with NUL bytes (which incoming
+    /// keys cannot have, and which would make the engine's byte-prefix
+    /// encoding of keys ambiguous) still merge by key.
+    #[test]
+    fn local_keys_with_nul_bytes_merge_like_the_reference(
+        local in prop::collection::vec(tricky_record(), 0..30),
+        nul_local in prop::collection::vec(
+            (select(vec![None, Some("h\0"), Some("h")]), select(vec!["a\0", "a", "\0"]), 0i64..3),
+            1..6,
+        ),
+        batch in prop::collection::vec(tricky_record(), 0..60),
+    ) {
+        let spec = spec(Kind::HostTime);
+        let mut local = reference(&spec, &StoreState::new(), &local);
+        for (scope, id, t) in nul_local {
+            local.insert(Record::new(id, scope.map(String::from), t, None, "d1", json!({})));
+        }
+        let mut merged = local.clone();
+        merge_in_place(&spec, &mut merged, batch.clone());
+        prop_assert_eq!(&merged, &reference(&spec, &local, &batch));
     }
 
     /// `Record::clone_from` reuses allocations but must produce an equal copy.
