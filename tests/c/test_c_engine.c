@@ -291,9 +291,9 @@ static void test_arguments(void) {
   CHECK_STATUS(azmx_engine_register(e, "key", &b), AZMX_STATUS_INVALID_ARGUMENT);
   CHECK(last_error_has("relay_url"));
   CHECK_STATUS(azmx_engine_register(e, NULL, &b), AZMX_STATUS_NULL_POINTER);
-  CHECK_STATUS(azmx_engine_verify_receipt(e), AZMX_STATUS_NO_RECEIPT);
+  CHECK_STATUS(azmx_engine_verify_receipt(e), AZMX_STATUS_NOT_REGISTERED);
   AzmxCycleReport r = {.pushed_seq = 5};
-  CHECK_STATUS(azmx_engine_sync_now(e, &r), AZMX_STATUS_NO_RECEIPT);
+  CHECK_STATUS(azmx_engine_sync_now(e, &r), AZMX_STATUS_NOT_REGISTERED);
   CHECK(r.pushed_seq == -1 && r.pushed_records == 0);
   CHECK_STATUS(azmx_engine_devices(e, &b), AZMX_STATUS_NOT_REGISTERED);
   CHECK_STATUS(azmx_engine_export(e, "/nonexistent/x", NULL), AZMX_STATUS_NO_RECEIPT);

@@ -293,6 +293,8 @@ def test_revoked_device_is_typed(relay, pair):
 def test_not_registered_and_no_receipt(relay):
     e = SyncEngine(tempfile.mkdtemp(prefix="azmx-py-new-"), None)
     with pytest.raises(SyncError.NotRegistered):
+        e.sync_now()
+    with pytest.raises(SyncError.NotRegistered):
         e.set_receipt(RECEIPT)
     with pytest.raises(SyncError.NotRegistered):
         e.devices()

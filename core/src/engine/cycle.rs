@@ -67,8 +67,10 @@ fn run_inner(engine: &SyncEngine, report: &mut CycleReport) -> Result<(), SyncEr
         engine.emit(EventKind::Revoked);
         return Err(SyncError::Revoked);
     }
-    let key = engine.key()?;
+    // Registration comes before the receipt (set_receipt needs a device), so
+    // an unregistered engine reports the first missing step.
     let (client, device_id, lid) = engine.session()?;
+    let key = engine.key()?;
     let result = (|| {
         keycheck::verify(engine, &client, &key, &device_id, &lid)?;
         push(engine, &client, &key, &device_id, &lid, report)?;

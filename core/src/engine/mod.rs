@@ -318,8 +318,8 @@ impl SyncEngine {
     /// (setting it if this is the license's first device). `WrongReceipt`
     /// when it does not match; nothing is changed then.
     pub fn verify_receipt(&self) -> Result<(), SyncError> {
-        let key = self.key()?;
         let (client, device_id, lid) = self.session()?;
+        let key = self.key()?;
         keycheck::verify(self, &client, &key, &device_id, &lid)
     }
 
