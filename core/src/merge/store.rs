@@ -234,7 +234,8 @@ impl StoreSpec {
 
     /// Built-in "todos": one record per session whose body is the whole list,
     /// LWW per session ([`Contract::LwwPerGroup`]); validator
-    /// [`TodosValidator`] ([`validate_todos`] on every incoming live list).
+    /// [`TodosValidator`] ([`validate_todos`](super::validate_todos) on every
+    /// incoming live list that would win).
     pub fn todos() -> Self {
         Self::builtin("todos").expect("todos is built in")
     }
