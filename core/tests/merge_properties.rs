@@ -791,6 +791,14 @@ fn todo_validation_of_long_lists_agrees_with_values() {
     let mut late_second_in_progress = ok.clone();
     late_second_in_progress[20] = item(20, "in_progress");
     late_second_in_progress[499] = item(499, "in_progress");
+    let mut deep = json!("x");
+    for _ in 0..300 {
+        deep = json!([deep]);
+    }
+    let deep_body =
+        json!({"items": [{"id": "1", "content": "c", "status": "pending", "note": deep}]});
+    assert_eq!(validate_todos(&deep_body), Ok(()));
+    assert_eq!(validate_todos_body(&Body::from(&deep_body)), Ok(()));
     for (items, expect) in [
         (ok, Ok(())),
         (too_many, Err(TodoInvalid::TooManyItems { count: 501 })),

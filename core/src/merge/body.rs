@@ -54,7 +54,17 @@ impl Body {
 
     /// The body as a `serde_json` value tree (a fresh copy).
     pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.as_json_str()).expect("a body holds valid JSON")
+        Value::deserialize(&mut self.reader()).expect("a body holds valid JSON")
+    }
+
+    /// A reader of the body's own text. The text was written from a value
+    /// that existed in memory, so it is read back whatever its depth:
+    /// serde_json's nesting limit is for untrusted input, which `from_json`
+    /// and `Deserialize` still apply.
+    pub(crate) fn reader(&self) -> serde_json::Deserializer<serde_json::de::StrRead<'_>> {
+        let mut de = serde_json::Deserializer::from_str(self.as_json_str());
+        de.disable_recursion_limit();
+        de
     }
 
     /// The canonical JSON text: sorted keys, no whitespace.
@@ -181,5 +191,17 @@ mod tests {
         assert!(Body::from_json("{\"a\":").is_err());
         assert!(Body::from_json("").is_err());
         assert!(Body::from_json("null").unwrap().is_null());
+    }
+
+    #[test]
+    fn deep_values_read_back() {
+        let mut v = json!({"items": []});
+        for _ in 0..300 {
+            v = json!([v]);
+        }
+        let body = Body::from(&v);
+        assert_eq!(body.to_value(), v);
+        // Untrusted text keeps serde_json's limit.
+        assert!(Body::from_json(body.as_json_str()).is_err());
     }
 }
