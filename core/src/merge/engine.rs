@@ -158,6 +158,8 @@ pub fn merge_in_place(
     let mut batch: Vec<Record> = incoming.into_iter().collect();
     let mut rejected: Vec<(u32, InvalidReason)> = Vec::new();
     let order = candidates_in_key_order(spec, &batch, &mut rejected);
+    // At most one change per key; growing by doubling would copy them over.
+    report.changes.reserve(order.len());
 
     // Keys are visited in key order, so changes come out in key order.
     // Records stay in `batch` until they are moved into the state; losers
