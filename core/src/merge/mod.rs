@@ -48,6 +48,6 @@ pub use store::{
     ValidatorKind, BUILTIN_STORES, MAX_STORE_NAME_LEN,
 };
 pub use todos::{
-    validate_todos, validate_todos_body, TodoInvalid, MAX_TODO_CONTENT_CHARS, MAX_TODO_ID_CHARS, MAX_TODO_ITEMS,
-    TODO_STATUSES,
+    validate_todos, validate_todos_body, TodoInvalid, MAX_TODO_CONTENT_CHARS, MAX_TODO_ID_CHARS,
+    MAX_TODO_ITEMS, TODO_STATUSES,
 };
