@@ -5,6 +5,13 @@
 //! relay (set once). Every device opens it before its first push or pull: a
 //! mistyped receipt fails there with `WrongReceipt`, before any local or
 //! remote change.
+//!
+//! Once verified, the blob is kept in the state directory (`keycheck.blob`),
+//! so a later process (each CLI `sync`, an app restart) checks its key
+//! locally instead of asking the relay again. Opening that copy proves the
+//! key is the one that was verified: nobody without the key can seal a blob
+//! that opens under it. If the local copy does not open (a different
+//! receipt, or a damaged file), the relay's copy decides, as on first use.
 
 use std::sync::atomic::Ordering;
 
@@ -26,6 +33,12 @@ pub(crate) fn verify(
     if engine.inner.keycheck_ok.load(Ordering::SeqCst) {
         return Ok(());
     }
+    if let Some(local) = engine.inner.dir.read_keycheck_blob() {
+        if opens_as_keycheck(key, &local, license_id) {
+            engine.inner.keycheck_ok.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+    }
     let identity = &engine.inner.identity;
     let stored = match client.keycheck_get(identity, device_id)? {
         Some(found) => found,
@@ -37,7 +50,7 @@ pub(crate) fn verify(
             .unwrap_or_default();
             let blob = key.seal(&plaintext);
             if client.keycheck_put(identity, device_id, &blob)? {
-                engine.inner.keycheck_ok.store(true, Ordering::SeqCst);
+                remember(engine, &blob);
                 return Ok(());
             }
             // Another device set it first: check against theirs.
@@ -54,15 +67,24 @@ pub(crate) fn verify(
     if let Some(sha) = sha {
         crate::integrity::verify_blob(&sha, &blob)?;
     }
-    let ok = key
-        .open(&blob)
-        .ok()
-        .and_then(|pt| serde_json::from_slice::<serde_json::Value>(&pt).ok())
-        .is_some_and(|v| v["format"] == KEYCHECK_FORMAT && v["licenseId"] == license_id);
-    if !ok {
+    if !opens_as_keycheck(key, &blob, license_id) {
         engine.emit(EventKind::WrongReceipt);
         return Err(SyncError::WrongReceipt);
     }
-    engine.inner.keycheck_ok.store(true, Ordering::SeqCst);
+    remember(engine, &blob);
     Ok(())
+}
+
+fn opens_as_keycheck(key: &EnvelopeKey, blob: &[u8], license_id: &str) -> bool {
+    key.open(blob)
+        .ok()
+        .and_then(|pt| serde_json::from_slice::<serde_json::Value>(&pt).ok())
+        .is_some_and(|v| v["format"] == KEYCHECK_FORMAT && v["licenseId"] == license_id)
+}
+
+/// Marks the key verified for this process and keeps the blob for the next.
+fn remember(engine: &SyncEngine, blob: &[u8]) {
+    engine.inner.keycheck_ok.store(true, Ordering::SeqCst);
+    // Only a cache: failing to write it costs one request next time.
+    let _ = engine.inner.dir.write_keycheck_blob(blob);
 }

@@ -37,7 +37,9 @@ pub use scheduler::{
     clamp_interval, SchedulePolicy, ScheduleStep, ScheduledCycle, DEFAULT_INTERVAL, MAX_INTERVAL,
     MIN_INTERVAL,
 };
-pub use state::{CycleSummary, QuarantineEntry, ACTIVITY_FILE, KEY_FILE, STATE_FILE};
+pub use state::{
+    CycleSummary, QuarantineEntry, ACTIVITY_FILE, KEYCHECK_FILE, KEY_FILE, STATE_FILE,
+};
 #[cfg(feature = "ureq-transport")]
 pub use ureq_transport::UreqTransport;
 

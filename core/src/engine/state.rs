@@ -21,6 +21,7 @@ pub const OUTBOX_FILE: &str = "outbox.blob";
 pub const LOCK_FILE: &str = "engine.lock";
 pub const KEY_FILE: &str = "device.key";
 pub const ACTIVITY_FILE: &str = "activity.jsonl";
+pub const KEYCHECK_FILE: &str = "keycheck.blob";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -166,6 +167,18 @@ impl StateDir {
 
     pub fn clear_outbox_blob(&self) {
         let _ = std::fs::remove_file(self.path(OUTBOX_FILE));
+    }
+
+    /// The license's key-check blob as last verified against the relay. It
+    /// is ciphertext under the license key, so keeping it beside the state
+    /// reveals nothing the relay does not already hold.
+    pub fn write_keycheck_blob(&self, blob: &[u8]) -> Result<(), SyncError> {
+        let p = self.path(KEYCHECK_FILE);
+        write_private_atomically(&p, &self.dir, blob).map_err(|e| io_err(&p, e))
+    }
+
+    pub fn read_keycheck_blob(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.path(KEYCHECK_FILE)).ok()
     }
 
     /// Exclusive lock on the state directory for the duration of a cycle,

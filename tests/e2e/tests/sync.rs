@@ -581,3 +581,96 @@ fn failing_snapshot_is_a_typed_store_error_in_the_activity_log() {
     // The healthy store's record is untouched locally.
     assert_eq!(a.snippet_text("h", "s").as_deref(), Some("kept"));
 }
+
+/// Counts key-check requests on their way to the relay.
+struct CountingTransport {
+    inner: azmx_sync_core::engine::UreqTransport,
+    keychecks: std::sync::atomic::AtomicUsize,
+}
+
+impl azmx_sync_core::engine::HttpTransport for CountingTransport {
+    fn send(
+        &self,
+        request: azmx_sync_core::engine::HttpRequest,
+    ) -> Result<azmx_sync_core::engine::HttpResponse, azmx_sync_core::engine::HostError> {
+        if request.url.contains("/sync/keycheck") {
+            self.keychecks
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.send(request)
+    }
+}
+
+/// The engine a process would open on an existing state directory.
+fn reopen(
+    dir: &std::path::Path,
+    receipt: &str,
+) -> (
+    azmx_sync_core::engine::SyncEngine,
+    std::sync::Arc<CountingTransport>,
+) {
+    let transport = std::sync::Arc::new(CountingTransport {
+        inner: azmx_sync_core::engine::UreqTransport::default(),
+        keychecks: Default::default(),
+    });
+    let engine = azmx_sync_core::engine::SyncEngine::new(
+        azmx_sync_core::engine::EngineConfig::new(dir),
+        transport.clone(),
+    )
+    .unwrap();
+    engine
+        .register_store(
+            azmx_sync_core::merge::StoreSpec::snippets(),
+            std::sync::Arc::new(MemStore::default()),
+        )
+        .unwrap();
+    engine
+        .set_receipt(secrecy::SecretString::from(receipt))
+        .unwrap();
+    (engine, transport)
+}
+
+#[test]
+fn a_verified_receipt_is_checked_locally_after_a_restart() {
+    let relay = RelayFixture::start();
+    let a = Device::new(&relay, "a");
+    a.add_snippet("h", "s", "x", now_ms());
+    a.sync();
+    let dir = a.state.path().to_path_buf();
+    assert!(dir.join(azmx_sync_core::engine::KEYCHECK_FILE).exists());
+    drop(a.engine);
+
+    let (engine, transport) = reopen(&dir, RECEIPT);
+    engine.sync_now().unwrap();
+    engine.verify_receipt().unwrap();
+    assert_eq!(
+        transport
+            .keychecks
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the key was checked against the local copy"
+    );
+    drop(engine);
+
+    // Another receipt does not open the local copy: the relay decides.
+    let (engine, transport) = reopen(&dir, "RCPT-7F3A-99C2-44D1-B0E9");
+    assert!(matches!(engine.sync_now(), Err(SyncError::WrongReceipt)));
+    assert!(
+        transport
+            .keychecks
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+    );
+    drop(engine);
+
+    // A damaged local copy costs one request, not a false WrongReceipt.
+    std::fs::write(dir.join(azmx_sync_core::engine::KEYCHECK_FILE), b"garbage").unwrap();
+    let (engine, transport) = reopen(&dir, RECEIPT);
+    engine.sync_now().unwrap();
+    assert_eq!(
+        transport
+            .keychecks
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
