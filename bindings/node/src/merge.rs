@@ -290,7 +290,8 @@ fn rejected(key: core::RecordKey, reason: core::InvalidReason) -> RejectedRecord
 ///
 /// Per key the greatest version wins whatever the arrival order; a key
 /// absent from `incoming` is left alone (absence never deletes); deletes are
-/// tombstones; invalid incoming records are rejected one by one (listed in
+/// tombstones; malformed incoming records, and records that would win but
+/// fail the store's validator, are rejected one by one (listed in
 /// `rejected`) without affecting the rest. `local` is trusted. Throws
 /// `UNKNOWN_STORE`, `INVALID_STORE_NAME`, `INVALID_ARGUMENT`.
 #[napi]

@@ -315,7 +315,8 @@ fn to_core_records(records: Vec<SyncRecord>, list: &str) -> Result<Vec<core::Rec
 ///
 /// Per key the greatest version wins whatever the arrival order; a key absent
 /// from `incoming` is left alone (absence never deletes); deletes are
-/// tombstones; invalid incoming records are rejected one by one (reported in
+/// tombstones; malformed incoming records, and records that would win but
+/// fail the store's validator, are rejected one by one (reported in
 /// `rejected`) without affecting the rest. `local` is trusted (not
 /// validated); when it holds several records with one key, the last one is
 /// kept. A body that is not JSON raises `InvalidJson`.

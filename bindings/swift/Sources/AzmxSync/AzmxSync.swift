@@ -5016,7 +5016,8 @@ public func checkStoreSpec(spec: StoreSpec)throws   {try rustCallWithError(FfiCo
  *
  * Per key the greatest version wins whatever the arrival order; a key absent
  * from `incoming` is left alone (absence never deletes); deletes are
- * tombstones; invalid incoming records are rejected one by one (reported in
+ * tombstones; malformed incoming records, and records that would win but
+ * fail the store's validator, are rejected one by one (reported in
  * `rejected`) without affecting the rest. `local` is trusted (not
  * validated); when it holds several records with one key, the last one is
  * kept. A body that is not JSON raises `InvalidJson`.
@@ -5079,7 +5080,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_azmx_sync_checksum_func_check_store_spec() != 20215) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_azmx_sync_checksum_func_merge_records() != 44769) {
+    if (uniffi_azmx_sync_checksum_func_merge_records() != 54683) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_azmx_sync_checksum_func_validate_todos() != 19193) {
