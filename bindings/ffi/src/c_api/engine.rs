@@ -34,7 +34,7 @@ use azmx_sync_core::merge::StoreSpec;
 use super::buffer::{reset_out, set_out, AzmxBuffer};
 use super::engine_host::{AzmxHttpTransport, AzmxStoreAdapter, CStore, CTransport};
 use super::error::AzmxStatus;
-use super::guard::{bytes, c_bytes, call, call_value, put, text, wipe, CallResult, Failure};
+use super::guard::{bytes, c_bytes, call, call_value, put, text, CallResult, Failure, WipeOnDrop};
 use super::identity::path_from;
 use super::merge::custom_spec;
 
@@ -379,16 +379,9 @@ pub unsafe extern "C" fn azmx_engine_set_receipt(
     // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
     // panic boundary; the receipt is wiped however the call ends.
     call("azmx_engine_set_receipt", || {
-        struct WipeOnDrop(*mut u8, usize);
-        impl Drop for WipeOnDrop {
-            fn drop(&mut self) {
-                if !self.0.is_null() && self.1 <= isize::MAX as usize {
-                    // SAFETY: the caller guarantees (ptr, len) is writable.
-                    wipe(unsafe { std::slice::from_raw_parts_mut(self.0, self.1) });
-                }
-            }
-        }
-        let _wipe = WipeOnDrop(receipt, receipt_len);
+        // SAFETY: (receipt, receipt_len) is writable per the contract, and
+        // every borrow of it below ends before the guard drops.
+        let _wipe = unsafe { WipeOnDrop::new(receipt, receipt_len) };
         // SAFETY: readable for receipt_len bytes and not written by anyone
         // else during the call (wiped only after this borrow ends).
         let raw = unsafe { bytes(receipt, receipt_len, "receipt") }?;

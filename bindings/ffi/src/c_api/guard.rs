@@ -143,6 +143,32 @@ pub(crate) fn wipe(buf: &mut [u8]) {
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Wipes a caller-owned secret (a receipt) when dropped, so the caller's
+/// copy is zeroed however the call ends: success, error or panic.
+pub(crate) struct WipeOnDrop {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl WipeOnDrop {
+    /// # Safety
+    /// `ptr` must be NULL or valid for writes of `len` bytes until the guard
+    /// is dropped, and no Rust reference to those bytes may outlive it.
+    pub(crate) unsafe fn new(ptr: *mut u8, len: usize) -> Self {
+        WipeOnDrop { ptr, len }
+    }
+}
+
+impl Drop for WipeOnDrop {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() && self.len <= isize::MAX as usize {
+            // SAFETY: writable for `len` bytes and not borrowed any more, by
+            // the contract of `new`.
+            wipe(unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

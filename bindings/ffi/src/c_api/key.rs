@@ -5,7 +5,7 @@ use azmx_sync_core::EnvelopeKey;
 
 use super::buffer::{reset_out, set_out, AzmxBuffer};
 use super::error::AzmxStatus;
-use super::guard::{self, bytes, call, call_value, put, text, wipe, Failure};
+use super::guard::{self, bytes, call, call_value, put, text, wipe, Failure, WipeOnDrop};
 
 /// An opaque AES-256-GCM envelope key derived from a recovery receipt.
 /// Created by [`azmx_envelope_key_derive`], released (and zeroized) by
@@ -55,17 +55,9 @@ pub unsafe extern "C" fn azmx_envelope_key_derive(
     // SAFETY (extern "C"): every pointer is NULL-checked and used per the
     // contract above; the body runs inside the panic boundary.
     call("azmx_envelope_key_derive", || {
-        // Wipe the caller's receipt however this call ends, panics included.
-        struct WipeOnDrop(*mut u8, usize);
-        impl Drop for WipeOnDrop {
-            fn drop(&mut self) {
-                if !self.0.is_null() && self.1 <= isize::MAX as usize {
-                    // SAFETY: the caller guarantees (ptr, len) is writable.
-                    wipe(unsafe { std::slice::from_raw_parts_mut(self.0, self.1) });
-                }
-            }
-        }
-        let _wipe = WipeOnDrop(receipt, receipt_len);
+        // SAFETY: (receipt, receipt_len) is writable per the contract, and
+        // every borrow of it below ends before the guard drops.
+        let _wipe = unsafe { WipeOnDrop::new(receipt, receipt_len) };
         if !out_key.is_null() {
             // SAFETY: non-NULL and writable per the contract.
             unsafe { out_key.write(std::ptr::null_mut()) };
