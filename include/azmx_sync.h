@@ -220,6 +220,11 @@ typedef struct {
 // relay settings are what [`azmx_engine_register`] uses (an engine
 // reopened on a registered state directory does not need them).
 typedef struct {
+  // `sizeof(AzmxEngineConfig)` as the host was compiled: set it to
+  // `sizeof cfg`. A later library can then append fields and still
+  // read configs from hosts built against an older header; a size this
+  // library does not know is `INVALID_ARGUMENT`.
+  uint32_t struct_size;
   // The device's state directory (created 0700 if missing): device key,
   // engine state, outbox, activity log. Never holds the receipt.
   const char *state_dir;
@@ -328,8 +333,9 @@ void azmx_buffer_free(AzmxBuffer *buf);
 // Opens (or creates) a device's engine in `config->state_dir`, including
 // its device key (`device.key`, 0600). No network access.
 //
-// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (a string not UTF-8, an empty
-// state dir, a transport without `send`), `STATE_DIR` (cannot create or
+// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (`struct_size` not
+// `sizeof(AzmxEngineConfig)`, a string not UTF-8, an empty state dir, a
+// transport without `send`), `STATE_DIR` (cannot create or
 // read the directory), `KEY_FILE` (device key insecure or corrupt).
 // `*out_engine` is NULL on failure.
 //

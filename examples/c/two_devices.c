@@ -95,7 +95,8 @@ static int open_device(Device *d, const char *url, const char *lid, const char *
     perror("mkdtemp");
     return 1;
   }
-  AzmxEngineConfig cfg = {.state_dir = dir, .relay_url = url, .license_id = lid,
+  AzmxEngineConfig cfg = {.struct_size = sizeof cfg, /* lets later versions add fields */
+                          .state_dir = dir, .relay_url = url, .license_id = lid,
                           .device_name = d->name, .transport = NULL /* built-in */};
   AzmxStatus s = azmx_engine_new(&cfg, &d->engine);
   if (s != AZMX_STATUS_OK) return fail("azmx_engine_new", s);

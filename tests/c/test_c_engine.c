@@ -194,7 +194,7 @@ static AzmxSyncEngine *engine_at(const char *name, const char *url, const char *
                                  const AzmxHttpTransport *transport) {
   char dir[320];
   snprintf(dir, sizeof dir, "%s/%s", root, name);
-  AzmxEngineConfig cfg = {dir, url, lid, name, transport};
+  AzmxEngineConfig cfg = {sizeof cfg, dir, url, lid, name, transport};
   AzmxSyncEngine *e = NULL;
   CHECK_STATUS(azmx_engine_new(&cfg, &e), AZMX_STATUS_OK);
   return e;
@@ -221,6 +221,13 @@ static void test_arguments(void) {
   CHECK_STATUS(azmx_engine_new(NULL, &e), AZMX_STATUS_NULL_POINTER);
   CHECK(e == NULL);
   AzmxEngineConfig cfg = {0};
+  /* A config from a header this library does not know. */
+  CHECK_STATUS(azmx_engine_new(&cfg, &e), AZMX_STATUS_INVALID_ARGUMENT);
+  CHECK(last_error_has("struct_size"));
+  cfg.struct_size = sizeof cfg + 8;
+  CHECK_STATUS(azmx_engine_new(&cfg, &e), AZMX_STATUS_INVALID_ARGUMENT);
+  CHECK(e == NULL);
+  cfg.struct_size = sizeof cfg;
   CHECK_STATUS(azmx_engine_new(&cfg, &e), AZMX_STATUS_NULL_POINTER);
   cfg.state_dir = "";
   CHECK_STATUS(azmx_engine_new(&cfg, &e), AZMX_STATUS_INVALID_ARGUMENT);

@@ -5,7 +5,8 @@
 //! A minimal host (error handling left out):
 //!
 //! ```c
-//! AzmxEngineConfig cfg = {.state_dir = "/path/state", .relay_url = "http://127.0.0.1:8787",
+//! AzmxEngineConfig cfg = {.struct_size = sizeof cfg, .state_dir = "/path/state",
+//!                         .relay_url = "http://127.0.0.1:8787",
 //!                         .license_id = "lic_team", .device_name = "laptop"};
 //! AzmxSyncEngine *e; azmx_engine_new(&cfg, &e);          // built-in HTTP transport
 //! AzmxStoreAdapter store = {&my_store, my_snapshot, my_apply};
@@ -53,6 +54,11 @@ impl From<SyncError> for Failure {
 #[repr(C)]
 #[derive(Debug)]
 pub struct AzmxEngineConfig {
+    /// `sizeof(AzmxEngineConfig)` as the host was compiled: set it to
+    /// `sizeof cfg`. A later library can then append fields and still
+    /// read configs from hosts built against an older header; a size this
+    /// library does not know is `INVALID_ARGUMENT`.
+    pub struct_size: u32,
     /// The device's state directory (created 0700 if missing): device key,
     /// engine state, outbox, activity log. Never holds the receipt.
     pub state_dir: *const c_char,
@@ -147,8 +153,9 @@ unsafe fn opt_text(ptr: *const c_char, what: &str) -> Result<Option<String>, Fai
 /// Opens (or creates) a device's engine in `config->state_dir`, including
 /// its device key (`device.key`, 0600). No network access.
 ///
-/// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (a string not UTF-8, an empty
-/// state dir, a transport without `send`), `STATE_DIR` (cannot create or
+/// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (`struct_size` not
+/// `sizeof(AzmxEngineConfig)`, a string not UTF-8, an empty state dir, a
+/// transport without `send`), `STATE_DIR` (cannot create or
 /// read the directory), `KEY_FILE` (device key insecure or corrupt).
 /// `*out_engine` is NULL on failure.
 ///
@@ -172,7 +179,18 @@ pub unsafe extern "C" fn azmx_engine_new(
         if config.is_null() {
             return Err(Failure::null("config"));
         }
-        // SAFETY: non-NULL and valid per the contract.
+        // Only the leading size field is read until the size is known to
+        // match this library's struct.
+        // SAFETY: non-NULL, and every version of the struct starts with it.
+        let size = unsafe { std::ptr::addr_of!((*config).struct_size).read() };
+        if size as usize != std::mem::size_of::<AzmxEngineConfig>() {
+            return Err(Failure::invalid(format!(
+                "`config.struct_size` is {size}, expected sizeof(AzmxEngineConfig) = {}",
+                std::mem::size_of::<AzmxEngineConfig>()
+            )));
+        }
+        // SAFETY: non-NULL and valid per the contract, and the caller's
+        // struct has this library's size.
         let cfg = unsafe { &*config };
         // SAFETY: NUL-terminated per the contract.
         let dir = unsafe { c_bytes(cfg.state_dir, "config.state_dir") }?;
