@@ -5,6 +5,7 @@
 
 import dev.azmx.sync.*
 import java.io.File
+import java.nio.ByteBuffer
 import java.nio.file.Files
 import java.nio.file.attribute.PosixFilePermissions
 import java.security.MessageDigest
@@ -166,6 +167,36 @@ fun main() {
         throws<IllegalStateException> { k.openFast(blob) }
         check(fk.open(blob).contentEquals("x".toByteArray()))
         fk.close()
+    }
+    test("FastEnvelope: direct ByteBuffers, positions, typed errors") {
+        key.fast().use { f ->
+            val msg = Random.nextBytes(5000)
+            val input = ByteBuffer.allocateDirect(5010)
+            input.position(7); input.put(msg); input.flip(); input.position(7)
+            val sealed = ByteBuffer.allocateDirect(6000).also { it.position(3) }
+            eq(f.sealInto(input, sealed), 5029)
+            eq(input.remaining(), 0)
+            eq(sealed.position(), 3 + 5029)
+            // The same bytes the ByteArray path opens.
+            sealed.flip(); sealed.position(3)
+            val blob = ByteArray(5029).also { sealed.duplicate().get(it) }
+            check(f.open(blob).contentEquals(msg))
+            val plain = ByteBuffer.allocateDirect(5000)
+            eq(f.openInto(sealed, plain), 5000)
+            plain.flip()
+            check(ByteArray(5000).also { plain.get(it) }.contentEquals(msg))
+            // A tampered blob: typed error, and no plaintext in `out`.
+            val bad = ByteBuffer.allocateDirect(blob.size).put(blob).also { it.flip() }
+            bad.put(100, (bad.get(100).toInt() xor 1).toByte())
+            val untouched = ByteBuffer.allocateDirect(5000)
+            throws<SyncException.DecryptFailed> { f.openInto(bad, untouched) }
+            eq(untouched.position(), 0)
+            check((0 until 5000).all { untouched.get(it) == 0.toByte() })
+            throws<IllegalArgumentException> { f.sealInto(ByteBuffer.wrap(msg), sealed) }
+            throws<IllegalArgumentException> {
+                f.sealInto(ByteBuffer.allocateDirect(10), ByteBuffer.allocateDirect(38))
+            }
+        }
     }
     test("fast path threads are safe") {
         val threads = (0 until 4).map { i ->
@@ -351,8 +382,11 @@ fun benchmark(key: EnvelopeKey) {
         val fastOpen = perCall(200_000_000) { f.open(blob) }
         val oneOff = perCall(200_000_000) { key.sealFast(p) }
         val slow = perCall(200_000_000) { key.seal(p) }
+        val din = ByteBuffer.allocateDirect(size).put(p)
+        val dout = ByteBuffer.allocateDirect(size + ENVELOPE_OVERHEAD)
+        val direct = perCall(200_000_000) { din.clear(); dout.clear(); f.sealInto(din, dout) }
         f.close()
-        println("  %-6s FastEnvelope seal %8.1f us  open %8.1f us | key.sealFast (one-off) %8.1f us | uniffi key.seal %8.1f us"
-            .format(label, fast / 1e3, fastOpen / 1e3, oneOff / 1e3, slow / 1e3))
+        println("  %-6s FastEnvelope seal %8.1f us  open %8.1f us | direct ByteBuffer seal %8.1f us | key.sealFast (one-off) %8.1f us | uniffi key.seal %8.1f us"
+            .format(label, fast / 1e3, fastOpen / 1e3, direct / 1e3, oneOff / 1e3, slow / 1e3))
     }
 }
