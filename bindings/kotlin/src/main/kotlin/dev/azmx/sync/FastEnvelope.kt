@@ -179,20 +179,33 @@ class FastEnvelope internal constructor(private val handle: Long) : AutoCloseabl
     fun sealInto(plaintext: ByteBuffer, out: ByteBuffer): Int {
         val len = plaintext.remaining()
         val n = len + ENVELOPE_OVERHEAD
-        require(out.remaining() >= n) { "out needs $n bytes remaining" }
-        val input = addressAt(plaintext, "plaintext")
-        val output = addressAt(out, "out")
-        val rc = withHandle { h ->
-            AzmxFastLib.azmx_uniffi_fast_seal(h, input, len.toLong(), output, n.toLong(), 0L)
-        }
-        // The addresses above are raw: keep both buffers (and their memory)
-        // alive until the native call has returned.
-        Reference.reachabilityFence(plaintext)
-        Reference.reachabilityFence(out)
+        val rc = callDirect(plaintext, "plaintext", out, n, AzmxFastLib::azmx_uniffi_fast_seal)
         if (rc != AzmxFastLib.OK) throw internalError(rc)
         plaintext.position(plaintext.limit())
         out.position(out.position() + n)
         return n
+    }
+
+    /**
+     * Calls a fast-path function on the remaining bytes of `input` and the
+     * first `outLen` bytes of `out`'s remaining space, by address.
+     */
+    private inline fun callDirect(
+        input: ByteBuffer,
+        what: String,
+        out: ByteBuffer,
+        outLen: Int,
+        native: (Long, Long, Long, Long, Long, Long) -> Int,
+    ): Int {
+        require(out.remaining() >= outLen) { "out needs $outLen bytes remaining" }
+        val inAddr = addressAt(input, what)
+        val outAddr = addressAt(out, "out")
+        val rc = withHandle { h -> native(h, inAddr, input.remaining().toLong(), outAddr, outLen.toLong(), 0L) }
+        // The addresses are raw: keep both buffers (and their memory) alive
+        // until the native call has returned.
+        Reference.reachabilityFence(input)
+        Reference.reachabilityFence(out)
+        return rc
     }
 
     /**
@@ -206,15 +219,7 @@ class FastEnvelope internal constructor(private val handle: Long) : AutoCloseabl
         val len = blob.remaining()
         if (len < ENVELOPE_OVERHEAD) throw SyncException.EnvelopeTooShort(len.toULong())
         val n = len - ENVELOPE_OVERHEAD
-        require(out.remaining() >= n) { "out needs $n bytes remaining" }
-        val input = addressAt(blob, "blob")
-        val output = addressAt(out, "out")
-        val rc = withHandle { h ->
-            AzmxFastLib.azmx_uniffi_fast_open(h, input, len.toLong(), output, n.toLong(), 0L)
-        }
-        Reference.reachabilityFence(blob)
-        Reference.reachabilityFence(out)
-        when (rc) {
+        when (val rc = callDirect(blob, "blob", out, n, AzmxFastLib::azmx_uniffi_fast_open)) {
             AzmxFastLib.OK -> {}
             AzmxFastLib.ENVELOPE_TOO_SHORT -> throw SyncException.EnvelopeTooShort(len.toULong())
             AzmxFastLib.UNSUPPORTED_VERSION ->
