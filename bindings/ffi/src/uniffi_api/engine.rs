@@ -22,7 +22,10 @@ use azmx_sync_core::merge as cm;
 use zeroize::Zeroize;
 
 use super::error::SyncError;
-use super::merge::{ChangeOp, MergeContract, RecordChange, StoreSpec, StoreValidator, SyncRecord};
+use super::merge::{
+    from_core_record, to_core_record, ChangeOp, MergeContract, RecordChange, StoreSpec,
+    StoreValidator, SyncRecord,
+};
 
 // ------------------------------------------------------------ records --
 
@@ -175,7 +178,7 @@ impl core::StoreAdapter for StoreBridge {
         records
             .into_iter()
             .enumerate()
-            .map(|(i, r)| to_core_record(r, i))
+            .map(|(i, r)| to_core_record(r, "snapshot", i).map_err(host_error))
             .collect()
     }
 
@@ -195,40 +198,6 @@ impl core::StoreAdapter for StoreBridge {
             })
             .collect();
         self.0.apply(changes).map_err(host_error)
-    }
-}
-
-fn to_core_record(r: SyncRecord, index: usize) -> Result<cm::Record, core::HostError> {
-    let body = match r.body {
-        Some(text) => Some(cm::Body::from_json(&text).map_err(|e| {
-            core::HostError::new(format!(
-                "snapshot[{index}].body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?),
-        None => None,
-    };
-    Ok(cm::Record {
-        id: r.id,
-        scope: r.scope,
-        updated_at: r.updated_at,
-        version: r.version,
-        deleted: r.deleted,
-        device_id: r.device_id,
-        body,
-    })
-}
-
-fn from_core_record(r: cm::Record) -> SyncRecord {
-    SyncRecord {
-        body: r.body.as_ref().map(|b| b.as_json_str().to_owned()),
-        id: r.id,
-        scope: r.scope,
-        updated_at: r.updated_at,
-        version: r.version,
-        deleted: r.deleted,
-        device_id: r.device_id,
     }
 }
 

@@ -278,7 +278,11 @@ fn parse_body(
     .transpose()
 }
 
-fn to_core_record(r: SyncRecord, list: &str, index: usize) -> Result<core::Record, SyncError> {
+pub(crate) fn to_core_record(
+    r: SyncRecord,
+    list: &str,
+    index: usize,
+) -> Result<core::Record, SyncError> {
     let body = parse_body(r.body.as_deref(), || format!("{list}[{index}].body"))?;
     Ok(core::Record {
         id: r.id,
@@ -291,7 +295,7 @@ fn to_core_record(r: SyncRecord, list: &str, index: usize) -> Result<core::Recor
     })
 }
 
-fn from_core_record(r: core::Record) -> SyncRecord {
+pub(crate) fn from_core_record(r: core::Record) -> SyncRecord {
     SyncRecord {
         body: r.body.as_ref().map(|b| b.as_json_str().to_owned()),
         id: r.id,
