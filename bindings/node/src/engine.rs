@@ -33,9 +33,10 @@ use napi::bindgen_prelude::{
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::error::{guard, NodeError};
+use crate::key::take_receipt;
 use crate::merge::{MergeContract, StoreValidator};
 
 const REDACTED: &str = "SyncEngine(<redacted>)";
@@ -378,25 +379,6 @@ impl ObjectFinalize for SyncEngine {
             unsafe { sys::napi_delete_reference(env.raw(), r) };
         }
         Ok(())
-    }
-}
-
-fn take_receipt(receipt: Either<String, Uint8Array>) -> Result<Zeroizing<String>, NodeError> {
-    match receipt {
-        Either::A(s) => Ok(Zeroizing::new(s)),
-        Either::B(mut bytes) => {
-            // SAFETY: the typed array is owned by JS and not accessed by JS
-            // while this synchronous call runs; we only overwrite its bytes.
-            let view = unsafe { bytes.as_mut() };
-            let copy = Zeroizing::new(view.to_vec());
-            view.zeroize();
-            let text = String::from_utf8(copy.to_vec()).map_err(|e| {
-                let mut raw = e.into_bytes();
-                raw.zeroize();
-                NodeError::new("INVALID_ARGUMENT", "the receipt is not valid UTF-8")
-            })?;
-            Ok(Zeroizing::new(text))
-        }
     }
 }
 

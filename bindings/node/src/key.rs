@@ -26,7 +26,9 @@ pub struct EnvelopeKey {
 /// Takes the receipt out of a JS string (a Rust copy, zeroized on drop) or a
 /// `Uint8Array`/`Buffer` (copied, then the caller's bytes are overwritten
 /// with zeros).
-fn take_receipt(receipt: Either<String, Uint8Array>) -> Result<Zeroizing<String>, NodeError> {
+pub(crate) fn take_receipt(
+    receipt: Either<String, Uint8Array>,
+) -> Result<Zeroizing<String>, NodeError> {
     match receipt {
         Either::A(s) => Ok(Zeroizing::new(s)),
         Either::B(mut bytes) => {
