@@ -541,8 +541,10 @@ fn process_items(
                 Change::Delete(_) => del += 1,
             }
         }
-        if !merged.changes.is_empty() {
-            adapter.apply(merged.changes.clone()).map_err(|e| {
+        let applied = merged.changes.len() as u64;
+        if applied > 0 {
+            // The change list is the host's to keep: hand it over, not a copy.
+            adapter.apply(merged.changes).map_err(|e| {
                 engine.emit(EventKind::StoreError {
                     store: store.clone(),
                     message: e.message.clone(),
@@ -554,7 +556,7 @@ fn process_items(
             })?;
         }
         crash_point("after-apply");
-        report.applied_changes += merged.changes.len() as u64;
+        report.applied_changes += applied;
         // What the relay already has need not be pushed back.
         for k in incoming_keys {
             if let Some(r) = local.get(&k) {
