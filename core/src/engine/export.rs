@@ -10,6 +10,7 @@
 //! the license id and is checked on import. Import merges with each store's
 //! contract, so it is idempotent and additive.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -17,9 +18,10 @@ use serde::{Deserialize, Serialize};
 use super::bundle::StoreRecords;
 use super::error::SyncError;
 use super::events::{lock, EventKind};
+use super::state::key_string;
 use super::SyncEngine;
 use crate::identity::write_private_atomically;
-use crate::merge::{merge_in_place, StoreState};
+use crate::merge::{merge_in_place, Record, StoreState};
 
 pub const EXPORT_MAGIC: &str = "azmx-export v1";
 const EXPORT_FORMAT: &str = "azmx.export.v1";
@@ -126,7 +128,14 @@ pub(crate) fn import(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError>
             "export belongs to another license".into(),
         ));
     }
+    // One writer of the engine state at a time: a cycle in this process
+    // (cycle lock) or in another one (directory lock) must not interleave
+    // with the tombstones recorded below.
+    let _cycle = lock(&engine.inner.cycle_lock);
+    let _dir_lock = engine.inner.dir.lock()?;
+    *lock(&engine.inner.state) = engine.inner.dir.load()?;
     let mut applied = 0u64;
+    let mut new_tombstones: Vec<(String, Record)> = Vec::new();
     let stores = lock(&engine.inner.stores)
         .iter()
         .map(|r| (r.spec.clone(), std::sync::Arc::clone(&r.adapter)))
@@ -144,11 +153,47 @@ pub(crate) fn import(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError>
         for r in adapter.snapshot().map_err(store_err)? {
             local.insert(r);
         }
+        // A host that keeps no tombstones relies on the engine's: without
+        // them an older live copy in the file would win over a delete.
+        let engine_tombs = lock(&engine.inner.state)
+            .tombstones
+            .get(&s.store)
+            .cloned()
+            .unwrap_or_default();
+        for t in engine_tombs {
+            let stronger = local
+                .get(&t.key())
+                .is_none_or(|cur| spec.contract.compare(&t, cur) == std::cmp::Ordering::Greater);
+            if stronger {
+                local.insert(t);
+            }
+        }
+        let before: HashSet<String> = local.tombstones().map(|t| key_string(&t.key())).collect();
+        let incoming_keys: Vec<_> = s.records.iter().map(|r| r.key()).collect();
         let report = merge_in_place(spec, &mut local, s.records);
         applied += report.changes.len() as u64;
         if !report.changes.is_empty() {
             adapter.apply(report.changes).map_err(store_err)?;
         }
+        // As a pull does: a delete that won here is kept by the engine, so
+        // an older write pulled later cannot bring the record back, and the
+        // next push carries the delete to the peers.
+        for k in incoming_keys {
+            if let Some(r) = local.get(&k) {
+                if r.deleted && !before.contains(&key_string(&k)) {
+                    new_tombstones.push((s.store.clone(), r.clone()));
+                }
+            }
+        }
+    }
+    if !new_tombstones.is_empty() {
+        let mut st = lock(&engine.inner.state);
+        for (store, t) in new_tombstones {
+            let list = st.tombstones.entry(store).or_default();
+            list.retain(|x| x.key() != t.key());
+            list.push(t);
+        }
+        engine.inner.dir.save(&st)?;
     }
     engine.emit(EventKind::Imported { records: applied });
     Ok(applied)
