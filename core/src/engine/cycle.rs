@@ -2,7 +2,7 @@
 //! Every step that matters is written to the state directory before the
 //! next, so a kill at any point loses nothing and duplicates nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ use super::state::{key_string, short_hash, CycleSummary, PendingPush, Quarantine
 use super::{keycheck, CycleReport, Registered, SyncEngine, Unsynced};
 use crate::integrity::{sha256_hex, verify_blob};
 use crate::kdf::EnvelopeKey;
-use crate::merge::{merge_in_place, Change, Record, StoreState};
+use crate::merge::{merge_in_place, Change, Record, RecordKey, StoreState};
 
 /// Test hook: `AZMX_CRASH_AT=<point>` aborts the process at that point, so
 /// crash-safety tests can SIGKILL-equivalently stop a real cycle anywhere.
@@ -275,8 +275,7 @@ fn build_bundle(
         let mut records = snapshot(engine, &name, adapter.as_ref())?;
         // Tombstones the engine holds for keys the host no longer lists.
         if let Some(tombs) = tombstones.get(&name) {
-            let present: std::collections::HashSet<String> =
-                records.iter().map(|r| key_string(&r.key())).collect();
+            let present: HashSet<String> = records.iter().map(|r| key_string(&r.key())).collect();
             records.extend(
                 tombs
                     .iter()
@@ -521,9 +520,14 @@ fn process_items(
                 local.insert(t);
             }
         }
-        let before: std::collections::HashSet<String> =
-            local.tombstones().map(|t| key_string(&t.key())).collect();
-        let incoming_keys: Vec<_> = records.iter().map(|r| r.key()).collect();
+        let before: HashSet<String> = local.tombstones().map(|t| key_string(&t.key())).collect();
+        // Exactly which versions the relay holds, per key: only those may be
+        // marked known. A local record that won (say, an edit the user made
+        // while this cycle ran) is not on the relay and must still be pushed.
+        let mut on_relay: HashMap<RecordKey, HashSet<String>> = HashMap::new();
+        for r in &records {
+            on_relay.entry(r.key()).or_default().insert(short_hash(r));
+        }
         let merged = merge_in_place(spec, &mut local, records);
         for (key, reason) in &merged.rejected {
             engine.emit(EventKind::RecordRejected {
@@ -558,9 +562,12 @@ fn process_items(
         crash_point("after-apply");
         report.applied_changes += applied;
         // What the relay already has need not be pushed back.
-        for k in incoming_keys {
+        for (k, hashes) in on_relay {
             if let Some(r) = local.get(&k) {
-                known_updates.push((store.clone(), key_string(&k), short_hash(r)));
+                let h = short_hash(r);
+                if hashes.contains(&h) {
+                    known_updates.push((store.clone(), key_string(&k), h));
+                }
                 if r.deleted && !before.contains(&key_string(&k)) {
                     new_tombstones.push((store.clone(), r.clone()));
                 }
