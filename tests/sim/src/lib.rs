@@ -1,0 +1,1644 @@
+//! A seeded convergence simulator (issue 11, "The capability").
+//!
+//! One scenario = one real relay (SQLite in either durability mode, or
+//! PostgreSQL when `AZMX_TEST_DATABASE_URL` is set) and three or more real
+//! [`SyncEngine`]s on loopback. A deterministic generator, fed only by the
+//! seed, drives random host writes and random faults; every write any host
+//! makes is appended to an operation log. At the end every fault is healed,
+//! fault-free cycles run until nothing moves, and the invariants are checked
+//! against a model computed from the log with core's own merge contracts.
+//!
+//! Why the record timestamps are logical (a fixed epoch plus the step number
+//! plus the device's skew) and not wall time: the winners the model computes
+//! must be the same on every replay of a seed. The engines' request clocks
+//! are real (the relay checks them), shifted by the same per-device skew.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use azmx_sync_core::engine::{
+    Clock, CycleReport, EngineConfig, HostError, HttpRequest, HttpResponse, HttpTransport,
+    StoreAdapter, SyncEngine, SyncError, UreqTransport, STATE_FILE,
+};
+use azmx_sync_core::merge::{
+    validate_todos_body, Change, Contract, Record, RecordKey, StoreName, StoreSpec, ValidatorKind,
+};
+use azmx_sync_relay::{Durability, Relay, RelayConfig, RunningRelay};
+use serde_json::{json, Value};
+
+pub const RECEIPT: &str = "RCPT-SIM0-7F3A-99C2-44D1";
+/// Record timestamps start here (2023-11-14), far from any real clock on
+/// purpose: they order writes, they are never compared with wall time.
+const EPOCH_MS: i64 = 1_700_000_000_000;
+/// Largest clock skew given to a device (the issue asks for up to ±10 min).
+pub const MAX_SKEW_MS: i64 = 10 * 60 * 1000;
+
+// ------------------------------------------------------------------ rng --
+
+/// SplitMix64: tiny, fast, and the whole scenario follows from its seed.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+    pub fn range_i64(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The seed of scenario `i` of a run starting at `base`.
+pub fn scenario_seed(base: u64, i: u64) -> u64 {
+    Rng::new(base ^ i.wrapping_mul(0xD6E8_FEB8_6659_FD93)).next_u64()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---------------------------------------------------------------- stats --
+
+/// Counts for the summary line (docs/RELIABILITY.md quotes it).
+#[derive(Default, Clone, Debug)]
+pub struct Stats {
+    pub scenarios: u64,
+    pub ops: u64,
+    pub cycles: u64,
+    pub cycle_errors: u64,
+    pub faults: BTreeMap<&'static str, u64>,
+    pub work: BTreeMap<&'static str, u64>,
+}
+
+impl Stats {
+    pub fn fault(&mut self, kind: &'static str) {
+        *self.faults.entry(kind).or_default() += 1;
+    }
+    pub fn work(&mut self, kind: &'static str) {
+        *self.work.entry(kind).or_default() += 1;
+    }
+    pub fn add(&mut self, o: &Stats) {
+        self.scenarios += o.scenarios;
+        self.ops += o.ops;
+        self.cycles += o.cycles;
+        self.cycle_errors += o.cycle_errors;
+        for (k, v) in &o.faults {
+            *self.faults.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.work {
+            *self.work.entry(k).or_default() += v;
+        }
+    }
+    pub fn summary(&self) -> String {
+        let list = |m: &BTreeMap<&'static str, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        format!(
+            "sim summary: scenarios={} ops={} cycles={} cycle_errors={} faults={} [{}] work [{}]",
+            self.scenarios,
+            self.ops,
+            self.cycles,
+            self.cycle_errors,
+            self.faults.values().sum::<u64>(),
+            list(&self.faults),
+            list(&self.work)
+        )
+    }
+}
+
+// --------------------------------------------------------------- stores --
+
+/// The four stores every device registers: the three built-ins and one
+/// host-registered custom store.
+pub const STORES: [&str; 4] = ["snippets", "todos", "memory", "notes"];
+const SNIPPETS: usize = 0;
+const TODOS: usize = 1;
+const MEMORY: usize = 2;
+const NOTES: usize = 3;
+
+pub fn spec(store: usize) -> StoreSpec {
+    match store {
+        SNIPPETS => StoreSpec::snippets(),
+        TODOS => StoreSpec::todos(),
+        MEMORY => StoreSpec::memory(),
+        NOTES => StoreSpec::new(
+            StoreName::new("notes").expect("valid name"),
+            Contract::LwwByTime,
+        )
+        .with_kind(ValidatorKind::ShapeOnly),
+        _ => unreachable!("four stores"),
+    }
+}
+
+/// Where a mid-cycle edit fires: inside the n-th transport call or the n-th
+/// store callback of the device's next cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Transport,
+    Snapshot,
+    Apply,
+}
+
+type Edit = Box<dyn FnOnce() + Send>;
+
+/// Host edits waiting for a point inside a cycle.
+#[derive(Default)]
+pub struct Hooks {
+    pending: Mutex<Vec<(Trigger, u32, Edit)>>,
+}
+
+impl Hooks {
+    fn arm(&self, trigger: Trigger, countdown: u32, edit: Edit) {
+        lock(&self.pending).push((trigger, countdown, edit));
+    }
+    /// Runs the edits due at this point (outside the lock: they write stores).
+    fn fire(&self, trigger: Trigger) {
+        let due: Vec<Edit> = {
+            let mut p = lock(&self.pending);
+            let mut due = Vec::new();
+            let mut i = 0;
+            while i < p.len() {
+                if p[i].0 == trigger {
+                    if p[i].1 == 0 {
+                        due.push(p.remove(i).2);
+                        continue;
+                    }
+                    p[i].1 -= 1;
+                }
+                i += 1;
+            }
+            due
+        };
+        for e in due {
+            e();
+        }
+    }
+    /// Edits whose point never came run now, so every logged write happens.
+    fn flush(&self) {
+        let all: Vec<Edit> = lock(&self.pending).drain(..).map(|(_, _, e)| e).collect();
+        for e in all {
+            e();
+        }
+    }
+}
+
+/// An in-memory host store. `keeps_tombstones: false` is a plain dictionary
+/// that removes a record when told to delete it (the engine keeps the
+/// tombstone for such hosts); local deletes still write a tombstone, which is
+/// how the host tells the engine about them.
+pub struct SimStore {
+    pub store: usize,
+    pub keeps_tombstones: bool,
+    pub records: Mutex<BTreeMap<RecordKey, Record>>,
+    hooks: Arc<Hooks>,
+    violations: Arc<Mutex<Vec<String>>>,
+    device: String,
+}
+
+impl SimStore {
+    pub fn get(&self, k: &RecordKey) -> Option<Record> {
+        lock(&self.records).get(k).cloned()
+    }
+    pub fn put(&self, r: Record) {
+        lock(&self.records).insert(r.key(), r);
+    }
+    pub fn live(&self) -> BTreeMap<RecordKey, Record> {
+        lock(&self.records)
+            .iter()
+            .filter(|(_, r)| !r.deleted)
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect()
+    }
+}
+
+impl StoreAdapter for SimStore {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        let out: Vec<Record> = lock(&self.records).values().cloned().collect();
+        // After the copy: an edit here is one the engine has not seen yet.
+        self.hooks.fire(Trigger::Snapshot);
+        Ok(out)
+    }
+
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        {
+            let mut m = lock(&self.records);
+            for c in changes {
+                let r = c.record().clone();
+                if self.store == TODOS {
+                    if let Some(b) = &r.body {
+                        if validate_todos_body(b).is_err() {
+                            lock(&self.violations).push(format!(
+                                "{}: an invalid todo list was applied ({:?})",
+                                self.device,
+                                r.key()
+                            ));
+                        }
+                    }
+                }
+                match c {
+                    Change::Delete(_) if !self.keeps_tombstones => {
+                        m.remove(&r.key());
+                    }
+                    _ => {
+                        m.insert(r.key(), r);
+                    }
+                }
+            }
+        }
+        self.hooks.fire(Trigger::Apply);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- clock --
+
+/// The system clock shifted by a skew the scenario may change.
+pub struct SimClock {
+    pub offset_ms: AtomicI64,
+}
+
+impl Clock for SimClock {
+    fn now_ms(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        now + self.offset_ms.load(Ordering::SeqCst)
+    }
+}
+
+// ------------------------------------------------------------ transport --
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Not sent; the host reports a network error.
+    DropRequest,
+    /// Sent and answered (the relay stored it), then a network error.
+    DropResponse,
+    /// Sent twice; the second answer is returned.
+    Duplicate,
+    /// A network error at once while the request is still on its way: it
+    /// reaches the relay a little later, maybe after the engine's retry.
+    Timeout,
+}
+
+impl FaultKind {
+    fn name(self) -> &'static str {
+        match self {
+            FaultKind::DropRequest => "drop_request",
+            FaultKind::DropResponse => "drop_response",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// Which requests a fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Any,
+    Push,
+    Pull,
+    Blob,
+    Prune,
+}
+
+impl Route {
+    fn matches(self, req: &HttpRequest) -> bool {
+        let p = req.url.split("//").nth(1).unwrap_or(&req.url);
+        let path = p.find('/').map(|i| &p[i..]).unwrap_or("");
+        match self {
+            Route::Any => true,
+            Route::Push => path.starts_with("/sync/push"),
+            Route::Pull => path.starts_with("/sync/pull"),
+            Route::Blob => path.starts_with("/sync/blob/"),
+            Route::Prune => path.starts_with("/sync/prune"),
+        }
+    }
+}
+
+/// What the relay is known to hold, as seen on the wire by every device.
+#[derive(Default, Debug)]
+pub struct Observed {
+    /// (owner, seq) → sha256 of every push the relay acknowledged (2xx),
+    /// also when the answer was then dropped.
+    pub acked: BTreeMap<(String, u64), String>,
+    /// owner → every blob below this seq may be pruned.
+    pub pruned_below: BTreeMap<String, u64>,
+    /// requesting device → every (owner, seq) a pull listed to it.
+    pub listed: BTreeMap<String, BTreeSet<(String, u64)>>,
+    /// (owner, seq, sha256 of the bytes) of every blob fetched with 2xx.
+    pub fetched: BTreeSet<(String, u64, String)>,
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn observe(obs: &Mutex<Observed>, req: &HttpRequest, resp: &HttpResponse) {
+    if !(200..300).contains(&resp.status) {
+        return;
+    }
+    let dev = header(req, "X-Device-Id").unwrap_or_default().to_string();
+    let mut o = lock(obs);
+    if Route::Push.matches(req) {
+        let seq = header(req, "X-Seq")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let sha = header(req, "X-Sha256").unwrap_or_default().to_string();
+        o.acked.insert((dev, seq), sha);
+    } else if Route::Prune.matches(req) {
+        let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let cp = v["checkpointSeq"].as_u64().unwrap_or(0);
+        let e = o.pruned_below.entry(dev).or_default();
+        *e = (*e).max(cp);
+    } else if Route::Pull.matches(req) {
+        let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        let items = v["items"].as_array().cloned().unwrap_or_default();
+        let set = o.listed.entry(dev).or_default();
+        for it in items {
+            if let (Some(owner), Some(seq)) = (it["deviceId"].as_str(), it["seq"].as_u64()) {
+                set.insert((owner.to_string(), seq));
+            }
+        }
+    } else if Route::Blob.matches(req) {
+        let path = req.url.split("/sync/blob/").nth(1).unwrap_or_default();
+        let mut parts = path.splitn(2, '/');
+        let owner = parts.next().unwrap_or_default().to_string();
+        let seq = parts
+            .next()
+            .and_then(|s| s.split('?').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        o.fetched
+            .insert((owner, seq, azmx_sync_core::sha256_hex(&resp.body)));
+    }
+}
+
+struct Armed {
+    route: Route,
+    countdown: u32,
+    kind: FaultKind,
+    delay_ms: u64,
+}
+
+/// The real `UreqTransport`, wrapped to inject faults and watch the wire.
+pub struct FaultTransport {
+    inner: Arc<UreqTransport>,
+    armed: Mutex<Vec<Armed>>,
+    hooks: Arc<Hooks>,
+    obs: Arc<Mutex<Observed>>,
+    inflight: Arc<AtomicUsize>,
+    injected: Mutex<Vec<&'static str>>,
+}
+
+impl FaultTransport {
+    fn arm(&self, route: Route, countdown: u32, kind: FaultKind, delay_ms: u64) {
+        lock(&self.armed).push(Armed {
+            route,
+            countdown,
+            kind,
+            delay_ms,
+        });
+    }
+    fn disarm(&self) {
+        lock(&self.armed).clear();
+    }
+    fn take(&self, req: &HttpRequest) -> Option<(FaultKind, u64)> {
+        let mut a = lock(&self.armed);
+        let mut hit = None;
+        let mut i = 0;
+        while i < a.len() {
+            if a[i].route.matches(req) {
+                if a[i].countdown == 0 && hit.is_none() {
+                    let f = a.remove(i);
+                    hit = Some((f.kind, f.delay_ms));
+                    continue;
+                }
+                a[i].countdown = a[i].countdown.saturating_sub(1);
+            }
+            i += 1;
+        }
+        hit
+    }
+    fn send_observed(&self, req: HttpRequest) -> Result<HttpResponse, HostError> {
+        let r = self.inner.send(req.clone());
+        if let Ok(resp) = &r {
+            observe(&self.obs, &req, resp);
+        }
+        r
+    }
+}
+
+impl HttpTransport for FaultTransport {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HostError> {
+        self.hooks.fire(Trigger::Transport);
+        let Some((kind, delay_ms)) = self.take(&request) else {
+            return self.send_observed(request);
+        };
+        lock(&self.injected).push(kind.name());
+        match kind {
+            FaultKind::DropRequest => Err(HostError::new("sim: request dropped")),
+            FaultKind::DropResponse => {
+                let _ = self.send_observed(request);
+                Err(HostError::new("sim: response dropped"))
+            }
+            FaultKind::Duplicate => {
+                let _ = self.send_observed(request.clone());
+                self.send_observed(request)
+            }
+            FaultKind::Timeout => {
+                let (inner, obs, inflight) = (
+                    Arc::clone(&self.inner),
+                    Arc::clone(&self.obs),
+                    Arc::clone(&self.inflight),
+                );
+                inflight.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(delay_ms));
+                    if let Ok(resp) = inner.send(request.clone()) {
+                        observe(&obs, &request, &resp);
+                    }
+                    inflight.fetch_sub(1, Ordering::SeqCst);
+                });
+                Err(HostError::new("sim: timed out"))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- model --
+
+/// One host write, as logged.
+#[derive(Clone, Debug)]
+pub struct Write {
+    pub step: usize,
+    pub device: usize,
+    pub store: usize,
+    pub record: Record,
+}
+
+/// The expected state: per store and key, the greatest valid write under
+/// the store's contract (what core's merge must converge to).
+pub fn expected(log: &[Write]) -> Vec<BTreeMap<RecordKey, Record>> {
+    let mut out = vec![BTreeMap::new(); STORES.len()];
+    for (s, m) in out.iter_mut().enumerate() {
+        let sp = spec(s);
+        for w in log.iter().filter(|w| w.store == s) {
+            if sp.validate_incoming(&w.record).is_err() {
+                continue;
+            }
+            let k = w.record.key();
+            let replace = match m.get(&k) {
+                None => true,
+                Some(cur) => sp.contract.compare(&w.record, cur) == std::cmp::Ordering::Greater,
+            };
+            if replace {
+                m.insert(k, w.record.clone());
+            }
+        }
+    }
+    out
+}
+
+// --------------------------------------------------------------- device --
+
+pub struct SimDevice {
+    pub idx: usize,
+    pub name: String,
+    pub engine: SyncEngine,
+    pub stores: Vec<Arc<SimStore>>,
+    pub transport: Arc<FaultTransport>,
+    pub clock: Arc<SimClock>,
+    pub hooks: Arc<Hooks>,
+    pub state: tempfile::TempDir,
+    pub id: String,
+    /// Revoked: excluded from convergence, its pushes still count.
+    pub retired: bool,
+    /// Writes invalid todo lists (a buggy peer); its own todos store is not
+    /// compared (local records are trusted, so it keeps what it wrote).
+    pub rogue: bool,
+    /// Record-timestamp skew, the same as its request clock's.
+    pub skew_ms: i64,
+}
+
+/// Holds `chattr +i` on a state dir; lifts it on drop, also on panic.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(dir: &Path) -> Option<Self> {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Whether `chattr +i` works here (root on a filesystem that supports it).
+pub fn immutable_dirs_supported() -> bool {
+    static S: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *S.get_or_init(|| {
+        let d = tempfile::tempdir().expect("tempdir");
+        let Some(g) = Immutable::set(d.path()) else {
+            return false;
+        };
+        let refused = std::fs::write(d.path().join("probe"), b"x").is_err();
+        drop(g);
+        refused
+    })
+}
+
+// ------------------------------------------------------------- relay --
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    SqliteFull,
+    SqlitePipelined,
+    Postgres,
+}
+
+pub struct SimRelay {
+    pub relay: Option<RunningRelay>,
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    pub license_id: String,
+    pub license_key: String,
+    pub url: String,
+}
+
+impl SimRelay {
+    pub fn start(backend: Backend, seed: u64) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = RelayConfig::new(dir.path());
+        // The simulator sends bursts; waiting out a rate limit only costs time.
+        config.limits.rate_per_sec = 0.0;
+        config.worker_threads = 2;
+        let (license_id, license_key) = match backend {
+            Backend::Postgres => {
+                let url = std::env::var("AZMX_TEST_DATABASE_URL").expect("postgres url");
+                let lid = format!("lic_sim_{}_{seed:016x}", std::process::id());
+                let key = azmx_sync_relay::add_license_postgres(&url, &lid).expect("license");
+                config.database_url = Some(url);
+                (lid, key)
+            }
+            _ => {
+                config.durability = if backend == Backend::SqliteFull {
+                    Durability::Full
+                } else {
+                    Durability::PipelinedFsync
+                };
+                let lid = "lic_sim".to_string();
+                let key = azmx_sync_relay::add_license(dir.path(), &lid).expect("license");
+                (lid, key)
+            }
+        };
+        let relay = Relay::start(config).expect("relay starts");
+        let url = relay.url();
+        Self {
+            relay: Some(relay),
+            dir,
+            backend,
+            license_id,
+            license_key,
+            url,
+        }
+    }
+
+    /// Flips one byte of a stored blob; returns the original bytes.
+    fn corrupt(&self, owner: &str, seq: u64, at: u64) -> Option<Vec<u8>> {
+        let db = self.db()?;
+        let data: Vec<u8> = db
+            .query_row(
+                "SELECT data FROM blobs WHERE device_id = ?1 AND seq = ?2",
+                rusqlite::params![owner, seq as i64],
+                |r| r.get(0),
+            )
+            .ok()?;
+        if data.is_empty() {
+            return None;
+        }
+        let mut bad = data.clone();
+        let i = (at as usize) % bad.len();
+        bad[i] ^= 0x5a;
+        db.execute(
+            "UPDATE blobs SET data = ?3 WHERE device_id = ?1 AND seq = ?2",
+            rusqlite::params![owner, seq as i64, bad],
+        )
+        .ok()?;
+        Some(data)
+    }
+
+    fn restore(&self, owner: &str, seq: u64, data: &[u8]) {
+        if let Some(db) = self.db() {
+            // Gone when pruned meanwhile; then there is nothing to restore.
+            let _ = db.execute(
+                "UPDATE blobs SET data = ?3 WHERE device_id = ?1 AND seq = ?2",
+                rusqlite::params![owner, seq as i64, data],
+            );
+        }
+    }
+
+    fn db(&self) -> Option<rusqlite::Connection> {
+        if self.backend == Backend::Postgres {
+            return None;
+        }
+        let db = rusqlite::Connection::open(self.dir.path().join("relay.sqlite3")).ok()?;
+        db.busy_timeout(Duration::from_secs(10)).ok()?;
+        Some(db)
+    }
+}
+
+// ------------------------------------------------------------ scenario --
+
+/// Scenario settings (from the environment in the test).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Operations per scenario.
+    pub steps: usize,
+    /// Transport faults, mid-cycle edits, state-dir failures, corruption.
+    pub faults: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            steps: 60,
+            faults: true,
+        }
+    }
+}
+
+/// A failed scenario: what to print so `SIM_SEED=…` replays it.
+#[derive(Debug)]
+pub struct Failure {
+    pub seed: u64,
+    pub backend: Backend,
+    pub violations: Vec<String>,
+    pub trace: Vec<String>,
+    pub minimal: Vec<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "SIMULATOR VIOLATION seed={:#018x} backend={:?}",
+            self.seed, self.backend
+        )?;
+        writeln!(
+            f,
+            "replay: SIM_SEED={:#018x} cargo test -p azmx-sync-sim --test sim -- --nocapture",
+            self.seed
+        )?;
+        for v in &self.violations {
+            writeln!(f, "  violation: {v}")?;
+        }
+        writeln!(
+            f,
+            "minimal trace (ops touching the keys above, syncs and faults):"
+        )?;
+        for t in &self.minimal {
+            writeln!(f, "  {t}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Corruption {
+    owner: String,
+    seq: u64,
+    original: Vec<u8>,
+    syncs_left: u32,
+}
+
+struct World {
+    seed: u64,
+    rng: Rng,
+    relay: SimRelay,
+    devices: Vec<SimDevice>,
+    log: Arc<Mutex<Vec<Write>>>,
+    violations: Arc<Mutex<Vec<String>>>,
+    obs: Arc<Mutex<Observed>>,
+    inflight: Arc<AtomicUsize>,
+    trace: Vec<String>,
+    /// Keys named in each trace line (for the minimal trace).
+    trace_keys: Vec<Option<(usize, RecordKey)>>,
+    step: usize,
+    stats: Stats,
+    corruptions: Vec<Corruption>,
+    revoked_once: bool,
+    joined_late: bool,
+    base_checkpoint_every: u32,
+    exports: tempfile::TempDir,
+}
+
+/// Key pools are small on purpose: conflicts are the point.
+fn random_key(rng: &mut Rng, store: usize) -> RecordKey {
+    match store {
+        SNIPPETS => RecordKey::new(
+            Some(rng.pick(&["h1", "h2"]).to_string()),
+            format!("s{}", rng.below(5)),
+        ),
+        TODOS => RecordKey::new(None, format!("t{}", rng.below(3))),
+        MEMORY => RecordKey::new(None, format!("m{}", rng.below(5))),
+        _ => RecordKey::new(
+            rng.pick(&[None, Some("f1".to_string())]).clone(),
+            format!("n{}", rng.below(5)),
+        ),
+    }
+}
+
+fn todo_list(rng: &mut Rng, valid: bool, tag: &str) -> Value {
+    let n = 1 + rng.below(3) as usize;
+    let mut items: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "id": format!("i{i}"),
+                "content": format!("{tag} item {i}"),
+                "status": if i == 0 { "in_progress" } else { "pending" },
+            })
+        })
+        .collect();
+    if !valid {
+        match rng.below(3) {
+            0 => items.push(json!({"id": "x", "content": "two", "status": "in_progress"})),
+            1 => items.push(json!({"id": "i0", "content": "dup id", "status": "pending"})),
+            _ => items.push(json!({"id": "y", "content": "   ", "status": "pending"})),
+        }
+    }
+    json!({ "items": items })
+}
+
+#[derive(Clone, Copy, Debug)]
+enum WriteKind {
+    Upsert,
+    Delete,
+    InvalidTodo,
+}
+
+/// Makes a host write on `store` of device `dev` and logs it. A host edit
+/// always beats what the host holds (later time, next version), as a real
+/// host's "save" does; whether it beats other devices' writes is the merge's
+/// business.
+#[allow(clippy::too_many_arguments)]
+fn host_write(
+    store: &SimStore,
+    log: &Mutex<Vec<Write>>,
+    dev: usize,
+    device_id: &str,
+    skew_ms: i64,
+    step: usize,
+    key: RecordKey,
+    kind: WriteKind,
+    body_seed: u64,
+) -> Record {
+    let prev = store.get(&key);
+    let t = (EPOCH_MS + step as i64 * 1000 + skew_ms)
+        .max(prev.as_ref().map_or(0, |p| p.updated_at + 1));
+    let version =
+        (store.store == MEMORY).then(|| prev.as_ref().and_then(|p| p.version).unwrap_or(0) + 1);
+    let tag = format!("d{dev}-st{step}-{body_seed:x}");
+    let rec = match kind {
+        WriteKind::Delete => Record::tombstone(key.id, key.scope, t, version, device_id),
+        _ => {
+            let body = match store.store {
+                SNIPPETS => json!({ "text": tag }),
+                TODOS => {
+                    let mut r = Rng::new(body_seed);
+                    todo_list(&mut r, !matches!(kind, WriteKind::InvalidTodo), &tag)
+                }
+                MEMORY => json!({ "fact": tag }),
+                _ => json!({ "note": tag, "n": body_seed % 1000 }),
+            };
+            Record::new(key.id, key.scope, t, version, device_id, body)
+        }
+    };
+    store.put(rec.clone());
+    lock(log).push(Write {
+        step,
+        device: dev,
+        store: store.store,
+        record: rec.clone(),
+    });
+    rec
+}
+
+impl World {
+    fn new(seed: u64, backend: Backend) -> Self {
+        let mut rng = Rng::new(seed);
+        let relay = SimRelay::start(backend, seed);
+        let base_checkpoint_every = 2 + rng.below(6) as u32;
+        let mut w = World {
+            seed,
+            rng,
+            relay,
+            devices: Vec::new(),
+            log: Arc::default(),
+            violations: Arc::default(),
+            obs: Arc::default(),
+            inflight: Arc::default(),
+            trace: Vec::new(),
+            trace_keys: Vec::new(),
+            step: 0,
+            stats: Stats::default(),
+            corruptions: Vec::new(),
+            revoked_once: false,
+            joined_late: false,
+            base_checkpoint_every,
+            exports: tempfile::tempdir().expect("tempdir"),
+        };
+        let n = 3 + w.rng.below(2) as usize;
+        let rogue_at = w.rng.chance(500).then(|| n - 1);
+        let mut fresh = Vec::new();
+        for i in 0..n {
+            fresh.push(w.new_device(Some(i) == rogue_at));
+        }
+        // The first cycles set and check the key-check blob, one at a time.
+        for i in fresh {
+            w.sync_strict(i, "initial");
+        }
+        w
+    }
+
+    fn note(&mut self, line: String, key: Option<(usize, RecordKey)>) {
+        self.trace.push(format!("step {:>3}: {line}", self.step));
+        self.trace_keys.push(key);
+    }
+
+    fn violation(&self, v: String) {
+        lock(&self.violations).push(v);
+    }
+
+    /// A device with its own state dir, stores, skewed clock and faulty
+    /// transport; registered and given the receipt (the key derives on a
+    /// background thread meanwhile).
+    fn new_device(&mut self, rogue: bool) -> usize {
+        let idx = self.devices.len();
+        let name = format!("d{idx}");
+        let skew_ms = if self.rng.chance(500) {
+            self.rng.range_i64(-MAX_SKEW_MS, MAX_SKEW_MS)
+        } else {
+            0
+        };
+        let state = tempfile::tempdir().expect("tempdir");
+        let hooks = Arc::new(Hooks::default());
+        let clock = Arc::new(SimClock {
+            offset_ms: AtomicI64::new(skew_ms),
+        });
+        let transport = Arc::new(FaultTransport {
+            inner: Arc::new(UreqTransport::new(Duration::from_secs(20))),
+            armed: Mutex::new(Vec::new()),
+            hooks: Arc::clone(&hooks),
+            obs: Arc::clone(&self.obs),
+            inflight: Arc::clone(&self.inflight),
+            injected: Mutex::new(Vec::new()),
+        });
+        let mut config = EngineConfig::new(state.path());
+        config.clock = clock.clone();
+        config.checkpoint_every = self.base_checkpoint_every;
+        let pull_page = 1 + self.rng.below(4) as u32;
+        config.pull_page = pull_page;
+        let engine = SyncEngine::new(config, transport.clone()).expect("engine");
+        let mut stores = Vec::new();
+        for s in 0..STORES.len() {
+            // One store in four is a plain dictionary without tombstones.
+            let keeps_tombstones = !self.rng.chance(250);
+            let st = Arc::new(SimStore {
+                store: s,
+                keeps_tombstones,
+                records: Mutex::default(),
+                hooks: Arc::clone(&hooks),
+                violations: Arc::clone(&self.violations),
+                device: name.clone(),
+            });
+            engine
+                .register_store(spec(s), st.clone())
+                .expect("register store");
+            stores.push(st);
+        }
+        let id = engine
+            .register(
+                &self.relay.url,
+                &self.relay.license_id,
+                &self.relay.license_key,
+                &name,
+            )
+            .expect("register device");
+        engine
+            .set_receipt(secrecy::SecretString::from(RECEIPT))
+            .expect("receipt");
+        let dict: Vec<&str> = stores
+            .iter()
+            .filter(|s| !s.keeps_tombstones)
+            .map(|s| STORES[s.store])
+            .collect();
+        self.note(
+            format!(
+                "{name} joins ({id}) skew={skew_ms}ms rogue={rogue} pull_page={pull_page} dict_stores={dict:?}"
+            ),
+            None,
+        );
+        self.devices.push(SimDevice {
+            idx,
+            name,
+            engine,
+            stores,
+            transport,
+            clock,
+            hooks,
+            state,
+            id,
+            retired: false,
+            rogue,
+            skew_ms,
+        });
+        idx
+    }
+
+    fn active(&self) -> Vec<usize> {
+        self.devices
+            .iter()
+            .filter(|d| !d.retired)
+            .map(|d| d.idx)
+            .collect()
+    }
+
+    fn pick_active(&mut self) -> usize {
+        let a = self.active();
+        *self.rng.pick(&a)
+    }
+
+    fn sync(&mut self, d: usize) -> Result<CycleReport, SyncError> {
+        self.stats.cycles += 1;
+        let r = self.devices[d].engine.sync_now();
+        if r.is_err() {
+            self.stats.cycle_errors += 1;
+        }
+        // Corrupted blobs are put back after a few cycles, before any
+        // device could give them up (max_quarantine_attempts = 5).
+        let mut restore = Vec::new();
+        for c in &mut self.corruptions {
+            c.syncs_left = c.syncs_left.saturating_sub(1);
+            if c.syncs_left == 0 {
+                restore.push((c.owner.clone(), c.seq, std::mem::take(&mut c.original)));
+            }
+        }
+        self.corruptions.retain(|c| c.syncs_left > 0);
+        for (owner, seq, data) in restore {
+            self.relay.restore(&owner, seq, &data);
+            self.note(format!("relay: blob {owner}/{seq} restored"), None);
+        }
+        r
+    }
+
+    fn sync_strict(&mut self, d: usize, why: &str) -> Option<CycleReport> {
+        match self.sync(d) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let name = self.devices[d].name.clone();
+                self.violation(format!("{name}: fault-free {why} cycle failed: {e}"));
+                self.note(format!("{name} {why} sync FAILED: {e}"), None);
+                None
+            }
+        }
+    }
+
+    fn do_write(&mut self, d: usize, store: usize, key: RecordKey, kind: WriteKind) {
+        let dev = &self.devices[d];
+        let body_seed = self.rng.next_u64();
+        let rec = host_write(
+            &dev.stores[store],
+            &self.log,
+            d,
+            &dev.id,
+            dev.skew_ms,
+            self.step,
+            key.clone(),
+            kind,
+            body_seed,
+        );
+        let line = format!(
+            "{} writes {}/{:?} {:?} t={} v={:?}",
+            dev.name,
+            STORES[store],
+            key,
+            kind,
+            rec.updated_at - EPOCH_MS,
+            rec.version
+        );
+        self.stats.work(match kind {
+            WriteKind::Upsert => "upsert",
+            WriteKind::Delete => "delete",
+            WriteKind::InvalidTodo => "invalid_todo",
+        });
+        self.note(line, Some((store, key)));
+    }
+
+    /// A key worth editing mid-cycle: one another device wrote recently
+    /// (likely to come in on the pull of the same cycle).
+    fn contested_key(&mut self, d: usize) -> (usize, RecordKey) {
+        let recent: Vec<(usize, RecordKey)> = lock(&self.log)
+            .iter()
+            .rev()
+            .filter(|w| w.device != d)
+            .take(8)
+            .map(|w| (w.store, w.record.key()))
+            .collect();
+        if recent.is_empty() || self.rng.chance(200) {
+            let s = self.rng.below(STORES.len() as u64) as usize;
+            (s, random_key(&mut self.rng, s))
+        } else {
+            self.rng.pick(&recent).clone()
+        }
+    }
+
+    fn op(&mut self, opts: &Options) {
+        self.stats.ops += 1;
+        let roll = self.rng.below(1000);
+        match roll {
+            0..=439 => {
+                let d = self.pick_active();
+                let store = self.rng.below(STORES.len() as u64) as usize;
+                let key = random_key(&mut self.rng, store);
+                let kind = if store == TODOS && self.devices[d].rogue && self.rng.chance(500) {
+                    WriteKind::InvalidTodo
+                } else if self.rng.chance(280) {
+                    WriteKind::Delete
+                } else {
+                    WriteKind::Upsert
+                };
+                self.do_write(d, store, key, kind);
+            }
+            440..=849 => self.op_sync(opts),
+            850..=889 => self.op_export_import(),
+            890..=914 => {
+                let d = self.pick_active();
+                let skew = self.rng.range_i64(-MAX_SKEW_MS, MAX_SKEW_MS);
+                self.devices[d]
+                    .clock
+                    .offset_ms
+                    .store(skew, Ordering::SeqCst);
+                self.devices[d].skew_ms = skew;
+                self.stats.fault("clock_skew_change");
+                let name = self.devices[d].name.clone();
+                self.note(format!("{name} clock skew -> {skew}ms"), None);
+            }
+            915..=954 if opts.faults => self.op_corrupt(),
+            955..=974 if !self.revoked_once => self.op_revoke_replace(),
+            975..=999 if !self.joined_late => {
+                self.joined_late = true;
+                let d = self.new_device(false);
+                self.stats.work("join_late");
+                self.sync_strict(d, "first");
+            }
+            _ => self.op_sync(opts),
+        }
+        self.step += 1;
+    }
+
+    fn op_sync(&mut self, opts: &Options) {
+        let d = self.pick_active();
+        let name = self.devices[d].name.clone();
+        let mut extras = Vec::new();
+        if opts.faults && self.rng.chance(450) {
+            let n = 1 + self.rng.below(3);
+            for _ in 0..n {
+                let kind = *self.rng.pick(&[
+                    FaultKind::DropRequest,
+                    FaultKind::DropResponse,
+                    FaultKind::Duplicate,
+                    FaultKind::Timeout,
+                ]);
+                let route = *self.rng.pick(&[
+                    Route::Push,
+                    Route::Push,
+                    Route::Pull,
+                    Route::Blob,
+                    Route::Prune,
+                    Route::Any,
+                ]);
+                let countdown = self.rng.below(3) as u32;
+                let delay = self.rng.below(120);
+                self.devices[d].transport.arm(route, countdown, kind, delay);
+                extras.push(format!("{kind:?}@{route:?}#{countdown}"));
+            }
+        }
+        if opts.faults && self.rng.chance(250) {
+            let n = 1 + self.rng.below(2);
+            for _ in 0..n {
+                let (store, key) = self.contested_key(d);
+                let trigger =
+                    *self
+                        .rng
+                        .pick(&[Trigger::Transport, Trigger::Snapshot, Trigger::Apply]);
+                let countdown = self.rng.below(6) as u32;
+                let kind = if self.rng.chance(200) {
+                    WriteKind::Delete
+                } else {
+                    WriteKind::Upsert
+                };
+                let (st, log, id, skew, step) = {
+                    let dev = &self.devices[d];
+                    (
+                        Arc::clone(&dev.stores[store]),
+                        Arc::clone(&self.log),
+                        dev.id.clone(),
+                        dev.skew_ms,
+                        self.step,
+                    )
+                };
+                let body_seed = self.rng.next_u64();
+                let k2 = key.clone();
+                self.devices[d].hooks.arm(
+                    trigger,
+                    countdown,
+                    Box::new(move || {
+                        host_write(&st, &log, d, &id, skew, step, k2, kind, body_seed);
+                    }),
+                );
+                self.stats.work("mid_cycle_edit");
+                self.note(
+                    format!(
+                        "{name} arms mid-cycle {kind:?} of {}/{key:?} at {trigger:?}#{countdown}",
+                        STORES[store]
+                    ),
+                    Some((store, key)),
+                );
+            }
+        }
+        let guard = if opts.faults && self.rng.chance(60) && immutable_dirs_supported() {
+            self.stats.fault("state_dir_write_fail");
+            extras.push("state-dir-immutable".into());
+            Immutable::set(self.devices[d].state.path())
+        } else {
+            None
+        };
+        let r = self.sync(d);
+        drop(guard);
+        // Unfired edits happen now (they are in the log either way).
+        self.devices[d].hooks.flush();
+        self.devices[d].transport.disarm();
+        let injected: Vec<&'static str> =
+            std::mem::take(&mut *lock(&self.devices[d].transport.injected));
+        for k in &injected {
+            self.stats.fault(k);
+        }
+        let outcome = match &r {
+            Ok(rep) => format!(
+                "ok pushed={:?} pulled={} applied={} rejected={} quarantined={}",
+                rep.pushed_seq,
+                rep.pulled_blobs,
+                rep.applied_changes,
+                rep.rejected_records,
+                rep.quarantined
+            ),
+            Err(e) => format!("err {e}"),
+        };
+        if let Err(SyncError::Revoked) = &r {
+            self.violation(format!(
+                "{name}: a device that was never revoked got Revoked"
+            ));
+        }
+        self.note(
+            format!(
+                "{name} sync [{}] injected={injected:?} -> {outcome}",
+                extras.join(",")
+            ),
+            None,
+        );
+    }
+
+    fn op_export_import(&mut self) {
+        let from = self.pick_active();
+        let to = self.pick_active();
+        let path = self.exports.path().join(format!("e{}.azmx", self.step));
+        let (fname, tname) = (
+            self.devices[from].name.clone(),
+            self.devices[to].name.clone(),
+        );
+        match self.devices[from].engine.export(&path) {
+            Ok(n) => {
+                // Imports of an old export are the interesting case: keep
+                // some and import them much later.
+                let r = self.devices[to].engine.import(&path);
+                self.stats.work("export_import");
+                self.note(
+                    format!("{fname} exports {n} records, {tname} imports -> {r:?}"),
+                    None,
+                );
+                if let Err(e) = r {
+                    self.violation(format!("{tname}: import of a good export failed: {e}"));
+                }
+            }
+            Err(e) => {
+                self.violation(format!("{fname}: export failed: {e}"));
+            }
+        }
+        // Sometimes also an older export, kept from earlier.
+        if self.rng.chance(400) {
+            let older: Vec<PathBuf> = std::fs::read_dir(self.exports.path())
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            let mut older = older;
+            older.sort();
+            if let Some(p) = older.first() {
+                let r = self.devices[to].engine.import(p);
+                self.stats.work("import_old_export");
+                self.note(
+                    format!("{tname} imports an old export {p:?} -> {r:?}"),
+                    None,
+                );
+            }
+        }
+    }
+
+    fn op_corrupt(&mut self) {
+        let candidates: Vec<(String, u64)> = {
+            let o = lock(&self.obs);
+            o.acked
+                .keys()
+                .filter(|(owner, seq)| *seq >= o.pruned_below.get(owner).copied().unwrap_or(0))
+                .cloned()
+                .collect()
+        };
+        if candidates.is_empty() || self.relay.backend == Backend::Postgres {
+            return;
+        }
+        let (owner, seq) = self.rng.pick(&candidates).clone();
+        if self
+            .corruptions
+            .iter()
+            .any(|c| c.owner == owner && c.seq == seq)
+        {
+            return;
+        }
+        let at = self.rng.next_u64();
+        if let Some(original) = self.relay.corrupt(&owner, seq, at) {
+            let syncs_left = 1 + self.rng.below(3) as u32;
+            self.stats.fault("blob_corrupted");
+            self.note(
+                format!("relay: blob {owner}/{seq} corrupted for {syncs_left} syncs"),
+                None,
+            );
+            self.corruptions.push(Corruption {
+                owner,
+                seq,
+                original,
+                syncs_left,
+            });
+        }
+    }
+
+    fn op_revoke_replace(&mut self) {
+        let active = self.active();
+        if active.len() < 3 {
+            return;
+        }
+        self.revoked_once = true;
+        let victim = *self.rng.pick(&active);
+        let by = *self.rng.pick(
+            &active
+                .iter()
+                .copied()
+                .filter(|&i| i != victim)
+                .collect::<Vec<_>>(),
+        );
+        // The victim's last writes reach the relay first: what a revoked
+        // device never pushed is legitimately lost, and the model keeps it.
+        self.devices[victim].hooks.flush();
+        self.devices[victim].transport.disarm();
+        self.sync_strict(victim, "pre-revoke flush");
+        let (vn, bn, vid) = (
+            self.devices[victim].name.clone(),
+            self.devices[by].name.clone(),
+            self.devices[victim].id.clone(),
+        );
+        let r = self.devices[by].engine.revoke(&vid);
+        self.note(format!("{bn} revokes {vn} -> {r:?}"), None);
+        if let Err(e) = r {
+            self.violation(format!("{bn}: revoking {vn} failed: {e}"));
+            return;
+        }
+        match self.sync(victim) {
+            Err(SyncError::Revoked) => {}
+            other => self.violation(format!(
+                "{vn}: sync after revoke gave {other:?}, not Revoked"
+            )),
+        }
+        if !self.devices[victim].engine.status().revoked {
+            self.violation(format!("{vn}: status does not say revoked"));
+        }
+        self.devices[victim].retired = true;
+        let d = self.new_device(false);
+        self.stats.work("revoke_replace");
+        self.sync_strict(d, "replacement first");
+    }
+
+    /// Heals every fault, then runs fault-free rounds until a round moves
+    /// nothing (bounded).
+    fn quiesce(&mut self) {
+        let t0 = Instant::now();
+        while self.inflight.load(Ordering::SeqCst) > 0 && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for c in std::mem::take(&mut self.corruptions) {
+            self.relay.restore(&c.owner, c.seq, &c.original);
+        }
+        for d in &self.devices {
+            d.transport.disarm();
+            d.hooks.flush();
+        }
+        self.note("quiesce: faults healed".into(), None);
+        for round in 0..8 {
+            let mut moved = false;
+            for d in self.active() {
+                if let Some(r) = self.sync_strict(d, "quiescence") {
+                    moved |= r.pushed_seq.is_some() || r.applied_changes > 0;
+                    let name = self.devices[d].name.clone();
+                    self.note(
+                        format!(
+                            "{name} quiesce round {round}: pushed={:?} pulled={} applied={}",
+                            r.pushed_seq, r.pulled_blobs, r.applied_changes
+                        ),
+                        None,
+                    );
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        self.violation("no quiescence after 8 fault-free rounds".into());
+    }
+
+    /// The invariants; each broken one is a violation line naming the key.
+    fn check(&mut self) -> Vec<(usize, RecordKey)> {
+        let mut bad_keys = Vec::new();
+        let log = lock(&self.log).clone();
+        let exp = expected(&log);
+        for d in self.active() {
+            let dev = &self.devices[d];
+            for s in 0..STORES.len() {
+                if s == TODOS && dev.rogue {
+                    continue;
+                }
+                let live = dev.stores[s].live();
+                let want: BTreeMap<&RecordKey, &Record> =
+                    exp[s].iter().filter(|(_, r)| !r.deleted).collect();
+                for (k, w) in &exp[s] {
+                    let got = live.get(k);
+                    let ok = match (w.deleted, got) {
+                        (true, None) => true,
+                        (true, Some(g)) => {
+                            self.violation(format!(
+                                "{}: deleted record came back: {}/{k:?} deleted at t={} by d? but live t={} from {}",
+                                dev.name,
+                                STORES[s],
+                                w.updated_at - EPOCH_MS,
+                                g.updated_at - EPOCH_MS,
+                                g.device_id
+                            ));
+                            false
+                        }
+                        (false, Some(g)) if g == w => true,
+                        (false, got) => {
+                            self.violation(format!(
+                                "{}: winner missing: {}/{k:?} want t={} v={:?} from {}, have {:?}",
+                                dev.name,
+                                STORES[s],
+                                w.updated_at - EPOCH_MS,
+                                w.version,
+                                w.device_id,
+                                got.map(|g| (
+                                    g.updated_at - EPOCH_MS,
+                                    g.version,
+                                    g.device_id.clone()
+                                ))
+                            ));
+                            false
+                        }
+                    };
+                    if !ok {
+                        bad_keys.push((s, k.clone()));
+                    }
+                }
+                for k in live.keys() {
+                    if !want.contains_key(k) && !exp[s].contains_key(k) {
+                        self.violation(format!(
+                            "{}: record nobody wrote: {}/{k:?}",
+                            dev.name, STORES[s]
+                        ));
+                        bad_keys.push((s, k.clone()));
+                    }
+                }
+            }
+            // Bounded engine state: quarantine and the state file.
+            let st = dev.engine.status();
+            if st.quarantine.len() > 32 {
+                self.violation(format!(
+                    "{}: quarantine holds {} entries",
+                    dev.name,
+                    st.quarantine.len()
+                ));
+            }
+            if st.quarantine.iter().any(|q| !q.gave_up) {
+                self.violation(format!(
+                    "{}: quarantine not cleared after the blobs were restored: {:?}",
+                    dev.name, st.quarantine
+                ));
+            }
+            let keys: usize = exp.iter().map(|m| m.len()).sum();
+            let size = std::fs::metadata(dev.state.path().join(STATE_FILE))
+                .map(|m| m.len() as usize)
+                .unwrap_or(0);
+            let bound = 16 * 1024 + 1024 * keys;
+            if size > bound {
+                self.violation(format!(
+                    "{}: state file is {size} bytes for {keys} keys (bound {bound})",
+                    dev.name
+                ));
+            }
+        }
+        // Every acknowledged push that was not pruned is listed to every
+        // other active device (no cursor skipped it) and was fetched intact.
+        let o = lock(&self.obs);
+        let active: Vec<(String, String)> = self
+            .active()
+            .iter()
+            .map(|&d| (self.devices[d].name.clone(), self.devices[d].id.clone()))
+            .collect();
+        let mut problems = Vec::new();
+        for ((owner, seq), sha) in &o.acked {
+            if *seq < o.pruned_below.get(owner).copied().unwrap_or(0) {
+                continue;
+            }
+            for (name, id) in &active {
+                if id == owner {
+                    continue;
+                }
+                let listed = o
+                    .listed
+                    .get(id)
+                    .is_some_and(|l| l.contains(&(owner.clone(), *seq)));
+                if !listed {
+                    problems.push(format!(
+                        "{name}: acknowledged push {owner}/{seq} was never listed to it"
+                    ));
+                }
+            }
+            if !active.iter().all(|(_, id)| id == owner)
+                && !o.fetched.contains(&(owner.clone(), *seq, sha.clone()))
+            {
+                problems.push(format!(
+                    "acknowledged push {owner}/{seq} was never fetched with its sha256"
+                ));
+            }
+        }
+        drop(o);
+        for p in problems {
+            self.violation(p);
+        }
+        bad_keys
+    }
+
+    fn failure(&self, backend: Backend, bad_keys: &[(usize, RecordKey)]) -> Option<Failure> {
+        let violations = lock(&self.violations).clone();
+        if violations.is_empty() {
+            return None;
+        }
+        let minimal = self
+            .trace
+            .iter()
+            .zip(&self.trace_keys)
+            .filter(|(line, k)| match k {
+                Some(k) => bad_keys.contains(k),
+                None => !line.contains("quiesce round") || bad_keys.is_empty(),
+            })
+            .map(|(l, _)| l.clone())
+            .collect();
+        Some(Failure {
+            seed: self.seed,
+            backend,
+            violations,
+            trace: self.trace.clone(),
+            minimal,
+        })
+    }
+}
+
+/// Which backend a seed runs on: both SQLite modes, and PostgreSQL in one
+/// scenario of three when `AZMX_TEST_DATABASE_URL` is set.
+pub fn backend_for(seed: u64) -> Backend {
+    let pg = std::env::var("AZMX_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    match (seed % 3, pg) {
+        (0, true) => Backend::Postgres,
+        (1, _) | (0, false) => Backend::SqliteFull,
+        _ => Backend::SqlitePipelined,
+    }
+}
+
+/// Runs one scenario; `Err` carries the seed and the trace.
+pub fn run_scenario(seed: u64, opts: &Options) -> Result<Stats, Box<Failure>> {
+    let backend = backend_for(seed);
+    let mut w = World::new(seed, backend);
+    for _ in 0..opts.steps {
+        w.op(opts);
+    }
+    w.quiesce();
+    let bad = w.check();
+    let mut stats = std::mem::take(&mut w.stats);
+    stats.scenarios = 1;
+    if let Some(f) = w.failure(backend, &bad) {
+        if let Ok(p) = std::env::var("SIM_TRACE_FILE") {
+            let mut s = String::new();
+            for l in &f.trace {
+                let _ = writeln!(s, "{l}");
+            }
+            let _ = std::fs::write(p, s);
+        }
+        return Err(Box::new(f));
+    }
+    Ok(stats)
+}
+
+/// Whether the run should go on: `SIM_SCENARIOS` and `SIM_SECONDS` bound it.
+pub struct Budget {
+    pub scenarios: u64,
+    pub seconds: u64,
+    started: Instant,
+    pub done: u64,
+    pub stop: AtomicBool,
+}
+
+impl Budget {
+    pub fn from_env(default_scenarios: u64, default_seconds: u64) -> Self {
+        let get = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        Self {
+            scenarios: get("SIM_SCENARIOS", default_scenarios),
+            seconds: get("SIM_SECONDS", default_seconds),
+            started: Instant::now(),
+            done: 0,
+            stop: AtomicBool::new(false),
+        }
+    }
+    pub fn more(&self) -> bool {
+        self.done < self.scenarios && self.started.elapsed().as_secs() < self.seconds
+    }
+}
+
+/// Parses `SIM_SEED` (decimal or 0x-hex).
+pub fn parse_seed(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
