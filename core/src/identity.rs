@@ -32,14 +32,41 @@ pub struct DeviceIdentity {
 impl DeviceIdentity {
     /// Loads the key file at `path`, or creates it (atomically, mode 0600)
     /// when it does not exist. The parent directory must exist.
+    ///
+    /// Safe against several processes starting at once on one state
+    /// directory: the file is created without replacing, and a creator that
+    /// lost the race loads the key that won, so every process signs with the
+    /// key on disk.
     pub fn load_or_create(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         match Self::load(path) {
             Err(Error::KeyFile {
                 problem: KeyFileProblem::Io,
                 ..
-            }) if !path.exists() => Self::create(path),
+            }) if !path.exists() => match Self::create_new(path)? {
+                Some(created) => Ok(created),
+                None => Self::load_winner(path),
+            },
             other => other,
+        }
+    }
+
+    /// Loads the key another process has just created. Where the file
+    /// system has no hard links the winner writes the file in place, so a
+    /// short read is given a moment to complete before it counts as corrupt.
+    fn load_winner(path: &Path) -> Result<Self, Error> {
+        let mut tries = 0;
+        loop {
+            match Self::load(path) {
+                Err(Error::KeyFile {
+                    problem: KeyFileProblem::Corrupt,
+                    ..
+                }) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other,
+            }
         }
     }
 
@@ -70,10 +97,21 @@ impl DeviceIdentity {
     }
 
     /// Creates a fresh identity and writes it atomically to `path`:
-    /// temp file in the same directory created 0600, `sync_all`, rename,
-    /// fsync of the directory.
+    /// temp file in the same directory created 0600, `sync_all`, hard link
+    /// to `path` (which never replaces), fsync of the directory. Fails with
+    /// a key-file error if `path` already exists: a device key is never
+    /// replaced, or whoever holds the old one would sign with an orphan.
     pub fn create(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
+        Self::create_new(path)?.ok_or(Error::KeyFile {
+            path: path.to_path_buf(),
+            problem: KeyFileProblem::Io,
+        })
+    }
+
+    /// [`create`](Self::create), with `Ok(None)` when a key file appeared
+    /// at `path` first.
+    fn create_new(path: &Path) -> Result<Option<Self>, Error> {
         let dir = check_parent(path)?;
         let identity = Self {
             signing: SigningKey::generate(&mut OsRng),
@@ -82,11 +120,14 @@ impl DeviceIdentity {
         contents.extend_from_slice(MAGIC);
         contents.extend_from_slice(identity.signing.as_bytes());
         contents.extend_from_slice(&checksum(identity.signing.as_bytes()));
-        write_private_atomically(path, &dir, &contents).map_err(|_| Error::KeyFile {
-            path: path.to_path_buf(),
-            problem: KeyFileProblem::Io,
-        })?;
-        Ok(identity)
+        match write_private_new(path, &dir, &contents) {
+            Ok(()) => Ok(Some(identity)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(None),
+            Err(_) => Err(Error::KeyFile {
+                path: path.to_path_buf(),
+                problem: KeyFileProblem::Io,
+            }),
+        }
     }
 
     /// Deterministic identity from a seed. Only for known-answer vectors and tests.
@@ -208,6 +249,53 @@ pub fn write_private_atomically(path: &Path, dir: &Path, contents: &[u8]) -> std
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    result
+}
+
+/// Like [`write_private_atomically`] but never replaces: fails with
+/// `AlreadyExists` when `path` exists, leaving it untouched. For files whose
+/// first writer must win (the device key). The complete file appears at
+/// `path` in one step (a hard link of a synced temp file), so a concurrent
+/// reader never sees it half written.
+pub fn write_private_new(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "no file name"))?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(format!(".tmp.{}.{}", std::process::id(), unique()));
+    let tmp = dir.join(tmp_name);
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        drop(f);
+        // link(2) fails with EEXIST instead of replacing, unlike rename(2).
+        match fs::hard_link(&tmp, path) {
+            Err(e) if e.kind() != ErrorKind::AlreadyExists => {
+                // A file system or sandbox without hard links (FAT, some
+                // mobile sandboxes): exclusive create of the file itself.
+                // Still never replaces; a reader racing the write may see
+                // it short, which it reports as corrupt, never as a key.
+                let mut f = opts.open(path)?;
+                let written = f.write_all(contents).and_then(|()| f.sync_all());
+                if written.is_err() {
+                    drop(f);
+                    let _ = fs::remove_file(path);
+                }
+                written
+            }
+            other => other,
+        }?;
+        sync_dir(dir)
+    })();
+    let _ = fs::remove_file(&tmp);
     result
 }
 
@@ -339,5 +427,51 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, Error::BadSignature));
+    }
+
+    #[test]
+    fn racing_creators_all_end_with_the_key_on_disk() {
+        // Issue 11 defect 5: two processes (here threads) starting on an
+        // empty state dir must not replace each other's key, or one of them
+        // signs with a key nobody else knows for the rest of its life.
+        const THREADS: usize = 6;
+        for _ in 0..60 {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("device.key");
+            let barrier = std::sync::Barrier::new(THREADS);
+            let keys: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            DeviceIdentity::load_or_create(&p).unwrap().public_key()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let on_disk = DeviceIdentity::load(&p).unwrap().public_key();
+            assert!(keys.iter().all(|k| *k == on_disk), "{keys:?} vs {on_disk}");
+            // No temp files left behind by the losers.
+            assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        }
+    }
+
+    #[test]
+    fn create_never_replaces_an_existing_key() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("device.key");
+        let first = DeviceIdentity::create(&p).unwrap();
+        assert!(matches!(
+            DeviceIdentity::create(&p),
+            Err(Error::KeyFile {
+                problem: KeyFileProblem::Io,
+                ..
+            })
+        ));
+        assert_eq!(
+            DeviceIdentity::load(&p).unwrap().public_key(),
+            first.public_key()
+        );
     }
 }
