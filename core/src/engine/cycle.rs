@@ -10,7 +10,10 @@ use super::bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
 use super::error::SyncError;
 use super::events::{lock, EventKind};
 use super::relay_client::{PullItem, PushOutcome, RelayClient};
-use super::state::{key_string, short_hash, CycleSummary, PendingPush, QuarantineEntry};
+use super::state::{
+    key_string, short_hash, CycleSummary, EngineState, ParkedBundle, PendingPush, QuarantineEntry,
+    MAX_PARKED_BUNDLES, MAX_PARKED_BYTES,
+};
 use super::{keycheck, CycleReport, Registered, SyncEngine, Unsynced};
 use crate::integrity::{sha256_hex, verify_blob};
 use crate::kdf::EnvelopeKey;
@@ -365,6 +368,8 @@ fn pull(
     report: &mut CycleReport,
 ) -> Result<(), SyncError> {
     let identity = &engine.inner.identity;
+    // Bundles kept for stores registered since: merge what they carry now.
+    unpark(engine, client, key, device_id, lid, report)?;
     // Quarantined bundles get another chance each cycle, a bounded number of times.
     let retry: Vec<QuarantineEntry> = lock(&engine.inner.state)
         .quarantine
@@ -411,7 +416,8 @@ fn pull(
 }
 
 /// Fetches, verifies, opens and merges a list of blobs, then saves the
-/// cursor. Bad blobs are quarantined; the rest apply.
+/// cursor. Bad blobs are quarantined; records of stores not registered are
+/// parked; the rest apply.
 #[allow(clippy::too_many_arguments)]
 fn process_items(
     engine: &SyncEngine,
@@ -424,7 +430,13 @@ fn process_items(
     report: &mut CycleReport,
 ) -> Result<(), SyncError> {
     let mut incoming: HashMap<String, Vec<Record>> = HashMap::new();
-    let mut quarantine = lock(&engine.inner.state).quarantine.clone();
+    let registered = stores(engine);
+    let is_registered = |name: &str| registered.iter().any(|(n, _, _)| n == name);
+    let (mut quarantine, mut parked) = {
+        let st = lock(&engine.inner.state);
+        (st.quarantine.clone(), st.parked.clone())
+    };
+    let mut to_park: Vec<(String, Vec<u8>)> = Vec::new();
     for item in items {
         let Some(blob) =
             client.blob(&engine.inner.identity, device_id, &item.device_id, item.seq)?
@@ -445,8 +457,42 @@ fn process_items(
                         seq: item.seq,
                     });
                 }
+                let mut carried = Vec::new();
+                let mut missing = Vec::new();
                 for s in bundle.stores {
-                    incoming.entry(s.store).or_default().extend(s.records);
+                    if is_registered(&s.store) {
+                        if !s.records.is_empty() {
+                            carried.push(s.store.clone());
+                        }
+                        incoming.entry(s.store).or_default().extend(s.records);
+                        continue;
+                    }
+                    engine.emit(EventKind::UnknownStore {
+                        store: s.store.clone(),
+                        device_id: item.device_id.clone(),
+                        seq: item.seq,
+                    });
+                    // A name no host can register could never be merged.
+                    if !s.records.is_empty() && crate::merge::StoreName::new(&*s.store).is_ok() {
+                        carried.push(s.store.clone());
+                        missing.push(s.store);
+                    }
+                }
+                if !missing.is_empty() {
+                    let sha256 = sha256_hex(&blob);
+                    park(
+                        &mut parked,
+                        ParkedBundle {
+                            device_id: item.device_id.clone(),
+                            seq: item.seq,
+                            sha256: sha256.clone(),
+                            checkpoint: bundle.checkpoint,
+                            bytes: blob.len() as u64,
+                            stores: carried,
+                            missing,
+                        },
+                    );
+                    to_park.push((sha256, blob));
                 }
             }
             Err(reason) => {
@@ -486,20 +532,166 @@ fn process_items(
             }
         }
     }
+    check_parked_bound(&parked)?;
+    // Parked bytes are durable before the cursor passes their blobs.
+    for (sha256, blob) in &to_park {
+        if parked.iter().any(|p| &p.sha256 == sha256) {
+            engine.inner.dir.write_parked(sha256, blob)?;
+        }
+    }
     crash_point("before-apply");
+    let (known_updates, new_tombstones) = merge_apply(engine, &registered, incoming, report)?;
+    let mut st = lock(&engine.inner.state);
+    record_merged(&mut st, known_updates, new_tombstones);
+    st.quarantine = quarantine;
+    st.parked = parked;
+    st.cursor = next_cursor.to_string();
+    engine.inner.dir.save(&st)?;
+    engine.inner.dir.prune_parked(&st.parked);
+    Ok(())
+}
+
+/// Adds a bundle to the parked list. A checkpoint holds every record of its
+/// device, so it replaces that device's older parked bundles whose stores it
+/// carries too.
+fn park(parked: &mut Vec<ParkedBundle>, new: ParkedBundle) {
+    if parked.iter().any(|p| p.sha256 == new.sha256) {
+        return;
+    }
+    if new.checkpoint {
+        parked.retain(|p| {
+            !(p.device_id == new.device_id
+                && p.seq < new.seq
+                && p.missing.iter().all(|m| new.stores.contains(m)))
+        });
+    }
+    parked.push(new);
+}
+
+fn check_parked_bound(parked: &[ParkedBundle]) -> Result<(), SyncError> {
+    let bytes: u64 = parked.iter().map(|p| p.bytes).sum();
+    if parked.len() <= MAX_PARKED_BUNDLES && bytes <= MAX_PARKED_BYTES {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = parked
+        .iter()
+        .flat_map(|p| p.missing.iter().map(String::as_str))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.truncate(8);
+    Err(SyncError::Config(format!(
+        "records of stores this device has not registered ({}) fill the space kept for them \
+         ({MAX_PARKED_BUNDLES} bundles, {} MiB); register those stores: the pull stopped \
+         before them and resumes then, nothing is lost",
+        names.join(", "),
+        MAX_PARKED_BYTES >> 20,
+    )))
+}
+
+/// Merges the parked bundles' records of stores registered since they were
+/// parked, then forgets the bundles nothing is missing from any more.
+fn unpark(
+    engine: &SyncEngine,
+    client: &RelayClient,
+    key: &EnvelopeKey,
+    device_id: &str,
+    lid: &str,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
     let registered = stores(engine);
-    let mut known_updates: Vec<(String, String, String)> = Vec::new();
+    let is_registered = |name: &str| registered.iter().any(|(n, _, _)| n == name);
+    let mut parked = lock(&engine.inner.state).parked.clone();
+    if !parked
+        .iter()
+        .any(|p| p.missing.iter().any(|m| is_registered(m)))
+    {
+        engine.inner.dir.prune_parked(&parked);
+        return Ok(());
+    }
+    let mut incoming: HashMap<String, Vec<Record>> = HashMap::new();
+    for p in parked.iter_mut() {
+        if !p.missing.iter().any(|m| is_registered(m)) {
+            continue;
+        }
+        let item = PullItem {
+            device_id: p.device_id.clone(),
+            seq: p.seq,
+            sha256: p.sha256.clone(),
+        };
+        // The kept copy first; if it is unreadable, the relay may still have it.
+        let local = engine
+            .inner
+            .dir
+            .read_parked(&p.sha256)
+            .and_then(|b| open_bundle(engine, key, lid, &item, &b).ok());
+        let bundle = match local {
+            Some(b) => Some(b),
+            None => client
+                .blob(&engine.inner.identity, device_id, &p.device_id, p.seq)?
+                .and_then(|b| open_bundle(engine, key, lid, &item, &b).ok()),
+        };
+        let Some(bundle) = bundle else {
+            engine.emit(EventKind::BundleInvalid {
+                device_id: p.device_id.clone(),
+                seq: p.seq,
+                reason: "kept bundle unreadable and gone from the relay".into(),
+            });
+            p.missing.clear();
+            continue;
+        };
+        for s in bundle.stores {
+            if p.missing.contains(&s.store) && is_registered(&s.store) {
+                incoming.entry(s.store).or_default().extend(s.records);
+            }
+        }
+        p.missing.retain(|m| !is_registered(m));
+    }
+    parked.retain(|p| !p.missing.is_empty());
+    let (known_updates, new_tombstones) = merge_apply(engine, &registered, incoming, report)?;
+    let mut st = lock(&engine.inner.state);
+    record_merged(&mut st, known_updates, new_tombstones);
+    st.parked = parked;
+    engine.inner.dir.save(&st)?;
+    engine.inner.dir.prune_parked(&st.parked);
+    Ok(())
+}
+
+type KnownUpdate = (String, String, String);
+
+fn record_merged(
+    st: &mut EngineState,
+    known_updates: Vec<KnownUpdate>,
+    new_tombstones: Vec<(String, Record)>,
+) {
+    for (store, k, h) in known_updates {
+        st.known.entry(store).or_default().insert(k, h);
+    }
+    for (store, t) in new_tombstones {
+        let list = st.tombstones.entry(store).or_default();
+        list.retain(|x| x.key() != t.key());
+        list.push(t);
+    }
+}
+
+/// Merges incoming records of registered stores into the host's stores and
+/// applies the changes. Returns the `known` updates (only versions the relay
+/// holds) and the tombstones the engine must now keep.
+#[allow(clippy::type_complexity)]
+fn merge_apply(
+    engine: &SyncEngine,
+    registered: &[(
+        String,
+        crate::merge::StoreSpec,
+        std::sync::Arc<dyn super::StoreAdapter>,
+    )],
+    incoming: HashMap<String, Vec<Record>>,
+    report: &mut CycleReport,
+) -> Result<(Vec<KnownUpdate>, Vec<(String, Record)>), SyncError> {
+    let mut known_updates: Vec<KnownUpdate> = Vec::new();
     let mut new_tombstones: Vec<(String, Record)> = Vec::new();
     for (store, records) in incoming {
         let Some((_, spec, adapter)) = registered.iter().find(|(n, _, _)| *n == store) else {
-            engine.emit(EventKind::UnknownStore {
-                store,
-                device_id: items
-                    .first()
-                    .map(|i| i.device_id.clone())
-                    .unwrap_or_default(),
-                seq: items.first().map(|i| i.seq).unwrap_or_default(),
-            });
             continue;
         };
         let mut local = StoreState::new();
@@ -583,19 +775,7 @@ fn process_items(
             rejected: merged.counts.rejected_invalid,
         });
     }
-    let mut st = lock(&engine.inner.state);
-    for (store, k, h) in known_updates {
-        st.known.entry(store).or_default().insert(k, h);
-    }
-    for (store, t) in new_tombstones {
-        let list = st.tombstones.entry(store).or_default();
-        list.retain(|x| x.key() != t.key());
-        list.push(t);
-    }
-    st.quarantine = quarantine;
-    st.cursor = next_cursor.to_string();
-    engine.inner.dir.save(&st)?;
-    Ok(())
+    Ok((known_updates, new_tombstones))
 }
 
 /// Verify → open → parse → check context. The error is the quarantine reason.

@@ -4,7 +4,10 @@
 //! clock offset, per-record hashes of what the relay already has, engine
 //! tombstones, quarantine, and the outbox metadata; `outbox.blob` holds the
 //! sealed bytes of the pending push so a retry sends the same bytes.
-//! The receipt and the key are never written.
+//! `parked/<sha256>.blob` (0600) holds the sealed bytes, as pulled, of a
+//! bundle that carried records of a store this engine has not registered
+//! yet; it is merged once the store is registered (see [`ParkedBundle`]).
+//! The receipt, the key and record plaintext are never written.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -22,6 +25,33 @@ pub const LOCK_FILE: &str = "engine.lock";
 pub const KEY_FILE: &str = "device.key";
 pub const ACTIVITY_FILE: &str = "activity.jsonl";
 pub const KEYCHECK_FILE: &str = "keycheck.blob";
+pub const PARKED_DIR: &str = "parked";
+
+/// At most this many bundles are kept for stores not registered yet...
+pub const MAX_PARKED_BUNDLES: usize = 256;
+/// ...holding at most this many sealed bytes. A pull page that would go past
+/// either bound is not taken: the cycle fails with a `config` error naming
+/// the missing stores and the cursor stays before that page, so nothing is
+/// lost and the pull resumes once the host registers those stores. A peer's
+/// checkpoint replaces its older parked bundles, so one peer holds at most
+/// about `checkpoint_every` of them.
+pub const MAX_PARKED_BYTES: u64 = 64 << 20;
+
+/// A pulled bundle that carried records of stores this engine had not
+/// registered. Its sealed bytes are in `parked/<sha256>.blob`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ParkedBundle {
+    pub device_id: String,
+    pub seq: u64,
+    pub sha256: String,
+    pub checkpoint: bool,
+    pub bytes: u64,
+    /// Every store the bundle carries records of.
+    pub stores: Vec<String>,
+    /// The stores of `stores` not merged yet because they are not registered.
+    pub missing: Vec<String>,
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -73,6 +103,8 @@ pub struct EngineState {
     /// never held cannot be undone by an older write arriving later).
     pub tombstones: BTreeMap<String, Vec<Record>>,
     pub quarantine: Vec<QuarantineEntry>,
+    /// Bundles kept for stores not registered yet (oldest first).
+    pub parked: Vec<ParkedBundle>,
     pub outbox: Option<PendingPush>,
     pub last_cycle: Option<CycleSummary>,
     pub last_success_ms: Option<i64>,
@@ -94,6 +126,7 @@ impl Default for EngineState {
             known: BTreeMap::new(),
             tombstones: BTreeMap::new(),
             quarantine: Vec::new(),
+            parked: Vec::new(),
             outbox: None,
             last_cycle: None,
             last_success_ms: None,
@@ -169,6 +202,53 @@ impl StateDir {
         let _ = std::fs::remove_file(self.path(OUTBOX_FILE));
     }
 
+    fn parked_path(&self, sha256: &str) -> Result<PathBuf, SyncError> {
+        // The name is a hash we computed, never a relay-supplied string.
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(SyncError::State {
+                path: self.path(PARKED_DIR).display().to_string(),
+                message: "parked bundle name is not a SHA-256".into(),
+            });
+        }
+        Ok(self.path(PARKED_DIR).join(format!("{sha256}.blob")))
+    }
+
+    /// Keeps a sealed bundle (ciphertext, as pulled) until its stores are
+    /// registered. Durable on return.
+    pub fn write_parked(&self, sha256: &str, blob: &[u8]) -> Result<(), SyncError> {
+        let dir = self.path(PARKED_DIR);
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+            }
+            sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        }
+        let p = self.parked_path(sha256)?;
+        write_private_atomically(&p, &dir, blob).map_err(|e| io_err(&p, e))
+    }
+
+    pub fn read_parked(&self, sha256: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.parked_path(sha256).ok()?).ok()
+    }
+
+    /// Removes every parked file the state no longer lists (also leftovers
+    /// of a crash between writing a file and saving the state).
+    pub fn prune_parked(&self, keep: &[ParkedBundle]) {
+        let Ok(entries) = std::fs::read_dir(self.path(PARKED_DIR)) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let listed = keep.iter().any(|p| format!("{}.blob", p.sha256) == name);
+            if !listed {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
     /// The license's key-check blob as last verified against the relay. It
     /// is ciphertext under the license key, so keeping it beside the state
     /// reveals nothing the relay does not already hold.
@@ -201,4 +281,14 @@ pub fn io_err(path: &Path, e: std::io::Error) -> SyncError {
         path: path.display().to_string(),
         message: e.to_string(),
     }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
