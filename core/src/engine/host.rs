@@ -65,6 +65,39 @@ pub trait HttpTransport: Send + Sync {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, HostError>;
 }
 
+/// Wraps a host callback so that a panic inside it becomes a [`HostError`]
+/// for the one call: host code is outside the engine's control, and an
+/// unwinding panic would otherwise end the cycle half way and poison the
+/// engine's locks. The panic's payload is dropped unread: it may carry
+/// user data.
+pub(crate) struct CatchPanics<T: ?Sized>(pub std::sync::Arc<T>);
+
+impl<T: ?Sized> CatchPanics<T> {
+    fn call<R>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&T) -> Result<R, HostError>,
+    ) -> Result<R, HostError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&self.0)))
+            .unwrap_or_else(|_| Err(HostError::new(format!("the host {what} panicked"))))
+    }
+}
+
+impl<T: StoreAdapter + ?Sized> StoreAdapter for CatchPanics<T> {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        self.call("store adapter (snapshot)", |s| s.snapshot())
+    }
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        self.call("store adapter (apply)", |s| s.apply(changes))
+    }
+}
+
+impl<T: HttpTransport + ?Sized> HttpTransport for CatchPanics<T> {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HostError> {
+        self.call("transport", |t| t.send(request))
+    }
+}
+
 /// Receives every activity event as it happens.
 pub trait ActivityListener: Send + Sync {
     fn on_event(&self, event: &crate::engine::ActivityEvent);

@@ -177,6 +177,7 @@ impl SyncEngine {
         let log = Arc::new(ActivityLog::new(
             config.persist_activity.then(|| dir.path(ACTIVITY_FILE)),
         ));
+        let transport: Arc<dyn HttpTransport> = Arc::new(host::CatchPanics(transport));
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -215,6 +216,7 @@ impl SyncEngine {
                 spec.name.as_str()
             )));
         }
+        let adapter: Arc<dyn StoreAdapter> = Arc::new(host::CatchPanics(adapter));
         stores.push(Registered { spec, adapter });
         Ok(())
     }
@@ -328,7 +330,31 @@ impl SyncEngine {
     /// Runs one full cycle now (waits if a background cycle is running).
     pub fn sync_now(&self) -> Result<CycleReport, SyncError> {
         let _guard = lock(&self.inner.cycle_lock);
-        cycle::run(self, "manual")
+        self.run_cycle("manual")
+    }
+
+    /// Runs one cycle; the caller holds the cycle lock. A panic inside the
+    /// cycle (host callbacks are already caught one by one; this is for the
+    /// engine's own bugs) fails this cycle with a typed error instead of
+    /// unwinding through the lock: the next cycle reloads the state from
+    /// disk, where every step that matters was saved before the next.
+    pub(crate) fn run_cycle(&self, trigger: &str) -> Result<CycleReport, SyncError> {
+        let started = std::time::Instant::now();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cycle::run(self, trigger)))
+            .unwrap_or_else(|_| {
+                self.emit(EventKind::CycleFinished {
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    pushed: false,
+                    pulled_blobs: 0,
+                    ok: false,
+                });
+                Err(SyncError::State {
+                    path: self.inner.config.state_dir.display().to_string(),
+                    message: "the sync cycle stopped on an internal error (panic); \
+                              the next cycle resumes from the saved state"
+                        .into(),
+                })
+            })
     }
 
     /// Starts the background scheduler (one thread).

@@ -4,13 +4,13 @@
 //! `Retry-After` is honoured; a revoked device stops.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, TryLockError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::error::SyncError;
 use super::events::{lock, EventKind, SkipReason};
-use super::{cycle, CycleReport, Inner, SyncEngine};
+use super::{CycleReport, Inner, SyncEngine};
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const MIN_INTERVAL: Duration = Duration::from_secs(30);
@@ -151,11 +151,20 @@ impl SyncEngine {
             self.report_skipped_cycle(SkipReason::Hidden);
             return ScheduledCycle::Skipped(SkipReason::Hidden);
         }
-        let Ok(guard) = self.inner.cycle_lock.try_lock() else {
-            self.report_skipped_cycle(SkipReason::Busy);
-            return ScheduledCycle::Skipped(SkipReason::Busy);
+        let guard = match self.inner.cycle_lock.try_lock() {
+            Ok(g) => g,
+            // Poisoned means an earlier holder unwound; the lock guards no
+            // data (each cycle reloads its state from disk), so it is free.
+            Err(TryLockError::Poisoned(p)) => {
+                self.inner.cycle_lock.clear_poison();
+                p.into_inner()
+            }
+            Err(TryLockError::WouldBlock) => {
+                self.report_skipped_cycle(SkipReason::Busy);
+                return ScheduledCycle::Skipped(SkipReason::Busy);
+            }
         };
-        let result = cycle::run(self, if triggered { "trigger" } else { "schedule" });
+        let result = self.run_cycle(if triggered { "trigger" } else { "schedule" });
         drop(guard);
         ScheduledCycle::Ran(result)
     }
@@ -397,5 +406,37 @@ mod tests {
         assert_eq!(p.next_delay().as_secs(), 60);
         p.set_interval(Duration::from_secs(600));
         assert_eq!(p.next_delay().as_secs(), 1200);
+    }
+
+    #[test]
+    fn a_poisoned_cycle_lock_does_not_make_the_engine_busy_forever() {
+        struct NoNetwork;
+        impl crate::engine::HttpTransport for NoNetwork {
+            fn send(
+                &self,
+                _: crate::engine::HttpRequest,
+            ) -> Result<crate::engine::HttpResponse, crate::engine::HostError> {
+                Err(crate::engine::HostError::new("offline"))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SyncEngine::new(
+            crate::engine::EngineConfig::new(dir.path()),
+            Arc::new(NoNetwork),
+        )
+        .unwrap();
+        let inner = Arc::clone(&engine.inner);
+        let _ = std::thread::spawn(move || {
+            let _held = inner.cycle_lock.lock().unwrap();
+            panic!("a cycle that unwound while holding the lock");
+        })
+        .join();
+        assert!(engine.inner.cycle_lock.is_poisoned());
+        // Not registered: the cycle runs and says so, instead of "busy".
+        assert!(matches!(
+            engine.run_scheduled_cycle(true),
+            ScheduledCycle::Ran(Err(SyncError::NotRegistered))
+        ));
+        assert!(matches!(engine.sync_now(), Err(SyncError::NotRegistered)));
     }
 }
