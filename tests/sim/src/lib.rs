@@ -221,6 +221,8 @@ pub struct SimStore {
     hooks: Arc<Hooks>,
     violations: Arc<Mutex<Vec<String>>>,
     device: String,
+    /// Checker self-test: acknowledge changes and keep none of them.
+    pub swallow: AtomicBool,
 }
 
 impl SimStore {
@@ -248,6 +250,9 @@ impl StoreAdapter for SimStore {
     }
 
     fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        if self.swallow.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         {
             let mut m = lock(&self.records);
             for c in changes {
@@ -602,6 +607,8 @@ pub enum Backend {
 
 pub struct SimRelay {
     pub relay: Option<RunningRelay>,
+    /// The relay as a child process (`sim_relay`), for SIGKILL faults.
+    pub child: Option<(std::process::Child, PathBuf)>,
     pub dir: tempfile::TempDir,
     pub backend: Backend,
     pub license_id: String,
@@ -610,6 +617,75 @@ pub struct SimRelay {
 }
 
 impl SimRelay {
+    /// The relay in a child process (`bin` is the `sim_relay` binary), so
+    /// it can be killed with SIGKILL and restarted on the same port.
+    pub fn start_child(backend: Backend, bin: &Path) -> Self {
+        assert!(backend != Backend::Postgres, "child relays run SQLite");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lid = "lic_sim".to_string();
+        let key = azmx_sync_relay::add_license(dir.path(), &lid).expect("license");
+        let mut r = Self {
+            relay: None,
+            child: None,
+            dir,
+            backend,
+            license_id: lid,
+            license_key: key,
+            url: String::new(),
+        };
+        r.spawn_child(bin, 0);
+        r
+    }
+
+    fn spawn_child(&mut self, bin: &Path, port: u16) {
+        use std::io::BufRead;
+        let mode = if self.backend == Backend::SqliteFull {
+            "full"
+        } else {
+            "pipelined"
+        };
+        // The port may still be held for a moment after a kill.
+        for _ in 0..50 {
+            let mut child = std::process::Command::new(bin)
+                .arg(self.dir.path())
+                .arg(mode)
+                .arg(port.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn sim_relay");
+            let mut line = String::new();
+            let stdout = child.stdout.take().expect("stdout");
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            if let Some(url) = line.trim().strip_prefix("url=") {
+                self.url = url.to_string();
+                self.child = Some((child, bin.to_path_buf()));
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("sim_relay did not start on port {port}");
+    }
+
+    /// SIGKILL, then a restart on the same port and data dir.
+    pub fn kill_and_restart(&mut self) -> bool {
+        let Some((mut child, bin)) = self.child.take() else {
+            return false;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in url");
+        self.spawn_child(&bin, port);
+        true
+    }
+
     pub fn start(backend: Backend, seed: u64) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = RelayConfig::new(dir.path());
@@ -639,6 +715,7 @@ impl SimRelay {
         let url = relay.url();
         Self {
             relay: Some(relay),
+            child: None,
             dir,
             backend,
             license_id,
@@ -682,12 +759,23 @@ impl SimRelay {
     }
 
     fn db(&self) -> Option<rusqlite::Connection> {
+        // A relay process may be between kill and restart; the file is
+        // still the source of truth.
         if self.backend == Backend::Postgres {
             return None;
         }
         let db = rusqlite::Connection::open(self.dir.path().join("relay.sqlite3")).ok()?;
         db.busy_timeout(Duration::from_secs(10)).ok()?;
         Some(db)
+    }
+}
+
+impl Drop for SimRelay {
+    fn drop(&mut self) {
+        if let Some((mut c, _)) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -700,6 +788,12 @@ pub struct Options {
     pub steps: usize,
     /// Transport faults, mid-cycle edits, state-dir failures, corruption.
     pub faults: bool,
+    /// Run the relay as a `sim_relay` child process and SIGKILL it under
+    /// load now and then (path of the binary).
+    pub relay_bin: Option<PathBuf>,
+    /// Self-test of the checker: one device's snippets store silently
+    /// drops every change it is given, so the run must report violations.
+    pub sabotage: bool,
 }
 
 impl Default for Options {
@@ -707,6 +801,8 @@ impl Default for Options {
         Self {
             steps: 60,
             faults: true,
+            relay_bin: None,
+            sabotage: false,
         }
     }
 }
@@ -812,6 +908,19 @@ fn todo_list(rng: &mut Rng, valid: bool, tag: &str) -> Value {
     json!({ "items": items })
 }
 
+/// `SIM_SKEWED_CREATES=1` lets a host create a record that loses to a
+/// tombstone it was never shown: with its own (skewed) time where a peer
+/// whose clock runs ahead deleted the key, and, in memory, with version 1
+/// where a peer deleted the key at a higher version (no skew needed).
+/// Off by default while the defect it finds is open: the engine keeps such
+/// a tombstone to itself (the merge emits no change for a key the host never
+/// had), so the host's create loses everywhere else yet stays live on the
+/// host for good (`tests/found_defects.rs`). Off, a create gets a time and
+/// version above every one the simulator logged for its key.
+pub fn skewed_creates() -> bool {
+    std::env::var("SIM_SKEWED_CREATES").is_ok_and(|v| v == "1")
+}
+
 #[derive(Clone, Copy, Debug)]
 enum WriteKind {
     Upsert,
@@ -836,10 +945,24 @@ fn host_write(
     body_seed: u64,
 ) -> Record {
     let prev = store.get(&key);
-    let t = (EPOCH_MS + step as i64 * 1000 + skew_ms)
+    let mut t = (EPOCH_MS + step as i64 * 1000 + skew_ms)
         .max(prev.as_ref().map_or(0, |p| p.updated_at + 1));
-    let version =
+    let mut version =
         (store.store == MEMORY).then(|| prev.as_ref().and_then(|p| p.version).unwrap_or(0) + 1);
+    if prev.is_none() && !skewed_creates() {
+        // Gate for a defect this simulator found (see skewed_creates).
+        let log = lock(log);
+        let same = || {
+            log.iter()
+                .filter(|w| w.store == store.store && w.record.key() == key)
+        };
+        if let Some(n) = same().map(|w| w.record.updated_at).max() {
+            t = t.max(n + 1);
+        }
+        if let (Some(v), Some(n)) = (version, same().filter_map(|w| w.record.version).max()) {
+            version = Some(v.max(n + 1));
+        }
+    }
     let tag = format!("d{dev}-st{step}-{body_seed:x}");
     let rec = match kind {
         WriteKind::Delete => Record::tombstone(key.id, key.scope, t, version, device_id),
@@ -867,10 +990,15 @@ fn host_write(
 }
 
 impl World {
-    fn new(seed: u64, backend: Backend) -> Self {
+    fn new(seed: u64, backend: Backend, opts: &Options) -> Self {
         let mut rng = Rng::new(seed);
-        let relay = SimRelay::start(backend, seed);
-        let base_checkpoint_every = 2 + rng.below(6) as u32;
+        let relay = match &opts.relay_bin {
+            Some(bin) => SimRelay::start_child(backend, bin),
+            None => SimRelay::start(backend, seed),
+        };
+        // Rare checkpoints too: a checkpoint re-sends everything and so
+        // hides a lost delta; the model must not depend on one coming.
+        let base_checkpoint_every = *rng.pick(&[2, 3, 5, 8, 64]);
         let mut w = World {
             seed,
             rng,
@@ -895,6 +1023,11 @@ impl World {
         let mut fresh = Vec::new();
         for i in 0..n {
             fresh.push(w.new_device(Some(i) == rogue_at));
+        }
+        if opts.sabotage {
+            w.devices[1].stores[SNIPPETS]
+                .swallow
+                .store(true, Ordering::SeqCst);
         }
         // The first cycles set and check the key-check blob, one at a time.
         for i in fresh {
@@ -953,6 +1086,7 @@ impl World {
                 hooks: Arc::clone(&hooks),
                 violations: Arc::clone(&self.violations),
                 device: name.clone(),
+                swallow: AtomicBool::new(false),
             });
             engine
                 .register_store(spec(s), st.clone())
@@ -1126,7 +1260,8 @@ impl World {
                 let name = self.devices[d].name.clone();
                 self.note(format!("{name} clock skew -> {skew}ms"), None);
             }
-            915..=954 if opts.faults => self.op_corrupt(),
+            915..=934 if opts.faults => self.op_corrupt(),
+            935..=954 if self.relay.child.is_some() => self.op_relay_kill(),
             955..=974 if !self.revoked_once => self.op_revoke_replace(),
             975..=999 if !self.joined_late => {
                 self.joined_late = true;
@@ -1330,6 +1465,50 @@ impl World {
                 syncs_left,
             });
         }
+    }
+
+    /// Every active device syncs at once (fault-free) while the relay
+    /// process is SIGKILLed after a random few milliseconds, then restarted.
+    fn op_relay_kill(&mut self) {
+        let delay = Duration::from_millis(self.rng.below(60));
+        let engines: Vec<(String, SyncEngine)> = self
+            .active()
+            .iter()
+            .map(|&d| (self.devices[d].name.clone(), self.devices[d].engine.clone()))
+            .collect();
+        let results: Vec<(String, Result<CycleReport, SyncError>)> = std::thread::scope(|s| {
+            let hs: Vec<_> = engines
+                .iter()
+                .map(|(n, e)| s.spawn(move || (n.clone(), e.sync_now())))
+                .collect();
+            std::thread::sleep(delay);
+            self.relay.kill_and_restart();
+            hs.into_iter()
+                .map(|h| h.join().expect("sync thread"))
+                .collect()
+        });
+        self.stats.fault("relay_sigkill");
+        self.stats.cycles += results.len() as u64;
+        let outcome: Vec<String> = results
+            .iter()
+            .map(|(n, r)| match r {
+                Ok(rep) => format!("{n}:ok pushed={:?}", rep.pushed_seq),
+                Err(e) => {
+                    self.stats.cycle_errors += 1;
+                    format!("{n}:err {}", e.code())
+                }
+            })
+            .collect();
+        if results
+            .iter()
+            .any(|(_, r)| matches!(r, Err(SyncError::Revoked)))
+        {
+            self.violation("a device got Revoked across a relay restart".into());
+        }
+        self.note(
+            format!("relay SIGKILL after {delay:?} under load, restarted: {outcome:?}"),
+            None,
+        );
     }
 
     fn op_revoke_replace(&mut self) {
@@ -1583,7 +1762,11 @@ pub fn backend_for(seed: u64) -> Backend {
 /// Runs one scenario; `Err` carries the seed and the trace.
 pub fn run_scenario(seed: u64, opts: &Options) -> Result<Stats, Box<Failure>> {
     let backend = backend_for(seed);
-    let mut w = World::new(seed, backend);
+    let backend = match (&opts.relay_bin, backend) {
+        (Some(_), Backend::Postgres) => Backend::SqlitePipelined,
+        _ => backend,
+    };
+    let mut w = World::new(seed, backend, opts);
     for _ in 0..opts.steps {
         w.op(opts);
     }

@@ -12,6 +12,7 @@ fn convergence_under_random_work_and_faults() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(60),
         faults: std::env::var("SIM_NO_FAULTS").is_err(),
+        ..Options::default()
     };
     if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| parse_seed(&s)) {
         match run_scenario(seed, &opts) {
@@ -46,4 +47,20 @@ fn convergence_under_random_work_and_faults() {
     }
     println!("{}", total.summary());
     assert!(total.scenarios > 0, "the budget allowed no scenario");
+}
+
+/// The checker itself can fail: a host store that acknowledges changes and
+/// keeps none of them (a silent loss) must be reported, with the seed.
+#[test]
+fn checker_reports_a_silent_loss() {
+    let opts = Options {
+        steps: 40,
+        faults: false,
+        sabotage: true,
+        ..Options::default()
+    };
+    let f = run_scenario(0x51_1e47, &opts).expect_err("a silent loss must be reported");
+    let text = f.to_string();
+    assert!(text.contains("winner missing"), "{text}");
+    assert!(text.contains("SIM_SEED=0x"), "{text}");
 }

@@ -1,0 +1,43 @@
+//! The simulator with the relay in a child process that is SIGKILLed while
+//! every device syncs, and restarted on the same port and data dir (both
+//! SQLite durability modes). Same work, faults and invariants as `sim.rs`;
+//! `SIM_SEED=<seed>` replays one scenario, `SIM_RELAY_SCENARIOS` runs more.
+
+use azmx_sync_sim::*;
+
+#[test]
+fn relay_killed_under_load_loses_no_acknowledged_push() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sim_relay"));
+    let opts = Options {
+        relay_bin: Some(bin),
+        ..Options::default()
+    };
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED").ok().and_then(|s| parse_seed(&s)) {
+        Some(s) => vec![s],
+        None => {
+            let n = std::env::var("SIM_RELAY_SCENARIOS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(4u64);
+            (0..n).map(|i| scenario_seed(0x4e1a_7c11, i)).collect()
+        }
+    };
+    let mut total = Stats::default();
+    for seed in seeds {
+        match run_scenario(seed, &opts) {
+            Ok(s) => total.add(&s),
+            Err(f) => {
+                for l in &f.trace {
+                    println!("{l}");
+                }
+                panic!("{f}");
+            }
+        }
+    }
+    println!("{}", total.summary());
+    assert!(
+        total.faults.get("relay_sigkill").copied().unwrap_or(0) > 0,
+        "no scenario killed the relay: {}",
+        total.summary()
+    );
+}
