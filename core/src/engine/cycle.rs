@@ -11,8 +11,9 @@ use super::error::SyncError;
 use super::events::{lock, EventKind};
 use super::relay_client::{PullItem, PushOutcome, RelayClient};
 use super::state::{
-    key_string, short_hash, CycleSummary, EngineState, ParkedBundle, PendingPush, QuarantineEntry,
-    MAX_PARKED_BUNDLES, MAX_PARKED_BYTES,
+    key_string, short_hash, CycleSummary, EngineState, PageDelta, ParkedBundle, PendingPush,
+    QuarantineEntry, JOURNAL_COMPACT_BYTES, MAX_GAVE_UP_ENTRIES, MAX_PARKED_BUNDLES,
+    MAX_PARKED_BYTES, MAX_QUARANTINE_ENTRIES,
 };
 use super::{keycheck, CycleReport, Registered, SyncEngine, Unsynced};
 use crate::integrity::{sha256_hex, verify_blob};
@@ -34,7 +35,15 @@ pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, Syn
     });
     let _dir_lock = engine.inner.dir.lock()?;
     // Another process may have advanced the state since we loaded it.
-    *lock(&engine.inner.state) = engine.inner.dir.load()?;
+    {
+        let mut st = lock(&engine.inner.state);
+        *st = engine.inner.dir.load()?;
+        // Pages journalled by a cycle that did not finish (or a torn last
+        // line): fold them in now so each cycle starts from an empty journal.
+        if engine.inner.dir.journal_len() > 0 {
+            engine.inner.dir.save(&st)?;
+        }
+    }
     let mut report = CycleReport::default();
     let result = run_inner(engine, &mut report);
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -532,6 +541,7 @@ fn process_items(
             }
         }
     }
+    bound_quarantine(engine, &mut quarantine);
     check_parked_bound(&parked)?;
     // Parked bytes are durable before the cursor passes their blobs.
     for (sha256, blob) in &to_park {
@@ -540,15 +550,60 @@ fn process_items(
         }
     }
     crash_point("before-apply");
-    let (known_updates, new_tombstones) = merge_apply(engine, &registered, incoming, report)?;
+    let (known, tombstones) = merge_apply(engine, &registered, incoming, report)?;
     let mut st = lock(&engine.inner.state);
-    record_merged(&mut st, known_updates, new_tombstones);
-    st.quarantine = quarantine;
-    st.parked = parked;
-    st.cursor = next_cursor.to_string();
-    engine.inner.dir.save(&st)?;
-    engine.inner.dir.prune_parked(&st.parked);
+    // One journal line per page, O(page): the cursor with what it passed.
+    let delta = PageDelta {
+        cursor: next_cursor.to_string(),
+        known,
+        tombstones,
+        quarantine: (quarantine != st.quarantine).then_some(quarantine),
+        parked: (parked != st.parked).then_some(parked),
+    };
+    let parked_changed = delta.parked.is_some();
+    let journal_len = engine.inner.dir.append_page(&delta)?;
+    delta.apply_to(&mut st);
+    if journal_len > JOURNAL_COMPACT_BYTES {
+        engine.inner.dir.save(&st)?;
+    }
+    if parked_changed {
+        engine.inner.dir.prune_parked(&st.parked);
+    }
     Ok(())
+}
+
+/// Keeps the quarantine bounded whatever a peer or the relay lists: at most
+/// [`MAX_GAVE_UP_ENTRIES`] given-up entries and [`MAX_QUARANTINE_ENTRIES`] in
+/// all, oldest given-up entries evicted first. Each eviction is reported.
+fn bound_quarantine(engine: &SyncEngine, quarantine: &mut Vec<QuarantineEntry>) {
+    let gave_up = quarantine.iter().filter(|q| q.gave_up).count();
+    let mut evict_gave_up = gave_up.saturating_sub(MAX_GAVE_UP_ENTRIES);
+    let mut evict_total = quarantine.len().saturating_sub(MAX_QUARANTINE_ENTRIES);
+    if evict_gave_up == 0 && evict_total == 0 {
+        return;
+    }
+    let mut evicted = Vec::new();
+    // Oldest first: given-up entries, then (if still over) any entry.
+    quarantine.retain(|q| {
+        let go = q.gave_up && (evict_gave_up > 0 || evict_total > 0);
+        if go {
+            evict_gave_up = evict_gave_up.saturating_sub(1);
+            evict_total = evict_total.saturating_sub(1);
+            evicted.push(q.clone());
+        }
+        !go
+    });
+    if evict_total > 0 {
+        let drained: Vec<QuarantineEntry> = quarantine.drain(..evict_total).collect();
+        evicted.extend(drained);
+    }
+    for q in evicted {
+        engine.emit(EventKind::QuarantineGaveUp {
+            device_id: q.device_id,
+            seq: q.seq,
+            reason: format!("evicted:{}", q.reason),
+        });
+    }
 }
 
 /// Adds a bundle to the parked list. A checkpoint holds every record of its

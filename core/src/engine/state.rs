@@ -8,6 +8,19 @@
 //! bundle that carried records of a store this engine has not registered
 //! yet; it is merged once the store is registered (see [`ParkedBundle`]).
 //! The receipt, the key and record plaintext are never written.
+//!
+//! `engine-state.json` is O(records) (one hash per record, engine
+//! tombstones), so it is not rewritten per pull page. Each page appends one
+//! line to `engine-state.journal` (0600, fsynced; O(page)): the new cursor
+//! together with the `known` updates, new tombstones and quarantine/parked
+//! changes of the records it passed, so the cursor never becomes durable
+//! before them. Loading replays the journal's complete lines over the state
+//! file, stopping at the first line that does not parse (a torn append: its
+//! page is pulled again). A full save (end of a cycle, a push, or a journal
+//! past [`JOURNAL_COMPACT_BYTES`]) empties the journal first and then
+//! replaces the state file: a crash in between falls back to the previous
+//! state file, which only moves the cursor back (pages are pulled and merged
+//! again, idempotently), never forward.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -26,6 +39,17 @@ pub const KEY_FILE: &str = "device.key";
 pub const ACTIVITY_FILE: &str = "activity.jsonl";
 pub const KEYCHECK_FILE: &str = "keycheck.blob";
 pub const PARKED_DIR: &str = "parked";
+pub const JOURNAL_FILE: &str = "engine-state.journal";
+
+/// A journal past this size is folded into the state file.
+pub const JOURNAL_COMPACT_BYTES: u64 = 1 << 20;
+/// The quarantine keeps at most this many entries; past it the oldest
+/// given-up entries go first, then the oldest others (each with a
+/// `quarantineGaveUp` event whose reason starts with `evicted:`).
+pub const MAX_QUARANTINE_ENTRIES: usize = 256;
+/// At most this many given-up entries are kept (for status screens); the
+/// oldest are evicted.
+pub const MAX_GAVE_UP_ENTRIES: usize = 64;
 
 /// At most this many bundles are kept for stores not registered yet...
 pub const MAX_PARKED_BUNDLES: usize = 256;
@@ -135,6 +159,41 @@ impl Default for EngineState {
     }
 }
 
+/// What one pull page changed, appended to the journal as one JSON line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PageDelta {
+    pub cursor: String,
+    /// (store, record key, short hash).
+    pub known: Vec<(String, String, String)>,
+    /// (store, tombstone).
+    pub tombstones: Vec<(String, Record)>,
+    /// The whole (bounded) quarantine, when the page changed it.
+    pub quarantine: Option<Vec<QuarantineEntry>>,
+    /// The whole (bounded) parked list, when the page changed it.
+    pub parked: Option<Vec<ParkedBundle>>,
+}
+
+impl PageDelta {
+    pub fn apply_to(self, st: &mut EngineState) {
+        for (store, k, h) in self.known {
+            st.known.entry(store).or_default().insert(k, h);
+        }
+        for (store, t) in self.tombstones {
+            let list = st.tombstones.entry(store).or_default();
+            list.retain(|x| x.key() != t.key());
+            list.push(t);
+        }
+        if let Some(q) = self.quarantine {
+            st.quarantine = q;
+        }
+        if let Some(p) = self.parked {
+            st.parked = p;
+        }
+        st.cursor = self.cursor;
+    }
+}
+
 /// Key of a record in the `known` map.
 pub fn key_string(key: &RecordKey) -> String {
     match &key.scope {
@@ -168,24 +227,91 @@ impl StateDir {
         self.dir.join(name)
     }
 
+    /// The state file with the journal's pages replayed over it.
     pub fn load(&self) -> Result<EngineState, SyncError> {
         let p = self.path(STATE_FILE);
-        match std::fs::read(&p) {
+        let mut st: EngineState = match std::fs::read(&p) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| SyncError::State {
                 path: p.display().to_string(),
                 message: "engine state file is corrupt".into(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EngineState::default()),
-            Err(e) => Err(io_err(&p, e)),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => EngineState::default(),
+            Err(e) => return Err(io_err(&p, e)),
+        };
+        let j = self.path(JOURNAL_FILE);
+        let journal = match std::fs::read(&j) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err(&j, e)),
+        };
+        // Only newline-terminated lines were fully appended; a prefix of the
+        // pages is always a consistent state (later pages re-pull).
+        let mut rest = &journal[..];
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let Ok(delta) = serde_json::from_slice::<PageDelta>(&rest[..end]) else {
+                break;
+            };
+            delta.apply_to(&mut st);
+            rest = &rest[end + 1..];
         }
+        Ok(st)
     }
 
+    /// Whether the journal holds anything (a full save would fold it in).
+    pub fn journal_len(&self) -> u64 {
+        std::fs::metadata(self.path(JOURNAL_FILE)).map_or(0, |m| m.len())
+    }
+
+    /// Appends one page's changes, durably. Returns the journal's size, so
+    /// the caller can fold it into the state file past
+    /// [`JOURNAL_COMPACT_BYTES`].
+    pub fn append_page(&self, delta: &PageDelta) -> Result<u64, SyncError> {
+        let p = self.path(JOURNAL_FILE);
+        let mut line = serde_json::to_vec(delta).map_err(|e| SyncError::State {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })?;
+        line.push(b'\n');
+        let existed = p.exists();
+        let mut opts = std::fs::OpenOptions::new();
+        opts.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let result = (|| {
+            use std::io::Write;
+            let mut f = opts.open(&p)?;
+            f.write_all(&line)?;
+            f.sync_data()?;
+            if !existed {
+                sync_dir(&self.dir)?;
+            }
+            f.metadata().map(|m| m.len())
+        })();
+        result.map_err(|e| io_err(&p, e))
+    }
+
+    /// Replaces the state file with `state` (which must include every page
+    /// journalled so far) and empties the journal.
     pub fn save(&self, state: &EngineState) -> Result<(), SyncError> {
         let p = self.path(STATE_FILE);
         let bytes = serde_json::to_vec(state).map_err(|e| SyncError::State {
             path: p.display().to_string(),
             message: e.to_string(),
         })?;
+        // Journal first: replaying old pages over a newer state file could
+        // bring back older tombstones; losing them only re-pulls.
+        let j = self.path(JOURNAL_FILE);
+        if self.journal_len() > 0 {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&j)
+                .map_err(|e| io_err(&j, e))?;
+            f.set_len(0).map_err(|e| io_err(&j, e))?;
+            f.sync_all().map_err(|e| io_err(&j, e))?;
+        }
         write_private_atomically(&p, &self.dir, &bytes).map_err(|e| io_err(&p, e))
     }
 
@@ -291,4 +417,50 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(cursor: &str, key: &str) -> PageDelta {
+        PageDelta {
+            cursor: cursor.into(),
+            known: vec![("snippets".into(), key.into(), "h".into())],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn journal_replays_complete_pages_and_a_save_folds_it_in() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(tmp.path()).unwrap();
+        dir.save(&EngineState::default()).unwrap();
+        dir.append_page(&page("c1", "a")).unwrap();
+        dir.append_page(&page("c2", "b")).unwrap();
+        // A torn append (the process died mid-write): that page re-pulls.
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.path(JOURNAL_FILE))
+                .unwrap();
+            f.write_all(br#"{"cursor":"c3","known":[["snip"#).unwrap();
+        }
+        let st = dir.load().unwrap();
+        assert_eq!(st.cursor, "c2");
+        assert_eq!(st.known["snippets"].len(), 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path(JOURNAL_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        dir.save(&st).unwrap();
+        assert_eq!(dir.journal_len(), 0);
+        assert_eq!(dir.load().unwrap(), st);
+    }
 }
