@@ -390,8 +390,14 @@ fn parse_ts(v: &str) -> Result<i64, ApiError> {
     if neg && n == 0 {
         return Err(ApiError::malformed("X-Ts is negative zero"));
     }
-    let n = i64::try_from(n).map_err(|_| ApiError::malformed("X-Ts out of range"))?;
-    Ok(if neg { -n } else { n })
+    // Every i64 is a valid ts (§5), so the magnitude of a negative one may
+    // be 2^63 (i64::MIN), which has no positive i64.
+    let ts = if neg {
+        0i64.checked_sub_unsigned(n)
+    } else {
+        i64::try_from(n).ok()
+    };
+    ts.ok_or_else(|| ApiError::malformed("X-Ts out of range"))
 }
 
 struct SigHeaders<'a> {

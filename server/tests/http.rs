@@ -288,6 +288,18 @@ fn push_rejections() {
     let j = env.push_at(&a, 1, b"x", now - 301).err(401, "clock_skew");
     assert_eq!(j["serverTime"], now);
     env.push_at(&a, 1, b"x", now + 301).err(401, "clock_skew");
+    // Every i64 is a valid X-Ts (PROTOCOL §5), the extremes included: a
+    // signed request at i64::MIN or i64::MAX is a clock_skew, not malformed,
+    // and the skew arithmetic must not overflow on them.
+    for ts in [i64::MIN, i64::MIN + 1, i64::MAX] {
+        let j = env.push_at(&a, 1, b"x", ts).err(401, "clock_skew");
+        assert_eq!(j["serverTime"], now, "ts {ts}");
+    }
+    // One past either end is out of range.
+    for ts in ["-9223372036854775809", "9223372036854775808"] {
+        env.call("POST", "/sync/push", &hdrs("1", &sha, ts, &sig), b"x")
+            .err(400, "malformed");
+    }
     assert_eq!(env.push_at(&a, 1, b"x", now - 300).status, 201);
     assert_eq!(env.push_at(&a, 2, b"x", now + 300).status, 201);
 
