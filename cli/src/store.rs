@@ -274,7 +274,8 @@ impl Stores {
 pub fn next_time(current: Option<&Record>) -> i64 {
     let now = crate::ui::now_ms();
     match current {
-        Some(c) => now.max(c.updated_at + 1),
+        // `updated_at` may come from a peer: saturate rather than overflow.
+        Some(c) => now.max(c.updated_at.saturating_add(1)),
         None => now,
     }
 }
@@ -290,5 +291,20 @@ pub fn body_text(r: &Record) -> String {
             .and_then(|v| v.as_str())
             .map(String::from)
             .unwrap_or_else(|| b.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn next_time_does_not_overflow_on_a_record_from_the_far_future() {
+        // Issue 11 defect 10: `updated_at` comes from peers (untrusted).
+        let far = Record::new("x", None, i64::MAX, None, "dev_peer", json!({"text": "t"}));
+        assert_eq!(next_time(Some(&far)), i64::MAX);
+        let past = Record::new("x", None, 5, None, "dev_peer", json!({"text": "t"}));
+        assert!(next_time(Some(&past)) > 5);
     }
 }

@@ -125,6 +125,6 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        now + self.offset_ms
+        now.saturating_add(self.offset_ms)
     }
 }

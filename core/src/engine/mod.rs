@@ -449,6 +449,13 @@ impl SyncEngine {
     }
 
     pub(crate) fn client_for(&self, relay_url: &str, offset: i64) -> RelayClient {
+        // An offset saved before corrections were bounded may be absurd:
+        // start from the device clock, the relay corrects it again if needed.
+        let offset = if offset.unsigned_abs() <= relay_client::MAX_CLOCK_CORRECTION_SECS as u64 {
+            offset
+        } else {
+            0
+        };
         RelayClient {
             transport: Arc::clone(&self.inner.transport),
             base_url: relay_url.to_string(),

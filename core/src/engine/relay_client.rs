@@ -1,6 +1,11 @@
 //! Signed requests to the relay, with the error handling that has a way
 //! forward: clock correction on `clock_skew`, backoff on network errors,
-//! `Retry-After` on 429, `Revoked` on 403.
+//! `Retry-After` on 429, `Revoked` on the relay's `403 revoked`.
+//!
+//! An answer's meaning comes from the relay's status *and* error code
+//! together: proxies, WAFs and captive portals answer 403 or 404 too, and
+//! taking their answer for the relay's would stop sync for good (revoked)
+//! or skip a blob (pruned).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -16,6 +21,8 @@ use crate::identity::DeviceIdentity;
 
 /// Network attempts per request before giving up for this cycle.
 const NETWORK_ATTEMPTS: u32 = 3;
+/// The largest clock correction taken from a relay's `serverTime` (a day).
+pub const MAX_CLOCK_CORRECTION_SECS: i64 = 86_400;
 /// A `Retry-After` up to this is waited out inside the cycle.
 const MAX_INLINE_RETRY_AFTER: u64 = 5;
 
@@ -95,7 +102,9 @@ pub struct RelayClient {
 
 impl RelayClient {
     pub fn now_secs(&self) -> i64 {
-        self.clock.now_secs() + self.offset.load(Ordering::Relaxed)
+        self.clock
+            .now_secs()
+            .saturating_add(self.offset.load(Ordering::Relaxed))
     }
 
     fn url(&self, path: &str) -> String {
@@ -176,7 +185,7 @@ impl RelayClient {
                 return Ok(Ok(resp));
             }
             let refusal = refusal(&resp);
-            if attempt == 0 && self.correct_clock(&refusal) {
+            if attempt == 0 && self.correct_clock(&refusal)? {
                 continue;
             }
             return Ok(Err(self.classify(refusal)?));
@@ -186,11 +195,28 @@ impl RelayClient {
 
     /// On `clock_skew` with the relay's `serverTime`, adopts the relay's clock
     /// (offset kept for later requests) and says the request can be retried.
-    fn correct_clock(&self, r: &Refusal) -> bool {
+    /// `serverTime` is untrusted: a correction beyond
+    /// [`MAX_CLOCK_CORRECTION_SECS`] is refused with a typed error and not
+    /// applied (a device clock a day off is for its owner to fix; a relay
+    /// claiming so is lying or broken).
+    fn correct_clock(&self, r: &Refusal) -> Result<bool, SyncError> {
         let Some(server) = r.body.server_time.filter(|_| r.body.error == "clock_skew") else {
-            return false;
+            return Ok(false);
         };
-        let offset = server - self.clock.now_secs();
+        let offset = server
+            .checked_sub(self.clock.now_secs())
+            .filter(|o| o.unsigned_abs() <= MAX_CLOCK_CORRECTION_SECS.unsigned_abs());
+        let Some(offset) = offset else {
+            let skew_secs = self.clock.now_secs().saturating_sub(server);
+            self.log.emit(
+                self.clock.now_ms(),
+                EventKind::RelayError {
+                    status: r.status,
+                    code: "clock_skew".into(),
+                },
+            );
+            return Err(SyncError::ClockSkew { skew_secs });
+        };
         self.offset.store(offset, Ordering::Relaxed);
         self.log.emit(
             self.clock.now_ms(),
@@ -198,13 +224,13 @@ impl RelayClient {
                 offset_secs: offset,
             },
         );
-        true
+        Ok(true)
     }
 
     /// Turns terminal refusals into errors; leaves the rest to the caller.
     fn classify(&self, r: Refusal) -> Result<Refusal, SyncError> {
         match (r.status, r.body.error.as_str()) {
-            (403, _) | (_, "revoked") => {
+            _ if is_revoked(&r) => {
                 self.log.emit(self.clock.now_ms(), EventKind::Revoked);
                 Err(SyncError::Revoked)
             }
@@ -212,7 +238,7 @@ impl RelayClient {
                 skew_secs: r
                     .body
                     .server_time
-                    .map(|s| self.now_secs() - s)
+                    .map(|s| self.now_secs().saturating_sub(s))
                     .unwrap_or_default(),
             }),
             _ => Ok(r),
@@ -273,10 +299,10 @@ impl RelayClient {
                 return Ok(a.device_id);
             }
             let r = refusal(&resp);
-            if attempt == 0 && self.correct_clock(&r) {
+            if attempt == 0 && self.correct_clock(&r)? {
                 continue;
             }
-            if r.status == 403 || r.body.error == "revoked" {
+            if is_revoked(&r) {
                 self.log.emit(self.clock.now_ms(), EventKind::Revoked);
                 return Err(SyncError::Revoked);
             }
@@ -313,10 +339,12 @@ impl RelayClient {
         };
         match self.signed(identity, "POST", "/sync/push", &make, blob)? {
             Ok(_) => Ok(PushOutcome::Stored),
-            Err(r) if r.status == 409 => Ok(PushOutcome::Conflict {
-                last_seq: r.body.last_seq.unwrap_or(0),
-                existing_sha256: r.body.existing_sha256,
-            }),
+            Err(r) if r.status == 409 && r.body.error == "seq_conflict" => {
+                Ok(PushOutcome::Conflict {
+                    last_seq: r.body.last_seq.unwrap_or(0),
+                    existing_sha256: r.body.existing_sha256,
+                })
+            }
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -368,7 +396,7 @@ impl RelayClient {
         let path = format!("/sync/blob/{}/{seq}", urlencode(owner));
         match self.signed(identity, "GET", &path, &make, &[])? {
             Ok(resp) => Ok(Some(resp.body)),
-            Err(r) if r.status == 404 => Ok(None),
+            Err(r) if is_relay_not_found(&r) => Ok(None),
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -392,7 +420,7 @@ impl RelayClient {
                 let sha = resp.header("x-sha256").map(String::from);
                 Ok(Some((resp.body, sha)))
             }
-            Err(r) if r.status == 404 => Ok(None),
+            Err(r) if is_relay_not_found(&r) => Ok(None),
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -417,7 +445,7 @@ impl RelayClient {
         };
         match self.signed(identity, "PUT", "/sync/keycheck", &make, blob)? {
             Ok(_) => Ok(true),
-            Err(r) if r.status == 409 => Ok(false),
+            Err(r) if r.status == 409 && r.body.error == "keycheck_exists" => Ok(false),
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -502,6 +530,16 @@ impl RelayClient {
             Err(r) => Err(self.fail(r)),
         }
     }
+}
+
+/// The relay's own "this device is revoked" (never a bare 403).
+fn is_revoked(r: &Refusal) -> bool {
+    r.status == 403 && r.body.error == "revoked"
+}
+
+/// The relay's own "no such blob" (pruned), not some middlebox's 404.
+fn is_relay_not_found(r: &Refusal) -> bool {
+    r.status == 404 && r.body.error == "not_found"
 }
 
 fn refusal(resp: &HttpResponse) -> Refusal {
