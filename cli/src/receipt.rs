@@ -10,6 +10,7 @@
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
+use azmx_sync_core::kdf::trim_receipt;
 use clap::Args;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -20,8 +21,8 @@ pub const RECEIPT_ENV: &str = "AZMX_RECEIPT";
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ReceiptArgs {
-    /// Read the recovery receipt from this file (first line; surrounding
-    /// whitespace ignored). Otherwise: $AZMX_RECEIPT, stdin when piped, or a
+    /// Read the recovery receipt from this file (first non-blank line;
+    /// surrounding ASCII whitespace ignored). Otherwise: $AZMX_RECEIPT, stdin when piped, or a
     /// prompt without echo.
     #[arg(long, value_name = "FILE")]
     pub receipt_file: Option<PathBuf>,
@@ -68,7 +69,9 @@ pub fn read(args: &ReceiptArgs) -> CliResult<SecretString> {
             )?,
         )
     };
-    let trimmed = raw.trim();
+    // The core's rule (PROTOCOL §1), not `str::trim`: trimming Unicode
+    // whitespace too would give this device a different key than the apps.
+    let trimmed = trim_receipt(&raw);
     if trimmed.is_empty() {
         return Err(CliError::no_receipt());
     }
@@ -78,9 +81,54 @@ pub fn read(args: &ReceiptArgs) -> CliResult<SecretString> {
 fn first_line(s: &str) -> Zeroizing<String> {
     Zeroizing::new(
         s.lines()
-            .map(str::trim)
+            .map(trim_receipt)
             .find(|l| !l.is_empty())
             .unwrap_or("")
             .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azmx_sync_core::EnvelopeKey;
+    use secrecy::ExposeSecret;
+
+    /// Issue 11 defect 9: what the CLI hands the engine must derive the same
+    /// key as the raw text given to the core directly (the apps' path), for
+    /// receipts pasted with Unicode whitespace around them.
+    #[test]
+    fn the_cli_reads_a_receipt_as_the_core_trims_it() {
+        let d = tempfile::tempdir().unwrap();
+        for raw in [
+            "RCPT-7F3A-99C2\u{a0}",
+            "\u{2003}RCPT-7F3A-99C2",
+            "  RCPT-7F3A-99C2\u{a0}\r\n",
+            "\u{feff}RCPT-7F3A-99C2\n",
+        ] {
+            let file = d.path().join("receipt.txt");
+            std::fs::write(&file, raw).unwrap();
+            let args = ReceiptArgs {
+                receipt_file: Some(file),
+            };
+            let read = read(&args).unwrap();
+            assert_eq!(
+                read.expose_secret(),
+                azmx_sync_core::kdf::trim_receipt(raw),
+                "{raw:?}"
+            );
+        }
+        // One derivation end to end: the CLI's and the apps' keys are equal.
+        let raw = "RCPT-7F3A-99C2\u{a0}\n";
+        let file = d.path().join("one.txt");
+        std::fs::write(&file, raw).unwrap();
+        let cli = read(&ReceiptArgs {
+            receipt_file: Some(file),
+        })
+        .unwrap();
+        assert_eq!(
+            EnvelopeKey::derive_secret(cli, "lic").unwrap(),
+            EnvelopeKey::derive(raw, "lic").unwrap()
+        );
+    }
 }

@@ -23,6 +23,15 @@ pub const PBKDF2_ITERATIONS: u32 = 600_000;
 /// Key length in bytes (AES-256).
 pub const KEY_LEN: usize = 32;
 
+/// The receipt normalisation of PROTOCOL §1, the one rule every host uses:
+/// surrounding ASCII whitespace (space, tab, CR, LF, FF) is removed; nothing
+/// else, so a no-break space or other Unicode whitespace is part of the
+/// receipt. Hosts that clean up pasted input must call this, not their
+/// language's `trim`, or their key differs from the other devices'.
+pub fn trim_receipt(receipt: &str) -> &str {
+    receipt.trim_matches(|c: char| c.is_ascii_whitespace())
+}
+
 /// A 256-bit AES-GCM key derived from the recovery receipt.
 ///
 /// Zeroized on drop; its `Debug` shows no key bytes; no public API returns
@@ -41,9 +50,7 @@ impl EnvelopeKey {
     /// Like [`derive`](Self::derive) but takes ownership of the receipt in a
     /// secret container, which is zeroized when this returns.
     pub fn derive_secret(receipt: SecretString, license_lid: &str) -> Result<Self, Error> {
-        let trimmed = receipt
-            .expose_secret()
-            .trim_matches(|c: char| c.is_ascii_whitespace());
+        let trimmed = trim_receipt(receipt.expose_secret());
         if trimmed.is_empty() {
             return Err(Error::EmptyReceipt);
         }
