@@ -224,10 +224,32 @@ fn append_line(path: &PathBuf, event: &ActivityEvent) -> std::io::Result<()> {
             std::fs::rename(path, old)?;
         }
     }
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = open_private_append(path)?;
     let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
     line.push(b'\n');
     f.write_all(&line)
+}
+
+/// Opens the log for appending, owner only (0600): it names devices,
+/// stores and record ids, like the rest of the state directory. A log
+/// created by an older version (0644) is tightened in place.
+#[cfg(unix)]
+fn open_private_append(path: &PathBuf) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    if f.metadata()?.permissions().mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
+}
+
+#[cfg(not(unix))]
+fn open_private_append(path: &PathBuf) -> std::io::Result<std::fs::File> {
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 /// Reads the persisted activity log (oldest first), e.g. for a CLI.
