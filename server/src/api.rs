@@ -229,6 +229,15 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::OutOfRange(what) => Self::malformed(format!("{what} out of range")),
+            e @ StorageError::Failed(_) => {
+                // Logged on every refused request: an operator must restart.
+                tracing::error!(error = %e, "storage failed; restart the relay");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_failed",
+                    "the relay's storage failed and refuses writes until it is restarted",
+                )
+            }
             e => {
                 tracing::error!(error = %e, "storage failure");
                 Self::internal()
@@ -1007,4 +1016,20 @@ async fn admin_devices(
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(json_response(StatusCode::OK, json!({ "devices": list })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11 defect 2: a store that can no longer promise durability
+    /// answers with a typed 503, not a generic 500.
+    #[test]
+    fn failed_storage_is_a_typed_503() {
+        let e = ApiError::from(StorageError::Failed("fsync of the WAL failed".into()));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "storage_failed")
+        );
+    }
 }

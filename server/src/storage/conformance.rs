@@ -331,6 +331,34 @@ pub async fn pull_paging(s: Arc<dyn Storage>) {
     assert_eq!(dc.last_pull_at, Some(T0 + 99));
 }
 
+/// Positions are per license: pushes in one license do not move another
+/// license's positions, so a cursor reveals nothing about other tenants.
+pub async fn positions_per_license(s: Arc<dyn Storage>) {
+    license(&*s, "lic_a").await;
+    license(&*s, "lic_b").await;
+    let a = device(&*s, "lic_a", "dev_a").await;
+    let b1 = device(&*s, "lic_b", "dev_b1").await;
+    let b2 = device(&*s, "lic_b", "dev_b2").await;
+    assert_eq!(push(&*s, &b1, 1, b"b1").await, stored(1));
+    let first = s.pull("lic_b", &b2, 0, 10).await.unwrap().items;
+    assert_eq!(first.len(), 1);
+    for seq in 1..=25 {
+        assert_eq!(push(&*s, &a, seq, b"a").await, stored(seq));
+    }
+    assert_eq!(push(&*s, &b1, 2, b"b2").await, stored(2));
+    let next = s
+        .pull("lic_b", &b2, first[0].position, 10)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(next.len(), 1);
+    assert_eq!(
+        next[0].position,
+        first[0].position + 1,
+        "25 pushes in lic_a moved lic_b's positions"
+    );
+}
+
 /// Blob fetch: only within the license; absent seqs are None.
 pub async fn blob_fetch(s: Arc<dyn Storage>) {
     license(&*s, "lic_a").await;
@@ -482,7 +510,7 @@ macro_rules! storage_conformance_tests {
     ($fresh:path) => {
         $crate::storage_conformance_tests!(@each $fresh;
             licenses registration push_sequencing concurrent_same_seq concurrent_devices
-            pull_paging blob_fetch revoke keycheck prune device_metadata);
+            pull_paging positions_per_license blob_fetch revoke keycheck prune device_metadata);
     };
     (@each $fresh:path; $($check:ident)*) => {
         $(

@@ -45,6 +45,12 @@ pub enum StorageError {
     /// carries blob bytes or secrets.
     #[error("storage backend failure: {0}")]
     Backend(String),
+    /// The store can no longer promise durability (an fsync failed, so
+    /// written data may already be gone from the disk: "fsyncgate") and
+    /// refuses every write until the relay is restarted. Nothing that was
+    /// not durable is acknowledged or listed.
+    #[error("storage failed, refusing writes until restart: {0}")]
+    Failed(String),
 }
 
 /// A registered device, as the relay needs it to authenticate requests.
