@@ -1,8 +1,10 @@
-//! Kill -9 the relay process in the middle of concurrent pushes: every
-//! acknowledged push is there after a restart, and every stored blob is
-//! whole (its bytes hash to its listed SHA-256).
+//! Kill -9 the relay process (the real binary) in the middle of 64
+//! devices pushing concurrently, in both durability modes: after a restart
+//! on the same data directory every acknowledged push is listed and
+//! fetchable byte-identical, and a device that was pulling before the
+//! crash, resuming with its old cursor, gets every blob exactly once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
-use azmx_sync_relay::{add_license, Relay, RelayConfig};
+use azmx_sync_relay::add_license;
 
 const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
 
@@ -59,11 +61,17 @@ fn signed_get(url: &str, d: &Dev, path: &str, req: SignedRequest) -> ureq::Respo
         .unwrap()
 }
 
-#[test]
-fn acknowledged_pushes_survive_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let lkey = add_license(&data, "lic_crash").unwrap();
+const DEVICES: usize = 64;
+const BODY: usize = 2048;
+
+/// The bytes device `d` pushes at `seq` (regenerable for the final check).
+fn body(d: usize, seq: u64) -> Vec<u8> {
+    (0..BODY as u64)
+        .map(|i| (i * 7 + seq * 13 + d as u64 * 31) as u8)
+        .collect()
+}
+
+fn spawn_relay(data: &std::path::Path, durability: &str) -> (std::process::Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -71,9 +79,11 @@ fn acknowledged_pushes_survive_kill_9() {
             "127.0.0.1:0",
             "--rate-per-sec",
             "0",
+            "--durability",
+            durability,
             "--data-dir",
         ])
-        .arg(&data)
+        .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -87,31 +97,88 @@ fn acknowledged_pushes_survive_kill_9() {
         .strip_prefix("listening on ")
         .unwrap()
         .to_string();
+    (child, url)
+}
+
+type Item = (String, u64, String);
+/// (device id, seq) → (device index, sha256) of every acknowledged push.
+type Acked = HashMap<(String, u64), (usize, String)>;
+
+/// One pull page: (items as (device, seq, sha256), nextCursor, hasMore);
+/// the error is the HTTP status, `None` when the relay was unreachable.
+fn pull_page(
+    agent: &ureq::Agent,
+    url: &str,
+    d: &Dev,
+    since: &str,
+) -> Result<(Vec<Item>, String, bool), Option<u16>> {
+    let ts = now();
+    let req = SignedRequest::Pull {
+        device_id: d.id.clone(),
+        since: since.into(),
+        limit: 1000,
+        ts,
+    };
+    let sig = d.key.sign(&req).unwrap();
+    let r = agent
+        .get(&format!("{url}/sync/pull?since={since}&limit=1000"))
+        .set("X-Device-Id", &d.id)
+        .set("X-Ts", &ts.to_string())
+        .set("X-Signature", &sig)
+        .call()
+        .map_err(|e| match e {
+            ureq::Error::Status(s, _) => Some(s),
+            _ => None,
+        })?;
+    let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+    let items = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|it| {
+            (
+                it["deviceId"].as_str().unwrap().to_string(),
+                it["seq"].as_u64().unwrap(),
+                it["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    Ok((
+        items,
+        v["nextCursor"].as_str().unwrap().to_string(),
+        v["hasMore"] == true,
+    ))
+}
+
+fn kill_9_under_load(durability: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lkey = add_license(&data, "lic_crash").unwrap();
+    let (mut child, url) = spawn_relay(&data, durability);
     let keys = tempfile::tempdir().unwrap();
     let mk = |i: usize| DeviceIdentity::create(keys.path().join(format!("k{i}"))).unwrap();
-    let devs: Vec<Arc<Dev>> = (0..4)
+    let devs: Vec<Arc<Dev>> = (0..DEVICES)
         .map(|i| Arc::new(init(&url, "lic_crash", &lkey, mk(i))))
         .collect();
-    let reader = init(&url, "lic_crash", &lkey, mk(99));
+    let reader = Arc::new(init(&url, "lic_crash", &lkey, mk(999)));
 
     let stop = Arc::new(AtomicBool::new(false));
-    let acked: Arc<Mutex<HashMap<(String, u64), String>>> = Arc::default();
+    let acked: Arc<Mutex<Acked>> = Arc::default();
     let workers: Vec<_> = devs
         .iter()
         .cloned()
-        .map(|d| {
+        .enumerate()
+        .map(|(i, d)| {
             let (url, stop, acked) = (url.clone(), stop.clone(), acked.clone());
             std::thread::spawn(move || {
                 let agent = ureq::AgentBuilder::new()
-                    .timeout(Duration::from_secs(5))
+                    .timeout(Duration::from_secs(10))
                     .build();
                 for seq in 1u64.. {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let body: Vec<u8> = (0..8192u32)
-                        .map(|i| (i as u64 * 7 + seq * 13) as u8)
-                        .collect();
+                    let body = body(i, seq);
                     let sha = sha256_hex(&body);
                     let ts = now();
                     let sig = d
@@ -133,7 +200,7 @@ fn acknowledged_pushes_survive_kill_9() {
                         .send_bytes(&body);
                     match r {
                         Ok(resp) if resp.status() == 201 => {
-                            acked.lock().unwrap().insert((d.id.clone(), seq), sha);
+                            acked.lock().unwrap().insert((d.id.clone(), seq), (i, sha));
                         }
                         Ok(resp) => panic!("unexpected status {}", resp.status()),
                         Err(ureq::Error::Status(s, _)) => panic!("unexpected status {s}"),
@@ -143,9 +210,36 @@ fn acknowledged_pushes_survive_kill_9() {
             })
         })
         .collect();
+    // A device pulling during the load: what it got before the crash and
+    // its last cursor.
+    let pulled: Arc<Mutex<(Vec<Item>, String)>> = Arc::default();
+    let puller = {
+        let (url, stop, reader, pulled) =
+            (url.clone(), stop.clone(), reader.clone(), pulled.clone());
+        std::thread::spawn(move || {
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(10))
+                .build();
+            while !stop.load(Ordering::Relaxed) {
+                let since = pulled.lock().unwrap().1.clone();
+                match pull_page(&agent, &url, &reader, &since) {
+                    Ok((items, next, _)) => {
+                        let mut g = pulled.lock().unwrap();
+                        g.0.extend(items);
+                        g.1 = next;
+                    }
+                    Err(Some(s)) => panic!("pull: unexpected status {s}"),
+                    Err(None) => break,
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
     // Let pushes flow, then kill -9 mid-stream.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while acked.lock().unwrap().len() < 200 && std::time::Instant::now() < deadline {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while (acked.lock().unwrap().len() < 1500 || pulled.lock().unwrap().0.len() < 100)
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     Command::new("kill")
@@ -157,60 +251,57 @@ fn acknowledged_pushes_survive_kill_9() {
     for w in workers {
         w.join().unwrap();
     }
+    puller.join().unwrap();
     let acked = acked.lock().unwrap().clone();
+    let (before, cursor) = pulled.lock().unwrap().clone();
     assert!(
-        acked.len() >= 50,
+        acked.len() >= 200,
         "too few pushes before the kill: {}",
         acked.len()
     );
+    assert!(
+        !before.is_empty(),
+        "the reader pulled nothing before the kill"
+    );
 
-    // Restart on the same data directory.
-    let mut cfg = RelayConfig::new(&data);
-    cfg.limits.rate_per_sec = 0.0; // the check below reads every blob at once
-    let relay = Relay::start(cfg).unwrap();
-    let url = relay.url();
-    let mut listed: HashMap<(String, u64), (String, u64)> = HashMap::new();
-    let mut since = String::new();
-    loop {
-        let r = signed_get(
-            &url,
-            &reader,
-            &format!("/sync/pull?since={since}&limit=1000"),
-            SignedRequest::Pull {
-                device_id: reader.id.clone(),
-                since: since.clone(),
-                limit: 1000,
-                ts: now(),
-            },
-        );
-        let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
-        for it in v["items"].as_array().unwrap() {
-            listed.insert(
-                (
-                    it["deviceId"].as_str().unwrap().into(),
-                    it["seq"].as_u64().unwrap(),
-                ),
-                (
-                    it["sha256"].as_str().unwrap().into(),
-                    it["size"].as_u64().unwrap(),
-                ),
-            );
+    // Restart the binary on the same data directory.
+    let (mut child, url) = spawn_relay(&data, durability);
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let pull_all = |since: &str| {
+        let (mut all, mut since) = (Vec::new(), since.to_string());
+        loop {
+            let (items, next, more) = pull_page(&agent, &url, &reader, &since).unwrap();
+            all.extend(items);
+            since = next;
+            if !more {
+                return all;
+            }
         }
-        since = v["nextCursor"].as_str().unwrap().into();
-        if v["hasMore"] == false {
-            break;
-        }
+    };
+    let everything = pull_all("");
+    let resumed = pull_all(&cursor);
+
+    // Exactly once: what the reader got before the crash plus what it gets
+    // resuming from its old cursor is every listed blob, none twice.
+    let mut seen = HashSet::new();
+    for it in before.iter().chain(&resumed) {
+        assert!(seen.insert(it.clone()), "{it:?} delivered twice");
     }
-    for ((dev, seq), sha) in &acked {
-        let got = listed.get(&(dev.clone(), *seq));
-        assert_eq!(
-            got.map(|g| &g.0),
-            Some(sha),
-            "acknowledged push {dev}/{seq} lost"
+    let listed: HashSet<Item> = everything.iter().cloned().collect();
+    assert_eq!(listed.len(), everything.len(), "a blob listed twice");
+    assert_eq!(
+        seen, listed,
+        "resuming from the old cursor skipped or invented blobs"
+    );
+
+    // Every acknowledged push is listed and fetchable byte-identical.
+    for ((dev, seq), (i, sha)) in &acked {
+        assert!(
+            listed.contains(&(dev.clone(), *seq, sha.clone())),
+            "acknowledged push {dev}/{seq} lost ({durability})"
         );
-    }
-    // Every stored blob is whole.
-    for ((dev, seq), (sha, size)) in &listed {
         let r = signed_get(
             &url,
             &reader,
@@ -224,8 +315,18 @@ fn acknowledged_pushes_survive_kill_9() {
         );
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
-        assert_eq!(bytes.len() as u64, *size);
-        assert_eq!(&sha256_hex(&bytes), sha, "blob {dev}/{seq} is not whole");
+        assert!(bytes == body(*i, *seq), "blob {dev}/{seq} differs");
     }
-    relay.shutdown();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn kill_9_under_64_device_load_pipelined() {
+    kill_9_under_load("pipelined");
+}
+
+#[test]
+fn kill_9_under_64_device_load_full() {
+    kill_9_under_load("full");
 }
