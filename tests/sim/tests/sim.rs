@@ -2,6 +2,9 @@
 //! of seeded scenarios (see the crate docs). `SIM_SEED=<seed>` replays one
 //! scenario; `SIM_SCENARIOS` / `SIM_SECONDS` / `SIM_BASE_SEED` run more.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
 use azmx_sync_sim::*;
 
 #[test]
@@ -30,22 +33,39 @@ fn convergence_under_random_work_and_faults() {
         .ok()
         .and_then(|s| parse_seed(&s))
         .unwrap_or(0x5eed_0011);
-    let mut budget = Budget::from_env(24, 150);
-    let mut total = Stats::default();
-    let mut i = 0;
-    while budget.more() {
-        let seed = scenario_seed(base, i);
-        i += 1;
-        match run_scenario(seed, &opts) {
-            Ok(s) => total.add(&s),
-            Err(f) => {
-                println!("{}", total.summary());
-                panic!("{f}");
-            }
+    // Scenarios mostly wait (engine backoff after injected network errors),
+    // so several run at once even on two cores.
+    let threads: usize = std::env::var("SIM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let budget = Budget::from_env(48, 150);
+    let next = AtomicU64::new(0);
+    let total = Mutex::new(Stats::default());
+    let failure: Mutex<Option<String>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= budget.scenarios || !budget.more() || failure.lock().unwrap().is_some() {
+                    return;
+                }
+                let seed = scenario_seed(base, i);
+                match run_scenario(seed, &opts) {
+                    Ok(st) => total.lock().unwrap().add(&st),
+                    Err(f) => {
+                        failure.lock().unwrap().get_or_insert(f.to_string());
+                        return;
+                    }
+                }
+            });
         }
-        budget.done += 1;
-    }
+    });
+    let total = total.into_inner().unwrap();
     println!("{}", total.summary());
+    if let Some(f) = failure.into_inner().unwrap() {
+        panic!("{f}");
+    }
     assert!(total.scenarios > 0, "the budget allowed no scenario");
 }
 
