@@ -203,7 +203,7 @@ fn send_pending(
         } if existing == p.sha256 => {}
         PushOutcome::Conflict { last_seq, .. } => {
             let mut st = lock(&engine.inner.state);
-            st.next_seq = last_seq + 1;
+            st.next_seq = last_seq.saturating_add(1);
             st.outbox = None;
             engine.inner.dir.save(&st)?;
             drop(st);
@@ -220,11 +220,11 @@ fn send_pending(
                 .or_default()
                 .extend(hashes.clone());
         }
-        st.next_seq = st.next_seq.max(p.seq + 1);
+        st.next_seq = st.next_seq.max(p.seq.saturating_add(1));
         st.pushes_since_checkpoint = if p.checkpoint {
             0
         } else {
-            st.pushes_since_checkpoint + 1
+            st.pushes_since_checkpoint.saturating_add(1)
         };
         st.outbox = None;
         engine.inner.dir.save(&st)?;
@@ -318,7 +318,8 @@ fn build_bundle(
     if !changed_any {
         return Ok(None);
     }
-    let checkpoint = seq == 1 || since_cp + 1 >= engine.inner.config.checkpoint_every.max(1);
+    let checkpoint =
+        seq == 1 || since_cp.saturating_add(1) >= engine.inner.config.checkpoint_every.max(1);
     let mut pending_hashes = BTreeMap::new();
     let stores_out = if checkpoint {
         full.into_iter()

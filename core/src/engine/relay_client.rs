@@ -340,10 +340,21 @@ impl RelayClient {
         match self.signed(identity, "POST", "/sync/push", &make, blob)? {
             Ok(_) => Ok(PushOutcome::Stored),
             Err(r) if r.status == 409 && r.body.error == "seq_conflict" => {
-                Ok(PushOutcome::Conflict {
-                    last_seq: r.body.last_seq.unwrap_or(0),
-                    existing_sha256: r.body.existing_sha256,
-                })
+                // The device continues at `lastSeq + 1`: an absent or absurd
+                // value from the relay would wrap or burn the seq space.
+                match r.body.last_seq {
+                    Some(last_seq) if last_seq <= MAX_LAST_SEQ => Ok(PushOutcome::Conflict {
+                        last_seq,
+                        existing_sha256: r.body.existing_sha256,
+                    }),
+                    _ => Err(SyncError::Relay {
+                        status: 409,
+                        code: "bad_response".into(),
+                        message: format!(
+                            "the relay's seq_conflict answer has no lastSeq in 0..={MAX_LAST_SEQ}"
+                        ),
+                    }),
+                }
             }
             Err(r) => Err(self.fail(r)),
         }
@@ -541,6 +552,10 @@ fn is_revoked(r: &Refusal) -> bool {
 fn is_relay_not_found(r: &Refusal) -> bool {
     r.status == 404 && r.body.error == "not_found"
 }
+
+/// Highest `lastSeq` the engine accepts from a relay (2^53 − 1: exact in
+/// every binding's numbers, and a push a second for 285 million years).
+pub(crate) const MAX_LAST_SEQ: u64 = (1 << 53) - 1;
 
 fn refusal(resp: &HttpResponse) -> Refusal {
     Refusal {
