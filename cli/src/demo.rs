@@ -84,7 +84,7 @@ impl DemoDevice {
         let versioned = store.spec.contract.requires_version();
         store.write(&key.clone(), |cur| {
             let at = next_time(cur);
-            let version = versioned.then(|| cur.and_then(|c| c.version).unwrap_or(0) + 1);
+            let version = versioned.then(|| crate::store::next_version(cur));
             Ok(match body {
                 Some(b) => Record::new(key.id.clone(), key.scope.clone(), at, version, id, b),
                 None => Record::tombstone(key.id.clone(), key.scope.clone(), at, version, id),

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::error::{exit, CliError, CliResult};
 use crate::receipt::{self, ReceiptArgs};
-use crate::store::{body_text, next_time, Stores, DEFAULT_HANDLE};
+use crate::store::{body_text, next_time, next_version, Stores, DEFAULT_HANDLE};
 use crate::ui::{self, Progress, Style};
 use crate::Ctx;
 
@@ -1076,7 +1076,7 @@ pub fn memory(ctx: &Ctx, cmd: MemoryCmd) -> CliResult {
                 .stores
                 .memory
                 .write(&RecordKey::new(None, key.clone()), |cur| {
-                    let version = cur.and_then(|c| c.version).unwrap_or(0) + 1;
+                    let version = next_version(cur);
                     Ok(Record::new(
                         &key,
                         None,
@@ -1123,7 +1123,7 @@ pub fn memory(ctx: &Ctx, cmd: MemoryCmd) -> CliResult {
                             &key,
                             None,
                             next_time(cur),
-                            Some(c.version.unwrap_or(0) + 1),
+                            Some(next_version(Some(c))),
                             &device_id,
                         )),
                         _ => Err(CliError::generic(format!("no memory under `{key}`"))),

@@ -280,6 +280,15 @@ pub fn next_time(current: Option<&Record>) -> i64 {
     }
 }
 
+/// The version of a local edit of `current` (memory's contract orders by
+/// version). `version` may come from a peer: saturate rather than overflow.
+pub fn next_version(current: Option<&Record>) -> u64 {
+    current
+        .and_then(|c| c.version)
+        .unwrap_or(0)
+        .saturating_add(1)
+}
+
 /// The displayable text of a record body: its `text` (snippets) or `fact`
 /// (memory) string, else the JSON.
 pub fn body_text(r: &Record) -> String {
@@ -306,5 +315,22 @@ mod tests {
         assert_eq!(next_time(Some(&far)), i64::MAX);
         let past = Record::new("x", None, 5, None, "dev_peer", json!({"text": "t"}));
         assert!(next_time(Some(&past)) > 5);
+    }
+
+    #[test]
+    fn next_version_does_not_overflow_on_a_record_from_a_peer() {
+        // Issue 11 defect 10: `version` comes from peers (untrusted).
+        let top = Record::new(
+            "k",
+            None,
+            1,
+            Some(u64::MAX),
+            "dev_peer",
+            json!({"fact": "f"}),
+        );
+        assert_eq!(next_version(Some(&top)), u64::MAX);
+        let v3 = Record::new("k", None, 1, Some(3), "dev_peer", json!({"fact": "f"}));
+        assert_eq!(next_version(Some(&v3)), 4);
+        assert_eq!(next_version(None), 1);
     }
 }
