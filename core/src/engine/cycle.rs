@@ -283,10 +283,18 @@ fn build_bundle(
     let mut changed_any = false;
     let mut full: Vec<(String, Vec<Record>, BTreeMap<String, String>)> = Vec::new();
     let mut delta: Vec<StoreRecords> = Vec::new();
-    for (name, _spec, adapter) in stores(engine) {
+    for (name, spec, adapter) in stores(engine) {
         let mut records = snapshot(engine, &name, adapter.as_ref())?;
-        // Tombstones the engine holds for keys the host no longer lists.
         if let Some(tombs) = tombstones.get(&name) {
+            supersede_losing_host_records(
+                engine,
+                &name,
+                &spec,
+                adapter.as_ref(),
+                tombs,
+                &mut records,
+            )?;
+            // Tombstones the engine holds for keys the host no longer lists.
             let present: HashSet<String> = records.iter().map(|r| key_string(&r.key())).collect();
             records.extend(
                 tombs
@@ -365,6 +373,73 @@ fn build_bundle(
         },
         blob,
     )))
+}
+
+/// A host record that loses by the store's contract to a tombstone the
+/// engine holds for its key is deleted on the host, the way a pull deletes.
+/// The host may never have seen that tombstone (merge gives a host no change
+/// for a delete of a key it did not have, or for a newer tombstone replacing
+/// an older one), so it can create or keep a version every other device
+/// has already deleted; without this, that version stays live here while the
+/// engine's tombstone hides it from every merge, and the device never
+/// converges. `records` then holds the tombstone in its place, which the
+/// relay already has, so nothing is pushed for it.
+fn supersede_losing_host_records(
+    engine: &SyncEngine,
+    store: &str,
+    spec: &crate::merge::StoreSpec,
+    adapter: &dyn super::StoreAdapter,
+    tombs: &[Record],
+    records: &mut [Record],
+) -> Result<(), SyncError> {
+    if tombs.is_empty() {
+        return Ok(());
+    }
+    let by_key: HashMap<RecordKey, &Record> = tombs.iter().map(|t| (t.key(), t)).collect();
+    let mut changes = Vec::new();
+    for r in records.iter_mut() {
+        let Some(t) = by_key.get(&r.key()) else {
+            continue;
+        };
+        if spec.contract.compare(t, r) == std::cmp::Ordering::Greater {
+            *r = (*t).clone();
+            changes.push(Change::Delete((*t).clone()));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let deleted = changes.len() as u64;
+    apply_changes(engine, store, adapter, changes)?;
+    engine.emit(EventKind::Applied {
+        store: store.into(),
+        inserted: 0,
+        updated: 0,
+        deleted,
+        kept_local: 0,
+        unchanged: 0,
+        rejected: 0,
+    });
+    Ok(())
+}
+
+/// Hands a change list to the host; a failure is logged as a `storeError`.
+fn apply_changes(
+    engine: &SyncEngine,
+    store: &str,
+    adapter: &dyn super::StoreAdapter,
+    changes: Vec<Change>,
+) -> Result<(), SyncError> {
+    adapter.apply(changes).map_err(|e| {
+        engine.emit(EventKind::StoreError {
+            store: store.into(),
+            message: e.message.clone(),
+        });
+        SyncError::Store {
+            store: store.into(),
+            message: e.message,
+        }
+    })
 }
 
 // ---------------------------------------------------------------- pull --
@@ -796,16 +871,7 @@ fn merge_apply(
         let applied = merged.changes.len() as u64;
         if applied > 0 {
             // The change list is the host's to keep: hand it over, not a copy.
-            adapter.apply(merged.changes).map_err(|e| {
-                engine.emit(EventKind::StoreError {
-                    store: store.clone(),
-                    message: e.message.clone(),
-                });
-                SyncError::Store {
-                    store: store.clone(),
-                    message: e.message,
-                }
-            })?;
+            apply_changes(engine, &store, adapter.as_ref(), merged.changes)?;
         }
         crash_point("after-apply");
         report.applied_changes += applied;

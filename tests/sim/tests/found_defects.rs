@@ -1,7 +1,5 @@
 //! Defects the simulator found that are not on issue 11's list, each as a
-//! deterministic test. Ignored while the fix (in core, not this crate) is
-//! pending; `cargo test -p azmx-sync-sim --test found_defects -- --ignored`
-//! shows them failing.
+//! deterministic test that failed before its fix in core.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +19,6 @@ use serde_json::json;
 /// keeps the delete; B keeps showing the record, and no later cycle tells
 /// it otherwise (the engine's tombstone masks B's live record in every merge).
 #[test]
-#[ignore = "found by the simulator; needs a core fix (engine-held tombstone vs a host create)"]
 fn create_behind_a_skewed_peers_delete_converges() {
     let now = 1_800_000_000_000i64;
     let key = RecordKey::new(Some("h".into()), "s1");
@@ -47,7 +44,6 @@ fn create_behind_a_skewed_peers_delete_converges() {
 /// in memory (LWW by version) A writes m0 (v1) and deletes it (v2) before
 /// syncing; B, whose host never had m0, creates it later as version 1.
 #[test]
-#[ignore = "found by the simulator; needs a core fix (engine-held tombstone vs a host create)"]
 fn memory_create_after_unseen_delete_converges() {
     let now = 1_800_000_000_000i64;
     diverges_after_create_behind_unseen_delete(
