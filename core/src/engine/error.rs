@@ -47,6 +47,10 @@ pub enum SyncError {
     /// Export/import file problem.
     #[error("export file: {0}")]
     ExportFormat(String),
+    /// The engine's own code failed unexpectedly (a panic inside a cycle).
+    /// Nothing was lost: the next cycle resumes from the saved state.
+    #[error("internal error: {message}")]
+    Internal { message: String },
     /// A crypto or protocol error from the core.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -68,6 +72,7 @@ impl SyncError {
             Self::Config(_) => "config",
             Self::State { .. } => "state_io",
             Self::ExportFormat(_) => "export_format",
+            Self::Internal { .. } => "internal",
             Self::Core(e) => e.code(),
         }
     }

@@ -244,7 +244,13 @@ impl SyncEngine {
         let client = self.client_for(relay_url, 0);
         let device_id = client.init(&self.inner.identity, license_id, license_key, device_name)?;
         {
+            // Under the state directory's lock, like a cycle, and from what
+            // is on disk: another process may be running a cycle on this
+            // directory, and its state (cursors, journal pages) must neither
+            // interleave with this save nor be overwritten by an older copy.
+            let _dir_lock = self.inner.dir.lock()?;
             let mut st = lock(&self.inner.state);
+            *st = self.inner.dir.load()?;
             let changed_license = st.license_id.as_deref() != Some(license_id);
             if changed_license {
                 *st = EngineState::default();
@@ -291,6 +297,24 @@ impl SyncEngine {
             })
             .map_err(|e| SyncError::Config(format!("cannot start the key thread: {e}")))?;
         Ok(())
+    }
+
+    /// Gives the engine an envelope key the host already derived (with
+    /// [`EnvelopeKey::derive`] for this engine's license), instead of a
+    /// receipt: for a host that runs several engines of one license (and
+    /// for tests), so the deliberately slow PBKDF2 runs once, not once per
+    /// engine. The key is kept in memory only, exactly like one derived by
+    /// [`set_receipt`](Self::set_receipt), and is never printed or written
+    /// (`EnvelopeKey` has neither `Display` nor `Serialize`, and its `Debug`
+    /// is redacted). A key of another license or receipt is refused by the
+    /// key check (`WrongReceipt`) before anything is pushed or applied.
+    /// A derivation still running from an earlier `set_receipt` may replace
+    /// it when it finishes: give a device one or the other.
+    pub fn set_envelope_key(&self, key: Arc<EnvelopeKey>) {
+        *lock(&self.inner.key) = KeySlot::Ready(key);
+        self.inner.keycheck_ok.store(false, Ordering::SeqCst);
+        self.inner.key_cv.notify_all();
+        self.emit(EventKind::KeyReady);
     }
 
     /// Blocks until the key derived by [`set_receipt`](Self::set_receipt) is ready.
@@ -348,8 +372,9 @@ impl SyncEngine {
                     pulled_blobs: 0,
                     ok: false,
                 });
-                Err(SyncError::State {
-                    path: self.inner.config.state_dir.display().to_string(),
+                // Not `State`: nothing says the state directory is at fault,
+                // and a host must not tell its user to check the disk.
+                Err(SyncError::Internal {
                     message: "the sync cycle stopped on an internal error (panic); \
                               the next cycle resumes from the saved state"
                         .into(),
