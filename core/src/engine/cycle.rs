@@ -826,7 +826,12 @@ fn merge_apply(
             continue;
         };
         let mut local = StoreState::new();
+        // The tombstones the host itself holds, to tell it of newer ones.
+        let mut host_tombs: HashMap<RecordKey, String> = HashMap::new();
         for r in snapshot(engine, &store, adapter.as_ref())? {
+            if r.deleted {
+                host_tombs.insert(r.key(), short_hash(&r));
+            }
             local.insert(r);
         }
         let engine_tombs = lock(&engine.inner.state)
@@ -843,7 +848,10 @@ fn merge_apply(
                 local.insert(t);
             }
         }
-        let before: HashSet<String> = local.tombstones().map(|t| key_string(&t.key())).collect();
+        let before: HashMap<RecordKey, String> = local
+            .tombstones()
+            .map(|t| (t.key(), short_hash(t)))
+            .collect();
         // Exactly which versions the relay holds, per key: only those may be
         // marked known. A local record that won (say, an edit the user made
         // while this cycle ran) is not on the relay and must still be pushed.
@@ -860,18 +868,35 @@ fn merge_apply(
             });
         }
         report.rejected_records += merged.counts.rejected_invalid;
+        let mut changes = merged.changes;
+        // Merge gives the host no change when a newer tombstone replaces an
+        // older one. A host that keeps tombstones would then keep the older
+        // one, which loses to what the relay holds, and push it back after
+        // every peer checkpoint: it is told of the winner like any delete.
+        let superseded: Vec<Change> = on_relay
+            .keys()
+            .filter_map(|k| {
+                let held = host_tombs.get(k)?;
+                let r = local.get(k).filter(|r| r.deleted)?;
+                (short_hash(r) != *held).then(|| Change::Delete(r.clone()))
+            })
+            .collect();
+        if !superseded.is_empty() {
+            changes.extend(superseded);
+            changes.sort_by_key(|c| c.record().key());
+        }
         let (mut ins, mut upd, mut del) = (0u64, 0u64, 0u64);
-        for c in &merged.changes {
+        for c in &changes {
             match c {
                 Change::Insert(_) => ins += 1,
                 Change::Update(_) => upd += 1,
                 Change::Delete(_) => del += 1,
             }
         }
-        let applied = merged.changes.len() as u64;
+        let applied = changes.len() as u64;
         if applied > 0 {
             // The change list is the host's to keep: hand it over, not a copy.
-            apply_changes(engine, &store, adapter.as_ref(), merged.changes)?;
+            apply_changes(engine, &store, adapter.as_ref(), changes)?;
         }
         crash_point("after-apply");
         report.applied_changes += applied;
@@ -879,11 +904,13 @@ fn merge_apply(
         for (k, hashes) in on_relay {
             if let Some(r) = local.get(&k) {
                 let h = short_hash(r);
+                // A new tombstone, or a newer one replacing the one held:
+                // the engine must not keep (and push back) the loser.
+                if r.deleted && before.get(&k) != Some(&h) {
+                    new_tombstones.push((store.clone(), r.clone()));
+                }
                 if hashes.contains(&h) {
                     known_updates.push((store.clone(), key_string(&k), h));
-                }
-                if r.deleted && !before.contains(&key_string(&k)) {
-                    new_tombstones.push((store.clone(), r.clone()));
                 }
             }
         }

@@ -113,6 +113,112 @@ fn diverges_after_create_behind_unseen_delete(
     );
 }
 
+/// Found by seed 0xb5dc986dfae8b04d (sim.rs, `SIM_STRICT_QUIESCENCE=1`):
+/// B deletes a snippet, A deletes it a little later. B pulls A's newer
+/// tombstone; merge gives a host no change when a tombstone replaces a
+/// tombstone, so B's host kept its older one while the engine marked the
+/// newer one as what the relay holds. Every checkpoint of A then made B push
+/// its older tombstone again, forever: the license never went idle.
+#[test]
+fn newer_tombstone_reaches_a_host_that_keeps_tombstones() {
+    newer_tombstone_settles(true);
+}
+
+/// The same for a host that drops tombstones (the engine keeps them): the
+/// engine's own list kept the older tombstone and pushed it back.
+#[test]
+fn newer_tombstone_replaces_the_engines_older_one() {
+    newer_tombstone_settles(false);
+}
+
+fn newer_tombstone_settles(host_keeps_tombstones: bool) {
+    let now = 1_800_000_000_000i64;
+    let dir = tempfile::tempdir().unwrap();
+    let lid = "lic_found";
+    let license_key = add_license(dir.path(), lid).unwrap();
+    let relay = Relay::start(RelayConfig::new(dir.path())).unwrap();
+    let mk = |name: &str, keeps: bool| {
+        let state = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::new(state.path());
+        // Every push of A is a checkpoint, which carries its tombstone again.
+        config.checkpoint_every = 1;
+        let engine = SyncEngine::new(
+            config,
+            Arc::new(UreqTransport::new(Duration::from_secs(10))),
+        )
+        .unwrap();
+        let store = Arc::new(azmx_sync_e2e_free::Mem::new(keeps));
+        engine
+            .register_store(StoreSpec::snippets(), store.clone())
+            .unwrap();
+        engine
+            .register(&relay.url(), lid, &license_key, name)
+            .unwrap();
+        engine
+            .set_receipt(secrecy::SecretString::from("RCPT-FOUND-0001"))
+            .unwrap();
+        (engine, store, state)
+    };
+    let (a, a_store, _sa) = mk("a", true);
+    let (b, b_store, _sb) = mk("b", host_keeps_tombstones);
+    a.sync_now().unwrap();
+    b.sync_now().unwrap();
+    let (aid, bid) = (a.device_id().unwrap(), b.device_id().unwrap());
+    let key = RecordKey::new(Some("h".into()), "s1");
+    let h = || Some("h".to_string());
+    a_store.put(Record::new(
+        "s1",
+        h(),
+        now,
+        None,
+        &aid,
+        json!({ "text": "x" }),
+    ));
+    a.sync_now().unwrap();
+    b.sync_now().unwrap();
+    if host_keeps_tombstones {
+        // B deletes first; A deletes the same snippet a second later.
+        b_store.put(Record::tombstone("s1", h(), now + 1000, None, &bid));
+        b.sync_now().unwrap();
+    } else {
+        // A host without tombstones cannot delete through the engine: the
+        // older delete reaches B from A too, and B's engine keeps it.
+        a_store.put(Record::tombstone("s1", h(), now + 1000, None, &aid));
+        a.sync_now().unwrap();
+        b.sync_now().unwrap();
+        assert!(b_store.get(&key).is_none());
+    }
+    let newer = Record::tombstone("s1", h(), now + 2000, None, &aid);
+    a_store.put(newer.clone());
+    a.sync_now().unwrap();
+    b.sync_now().unwrap();
+    let mut b_pushes = Vec::new();
+    for i in 0..4 {
+        // Any change of A's is pushed as a checkpoint holding the newer tombstone.
+        a_store.put(Record::new(
+            format!("other{i}"),
+            h(),
+            now + 3000 + i,
+            None,
+            &aid,
+            json!({ "text": "y" }),
+        ));
+        a.sync_now().unwrap();
+        let r = b.sync_now().unwrap();
+        b_pushes.extend(r.pushed_seq);
+    }
+    assert_eq!(
+        b_pushes,
+        Vec::<u64>::new(),
+        "B pushed a losing tombstone again after A's checkpoints"
+    );
+    if host_keeps_tombstones {
+        assert_eq!(b_store.get(&key), Some(newer), "B's host holds the winner");
+    } else {
+        assert!(b_store.get(&key).is_none());
+    }
+}
+
 mod azmx_sync_e2e_free {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
@@ -120,26 +226,46 @@ mod azmx_sync_e2e_free {
     use azmx_sync_core::engine::{HostError, StoreAdapter};
     use azmx_sync_core::merge::{Change, Record, RecordKey};
 
-    /// A host store that keeps tombstones.
-    #[derive(Default)]
-    pub struct Mem(Mutex<BTreeMap<RecordKey, Record>>);
+    /// A host store that keeps tombstones, or (`new(false)`) one that
+    /// drops a record when told to delete it.
+    pub struct Mem {
+        records: Mutex<BTreeMap<RecordKey, Record>>,
+        keeps_tombstones: bool,
+    }
+
+    impl Default for Mem {
+        fn default() -> Self {
+            Self::new(true)
+        }
+    }
 
     impl Mem {
+        pub fn new(keeps_tombstones: bool) -> Self {
+            Self {
+                records: Mutex::default(),
+                keeps_tombstones,
+            }
+        }
         pub fn put(&self, r: Record) {
-            self.0.lock().unwrap().insert(r.key(), r);
+            self.records.lock().unwrap().insert(r.key(), r);
         }
         pub fn get(&self, k: &RecordKey) -> Option<Record> {
-            self.0.lock().unwrap().get(k).cloned()
+            self.records.lock().unwrap().get(k).cloned()
         }
     }
 
     impl StoreAdapter for Mem {
         fn snapshot(&self) -> Result<Vec<Record>, HostError> {
-            Ok(self.0.lock().unwrap().values().cloned().collect())
+            Ok(self.records.lock().unwrap().values().cloned().collect())
         }
         fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
             for c in changes {
-                self.put(c.record().clone());
+                match c {
+                    Change::Delete(t) if !self.keeps_tombstones => {
+                        self.records.lock().unwrap().remove(&t.key());
+                    }
+                    c => self.put(c.record().clone()),
+                }
             }
             Ok(())
         }
