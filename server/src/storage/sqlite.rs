@@ -210,6 +210,9 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     shared: Arc<Shared>,
+    /// Released only after every connection of this store is closed (the
+    /// writer joins the checkpointer; `drop` closes the readers first).
+    _file_guard: DbFileGuard,
 }
 
 impl Drop for Inner {
@@ -217,6 +220,70 @@ impl Drop for Inner {
         drop(self.tx.take());
         if let Some(h) = self.writer.lock().map(|mut g| g.take()).unwrap_or(None) {
             let _ = h.join();
+        }
+        if let Ok(mut r) = self.readers.lock() {
+            r.clear();
+        }
+    }
+}
+
+/// Database files this process has SQLite connections to, with how many
+/// stores hold each.
+static OPEN_DB_FILES: Mutex<Vec<(PathBuf, usize)>> = Mutex::new(Vec::new());
+
+/// Keeps this module from closing a file descriptor of the database file
+/// while this process has SQLite connections to it.
+///
+/// SQLite's locks are POSIX record locks, which belong to the process:
+/// closing ANY descriptor of the file drops every lock the process holds on
+/// it, including the SHARED lock that tells another process closing its
+/// last connection that it is not the last one. That process then
+/// checkpoints and deletes the `-wal` and `-shm` files from under this
+/// one: its next reader fails with "disk I/O error", and its writer keeps
+/// committing (and acknowledging) into an unlinked WAL that a kill loses.
+/// (`license add` or `relay devices` run against a live relay's data
+/// directory did exactly that.) So the file is created, tightened and
+/// fsynced with plain descriptors only by the first store of this process
+/// to open it, before its first connection; later stores of the same
+/// process only tighten modes, which opens nothing.
+struct DbFileGuard {
+    key: PathBuf,
+}
+
+impl DbFileGuard {
+    fn acquire(dir: &Path, db: &Path) -> std::io::Result<Self> {
+        let key = std::fs::canonicalize(dir)?.join(DB_FILE);
+        let mut open = OPEN_DB_FILES.lock().unwrap_or_else(|p| p.into_inner());
+        match open.iter_mut().find(|(p, _)| *p == key) {
+            Some((_, n)) => {
+                // Another store of this process is open on it: that open
+                // synced what earlier processes left, and every descriptor
+                // close here would drop its locks.
+                tighten_private_files(db)?;
+                *n += 1;
+            }
+            None => {
+                create_private_files(db)?;
+                // What a previous process committed may still be only in
+                // the page cache (it was killed before its fsync). Sync it
+                // before anything is listed, so every position a pull shows
+                // is on the disk.
+                sync_files(dir, db)?;
+                open.push((key.clone(), 1));
+            }
+        }
+        Ok(Self { key })
+    }
+}
+
+impl Drop for DbFileGuard {
+    fn drop(&mut self) {
+        let mut open = OPEN_DB_FILES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = open.iter().position(|(p, _)| *p == self.key) {
+            open[i].1 -= 1;
+            if open[i].1 == 0 {
+                open.swap_remove(i);
+            }
         }
     }
 }
@@ -259,14 +326,12 @@ impl SqliteStorage {
     ) -> Result<Self, StorageError> {
         create_private_dir(data_dir).map_err(backend)?;
         let path = data_dir.join(DB_FILE);
-        create_private_files(&path).map_err(backend)?;
+        // Files are created, tightened and synced before this process opens
+        // a connection to them (see `DbFileGuard`).
+        let file_guard = DbFileGuard::acquire(data_dir, &path).map_err(backend)?;
         let conn = Connection::open(&path).map_err(backend)?;
         configure(&conn).map_err(backend)?;
         let epoch_base = migrate(&conn)?;
-        // What a previous process committed may still be only in the page
-        // cache (it was killed before its fsync). Sync it before anything
-        // is listed, so every position a pull shows is on the disk.
-        sync_files(data_dir, &path).map_err(backend)?;
         let durable = conn
             .prepare("SELECT license_id, last_position FROM licenses WHERE last_position > 0")
             .and_then(|mut s| {
@@ -301,7 +366,7 @@ impl SqliteStorage {
         let (cp_tx, cp_rx) = std::sync::mpsc::sync_channel::<()>(1);
         let cp_path = path.clone();
         let sh = shared.clone();
-        std::thread::Builder::new()
+        let checkpointer = std::thread::Builder::new()
             .name("relay-sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(cp_path, cp_rx, sh))
             .map_err(backend)?;
@@ -309,7 +374,7 @@ impl SqliteStorage {
         let sh = shared.clone();
         let writer = std::thread::Builder::new()
             .name("relay-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch, cp_tx, syncer, sh))
+            .spawn(move || writer_loop(conn, rx, max_batch, cp_tx, checkpointer, syncer, sh))
             .map_err(backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -318,6 +383,7 @@ impl SqliteStorage {
                 writer: Mutex::new(Some(writer)),
                 readers: Mutex::new(Vec::new()),
                 shared,
+                _file_guard: file_guard,
             }),
         })
     }
@@ -425,13 +491,20 @@ fn wal_path(db: &Path) -> PathBuf {
 /// tightens files an older relay left group/world readable.
 #[cfg(unix)]
 fn create_private_files(db: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     // An empty file is an empty database to SQLite.
     std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
         .open(db)?;
+    tighten_private_files(db)
+}
+
+/// chmod only: opens no descriptor (see `DbFileGuard`).
+#[cfg(unix)]
+fn tighten_private_files(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     for suffix in ["", "-wal", "-shm"] {
         let mut p = db.as_os_str().to_owned();
         p.push(suffix);
@@ -452,7 +525,13 @@ fn create_private_files(_db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// fsyncs the database, its WAL and the directory holding them.
+#[cfg(not(unix))]
+fn tighten_private_files(_db: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// fsyncs the database, its WAL and the directory holding them. Only
+/// while this process has no connection to them (see `DbFileGuard`).
 fn sync_files(dir: &Path, db: &Path) -> std::io::Result<()> {
     for p in [db.to_path_buf(), wal_path(db)] {
         match std::fs::File::open(&p) {
@@ -655,6 +734,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Work>,
     max_batch: usize,
     checkpoint: std::sync::mpsc::SyncSender<()>,
+    checkpointer: JoinHandle<()>,
     syncer: Option<Syncer>,
     shared: Arc<Shared>,
 ) {
@@ -744,6 +824,8 @@ fn writer_loop(
         }
     }
     drop(checkpoint);
+    // Its connection is closed before the store releases its file guard.
+    let _ = checkpointer.join();
     if let Some((tx, handle)) = syncer {
         drop(tx);
         let _ = handle.join();
