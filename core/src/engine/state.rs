@@ -389,14 +389,31 @@ impl StateDir {
 
     /// Exclusive lock on the state directory for the duration of a cycle,
     /// so two processes never run cycles on one device state at once.
+    /// The file is owner only (0600) like every other file here; one left
+    /// 0644 by an older version is tightened.
     pub fn lock(&self) -> Result<File, SyncError> {
         let p = self.path(LOCK_FILE);
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| io_err(&p, e))?;
+        let mut opts = File::options();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let f = opts.open(&p).map_err(|e| io_err(&p, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = f
+                .metadata()
+                .map_err(|e| io_err(&p, e))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| io_err(&p, e))?;
+            }
+        }
         f.lock().map_err(|e| io_err(&p, e))?;
         Ok(f)
     }
@@ -429,6 +446,28 @@ mod tests {
             known: vec![("snippets".into(), key.into(), "h".into())],
             ..Default::default()
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_lock_file_is_owner_only_also_when_left_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(tmp.path()).unwrap();
+        let mode = || {
+            std::fs::metadata(dir.path(LOCK_FILE))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        drop(dir.lock().unwrap());
+        assert_eq!(mode(), 0o600);
+        // Created 0644 by an older version: tightened on the next lock.
+        std::fs::set_permissions(dir.path(LOCK_FILE), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        drop(dir.lock().unwrap());
+        assert_eq!(mode(), 0o600);
     }
 
     #[test]

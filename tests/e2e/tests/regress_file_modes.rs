@@ -1,5 +1,5 @@
 //! Issue 11 defect 11 (engine files): every file the engine writes in its
-//! state directory, the activity log included, is 0600.
+//! state directory, the activity log and the lock file included, is 0600.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -20,10 +20,6 @@ fn the_activity_log_and_every_state_file_are_owner_only() {
     assert!(log.exists());
     for entry in std::fs::read_dir(dir).unwrap() {
         let p = entry.unwrap().path();
-        // engine.lock holds no data (state.rs creates it; reported to its owner).
-        if p.file_name().unwrap() == "engine.lock" {
-            continue;
-        }
         assert_eq!(mode(&p), 0o600, "{} is {:o}", p.display(), mode(&p));
     }
 }
