@@ -674,10 +674,10 @@ fn bound_quarantine(engine: &SyncEngine, quarantine: &mut Vec<QuarantineEntry>) 
         evicted.extend(drained);
     }
     for q in evicted {
-        engine.emit(EventKind::QuarantineGaveUp {
+        engine.emit(EventKind::QuarantineEvicted {
             device_id: q.device_id,
             seq: q.seq,
-            reason: format!("evicted:{}", q.reason),
+            reason: q.reason,
         });
     }
 }
@@ -992,4 +992,52 @@ pub(crate) fn unsynced(engine: &SyncEngine) -> Result<Unsynced, SyncError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u64, gave_up: bool) -> QuarantineEntry {
+        QuarantineEntry {
+            device_id: format!("dev{i}"),
+            seq: i,
+            sha256: "0".repeat(64),
+            reason: "blob_integrity".into(),
+            attempts: 3,
+            gave_up,
+        }
+    }
+
+    #[test]
+    fn each_eviction_is_reported_as_quarantine_evicted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = SyncEngine::new(
+            super::super::EngineConfig::new(tmp.path()),
+            std::sync::Arc::new(super::super::UreqTransport::new(
+                std::time::Duration::from_secs(1),
+            )),
+        )
+        .unwrap();
+        // 100 given up (36 over their bound) and 200 others: 300 in all,
+        // 44 over, so the 44 oldest given-up entries go.
+        let mut q: Vec<QuarantineEntry> = (0..300).map(|i| entry(i, i < 100)).collect();
+        bound_quarantine(&engine, &mut q);
+        assert_eq!(q.len(), MAX_QUARANTINE_ENTRIES);
+        let evicted: Vec<EventKind> = engine
+            .recent_activity(512)
+            .into_iter()
+            .filter(|e| e.type_name() == "quarantineEvicted")
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(evicted.len(), 44);
+        let json = serde_json::to_value(&evicted[0]).unwrap();
+        assert_eq!(json["deviceId"], "dev0");
+        assert_eq!(json["seq"], 0);
+        assert_eq!(json["reason"], "blob_integrity");
+        assert!(engine
+            .recent_activity(512)
+            .iter()
+            .all(|e| e.type_name() != "quarantineGaveUp"));
+    }
 }

@@ -119,6 +119,15 @@ pub enum EventKind {
         seq: u64,
         reason: String,
     },
+    /// A quarantine entry dropped to keep the quarantine bounded (oldest
+    /// given-up entries first). `reason` is the entry's last failure. The
+    /// blob is not retried again; its owner's next checkpoint carries its
+    /// records.
+    QuarantineEvicted {
+        device_id: String,
+        seq: u64,
+        reason: String,
+    },
     ClockCorrected {
         offset_secs: i64,
     },

@@ -45,7 +45,7 @@ pub const JOURNAL_FILE: &str = "engine-state.journal";
 pub const JOURNAL_COMPACT_BYTES: u64 = 1 << 20;
 /// The quarantine keeps at most this many entries; past it the oldest
 /// given-up entries go first, then the oldest others (each with a
-/// `quarantineGaveUp` event whose reason starts with `evicted:`).
+/// `quarantineEvicted` event).
 pub const MAX_QUARANTINE_ENTRIES: usize = 256;
 /// At most this many given-up entries are kept (for status screens); the
 /// oldest are evicted.
