@@ -400,32 +400,83 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn observe(obs: &Mutex<Observed>, req: &HttpRequest, resp: &HttpResponse) {
+/// One fact about the relay seen on the wire. Also written as a JSON line
+/// by a device cycle running in a child process (`sim_device`), so what the
+/// child saw counts like what the parent saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    Acked(String, u64, String),
+    PrunedBelow(String, u64),
+    Listed(String, String, u64),
+    Fetched(String, u64, String),
+}
+
+impl Seen {
+    pub fn to_json(&self) -> Value {
+        match self {
+            Seen::Acked(o, s, h) => json!(["acked", o, s, h]),
+            Seen::PrunedBelow(o, s) => json!(["pruned", o, s]),
+            Seen::Listed(d, o, s) => json!(["listed", d, o, s]),
+            Seen::Fetched(o, s, h) => json!(["fetched", o, s, h]),
+        }
+    }
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let a = v.as_array()?;
+        let st = |i: usize| a.get(i)?.as_str().map(str::to_string);
+        let n = |i: usize| a.get(i)?.as_u64();
+        Some(match a.first()?.as_str()? {
+            "acked" => Seen::Acked(st(1)?, n(2)?, st(3)?),
+            "pruned" => Seen::PrunedBelow(st(1)?, n(2)?),
+            "listed" => Seen::Listed(st(1)?, st(2)?, n(3)?),
+            "fetched" => Seen::Fetched(st(1)?, n(2)?, st(3)?),
+            _ => return None,
+        })
+    }
+    pub fn record(self, o: &mut Observed) {
+        match self {
+            Seen::Acked(dev, seq, sha) => {
+                o.acked.insert((dev, seq), sha);
+            }
+            Seen::PrunedBelow(dev, cp) => {
+                let e = o.pruned_below.entry(dev).or_default();
+                *e = (*e).max(cp);
+            }
+            Seen::Listed(dev, owner, seq) => {
+                o.listed.entry(dev).or_default().insert((owner, seq));
+            }
+            Seen::Fetched(owner, seq, sha) => {
+                o.fetched.insert((owner, seq, sha));
+            }
+        }
+    }
+}
+
+/// What a 2xx exchange tells about the relay.
+pub fn seen(req: &HttpRequest, resp: &HttpResponse) -> Vec<Seen> {
     if !(200..300).contains(&resp.status) {
-        return;
+        return Vec::new();
     }
     let dev = header(req, "X-Device-Id").unwrap_or_default().to_string();
-    let mut o = lock(obs);
     if Route::Push.matches(req) {
         let seq = header(req, "X-Seq")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let sha = header(req, "X-Sha256").unwrap_or_default().to_string();
-        o.acked.insert((dev, seq), sha);
+        vec![Seen::Acked(dev, seq, sha)]
     } else if Route::Prune.matches(req) {
         let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let cp = v["checkpointSeq"].as_u64().unwrap_or(0);
-        let e = o.pruned_below.entry(dev).or_default();
-        *e = (*e).max(cp);
+        vec![Seen::PrunedBelow(dev, cp)]
     } else if Route::Pull.matches(req) {
         let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         let items = v["items"].as_array().cloned().unwrap_or_default();
-        let set = o.listed.entry(dev).or_default();
-        for it in items {
-            if let (Some(owner), Some(seq)) = (it["deviceId"].as_str(), it["seq"].as_u64()) {
-                set.insert((owner.to_string(), seq));
-            }
-        }
+        items
+            .iter()
+            .filter_map(|it| match (it["deviceId"].as_str(), it["seq"].as_u64()) {
+                (Some(owner), Some(seq)) => Some(Seen::Listed(dev.clone(), owner.to_string(), seq)),
+                _ => None,
+            })
+            .collect()
     } else if Route::Blob.matches(req) {
         let path = req.url.split("/sync/blob/").nth(1).unwrap_or_default();
         let mut parts = path.splitn(2, '/');
@@ -435,8 +486,21 @@ fn observe(obs: &Mutex<Observed>, req: &HttpRequest, resp: &HttpResponse) {
             .and_then(|s| s.split('?').next())
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        o.fetched
-            .insert((owner, seq, azmx_sync_core::sha256_hex(&resp.body)));
+        vec![Seen::Fetched(
+            owner,
+            seq,
+            azmx_sync_core::sha256_hex(&resp.body),
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+fn observe(obs: &Mutex<Observed>, req: &HttpRequest, resp: &HttpResponse) {
+    let facts = seen(req, resp);
+    let mut o = lock(obs);
+    for f in facts {
+        f.record(&mut o);
     }
 }
 
@@ -536,6 +600,150 @@ fn hex_prefix(h: &[u8]) -> String {
     h.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+// --------------------------------------------------- engine in a child --
+
+/// The engine's crash points (`AZMX_CRASH_AT`, core/src/engine/cycle.rs).
+pub const CRASH_POINTS: [&str; 5] = [
+    "after-outbox-blob",
+    "before-push",
+    "after-push",
+    "before-apply",
+    "after-apply",
+];
+
+/// Fault counter names of the crash points, in `CRASH_POINTS` order.
+const KILL_FAULTS: [&str; 5] = [
+    "engine_kill_after_outbox_blob",
+    "engine_kill_before_push",
+    "engine_kill_after_push",
+    "engine_kill_before_apply",
+    "engine_kill_after_apply",
+];
+
+/// The real transport, appending what it sees to a file as it goes (the
+/// process may be aborted between any two requests).
+struct RecordingTransport {
+    inner: UreqTransport,
+    out: Mutex<std::fs::File>,
+}
+
+impl HttpTransport for RecordingTransport {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HostError> {
+        let r = self.inner.send(request.clone());
+        if let Ok(resp) = &r {
+            use std::io::Write;
+            let mut f = lock(&self.out);
+            for s in seen(&request, resp) {
+                let _ = writeln!(f, "{}", s.to_json());
+            }
+        }
+        r
+    }
+}
+
+/// A host store kept in a file: written (atomically) after every apply, so
+/// what the child applied before it died is what its host holds.
+struct FileStore {
+    inner: SimStore,
+    all: Arc<Mutex<Vec<Vec<Record>>>>,
+    path: PathBuf,
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+impl StoreAdapter for FileStore {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        self.inner.snapshot()
+    }
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        self.inner.apply(changes)?;
+        for v in lock(&self.inner.violations).drain(..) {
+            eprintln!("violation: {v}");
+        }
+        let mut all = lock(&self.all);
+        all[self.inner.store] = lock(&self.inner.records).values().cloned().collect();
+        let bytes = serde_json::to_vec(&*all).map_err(|e| HostError::new(e.to_string()))?;
+        write_private(&self.path, &bytes).map_err(|e| HostError::new(e.to_string()))
+    }
+}
+
+/// The `sim_device` binary: one fault-free cycle of an already registered
+/// device whose host stores are in `STORES_FILE`. Exit 0 after the cycle,
+/// 2 when it failed; an `AZMX_CRASH_AT` point aborts the process. The key
+/// is derived here from the simulator's receipt (never passed around).
+pub fn child_cycle_main(args: &[String]) -> i32 {
+    let [state, stores, seen_file, skew, checkpoint_every, pull_page, dict_mask] = args else {
+        eprintln!("usage: sim_device STATE_DIR STORES_FILE SEEN_FILE SKEW_MS CHECKPOINT_EVERY PULL_PAGE DICT_MASK");
+        return 64;
+    };
+    let num = |s: &str| s.parse::<i64>().unwrap_or(0);
+    let all: Vec<Vec<Record>> = std::fs::read(stores)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| vec![Vec::new(); STORES.len()]);
+    let all = Arc::new(Mutex::new(all));
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(seen_file)
+        .expect("seen file");
+    let transport = Arc::new(RecordingTransport {
+        inner: UreqTransport::new(Duration::from_secs(20)),
+        out: Mutex::new(out),
+    });
+    let mut config = EngineConfig::new(state);
+    config.clock = Arc::new(SimClock {
+        offset_ms: AtomicI64::new(num(skew)),
+    });
+    config.checkpoint_every = num(checkpoint_every) as u32;
+    config.pull_page = num(pull_page) as u32;
+    let engine = match SyncEngine::new(config, transport) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("engine: {e}");
+            return 2;
+        }
+    };
+    for s in 0..STORES.len() {
+        let mut inner = SimStore::detached(s);
+        inner.keeps_tombstones = num(dict_mask) & (1 << s) == 0;
+        *lock(&inner.records) = lock(&all)[s].iter().map(|r| (r.key(), r.clone())).collect();
+        let fs = FileStore {
+            inner,
+            all: Arc::clone(&all),
+            path: PathBuf::from(stores),
+        };
+        engine
+            .register_store(spec(s), Arc::new(fs))
+            .expect("register store");
+    }
+    let Some(lid) = engine.status().license_id else {
+        eprintln!("the device is not registered");
+        return 2;
+    };
+    engine.set_envelope_key(envelope_key(&lid));
+    match engine.sync_now() {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("cycle failed: {e}");
+            2
+        }
+    }
+}
+
 // ---------------------------------------------------------------- model --
 
 /// One host write, as logged.
@@ -589,6 +797,7 @@ pub struct SimDevice {
     pub rogue: bool,
     /// Record-timestamp skew, the same as its request clock's.
     pub skew_ms: i64,
+    pub pull_page: u32,
 }
 
 /// Holds `chattr +i` on a state dir; lifts it on drop, also on panic.
@@ -824,6 +1033,11 @@ pub struct Options {
     /// Run the relay as a `sim_relay` child process and SIGKILL it under
     /// load now and then (path of the binary).
     pub relay_bin: Option<PathBuf>,
+    /// Run some device cycles in a `sim_device` child process (path of the
+    /// binary) that the engine aborts at a random crash point.
+    pub device_bin: Option<PathBuf>,
+    /// Of the sync operations, how many per mille run in such a child.
+    pub engine_kill_per_mille: u64,
     /// Self-test of the checker: one device's snippets store silently
     /// drops every change it is given, so the run must report violations.
     pub sabotage: bool,
@@ -835,6 +1049,8 @@ impl Default for Options {
             steps: 60,
             faults: true,
             relay_bin: None,
+            device_bin: None,
+            engine_kill_per_mille: 60,
             sabotage: false,
         }
     }
@@ -1149,7 +1365,7 @@ impl World {
                 &name,
             )
             .expect("register device");
-        if self.seed % 16 == 0 && idx == 0 {
+        if self.seed.is_multiple_of(16) && idx == 0 {
             // Now and then the host path: the receipt, derived by the engine.
             engine
                 .set_receipt(secrecy::SecretString::from(RECEIPT))
@@ -1181,6 +1397,7 @@ impl World {
             retired: false,
             rogue,
             skew_ms,
+            pull_page,
         });
         idx
     }
@@ -1329,6 +1546,11 @@ impl World {
 
     fn op_sync(&mut self, opts: &Options) {
         let d = self.pick_active();
+        if let Some(bin) = opts.device_bin.as_deref().filter(|_| opts.faults) {
+            if self.rng.chance(opts.engine_kill_per_mille) {
+                return self.op_engine_kill(d, bin);
+            }
+        }
         let name = self.devices[d].name.clone();
         let mut extras = Vec::new();
         if opts.faults && self.rng.chance(450) {
@@ -1435,6 +1657,97 @@ impl World {
                 "{name} sync [{}] injected={injected:?} -> {outcome}",
                 extras.join(",")
             ),
+            None,
+        );
+    }
+
+    /// One cycle of device `d` in a child process that the engine aborts
+    /// at a random crash point (a real process death: nothing in memory
+    /// survives, the state dir and the host's store file are what is left).
+    /// The parent's engine for `d` goes on from that state dir, as a
+    /// restarted app would.
+    fn op_engine_kill(&mut self, d: usize, bin: &Path) {
+        use std::os::unix::process::ExitStatusExt;
+        let p = self.rng.below(CRASH_POINTS.len() as u64) as usize;
+        let point = CRASH_POINTS[p];
+        let dev = &self.devices[d];
+        let name = dev.name.clone();
+        // Edits armed for this device happen now, before the child's snapshot.
+        dev.hooks.flush();
+        dev.transport.disarm();
+        let stores_file = self.exports.path().join(format!("{name}-stores.json"));
+        let seen_file = self.exports.path().join(format!("{name}-seen.jsonl"));
+        let all: Vec<Vec<Record>> = dev
+            .stores
+            .iter()
+            .map(|s| lock(&s.records).values().cloned().collect())
+            .collect();
+        write_private(
+            &stores_file,
+            &serde_json::to_vec(&all).expect("records serialise"),
+        )
+        .expect("write the host store file");
+        let _ = std::fs::remove_file(&seen_file);
+        let dict_mask: u64 = dev
+            .stores
+            .iter()
+            .filter(|s| !s.keeps_tombstones)
+            .map(|s| 1u64 << s.store)
+            .sum();
+        let out = std::process::Command::new(bin)
+            .arg(dev.state.path())
+            .arg(&stores_file)
+            .arg(&seen_file)
+            .arg(dev.skew_ms.to_string())
+            .arg(self.base_checkpoint_every.to_string())
+            .arg(dev.pull_page.to_string())
+            .arg(dict_mask.to_string())
+            .env("AZMX_CRASH_AT", point)
+            .output()
+            .expect("spawn sim_device");
+        self.stats.cycles += 1;
+        // What the child saw on the wire counts like the parent's own.
+        if let Ok(text) = std::fs::read_to_string(&seen_file) {
+            let mut o = lock(&self.obs);
+            for l in text.lines() {
+                if let Some(f) = serde_json::from_str(l)
+                    .ok()
+                    .as_ref()
+                    .and_then(Seen::from_json)
+                {
+                    f.record(&mut o);
+                }
+            }
+        }
+        // The host's store is what the child left in its file.
+        let left: Vec<Vec<Record>> = std::fs::read(&stores_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .expect("read the host store file back");
+        for (s, recs) in self.devices[d].stores.iter().zip(left) {
+            *lock(&s.records) = recs.into_iter().map(|r| (r.key(), r)).collect();
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        for v in stderr.lines().filter_map(|l| l.strip_prefix("violation: ")) {
+            self.violation(format!("{name} (child): {v}"));
+        }
+        let outcome = if out.status.signal() == Some(6) {
+            self.stats.fault(KILL_FAULTS[p]);
+            format!("killed at {point}")
+        } else if out.status.success() {
+            self.stats.fault("engine_kill_point_not_reached");
+            format!("{point} not reached, cycle completed")
+        } else {
+            self.stats.cycle_errors += 1;
+            let first = stderr.lines().next().unwrap_or_default().to_string();
+            self.violation(format!(
+                "{name}: fault-free cycle in a child process failed ({}): {first}",
+                out.status
+            ));
+            format!("FAILED {}: {first}", out.status)
+        };
+        self.note(
+            format!("{name} cycle in a child process -> {outcome}"),
             None,
         );
     }
