@@ -18,7 +18,10 @@ fn an_absurd_server_time_is_refused_and_never_applied() {
         b.transport.sent_ts.lock().unwrap().clear();
         b.transport.arm(Fault::SkewOnce { server_time: lie });
         let err = b.engine.sync_now().unwrap_err();
-        assert!(matches!(err, SyncError::ClockSkew { .. }), "lie {lie}: {err:?}");
+        assert!(
+            matches!(err, SyncError::ClockSkew { .. }),
+            "lie {lie}: {err:?}"
+        );
         assert_eq!(b.engine.status().clock_offset_secs, 0, "lie {lie} applied");
         b.engine.sync_now().unwrap();
         let now = now_ms() / 1000;

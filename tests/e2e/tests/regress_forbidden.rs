@@ -38,7 +38,10 @@ fn a_403_that_is_not_the_relays_revoked_does_not_stop_sync() {
         b.transport.disarm();
         b.engine.sync_now().unwrap();
         a.sync();
-        assert_eq!(a.snippet_text("h", &format!("x{i}")).as_deref(), Some("from b"));
+        assert_eq!(
+            a.snippet_text("h", &format!("x{i}")).as_deref(),
+            Some("from b")
+        );
     }
 }
 
@@ -53,7 +56,10 @@ fn a_proxy_403_at_registration_is_not_revoked() {
         let err = engine
             .register(&relay.url(), &relay.license_id, &relay.license_key, "c")
             .unwrap_err();
-        assert!(matches!(err, SyncError::Relay { status: 403, .. }), "{err:?}");
+        assert!(
+            matches!(err, SyncError::Relay { status: 403, .. }),
+            "{err:?}"
+        );
         transport.disarm();
         engine
             .register(&relay.url(), &relay.license_id, &relay.license_key, "c")
