@@ -513,6 +513,17 @@ fn notice(e: &ActivityEvent) -> Option<(bool, String)> {
                  the other device's later checkpoint will carry its records"
             ),
         ),
+        EventKind::QuarantineEvicted {
+            device_id,
+            seq,
+            reason,
+        } => (
+            true,
+            format!(
+                "dropped bundle {seq} from {device_id} ({reason}) from the quarantine, which is \
+                 full; the other device's later checkpoint will carry its records"
+            ),
+        ),
         EventKind::RecordRejected { store, id, reason } => (
             true,
             format!("incoming {store} record `{id}` rejected ({reason}); the local copy was kept"),
@@ -1245,6 +1256,7 @@ pub fn event_line(e: &ActivityEvent) -> String {
             | EventKind::BundleInvalid { .. }
             | EventKind::Quarantined { .. }
             | EventKind::QuarantineGaveUp { .. }
+            | EventKind::QuarantineEvicted { .. }
             | EventKind::RecordRejected { .. }
             | EventKind::WrongReceipt
             | EventKind::Revoked
@@ -1457,5 +1469,20 @@ mod tests {
         )
         .is_err());
         assert!(todo_body(r#"{"items":[]}"#).is_ok());
+    }
+
+    #[test]
+    fn a_quarantine_eviction_is_a_warning() {
+        let e = ActivityEvent {
+            at_ms: 0,
+            kind: EventKind::QuarantineEvicted {
+                device_id: "dev_x".into(),
+                seq: 7,
+                reason: "decrypt_failed".into(),
+            },
+        };
+        let (warn, text) = notice(&e).expect("evictions are shown");
+        assert!(warn);
+        assert!(text.contains("bundle 7 from dev_x"), "{text}");
     }
 }
