@@ -60,3 +60,9 @@ FAILED=$(grep -Eo '[0-9]+ failed' "$LOG" | awk '{s+=$1} END {print s+0}')
 SKIPPED=$(grep -c 'skipped: AZMX_TEST_DATABASE_URL not set' "$LOG")
 echo "postgres: $PASSED passed, $FAILED failed, $SKIPPED skipped ($(($(date +%s) - T0)) s)"
 [[ $RC -eq 0 && $FAILED -eq 0 && $SKIPPED -eq 0 ]] || die "failures"
+
+# The convergence simulator with PostgreSQL in the mix (one scenario in three
+# runs on it when AZMX_TEST_DATABASE_URL is set; docs/RELIABILITY.md).
+SIM_SCENARIOS=${SIM_PG_SCENARIOS:-45} SIM_SECONDS=120 \
+  cargo test -p azmx-sync-sim --test sim convergence -- --nocapture 2>&1 | tee "$PGTMP/sim.log" | grep -E "sim summary|violation|SIM_SEED|test result"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || die "simulator with PostgreSQL failed"
