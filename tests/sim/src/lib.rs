@@ -261,6 +261,11 @@ impl SimStore {
     pub fn put(&self, r: Record) {
         lock(&self.records).insert(r.key(), r);
     }
+    /// Runs `edit` inside the store's `countdown`-th next `snapshot`, after
+    /// the copy is taken (a host write the engine has not seen yet).
+    pub fn edit_during_snapshot(&self, countdown: u32, edit: impl FnOnce() + Send + 'static) {
+        self.hooks.arm(Trigger::Snapshot, countdown, Box::new(edit));
+    }
     pub fn live(&self) -> BTreeMap<RecordKey, Record> {
         lock(&self.records)
             .iter()
@@ -296,6 +301,27 @@ impl StoreAdapter for SimStore {
                             ));
                         }
                     }
+                }
+                // A user's write may have landed since the engine's
+                // snapshot (the hooks fire right after its copy, as a user
+                // typing during a sync would): keep whichever version the
+                // store's contract says wins, as the CLI's store does. A
+                // blind write here lost such edits (seeds 0x91137bd5afc8a2d3,
+                // 0x5d5149e520ba01ec; tests/found_defects.rs).
+                if let Some(cur) = m.get(&r.key()) {
+                    if spec(self.store).contract.compare(&r, cur) == std::cmp::Ordering::Less {
+                        continue;
+                    }
+                }
+                // A host write may have landed since the engine's snapshot
+                // (the merge was computed against that copy): keep whichever
+                // version the store's contract says wins, as the CLI's store
+                // does. Writing every change as given lost such an edit on
+                // every device (seed 0x6261a071dc684ac4).
+                if m.get(&r.key()).is_some_and(|cur| {
+                    spec(self.store).contract.compare(&r, cur) == std::cmp::Ordering::Less
+                }) {
+                    continue;
                 }
                 match c {
                     Change::Delete(_) if !self.keeps_tombstones => {
@@ -778,6 +804,66 @@ pub fn expected(log: &[Write]) -> Vec<BTreeMap<RecordKey, Record>> {
     out
 }
 
+/// What a device may hold for a todo list whose last write by a rogue
+/// device is invalid, keyed by the list's key.
+///
+/// Such a device's checkpoints carry the invalid list (its host keeps what it
+/// wrote, and a checkpoint supersedes its earlier deltas, which the relay may
+/// then prune), and every other device rejects it. Its earlier valid writes of
+/// that list reach a device only if that device pulled the delta before the
+/// prune, or a peer that did so pushed a checkpoint later: a device that
+/// caught up from the checkpoint alone can never learn them. So a device
+/// holds the winner among every other valid write of the key plus some
+/// subset of the rogue's valid ones: that winner ("the state before"), or one
+/// of the rogue's valid writes that beats it. `None` in the list is "no live
+/// record". Anything else (an older version, a record nobody wrote) is still
+/// a loss.
+pub fn rogue_alternatives(
+    log: &[Write],
+    rogues: &BTreeSet<usize>,
+) -> BTreeMap<RecordKey, Vec<Option<Record>>> {
+    let sp = spec(TODOS);
+    let mut last: BTreeMap<(usize, RecordKey), &Write> = BTreeMap::new();
+    for w in log
+        .iter()
+        .filter(|w| w.store == TODOS && rogues.contains(&w.device))
+    {
+        last.insert((w.device, w.record.key()), w);
+    }
+    let superseded: BTreeSet<(usize, RecordKey)> = last
+        .into_iter()
+        .filter(|(_, w)| sp.validate_incoming(&w.record).is_err())
+        .map(|(k, _)| k)
+        .collect();
+    let keys: BTreeSet<RecordKey> = superseded.iter().map(|(_, k)| k.clone()).collect();
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let of_key = |w: &&Write| w.store == TODOS && w.record.key() == key;
+        let is_superseded = |w: &Write| superseded.contains(&(w.device, key.clone()));
+        let others: Vec<Write> = log
+            .iter()
+            .filter(of_key)
+            .filter(|w| !is_superseded(w))
+            .cloned()
+            .collect();
+        let base = expected(&others)[TODOS].get(&key).cloned();
+        let mut allowed = vec![base.clone().filter(|r| !r.deleted)];
+        for w in log.iter().filter(of_key).filter(|w| is_superseded(w)) {
+            if sp.validate_incoming(&w.record).is_err() {
+                continue;
+            }
+            let beats = base
+                .as_ref()
+                .is_none_or(|b| sp.contract.compare(&w.record, b) == std::cmp::Ordering::Greater);
+            if beats {
+                allowed.push(Some(w.record.clone()).filter(|r| !r.deleted));
+            }
+        }
+        out.insert(key, allowed);
+    }
+    out
+}
+
 // --------------------------------------------------------------- device --
 
 pub struct SimDevice {
@@ -1160,28 +1246,25 @@ fn todo_list(rng: &mut Rng, valid: bool, tag: &str) -> Value {
     json!({ "items": items })
 }
 
-/// `SIM_SKEWED_CREATES=1` lets a host create a record that loses to a
-/// tombstone it was never shown: with its own (skewed) time where a peer
-/// whose clock runs ahead deleted the key, and, in memory, with version 1
-/// where a peer deleted the key at a higher version (no skew needed).
-/// Off by default while the defect it finds is open: the engine keeps such
-/// a tombstone to itself (the merge emits no change for a key the host never
-/// had), so the host's create loses everywhere else yet stays live on the
-/// host for good (`tests/found_defects.rs`). Off, a create gets a time and
+/// On by default (`SIM_SKEWED_CREATES=0` turns it off): a host may create a
+/// record that loses to a tombstone it was never shown: with its own (skewed)
+/// time where a peer whose clock runs ahead deleted the key, and, in memory,
+/// with version 1 where a peer deleted the key at a higher version (no skew
+/// needed). It was off while the engine kept such a tombstone to itself (the
+/// host's create lost everywhere else yet stayed live on the host for good;
+/// fixed in 9ef134b, `tests/found_defects.rs`). Off, a create gets a time and
 /// version above every one the simulator logged for its key.
 pub fn skewed_creates() -> bool {
-    std::env::var("SIM_SKEWED_CREATES").is_ok_and(|v| v == "1")
+    std::env::var("SIM_SKEWED_CREATES").map_or(true, |v| v != "0")
 }
 
-/// `SIM_STRICT_QUIESCENCE=1` makes "still pushing after 8 fault-free
-/// rounds" a violation. Off by default while the defect it finds is open:
-/// a newer tombstone replacing an older one emits no change (MERGE.md), so
-/// a host that keeps tombstones keeps its older one, the engine marks the
-/// newer one known, and every cycle after a peer's checkpoint pushes the
-/// older tombstone again (seed 0xb5dc986dfae8b04d). Convergence is still
-/// checked either way.
+/// On by default (`SIM_STRICT_QUIESCENCE=0` turns it off): "still pushing
+/// after 8 fault-free rounds" is a violation. It was off while a newer
+/// tombstone replacing an older one gave the host no change, so every peer
+/// checkpoint made a device push its older tombstone again (seed
+/// 0xb5dc986dfae8b04d, fixed in 04ce41b). Convergence is checked either way.
 pub fn strict_quiescence() -> bool {
-    std::env::var("SIM_STRICT_QUIESCENCE").is_ok_and(|v| v == "1")
+    std::env::var("SIM_STRICT_QUIESCENCE").map_or(true, |v| v != "0")
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1417,9 +1500,22 @@ impl World {
 
     fn sync(&mut self, d: usize) -> Result<CycleReport, SyncError> {
         self.stats.cycles += 1;
+        let pruned_before = lock(&self.obs).pruned_below.clone();
         let r = self.devices[d].engine.sync_now();
         if r.is_err() {
             self.stats.cycle_errors += 1;
+        }
+        // Which deltas a late reader can no longer get (a checkpoint
+        // supersedes them): the trace needs it to explain a missing version.
+        let pruned: Vec<String> = lock(&self.obs)
+            .pruned_below
+            .iter()
+            .filter(|(o, cp)| pruned_before.get(*o) != Some(*cp))
+            .map(|(o, cp)| format!("{o} below {cp}"))
+            .collect();
+        if !pruned.is_empty() {
+            let name = self.devices[d].name.clone();
+            self.note(format!("{name} pruned {pruned:?}"), None);
         }
         // Corrupted blobs are put back after a few cycles, before any
         // device could give them up (max_quarantine_attempts = 5).
@@ -1638,8 +1734,9 @@ impl World {
         }
         let outcome = match &r {
             Ok(rep) => format!(
-                "ok pushed={:?} pulled={} applied={} rejected={} quarantined={}",
+                "ok pushed={:?} checkpoint={} pulled={} applied={} rejected={} quarantined={}",
                 rep.pushed_seq,
+                rep.checkpoint,
                 rep.pulled_blobs,
                 rep.applied_changes,
                 rep.rejected_records,
@@ -1969,8 +2066,8 @@ impl World {
                     let name = self.devices[d].name.clone();
                     self.note(
                         format!(
-                            "{name} quiesce round {round}: pushed={:?} records={} checkpoint={} pulled={} applied={}",
-                            r.pushed_seq, r.pushed_records, r.checkpoint, r.pulled_blobs, r.applied_changes
+                            "{name} quiesce round {round}: pushed={:?} records={} checkpoint={} pulled={} applied={} rejected={}",
+                            r.pushed_seq, r.pushed_records, r.checkpoint, r.pulled_blobs, r.applied_changes, r.rejected_records
                         ),
                         None,
                     );
@@ -2042,10 +2139,7 @@ impl World {
         } else {
             // A last round pulls everything acknowledged so far; pushes it
             // makes itself are left out of the listing check.
-            self.note(
-                format!("{msg} (tolerated: SIM_STRICT_QUIESCENCE unset)"),
-                None,
-            );
+            self.note(format!("{msg} (tolerated: SIM_STRICT_QUIESCENCE=0)"), None);
             self.cutoff = Some(lock(&self.obs).acked.keys().cloned().collect());
             for d in self.active() {
                 self.sync_strict(d, "final");
@@ -2058,6 +2152,13 @@ impl World {
         let mut bad_keys = Vec::new();
         let log = lock(&self.log).clone();
         let exp = expected(&log);
+        let rogues: BTreeSet<usize> = self
+            .devices
+            .iter()
+            .filter(|d| d.rogue)
+            .map(|d| d.idx)
+            .collect();
+        let alternatives = rogue_alternatives(&log, &rogues);
         for d in self.active() {
             let dev = &self.devices[d];
             for s in 0..STORES.len() {
@@ -2069,6 +2170,21 @@ impl World {
                     exp[s].iter().filter(|(_, r)| !r.deleted).collect();
                 for (k, w) in &exp[s] {
                     let got = live.get(k);
+                    if let Some(allowed) = alternatives.get(k).filter(|_| s == TODOS) {
+                        if !allowed.iter().any(|a| a.as_ref() == got) {
+                            self.violation(format!(
+                                "{}: todos/{k:?} (last written invalid by a rogue device) holds {:?}, none of the allowed {:?}",
+                                dev.name,
+                                got.map(|g| (g.updated_at - EPOCH_MS, g.device_id.clone())),
+                                allowed
+                                    .iter()
+                                    .map(|a| a.as_ref().map(|r| r.updated_at - EPOCH_MS))
+                                    .collect::<Vec<_>>()
+                            ));
+                            bad_keys.push((s, k.clone()));
+                        }
+                        continue;
+                    }
                     let ok = match (w.deleted, got) {
                         (true, None) => true,
                         (true, Some(g)) => {
