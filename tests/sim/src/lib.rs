@@ -302,17 +302,6 @@ impl StoreAdapter for SimStore {
                         }
                     }
                 }
-                // A user's write may have landed since the engine's
-                // snapshot (the hooks fire right after its copy, as a user
-                // typing during a sync would): keep whichever version the
-                // store's contract says wins, as the CLI's store does. A
-                // blind write here lost such edits (seeds 0x91137bd5afc8a2d3,
-                // 0x5d5149e520ba01ec; tests/found_defects.rs).
-                if let Some(cur) = m.get(&r.key()) {
-                    if spec(self.store).contract.compare(&r, cur) == std::cmp::Ordering::Less {
-                        continue;
-                    }
-                }
                 // A host write may have landed since the engine's snapshot
                 // (the merge was computed against that copy): keep whichever
                 // version the store's contract says wins, as the CLI's store

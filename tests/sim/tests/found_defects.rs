@@ -1,12 +1,14 @@
 //! Defects the simulator found that are not on issue 11's list, each as a
 //! deterministic test that failed before its fix in core.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azmx_sync_core::engine::{EngineConfig, SyncEngine, UreqTransport};
-use azmx_sync_core::merge::{Record, RecordKey, StoreSpec};
+use azmx_sync_core::engine::{EngineConfig, HostError, StoreAdapter, SyncEngine, UreqTransport};
+use azmx_sync_core::merge::{Change, Record, RecordKey, StoreSpec};
 use azmx_sync_relay::{add_license, Relay, RelayConfig};
+use azmx_sync_sim::SimStore;
 use serde_json::json;
 
 /// Found by seed 0xae309fa44d2f3c08 (relay_kill.rs, before the gate
@@ -270,4 +272,129 @@ mod azmx_sync_e2e_free {
             Ok(())
         }
     }
+}
+
+/// Found by seeds 0x91137bd5afc8a2d3 (an upsert lost) and 0x5d5149e520ba01ec
+/// (a delete undone; only under load), both SQLite full, sim.rs. The
+/// simulator's host store wrote every change `apply` handed it, also over a
+/// version the user wrote *after* the engine's `snapshot` copy (the edit
+/// fired inside that very snapshot: a user typing during a background pull).
+/// The engine's merge had only seen the older host version, so its change
+/// (an older peer write) replaced the newer local one: the write was gone
+/// from the host before any push could carry it, and every device converged
+/// on the older version. No engine can close that window (snapshot and apply
+/// are two host calls); the host has to keep whichever version the store's
+/// contract says wins, as the CLI's SQLite store does. These tests drive the
+/// simulator's own store ([`SimStore`]) through a real engine and relay,
+/// with the edit landing between the merge's snapshot and its apply.
+#[test]
+fn a_delete_during_the_pulls_snapshot_survives_an_older_incoming_write() {
+    edit_during_the_pulls_snapshot_survives(true, true);
+    edit_during_the_pulls_snapshot_survives(true, false);
+}
+
+#[test]
+fn an_upsert_during_the_pulls_snapshot_survives_an_older_incoming_write() {
+    edit_during_the_pulls_snapshot_survives(false, true);
+    edit_during_the_pulls_snapshot_survives(false, false);
+}
+
+/// A `SimStore` whose snapshot number `at` (counting from 0) makes a host
+/// edit right after copying the records, like the simulator's `Snapshot`
+/// hooks.
+struct EditInSnapshot {
+    inner: Arc<SimStore>,
+    calls: AtomicU32,
+    at: AtomicU32,
+    edit: Mutex<Option<Record>>,
+}
+
+impl StoreAdapter for EditInSnapshot {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        let out = self.inner.snapshot()?;
+        if self.calls.fetch_add(1, Ordering::SeqCst) == self.at.load(Ordering::SeqCst) {
+            if let Some(r) = self.edit.lock().unwrap().take() {
+                self.inner.put(r);
+            }
+        }
+        Ok(out)
+    }
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        self.inner.apply(changes)
+    }
+}
+
+fn edit_during_the_pulls_snapshot_survives(delete: bool, host_keeps_tombstones: bool) {
+    let now = 1_800_000_000_000i64;
+    let dir = tempfile::tempdir().unwrap();
+    let lid = "lic_found";
+    let license_key = add_license(dir.path(), lid).unwrap();
+    let relay = Relay::start(RelayConfig::new(dir.path())).unwrap();
+    let mk = |name: &str, store: Arc<dyn StoreAdapter>| {
+        let state = tempfile::tempdir().unwrap();
+        let engine = SyncEngine::new(
+            EngineConfig::new(state.path()),
+            Arc::new(UreqTransport::new(Duration::from_secs(10))),
+        )
+        .unwrap();
+        engine.register_store(StoreSpec::snippets(), store).unwrap();
+        engine
+            .register(&relay.url(), lid, &license_key, name)
+            .unwrap();
+        engine
+            .set_receipt(secrecy::SecretString::from("RCPT-FOUND-0001"))
+            .unwrap();
+        (engine, state)
+    };
+    // Store 0 is the simulator's snippets store.
+    let a_store = Arc::new(SimStore::detached(0));
+    let mut b_sim = SimStore::detached(0);
+    b_sim.keeps_tombstones = host_keeps_tombstones;
+    let b_sim = Arc::new(b_sim);
+    let b_store = Arc::new(EditInSnapshot {
+        inner: Arc::clone(&b_sim),
+        calls: AtomicU32::new(0),
+        at: AtomicU32::new(u32::MAX),
+        edit: Mutex::new(None),
+    });
+    let (a, _sa) = mk("a", a_store.clone());
+    let (b, _sb) = mk("b", b_store.clone());
+    a.sync_now().unwrap();
+    b.sync_now().unwrap();
+    let (aid, bid) = (a.device_id().unwrap(), b.device_id().unwrap());
+    let h = || Some("h1".to_string());
+    let key = RecordKey::new(h(), "s3");
+    let text = |t: &str| json!({ "text": t });
+    // Both hold s3; then A edits it and pushes.
+    a_store.put(Record::new("s3", h(), now, None, &aid, text("v0")));
+    a.sync_now().unwrap();
+    b.sync_now().unwrap();
+    assert_eq!(b_sim.get(&key).map(|r| r.updated_at), Some(now));
+    a_store.put(Record::new("s3", h(), now + 1, None, &aid, text("a")));
+    a.sync_now().unwrap();
+    // B's user writes s3, later than A, while B's cycle pulls A's edit: the
+    // push's snapshot (the first) finds nothing to send, the pull's merge
+    // copies the old version (the second) and then the user's write lands.
+    let mine = if delete {
+        Record::tombstone("s3", h(), now + 60_000, None, &bid)
+    } else {
+        Record::new("s3", h(), now + 60_000, None, &bid, text("b"))
+    };
+    b_store.calls.store(0, Ordering::SeqCst);
+    b_store.at.store(1, Ordering::SeqCst);
+    *b_store.edit.lock().unwrap() = Some(mine.clone());
+    let r = b.sync_now().unwrap();
+    assert!(b_store.edit.lock().unwrap().is_none(), "the edit fired");
+    assert_eq!(r.applied_changes, 1, "the pull handed A's older edit over");
+    assert_eq!(
+        b_sim.get(&key),
+        Some(mine.clone()),
+        "B's host lost the write its user made during the pull"
+    );
+    for _ in 0..2 {
+        b.sync_now().unwrap();
+        a.sync_now().unwrap();
+    }
+    assert_eq!(a_store.get(&key), Some(mine.clone()), "A has B's winner");
+    assert_eq!(b_sim.get(&key), Some(mine), "B kept its winner");
 }
