@@ -45,7 +45,7 @@ pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, Syn
         }
     }
     let mut report = CycleReport::default();
-    let result = run_inner(engine, &mut report);
+    let mut result = run_inner(engine, &mut report);
     report.duration_ms = started.elapsed().as_millis() as u64;
     let ok = result.is_ok();
     {
@@ -57,14 +57,27 @@ pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, Syn
             error_code: result.as_ref().err().map(|e| e.code().to_string()),
             duration_ms: report.duration_ms,
         });
+        let prev_success = st.last_success_ms;
         if ok {
             st.last_success_ms = Some(now);
         }
         if matches!(result, Err(SyncError::Revoked)) {
             st.revoked = true;
         }
-        let _ = engine.inner.dir.save(&st);
+        // A cycle whose state cannot be written did not finish: say so (the
+        // journal still holds its pages, so the next cycle resumes from them).
+        if let Err(e) = engine.inner.dir.save(&st) {
+            if result.is_ok() {
+                if let Some(c) = st.last_cycle.as_mut() {
+                    c.ok = false;
+                    c.error_code = Some(e.code().to_string());
+                }
+                st.last_success_ms = prev_success;
+                result = Err(e);
+            }
+        }
     }
+    let ok = result.is_ok();
     engine.emit(EventKind::CycleFinished {
         duration_ms: report.duration_ms,
         pushed: report.pushed_seq.is_some(),
@@ -635,6 +648,7 @@ fn process_items(
         tombstones,
         quarantine: (quarantine != st.quarantine).then_some(quarantine),
         parked: (parked != st.parked).then_some(parked),
+        generation: 0,
     };
     let parked_changed = delta.parked.is_some();
     let journal_len = engine.inner.dir.append_page(&delta)?;

@@ -17,14 +17,18 @@
 //! before them. Loading replays the journal's complete lines over the state
 //! file, stopping at the first line that does not parse (a torn append: its
 //! page is pulled again). A full save (end of a cycle, a push, or a journal
-//! past [`JOURNAL_COMPACT_BYTES`]) empties the journal first and then
-//! replaces the state file: a crash in between falls back to the previous
-//! state file, which only moves the cursor back (pages are pulled and merged
-//! again, idempotently), never forward.
+//! past [`JOURNAL_COMPACT_BYTES`]) replaces the state file first, with a new
+//! random *generation*, and then empties the journal. Every journal line
+//! carries the generation of the state file it extends, and loading replays
+//! only the lines of the state file's generation: lines a crash (or a failed
+//! truncate) left behind a newer state file are skipped, and a failed replace
+//! (a full disk, a directory refusing new files) leaves the journal whole
+//! over the older state file, so nothing journalled is lost.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
@@ -133,6 +137,9 @@ pub struct EngineState {
     pub last_cycle: Option<CycleSummary>,
     pub last_success_ms: Option<i64>,
     pub revoked: bool,
+    /// A new random value at every save; the journal's lines name the one
+    /// they extend.
+    pub generation: u64,
 }
 
 impl Default for EngineState {
@@ -155,6 +162,7 @@ impl Default for EngineState {
             last_cycle: None,
             last_success_ms: None,
             revoked: false,
+            generation: 0,
         }
     }
 }
@@ -172,6 +180,11 @@ pub struct PageDelta {
     pub quarantine: Option<Vec<QuarantineEntry>>,
     /// The whole (bounded) parked list, when the page changed it.
     pub parked: Option<Vec<ParkedBundle>>,
+    /// The generation of the state file this page extends (stamped by
+    /// [`StateDir::append_page`]; lines from before a format with
+    /// generations have 0, as had their state file).
+    #[serde(default)]
+    pub generation: u64,
 }
 
 impl PageDelta {
@@ -209,6 +222,9 @@ pub fn short_hash(rec: &Record) -> String {
 
 pub struct StateDir {
     pub dir: PathBuf,
+    /// The generation of the state file on disk, as last loaded or saved:
+    /// journal lines are stamped with it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl StateDir {
@@ -220,7 +236,10 @@ impl StateDir {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
         }
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            generation: Default::default(),
+        })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -251,9 +270,13 @@ impl StateDir {
             let Ok(delta) = serde_json::from_slice::<PageDelta>(&rest[..end]) else {
                 break;
             };
-            delta.apply_to(&mut st);
+            // A line of an older generation is already in the state file.
+            if delta.generation == st.generation {
+                delta.apply_to(&mut st);
+            }
             rest = &rest[end + 1..];
         }
+        self.generation.store(st.generation, Ordering::SeqCst);
         Ok(st)
     }
 
@@ -267,7 +290,11 @@ impl StateDir {
     /// [`JOURNAL_COMPACT_BYTES`].
     pub fn append_page(&self, delta: &PageDelta) -> Result<u64, SyncError> {
         let p = self.path(JOURNAL_FILE);
-        let mut line = serde_json::to_vec(delta).map_err(|e| SyncError::State {
+        let stamped = PageDelta {
+            generation: self.generation.load(Ordering::SeqCst),
+            ..delta.clone()
+        };
+        let mut line = serde_json::to_vec(&stamped).map_err(|e| SyncError::State {
             path: p.display().to_string(),
             message: e.to_string(),
         })?;
@@ -294,15 +321,32 @@ impl StateDir {
     }
 
     /// Replaces the state file with `state` (which must include every page
-    /// journalled so far) and empties the journal.
+    /// journalled so far) under the next generation, then empties the
+    /// journal. The state file goes first: if replacing it fails, the
+    /// journal still holds every page over the older file (emptying it first
+    /// lost them); if emptying fails after, its lines are of an older
+    /// generation and are skipped on load.
     pub fn save(&self, state: &EngineState) -> Result<(), SyncError> {
         let p = self.path(STATE_FILE);
-        let bytes = serde_json::to_vec(state).map_err(|e| SyncError::State {
+        // Random, not a counter: only equality matters, and another process
+        // (or an engine that has not loaded since) cannot know the last one.
+        let next = loop {
+            let g = rand_core::RngCore::next_u64(&mut rand_core::OsRng);
+            if g != self.generation.load(Ordering::SeqCst) && g != state.generation {
+                break g;
+            }
+        };
+        let mut value = serde_json::to_value(state).map_err(|e| SyncError::State {
             path: p.display().to_string(),
             message: e.to_string(),
         })?;
-        // Journal first: replaying old pages over a newer state file could
-        // bring back older tombstones; losing them only re-pulls.
+        value["generation"] = serde_json::Value::from(next);
+        let bytes = serde_json::to_vec(&value).map_err(|e| SyncError::State {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })?;
+        write_private_atomically(&p, &self.dir, &bytes).map_err(|e| io_err(&p, e))?;
+        self.generation.store(next, Ordering::SeqCst);
         let j = self.path(JOURNAL_FILE);
         if self.journal_len() > 0 {
             let f = std::fs::OpenOptions::new()
@@ -312,7 +356,7 @@ impl StateDir {
             f.set_len(0).map_err(|e| io_err(&j, e))?;
             f.sync_all().map_err(|e| io_err(&j, e))?;
         }
-        write_private_atomically(&p, &self.dir, &bytes).map_err(|e| io_err(&p, e))
+        Ok(())
     }
 
     pub fn write_outbox_blob(&self, blob: &[u8]) -> Result<(), SyncError> {
@@ -500,6 +544,35 @@ mod tests {
         }
         dir.save(&st).unwrap();
         assert_eq!(dir.journal_len(), 0);
-        assert_eq!(dir.load().unwrap(), st);
+        let mut loaded = dir.load().unwrap();
+        loaded.generation = st.generation;
+        assert_eq!(loaded, st);
+    }
+
+    #[test]
+    fn a_failed_replace_keeps_the_journal_and_stale_lines_are_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(tmp.path()).unwrap();
+        dir.save(&EngineState::default()).unwrap();
+        dir.append_page(&page("c1", "a")).unwrap();
+        let st = dir.load().unwrap();
+        // The replace fails (here: a directory where the state file goes).
+        let state_bytes = std::fs::read(dir.path(STATE_FILE)).unwrap();
+        std::fs::remove_file(dir.path(STATE_FILE)).unwrap();
+        std::fs::create_dir(dir.path(STATE_FILE)).unwrap();
+        std::fs::write(dir.path(STATE_FILE).join("x"), b"x").unwrap();
+        assert!(dir.save(&st).is_err());
+        std::fs::remove_dir_all(dir.path(STATE_FILE)).unwrap();
+        std::fs::write(dir.path(STATE_FILE), state_bytes).unwrap();
+        assert!(dir.journal_len() > 0, "the journal outlives a failed save");
+        assert_eq!(dir.load().unwrap().cursor, "c1");
+        // A save whose truncate never happened (a crash right after the
+        // replace): the journal's lines are older than the state file.
+        let journal = std::fs::read(dir.path(JOURNAL_FILE)).unwrap();
+        let mut newer = dir.load().unwrap();
+        newer.cursor = "c9".into();
+        dir.save(&newer).unwrap();
+        std::fs::write(dir.path(JOURNAL_FILE), journal).unwrap();
+        assert_eq!(dir.load().unwrap().cursor, "c9");
     }
 }

@@ -398,3 +398,85 @@ fn edit_during_the_pulls_snapshot_survives(delete: bool, host_keeps_tombstones: 
     assert_eq!(a_store.get(&key), Some(mine.clone()), "A has B's winner");
     assert_eq!(b_sim.get(&key), Some(mine), "B kept its winner");
 }
+
+/// Seen in seed 0x91137bd5afc8a2d3 (step 52): a cycle whose state directory
+/// refused new files (`chattr +i`: existing files stay writable, a new file
+/// or a rename fails) pulled a page, journalled it, and then reported ok
+/// although its end-of-cycle save failed. That save had already emptied the
+/// journal before its failed replace of the state file, so the page's
+/// cursor, `known` hashes and tombstones were gone from the disk too.
+/// A failed save fails the cycle, and the journal outlives it.
+#[test]
+fn a_cycle_whose_state_cannot_be_saved_fails_and_keeps_its_journal() {
+    if !azmx_sync_sim::immutable_dirs_supported() {
+        // chattr +i needs root on a filesystem that supports it (the CI
+        // and dev containers have both); nothing else makes a rename fail
+        // while appends still work.
+        eprintln!("skipped: chattr +i is not available here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lid = "lic_found";
+    let license_key = add_license(dir.path(), lid).unwrap();
+    let relay = Relay::start(RelayConfig::new(dir.path())).unwrap();
+    let mk = |name: &str| {
+        let state = tempfile::tempdir().unwrap();
+        let engine = SyncEngine::new(
+            EngineConfig::new(state.path()),
+            Arc::new(UreqTransport::new(Duration::from_secs(10))),
+        )
+        .unwrap();
+        let store = Arc::new(SimStore::detached(0));
+        engine
+            .register_store(StoreSpec::snippets(), store.clone())
+            .unwrap();
+        engine
+            .register(&relay.url(), lid, &license_key, name)
+            .unwrap();
+        engine
+            .set_receipt(secrecy::SecretString::from("RCPT-FOUND-0001"))
+            .unwrap();
+        (engine, store, state)
+    };
+    let (a, a_store, _sa) = mk("a");
+    let (b, _b_store, sb) = mk("b");
+    a.sync_now().unwrap();
+    b.sync_now().unwrap();
+    let aid = a.device_id().unwrap();
+    a_store.put(Record::new(
+        "s1",
+        Some("h".into()),
+        1_800_000_000_000,
+        None,
+        &aid,
+        json!({ "text": "x" }),
+    ));
+    a.sync_now().unwrap();
+    let journal = sb.path().join("engine-state.journal");
+    let state_file = sb.path().join("engine-state.json");
+    let before = std::fs::read(&state_file).unwrap();
+    let chattr = |flag: &str| {
+        assert!(std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(sb.path())
+            .status()
+            .unwrap()
+            .success());
+    };
+    chattr("+i");
+    let r = b.sync_now();
+    let journal_after = std::fs::read(&journal).unwrap_or_default();
+    chattr("-i");
+    assert!(
+        r.is_err(),
+        "a cycle whose state could not be saved reported ok: {r:?}"
+    );
+    assert_eq!(std::fs::read(&state_file).unwrap(), before);
+    assert!(
+        !journal_after.is_empty(),
+        "the journalled page was dropped although the state file was not replaced"
+    );
+    // The next cycle, with the directory writable again, settles.
+    b.sync_now().unwrap();
+    assert_eq!(b.sync_now().unwrap().pulled_blobs, 0);
+}
