@@ -29,6 +29,15 @@ pub trait StoreAdapter: Send + Sync {
     fn snapshot(&self) -> Result<Vec<Record>, HostError>;
     /// Writes merged changes. Called only with real changes. Must be
     /// idempotent: after a crash the same changes may be applied again.
+    ///
+    /// The changes were computed from an earlier `snapshot`; the user may
+    /// have saved a newer version of a record since. Write a change only if
+    /// it still wins against the record the store holds now by the store's
+    /// contract (`spec.contract.compare(change.record(), &current) == Greater`, under
+    /// the same lock as the user's writes), else keep the current record:
+    /// the engine has not marked it as on the relay, so the next cycle
+    /// pushes it. A host that writes every change as given loses an edit
+    /// saved between the two calls (the simulator found this: docs/RELIABILITY.md).
     fn apply(&self, changes: Vec<Change>) -> Result<(), HostError>;
 }
 
