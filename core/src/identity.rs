@@ -225,27 +225,8 @@ fn check_mode(_meta: &fs::Metadata) -> Result<(), KeyFileProblem> {
 /// Writes `contents` to `path` atomically with owner-only permissions.
 /// Shared by every file that holds secrets or engine state.
 pub fn write_private_atomically(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "no file name"))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp.{}.{}", std::process::id(), unique()));
-    let tmp = dir.join(tmp_name);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
+    let tmp = write_synced_temp(path, dir, contents)?;
+    let result = fs::rename(&tmp, path).and_then(|()| sync_dir(dir));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -258,12 +239,51 @@ pub fn write_private_atomically(path: &Path, dir: &Path, contents: &[u8]) -> std
 /// `path` in one step (a hard link of a synced temp file), so a concurrent
 /// reader never sees it half written.
 pub fn write_private_new(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = write_synced_temp(path, dir, contents)?;
+    // link(2) fails with EEXIST instead of replacing, unlike rename(2).
+    let result = match fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => {
+            // A file system or sandbox without hard links (FAT, some
+            // mobile sandboxes): exclusive create of the file itself.
+            // Still never replaces; a reader racing the write may see
+            // it short, which it reports as corrupt, never as a key.
+            let mut f = private_create_new().open(path)?;
+            let written = f.write_all(contents).and_then(|()| f.sync_all());
+            if written.is_err() {
+                drop(f);
+                let _ = fs::remove_file(path);
+            }
+            written
+        }
+        other => other,
+    }
+    .and_then(|()| sync_dir(dir));
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// `contents` in a new, fsynced, owner-only temp file beside `path`.
+fn write_synced_temp(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<PathBuf> {
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "no file name"))?;
     let mut tmp_name = name.to_os_string();
     tmp_name.push(format!(".tmp.{}.{}", std::process::id(), unique()));
     let tmp = dir.join(tmp_name);
+    let written = private_create_new().open(&tmp).and_then(|mut f| {
+        f.write_all(contents)?;
+        f.sync_all()
+    });
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn private_create_new() -> OpenOptions {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -271,32 +291,7 @@ pub fn write_private_new(path: &Path, dir: &Path, contents: &[u8]) -> std::io::R
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        drop(f);
-        // link(2) fails with EEXIST instead of replacing, unlike rename(2).
-        match fs::hard_link(&tmp, path) {
-            Err(e) if e.kind() != ErrorKind::AlreadyExists => {
-                // A file system or sandbox without hard links (FAT, some
-                // mobile sandboxes): exclusive create of the file itself.
-                // Still never replaces; a reader racing the write may see
-                // it short, which it reports as corrupt, never as a key.
-                let mut f = opts.open(path)?;
-                let written = f.write_all(contents).and_then(|()| f.sync_all());
-                if written.is_err() {
-                    drop(f);
-                    let _ = fs::remove_file(path);
-                }
-                written
-            }
-            other => other,
-        }?;
-        sync_dir(dir)
-    })();
-    let _ = fs::remove_file(&tmp);
-    result
+    opts
 }
 
 fn unique() -> u64 {
@@ -305,13 +300,14 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// fsyncs a directory, so a rename or new file in it survives a power loss.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+pub fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

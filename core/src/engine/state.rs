@@ -33,7 +33,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::error::SyncError;
-use crate::identity::write_private_atomically;
+use crate::identity::{sync_dir, write_private_atomically};
 use crate::merge::{Record, RecordKey};
 
 pub const STATE_FILE: &str = "engine-state.json";
@@ -468,16 +468,6 @@ pub fn io_err(path: &Path, e: std::io::Error) -> SyncError {
         path: path.display().to_string(),
         message: e.to_string(),
     }
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]
