@@ -5,8 +5,6 @@
 //! crash, resuming with its old cursor, gets every blob exactly once.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +12,9 @@ use std::time::Duration;
 use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
 use azmx_sync_relay::add_license;
 
-const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
+mod relay_proc;
+
+use relay_proc::RelayProc;
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -71,35 +71,6 @@ fn body(d: usize, seq: u64) -> Vec<u8> {
         .collect()
 }
 
-fn spawn_relay(data: &std::path::Path, durability: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-per-sec",
-            "0",
-            "--durability",
-            durability,
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    (child, url)
-}
-
 type Item = (String, u64, String);
 /// (device id, seq) → (device index, sha256) of every acknowledged push.
 type Acked = HashMap<(String, u64), (usize, String)>;
@@ -154,7 +125,8 @@ fn kill_9_under_load(durability: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let lkey = add_license(&data, "lic_crash").unwrap();
-    let (mut child, url) = spawn_relay(&data, durability);
+    let relay = RelayProc::spawn(&data, durability);
+    let url = relay.url.clone();
     let keys = tempfile::tempdir().unwrap();
     let mk = |i: usize| DeviceIdentity::create(keys.path().join(format!("k{i}"))).unwrap();
     let devs: Vec<Arc<Dev>> = (0..DEVICES)
@@ -242,11 +214,7 @@ fn kill_9_under_load(durability: &str) {
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
+    relay.sigkill();
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
@@ -265,7 +233,8 @@ fn kill_9_under_load(durability: &str) {
     );
 
     // Restart the binary on the same data directory.
-    let (mut child, url) = spawn_relay(&data, durability);
+    let relay = RelayProc::spawn(&data, durability);
+    let url = relay.url.clone();
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build();
@@ -317,8 +286,7 @@ fn kill_9_under_load(durability: &str) {
         std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
         assert!(bytes == body(*i, *seq), "blob {dev}/{seq} differs");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(relay);
 }
 
 #[test]

@@ -9,9 +9,8 @@
 //! to the first.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +18,9 @@ use std::time::{Duration, Instant};
 use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
 use azmx_sync_relay::add_license;
 
-const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
+mod relay_proc;
+
+use relay_proc::{RelayProc, BIN};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -32,59 +33,6 @@ fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(20))
         .build()
-}
-
-/// A child relay, killed with SIGKILL when dropped (a failing test must not
-/// leave it running).
-struct RelayProc {
-    child: Child,
-    url: String,
-}
-
-impl RelayProc {
-    fn spawn(data: &Path, durability: &str) -> Self {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--rate-per-sec",
-                "0",
-                "--durability",
-                durability,
-                "--data-dir",
-            ])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("relay did not start: {line:?}"))
-            .to_string();
-        Self { child, url }
-    }
-
-    fn sigkill(mut self) {
-        Command::new("kill")
-            .args(["-KILL", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RelayProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `license add` run as its own process (the real binary), as an operator
