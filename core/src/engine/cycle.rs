@@ -137,16 +137,21 @@ fn snapshot(
     store: &str,
     adapter: &dyn super::StoreAdapter,
 ) -> Result<Vec<Record>, SyncError> {
-    adapter.snapshot().map_err(|e| {
-        engine.emit(EventKind::StoreError {
-            store: store.into(),
-            message: e.message.clone(),
-        });
-        SyncError::Store {
-            store: store.into(),
-            message: e.message,
-        }
-    })
+    adapter
+        .snapshot()
+        .map_err(|e| store_failed(engine, store, e))
+}
+
+/// A host store's failure, logged as a `storeError` event and returned typed.
+fn store_failed(engine: &SyncEngine, store: &str, e: super::HostError) -> SyncError {
+    engine.emit(EventKind::StoreError {
+        store: store.into(),
+        message: e.message.clone(),
+    });
+    SyncError::Store {
+        store: store.into(),
+        message: e.message,
+    }
 }
 
 // ---------------------------------------------------------------- push --
@@ -443,16 +448,9 @@ fn apply_changes(
     adapter: &dyn super::StoreAdapter,
     changes: Vec<Change>,
 ) -> Result<(), SyncError> {
-    adapter.apply(changes).map_err(|e| {
-        engine.emit(EventKind::StoreError {
-            store: store.into(),
-            message: e.message.clone(),
-        });
-        SyncError::Store {
-            store: store.into(),
-            message: e.message,
-        }
-    })
+    adapter
+        .apply(changes)
+        .map_err(|e| store_failed(engine, store, e))
 }
 
 // ---------------------------------------------------------------- pull --
