@@ -2387,6 +2387,19 @@ impl Budget {
 }
 
 /// Parses `SIM_SEED` (decimal or 0x-hex).
+/// The seeds a test runs: `SIM_SEED` alone when set (a replay), else
+/// `count_var` (default `default_count`) scenarios from `base`.
+pub fn seeds_from_env(count_var: &str, default_count: u64, base: u64) -> Vec<u64> {
+    if let Some(s) = std::env::var("SIM_SEED").ok().and_then(|s| parse_seed(&s)) {
+        return vec![s];
+    }
+    let n = std::env::var(count_var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_count);
+    (0..n).map(|i| scenario_seed(base, i)).collect()
+}
+
 pub fn parse_seed(s: &str) -> Option<u64> {
     let s = s.trim();
     match s.strip_prefix("0x") {

@@ -14,16 +14,7 @@ fn engine_killed_at_every_crash_point_converges() {
         engine_kill_per_mille: 350,
         ..Options::default()
     };
-    let seeds: Vec<u64> = match std::env::var("SIM_SEED").ok().and_then(|s| parse_seed(&s)) {
-        Some(s) => vec![s],
-        None => {
-            let n = std::env::var("SIM_KILL_SCENARIOS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(6u64);
-            (0..n).map(|i| scenario_seed(0xc4a5_0011, i)).collect()
-        }
-    };
+    let seeds = seeds_from_env("SIM_KILL_SCENARIOS", 6, 0xc4a5_0011);
     let replay = seeds.len() == 1;
     let mut total = Stats::default();
     for seed in seeds {

@@ -12,16 +12,7 @@ fn relay_killed_under_load_loses_no_acknowledged_push() {
         relay_bin: Some(bin),
         ..Options::default()
     };
-    let seeds: Vec<u64> = match std::env::var("SIM_SEED").ok().and_then(|s| parse_seed(&s)) {
-        Some(s) => vec![s],
-        None => {
-            let n = std::env::var("SIM_RELAY_SCENARIOS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(4u64);
-            (0..n).map(|i| scenario_seed(0x4e1a_7c11, i)).collect()
-        }
-    };
+    let seeds = seeds_from_env("SIM_RELAY_SCENARIOS", 4, 0x4e1a_7c11);
     let mut total = Stats::default();
     for seed in seeds {
         match run_scenario(seed, &opts) {
