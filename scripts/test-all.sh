@@ -39,6 +39,7 @@ if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 # --- lint ----------------------------------------------------------------
 run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo clippy --all-targets -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+run_step "architecture rules (docs/ARCHITECTURE.md)" python3 scripts/check_architecture.py
 
 # --- rust tests ----------------------------------------------------------
 mkdir -p "$ROOT/target"
