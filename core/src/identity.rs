@@ -8,8 +8,8 @@
 //! The private key never leaves this type: the only operations are the
 //! public key, a fingerprint, and signing of valid canonical requests.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::canonical::SignedRequest;
 use crate::error::{Error, KeyFileProblem};
+use crate::fsutil::{parent_dir, write_private_new};
 
 const MAGIC: &[u8; 8] = b"AZMXDK01";
 const FILE_LEN: usize = 8 + 32 + 8;
@@ -193,11 +194,7 @@ fn checksum(seed: &[u8]) -> [u8; 8] {
 }
 
 fn check_parent(path: &Path) -> Result<PathBuf, Error> {
-    let dir = match path.parent() {
-        Some(p) if p.as_os_str().is_empty() => PathBuf::from("."),
-        Some(p) => p.to_path_buf(),
-        None => PathBuf::from("."),
-    };
+    let dir = parent_dir(path);
     if !dir.is_dir() {
         return Err(Error::KeyFile {
             path: path.to_path_buf(),
@@ -219,95 +216,6 @@ fn check_mode(meta: &fs::Metadata) -> Result<(), KeyFileProblem> {
 
 #[cfg(not(unix))]
 fn check_mode(_meta: &fs::Metadata) -> Result<(), KeyFileProblem> {
-    Ok(())
-}
-
-/// Writes `contents` to `path` atomically with owner-only permissions.
-/// Shared by every file that holds secrets or engine state.
-pub fn write_private_atomically(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = write_synced_temp(path, dir, contents)?;
-    let result = fs::rename(&tmp, path).and_then(|()| sync_dir(dir));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Like [`write_private_atomically`] but never replaces: fails with
-/// `AlreadyExists` when `path` exists, leaving it untouched. For files whose
-/// first writer must win (the device key). The complete file appears at
-/// `path` in one step (a hard link of a synced temp file), so a concurrent
-/// reader never sees it half written.
-pub fn write_private_new(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = write_synced_temp(path, dir, contents)?;
-    // link(2) fails with EEXIST instead of replacing, unlike rename(2).
-    let result = match fs::hard_link(&tmp, path) {
-        Err(e) if e.kind() != ErrorKind::AlreadyExists => {
-            // A file system or sandbox without hard links (FAT, some
-            // mobile sandboxes): exclusive create of the file itself.
-            // Still never replaces; a reader racing the write may see
-            // it short, which it reports as corrupt, never as a key.
-            let mut f = private_create_new().open(path)?;
-            let written = f.write_all(contents).and_then(|()| f.sync_all());
-            if written.is_err() {
-                drop(f);
-                let _ = fs::remove_file(path);
-            }
-            written
-        }
-        other => other,
-    }
-    .and_then(|()| sync_dir(dir));
-    let _ = fs::remove_file(&tmp);
-    result
-}
-
-/// `contents` in a new, fsynced, owner-only temp file beside `path`.
-fn write_synced_temp(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<PathBuf> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "no file name"))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp.{}.{}", std::process::id(), unique()));
-    let tmp = dir.join(tmp_name);
-    let written = private_create_new().open(&tmp).and_then(|mut f| {
-        f.write_all(contents)?;
-        f.sync_all()
-    });
-    match written {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
-}
-
-fn private_create_new() -> OpenOptions {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-/// fsyncs a directory, so a rename or new file in it survives a power loss.
-#[cfg(unix)]
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-pub fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -15,6 +15,7 @@ pub mod canonical;
 pub mod engine;
 pub mod envelope;
 pub mod error;
+mod fsutil;
 pub mod identity;
 pub mod integrity;
 pub mod kdf;

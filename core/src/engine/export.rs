@@ -20,7 +20,7 @@ use super::error::SyncError;
 use super::events::{lock, EventKind};
 use super::state::key_string;
 use super::SyncEngine;
-use crate::identity::write_private_atomically;
+use crate::fsutil::{parent_dir, write_private_atomically};
 use crate::merge::{merge_in_place, Record, StoreState};
 
 pub const EXPORT_MAGIC: &str = "azmx-export v1";
@@ -78,13 +78,11 @@ pub(crate) fn export(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError>
         "{EXPORT_MAGIC}\n{header}\n{}\n",
         crate::envelope::seal_text(&key, &payload)
     );
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    write_private_atomically(path, &dir, text.as_bytes()).map_err(|e| SyncError::State {
-        path: path.display().to_string(),
-        message: e.to_string(),
+    write_private_atomically(path, &parent_dir(path), text.as_bytes()).map_err(|e| {
+        SyncError::State {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
     })?;
     engine.emit(EventKind::Exported {
         records: count,

@@ -33,7 +33,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::error::SyncError;
-use crate::identity::{sync_dir, write_private_atomically};
+use crate::fsutil::{create_private_dir_all, private_options, sync_dir, write_private_atomically};
 use crate::merge::{Record, RecordKey};
 
 pub const STATE_FILE: &str = "engine-state.json";
@@ -230,12 +230,7 @@ pub struct StateDir {
 impl StateDir {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, SyncError> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        }
+        create_private_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
         Ok(Self {
             dir,
             generation: Default::default(),
@@ -300,13 +295,8 @@ impl StateDir {
         })?;
         line.push(b'\n');
         let existed = p.exists();
-        let mut opts = std::fs::OpenOptions::new();
+        let mut opts = private_options();
         opts.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
         let result = (|| {
             use std::io::Write;
             let mut f = opts.open(&p)?;
@@ -388,12 +378,7 @@ impl StateDir {
     pub fn write_parked(&self, sha256: &str, blob: &[u8]) -> Result<(), SyncError> {
         let dir = self.path(PARKED_DIR);
         if !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-            }
+            create_private_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
             sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         }
         let p = self.parked_path(sha256)?;
@@ -437,13 +422,8 @@ impl StateDir {
     /// 0644 by an older version is tightened.
     pub fn lock(&self) -> Result<File, SyncError> {
         let p = self.path(LOCK_FILE);
-        let mut opts = File::options();
+        let mut opts = private_options();
         opts.create(true).truncate(false).write(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
         let f = opts.open(&p).map_err(|e| io_err(&p, e))?;
         #[cfg(unix)]
         {
