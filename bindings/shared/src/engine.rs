@@ -1,0 +1,252 @@
+//! [`Engine`]: the sync engine's public method set, the one every binding
+//! exposes (in its own casing). Errors are [`ApiError`]; results are the
+//! core's plain structs, which each binding maps to its types.
+//!
+//! Secrets are handled here once: the license key and the receipt are taken
+//! by value and their buffers wiped before the call returns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azmx_sync_core::engine::{
+    clamp_interval, ActivityListener, EngineConfig, HttpTransport, StoreAdapter, SyncEngine,
+    UreqTransport,
+};
+pub use azmx_sync_core::engine::{CycleReport, DeviceInfo, EngineStatus, Unsynced};
+use secrecy::SecretString;
+use zeroize::Zeroize;
+
+use crate::error::ApiError;
+use crate::events::EventView;
+pub use crate::store_spec::ValidatorKind;
+use crate::store_spec::{builtin_store, check_store_spec, custom_store_spec, Contract, StoreSpec};
+
+/// The default `limit` of [`Engine::recent_activity`] where a binding has
+/// an optional argument.
+pub const DEFAULT_ACTIVITY_LIMIT: u32 = 100;
+
+/// The sync engine of one device. Its state lives in the state directory;
+/// the receipt is never written. `Debug` shows only the device id.
+pub struct Engine {
+    inner: SyncEngine,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.inner.device_id() {
+            Some(id) => write!(f, "SyncEngine(device_id={id})"),
+            None => f.write_str("SyncEngine(unregistered)"),
+        }
+    }
+}
+
+impl Engine {
+    /// Opens (or creates) the engine state in `state_dir`, including the
+    /// device key. `transport`: the host's, or `None` for the built-in one.
+    pub fn new(
+        state_dir: impl Into<PathBuf>,
+        transport: Option<Arc<dyn HttpTransport>>,
+    ) -> Result<Self, ApiError> {
+        let config = EngineConfig::new(state_dir);
+        let transport = transport.unwrap_or_else(|| Arc::new(UreqTransport::default()));
+        Ok(Self {
+            inner: SyncEngine::new(config, transport)?,
+        })
+    }
+
+    /// Wraps an engine built with a custom configuration.
+    pub fn from_core(inner: SyncEngine) -> Self {
+        Self { inner }
+    }
+
+    /// The core engine, for binding-specific plumbing (Node's JS-timer
+    /// schedule runs `run_scheduled_cycle` itself).
+    pub fn core(&self) -> &SyncEngine {
+        &self.inner
+    }
+
+    /// Registers a store under a checked spec (see
+    /// [`check_store_spec`](crate::store_spec::check_store_spec)).
+    pub fn register_store(
+        &self,
+        name: &str,
+        contract: Contract,
+        validator: ValidatorKind,
+        adapter: Arc<dyn StoreAdapter>,
+    ) -> Result<(), ApiError> {
+        let spec = check_store_spec(name, contract, validator)?;
+        self.register_spec(spec, adapter)
+    }
+
+    /// Registers a host store under a name that is not built in.
+    pub fn register_custom_store(
+        &self,
+        name: &str,
+        contract: Contract,
+        validator: ValidatorKind,
+        adapter: Arc<dyn StoreAdapter>,
+    ) -> Result<(), ApiError> {
+        let spec = custom_store_spec(name, contract, validator)?;
+        self.register_spec(spec, adapter)
+    }
+
+    /// Registers the built-in `snippets` store (LWW by time, scoped).
+    pub fn register_snippets(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), ApiError> {
+        self.register_builtin("snippets", adapter)
+    }
+
+    /// Registers the built-in `todos` store (LWW per session, validated lists).
+    pub fn register_todos(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), ApiError> {
+        self.register_builtin("todos", adapter)
+    }
+
+    /// Registers the built-in `memory` store (LWW by version, unscoped).
+    pub fn register_memory(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), ApiError> {
+        self.register_builtin("memory", adapter)
+    }
+
+    /// Registers a built-in store by name (`UnknownStore` otherwise).
+    pub fn register_builtin(
+        &self,
+        name: &str,
+        adapter: Arc<dyn StoreAdapter>,
+    ) -> Result<(), ApiError> {
+        self.register_spec(builtin_store(name)?, adapter)
+    }
+
+    fn register_spec(
+        &self,
+        spec: StoreSpec,
+        adapter: Arc<dyn StoreAdapter>,
+    ) -> Result<(), ApiError> {
+        Ok(self.inner.register_store(spec, adapter)?)
+    }
+
+    /// Registers this device with a relay; returns its device id.
+    /// Idempotent for the same device key. `license_key` is wiped.
+    pub fn register(
+        &self,
+        relay_url: &str,
+        license_id: &str,
+        mut license_key: String,
+        device_name: &str,
+    ) -> Result<String, ApiError> {
+        let out = self
+            .inner
+            .register(relay_url, license_id, &license_key, device_name);
+        license_key.zeroize();
+        Ok(out?)
+    }
+
+    /// Gives the engine the recovery receipt; the key is derived in the
+    /// background. `receipt` is wiped: the engine keeps its own exact-size
+    /// copy inside a `SecretString` (zeroized on drop).
+    pub fn set_receipt(&self, mut receipt: String) -> Result<(), ApiError> {
+        let out = self.inner.set_receipt(SecretString::from(receipt.as_str()));
+        receipt.zeroize();
+        Ok(out?)
+    }
+
+    /// Checks the receipt against the license's key-check blob on the relay
+    /// (sets it for the license's first device): `WrongReceipt` if not.
+    pub fn verify_receipt(&self) -> Result<(), ApiError> {
+        Ok(self.inner.verify_receipt()?)
+    }
+
+    /// Runs one full cycle now (push, pull, merge, apply).
+    pub fn sync_now(&self) -> Result<CycleReport, ApiError> {
+        Ok(self.inner.sync_now()?)
+    }
+
+    /// Starts the core's background scheduler (one thread).
+    pub fn start(&self) {
+        self.inner.start()
+    }
+
+    /// Stops the background scheduler, waiting for a running cycle.
+    pub fn stop(&self) {
+        self.inner.stop()
+    }
+
+    /// Wakes the scheduler to run a cycle soon, without blocking.
+    pub fn trigger(&self) {
+        self.inner.trigger()
+    }
+
+    /// Hidden apps skip background cycles (`sync_now` still runs).
+    pub fn set_visible(&self, visible: bool) {
+        self.inner.set_visible(visible)
+    }
+
+    /// Background interval, clamped to 30 s – 60 min.
+    pub fn set_interval_secs(&self, secs: u64) {
+        self.inner.set_interval(Duration::from_secs(secs))
+    }
+
+    /// Registers a listener for every activity event (called on an engine
+    /// thread). Cycle ends are `cycleFinished` events.
+    pub fn add_listener(&self, listener: Arc<dyn ActivityListener>) {
+        self.inner.add_listener(listener)
+    }
+
+    /// The most recent events, oldest first.
+    pub fn recent_activity(&self, limit: u32) -> Vec<EventView> {
+        self.inner
+            .recent_activity(limit as usize)
+            .iter()
+            .map(EventView::from)
+            .collect()
+    }
+
+    /// Records the relay does not have yet (snapshots every store).
+    pub fn unsynced(&self) -> Result<Unsynced, ApiError> {
+        Ok(self.inner.unsynced()?)
+    }
+
+    /// A snapshot for a status screen.
+    pub fn status(&self) -> EngineStatus {
+        self.inner.status()
+    }
+
+    /// The license's devices (metadata only).
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, ApiError> {
+        Ok(self.inner.devices()?)
+    }
+
+    /// Revokes a device of this license (e.g. a lost laptop).
+    pub fn revoke(&self, device_id: &str) -> Result<(), ApiError> {
+        Ok(self.inner.revoke(device_id)?)
+    }
+
+    /// Writes every store to an encrypted export file; returns the record count.
+    pub fn export_to(&self, path: impl Into<PathBuf>) -> Result<u64, ApiError> {
+        Ok(self.inner.export(path.into())?)
+    }
+
+    /// Merges an export file into the stores; returns the record count.
+    pub fn import_from(&self, path: impl Into<PathBuf>) -> Result<u64, ApiError> {
+        Ok(self.inner.import(path.into())?)
+    }
+
+    pub fn device_id(&self) -> Option<String> {
+        self.inner.device_id()
+    }
+
+    /// The device key's fingerprint (public).
+    pub fn fingerprint(&self) -> String {
+        self.inner.fingerprint()
+    }
+
+    /// The device's public key (base64url).
+    pub fn public_key(&self) -> String {
+        self.inner.public_key()
+    }
+}
+
+/// The interval the core uses for `secs` (clamped to 30 s – 60 min), for
+/// bindings that run their own schedule; NaN and negatives count as 0.
+pub fn clamp_interval_secs(secs: f64) -> f64 {
+    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
+    clamp_interval(Duration::from_secs_f64(secs.min(1e9))).as_secs_f64()
+}

@@ -1,0 +1,34 @@
+//! `azmx-sync-bridge`: everything that is the same in every binding,
+//! written once. The bindings (uniffi for Python/Kotlin/Swift in
+//! `bindings/ffi/src/uniffi_api`, the C ABI in `bindings/ffi/src/c_api`,
+//! Node in `bindings/node`) only map these types to their own.
+//!
+//! - [`error`]: [`ApiError`], the one public error, and its table
+//!   ([`ErrorKind`]: stable code, C status number, Node code); the core →
+//!   public mapping; [`error_details`]: its fields as `(camelCase, value)`.
+//! - [`store_spec`]: the checked store spec (built-in names cannot be
+//!   redefined), the one name for contracts and validators.
+//! - [`engine`]: [`Engine`], the public method set of the sync engine.
+//! - [`events`]: activity events with their [`Severity`](events::Severity).
+//! - [`records`]: records and merge outcomes as JSON (C, Node).
+//! - [`identity`], the `fingerprint_of` rule.
+//!
+//! The list of exports per binding, and why some are absent from one, is
+//! `bindings/surface.toml` (checked by `scripts/test.d/35-surface.sh`).
+//!
+//! No FFI here: no uniffi, no napi, no `extern "C"`.
+
+pub mod engine;
+pub mod error;
+pub mod error_details;
+pub mod events;
+pub mod identity;
+pub mod records;
+pub mod store_spec;
+
+pub use engine::Engine;
+pub use error::{ApiError, ErrorKind};
+pub use error_details::DetailValue;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+//! The facade engine without a relay (the binding tests run it against
+//! one): registration rules, errors before registration, secrets wiped.
+
+use std::sync::{Arc, Mutex};
+
+use azmx_sync_core::engine::{HostError, StoreAdapter};
+use azmx_sync_core::merge::{Change, Record};
+
+use crate::engine::{clamp_interval_secs, Engine};
+use crate::events::Severity;
+use crate::store_spec::{Contract, ValidatorKind};
+use crate::ErrorKind;
+
+#[derive(Default)]
+struct MemStore(Mutex<Vec<Record>>);
+
+impl StoreAdapter for MemStore {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+    fn apply(&self, _: Vec<Change>) -> Result<(), HostError> {
+        Ok(())
+    }
+}
+
+fn engine() -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::new(dir.path().join("state"), None).unwrap();
+    (dir, e)
+}
+
+#[test]
+fn a_fresh_engine_is_unregistered_and_says_so() {
+    let (_dir, e) = engine();
+    assert_eq!(format!("{e:?}"), "SyncEngine(unregistered)");
+    assert_eq!(e.device_id(), None);
+    assert!(!e.fingerprint().is_empty());
+    assert!(!e.public_key().is_empty());
+    assert!(e.recent_activity(10).is_empty());
+    assert_eq!(e.sync_now().unwrap_err().kind(), ErrorKind::NotRegistered);
+    assert!(!e.status().receipt_set);
+}
+
+#[test]
+fn stores_register_once_under_checked_specs() {
+    let (_dir, e) = engine();
+    let store = || Arc::new(MemStore::default()) as Arc<dyn StoreAdapter>;
+    e.register_snippets(store()).unwrap();
+    assert_eq!(
+        e.register_snippets(store()).unwrap_err().kind(),
+        ErrorKind::Config
+    );
+    e.register_store(
+        "todos",
+        Contract::LwwPerGroup,
+        ValidatorKind::Todos,
+        store(),
+    )
+    .unwrap();
+    let err = e
+        .register_custom_store(
+            "memory",
+            Contract::LwwByVersion,
+            ValidatorKind::NoScope,
+            store(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BuiltinStoreRedefined);
+    e.register_custom_store(
+        "notes",
+        Contract::LwwByTime,
+        ValidatorKind::ShapeOnly,
+        store(),
+    )
+    .unwrap();
+    assert_eq!(e.unsynced().unwrap().count, 0);
+}
+
+#[test]
+fn a_receipt_before_registration_is_refused() {
+    let (_dir, e) = engine();
+    let err = e.set_receipt("receipt-abc".into()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotRegistered);
+    assert!(!err.to_string().contains("receipt-abc"));
+}
+
+#[test]
+fn intervals_clamp_like_the_core() {
+    assert_eq!(clamp_interval_secs(1.0), 30.0);
+    assert_eq!(clamp_interval_secs(f64::NAN), 30.0);
+    assert_eq!(clamp_interval_secs(1e12), 3600.0);
+    assert_eq!(clamp_interval_secs(90.0), 90.0);
+}
+
+#[test]
+fn severities_follow_the_cli_highlights() {
+    use azmx_sync_core::engine::EventKind as K;
+    assert_eq!(crate::events::severity(&K::Revoked), Severity::Error);
+    assert_eq!(
+        crate::events::severity(&K::NetworkError {
+            message: String::new()
+        }),
+        Severity::Warning
+    );
+    assert_eq!(
+        crate::events::severity(&K::Pulled { blobs: 1 }),
+        Severity::Info
+    );
+}

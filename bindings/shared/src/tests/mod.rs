@@ -1,0 +1,3 @@
+mod engine;
+mod error_table;
+mod store_spec;
