@@ -7,7 +7,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use azmx_sync_core as core;
+use azmx_sync_core::engine::SyncError;
+use azmx_sync_core::error::KeyFileProblem;
 use napi::bindgen_prelude::{JsObjectValue, Object};
 use napi::{Env, Status};
 
@@ -66,10 +67,10 @@ fn upper(code: &str) -> &'static str {
     }
 }
 
-impl From<core::Error> for NodeError {
-    fn from(e: core::Error) -> Self {
-        use core::error::KeyFileProblem as P;
-        use core::Error as E;
+impl From<azmx_sync_core::Error> for NodeError {
+    fn from(e: azmx_sync_core::Error) -> Self {
+        use azmx_sync_core::Error as E;
+        use KeyFileProblem as P;
         // The core's messages are written to be secret-free.
         let base = NodeError::new(upper(e.code()), e.to_string());
         match e {
@@ -97,6 +98,35 @@ impl From<core::Error> for NodeError {
                 .num("skewSecs", skew_secs as f64)
                 .num("maxSecs", max_secs as f64),
             _ => base,
+        }
+    }
+}
+
+impl From<SyncError> for NodeError {
+    fn from(e: SyncError) -> Self {
+        use SyncError as S;
+        let msg = e.to_string();
+        match e {
+            S::WrongReceipt => NodeError::new("WRONG_RECEIPT", msg),
+            S::NoReceipt => NodeError::new("NO_RECEIPT", msg),
+            S::NotRegistered => NodeError::new("NOT_REGISTERED", msg),
+            S::Revoked => NodeError::new("REVOKED", msg),
+            S::ClockSkew { skew_secs } => {
+                NodeError::new("CLOCK_SKEW", msg).num("skewSecs", skew_secs as f64)
+            }
+            S::RateLimited { retry_after_secs } => {
+                NodeError::new("RATE_LIMITED", msg).num("retryAfterSecs", retry_after_secs as f64)
+            }
+            S::Network { .. } => NodeError::new("NETWORK", msg),
+            S::Relay { status, code, .. } => NodeError::new("RELAY_ERROR", msg)
+                .num("status", status)
+                .str("relayCode", code),
+            S::Store { store, .. } => NodeError::new("STORE_ERROR", msg).str("store", store),
+            S::Config(_) => NodeError::new("CONFIG", msg),
+            S::State { path, .. } => NodeError::new("STATE_IO", msg).str("path", path),
+            S::ExportFormat(_) => NodeError::new("EXPORT_FORMAT", msg),
+            S::Core(c) => NodeError::from(c),
+            _ => NodeError::new("INTERNAL", msg),
         }
     }
 }

@@ -1,6 +1,5 @@
 //! `DeviceIdentity`, `verifySigned`, `fingerprintOf`.
 
-use azmx_sync_core as core;
 use napi::Env;
 use napi_derive::napi;
 
@@ -15,7 +14,7 @@ use crate::error::{guard, NodeError};
 /// garbage-collected.
 #[napi]
 pub struct DeviceIdentity {
-    inner: core::DeviceIdentity,
+    inner: azmx_sync_core::DeviceIdentity,
 }
 
 #[napi]
@@ -31,7 +30,7 @@ impl DeviceIdentity {
                 return Err(NodeError::new("INVALID_ARGUMENT", "the path is empty"));
             }
             Ok(DeviceIdentity {
-                inner: core::DeviceIdentity::load_or_create(&path)?,
+                inner: azmx_sync_core::DeviceIdentity::load_or_create(&path)?,
             })
         })
     }
@@ -44,7 +43,7 @@ impl DeviceIdentity {
                 return Err(NodeError::new("INVALID_ARGUMENT", "the path is empty"));
             }
             Ok(DeviceIdentity {
-                inner: core::DeviceIdentity::load(&path)?,
+                inner: azmx_sync_core::DeviceIdentity::load(&path)?,
             })
         })
     }
@@ -120,8 +119,8 @@ pub fn verify_signed(
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0),
         };
-        let max = max_skew_secs.unwrap_or(core::MAX_SKEW_SECS);
-        let req = core::canonical::verify(&public_key, &canonical, &signature, now, max)?;
+        let max = max_skew_secs.unwrap_or(azmx_sync_core::MAX_SKEW_SECS);
+        let req = azmx_sync_core::canonical::verify(&public_key, &canonical, &signature, now, max)?;
         Ok(VerifiedRequest {
             verb: req.verb().to_string(),
             device_id: req.device_id().map(str::to_string),
@@ -136,15 +135,15 @@ pub fn verify_signed(
 pub fn fingerprint_of(env: Env, public_key: String) -> napi::Result<String> {
     guard(&env, "fingerprintOf", || {
         let bad = |reason: &'static str| {
-            NodeError::from(core::Error::MalformedField {
+            NodeError::from(azmx_sync_core::Error::MalformedField {
                 field: "publicKey",
                 reason,
             })
         };
-        let bytes = core::b64::decode(&public_key).map_err(|_| bad("not base64url"))?;
+        let bytes = azmx_sync_core::b64::decode(&public_key).map_err(|_| bad("not base64url"))?;
         if bytes.len() != 32 {
             return Err(bad("not 32 bytes"));
         }
-        Ok(core::identity::fingerprint_of(&bytes))
+        Ok(azmx_sync_core::identity::fingerprint_of(&bytes))
     })
 }

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use azmx_sync_core as core;
 use napi::bindgen_prelude::{AsyncTask, Buffer, Either, ToNapiValue, Uint8Array};
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -20,7 +19,7 @@ const REDACTED: &str = "EnvelopeKey(<redacted>)";
 /// zeroized when the object is garbage-collected.
 #[napi]
 pub struct EnvelopeKey {
-    inner: Arc<core::EnvelopeKey>,
+    inner: Arc<azmx_sync_core::EnvelopeKey>,
 }
 
 /// Takes the receipt out of a JS string (a Rust copy, zeroized on drop) or a
@@ -65,7 +64,7 @@ impl EnvelopeKey {
     ) -> napi::Result<Self> {
         guard(&env, "EnvelopeKey.derive", || {
             let receipt = take_receipt(receipt)?;
-            let inner = core::EnvelopeKey::derive(&receipt, &license_id)?;
+            let inner = azmx_sync_core::EnvelopeKey::derive(&receipt, &license_id)?;
             Ok(EnvelopeKey {
                 inner: Arc::new(inner),
             })
@@ -117,7 +116,7 @@ impl EnvelopeKey {
     #[napi]
     pub fn seal_text(&self, env: Env, plaintext: &[u8]) -> napi::Result<String> {
         guard(&env, "EnvelopeKey.sealText", || {
-            Ok(core::envelope::seal_text(&self.inner, plaintext))
+            Ok(azmx_sync_core::envelope::seal_text(&self.inner, plaintext))
         })
     }
 
@@ -125,7 +124,7 @@ impl EnvelopeKey {
     #[napi]
     pub fn open_text(&self, env: Env, text: String) -> napi::Result<Buffer> {
         guard(&env, "EnvelopeKey.openText", || {
-            Ok(core::envelope::open_text(&self.inner, &text)?.into())
+            Ok(azmx_sync_core::envelope::open_text(&self.inner, &text)?.into())
         })
     }
 
@@ -156,15 +155,16 @@ pub struct DeriveTask {
 }
 
 impl Task for DeriveTask {
-    type Output = Option<core::EnvelopeKey>;
+    type Output = Option<azmx_sync_core::EnvelopeKey>;
     type JsValue = EnvelopeKey;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let Some(receipt) = self.receipt.take() else {
             return Ok(None); // `error` is already set
         };
-        let result =
-            std::panic::catch_unwind(|| core::EnvelopeKey::derive(&receipt, &self.license_id));
+        let result = std::panic::catch_unwind(|| {
+            azmx_sync_core::EnvelopeKey::derive(&receipt, &self.license_id)
+        });
         match result {
             Ok(Ok(key)) => Ok(Some(key)),
             Ok(Err(e)) => {
@@ -203,7 +203,7 @@ impl Task for DeriveTask {
 /// Lowercase hex SHA-256 of `data`.
 #[napi]
 pub fn sha256_hex(data: &[u8]) -> String {
-    core::sha256_hex(data)
+    azmx_sync_core::sha256_hex(data)
 }
 
 /// Checks that `blob` hashes to `expectedSha256Hex` (64 lowercase hex
@@ -213,6 +213,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
 #[napi]
 pub fn verify_blob(env: Env, expected_sha256_hex: String, blob: &[u8]) -> napi::Result<()> {
     guard(&env, "verifyBlob", || {
-        Ok(core::verify_blob(&expected_sha256_hex, blob)?)
+        Ok(azmx_sync_core::verify_blob(&expected_sha256_hex, blob)?)
     })
 }

@@ -3,7 +3,7 @@
 //! Records are plain JS objects; `body` is any JSON value (it is user
 //! content and never appears in an error message).
 
-use azmx_sync_core::merge as core;
+use azmx_sync_core::merge;
 use napi::bindgen_prelude::Either;
 use napi::Env;
 use napi_derive::napi;
@@ -65,7 +65,7 @@ pub struct StoreSpec {
     pub validator: StoreValidator,
 }
 
-impl From<MergeContract> for core::Contract {
+impl From<MergeContract> for merge::Contract {
     fn from(c: MergeContract) -> Self {
         match c {
             MergeContract::LwwByTime => Self::LwwByTime,
@@ -75,17 +75,17 @@ impl From<MergeContract> for core::Contract {
     }
 }
 
-impl From<core::Contract> for MergeContract {
-    fn from(c: core::Contract) -> Self {
+impl From<merge::Contract> for MergeContract {
+    fn from(c: merge::Contract) -> Self {
         match c {
-            core::Contract::LwwByTime => Self::LwwByTime,
-            core::Contract::LwwByVersion => Self::LwwByVersion,
-            core::Contract::LwwPerGroup => Self::LwwPerGroup,
+            merge::Contract::LwwByTime => Self::LwwByTime,
+            merge::Contract::LwwByVersion => Self::LwwByVersion,
+            merge::Contract::LwwPerGroup => Self::LwwPerGroup,
         }
     }
 }
 
-impl From<StoreValidator> for core::ValidatorKind {
+impl From<StoreValidator> for merge::ValidatorKind {
     fn from(v: StoreValidator) -> Self {
         match v {
             StoreValidator::ShapeOnly => Self::ShapeOnly,
@@ -96,19 +96,19 @@ impl From<StoreValidator> for core::ValidatorKind {
     }
 }
 
-impl From<core::ValidatorKind> for StoreValidator {
-    fn from(v: core::ValidatorKind) -> Self {
+impl From<merge::ValidatorKind> for StoreValidator {
+    fn from(v: merge::ValidatorKind) -> Self {
         match v {
-            core::ValidatorKind::ShapeOnly => Self::ShapeOnly,
-            core::ValidatorKind::RequireScope => Self::RequireScope,
-            core::ValidatorKind::NoScope => Self::NoScope,
-            core::ValidatorKind::Todos => Self::Todos,
+            merge::ValidatorKind::ShapeOnly => Self::ShapeOnly,
+            merge::ValidatorKind::RequireScope => Self::RequireScope,
+            merge::ValidatorKind::NoScope => Self::NoScope,
+            merge::ValidatorKind::Todos => Self::Todos,
         }
     }
 }
 
 fn builtin(name: &str) -> Option<StoreSpec> {
-    core::BUILTIN_STORES
+    merge::BUILTIN_STORES
         .iter()
         .find(|b| b.0 == name)
         .map(|&(name, contract, validator)| StoreSpec {
@@ -121,7 +121,7 @@ fn builtin(name: &str) -> Option<StoreSpec> {
 /// The three built-in stores: `snippets`, `todos`, `memory`.
 #[napi]
 pub fn builtin_stores() -> Vec<StoreSpec> {
-    core::BUILTIN_STORES
+    merge::BUILTIN_STORES
         .iter()
         .filter_map(|b| builtin(b.0))
         .collect()
@@ -150,14 +150,14 @@ pub fn check_store_spec(env: Env, spec: StoreSpec) -> napi::Result<()> {
     guard(&env, "checkStoreSpec", || to_core_spec(&spec).map(|_| ()))
 }
 
-fn to_core_spec(spec: &StoreSpec) -> Result<core::StoreSpec, NodeError> {
-    let name = core::StoreName::new(spec.name.as_str()).map_err(|e| {
+fn to_core_spec(spec: &StoreSpec) -> Result<merge::StoreSpec, NodeError> {
+    let name = merge::StoreName::new(spec.name.as_str()).map_err(|e| {
         let problem = match e {
-            core::StoreNameError::Empty => "empty",
-            core::StoreNameError::TooLong => "tooLong",
-            core::StoreNameError::BadStart => "badStart",
-            core::StoreNameError::BadChar => "badChar",
-            core::StoreNameError::WorkspaceScoped => "workspaceScoped",
+            merge::StoreNameError::Empty => "empty",
+            merge::StoreNameError::TooLong => "tooLong",
+            merge::StoreNameError::BadStart => "badStart",
+            merge::StoreNameError::BadChar => "badChar",
+            merge::StoreNameError::WorkspaceScoped => "workspaceScoped",
             _ => "other",
         };
         NodeError::new("INVALID_STORE_NAME", e.to_string()).str("problem", problem)
@@ -171,7 +171,7 @@ fn to_core_spec(spec: &StoreSpec) -> Result<core::StoreSpec, NodeError> {
             .str("problem", "builtinRedefined"));
         }
     }
-    Ok(core::StoreSpec::new(name, spec.contract.into()).with_kind(spec.validator.into()))
+    Ok(merge::StoreSpec::new(name, spec.contract.into()).with_kind(spec.validator.into()))
 }
 
 /// The change the host must apply to its own store.
@@ -226,7 +226,7 @@ pub struct MergeOutcome {
     pub rejected: Vec<RejectedRecord>,
 }
 
-fn to_core(r: SyncRecord, list: &str, index: usize) -> Result<core::Record, NodeError> {
+fn to_core(r: SyncRecord, list: &str, index: usize) -> Result<merge::Record, NodeError> {
     let version = match r.version {
         Some(v) if v < 0 => {
             return Err(NodeError::new(
@@ -236,18 +236,18 @@ fn to_core(r: SyncRecord, list: &str, index: usize) -> Result<core::Record, Node
         }
         v => v.map(|v| v as u64),
     };
-    Ok(core::Record {
+    Ok(merge::Record {
         id: r.id,
         scope: r.scope,
         updated_at: r.updated_at,
         version,
         deleted: r.deleted.unwrap_or(false),
         device_id: r.device_id,
-        body: r.body.map(core::Body::from),
+        body: r.body.map(merge::Body::from),
     })
 }
 
-fn from_core(r: core::Record) -> SyncRecord {
+fn from_core(r: merge::Record) -> SyncRecord {
     SyncRecord {
         id: r.id,
         scope: r.scope,
@@ -259,14 +259,14 @@ fn from_core(r: core::Record) -> SyncRecord {
     }
 }
 
-fn to_core_list(list: Vec<SyncRecord>, what: &str) -> Result<Vec<core::Record>, NodeError> {
+fn to_core_list(list: Vec<SyncRecord>, what: &str) -> Result<Vec<merge::Record>, NodeError> {
     list.into_iter()
         .enumerate()
         .map(|(i, r)| to_core(r, what, i))
         .collect()
 }
 
-fn rejected(key: core::RecordKey, reason: core::InvalidReason) -> RejectedRecord {
+fn rejected(key: merge::RecordKey, reason: merge::InvalidReason) -> RejectedRecord {
     let message = reason.to_string();
     let (code, detail) = match serde_json::to_value(&reason).unwrap_or(Value::Null) {
         Value::String(s) => (s, None),
@@ -307,9 +307,9 @@ pub fn merge_records(
             Either::B(spec) => spec,
         };
         let spec = to_core_spec(&spec)?;
-        let local: core::StoreState = to_core_list(local, "local")?.into();
+        let local: merge::StoreState = to_core_list(local, "local")?.into();
         let incoming = to_core_list(incoming, "incoming")?;
-        let out = core::merge(&spec, &local, incoming);
+        let out = merge::merge(&spec, &local, incoming);
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         Ok(MergeOutcome {
             state: out.state.into_map().into_values().map(from_core).collect(),
@@ -318,9 +318,9 @@ pub fn merge_records(
                 .into_iter()
                 .map(|c| {
                     let (op, r) = match c {
-                        core::Change::Insert(r) => (ChangeOp::Insert, r),
-                        core::Change::Update(r) => (ChangeOp::Update, r),
-                        core::Change::Delete(r) => (ChangeOp::Delete, r),
+                        merge::Change::Insert(r) => (ChangeOp::Insert, r),
+                        merge::Change::Update(r) => (ChangeOp::Update, r),
+                        merge::Change::Delete(r) => (ChangeOp::Delete, r),
                     };
                     RecordChange {
                         op,
@@ -349,7 +349,7 @@ pub fn merge_records(
 #[napi]
 pub fn validate_todos(env: Env, body: Value) -> napi::Result<()> {
     guard(&env, "validateTodos", || {
-        core::validate_todos(&body).map_err(|t| {
+        merge::validate_todos(&body).map_err(|t| {
             let mut e = NodeError::new("INVALID_RECORD", format!("invalid todo list: {t}"));
             match serde_json::to_value(t).unwrap_or(Value::Null) {
                 Value::String(s) => e = e.str("problem", s),

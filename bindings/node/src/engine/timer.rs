@@ -1,0 +1,545 @@
+//! The background schedule on JS timers.
+//!
+//! [`Schedule`] is its state, with no napi in it (unit-tested below): on or
+//! off, the core's [`SchedulePolicy`] (interval, backoff, `Retry-After`,
+//! stop on revoke) and the one pending timer with its token. The rest of the
+//! file is the glue: `setTimeout`/`clearTimeout` through raw `napi::sys`, and
+//! the tick that runs a cycle and arms the next one.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::time::Duration;
+
+use azmx_sync_core::engine::{
+    clamp_interval, CycleReport, SchedulePolicy, ScheduleStep, ScheduledCycle, SkipReason,
+    SyncError,
+};
+use napi::bindgen_prelude::{ClassInstance, FromNapiValue};
+use napi::{sys, Env, JsValue};
+
+use super::bridge::{call_method, clear_exception_quiet, global, type_of};
+use super::class::SyncEngine;
+use crate::error::NodeError;
+
+/// `setTimeout` fires at once (with a warning) above this many ms.
+const MAX_TIMER_MS: u128 = i32::MAX as u128;
+
+/// The interval the core would use for `secs`, clamped to 30 s – 60 min
+/// (NaN, negative and infinite inputs count as 0).
+pub(super) fn clamp_interval_secs(secs: f64) -> f64 {
+    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
+    clamp_interval(Duration::from_secs_f64(secs.min(1e9))).as_secs_f64()
+}
+
+/// The `setTimeout` delay for `delay`.
+fn timer_ms(delay: Duration) -> f64 {
+    delay.as_millis().min(MAX_TIMER_MS) as f64
+}
+
+/// The schedule's state. `T` is the handle of a pending timer.
+pub(super) struct Schedule<T> {
+    started: bool,
+    policy: SchedulePolicy,
+    /// The one timer that may still run a cycle, with its token; a timer
+    /// whose token is not this one (cleared, or from before a stop) does
+    /// nothing when it fires.
+    pending: Option<(u32, T)>,
+    next_token: u32,
+}
+
+impl<T> Schedule<T> {
+    pub fn new() -> Self {
+        Self {
+            started: false,
+            policy: SchedulePolicy::default(),
+            pending: None,
+            next_token: 0,
+        }
+    }
+
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Turns the schedule on with a fresh backoff; the delay of the first
+    /// tick, or `None` when it was on already.
+    pub fn start(&mut self) -> Option<Duration> {
+        if self.started {
+            return None;
+        }
+        self.started = true;
+        self.policy = SchedulePolicy::new(self.policy.interval());
+        Some(self.policy.next_delay())
+    }
+
+    /// Turns the schedule off; the pending timer, to clear.
+    pub fn stop(&mut self) -> Option<T> {
+        self.started = false;
+        self.take_pending()
+    }
+
+    /// Turns the schedule off after a timer could not be armed.
+    pub fn halt(&mut self) {
+        self.started = false;
+    }
+
+    pub fn take_pending(&mut self) -> Option<T> {
+        self.pending.take().map(|(_, timer)| timer)
+    }
+
+    /// The token for the next timer.
+    pub fn next_token(&mut self) -> u32 {
+        self.next_token = self.next_token.wrapping_add(1);
+        self.next_token
+    }
+
+    pub fn set_pending(&mut self, token: u32, timer: T) {
+        self.pending = Some((token, timer));
+    }
+
+    /// The timer with `token` fired: `Some(its handle)` when it is the
+    /// pending one of a started schedule (and a cycle should run), `None`
+    /// when it is stale.
+    pub fn fire(&mut self, token: u32) -> Option<T> {
+        match &self.pending {
+            Some((t, _)) if *t == token && self.started => self.take_pending(),
+            _ => None,
+        }
+    }
+
+    /// After a tick: feeds the cycle's outcome (`None` when skipped) to the
+    /// policy; the delay of the next tick, or `None` when none is due: the
+    /// device was revoked, the schedule was stopped, or a tick was armed
+    /// meanwhile (`trigger()` from inside an adapter).
+    pub fn after_cycle(
+        &mut self,
+        outcome: Option<&Result<CycleReport, SyncError>>,
+    ) -> Option<Duration> {
+        if let Some(result) = outcome {
+            if self.policy.on_cycle_result(result) == ScheduleStep::Stop {
+                self.started = false;
+            }
+        }
+        (self.started && self.pending.is_none()).then(|| self.policy.next_delay())
+    }
+
+    /// Sets the interval (clamped); takes effect from the next wait.
+    pub fn set_interval_secs(&mut self, secs: f64) -> f64 {
+        let secs = clamp_interval_secs(secs);
+        self.policy.set_interval(Duration::from_secs_f64(secs));
+        secs
+    }
+}
+
+// ------------------------------------------------------------ JS glue --
+
+/// A pending JS timer: Node's `setTimeout` returns a `Timeout` object, a
+/// browser-style one (Electron renderer) a number.
+pub(super) enum JsTimer {
+    Object(sys::napi_ref),
+    Id(f64),
+}
+
+impl JsTimer {
+    /// Drops our reference without clearing the timer (it fired, or no JS
+    /// may run any more).
+    pub fn forget(self, env: &Env) {
+        if let JsTimer::Object(r) = self {
+            // SAFETY: a reference created on this env, deleted once.
+            unsafe { sys::napi_delete_reference(env.raw(), r) };
+        }
+    }
+
+    /// `clearTimeout(timer)`, then drops our reference. A timer that cannot
+    /// be cleared still finds its token gone and does nothing.
+    pub fn clear(self, env: &Env) {
+        let raw = env.raw();
+        // SAFETY: raw env of the running JS call; the reference is ours and
+        // deleted once.
+        unsafe {
+            let mut value = ptr::null_mut();
+            let status = match self {
+                JsTimer::Object(r) => {
+                    let s = sys::napi_get_reference_value(raw, r, &mut value);
+                    sys::napi_delete_reference(raw, r);
+                    s
+                }
+                JsTimer::Id(id) => sys::napi_create_double(raw, id, &mut value),
+            };
+            if status == sys::Status::napi_ok && !value.is_null() {
+                if let Ok(g) = global(raw) {
+                    let _ = call_method(env, g, "clearTimeout", &[value]);
+                }
+            }
+        }
+    }
+}
+
+/// The timer callback: `setTimeout(scheduled_tick, ms, engine, token,
+/// triggered)`. Cycle errors go to the activity log, the backoff and
+/// `onCycle`, never to `uncaughtException`; only an exception thrown by the
+/// host's `onCycle` callback itself is rethrown.
+///
+/// # Safety
+/// Called by Node-API as a JS function, on the JS thread.
+unsafe extern "C" fn scheduled_tick(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let thrown = catch_unwind(AssertUnwindSafe(|| {
+        let mut argc = 3usize;
+        let mut argv = [ptr::null_mut(); 3];
+        let status = sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        if status != sys::Status::napi_ok || argc < 3 {
+            return None;
+        }
+        // Checks the class: the function is reachable from JS (e.g. through
+        // a patched setTimeout) and could be called with any object.
+        let Ok(engine) = ClassInstance::<SyncEngine>::from_napi_value(env, argv[0]) else {
+            return None;
+        };
+        let mut token = 0u32;
+        let mut triggered = false;
+        if sys::napi_get_value_uint32(env, argv[1], &mut token) != sys::Status::napi_ok
+            || sys::napi_get_value_bool(env, argv[2], &mut triggered) != sys::Status::napi_ok
+        {
+            return None;
+        }
+        engine.on_tick(&Env::from_raw(env), argv[0], token, triggered)
+    }));
+    clear_exception_quiet(env);
+    // The host's own onCycle callback threw: reported like any timer
+    // callback's exception; the next tick is armed already.
+    if let Ok(Some(exc)) = thrown {
+        sys::napi_throw(env, exc);
+    }
+    ptr::null_mut()
+}
+
+/// `setTimeout(scheduled_tick, delay, this, token, triggered)`, looked up on
+/// the global each time so that fake timers work. A scheduled tick is
+/// unref'd so that the schedule never keeps a script alive (an Electron
+/// app's event loop runs anyway).
+fn set_timeout(
+    env: &Env,
+    this: sys::napi_value,
+    delay: Duration,
+    token: u32,
+    triggered: bool,
+) -> Result<JsTimer, String> {
+    let raw = env.raw();
+    // SAFETY: raw env and values of the running JS call (same thread).
+    unsafe {
+        let name = "azmxSyncTick";
+        let mut tick = ptr::null_mut();
+        let mut ms = ptr::null_mut();
+        let mut tok = ptr::null_mut();
+        let mut trig = ptr::null_mut();
+        if sys::napi_create_function(
+            raw,
+            name.as_ptr().cast(),
+            name.len() as isize,
+            Some(scheduled_tick),
+            ptr::null_mut(),
+            &mut tick,
+        ) != sys::Status::napi_ok
+            || sys::napi_create_double(raw, timer_ms(delay), &mut ms) != sys::Status::napi_ok
+            || sys::napi_create_uint32(raw, token, &mut tok) != sys::Status::napi_ok
+            || sys::napi_get_boolean(raw, triggered, &mut trig) != sys::Status::napi_ok
+        {
+            clear_exception_quiet(raw);
+            return Err("cannot create the timer callback".into());
+        }
+        let handle = call_method(
+            env,
+            global(raw)?,
+            "setTimeout",
+            &[tick, ms, this, tok, trig],
+        )?;
+        let ty = type_of(raw, handle);
+        if ty == sys::ValueType::napi_number {
+            let mut id = 0.0;
+            sys::napi_get_value_double(raw, handle, &mut id);
+            Ok(JsTimer::Id(id))
+        } else if ty == sys::ValueType::napi_object || ty == sys::ValueType::napi_function {
+            // A trigger() is an explicit request: it runs before exit.
+            // (Fake timers may lack unref: the timer then stays ref'd.)
+            if !triggered {
+                let _ = call_method(env, handle, "unref", &[]);
+            }
+            let mut r = ptr::null_mut();
+            if sys::napi_create_reference(raw, handle, 1, &mut r) != sys::Status::napi_ok {
+                return Err("cannot keep the timer".into());
+            }
+            Ok(JsTimer::Object(r))
+        } else {
+            Err("setTimeout returned neither a Timeout nor a number".into())
+        }
+    }
+}
+
+impl SyncEngine {
+    /// Arms the next tick after `delay`; `this` is the engine's own JS
+    /// object. On failure the schedule is off.
+    pub(super) fn arm(
+        &self,
+        env: &Env,
+        this: sys::napi_value,
+        delay: Duration,
+        triggered: bool,
+    ) -> Result<(), NodeError> {
+        let token = self.schedule.borrow_mut().next_token();
+        match set_timeout(env, this, delay, token, triggered) {
+            Ok(timer) => {
+                self.schedule.borrow_mut().set_pending(token, timer);
+                Ok(())
+            }
+            Err(e) => {
+                self.schedule.borrow_mut().halt();
+                Err(NodeError::new("INTERNAL", e))
+            }
+        }
+    }
+
+    /// Clears the pending timer, if any.
+    pub(super) fn disarm(&self, env: &Env) {
+        let pending = self.schedule.borrow_mut().take_pending();
+        if let Some(timer) = pending {
+            timer.clear(env);
+        }
+    }
+
+    /// One scheduled tick on the JS thread (see `scheduled_tick`).
+    /// Returns the exception the `onCycle` callback threw, to rethrow.
+    fn on_tick(
+        &self,
+        env: &Env,
+        this: sys::napi_value,
+        token: u32,
+        triggered: bool,
+    ) -> Option<sys::napi_value> {
+        let fired = self.schedule.borrow_mut().fire(token)?;
+        fired.forget(env);
+        let outcome = self.run_tick(env, triggered);
+        let delay = self.schedule.borrow_mut().after_cycle(outcome.as_ref());
+        if let Some(delay) = delay {
+            // Nowhere to report a failure from a timer: the schedule is off
+            // and status().lastCycle goes stale.
+            let _ = self.arm(env, this, delay, false);
+        }
+        outcome.and_then(|result| self.notify_cycle(env, result))
+    }
+
+    /// The cycle of one tick; `None` when it was skipped.
+    fn run_tick(&self, env: &Env, triggered: bool) -> Option<Result<CycleReport, SyncError>> {
+        if self.busy.get() {
+            // Only reachable if a timer could fire inside one of our own
+            // calls (a nested event loop): the core's lock would not see it.
+            self.inner.report_skipped_cycle(SkipReason::Busy);
+            return None;
+        }
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            self.with_adapters(env, || Ok(self.inner.run_scheduled_cycle(triggered)))
+        }));
+        match run {
+            Ok(Ok(ScheduledCycle::Ran(result))) => Some(result),
+            Ok(Ok(ScheduledCycle::Skipped(_))) | Ok(Err(_)) => None,
+            // Counted as a failure so a panicking cycle is not retried at full rate.
+            Err(_) => Some(Err(SyncError::Config(
+                "internal error: panic inside a scheduled cycle".into(),
+            ))),
+        }
+    }
+
+    /// Calls the `onCycle` callback; returns the exception it threw.
+    fn notify_cycle(
+        &self,
+        env: &Env,
+        result: Result<CycleReport, SyncError>,
+    ) -> Option<sys::napi_value> {
+        // Not borrowed during the call: the callback may replace itself.
+        let func = self.on_cycle.borrow().as_ref()?.get_value(env).ok()?.raw();
+        let raw = env.raw();
+        // SAFETY: raw env and values of the running timer callback.
+        unsafe {
+            let mut null = ptr::null_mut();
+            sys::napi_get_null(raw, &mut null);
+            let args = match result {
+                Ok(report) => [
+                    null,
+                    env.to_js_value(&super::bridge::to_js(&report).ok()?)
+                        .ok()?
+                        .raw(),
+                ],
+                Err(e) => [
+                    crate::error::build(env, &NodeError::from(e)).ok()?.raw(),
+                    null,
+                ],
+            };
+            let mut ret = ptr::null_mut();
+            if sys::napi_call_function(raw, null, func, 2, args.as_ptr(), &mut ret)
+                == sys::Status::napi_ok
+            {
+                return None;
+            }
+            let mut exc = ptr::null_mut();
+            (sys::napi_get_and_clear_last_exception(raw, &mut exc) == sys::Status::napi_ok
+                && !exc.is_null())
+            .then_some(exc)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(30);
+    const FIVE_MIN: Duration = Duration::from_secs(300);
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn failed() -> Result<CycleReport, SyncError> {
+        Err(SyncError::Network {
+            message: "down".into(),
+        })
+    }
+
+    /// A started schedule with its first timer armed; the timer's token.
+    fn armed() -> (Schedule<&'static str>, u32) {
+        let mut s = Schedule::new();
+        assert_eq!(s.start(), Some(FIVE_MIN));
+        let token = s.next_token();
+        s.set_pending(token, "first");
+        (s, token)
+    }
+
+    /// A started schedule whose timer has fired: a cycle is running.
+    fn ticking() -> Schedule<&'static str> {
+        let (mut s, token) = armed();
+        assert_eq!(s.fire(token), Some("first"));
+        s
+    }
+
+    #[test]
+    fn intervals_are_clamped_and_odd_inputs_are_zero() {
+        assert_eq!(clamp_interval_secs(1.0), 30.0);
+        assert_eq!(clamp_interval_secs(90.5), 90.5);
+        assert_eq!(clamp_interval_secs(1e12), 3600.0);
+        assert_eq!(clamp_interval_secs(-5.0), 30.0);
+        assert_eq!(clamp_interval_secs(f64::NAN), 30.0);
+        assert_eq!(clamp_interval_secs(f64::INFINITY), 30.0);
+    }
+
+    #[test]
+    fn timer_delay_is_capped_for_set_timeout() {
+        assert_eq!(timer_ms(Duration::from_millis(1500)), 1500.0);
+        assert_eq!(timer_ms(Duration::ZERO), 0.0);
+        assert_eq!(
+            timer_ms(Duration::from_secs(u32::MAX as u64)),
+            i32::MAX as f64
+        );
+    }
+
+    #[test]
+    fn start_is_idempotent_and_resets_the_backoff() {
+        let (mut s, token) = armed();
+        assert_eq!(s.start(), None);
+        assert_eq!(s.fire(token), Some("first"));
+        assert_eq!(s.after_cycle(Some(&failed())), Some(2 * FIVE_MIN));
+        assert_eq!(s.stop(), None);
+        assert_eq!(s.start(), Some(FIVE_MIN));
+    }
+
+    #[test]
+    fn only_the_pending_timer_of_a_started_schedule_fires() {
+        let (mut s, token) = armed();
+        assert_eq!(s.fire(token + 1), None);
+        let second = s.next_token();
+        s.set_pending(second, "second");
+        assert_eq!(s.fire(token), None, "replaced by a trigger");
+        assert_eq!(s.stop(), Some("second"));
+        assert_eq!(s.fire(second), None, "stopped");
+        assert!(!s.started());
+    }
+
+    #[test]
+    fn a_fired_timer_is_consumed() {
+        let (mut s, token) = armed();
+        assert_eq!(s.fire(token), Some("first"));
+        assert_eq!(s.fire(token), None);
+    }
+
+    #[test]
+    fn failures_back_off_up_to_an_hour_and_success_resets() {
+        let mut s = ticking();
+        let delays: Vec<_> = (0..6).map(|_| s.after_cycle(Some(&failed()))).collect();
+        assert_eq!(delays, [2, 4, 8, 12, 12, 12].map(|m| Some(m * FIVE_MIN)));
+        assert_eq!(
+            s.after_cycle(Some(&Ok(CycleReport::default()))),
+            Some(FIVE_MIN)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured_once() {
+        let mut s = ticking();
+        let limited = Err(SyncError::RateLimited {
+            retry_after_secs: 600,
+        });
+        assert_eq!(s.after_cycle(Some(&limited)), Some(FIVE_MIN + 2 * FIVE_MIN));
+        assert_eq!(
+            s.after_cycle(None),
+            Some(FIVE_MIN + 2 * FIVE_MIN),
+            "skip keeps it"
+        );
+        assert_eq!(
+            s.after_cycle(Some(&Ok(CycleReport::default()))),
+            Some(FIVE_MIN)
+        );
+    }
+
+    #[test]
+    fn revoked_stops_the_schedule() {
+        let (mut s, token) = armed();
+        s.fire(token);
+        assert_eq!(s.after_cycle(Some(&Err(SyncError::Revoked))), None);
+        assert!(!s.started());
+    }
+
+    #[test]
+    fn no_next_tick_when_stopped_or_already_armed_during_the_cycle() {
+        let (mut s, token) = armed();
+        s.fire(token);
+        let t = s.next_token();
+        s.set_pending(t, "trigger from an adapter");
+        assert_eq!(s.after_cycle(None), None);
+        s.stop();
+        assert_eq!(s.after_cycle(Some(&Ok(CycleReport::default()))), None);
+    }
+
+    #[test]
+    fn interval_change_applies_to_the_next_wait_and_keeps_backoff() {
+        let mut s = ticking();
+        assert_eq!(s.set_interval_secs(10.0), 30.0);
+        assert_eq!(s.after_cycle(None), Some(MIN));
+        assert_eq!(s.after_cycle(Some(&failed())), Some(2 * MIN));
+        assert_eq!(s.set_interval_secs(1e9), 3600.0);
+        assert_eq!(s.after_cycle(None), Some(HOUR));
+    }
+
+    #[test]
+    fn a_halted_schedule_arms_nothing() {
+        let (mut s, _) = armed();
+        s.take_pending();
+        s.halt();
+        assert!(!s.started());
+        assert_eq!(s.after_cycle(None), None);
+    }
+}
