@@ -51,6 +51,24 @@ impl AzmxBuffer {
     }
 }
 
+/// What an entry point hands back in an [`AzmxBuffer`]: text is
+/// NUL-terminated, bytes are not.
+pub(crate) trait IntoBuffer {
+    fn into_buffer(self) -> AzmxBuffer;
+}
+
+impl IntoBuffer for String {
+    fn into_buffer(self) -> AzmxBuffer {
+        AzmxBuffer::from_text(self)
+    }
+}
+
+impl IntoBuffer for Vec<u8> {
+    fn into_buffer(self) -> AzmxBuffer {
+        AzmxBuffer::from_bytes(self)
+    }
+}
+
 /// Resets an out-parameter buffer to `{NULL, 0, 0}` so that it can be freed
 /// whatever happens next. NULL is reported as `NULL_POINTER`.
 ///

@@ -1,7 +1,7 @@
 //! Status codes and the thread-local last-error message.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 
 use super::guard::call_value;
 
@@ -127,38 +127,40 @@ impl AzmxStatus {
         }
     }
 
-    const ALL: [AzmxStatus; 31] = [
-        Self::Ok,
-        Self::InvalidArgument,
-        Self::NullPointer,
-        Self::BufferTooSmall,
-        Self::EmptyReceipt,
-        Self::EmptyLicenseId,
-        Self::InvalidBase64,
-        Self::EnvelopeTooShort,
-        Self::UnsupportedVersion,
-        Self::DecryptFailed,
-        Self::BlobIntegrity,
-        Self::KeyFile,
-        Self::MalformedField,
-        Self::BadSignature,
-        Self::ClockSkew,
-        Self::InvalidJson,
-        Self::InvalidRecord,
-        Self::InvalidStoreName,
-        Self::UnknownStore,
-        Self::WrongReceipt,
-        Self::NoReceipt,
-        Self::NotRegistered,
-        Self::Revoked,
-        Self::RelayUnreachable,
-        Self::RateLimited,
-        Self::RelayError,
-        Self::HostCallbackFailed,
-        Self::StateDir,
-        Self::ExportFormat,
-        Self::Internal,
-        Self::Panic,
+    /// Every status with its stable name: the one list `azmx_status_name`
+    /// and the round-trip test read.
+    const TABLE: [(AzmxStatus, &'static CStr); 31] = [
+        (Self::Ok, c"OK"),
+        (Self::InvalidArgument, c"INVALID_ARGUMENT"),
+        (Self::NullPointer, c"NULL_POINTER"),
+        (Self::BufferTooSmall, c"BUFFER_TOO_SMALL"),
+        (Self::EmptyReceipt, c"EMPTY_RECEIPT"),
+        (Self::EmptyLicenseId, c"EMPTY_LICENSE_ID"),
+        (Self::InvalidBase64, c"INVALID_BASE64"),
+        (Self::EnvelopeTooShort, c"ENVELOPE_TOO_SHORT"),
+        (Self::UnsupportedVersion, c"UNSUPPORTED_VERSION"),
+        (Self::DecryptFailed, c"DECRYPT_FAILED"),
+        (Self::BlobIntegrity, c"BLOB_INTEGRITY"),
+        (Self::KeyFile, c"KEY_FILE"),
+        (Self::MalformedField, c"MALFORMED_FIELD"),
+        (Self::BadSignature, c"BAD_SIGNATURE"),
+        (Self::ClockSkew, c"CLOCK_SKEW"),
+        (Self::InvalidJson, c"INVALID_JSON"),
+        (Self::InvalidRecord, c"INVALID_RECORD"),
+        (Self::InvalidStoreName, c"INVALID_STORE_NAME"),
+        (Self::UnknownStore, c"UNKNOWN_STORE"),
+        (Self::WrongReceipt, c"WRONG_RECEIPT"),
+        (Self::NoReceipt, c"NO_RECEIPT"),
+        (Self::NotRegistered, c"NOT_REGISTERED"),
+        (Self::Revoked, c"REVOKED"),
+        (Self::RelayUnreachable, c"RELAY_UNREACHABLE"),
+        (Self::RateLimited, c"RATE_LIMITED"),
+        (Self::RelayError, c"RELAY_ERROR"),
+        (Self::HostCallbackFailed, c"HOST_CALLBACK_FAILED"),
+        (Self::StateDir, c"STATE_DIR"),
+        (Self::ExportFormat, c"EXPORT_FORMAT"),
+        (Self::Internal, c"INTERNAL"),
+        (Self::Panic, c"PANIC"),
     ];
 
     /// The stable upper-case name, without the `AzmxStatus_` prefix.
@@ -166,44 +168,18 @@ impl AzmxStatus {
         self.c_name().to_str().expect("status names are ASCII")
     }
 
-    fn c_name(self) -> &'static std::ffi::CStr {
-        match self {
-            Self::Ok => c"OK",
-            Self::InvalidArgument => c"INVALID_ARGUMENT",
-            Self::NullPointer => c"NULL_POINTER",
-            Self::BufferTooSmall => c"BUFFER_TOO_SMALL",
-            Self::EmptyReceipt => c"EMPTY_RECEIPT",
-            Self::EmptyLicenseId => c"EMPTY_LICENSE_ID",
-            Self::InvalidBase64 => c"INVALID_BASE64",
-            Self::EnvelopeTooShort => c"ENVELOPE_TOO_SHORT",
-            Self::UnsupportedVersion => c"UNSUPPORTED_VERSION",
-            Self::DecryptFailed => c"DECRYPT_FAILED",
-            Self::BlobIntegrity => c"BLOB_INTEGRITY",
-            Self::KeyFile => c"KEY_FILE",
-            Self::MalformedField => c"MALFORMED_FIELD",
-            Self::BadSignature => c"BAD_SIGNATURE",
-            Self::ClockSkew => c"CLOCK_SKEW",
-            Self::InvalidJson => c"INVALID_JSON",
-            Self::InvalidRecord => c"INVALID_RECORD",
-            Self::InvalidStoreName => c"INVALID_STORE_NAME",
-            Self::UnknownStore => c"UNKNOWN_STORE",
-            Self::WrongReceipt => c"WRONG_RECEIPT",
-            Self::NoReceipt => c"NO_RECEIPT",
-            Self::NotRegistered => c"NOT_REGISTERED",
-            Self::Revoked => c"REVOKED",
-            Self::RelayUnreachable => c"RELAY_UNREACHABLE",
-            Self::RateLimited => c"RATE_LIMITED",
-            Self::RelayError => c"RELAY_ERROR",
-            Self::HostCallbackFailed => c"HOST_CALLBACK_FAILED",
-            Self::StateDir => c"STATE_DIR",
-            Self::ExportFormat => c"EXPORT_FORMAT",
-            Self::Internal => c"INTERNAL",
-            Self::Panic => c"PANIC",
-        }
+    fn c_name(self) -> &'static CStr {
+        Self::TABLE
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or(c"UNKNOWN", |(_, n)| n)
     }
 
     fn from_raw(raw: i32) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| *s as i32 == raw)
+        Self::TABLE
+            .iter()
+            .map(|(s, _)| *s)
+            .find(|s| *s as i32 == raw)
     }
 }
 
@@ -217,7 +193,13 @@ pub(crate) fn set_last_error(message: &str) {
 }
 
 pub(crate) fn clear_last_error() {
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = CString::default());
+    // Only when set: the fast path calls this per seal/open, and an empty
+    // CString is still an allocation.
+    LAST_ERROR.with(|slot| {
+        if !slot.borrow().is_empty() {
+            *slot.borrow_mut() = CString::default();
+        }
+    });
 }
 
 /// The message of the last failed call on this thread, or `""` after a
@@ -286,7 +268,7 @@ mod tests {
     #[test]
     fn every_status_round_trips_and_names_are_unique() {
         let mut names = std::collections::HashSet::new();
-        for s in AzmxStatus::ALL {
+        for (s, _) in AzmxStatus::TABLE {
             assert_eq!(AzmxStatus::from_raw(s as i32), Some(s));
             assert!(names.insert(s.name()));
         }

@@ -1,9 +1,49 @@
-//! The panic boundary and the pointer checks shared by every entry point.
+//! The panic boundary and the argument helpers shared by every entry point,
+//! so that each `extern "C"` function is its contract (doc comment), one
+//! SAFETY comment and a few lines of body.
+//!
+//! The shape of an entry point, in the style of rustls-ffi's
+//! `ffi_panic_boundary!`:
+//!
+//! ```ignore
+//! pub unsafe extern "C" fn azmx_thing(h: *const Handle, out_json: *mut AzmxBuffer) -> AzmxStatus {
+//!     // SAFETY: ...why the pointers may be read/written...
+//!     ffi_boundary!("azmx_thing", out_json => unsafe { Ok(handle(h, "h")?.json()) })
+//! }
+//! ```
+//!
+//! `ffi_boundary!` catches panics, turns a [`Failure`] into its status and
+//! the thread's last-error message, clears the message on success and,
+//! with `out =>`, resets the `AzmxBuffer` out-parameter before the body
+//! runs and stores the body's result in it.
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 
+use super::buffer::{reset_out, set_out, IntoBuffer};
 use super::error::{clear_last_error, set_last_error, AzmxStatus};
+
+/// The panic boundary of a status-returning entry point.
+///
+/// - `ffi_boundary!("name", { body })`: `body` is a `CallResult`.
+/// - `ffi_boundary!("name", out => body)`: `out` is a `*mut AzmxBuffer`
+///   out-parameter, reset to `{NULL, 0, 0}` first (`NULL_POINTER` if it is
+///   NULL); `body` is a `Result<String | Vec<u8>, Failure>` stored in it.
+macro_rules! ffi_boundary {
+    ($name:literal, $out:ident => $body:expr) => {
+        $crate::c_api::guard::call($name, || {
+            // SAFETY: every entry point using this form documents `$out`
+            // as NULL or writable for one `AzmxBuffer`.
+            let slot = unsafe { $crate::c_api::guard::OutSlot::reset($out, stringify!($out)) }?;
+            slot.fill($body)
+        })
+    };
+    ($name:literal, $body:expr) => {
+        $crate::c_api::guard::call($name, || $body)
+    };
+}
+pub(crate) use ffi_boundary;
 
 /// A failed call: the status returned to C and the message kept for
 /// `azmx_last_error_message`. Messages never carry secrets or user data.
@@ -28,12 +68,28 @@ impl Failure {
     pub fn invalid(message: impl Into<String>) -> Self {
         Failure::new(AzmxStatus::InvalidArgument, message)
     }
+
+    pub fn too_small(needed: usize) -> Self {
+        Failure::new(
+            AzmxStatus::BufferTooSmall,
+            format!("output buffer too small: {needed} bytes needed"),
+        )
+    }
 }
 
 impl From<azmx_sync_core::Error> for Failure {
     fn from(e: azmx_sync_core::Error) -> Self {
         // The core's messages are written to be secret-free (see core/src/error.rs).
         Failure::new(AzmxStatus::from_core(&e), e.to_string())
+    }
+}
+
+impl From<azmx_sync_core::engine::SyncError> for Failure {
+    fn from(e: azmx_sync_core::engine::SyncError) -> Self {
+        // The engine's messages are written to be secret-free (see
+        // core/src/engine/error.rs); host errors carry only what the
+        // bridges in `host` put there.
+        Failure::new(AzmxStatus::from_sync(&e), e.to_string())
     }
 }
 
@@ -68,6 +124,64 @@ pub(crate) fn call_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
+/// A buffer out-parameter, reset on entry and filled on success.
+pub(crate) struct OutSlot(*mut super::AzmxBuffer);
+
+impl OutSlot {
+    /// Resets `out` to `{NULL, 0, 0}` (`NULL_POINTER` if it is NULL).
+    ///
+    /// # Safety
+    /// `out` must be NULL or valid for writes of an `AzmxBuffer` for as
+    /// long as the slot lives.
+    pub(crate) unsafe fn reset(out: *mut super::AzmxBuffer, what: &str) -> Result<Self, Failure> {
+        // SAFETY: NULL or writable per the contract.
+        unsafe { reset_out(out, what) }?;
+        Ok(OutSlot(out))
+    }
+
+    /// Stores a successful result.
+    pub(crate) fn fill<T: IntoBuffer>(self, result: Result<T, Failure>) -> CallResult {
+        let value = result?.into_buffer();
+        // SAFETY: checked non-NULL and writable by `reset`.
+        unsafe { set_out(self.0, value) };
+        Ok(())
+    }
+}
+
+/// Borrows an opaque handle made by this library.
+///
+/// # Safety
+/// `ptr` must be NULL or a live handle that is not freed during `'a`.
+pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Failure> {
+    // SAFETY: NULL or live per the contract; handles are only read (the
+    // types behind them synchronise inside where they change).
+    unsafe { ptr.as_ref() }.ok_or_else(|| Failure::null(what))
+}
+
+/// Hands a new handle to C through `out` (checked non-NULL before).
+///
+/// # Safety
+/// `out` must be NULL or valid for a write of a pointer.
+pub(crate) unsafe fn put_handle<T>(out: *mut *mut T, value: T, what: &str) -> CallResult {
+    // SAFETY: per the contract; released by `free_handle`.
+    unsafe { put(out, Box::into_raw(Box::new(value)), what) }
+}
+
+/// Releases a handle made by [`put_handle`]; NULL is a no-op. Its value's
+/// `Drop` (zeroizing keys, stopping schedulers) runs here.
+///
+/// # Safety
+/// `ptr` must be NULL or a handle from `put_handle` not freed before and
+/// not in use by another thread.
+pub(crate) unsafe fn free_handle<T>(ptr: *mut T) {
+    call_value((), || {
+        if !ptr.is_null() {
+            // SAFETY: from Box::into_raw in `put_handle`, freed once.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    })
+}
+
 /// Borrows `(ptr, len)` as a byte slice. NULL is accepted only with `len == 0`.
 ///
 /// # Safety
@@ -93,19 +207,37 @@ pub(crate) unsafe fn bytes<'a>(
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// Borrows `(ptr, len)` as UTF-8 text (a receipt: no NUL needed).
+///
+/// # Safety
+/// As [`bytes`].
+pub(crate) unsafe fn utf8<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str, Failure> {
+    // SAFETY: per the contract.
+    let raw = unsafe { bytes(ptr, len, what) }?;
+    std::str::from_utf8(raw).map_err(|_| Failure::invalid(format!("`{what}` is not valid UTF-8")))
+}
+
 /// Borrows a NUL-terminated C string as UTF-8.
 ///
 /// # Safety
 /// If `ptr` is not NULL it must point to a NUL-terminated string valid and
 /// unchanged for `'a`.
 pub(crate) unsafe fn text<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, Failure> {
+    // SAFETY: per the contract.
+    let raw = unsafe { c_bytes(ptr, what) }?;
+    std::str::from_utf8(raw).map_err(|_| Failure::invalid(format!("`{what}` is not valid UTF-8")))
+}
+
+/// An optional NUL-terminated UTF-8 string: NULL is `None`.
+///
+/// # Safety
+/// As [`text`].
+pub(crate) unsafe fn opt_text(ptr: *const c_char, what: &str) -> Result<Option<String>, Failure> {
     if ptr.is_null() {
-        return Err(Failure::null(what));
+        return Ok(None);
     }
-    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
-    let c = unsafe { CStr::from_ptr(ptr) };
-    c.to_str()
-        .map_err(|_| Failure::invalid(format!("`{what}` is not valid UTF-8")))
+    // SAFETY: non-NULL and NUL-terminated per the contract.
+    Ok(Some(unsafe { text(ptr, what) }?.to_string()))
 }
 
 /// Borrows a NUL-terminated C string as raw bytes (for paths).
@@ -116,11 +248,37 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char, what: &str) -> Result<&'a [
     if ptr.is_null() {
         return Err(Failure::null(what));
     }
-    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+    // SAFETY: non-NULL and NUL-terminated per the contract.
     Ok(unsafe { CStr::from_ptr(ptr) }.to_bytes())
 }
 
-/// Writes `value` through an out-pointer that was checked non-NULL.
+/// A path given as a NUL-terminated string of OS bytes; empty is refused.
+///
+/// # Safety
+/// As [`text`].
+pub(crate) unsafe fn path(ptr: *const c_char, what: &str) -> Result<PathBuf, Failure> {
+    // SAFETY: per the contract.
+    let raw = unsafe { c_bytes(ptr, what) }?;
+    if raw.is_empty() {
+        return Err(Failure::invalid(format!("`{what}` is empty")));
+    }
+    path_from(raw, what)
+}
+
+#[cfg(unix)]
+fn path_from(raw: &[u8], _what: &str) -> Result<PathBuf, Failure> {
+    use std::os::unix::ffi::OsStrExt;
+    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(raw)))
+}
+
+#[cfg(not(unix))]
+fn path_from(raw: &[u8], what: &str) -> Result<PathBuf, Failure> {
+    std::str::from_utf8(raw)
+        .map(PathBuf::from)
+        .map_err(|_| Failure::invalid(format!("`{what}` is not valid UTF-8")))
+}
+
+/// Writes `value` through an out-pointer; NULL is `NULL_POINTER`.
 ///
 /// # Safety
 /// `out` must be NULL or valid for a write of `T`.
@@ -132,6 +290,29 @@ pub(crate) unsafe fn put<T>(out: *mut T, value: T, what: &str) -> CallResult {
     // does not read or drop the previous (possibly uninitialised) value.
     unsafe { out.write(value) };
     Ok(())
+}
+
+/// Writes `value` through an optional out-pointer: NULL means the caller
+/// does not want it.
+///
+/// # Safety
+/// `out` must be NULL or valid for a write of `T`.
+pub(crate) unsafe fn put_opt<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: non-NULL and writable per the contract.
+        unsafe { out.write(value) };
+    }
+}
+
+/// A result document for C: `serde_json::to_string(..)`'s outcome, whose
+/// error (which could quote values) is replaced by a fixed message.
+pub(crate) fn json_text(doc: serde_json::Result<String>, what: &str) -> Result<String, Failure> {
+    doc.map_err(|_| {
+        Failure::new(
+            AzmxStatus::Internal,
+            format!("{what} could not be serialised"),
+        )
+    })
 }
 
 /// Overwrites `buf` with zeros in a way the optimiser cannot remove.
@@ -172,7 +353,7 @@ impl Drop for WipeOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::c_api::azmx_last_error_message;
+    use crate::c_api::{azmx_last_error_message, AzmxBuffer};
 
     fn last_message() -> String {
         // SAFETY: the library returns a valid NUL-terminated string.
@@ -197,6 +378,27 @@ mod tests {
         assert_eq!(last_message(), "bad");
         assert_eq!(call("b", || Ok(())), AzmxStatus::Ok);
         assert_eq!(last_message(), "");
+    }
+
+    #[test]
+    fn the_out_form_resets_then_fills() {
+        // Uninitialised-looking garbage, as a C caller may pass.
+        let mut out = AzmxBuffer {
+            ptr: std::ptr::NonNull::dangling().as_ptr(),
+            len: 5,
+            cap: 0,
+        };
+        let out_ptr: *mut AzmxBuffer = &mut out;
+        let s = ffi_boundary!("t", out_ptr => Err::<String, _>(Failure::invalid("no")));
+        assert_eq!(s, AzmxStatus::InvalidArgument);
+        assert!(out.ptr.is_null(), "reset before the body ran");
+        let s = ffi_boundary!("t", out_ptr => Ok(String::from("yes")));
+        assert_eq!((s, out.len), (AzmxStatus::Ok, 3));
+        // SAFETY: a library-made buffer.
+        unsafe { crate::c_api::azmx_buffer_free(&mut out) };
+        let null: *mut AzmxBuffer = std::ptr::null_mut();
+        let s = ffi_boundary!("t", null => Ok(Vec::<u8>::new()));
+        assert_eq!(s, AzmxStatus::NullPointer);
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! verification. The private key never crosses the ABI.
 
 use std::ffi::c_char;
-use std::path::PathBuf;
 
 use azmx_sync_core::DeviceIdentity;
 
-use super::buffer::{reset_out, set_out, AzmxBuffer};
+use super::buffer::AzmxBuffer;
 use super::error::AzmxStatus;
-use super::guard::{c_bytes, call, call_value, put, text, Failure};
+use super::guard::{
+    ffi_boundary, free_handle, handle, path as os_path, put, put_handle, text, Failure,
+};
 
 /// An opaque device signing identity. Created by
 /// [`azmx_device_identity_load_or_create`], released (and zeroized) by
@@ -22,25 +23,8 @@ pub struct AzmxDeviceIdentity {
 /// # Safety
 /// `id` must be NULL or a live handle.
 unsafe fn id_ref<'a>(id: *const AzmxDeviceIdentity) -> Result<&'a DeviceIdentity, Failure> {
-    if id.is_null() {
-        return Err(Failure::null("identity"));
-    }
-    // SAFETY: non-NULL and, per the contract, a live handle not freed during
-    // the call; handles are only read.
-    Ok(unsafe { &(*id).inner })
-}
-
-#[cfg(unix)]
-pub(crate) fn path_from(raw: &[u8]) -> Result<PathBuf, Failure> {
-    use std::os::unix::ffi::OsStrExt;
-    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(raw)))
-}
-
-#[cfg(not(unix))]
-pub(crate) fn path_from(raw: &[u8]) -> Result<PathBuf, Failure> {
-    std::str::from_utf8(raw)
-        .map(PathBuf::from)
-        .map_err(|_| Failure::invalid("`path` is not valid UTF-8"))
+    // SAFETY: per the contract.
+    Ok(&unsafe { handle(id, "identity") }?.inner)
 }
 
 /// Loads the device key file at `path`, or creates it (atomically, mode
@@ -58,20 +42,11 @@ pub unsafe extern "C" fn azmx_device_identity_load_or_create(
     path: *const c_char,
     out_identity: *mut *mut AzmxDeviceIdentity,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_device_identity_load_or_create", || {
-        // SAFETY: writable per the contract.
-        unsafe { put(out_identity, std::ptr::null_mut(), "out_identity") }?;
-        // SAFETY: NUL-terminated per the contract.
-        let raw = unsafe { c_bytes(path, "path") }?;
-        if raw.is_empty() {
-            return Err(Failure::invalid("`path` is empty"));
-        }
-        let inner = DeviceIdentity::load_or_create(path_from(raw)?)?;
-        let handle = Box::into_raw(Box::new(AzmxDeviceIdentity { inner }));
-        // SAFETY: checked writable above.
-        unsafe { put(out_identity, handle, "out_identity") }
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_device_identity_load_or_create", unsafe {
+        put(out_identity, std::ptr::null_mut(), "out_identity")?;
+        let inner = DeviceIdentity::load_or_create(os_path(path, "path")?)?;
+        put_handle(out_identity, AzmxDeviceIdentity { inner }, "out_identity")
     })
 }
 
@@ -82,13 +57,9 @@ pub unsafe extern "C" fn azmx_device_identity_load_or_create(
 /// freed only once.
 #[no_mangle]
 pub unsafe extern "C" fn azmx_device_identity_free(identity: *mut AzmxDeviceIdentity) {
-    // SAFETY (extern "C"): see `# Safety`; NULL-checked; panic boundary.
-    call_value((), || {
-        if !identity.is_null() {
-            // SAFETY: the handle came from Box::into_raw and is freed once.
-            drop(unsafe { Box::from_raw(identity) });
-        }
-    })
+    // SAFETY: NULL or a live handle freed once, per the contract; the
+    // private key is zeroized on drop.
+    unsafe { free_handle(identity) }
 }
 
 /// The 32-byte ed25519 public key as unpadded base64url (43 characters),
@@ -101,16 +72,9 @@ pub unsafe extern "C" fn azmx_device_identity_public_key(
     identity: *const AzmxDeviceIdentity,
     out_public_key: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_device_identity_public_key", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_public_key, "out_public_key") }?;
-        // SAFETY: live handle per the contract.
-        let id = unsafe { id_ref(identity) }?;
-        // SAFETY: checked by reset_out.
-        unsafe { set_out(out_public_key, AzmxBuffer::from_text(id.public_key())) };
-        Ok(())
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_device_identity_public_key", out_public_key => unsafe {
+        Ok(id_ref(identity)?.public_key())
     })
 }
 
@@ -125,17 +89,9 @@ pub unsafe extern "C" fn azmx_device_identity_fingerprint(
     identity: *const AzmxDeviceIdentity,
     out_fingerprint: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_device_identity_fingerprint", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_fingerprint, "out_fingerprint") }?;
-        // SAFETY: live handle per the contract.
-        let id = unsafe { id_ref(identity) }?;
-        let fp = id.device_fingerprint();
-        // SAFETY: checked by reset_out.
-        unsafe { set_out(out_fingerprint, AzmxBuffer::from_text(fp)) };
-        Ok(())
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_device_identity_fingerprint", out_fingerprint => unsafe {
+        Ok(id_ref(identity)?.device_fingerprint())
     })
 }
 
@@ -154,19 +110,9 @@ pub unsafe extern "C" fn azmx_device_identity_sign_canonical(
     canonical: *const c_char,
     out_signature: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_device_identity_sign_canonical", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_signature, "out_signature") }?;
-        // SAFETY: live handle per the contract.
-        let id = unsafe { id_ref(identity) }?;
-        // SAFETY: NUL-terminated per the contract.
-        let canonical = unsafe { text(canonical, "canonical") }?;
-        let sig = id.sign_canonical(canonical)?;
-        // SAFETY: checked by reset_out.
-        unsafe { set_out(out_signature, AzmxBuffer::from_text(sig)) };
-        Ok(())
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_device_identity_sign_canonical", out_signature => unsafe {
+        Ok(id_ref(identity)?.sign_canonical(text(canonical, "canonical")?)?)
     })
 }
 
@@ -186,17 +132,10 @@ pub unsafe extern "C" fn azmx_verify(
     now_unix_secs: i64,
     max_skew_secs: i64,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_verify", || {
-        // SAFETY: NUL-terminated per the contract (all three).
-        let (pk, c, sig) = unsafe {
-            (
-                text(public_key, "public_key")?,
-                text(canonical, "canonical")?,
-                text(signature, "signature")?,
-            )
-        };
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_verify", unsafe {
+        let pk = text(public_key, "public_key")?;
+        let (c, sig) = (text(canonical, "canonical")?, text(signature, "signature")?);
         azmx_sync_core::canonical::verify(pk, c, sig, now_unix_secs, max_skew_secs)?;
         Ok(())
     })

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use super::error::AzmxStatus;
-use super::guard::{bytes, call, text, Failure};
+use super::guard::{bytes, ffi_boundary, text, Failure};
 
 /// Checks that `blob` hashes to `expected_sha256_hex` (64 lowercase hex
 /// digits). Returns `OK` or `BLOB_INTEGRITY` (also for an expected value
@@ -19,19 +19,17 @@ pub unsafe extern "C" fn azmx_verify_blob(
     blob: *const u8,
     blob_len: usize,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_verify_blob", || {
-        // SAFETY: NUL-terminated per the contract.
-        let expected = match unsafe { text(expected_sha256_hex, "expected_sha256_hex") } {
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_verify_blob", unsafe {
+        let expected = match text(expected_sha256_hex, "expected_sha256_hex") {
             // Not UTF-8, so certainly not the expected hex: a mismatch.
             Err(f) if f.status == AzmxStatus::InvalidArgument => "",
             other => other?,
         };
-        // SAFETY: readable for blob_len bytes per the contract.
-        let blob = unsafe { bytes(blob, blob_len, "blob") }?;
-        azmx_sync_core::verify_blob(expected, blob)?;
-        Ok(())
+        Ok(azmx_sync_core::verify_blob(
+            expected,
+            bytes(blob, blob_len, "blob")?,
+        )?)
     })
 }
 
@@ -49,9 +47,9 @@ pub unsafe extern "C" fn azmx_sha256_hex(
     out_hex: *mut c_char,
     out_cap: usize,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_sha256_hex", || {
+    // SAFETY: the pointers are NULL or valid as the contract above says;
+    // `out_hex` is written only after its size was checked.
+    ffi_boundary!("azmx_sha256_hex", unsafe {
         if out_hex.is_null() {
             return Err(Failure::null("out_hex"));
         }
@@ -61,16 +59,11 @@ pub unsafe extern "C" fn azmx_sha256_hex(
                 "`out_hex` needs 65 bytes (64 hex digits and a NUL)",
             ));
         }
-        // SAFETY: readable for data_len bytes per the contract.
-        let data = unsafe { bytes(data, data_len, "data") }?;
-        let hex = azmx_sync_core::sha256_hex(data);
+        let hex = azmx_sync_core::sha256_hex(bytes(data, data_len, "data")?);
         debug_assert_eq!(hex.len(), super::AZMX_SHA256_HEX_LEN);
-        // SAFETY: out_hex is writable for out_cap ≥ 65 bytes and cannot
-        // overlap the fresh `hex` string.
-        unsafe {
-            std::ptr::copy_nonoverlapping(hex.as_ptr(), out_hex.cast::<u8>(), hex.len());
-            out_hex.add(hex.len()).write(0);
-        }
+        // `out_hex` cannot overlap the fresh `hex` string.
+        std::ptr::copy_nonoverlapping(hex.as_ptr(), out_hex.cast::<u8>(), hex.len());
+        out_hex.add(hex.len()).write(0);
         Ok(())
     })
 }

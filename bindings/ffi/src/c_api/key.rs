@@ -1,11 +1,16 @@
 //! The envelope key: derive, seal, open. The key bytes never cross the ABI.
 
-use azmx_sync_core::envelope::{open_text, seal_text};
-use azmx_sync_core::EnvelopeKey;
+use std::ffi::c_char;
 
-use super::buffer::{reset_out, set_out, AzmxBuffer};
+use azmx_sync_core::envelope::{open_text, seal_text};
+use azmx_sync_core::{EnvelopeKey, MIN_ENVELOPE_LEN};
+
+use super::buffer::AzmxBuffer;
 use super::error::AzmxStatus;
-use super::guard::{self, bytes, call, call_value, put, text, wipe, Failure, WipeOnDrop};
+use super::guard::{
+    bytes, ffi_boundary, free_handle, handle, put, put_handle, text, utf8, wipe, CallResult,
+    Failure, WipeOnDrop,
+};
 
 /// An opaque AES-256-GCM envelope key derived from a recovery receipt.
 /// Created by [`azmx_envelope_key_derive`], released (and zeroized) by
@@ -15,17 +20,13 @@ pub struct AzmxEnvelopeKey {
     inner: EnvelopeKey,
 }
 
-/// Borrows a key handle.
+/// Borrows the key behind a handle.
 ///
 /// # Safety
 /// `key` must be NULL or a live handle from `azmx_envelope_key_derive`.
 unsafe fn key_ref<'a>(key: *const AzmxEnvelopeKey) -> Result<&'a EnvelopeKey, Failure> {
-    if key.is_null() {
-        return Err(Failure::null("key"));
-    }
-    // SAFETY: non-NULL, and per the contract a live handle that is not freed
-    // during the call; handles are only read.
-    Ok(unsafe { &(*key).inner })
+    // SAFETY: per the contract.
+    Ok(&unsafe { handle(key, "key") }?.inner)
 }
 
 /// Derives the envelope key: PBKDF2-HMAC-SHA256 (600 000 iterations) over
@@ -49,34 +50,24 @@ unsafe fn key_ref<'a>(key: *const AzmxEnvelopeKey) -> Result<&'a EnvelopeKey, Fa
 pub unsafe extern "C" fn azmx_envelope_key_derive(
     receipt: *mut u8,
     receipt_len: usize,
-    license_id: *const std::ffi::c_char,
+    license_id: *const c_char,
     out_key: *mut *mut AzmxEnvelopeKey,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): every pointer is NULL-checked and used per the
-    // contract above; the body runs inside the panic boundary.
-    call("azmx_envelope_key_derive", || {
-        // SAFETY: (receipt, receipt_len) is writable per the contract, and
-        // every borrow of it below ends before the guard drops.
-        let _wipe = unsafe { WipeOnDrop::new(receipt, receipt_len) };
+    // SAFETY: the pointers are NULL or valid as the contract above says;
+    // every borrow of the receipt ends before `_wipe` zeroes it.
+    ffi_boundary!("azmx_envelope_key_derive", unsafe {
+        let _wipe = WipeOnDrop::new(receipt, receipt_len);
         if !out_key.is_null() {
-            // SAFETY: non-NULL and writable per the contract.
-            unsafe { out_key.write(std::ptr::null_mut()) };
+            out_key.write(std::ptr::null_mut());
         }
-        // SAFETY: readable for receipt_len bytes, not written by anyone
-        // else during the call (we wipe it only after this borrow ends).
-        let receipt = unsafe { bytes(receipt, receipt_len, "receipt") }?;
-        let receipt = std::str::from_utf8(receipt)
-            .map_err(|_| Failure::invalid("`receipt` is not valid UTF-8"))?;
-        // SAFETY: NUL-terminated per the contract.
-        let lid = unsafe { text(license_id, "license_id") }?;
+        let receipt = utf8(receipt, receipt_len, "receipt")?;
+        let lid = text(license_id, "license_id")?;
         if out_key.is_null() {
             return Err(Failure::null("out_key"));
         }
         // The core copies the receipt into a zeroizing secret container.
         let inner = EnvelopeKey::derive(receipt, lid)?;
-        let handle = Box::into_raw(Box::new(AzmxEnvelopeKey { inner }));
-        // SAFETY: checked non-NULL above; writable per the contract.
-        unsafe { put(out_key, handle, "out_key") }
+        put_handle(out_key, AzmxEnvelopeKey { inner }, "out_key")
     })
 }
 
@@ -87,14 +78,9 @@ pub unsafe extern "C" fn azmx_envelope_key_derive(
 /// not been freed yet and is not in use by another thread.
 #[no_mangle]
 pub unsafe extern "C" fn azmx_envelope_key_free(key: *mut AzmxEnvelopeKey) {
-    // SAFETY (extern "C"): see `# Safety`; NULL-checked, panic boundary.
-    call_value((), || {
-        if !key.is_null() {
-            // SAFETY: the handle came from Box::into_raw in derive and is
-            // freed once (contract). EnvelopeKey zeroizes itself on drop.
-            drop(unsafe { Box::from_raw(key) });
-        }
-    })
+    // SAFETY: NULL or a live handle freed once, per the contract;
+    // `EnvelopeKey` zeroizes itself on drop.
+    unsafe { free_handle(key) }
 }
 
 /// The size of the envelope that sealing `plaintext_len` bytes produces:
@@ -102,9 +88,7 @@ pub unsafe extern "C" fn azmx_envelope_key_free(key: *mut AzmxEnvelopeKey) {
 #[no_mangle]
 pub extern "C" fn azmx_sealed_len(plaintext_len: usize) -> usize {
     // SAFETY (extern "C"): pure arithmetic on an integer; cannot panic.
-    plaintext_len
-        .checked_add(azmx_sync_core::MIN_ENVELOPE_LEN)
-        .unwrap_or(0)
+    plaintext_len.checked_add(MIN_ENVELOPE_LEN).unwrap_or(0)
 }
 
 /// Seals `plaintext` into a v1 envelope blob (raw bytes: `0x01 | iv(12) |
@@ -121,19 +105,9 @@ pub unsafe extern "C" fn azmx_envelope_key_seal(
     plaintext_len: usize,
     out_blob: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_envelope_key_seal", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_blob, "out_blob") }?;
-        // SAFETY: live handle per the contract.
-        let key = unsafe { key_ref(key) }?;
-        // SAFETY: readable for plaintext_len bytes per the contract.
-        let pt = unsafe { bytes(plaintext, plaintext_len, "plaintext") }?;
-        let blob = key.seal(pt);
-        // SAFETY: checked by reset_out.
-        unsafe { set_out(out_blob, AzmxBuffer::from_bytes(blob)) };
-        Ok(())
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_envelope_key_seal", out_blob => unsafe {
+        Ok(key_ref(key)?.seal(bytes(plaintext, plaintext_len, "plaintext")?))
     })
 }
 
@@ -152,19 +126,9 @@ pub unsafe extern "C" fn azmx_envelope_key_open(
     blob_len: usize,
     out_plaintext: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_envelope_key_open", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_plaintext, "out_plaintext") }?;
-        // SAFETY: live handle per the contract.
-        let key = unsafe { key_ref(key) }?;
-        // SAFETY: readable for blob_len bytes per the contract.
-        let blob = unsafe { bytes(blob, blob_len, "blob") }?;
-        let pt = key.open(blob)?;
-        // SAFETY: checked by reset_out.
-        unsafe { set_out(out_plaintext, AzmxBuffer::from_bytes(pt)) };
-        Ok(())
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_envelope_key_open", out_plaintext => unsafe {
+        Ok(key_ref(key)?.open(bytes(blob, blob_len, "blob")?)?)
     })
 }
 
@@ -180,19 +144,9 @@ pub unsafe extern "C" fn azmx_envelope_key_seal_text(
     plaintext_len: usize,
     out_text: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_envelope_key_seal_text", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_text, "out_text") }?;
-        // SAFETY: live handle per the contract.
-        let key = unsafe { key_ref(key) }?;
-        // SAFETY: readable for plaintext_len bytes per the contract.
-        let pt = unsafe { bytes(plaintext, plaintext_len, "plaintext") }?;
-        let t = seal_text(key, pt);
-        // SAFETY: checked by reset_out.
-        unsafe { set_out(out_text, AzmxBuffer::from_text(t)) };
-        Ok(())
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_envelope_key_seal_text", out_text => unsafe {
+        Ok(seal_text(key_ref(key)?, bytes(plaintext, plaintext_len, "plaintext")?))
     })
 }
 
@@ -206,60 +160,63 @@ pub unsafe extern "C" fn azmx_envelope_key_seal_text(
 #[no_mangle]
 pub unsafe extern "C" fn azmx_envelope_key_open_text(
     key: *const AzmxEnvelopeKey,
-    envelope_text: *const std::ffi::c_char,
+    envelope_text: *const c_char,
     out_plaintext: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_envelope_key_open_text", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_plaintext, "out_plaintext") }?;
-        // SAFETY: live handle per the contract.
-        let key = unsafe { key_ref(key) }?;
-        // SAFETY: NUL-terminated per the contract. Non-UTF-8 text cannot be
-        // base64url, so it is reported as such.
-        let t = match unsafe { text(envelope_text, "envelope_text") } {
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_envelope_key_open_text", out_plaintext => unsafe {
+        let key = key_ref(key)?;
+        // Non-UTF-8 text cannot be base64url, so it is reported as such.
+        let t = match text(envelope_text, "envelope_text") {
             Err(f) if f.status == AzmxStatus::InvalidArgument => {
                 return Err(azmx_sync_core::Error::InvalidBase64.into())
             }
             other => other?,
         };
-        let pt = open_text(key, t)?;
-        // SAFETY: checked by reset_out.
-        unsafe { set_out(out_plaintext, AzmxBuffer::from_bytes(pt)) };
-        Ok(())
+        Ok(open_text(key, t)?)
     })
 }
 
-/// Copies `result` into a caller-owned buffer, or reports the size needed.
+/// The shared shape of the `_into` functions: `*out_len` reset to 0, the
+/// key borrowed, then `body` gives the result, which is copied into the
+/// caller's buffer (or reported as too large).
 ///
 /// # Safety
-/// `out` must be NULL or writable for `out_cap` bytes; `out_len` writable.
-unsafe fn copy_out(
-    mut result: Vec<u8>,
+/// `key` NULL or a live handle; `out` NULL or writable for `out_cap`
+/// bytes; `out_len` NULL or writable.
+unsafe fn into_caller_buffer(
+    key: *const AzmxEnvelopeKey,
     out: *mut u8,
     out_cap: usize,
     out_len: *mut usize,
-) -> guard::CallResult {
+    body: impl FnOnce(&EnvelopeKey, &dyn Fn(usize) -> CallResult) -> Result<Vec<u8>, Failure>,
+) -> CallResult {
+    // SAFETY: NULL or writable per the contract.
+    unsafe { put(out_len, 0, "out_len") }?;
+    // SAFETY: NULL or live per the contract.
+    let key = unsafe { key_ref(key) }?;
+    // The room check made before any work: a size query costs nothing.
+    let room = |need: usize| {
+        if need > out_cap || (out.is_null() && need > 0) {
+            // SAFETY: checked non-NULL and writable above.
+            unsafe { out_len.write(need) };
+            return Err(Failure::too_small(need));
+        }
+        Ok(())
+    };
+    let mut result = body(key, &room)?;
     let n = result.len();
-    // SAFETY: writable per the contract (checked non-NULL by the caller).
+    // SAFETY: checked non-NULL and writable above.
     unsafe { out_len.write(n) };
-    let fits = n <= out_cap && (!out.is_null() || n == 0);
-    if fits && n > 0 {
+    let fits = room(n);
+    if fits.is_ok() && n > 0 {
         // SAFETY: `out` is writable for out_cap ≥ n bytes; `result` is a
         // fresh allocation, so the two ranges cannot overlap (the caller's
         // input may alias `out`: it is no longer read).
         unsafe { std::ptr::copy_nonoverlapping(result.as_ptr(), out, n) };
     }
     wipe(&mut result);
-    if fits {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            AzmxStatus::BufferTooSmall,
-            format!("output buffer too small: {n} bytes needed"),
-        ))
-    }
+    fits
 }
 
 /// Seals into a caller-owned buffer of `out_cap` bytes. `*out_len` is always
@@ -280,30 +237,15 @@ pub unsafe extern "C" fn azmx_envelope_key_seal_into(
     out_cap: usize,
     out_len: *mut usize,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_envelope_key_seal_into", || {
-        if out_len.is_null() {
-            return Err(Failure::null("out_len"));
-        }
-        // SAFETY: writable per the contract.
-        unsafe { out_len.write(0) };
-        // SAFETY: live handle per the contract.
-        let key = unsafe { key_ref(key) }?;
-        let need = azmx_sealed_len(plaintext_len);
-        if need == 0 || need > out_cap || out.is_null() {
-            // SAFETY: writable per the contract.
-            unsafe { out_len.write(need) };
-            return Err(Failure::new(
-                AzmxStatus::BufferTooSmall,
-                format!("output buffer too small: {need} bytes needed"),
-            ));
-        }
-        // SAFETY: readable for plaintext_len bytes per the contract.
-        let pt = unsafe { bytes(plaintext, plaintext_len, "plaintext") }?;
-        let blob = key.seal(pt);
-        // SAFETY: out writable for out_cap bytes, out_len writable.
-        unsafe { copy_out(blob, out, out_cap, out_len) }
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_envelope_key_seal_into", unsafe {
+        into_caller_buffer(key, out, out_cap, out_len, |key, room| {
+            match azmx_sealed_len(plaintext_len) {
+                0 => return Err(Failure::too_small(0)), // overflow: never fits
+                need => room(need)?,
+            }
+            Ok(key.seal(bytes(plaintext, plaintext_len, "plaintext")?))
+        })
     })
 }
 
@@ -324,30 +266,14 @@ pub unsafe extern "C" fn azmx_envelope_key_open_into(
     out_cap: usize,
     out_len: *mut usize,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_envelope_key_open_into", || {
-        if out_len.is_null() {
-            return Err(Failure::null("out_len"));
-        }
-        // SAFETY: writable per the contract.
-        unsafe { out_len.write(0) };
-        // SAFETY: live handle per the contract.
-        let key = unsafe { key_ref(key) }?;
-        // SAFETY: readable for blob_len bytes per the contract.
-        let blob = unsafe { bytes(blob, blob_len, "blob") }?;
-        if let Some(need) = blob.len().checked_sub(azmx_sync_core::MIN_ENVELOPE_LEN) {
-            if need > out_cap || (out.is_null() && need > 0) {
-                // SAFETY: writable per the contract.
-                unsafe { out_len.write(need) };
-                return Err(Failure::new(
-                    AzmxStatus::BufferTooSmall,
-                    format!("output buffer too small: {need} bytes needed"),
-                ));
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_envelope_key_open_into", unsafe {
+        into_caller_buffer(key, out, out_cap, out_len, |key, room| {
+            let blob = bytes(blob, blob_len, "blob")?;
+            if let Some(need) = blob.len().checked_sub(MIN_ENVELOPE_LEN) {
+                room(need)?;
             }
-        }
-        let pt = key.open(blob)?;
-        // SAFETY: out writable for out_cap bytes, out_len writable.
-        unsafe { copy_out(pt, out, out_cap, out_len) }
+            Ok(key.open(blob)?)
+        })
     })
 }

@@ -15,9 +15,9 @@ use azmx_sync_core::merge::{
 };
 use serde_json::{json, Value};
 
-use super::buffer::{reset_out, set_out, AzmxBuffer};
+use super::buffer::AzmxBuffer;
 use super::error::AzmxStatus;
-use super::guard::{call, text, CallResult, Failure};
+use super::guard::{ffi_boundary, text, Failure};
 
 /// Merge contract of a host-registered store (passed as `uint32_t`).
 #[repr(C)]
@@ -100,17 +100,19 @@ pub fn outcome_json(store: &str, o: &MergeOutcome) -> Value {
 }
 
 /// # Safety
-/// `local_json`, `incoming_json` NUL-terminated; `out` checked by the caller.
+/// `local_json`, `incoming_json` NULL or NUL-terminated.
 unsafe fn run_merge(
     spec: &StoreSpec,
     local_json: *const c_char,
     incoming_json: *const c_char,
-    out: *mut AzmxBuffer,
-) -> CallResult {
-    // SAFETY: NUL-terminated per the caller's contract.
-    let local = unsafe { text(local_json, "local_json") }?;
-    // SAFETY: as above.
-    let incoming = unsafe { text(incoming_json, "incoming_json") }?;
+) -> Result<String, Failure> {
+    // SAFETY: NULL or NUL-terminated per the contract.
+    let (local, incoming) = unsafe {
+        (
+            text(local_json, "local_json")?,
+            text(incoming_json, "incoming_json")?,
+        )
+    };
     let local = parse(local, "local_json", serde_json::from_str::<StoreState>)?;
     let incoming = parse(
         incoming,
@@ -118,10 +120,7 @@ unsafe fn run_merge(
         serde_json::from_str::<Vec<Record>>,
     )?;
     let outcome = merge::merge(spec, &local, incoming);
-    let doc = outcome_json(spec.name.as_str(), &outcome).to_string();
-    // SAFETY: `out` was checked by reset_out in the caller.
-    unsafe { set_out(out, AzmxBuffer::from_text(doc)) };
-    Ok(())
+    Ok(outcome_json(spec.name.as_str(), &outcome).to_string())
 }
 
 /// Merges an incoming batch into the local state of a built-in store:
@@ -144,26 +143,21 @@ pub unsafe extern "C" fn azmx_merge(
     incoming_json: *const c_char,
     out_outcome_json: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_merge", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_outcome_json, "out_outcome_json") }?;
-        // SAFETY: NUL-terminated per the contract.
-        let name = unsafe { text(store, "store") }?;
-        let spec = builtin(name).ok_or_else(|| {
-            Failure::new(
-                AzmxStatus::UnknownStore,
-                "unknown built-in store (expected snippets, todos or memory)",
-            )
-        })?;
-        // SAFETY: per the contract; out checked above.
-        unsafe { run_merge(&spec, local_json, incoming_json, out_outcome_json) }
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_merge", out_outcome_json => unsafe {
+        let spec = builtin_spec(text(store, "store")?)?;
+        run_merge(&spec, local_json, incoming_json)
     })
 }
 
-fn builtin(name: &str) -> Option<StoreSpec> {
-    StoreSpec::builtin(name)
+/// The spec of a built-in store, or `UNKNOWN_STORE`.
+pub(crate) fn builtin_spec(name: &str) -> Result<StoreSpec, Failure> {
+    StoreSpec::builtin(name).ok_or_else(|| {
+        Failure::new(
+            AzmxStatus::UnknownStore,
+            "unknown built-in store (expected snippets, todos or memory)",
+        )
+    })
 }
 
 /// Merges for a host-registered store: `store` is its name (1–64 of
@@ -184,16 +178,10 @@ pub unsafe extern "C" fn azmx_merge_custom(
     incoming_json: *const c_char,
     out_outcome_json: *mut AzmxBuffer,
 ) -> AzmxStatus {
-    // SAFETY (extern "C"): pointers NULL-checked and used per the contract;
-    // integers validated; panic boundary.
-    call("azmx_merge_custom", || {
-        // SAFETY: writable per the contract.
-        unsafe { reset_out(out_outcome_json, "out_outcome_json") }?;
-        // SAFETY: NUL-terminated per the contract.
-        let name = unsafe { text(store, "store") }?;
-        let spec = custom_spec(name, contract, scope_rule)?;
-        // SAFETY: per the contract; out checked above.
-        unsafe { run_merge(&spec, local_json, incoming_json, out_outcome_json) }
+    // SAFETY: the pointers are NULL or valid as the contract above says.
+    ffi_boundary!("azmx_merge_custom", out_outcome_json => unsafe {
+        let spec = custom_spec(text(store, "store")?, contract, scope_rule)?;
+        run_merge(&spec, local_json, incoming_json)
     })
 }
 
@@ -208,7 +196,7 @@ pub(crate) fn custom_spec(
         2 => Contract::LwwPerGroup,
         _ => return Err(Failure::invalid("unknown `contract` value")),
     };
-    if builtin(name).is_some() {
+    if StoreSpec::builtin(name).is_some() {
         return Err(Failure::new(
             AzmxStatus::InvalidStoreName,
             "this name belongs to a built-in store; use azmx_merge",
@@ -237,12 +225,13 @@ pub(crate) fn custom_spec(
 /// `body_json` a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn azmx_validate_todos(body_json: *const c_char) -> AzmxStatus {
-    // SAFETY (extern "C"): pointer NULL-checked and used per the contract;
-    // panic boundary.
-    call("azmx_validate_todos", || {
-        // SAFETY: NUL-terminated per the contract.
-        let body = unsafe { text(body_json, "body_json") }?;
-        let body = parse(body, "body_json", serde_json::from_str::<Value>)?;
+    // SAFETY: the pointer is NULL or valid as the contract above says.
+    ffi_boundary!("azmx_validate_todos", unsafe {
+        let body = parse(
+            text(body_json, "body_json")?,
+            "body_json",
+            serde_json::from_str::<Value>,
+        )?;
         validate_todos(&body)
             .map_err(|e| Failure::new(AzmxStatus::InvalidRecord, format!("invalid todo list: {e}")))
     })

@@ -25,11 +25,11 @@
 //! - Byte inputs are `(pointer, length)`; a NULL pointer is accepted only
 //!   with length 0. Text inputs are NUL-terminated UTF-8.
 //! - The sync engine ([`engine`]) calls back into the host through structs
-//!   of function pointers plus `void *user_data` ([`engine_host`]): store
+//!   of function pointers plus `void *user_data` ([`host`]): store
 //!   adapters and optionally an HTTP transport. Records cross as JSON text.
 //!   A callback returning nonzero becomes a typed status, never undefined
 //!   behaviour; callbacks may run on the engine's scheduler thread once
-//!   `azmx_engine_start` was called (thread rules: [`engine_host`]).
+//!   `azmx_engine_start` was called (thread rules: [`host`]).
 //! - Status and enum *inputs* are plain integers (`uint32_t`/`int32_t`) so
 //!   that an out-of-range value from C is an error, never undefined
 //!   behaviour.
@@ -38,11 +38,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// cbindgen writes the functions module by module in declaration order
+// (the header's order): `host` stays right after `engine`.
 pub mod buffer;
 pub mod engine;
-pub mod engine_host;
+
+pub mod host;
+
 pub mod error;
-mod guard;
+pub(crate) mod guard;
 pub mod identity;
 pub mod integrity;
 pub mod key;
@@ -52,8 +56,8 @@ use std::ffi::c_char;
 
 pub use buffer::{azmx_buffer_free, AzmxBuffer};
 pub use engine::{AzmxCycleReport, AzmxEngineConfig, AzmxSyncEngine};
-pub use engine_host::{AzmxChange, AzmxHttpTransport, AzmxStoreAdapter};
 pub use error::{azmx_last_error_message, azmx_status_name, AzmxStatus};
+pub use host::{AzmxChange, AzmxHttpTransport, AzmxStoreAdapter};
 pub use identity::AzmxDeviceIdentity;
 pub use key::AzmxEnvelopeKey;
 

@@ -6,7 +6,8 @@
 //! are the ones the core's AES-GCM needs. The Python wrapper
 //! (`azmx_sync.seal_fast`/`open_fast`, ctypes) and the Kotlin wrapper
 //! (`FastEnvelope`, JNA direct mapping) call them on the very library the
-//! uniffi bindings loaded.
+//! uniffi bindings loaded. They are not in `include/azmx_sync.h`: the key
+//! argument is a uniffi object handle, which only those wrappers hold.
 //!
 //! The key crosses only as its uniffi object handle, never as bytes, and
 //! the seal/open functions *borrow* it: the caller keeps the object alive
@@ -17,43 +18,27 @@
 //! gives it back with [`azmx_uniffi_fast_release_key`]). Zero and foreign
 //! handles are refused.
 //!
-//! Every entry point catches panics; none unwinds into the caller.
-//!
-//! Status codes (stable, mirrored by the language wrappers):
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | ok; `*out_len` = bytes written |
-//! | 1 | output buffer too small; `*out_len` = bytes needed, nothing written |
-//! | 2 | envelope shorter than 29 bytes |
-//! | 3 | unsupported envelope version |
-//! | 4 | decrypt failed (wrong key or tampered) |
-//! | 5 | invalid argument (null pointer with a non-zero length, bad handle) |
-//! | 6 | internal error (a panic was caught) |
-//!
-//! The wrappers turn codes 2–4 into the same typed `SyncError` variants (with
-//! the same fields) that the uniffi `open` raises, so both paths fail alike.
+//! Statuses are the C ABI's [`AzmxStatus`] (one status enum for the whole
+//! library; `azmx_status_name` names them), behind the same panic boundary:
+//! `OK` (`*out_len` = bytes written), `BUFFER_TOO_SMALL` (`*out_len` =
+//! bytes needed, nothing written), `ENVELOPE_TOO_SHORT`,
+//! `UNSUPPORTED_VERSION`, `DECRYPT_FAILED`, `INVALID_ARGUMENT` (a bad
+//! handle), `NULL_POINTER` (NULL with a non-zero length), `INTERNAL`,
+//! `PANIC`. The wrappers turn the envelope errors into the same typed
+//! `SyncError` variants (with the same fields) that the uniffi `open`
+//! raises, so both paths fail alike.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use azmx_sync_core as core;
+use azmx_sync_core::{ENVELOPE_VERSION, MIN_ENVELOPE_LEN};
 
 use super::crypto::EnvelopeKey;
-
-pub const AZMX_FAST_OK: i32 = 0;
-pub const AZMX_FAST_BUFFER_TOO_SMALL: i32 = 1;
-pub const AZMX_FAST_ENVELOPE_TOO_SHORT: i32 = 2;
-pub const AZMX_FAST_UNSUPPORTED_VERSION: i32 = 3;
-pub const AZMX_FAST_DECRYPT_FAILED: i32 = 4;
-pub const AZMX_FAST_INVALID_ARGUMENT: i32 = 5;
-pub const AZMX_FAST_INTERNAL: i32 = 6;
+use crate::c_api::guard::{bytes, ffi_boundary, put_opt, CallResult, Failure};
+use crate::c_api::AzmxStatus;
 
 /// Version of this fast-path ABI; wrappers refuse a library with another.
-pub const AZMX_FAST_ABI_VERSION: u32 = 1;
-
-/// Bytes a v1 envelope adds to its plaintext (version + IV + tag).
-const OVERHEAD: usize = core::MIN_ENVELOPE_LEN;
+/// 2: the statuses became `AzmxStatus` values.
+pub const AZMX_FAST_ABI_VERSION: u32 = 2;
 
 /// The fast-path ABI version (see [`AZMX_FAST_ABI_VERSION`]).
 ///
@@ -71,76 +56,69 @@ pub extern "C" fn azmx_uniffi_fast_abi_version() -> u32 {
 /// `raw` must be `0`, a foreign handle (odd), or the handle of a live
 /// `EnvelopeKey` made by this library's uniffi scaffolding that stays alive
 /// until this call returns.
-unsafe fn borrow_key(raw: u64) -> Option<Arc<EnvelopeKey>> {
-    // SAFETY: `from_raw` only rejects 0; the caller vouches for other values.
-    let handle = unsafe { uniffi::Handle::from_raw(raw) }?;
-    if handle.is_foreign() {
-        return None;
-    }
+unsafe fn borrow_key(raw: u64) -> Result<Arc<EnvelopeKey>, Failure> {
+    // SAFETY: `from_raw` only rejects 0.
+    let handle = unsafe { rust_handle(raw) }?;
     // SAFETY: a live Rust-made `EnvelopeKey` handle (an `Arc::into_raw`
     // pointer, as uniffi's own clone/free functions assume), kept alive by
     // the caller for the duration of the borrow.
-    Some(unsafe { handle.into_arc_borrowed::<EnvelopeKey>() })
+    Ok(unsafe { handle.into_arc_borrowed::<EnvelopeKey>() })
+}
+
+/// A non-zero handle made on the Rust side.
+///
+/// # Safety
+/// None beyond `uniffi::Handle::from_raw`'s: it only rejects 0.
+unsafe fn rust_handle(raw: u64) -> Result<uniffi::Handle, Failure> {
+    // SAFETY: `from_raw` only rejects 0; nothing is dereferenced here.
+    match unsafe { uniffi::Handle::from_raw(raw) } {
+        Some(h) if !h.is_foreign() => Ok(h),
+        _ => Err(Failure::invalid("`key` is not an EnvelopeKey handle")),
+    }
 }
 
 /// Gives back one reference of an `EnvelopeKey` handle (e.g. the clone that
-/// Kotlin's `FastEnvelope` takes through the generated `callWithHandle`). Returns [`AZMX_FAST_OK`] or
-/// [`AZMX_FAST_INVALID_ARGUMENT`] for `0`/foreign handles.
+/// Kotlin's `FastEnvelope` takes through the generated `callWithHandle`).
+/// Returns `OK`, or `INVALID_ARGUMENT` for `0`/foreign handles.
 ///
 /// # Safety
 /// `key` must be `0`, a foreign handle, or an owned reference of a live
 /// `EnvelopeKey` handle made by this library; it must not be used afterwards.
 #[no_mangle]
-pub unsafe extern "C" fn azmx_uniffi_fast_release_key(key: u64) -> i32 {
-    guard(|| {
-        // SAFETY: `from_raw` only rejects 0.
-        let Some(handle) = (unsafe { uniffi::Handle::from_raw(key) }) else {
-            return AZMX_FAST_INVALID_ARGUMENT;
-        };
-        if handle.is_foreign() {
-            return AZMX_FAST_INVALID_ARGUMENT;
-        }
-        // Lifting takes over the caller's reference; dropping releases it.
-        match <EnvelopeKey as uniffi::FfiConverterArc<crate::UniFfiTag>>::try_lift(handle) {
-            Ok(key) => {
-                drop(key);
-                AZMX_FAST_OK
-            }
-            Err(_) => AZMX_FAST_INVALID_ARGUMENT,
-        }
+pub unsafe extern "C" fn azmx_uniffi_fast_release_key(key: u64) -> AzmxStatus {
+    // SAFETY: the handle is 0, foreign (both refused) or owned per the
+    // contract; lifting takes over that reference and dropping releases it.
+    ffi_boundary!("azmx_uniffi_fast_release_key", unsafe {
+        let handle = rust_handle(key)?;
+        <EnvelopeKey as uniffi::FfiConverterArc<crate::UniFfiTag>>::try_lift(handle)
+            .map(drop)
+            .map_err(|_| Failure::invalid("`key` is not an EnvelopeKey handle"))
     })
 }
 
-/// Builds the input slice.
+/// The caller's output buffer as a slice of exactly `needed` bytes, or
+/// `BUFFER_TOO_SMALL` with `*out_len = needed`.
 ///
 /// # Safety
-/// If `len > 0`, `ptr` must be valid for reads of `len` bytes for the
-/// duration of the call and not be written to concurrently.
-unsafe fn input<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
-    if len == 0 {
-        return Some(&[]);
+/// `out` NULL or writable for `out_cap` bytes, not overlapping the input,
+/// for `'a`; `out_len` NULL or writable.
+unsafe fn out_room<'a>(
+    out: *mut u8,
+    out_cap: usize,
+    out_len: *mut usize,
+    needed: usize,
+) -> Result<&'a mut [u8], Failure> {
+    if needed > out_cap {
+        // SAFETY: per the contract.
+        unsafe { put_opt(out_len, needed) };
+        return Err(Failure::too_small(needed));
     }
-    if ptr.is_null() {
-        return None;
+    if needed == 0 {
+        return Ok(&mut []);
     }
-    // SAFETY: non-null, and valid for `len` bytes by the caller's contract.
-    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
-}
-
-/// Stores `n` in `*out_len` unless `out_len` is null.
-///
-/// # Safety
-/// `out_len` must be null or valid for a write of one `usize`.
-unsafe fn set_len(out_len: *mut usize, n: usize) {
-    if !out_len.is_null() {
-        // SAFETY: non-null and writable by the caller's contract.
-        unsafe { *out_len = n };
-    }
-}
-
-/// Runs `f`, turning a panic into [`AZMX_FAST_INTERNAL`].
-fn guard(f: impl FnOnce() -> i32) -> i32 {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(AZMX_FAST_INTERNAL)
+    // SAFETY: non-NULL (checked by the callers when `out_cap > 0`) and
+    // writable for `out_cap >= needed` bytes per the contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(out, needed) })
 }
 
 /// Seals `input[..input_len]` with the key behind `key` into `out`
@@ -161,42 +139,21 @@ pub unsafe extern "C" fn azmx_uniffi_fast_seal(
     out: *mut u8,
     out_cap: usize,
     out_len: *mut usize,
-) -> i32 {
-    guard(|| {
-        // SAFETY: the caller's contract on `key`.
-        let Some(key) = (unsafe { borrow_key(key) }) else {
-            return AZMX_FAST_INVALID_ARGUMENT;
-        };
-        if out.is_null() && out_cap != 0 {
-            return AZMX_FAST_INVALID_ARGUMENT;
-        }
-        let needed = match input_len.checked_add(OVERHEAD) {
-            Some(n) => n,
-            None => return AZMX_FAST_INVALID_ARGUMENT,
-        };
-        if needed > out_cap {
-            // SAFETY: the caller's contract on `out_len`.
-            unsafe { set_len(out_len, needed) };
-            return AZMX_FAST_BUFFER_TOO_SMALL;
-        }
-        // SAFETY: the caller's contract on `input`/`input_len`.
-        let Some(plaintext) = (unsafe { self::input(input, input_len) }) else {
-            return AZMX_FAST_INVALID_ARGUMENT;
-        };
-        // SAFETY: `out` is non-null here (`needed >= 29` and `out_cap >=
-        // needed`), valid for writes of `out_cap >= needed` bytes and not
-        // overlapping `input`, by the caller's contract.
-        let out_slice = unsafe { std::slice::from_raw_parts_mut(out, needed) };
+) -> AzmxStatus {
+    // SAFETY: the handle and pointers are valid as the contract above says.
+    ffi_boundary!("azmx_uniffi_fast_seal", unsafe {
+        let key = borrow_key(key)?;
+        check_out(out, out_cap)?;
+        let needed = input_len
+            .checked_add(MIN_ENVELOPE_LEN)
+            .ok_or_else(|| Failure::invalid("`input_len` is too large"))?;
+        let out_slice = out_room(out, out_cap, out_len, needed)?;
         // Encrypts from the caller's input straight into the caller's
         // output: no intermediate buffer for bulk payloads.
-        match key.inner.seal_into(plaintext, out_slice) {
-            Ok(()) => {
-                // SAFETY: the caller's contract on `out_len`.
-                unsafe { set_len(out_len, needed) };
-                AZMX_FAST_OK
-            }
-            Err(_) => AZMX_FAST_INTERNAL,
-        }
+        key.inner
+            .seal_into(bytes(input, input_len, "input")?, out_slice)?;
+        put_opt(out_len, needed);
+        Ok(())
     })
 }
 
@@ -214,52 +171,33 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
     out: *mut u8,
     out_cap: usize,
     out_len: *mut usize,
-) -> i32 {
-    guard(|| {
-        // SAFETY: the caller's contract on `key`.
-        let Some(key) = (unsafe { borrow_key(key) }) else {
-            return AZMX_FAST_INVALID_ARGUMENT;
-        };
-        if out.is_null() && out_cap != 0 {
-            return AZMX_FAST_INVALID_ARGUMENT;
-        }
-        // SAFETY: the caller's contract on `blob`/`blob_len`.
-        let Some(blob) = (unsafe { input(blob, blob_len) }) else {
-            return AZMX_FAST_INVALID_ARGUMENT;
-        };
-        if blob.len() < OVERHEAD {
-            return AZMX_FAST_ENVELOPE_TOO_SHORT;
-        }
-        if blob[0] != core::ENVELOPE_VERSION {
-            return AZMX_FAST_UNSUPPORTED_VERSION;
-        }
-        let needed = blob.len() - OVERHEAD;
-        if needed > out_cap {
-            // SAFETY: the caller's contract on `out_len`.
-            unsafe { set_len(out_len, needed) };
-            return AZMX_FAST_BUFFER_TOO_SMALL;
-        }
-        let out_slice: &mut [u8] = if needed == 0 {
-            &mut []
-        } else {
-            // SAFETY: `out` is non-null (`out_cap >= needed > 0`), valid for
-            // writes of `out_cap >= needed` bytes and not overlapping `blob`,
-            // by the caller's contract.
-            unsafe { std::slice::from_raw_parts_mut(out, needed) }
+) -> AzmxStatus {
+    // SAFETY: the handle and pointers are valid as the contract above says.
+    ffi_boundary!("azmx_uniffi_fast_open", unsafe {
+        let key = borrow_key(key)?;
+        check_out(out, out_cap)?;
+        let blob = bytes(blob, blob_len, "blob")?;
+        let needed = match blob.len().checked_sub(MIN_ENVELOPE_LEN) {
+            Some(_) if blob[0] != ENVELOPE_VERSION => {
+                return Err(azmx_sync_core::Error::UnsupportedVersion(blob[0]).into())
+            }
+            Some(n) => n,
+            None => return Err(azmx_sync_core::Error::EnvelopeTooShort { len: blob.len() }.into()),
         };
         // The tag is verified before any plaintext is written to `out`.
-        match key.inner.open_into(blob, out_slice) {
-            Ok(()) => {
-                // SAFETY: the caller's contract on `out_len`.
-                unsafe { set_len(out_len, needed) };
-                AZMX_FAST_OK
-            }
-            Err(core::Error::EnvelopeTooShort { .. }) => AZMX_FAST_ENVELOPE_TOO_SHORT,
-            Err(core::Error::UnsupportedVersion(_)) => AZMX_FAST_UNSUPPORTED_VERSION,
-            Err(core::Error::DecryptFailed) => AZMX_FAST_DECRYPT_FAILED,
-            Err(_) => AZMX_FAST_INTERNAL,
-        }
+        key.inner
+            .open_into(blob, out_room(out, out_cap, out_len, needed)?)?;
+        put_opt(out_len, needed);
+        Ok(())
     })
+}
+
+/// `out` may be NULL only with no room.
+fn check_out(out: *mut u8, out_cap: usize) -> CallResult {
+    if out.is_null() && out_cap != 0 {
+        return Err(Failure::null("out"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,7 +216,7 @@ mod tests {
     fn round_trip_and_errors() {
         let k = EnvelopeKey::derive("r".into(), "lid".into()).unwrap();
         let msg = b"hello fast path";
-        let mut blob = vec![0u8; msg.len() + OVERHEAD];
+        let mut blob = vec![0u8; msg.len() + MIN_ENVELOPE_LEN];
         let mut n = 0usize;
         let rc = unsafe {
             azmx_uniffi_fast_seal(
@@ -290,7 +228,7 @@ mod tests {
                 &mut n,
             )
         };
-        assert_eq!((rc, n), (AZMX_FAST_OK, blob.len()));
+        assert_eq!((rc, n), (AzmxStatus::Ok, blob.len()));
         assert_eq!(k.open(blob.clone()).unwrap(), msg);
 
         let mut out = vec![0u8; msg.len()];
@@ -304,7 +242,7 @@ mod tests {
                 &mut n,
             )
         };
-        assert_eq!((rc, &out[..n]), (AZMX_FAST_OK, &msg[..]));
+        assert_eq!((rc, &out[..n]), (AzmxStatus::Ok, &msg[..]));
 
         let rc = unsafe {
             azmx_uniffi_fast_open(
@@ -316,7 +254,7 @@ mod tests {
                 &mut n,
             )
         };
-        assert_eq!((rc, n), (AZMX_FAST_BUFFER_TOO_SMALL, msg.len()));
+        assert_eq!((rc, n), (AzmxStatus::BufferTooSmall, msg.len()));
         blob[20] ^= 1;
         let rc = unsafe {
             azmx_uniffi_fast_open(
@@ -328,15 +266,15 @@ mod tests {
                 &mut n,
             )
         };
-        assert_eq!(rc, AZMX_FAST_DECRYPT_FAILED);
+        assert_eq!(rc, AzmxStatus::DecryptFailed);
         let rc = unsafe {
             azmx_uniffi_fast_open(handle(&k), blob.as_ptr(), 5, out.as_mut_ptr(), 0, &mut n)
         };
-        assert_eq!(rc, AZMX_FAST_ENVELOPE_TOO_SHORT);
+        assert_eq!(rc, AzmxStatus::EnvelopeTooShort);
         let rc = unsafe { azmx_uniffi_fast_seal(0, msg.as_ptr(), 1, out.as_mut_ptr(), 1, &mut n) };
-        assert_eq!(rc, AZMX_FAST_INVALID_ARGUMENT);
+        assert_eq!(rc, AzmxStatus::InvalidArgument);
         // `out_len` may be null when the caller knows the size.
-        let mut blob2 = vec![0u8; 1 + OVERHEAD];
+        let mut blob2 = vec![0u8; 1 + MIN_ENVELOPE_LEN];
         let rc = unsafe {
             azmx_uniffi_fast_seal(
                 handle(&k),
@@ -347,7 +285,7 @@ mod tests {
                 std::ptr::null_mut(),
             )
         };
-        assert_eq!(rc, AZMX_FAST_OK);
+        assert_eq!(rc, AzmxStatus::Ok);
         assert_eq!(k.open(blob2).unwrap(), &msg[..1]);
         // Borrowing left the count alone; release gives back an owned clone.
         assert_eq!(Arc::strong_count(&k), 1);
@@ -356,12 +294,12 @@ mod tests {
         assert_eq!(Arc::strong_count(&k), 2);
         assert_eq!(
             unsafe { azmx_uniffi_fast_release_key(owned.as_raw()) },
-            AZMX_FAST_OK
+            AzmxStatus::Ok
         );
         assert_eq!(Arc::strong_count(&k), 1);
         assert_eq!(
             unsafe { azmx_uniffi_fast_release_key(0) },
-            AZMX_FAST_INVALID_ARGUMENT
+            AzmxStatus::InvalidArgument
         );
     }
 }

@@ -24,19 +24,17 @@ SyncError = _gen.SyncError
 
 #: Version of the C fast-path ABI these wrappers speak
 #: (``azmx_uniffi_fast_abi_version()`` in ``bindings/ffi/src/uniffi_api/fast.rs``).
-FAST_ABI_VERSION = 1
+FAST_ABI_VERSION = 2
 
 # Bytes a v1 envelope adds to its plaintext: version (1) + IV (12) + tag (16).
 _OVERHEAD = 29
 
-# Status codes of fast.rs.
+# The statuses these wrappers tell apart: AzmxStatus values (one status enum
+# for the whole library, include/azmx_sync.h), checked by name at import.
 _OK = 0
-_BUFFER_TOO_SMALL = 1
-_ENVELOPE_TOO_SHORT = 2
-_UNSUPPORTED_VERSION = 3
-_DECRYPT_FAILED = 4
-_INVALID_ARGUMENT = 5
-_INTERNAL = 6
+_ENVELOPE_TOO_SHORT = 13
+_UNSUPPORTED_VERSION = 14
+_DECRYPT_FAILED = 15
 
 # The library the generated module loaded; dlopen of the same path returns
 # the same mapping, so these calls run in the very same library instance.
@@ -56,6 +54,14 @@ if _abi() != FAST_ABI_VERSION:  # pragma: no cover - a mismatched build
     raise ImportError(
         f"libazmx_sync fast-path ABI {_abi()} != {FAST_ABI_VERSION} expected by azmx_sync"
     )
+
+_status_name = _lib.azmx_status_name
+_status_name.argtypes = [ctypes.c_int32]
+_status_name.restype = ctypes.c_char_p
+for _name, _value in [("OK", _OK), ("ENVELOPE_TOO_SHORT", _ENVELOPE_TOO_SHORT),
+                      ("UNSUPPORTED_VERSION", _UNSUPPORTED_VERSION), ("DECRYPT_FAILED", _DECRYPT_FAILED)]:
+    if _status_name(_value).decode() != _name:  # pragma: no cover - a mismatched build
+        raise ImportError(f"libazmx_sync status {_value} is not {_name}")
 
 _SIG = [
     ctypes.c_uint64,  # key handle (borrowed)
@@ -115,7 +121,8 @@ def _check_key(key) -> None:
 
 
 def _internal(rc: int) -> Exception:
-    return SyncError.Other(code="internal", detail=f"fast path failed with status {rc}")
+    name = _status_name(rc).decode()
+    return SyncError.Other(code="internal", detail=f"fast path failed with status {rc} ({name})")
 
 
 def seal_fast(key: EnvelopeKey, plaintext) -> bytes:

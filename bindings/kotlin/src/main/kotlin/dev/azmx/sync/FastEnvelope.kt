@@ -36,7 +36,7 @@ import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
 
 /** Version of the C fast-path ABI this file speaks. */
-const val FAST_ABI_VERSION: Int = 1
+const val FAST_ABI_VERSION: Int = 2
 
 /** Bytes a v1 envelope adds to its plaintext: version (1) + IV (12) + tag (16). */
 const val ENVELOPE_OVERHEAD: Int = 29
@@ -50,15 +50,22 @@ internal object AzmxFastLib {
         check(Native.SIZE_T_SIZE == 8) { "the fast path maps size_t to Long: 64-bit platforms only" }
         val abi = azmx_uniffi_fast_abi_version()
         check(abi == FAST_ABI_VERSION) { "libazmx_sync fast-path ABI $abi != $FAST_ABI_VERSION" }
+        for ((name, value) in listOf("OK" to OK, "ENVELOPE_TOO_SHORT" to ENVELOPE_TOO_SHORT,
+                "UNSUPPORTED_VERSION" to UNSUPPORTED_VERSION, "DECRYPT_FAILED" to DECRYPT_FAILED)) {
+            check(azmx_status_name(value) == name) { "libazmx_sync status $value is not $name" }
+        }
     }
 
+    // The statuses this file tells apart: AzmxStatus values (one status enum
+    // for the whole library, include/azmx_sync.h), checked by name above.
     const val OK = 0
-    const val BUFFER_TOO_SMALL = 1
-    const val ENVELOPE_TOO_SHORT = 2
-    const val UNSUPPORTED_VERSION = 3
-    const val DECRYPT_FAILED = 4
+    const val ENVELOPE_TOO_SHORT = 13
+    const val UNSUPPORTED_VERSION = 14
+    const val DECRYPT_FAILED = 15
 
     @JvmStatic external fun azmx_uniffi_fast_abi_version(): Int
+
+    @JvmStatic external fun azmx_status_name(status: Int): String
 
     // `outLen` is always null: the caller knows the result size.
     @JvmStatic external fun azmx_uniffi_fast_seal(
@@ -240,7 +247,7 @@ class FastEnvelope internal constructor(private val handle: Long) : AutoCloseabl
 }
 
 private fun internalError(rc: Int) =
-    SyncException.Other("internal", "fast path failed with status $rc")
+    SyncException.Other("internal", "fast path failed with status $rc (${AzmxFastLib.azmx_status_name(rc)})")
 
 /**
  * A [FastEnvelope] for this key (one uniffi call to take a reference; then
