@@ -1406,7 +1406,7 @@ pub fn devices(ctx: &Ctx) -> CliResult {
                 },
                 d.device_id.clone(),
                 d.name.clone(),
-                secs(d.created_at),
+                secs(d.created_at.into()),
                 secs(d.last_push_at),
                 secs(d.last_pull_at),
                 d.blob_count.to_string(),

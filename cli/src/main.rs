@@ -9,10 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(feature = "relay")]
 mod demo;
 mod device;
 mod error;
 mod receipt;
+#[cfg(feature = "relay")]
 mod relay_cmd;
 mod store;
 mod ui;
@@ -92,15 +94,32 @@ enum Cmd {
         #[arg(value_name = "DEVICE_ID")]
         device_id: String,
     },
-    /// Run and administer a relay.
-    #[command(subcommand)]
-    Relay(relay_cmd::RelayCmd),
+    /// Run and administer a relay (the same flags, environment variables
+    /// and config file as `azmx-sync-relay`).
+    #[cfg(feature = "relay")]
+    Relay(relay_cmd::RelayArgs),
     /// Two devices, one local relay, the whole story in a few seconds.
+    #[cfg(feature = "relay")]
     Demo(DemoArgs),
 }
 
 #[derive(Args)]
 struct DemoArgs {}
+
+impl Cmd {
+    /// Long-running network commands keep Rust's default (ignore SIGPIPE)
+    /// so a vanished peer is an error, not a kill.
+    fn long_running(&self) -> bool {
+        match self {
+            Cmd::Sync(_) => true,
+            #[cfg(feature = "relay")]
+            Cmd::Demo(_) => true,
+            #[cfg(feature = "relay")]
+            Cmd::Relay(a) => relay_cmd::is_serve(a),
+            _ => false,
+        }
+    }
+}
 
 /// What every device command gets.
 pub struct Ctx {
@@ -124,12 +143,8 @@ fn main() -> ExitCode {
         }
     };
     // `azmx-sync snippet list | head -1` should end quietly, as other
-    // tools do. Long-running network commands keep Rust's default
-    // (ignore SIGPIPE) so a vanished peer is an error, not a kill.
-    let long_running = matches!(
-        cli.cmd,
-        Cmd::Sync(_) | Cmd::Demo(_) | Cmd::Relay(relay_cmd::RelayCmd::Serve(_))
-    );
+    // tools do.
+    let long_running = cli.cmd.long_running();
     #[cfg(unix)]
     if !long_running {
         // SAFETY: called once at start-up, before any thread exists.
@@ -181,7 +196,9 @@ fn run(cmd: Cmd, ctx: &Ctx) -> CliResult {
         Cmd::Import { file, receipt } => device::import(ctx, &file, &receipt),
         Cmd::Devices => device::devices(ctx),
         Cmd::Revoke { device_id } => device::revoke(ctx, &device_id),
-        Cmd::Relay(c) => relay_cmd::run(ctx, c),
+        #[cfg(feature = "relay")]
+        Cmd::Relay(a) => relay_cmd::run(ctx, a),
+        #[cfg(feature = "relay")]
         Cmd::Demo(DemoArgs {}) => demo::run(),
     }
 }

@@ -27,6 +27,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 mod api;
+pub mod cmd;
 mod ratelimit;
 pub mod storage;
 

@@ -1,0 +1,161 @@
+//! The relay's command line, written once for both front ends: the
+//! `azmx-sync-relay` binary parses [`RelayCli`]; `azmx-sync relay` flattens
+//! [`RelayArgs`]. Same flags, same environment variables, same config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// The `azmx-sync-relay` binary's command line.
+#[derive(Parser)]
+#[command(
+    name = "azmx-sync-relay",
+    version,
+    about = "azmx-sync relay: stores sealed blobs it cannot read"
+)]
+pub struct RelayCli {
+    #[command(flatten)]
+    pub args: RelayArgs,
+}
+
+// No doc comment here: on a flattened `Args` it would replace the `about`
+// of the command that embeds it.
+#[derive(Args)]
+pub struct RelayArgs {
+    /// Log format on stderr (filter with RUST_LOG, default `info`).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "AZMX_RELAY_LOG_FORMAT",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub cmd: RelayCmd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum RelayCmd {
+    /// Serve the relay HTTP API until Ctrl-C / SIGTERM.
+    Serve(ServeArgs),
+    /// License administration.
+    #[command(subcommand)]
+    License(LicenseCmd),
+    /// Per-device metadata of a license, read from the relay's store.
+    Devices(LicenseArgs),
+    /// `admin devices`: the older spelling of `devices`.
+    #[command(subcommand, hide = true)]
+    Admin(AdminCmd),
+}
+
+#[derive(Subcommand)]
+pub enum LicenseCmd {
+    /// Create a license; prints its key once, as the last word (only a hash
+    /// is stored).
+    Add(LicenseArgs),
+}
+
+#[derive(Subcommand)]
+pub enum AdminCmd {
+    /// Per-device metadata of a license (same as `devices`).
+    Devices(LicenseArgs),
+}
+
+#[derive(Args)]
+pub struct LicenseArgs {
+    #[arg(value_name = "LID")]
+    pub license_id: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Where the relay's data is: an embedded SQLite directory or a PostgreSQL
+/// database, from flags, environment or the config file.
+#[derive(Args, Clone, Default)]
+pub struct StoreArgs {
+    /// TOML config file; its keys are the long flags (data-dir, listen, ...).
+    /// Flags and environment variables take precedence over it.
+    #[arg(long, env = "AZMX_RELAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory holding the relay's embedded SQLite database (the default
+    /// backend; created 0700).
+    #[arg(long, env = "AZMX_RELAY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://user[:password]@host[:port]/db`: use the shared
+    /// PostgreSQL backend instead of SQLite (prefer the environment variable).
+    #[arg(
+        long,
+        env = "AZMX_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on [default: 127.0.0.1:8787]; port 0 picks a free one.
+    #[arg(long, env = "AZMX_RELAY_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Bearer token enabling /admin/* (prefer the environment variable).
+    #[arg(long, env = "AZMX_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest push body in bytes [default: 8 MiB].
+    #[arg(long, env = "AZMX_RELAY_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Whole-request deadline in seconds [default: 30].
+    #[arg(long, env = "AZMX_RELAY_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Per-device rate limit, requests per second; 0 disables [default: 100].
+    #[arg(long, env = "AZMX_RELAY_RATE_PER_SEC")]
+    pub rate_per_sec: Option<f64>,
+    /// Per-device burst size [default: 200].
+    #[arg(long, env = "AZMX_RELAY_RATE_BURST")]
+    pub rate_burst: Option<f64>,
+    /// Tokio worker threads; 0 = one per core [default: 0].
+    #[arg(long, env = "AZMX_RELAY_WORKERS")]
+    pub workers: Option<usize>,
+    /// How SQLite writes become durable before they are acknowledged:
+    /// `pipelined` (group commit, WAL fsync overlapped with the next batch)
+    /// or `full` (synchronous=FULL inside each commit). Both fsync before
+    /// acknowledging [default: pipelined].
+    #[arg(long, value_enum, env = "AZMX_RELAY_DURABILITY")]
+    pub durability: Option<DurabilityArg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DurabilityArg {
+    Pipelined,
+    Full,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_valid_and_keeps_both_spellings() {
+        RelayCli::command().debug_assert();
+        for args in [
+            &["r", "devices", "lic", "--data-dir", "d"][..],
+            &["r", "admin", "devices", "lic", "--data-dir", "d"],
+            &["r", "serve", "--config", "f.toml", "--durability", "full"],
+            &["r", "--log-format", "json", "license", "add", "lic"],
+        ] {
+            assert!(RelayCli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The relay's one command-line front end: flags, environment variables,
+//! the TOML config file and what each command does. The `azmx-sync-relay`
+//! binary parses [`RelayCli`] and calls [`run`]; `azmx-sync relay` flattens
+//! [`RelayArgs`], calls [`execute`] and prints the [`Outcome`] its own way.
+
+mod args;
+mod config;
+mod error;
+mod run;
+
+pub use args::{
+    AdminCmd, DurabilityArg, LicenseArgs, LicenseCmd, LogFormat, RelayArgs, RelayCli, RelayCmd,
+    ServeArgs, StoreArgs,
+};
+pub use config::{Store, DEFAULT_LISTEN};
+pub use error::CmdError;
+pub use run::{execute, init_logging, license_added_line, run, Outcome};

@@ -1,0 +1,164 @@
+//! Running a parsed relay command: `serve` until a signal, license and
+//! device administration straight on the store.
+
+use std::io::IsTerminal;
+
+use serde::Serialize;
+
+use super::args::{AdminCmd, LicenseArgs, LicenseCmd, LogFormat, RelayArgs, RelayCmd, ServeArgs};
+use super::config::Store;
+use super::error::CmdError;
+use crate::{
+    add_license, add_license_postgres, admin_devices, admin_devices_postgres, DeviceInfo, Relay,
+};
+
+/// What a command did, for the front end to print.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `serve` stopped cleanly after SIGINT/SIGTERM.
+    Stopped,
+    /// `license add`: the key, to be shown once.
+    LicenseAdded { license_id: String, key: String },
+    /// `devices`: per-device metadata of a license.
+    Devices {
+        license_id: String,
+        devices: Vec<DeviceInfo>,
+    },
+}
+
+#[derive(Serialize)]
+struct DevicesBody<'a> {
+    devices: &'a [DeviceInfo],
+}
+
+impl Outcome {
+    /// The `azmx-sync-relay` binary's output: a sentence ending with the
+    /// license key (scripts take the last word), or devices as one JSON
+    /// object.
+    pub fn plain(&self) -> Option<String> {
+        match self {
+            Self::Stopped => None,
+            Self::LicenseAdded { license_id, key } => Some(license_added_line(license_id, key)),
+            Self::Devices { devices, .. } => {
+                // Through a `Value`, so keys come out sorted as they always have.
+                serde_json::to_value(DevicesBody { devices })
+                    .ok()
+                    .map(|v| v.to_string())
+            }
+        }
+    }
+}
+
+/// The line `license add` prints; the key is its last word.
+pub fn license_added_line(license_id: &str, key: &str) -> String {
+    format!("license {license_id} created; store this key now, it is not shown again: {key}")
+}
+
+/// Runs a command and prints its outcome as the relay binary does.
+pub fn run(args: RelayArgs) -> Result<(), CmdError> {
+    if let Some(text) = execute(args)?.plain() {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+/// Runs a command (`serve` returns after SIGINT/SIGTERM) and returns what
+/// it did; logs go to stderr in the chosen format.
+pub fn execute(args: RelayArgs) -> Result<Outcome, CmdError> {
+    init_logging(args.log_format);
+    match args.cmd {
+        RelayCmd::Serve(a) => serve(&a),
+        RelayCmd::License(LicenseCmd::Add(a)) => {
+            let key = match a.store.store()? {
+                Store::Postgres(url) => add_license_postgres(&url, &a.license_id)?,
+                Store::Sqlite(dir) => add_license(&dir, &a.license_id)?,
+            };
+            Ok(Outcome::LicenseAdded {
+                license_id: a.license_id,
+                key,
+            })
+        }
+        RelayCmd::Devices(a) | RelayCmd::Admin(AdminCmd::Devices(a)) => devices(a),
+    }
+}
+
+fn devices(a: LicenseArgs) -> Result<Outcome, CmdError> {
+    let devices = match a.store.store()? {
+        Store::Postgres(url) => admin_devices_postgres(&url, &a.license_id)?,
+        Store::Sqlite(dir) => admin_devices(&dir, &a.license_id)?,
+    };
+    Ok(Outcome::Devices {
+        license_id: a.license_id,
+        devices,
+    })
+}
+
+/// Logs on stderr, filtered by `RUST_LOG` (default `info`); colour only on
+/// a terminal and without `NO_COLOR`. A second call changes nothing.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().try_init(),
+    };
+}
+
+fn serve(a: &ServeArgs) -> Result<Outcome, CmdError> {
+    let (config, store) = a.relay_config()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Before the relay announces itself: a wrapper that signals as soon as
+    // it reads the URL gets a clean stop, not a kill.
+    let signals = rt.block_on(async { StopSignals::install() })?;
+    let relay = Relay::start(config)?;
+    // First line on stdout, machine-readable, for wrappers that asked for port 0.
+    println!("listening on {}", relay.url());
+    tracing::info!("{}; Ctrl-C or SIGTERM stops", store.describe());
+    rt.block_on(signals.wait())?;
+    tracing::info!("shutting down");
+    relay.shutdown();
+    Ok(Outcome::Stopped)
+}
+
+/// SIGINT and SIGTERM (Ctrl-C elsewhere).
+struct StopSignals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers now; call inside a tokio runtime.
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn wait(mut self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => {}
+                _ = self.term.recv() => {}
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await
+    }
+}
