@@ -14,11 +14,10 @@ use super::{engine_ref, AzmxSyncEngine};
 /// `engine` a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn azmx_engine_start(engine: *const AzmxSyncEngine) -> AzmxStatus {
-    // SAFETY: `engine` is NULL or a live handle, as the contract above says.
-    ffi_boundary!(
-        "azmx_engine_start",
+    ffi_boundary!("azmx_engine_start", {
+        // SAFETY: `engine` is NULL or a live handle, as the contract above says.
         unsafe { engine_ref(engine) }.map(|e| e.inner.start())
-    )
+    })
 }
 
 /// Stops the background scheduler, waiting for a running cycle. Idempotent.
@@ -27,11 +26,10 @@ pub unsafe extern "C" fn azmx_engine_start(engine: *const AzmxSyncEngine) -> Azm
 /// `engine` a live handle; not called from a callback of this engine.
 #[no_mangle]
 pub unsafe extern "C" fn azmx_engine_stop(engine: *const AzmxSyncEngine) -> AzmxStatus {
-    // SAFETY: `engine` is NULL or a live handle, as the contract above says.
-    ffi_boundary!(
-        "azmx_engine_stop",
+    ffi_boundary!("azmx_engine_stop", {
+        // SAFETY: `engine` is NULL or a live handle, as the contract above says.
         unsafe { engine_ref(engine) }.map(|e| e.inner.stop())
-    )
+    })
 }
 
 /// Wakes the scheduler to run a cycle soon, without blocking (no-op when
@@ -41,11 +39,10 @@ pub unsafe extern "C" fn azmx_engine_stop(engine: *const AzmxSyncEngine) -> Azmx
 /// `engine` a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn azmx_engine_trigger(engine: *const AzmxSyncEngine) -> AzmxStatus {
-    // SAFETY: `engine` is NULL or a live handle, as the contract above says.
-    ffi_boundary!(
-        "azmx_engine_trigger",
+    ffi_boundary!("azmx_engine_trigger", {
+        // SAFETY: `engine` is NULL or a live handle, as the contract above says.
         unsafe { engine_ref(engine) }.map(|e| e.inner.trigger())
-    )
+    })
 }
 
 /// Tells the engine whether the app is visible (nonzero) or hidden (0):
@@ -58,11 +55,10 @@ pub unsafe extern "C" fn azmx_engine_set_visible(
     engine: *const AzmxSyncEngine,
     visible: i32,
 ) -> AzmxStatus {
-    // SAFETY: `engine` is NULL or a live handle, as the contract above says.
-    ffi_boundary!(
-        "azmx_engine_set_visible",
+    ffi_boundary!("azmx_engine_set_visible", {
+        // SAFETY: `engine` is NULL or a live handle, as the contract above says.
         unsafe { engine_ref(engine) }.map(|e| e.inner.set_visible(visible != 0))
-    )
+    })
 }
 
 /// Sets the background interval in seconds (clamped to 30 s – 60 min).
@@ -74,9 +70,8 @@ pub unsafe extern "C" fn azmx_engine_set_interval_secs(
     engine: *const AzmxSyncEngine,
     secs: u64,
 ) -> AzmxStatus {
-    // SAFETY: `engine` is NULL or a live handle, as the contract above says.
-    ffi_boundary!(
-        "azmx_engine_set_interval_secs",
+    ffi_boundary!("azmx_engine_set_interval_secs", {
+        // SAFETY: `engine` is NULL or a live handle, as the contract above says.
         unsafe { engine_ref(engine) }.map(|e| e.inner.set_interval(Duration::from_secs(secs)))
-    )
+    })
 }
