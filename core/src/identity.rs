@@ -39,16 +39,32 @@ impl DeviceIdentity {
     /// lost the race loads the key that won, so every process signs with the
     /// key on disk.
     pub fn load_or_create(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        match Self::load(path) {
+        Self::load_or_create_with(path.as_ref(), || {})
+    }
+
+    /// [`load_or_create`](Self::load_or_create); `after_failed_load` runs
+    /// between a load that found no file and the check that decides to
+    /// create one (tests put a racing creator there).
+    fn load_or_create_with(path: &Path, after_failed_load: impl FnOnce()) -> Result<Self, Error> {
+        let loaded = Self::load(path);
+        let cannot_open = matches!(
+            &loaded,
             Err(Error::KeyFile {
                 problem: KeyFileProblem::Io,
                 ..
-            }) if !path.exists() => match Self::create_new(path)? {
-                Some(created) => Ok(created),
-                None => Self::load_winner(path),
-            },
-            other => other,
+            })
+        );
+        if !cannot_open {
+            return loaded;
+        }
+        after_failed_load();
+        if path.exists() {
+            // Missing when loaded, there now: another creator won.
+            return Self::load_winner(path);
+        }
+        match Self::create_new(path)? {
+            Some(created) => Ok(created),
+            None => Self::load_winner(path),
         }
     }
 
@@ -359,6 +375,22 @@ mod tests {
             // No temp files left behind by the losers.
             assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
         }
+    }
+
+    #[test]
+    fn a_key_created_between_the_failed_load_and_the_check_is_loaded() {
+        // Issue 11 defect 5 follow-up: the racing test above failed now and
+        // then with `KeyFile { problem: Io }`: a creator that found no file,
+        // then saw the winner's file appear before it checked, reported the
+        // stale "cannot open" instead of loading the key that won.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("device.key");
+        let mut winner = None;
+        let loaded = DeviceIdentity::load_or_create_with(&p, || {
+            winner = Some(DeviceIdentity::create(&p).unwrap().public_key());
+        })
+        .unwrap();
+        assert_eq!(Some(loaded.public_key()), winner);
     }
 
     #[test]
