@@ -1,0 +1,275 @@
+//! The `Storage` trait on SQLite: reads on the pooled read-only
+//! connections, writes on the writer thread.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, OptionalExtension};
+
+use super::transactions::{devices_query, push_tx, register_tx, row_to_device, DEVICE_COLS};
+use super::{backend, to_i64, SqliteStorage};
+use crate::storage::{
+    BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, NewBlob, NewDevice, PullPage,
+    PushOutcome, Registration, Storage, StorageError,
+};
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn add_license(
+        &self,
+        license_id: &str,
+        key_hash: [u8; 32],
+        now: i64,
+    ) -> Result<(), StorageError> {
+        let lid = license_id.to_string();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO licenses (license_id, key_hash, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (license_id) DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![lid, &key_hash[..], now]))
+                .map_err(backend)?;
+            if n == 0 {
+                Err(StorageError::LicenseExists)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn license_key_hash(&self, license_id: &str) -> Result<Option<[u8; 32]>, StorageError> {
+        let lid = license_id.to_string();
+        self.read(move |c| {
+            let v: Option<Vec<u8>> = c
+                .prepare_cached("SELECT key_hash FROM licenses WHERE license_id = ?1")
+                .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            match v {
+                None => Ok(None),
+                Some(v) => v
+                    .try_into()
+                    .map(Some)
+                    .map_err(|_| StorageError::Backend("corrupt license key hash".into())),
+            }
+        })
+        .await
+    }
+
+    async fn register_device(&self, device: NewDevice) -> Result<Registration, StorageError> {
+        self.write(move |c| register_tx(c, &device)).await
+    }
+
+    async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError> {
+        let id = device_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {DEVICE_COLS} FROM devices WHERE device_id = ?1"
+            ))
+            .and_then(|mut s| s.query_row(params![id], row_to_device).optional())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn push(&self, blob: NewBlob) -> Result<PushOutcome, StorageError> {
+        let seq = to_i64(blob.seq, "seq")?;
+        let base = self.inner.shared.epoch_base;
+        self.write_shown(move |c, shown| push_tx(c, &blob, seq, base, shown))
+            .await
+    }
+
+    async fn pull(
+        &self,
+        license_id: &str,
+        requester: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<PullPage, StorageError> {
+        let (lid, req) = (license_id.to_string(), requester.to_string());
+        // Read before the query: every position up to it is committed, so
+        // the query's snapshot holds them all.
+        let durable = self.inner.shared.durable(license_id);
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT position, device_id, seq, sha256, size, created_at FROM blobs
+                     WHERE license_id = ?1 AND position > ?2 AND position <= ?3
+                       AND device_id <> ?4
+                     ORDER BY position LIMIT ?5",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(
+                    params![lid, after, durable, req, i64::from(limit) + 1],
+                    |r| {
+                        Ok(BlobMeta {
+                            position: r.get(0)?,
+                            device_id: r.get(1)?,
+                            seq: r.get::<_, i64>(2)? as u64,
+                            sha256: r.get(3)?,
+                            size: r.get::<_, i64>(4)? as u64,
+                            created_at: r.get(5)?,
+                        })
+                    },
+                )
+                .map_err(backend)?;
+            let mut items = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            let has_more = items.len() > limit as usize;
+            items.truncate(limit as usize);
+            Ok(PullPage { items, has_more })
+        })
+        .await
+    }
+
+    async fn touch_pull(&self, device_id: &str, now: i64) -> Result<(), StorageError> {
+        let id = device_id.to_string();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE devices SET last_pull_at = ?2 WHERE device_id = ?1")
+                .and_then(|mut s| s.execute(params![id, now]))
+                .map(|_| ())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn blob(
+        &self,
+        license_id: &str,
+        owner_device_id: &str,
+        seq: u64,
+    ) -> Result<Option<BlobData>, StorageError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        let (lid, owner) = (license_id.to_string(), owner_device_id.to_string());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT sha256, data FROM blobs
+                 WHERE device_id = ?1 AND seq = ?2 AND license_id = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![owner, seq, lid], |r| {
+                    Ok(BlobData {
+                        sha256: r.get(0)?,
+                        data: Bytes::from(r.get::<_, Vec<u8>>(1)?),
+                    })
+                })
+                .optional()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError> {
+        let (lid, target) = (license_id.to_string(), target.to_string());
+        self.write(move |c| {
+            let exists = c
+                .prepare_cached("SELECT 1 FROM devices WHERE device_id = ?1 AND license_id = ?2")
+                .and_then(|mut s| s.exists(params![target, lid]))
+                .map_err(backend)?;
+            if !exists {
+                return Ok(false);
+            }
+            c.prepare_cached(
+                "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+            )
+            .and_then(|mut s| s.execute(params![target, now]))
+            .map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn keycheck_put(
+        &self,
+        license_id: &str,
+        device_id: &str,
+        sha256: &str,
+        data: Bytes,
+        now: i64,
+    ) -> Result<KeycheckPut, StorageError> {
+        let (lid, dev, sha) = (
+            license_id.to_string(),
+            device_id.to_string(),
+            sha256.to_string(),
+        );
+        self.write(move |c| {
+            let existing: Option<String> = c
+                .prepare_cached("SELECT sha256 FROM keychecks WHERE license_id = ?1")
+                .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            if let Some(sha256) = existing {
+                return Ok(KeycheckPut::Exists { sha256 });
+            }
+            c.prepare_cached(
+                "INSERT INTO keychecks (license_id, device_id, sha256, created_at, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![lid, dev, sha, now, &data[..]]))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StorageError::UnknownLicense
+                }
+                e => backend(e),
+            })?;
+            Ok(KeycheckPut::Stored)
+        })
+        .await
+    }
+
+    async fn keycheck_get(&self, license_id: &str) -> Result<Option<BlobData>, StorageError> {
+        let lid = license_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT sha256, data FROM keychecks WHERE license_id = ?1")
+                .and_then(|mut s| {
+                    s.query_row(params![lid], |r| {
+                        Ok(BlobData {
+                            sha256: r.get(0)?,
+                            data: Bytes::from(r.get::<_, Vec<u8>>(1)?),
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn prune(&self, device_id: &str, checkpoint_seq: u64) -> Result<u64, StorageError> {
+        // Every stored seq is <= i64::MAX, so a larger checkpoint prunes all.
+        let cp = i64::try_from(checkpoint_seq).unwrap_or(i64::MAX);
+        let id = device_id.to_string();
+        self.write(move |c| {
+            let (n, bytes): (i64, i64) = c
+                .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs
+                     WHERE device_id = ?1 AND seq < ?2",
+                )
+                .and_then(|mut s| s.query_row(params![id, cp], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(backend)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            c.prepare_cached("DELETE FROM blobs WHERE device_id = ?1 AND seq < ?2")
+                .and_then(|mut s| s.execute(params![id, cp]))
+                .map_err(backend)?;
+            c.prepare_cached(
+                "UPDATE devices SET blob_count = blob_count - ?2, sealed_bytes = sealed_bytes - ?3
+                 WHERE device_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, n, bytes]))
+            .map_err(backend)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn devices(&self, license_id: &str) -> Result<Option<Vec<DeviceInfo>>, StorageError> {
+        let lid = license_id.to_string();
+        self.read(move |c| devices_query(c, &lid)).await
+    }
+}

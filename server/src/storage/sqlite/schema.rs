@@ -1,0 +1,148 @@
+//! The database schema, its migrations, and how connections are set up.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::backend;
+use crate::storage::StorageError;
+
+const SCHEMA_VERSION: i64 = 2;
+/// Bits of a position below the epoch: an epoch holds 2^40 pushes per
+/// license, and 2^23 epochs (relay starts) fit in an i64.
+const EPOCH_SHIFT: u32 = 40;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS licenses (
+    license_id TEXT PRIMARY KEY,
+    key_hash   BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id    TEXT PRIMARY KEY,
+    license_id   TEXT NOT NULL REFERENCES licenses(license_id),
+    public_key   TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    revoked_at   INTEGER,
+    last_seq     INTEGER NOT NULL DEFAULT 0,
+    last_push_at INTEGER,
+    last_pull_at INTEGER,
+    blob_count   INTEGER NOT NULL DEFAULT 0,
+    sealed_bytes INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (license_id, public_key)
+);
+CREATE INDEX IF NOT EXISTS devices_by_license ON devices(license_id, created_at);
+-- Schema version 1; `MIGRATE_V2` brings it to the current version.
+CREATE TABLE IF NOT EXISTS blobs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    license_id TEXT NOT NULL,
+    device_id  TEXT NOT NULL REFERENCES devices(device_id),
+    seq        INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    UNIQUE (device_id, seq)
+);
+CREATE INDEX IF NOT EXISTS blobs_by_license ON blobs(license_id, id);
+CREATE TABLE IF NOT EXISTS keychecks (
+    license_id TEXT PRIMARY KEY REFERENCES licenses(license_id),
+    device_id  TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    data       BLOB NOT NULL
+);
+";
+
+/// Version 1 to 2: per-license pull positions (v1 used the global
+/// AUTOINCREMENT id; those ids stay the positions of existing blobs, so a
+/// device's cursor keeps working), and the position epoch, started above
+/// every id v1 ever handed out.
+const MIGRATE_V2: &str = "
+ALTER TABLE licenses ADD COLUMN last_position INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE blobs ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+UPDATE blobs SET position = id;
+UPDATE licenses SET last_position = COALESCE(
+    (SELECT MAX(b.position) FROM blobs b WHERE b.license_id = licenses.license_id), 0);
+DROP INDEX IF EXISTS blobs_by_license;
+CREATE UNIQUE INDEX blobs_by_position ON blobs(license_id, position);
+CREATE TABLE relay_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO relay_meta (key, value) VALUES ('epoch',
+    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'blobs'), 0) >> 40);
+";
+
+/// How a write becomes durable before it is acknowledged. Both modes
+pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Brings the schema to the current version and starts a new position
+/// epoch, in one transaction committed with `synchronous=FULL` (durable
+/// before any position of the epoch is handed out). Returns the epoch's
+/// first position.
+pub(super) fn migrate(conn: &Connection) -> Result<i64, StorageError> {
+    exec(conn, "BEGIN IMMEDIATE").map_err(backend)?;
+    let r = (|| {
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
+        if v > SCHEMA_VERSION {
+            return Err(StorageError::Backend(format!(
+                "database schema version {v} is newer than this relay ({SCHEMA_VERSION})"
+            )));
+        }
+        if v < 1 {
+            conn.execute_batch(SCHEMA).map_err(backend)?;
+        }
+        if v < 2 {
+            conn.execute_batch(MIGRATE_V2).map_err(backend)?;
+        }
+        conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
+            .map_err(backend)?;
+        let epoch: i64 = conn
+            .query_row(
+                "UPDATE relay_meta SET value = value + 1 WHERE key = 'epoch' RETURNING value",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if !(1..1 << (63 - EPOCH_SHIFT)).contains(&epoch) {
+            return Err(StorageError::OutOfRange("position epoch"));
+        }
+        Ok(epoch << EPOCH_SHIFT)
+    })();
+    match r {
+        Ok(base) => {
+            exec(conn, "COMMIT").map_err(backend)?;
+            Ok(base)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+pub(super) fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}

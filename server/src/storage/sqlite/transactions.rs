@@ -1,0 +1,208 @@
+//! The multi-statement writes (registration, push) and the device listing
+//! the trait and the offline admin read share.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::commit::Shown;
+use super::schema::open_reader;
+use super::{backend, DB_FILE};
+use crate::storage::{
+    DeviceInfo, DeviceRecord, NewBlob, NewDevice, PushOutcome, Registration, StorageError,
+};
+
+pub(super) fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
+    Ok(DeviceRecord {
+        device_id: r.get(0)?,
+        license_id: r.get(1)?,
+        public_key: r.get(2)?,
+        name: r.get(3)?,
+        created_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
+}
+
+pub(super) const DEVICE_COLS: &str =
+    "device_id, license_id, public_key, name, created_at, revoked_at";
+
+pub(super) fn register_tx(conn: &Connection, d: &NewDevice) -> Result<Registration, StorageError> {
+    let known: bool = conn
+        .prepare_cached("SELECT 1 FROM licenses WHERE license_id = ?1")
+        .and_then(|mut s| s.exists(params![d.license_id]))
+        .map_err(backend)?;
+    if !known {
+        return Err(StorageError::UnknownLicense);
+    }
+    let existing = conn
+        .prepare_cached(&format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE license_id = ?1 AND public_key = ?2"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![d.license_id, d.public_key], row_to_device)
+                .optional()
+        })
+        .map_err(backend)?;
+    if let Some(device) = existing {
+        return Ok(Registration {
+            device,
+            created: false,
+        });
+    }
+    conn.prepare_cached(
+        "INSERT INTO devices (device_id, license_id, public_key, name, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            d.device_id,
+            d.license_id,
+            d.public_key,
+            d.name,
+            d.now
+        ])
+    })
+    .map_err(backend)?;
+    Ok(Registration {
+        device: DeviceRecord {
+            device_id: d.device_id.clone(),
+            license_id: d.license_id.clone(),
+            public_key: d.public_key.clone(),
+            name: d.name.clone(),
+            created_at: d.now,
+            revoked_at: None,
+        },
+        created: true,
+    })
+}
+
+pub(super) fn push_tx(
+    conn: &Connection,
+    b: &NewBlob,
+    seq: i64,
+    epoch_base: i64,
+    shown: &mut Shown,
+) -> Result<PushOutcome, StorageError> {
+    let dev: Option<(String, Option<i64>, i64)> = conn
+        .prepare_cached("SELECT license_id, revoked_at, last_seq FROM devices WHERE device_id = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![b.device_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let Some((license_id, revoked_at, last_seq)) = dev else {
+        return Ok(PushOutcome::UnknownDevice);
+    };
+    if revoked_at.is_some() {
+        return Ok(PushOutcome::Revoked);
+    }
+    if seq <= last_seq {
+        let existing_sha256: Option<String> = conn
+            .prepare_cached("SELECT sha256 FROM blobs WHERE device_id = ?1 AND seq = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![b.device_id, seq], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)?;
+        return Ok(PushOutcome::Conflict {
+            last_seq: last_seq as u64,
+            existing_sha256,
+        });
+    }
+    let size = b.data.len() as i64;
+    let last: i64 = conn
+        .prepare_cached("SELECT last_position FROM licenses WHERE license_id = ?1")
+        .and_then(|mut s| s.query_row(params![license_id], |r| r.get(0)))
+        .map_err(backend)?;
+    // Above every position of earlier epochs, so none is handed out twice
+    // even when an unsynced tail of an earlier run was lost.
+    let position = last
+        .checked_add(1)
+        .ok_or(StorageError::OutOfRange("position"))?
+        .max(epoch_base);
+    conn.prepare_cached("UPDATE licenses SET last_position = ?2 WHERE license_id = ?1")
+        .and_then(|mut s| s.execute(params![license_id, position]))
+        .map_err(backend)?;
+    conn.prepare_cached(
+        "INSERT INTO blobs (license_id, device_id, seq, sha256, size, created_at, data, position)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            license_id,
+            b.device_id,
+            seq,
+            b.sha256,
+            size,
+            b.now,
+            &b.data[..],
+            position
+        ])
+    })
+    .map_err(backend)?;
+    shown.push((license_id, position));
+    conn.prepare_cached(
+        "UPDATE devices SET last_seq = ?2, last_push_at = ?3,
+                blob_count = blob_count + 1, sealed_bytes = sealed_bytes + ?4
+         WHERE device_id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![b.device_id, seq, b.now, size]))
+    .map_err(backend)?;
+    Ok(PushOutcome::Stored {
+        seq: seq as u64,
+        created_at: b.now,
+    })
+}
+
+pub(super) fn devices_query(
+    conn: &Connection,
+    license_id: &str,
+) -> Result<Option<Vec<DeviceInfo>>, StorageError> {
+    let known = conn
+        .prepare_cached("SELECT 1 FROM licenses WHERE license_id = ?1")
+        .and_then(|mut s| s.exists(params![license_id]))
+        .map_err(backend)?;
+    if !known {
+        return Ok(None);
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT device_id, name, created_at, last_push_at, last_pull_at, blob_count,
+                    sealed_bytes, revoked_at IS NOT NULL
+             FROM devices WHERE license_id = ?1 ORDER BY created_at, rowid",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![license_id], |r| {
+            Ok(DeviceInfo {
+                device_id: r.get(0)?,
+                name: r.get(1)?,
+                created_at: r.get(2)?,
+                last_push_at: r.get(3)?,
+                last_pull_at: r.get(4)?,
+                blob_count: r.get::<_, i64>(5)? as u64,
+                sealed_bytes: r.get::<_, i64>(6)? as u64,
+                revoked: r.get(7)?,
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(backend)
+}
+
+/// Reads the device listing straight from the database file, without the
+/// writer thread (for the CLI's admin command).
+pub(crate) fn devices_offline(
+    data_dir: &Path,
+    license_id: &str,
+) -> Result<Option<Vec<DeviceInfo>>, StorageError> {
+    let path = data_dir.join(DB_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let conn = open_reader(&path)?;
+    devices_query(&conn, license_id)
+}
