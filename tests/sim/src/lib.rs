@@ -617,7 +617,7 @@ fn hex_prefix(h: &[u8]) -> String {
 
 // --------------------------------------------------- engine in a child --
 
-/// The engine's crash points (`AZMX_CRASH_AT`, core/src/engine/cycle.rs).
+/// The engine's crash points (`AZMX_CRASH_AT`, core/src/engine/cycle/crash.rs, the `crash-points` feature).
 pub const CRASH_POINTS: [&str; 5] = [
     "after-outbox-blob",
     "before-push",

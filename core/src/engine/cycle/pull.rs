@@ -1,0 +1,273 @@
+//! The pull half of a cycle: pages of blobs from the relay, each verified,
+//! opened and merged, the cursor journalled with what it passed.
+
+use std::collections::HashMap;
+
+use super::apply::merge_apply;
+use super::crash::crash_point;
+use super::parked::{check_parked_bound, park, unpark};
+use super::quarantine::bound_quarantine;
+use super::stores;
+use crate::engine::bundle::Bundle;
+use crate::engine::error::SyncError;
+use crate::engine::events::{lock, EventKind};
+use crate::engine::relay_client::{PullItem, RelayClient};
+use crate::engine::state::{PageDelta, ParkedBundle, QuarantineEntry, JOURNAL_COMPACT_BYTES};
+use crate::engine::{CycleReport, SyncEngine};
+use crate::integrity::{sha256_hex, verify_blob};
+use crate::kdf::EnvelopeKey;
+use crate::merge::Record;
+
+pub(super) fn pull(
+    engine: &SyncEngine,
+    client: &RelayClient,
+    key: &EnvelopeKey,
+    device_id: &str,
+    lid: &str,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let identity = &engine.inner.identity;
+    // Bundles kept for stores registered since: merge what they carry now.
+    unpark(engine, client, key, device_id, lid, report)?;
+    // Quarantined bundles get another chance each cycle, a bounded number of times.
+    let retry: Vec<QuarantineEntry> = lock(&engine.inner.state)
+        .quarantine
+        .iter()
+        .filter(|q| !q.gave_up)
+        .cloned()
+        .collect();
+    if !retry.is_empty() {
+        let items: Vec<PullItem> = retry
+            .iter()
+            .map(|q| PullItem {
+                device_id: q.device_id.clone(),
+                seq: q.seq,
+                sha256: q.sha256.clone(),
+            })
+            .collect();
+        report.pulled_blobs += items.len() as u64;
+        let cursor = lock(&engine.inner.state).cursor.clone();
+        process_items(engine, client, key, device_id, lid, &items, &cursor, report)?;
+    }
+    loop {
+        let since = lock(&engine.inner.state).cursor.clone();
+        let page = client.pull(identity, device_id, &since, engine.inner.config.pull_page)?;
+        report.pulled_blobs += page.items.len() as u64;
+        if !page.items.is_empty() {
+            engine.emit(EventKind::Pulled {
+                blobs: page.items.len() as u64,
+            });
+        }
+        process_items(
+            engine,
+            client,
+            key,
+            device_id,
+            lid,
+            &page.items,
+            &page.next_cursor,
+            report,
+        )?;
+        if !page.has_more || page.items.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// Fetches, verifies, opens and merges a list of blobs, then saves the
+/// cursor. Bad blobs are quarantined; records of stores not registered are
+/// parked; the rest apply.
+#[allow(clippy::too_many_arguments)]
+fn process_items(
+    engine: &SyncEngine,
+    client: &RelayClient,
+    key: &EnvelopeKey,
+    device_id: &str,
+    lid: &str,
+    items: &[PullItem],
+    next_cursor: &str,
+    report: &mut CycleReport,
+) -> Result<(), SyncError> {
+    let mut incoming: HashMap<String, Vec<Record>> = HashMap::new();
+    let registered = stores(engine);
+    let is_registered = |name: &str| registered.iter().any(|(n, _, _)| n == name);
+    let (mut quarantine, mut parked) = {
+        let st = lock(&engine.inner.state);
+        (st.quarantine.clone(), st.parked.clone())
+    };
+    let mut to_park: Vec<(String, Vec<u8>)> = Vec::new();
+    for item in items {
+        let Some(blob) =
+            client.blob(&engine.inner.identity, device_id, &item.device_id, item.seq)?
+        else {
+            // Pruned after a checkpoint of its owner superseded it.
+            quarantine.retain(|q| !(q.device_id == item.device_id && q.seq == item.seq));
+            continue;
+        };
+        match open_bundle(engine, key, lid, item, &blob) {
+            Ok(bundle) => {
+                if let Some(pos) = quarantine
+                    .iter()
+                    .position(|q| q.device_id == item.device_id && q.seq == item.seq)
+                {
+                    quarantine.remove(pos);
+                    engine.emit(EventKind::QuarantineCleared {
+                        device_id: item.device_id.clone(),
+                        seq: item.seq,
+                    });
+                }
+                let mut carried = Vec::new();
+                let mut missing = Vec::new();
+                for s in bundle.stores {
+                    if is_registered(&s.store) {
+                        if !s.records.is_empty() {
+                            carried.push(s.store.clone());
+                        }
+                        incoming.entry(s.store).or_default().extend(s.records);
+                        continue;
+                    }
+                    engine.emit(EventKind::UnknownStore {
+                        store: s.store.clone(),
+                        device_id: item.device_id.clone(),
+                        seq: item.seq,
+                    });
+                    // A name no host can register could never be merged.
+                    if !s.records.is_empty() && crate::merge::StoreName::new(&*s.store).is_ok() {
+                        carried.push(s.store.clone());
+                        missing.push(s.store);
+                    }
+                }
+                if !missing.is_empty() {
+                    let sha256 = sha256_hex(&blob);
+                    park(
+                        &mut parked,
+                        ParkedBundle {
+                            device_id: item.device_id.clone(),
+                            seq: item.seq,
+                            sha256: sha256.clone(),
+                            checkpoint: bundle.checkpoint,
+                            bytes: blob.len() as u64,
+                            stores: carried,
+                            missing,
+                        },
+                    );
+                    to_park.push((sha256, blob));
+                }
+            }
+            Err(reason) => {
+                report.quarantined += 1;
+                let entry = match quarantine
+                    .iter_mut()
+                    .find(|q| q.device_id == item.device_id && q.seq == item.seq)
+                {
+                    Some(e) => e,
+                    None => {
+                        quarantine.push(QuarantineEntry {
+                            device_id: item.device_id.clone(),
+                            seq: item.seq,
+                            sha256: item.sha256.clone(),
+                            ..Default::default()
+                        });
+                        quarantine.last_mut().expect("just pushed")
+                    }
+                };
+                entry.attempts += 1;
+                entry.reason = reason.clone();
+                if entry.attempts >= engine.inner.config.max_quarantine_attempts {
+                    entry.gave_up = true;
+                    engine.emit(EventKind::QuarantineGaveUp {
+                        device_id: item.device_id.clone(),
+                        seq: item.seq,
+                        reason,
+                    });
+                } else {
+                    engine.emit(EventKind::Quarantined {
+                        device_id: item.device_id.clone(),
+                        seq: item.seq,
+                        reason,
+                        attempts: entry.attempts,
+                    });
+                }
+            }
+        }
+    }
+    bound_quarantine(engine, &mut quarantine);
+    check_parked_bound(&parked)?;
+    // Parked bytes are durable before the cursor passes their blobs.
+    for (sha256, blob) in &to_park {
+        if parked.iter().any(|p| &p.sha256 == sha256) {
+            engine.inner.dir.write_parked(sha256, blob)?;
+        }
+    }
+    crash_point("before-apply");
+    let (known, tombstones) = merge_apply(engine, &registered, incoming, report)?;
+    let mut st = lock(&engine.inner.state);
+    // One journal line per page, O(page): the cursor with what it passed.
+    let delta = PageDelta {
+        cursor: next_cursor.to_string(),
+        known,
+        tombstones,
+        quarantine: (quarantine != st.quarantine).then_some(quarantine),
+        parked: (parked != st.parked).then_some(parked),
+        generation: 0,
+    };
+    let parked_changed = delta.parked.is_some();
+    let journal_len = engine.inner.dir.append_page(&delta)?;
+    delta.apply_to(&mut st);
+    if journal_len > JOURNAL_COMPACT_BYTES {
+        engine.inner.dir.save(&st)?;
+    }
+    if parked_changed {
+        engine.inner.dir.prune_parked(&st.parked);
+    }
+    Ok(())
+}
+
+/// Verify → open → parse → check context. The error is the quarantine reason.
+pub(super) fn open_bundle(
+    engine: &SyncEngine,
+    key: &EnvelopeKey,
+    lid: &str,
+    item: &PullItem,
+    blob: &[u8],
+) -> Result<Bundle, String> {
+    if let Err(crate::Error::BlobIntegrity { expected, actual }) = verify_blob(&item.sha256, blob) {
+        engine.emit(EventKind::BlobIntegrityError {
+            device_id: item.device_id.clone(),
+            seq: item.seq,
+            expected,
+            actual,
+        });
+        return Err("blob_integrity".into());
+    }
+    let plaintext = match key.open(blob) {
+        Ok(p) => zeroize::Zeroizing::new(p),
+        Err(e) => {
+            engine.emit(EventKind::DecryptFailed {
+                device_id: item.device_id.clone(),
+                seq: item.seq,
+            });
+            return Err(e.code().into());
+        }
+    };
+    let bundle: Bundle = match serde_json::from_slice(&plaintext) {
+        Ok(b) => b,
+        Err(_) => {
+            engine.emit(EventKind::BundleInvalid {
+                device_id: item.device_id.clone(),
+                seq: item.seq,
+                reason: "not a bundle".into(),
+            });
+            return Err("bundle_invalid".into());
+        }
+    };
+    if let Err(field) = bundle.check_context(lid, &item.device_id, item.seq) {
+        engine.emit(EventKind::ContextMismatch {
+            device_id: item.device_id.clone(),
+            seq: item.seq,
+            field: field.as_str().into(),
+        });
+        return Err("context_mismatch".into());
+    }
+    Ok(bundle)
+}
