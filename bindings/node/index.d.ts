@@ -127,6 +127,12 @@ export declare class SyncEngine {
    * Throws `INVALID_STORE_NAME`, `CONFIG` (already registered), `BUSY`.
    */
   registerStore(name: string, contract: MergeContract, adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }, validator?: StoreValidator): void
+  /**
+   * Registers a host store under a name that is not built in (a built-in
+   * name throws `INVALID_STORE_NAME`, `problem: 'builtinRedefined'`,
+   * whatever the contract). Otherwise as `registerStore`.
+   */
+  registerCustomStore(name: string, contract: MergeContract, adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }, validator?: StoreValidator): void
   /** Registers the built-in `snippets` store (LWW by `updatedAt`, scoped by handle). */
   registerSnippets(adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }): void
   /** Registers the built-in `todos` store (one record per session). */
@@ -214,10 +220,11 @@ export declare class SyncEngine {
   unsynced(): { count: number; oldestUpdatedAtMs?: number | null }
   /**
    * The most recent activity events (oldest first; default 100): plain
-   * objects `{ atMs, type, ...fields }`. Events never carry record
-   * bodies, the receipt or key bytes.
+   * objects `{ atMs, type, severity, ...fields }`, `severity` being
+   * `'info' | 'warning' | 'error'`. Events never carry record bodies, the
+   * receipt or key bytes.
    */
-  recentActivity(limit?: number | undefined | null): Array<{ atMs: number; type: string; [field: string]: unknown }>
+  recentActivity(limit?: number | undefined | null): Array<{ atMs: number; type: string; severity: 'info' | 'warning' | 'error'; [field: string]: unknown }>
   /** A status snapshot (device, relay, last cycle, quarantine, ...). */
   status(): { deviceId?: string | null; deviceName?: string | null; relayUrl?: string | null; licenseId?: string | null; fingerprint: string; nextSeq: number; lastCycle?: { atMs: number; ok: boolean; errorCode?: string | null; durationMs: number } | null; lastSuccessMs?: number | null; outboxPending: boolean; revoked: boolean; clockOffsetSecs: number; quarantine: Array<{ deviceId: string; seq: number; sha256: string; reason: string; attempts: number; gaveUp: boolean }>; receiptSet: boolean }
   /** The license's devices (metadata only). */
@@ -225,16 +232,22 @@ export declare class SyncEngine {
   /** Revokes a device of this license (e.g. a lost laptop). */
   revoke(deviceId: string): void
   /** Writes every store to an encrypted export file; returns the record count. */
-  export(path: string): number
+  exportTo(path: string): number
   /**
    * Merges an export file into the stores (their contracts decide);
    * returns the record count. Throws `EXPORT_FORMAT`, `DECRYPT_FAILED`...
    */
+  importFrom(path: string): number
+  /** Deprecated name of `exportTo` (kept for compatibility). */
+  export(path: string): number
+  /** Deprecated name of `importFrom` (kept for compatibility). */
   import(path: string): number
   /** This device's id once registered, else `null`. */
   get deviceId(): string | null
   /** The fingerprint of this device's public key (to compare across devices). */
   get fingerprint(): string
+  /** This device's ed25519 public key, unpadded base64url. */
+  get publicKey(): string
   /** `"SyncEngine(<redacted>)"`. */
   toString(): string
   /** `"SyncEngine(<redacted>)"`. */

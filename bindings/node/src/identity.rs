@@ -3,7 +3,10 @@
 use napi::Env;
 use napi_derive::napi;
 
-use crate::error::{guard, NodeError};
+use azmx_sync_bridge::ApiError;
+use azmx_sync_core::identity::DeviceIdentity as CoreIdentity;
+
+use crate::error::guard;
 
 /// This device's ed25519 identity, kept in a 0600 key file.
 ///
@@ -14,7 +17,19 @@ use crate::error::{guard, NodeError};
 /// garbage-collected.
 #[napi]
 pub struct DeviceIdentity {
-    inner: azmx_sync_core::DeviceIdentity,
+    inner: CoreIdentity,
+}
+
+impl DeviceIdentity {
+    fn open(
+        path: &str,
+        load: impl FnOnce(&str) -> Result<CoreIdentity, azmx_sync_core::Error>,
+    ) -> Result<Self, ApiError> {
+        if path.is_empty() {
+            return Err(ApiError::invalid_argument("the path is empty"));
+        }
+        Ok(DeviceIdentity { inner: load(path)? })
+    }
 }
 
 #[napi]
@@ -26,12 +41,7 @@ impl DeviceIdentity {
     #[napi(factory)]
     pub fn load_or_create(env: Env, path: String) -> napi::Result<Self> {
         guard(&env, "DeviceIdentity.loadOrCreate", || {
-            if path.is_empty() {
-                return Err(NodeError::new("INVALID_ARGUMENT", "the path is empty"));
-            }
-            Ok(DeviceIdentity {
-                inner: azmx_sync_core::DeviceIdentity::load_or_create(&path)?,
-            })
+            Self::open(&path, |p| CoreIdentity::load_or_create(p))
         })
     }
 
@@ -39,12 +49,7 @@ impl DeviceIdentity {
     #[napi(factory)]
     pub fn load(env: Env, path: String) -> napi::Result<Self> {
         guard(&env, "DeviceIdentity.load", || {
-            if path.is_empty() {
-                return Err(NodeError::new("INVALID_ARGUMENT", "the path is empty"));
-            }
-            Ok(DeviceIdentity {
-                inner: azmx_sync_core::DeviceIdentity::load(&path)?,
-            })
+            Self::open(&path, |p| CoreIdentity::load(p))
         })
     }
 
@@ -134,16 +139,6 @@ pub fn verify_signed(
 #[napi]
 pub fn fingerprint_of(env: Env, public_key: String) -> napi::Result<String> {
     guard(&env, "fingerprintOf", || {
-        let bad = |reason: &'static str| {
-            NodeError::from(azmx_sync_core::Error::MalformedField {
-                field: "publicKey",
-                reason,
-            })
-        };
-        let bytes = azmx_sync_core::b64::decode(&public_key).map_err(|_| bad("not base64url"))?;
-        if bytes.len() != 32 {
-            return Err(bad("not 32 bytes"));
-        }
-        Ok(azmx_sync_core::identity::fingerprint_of(&bytes))
+        azmx_sync_bridge::identity::fingerprint_of(&public_key)
     })
 }

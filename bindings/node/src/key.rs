@@ -7,7 +7,9 @@ use napi::{Env, Task};
 use napi_derive::napi;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{build, guard, NodeError};
+use azmx_sync_bridge::ApiError;
+
+use crate::error::{build, guard};
 
 const REDACTED: &str = "EnvelopeKey(<redacted>)";
 
@@ -27,7 +29,7 @@ pub struct EnvelopeKey {
 /// with zeros).
 pub(crate) fn take_receipt(
     receipt: Either<String, Uint8Array>,
-) -> Result<Zeroizing<String>, NodeError> {
+) -> Result<Zeroizing<String>, ApiError> {
     match receipt {
         Either::A(s) => Ok(Zeroizing::new(s)),
         Either::B(mut bytes) => {
@@ -39,7 +41,7 @@ pub(crate) fn take_receipt(
             let text = String::from_utf8(copy.to_vec()).map_err(|e| {
                 let mut raw = e.into_bytes();
                 raw.zeroize();
-                NodeError::new("INVALID_ARGUMENT", "the receipt is not valid UTF-8")
+                ApiError::invalid_argument("the receipt is not valid UTF-8")
             })?;
             Ok(Zeroizing::new(text))
         }
@@ -151,7 +153,7 @@ impl EnvelopeKey {
 pub struct DeriveTask {
     receipt: Option<Zeroizing<String>>,
     license_id: String,
-    error: Option<NodeError>,
+    error: Option<ApiError>,
 }
 
 impl Task for DeriveTask {
@@ -172,10 +174,7 @@ impl Task for DeriveTask {
                 Ok(None)
             }
             Err(_) => {
-                self.error = Some(NodeError::new(
-                    "PANIC",
-                    "internal error: panic inside EnvelopeKey.deriveAsync",
-                ));
+                self.error = Some(ApiError::panic_in("EnvelopeKey.deriveAsync"));
                 Ok(None)
             }
         }
@@ -190,7 +189,7 @@ impl Task for DeriveTask {
                 let e = self
                     .error
                     .take()
-                    .unwrap_or_else(|| NodeError::new("INTERNAL", "derive failed"));
+                    .unwrap_or_else(|| ApiError::internal("derive failed"));
                 // Reject with the typed error object itself (napi-rs hands a
                 // retained JS value to the promise verbatim).
                 let obj = build(&env, &e)?;

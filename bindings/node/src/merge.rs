@@ -3,13 +3,15 @@
 //! Records are plain JS objects; `body` is any JSON value (it is user
 //! content and never appears in an error message).
 
+use azmx_sync_bridge::store_spec::{self, Contract, ValidatorKind, BUILTIN_STORES};
+use azmx_sync_bridge::{records, ApiError};
 use azmx_sync_core::merge;
 use napi::bindgen_prelude::Either;
 use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::error::{guard, NodeError};
+use crate::error::guard;
 
 /// One version of one record.
 #[napi(object)]
@@ -65,50 +67,29 @@ pub struct StoreSpec {
     pub validator: StoreValidator,
 }
 
-impl From<MergeContract> for merge::Contract {
-    fn from(c: MergeContract) -> Self {
-        match c {
-            MergeContract::LwwByTime => Self::LwwByTime,
-            MergeContract::LwwByVersion => Self::LwwByVersion,
-            MergeContract::LwwPerGroup => Self::LwwPerGroup,
+/// `From` both ways between a Node enum and the facade's enum of the same
+/// variants.
+macro_rules! same_variants {
+    ($node:ident <=> $facade:ident { $($v:ident),* }) => {
+        impl From<$node> for $facade {
+            fn from(x: $node) -> Self {
+                match x { $($node::$v => Self::$v,)* }
+            }
         }
-    }
+        impl From<$facade> for $node {
+            fn from(x: $facade) -> Self {
+                match x { $($facade::$v => Self::$v,)* }
+            }
+        }
+    };
 }
 
-impl From<merge::Contract> for MergeContract {
-    fn from(c: merge::Contract) -> Self {
-        match c {
-            merge::Contract::LwwByTime => Self::LwwByTime,
-            merge::Contract::LwwByVersion => Self::LwwByVersion,
-            merge::Contract::LwwPerGroup => Self::LwwPerGroup,
-        }
-    }
-}
+same_variants!(MergeContract <=> Contract { LwwByTime, LwwByVersion, LwwPerGroup });
+same_variants!(StoreValidator <=> ValidatorKind { ShapeOnly, RequireScope, NoScope, Todos });
 
-impl From<StoreValidator> for merge::ValidatorKind {
-    fn from(v: StoreValidator) -> Self {
-        match v {
-            StoreValidator::ShapeOnly => Self::ShapeOnly,
-            StoreValidator::RequireScope => Self::RequireScope,
-            StoreValidator::NoScope => Self::NoScope,
-            StoreValidator::Todos => Self::Todos,
-        }
-    }
-}
-
-impl From<merge::ValidatorKind> for StoreValidator {
-    fn from(v: merge::ValidatorKind) -> Self {
-        match v {
-            merge::ValidatorKind::ShapeOnly => Self::ShapeOnly,
-            merge::ValidatorKind::RequireScope => Self::RequireScope,
-            merge::ValidatorKind::NoScope => Self::NoScope,
-            merge::ValidatorKind::Todos => Self::Todos,
-        }
-    }
-}
-
-fn builtin(name: &str) -> Option<StoreSpec> {
-    merge::BUILTIN_STORES
+/// The built-in store named `name`, or `UNKNOWN_STORE`.
+fn builtin(name: &str) -> Result<StoreSpec, ApiError> {
+    BUILTIN_STORES
         .iter()
         .find(|b| b.0 == name)
         .map(|&(name, contract, validator)| StoreSpec {
@@ -116,30 +97,22 @@ fn builtin(name: &str) -> Option<StoreSpec> {
             contract: contract.into(),
             validator: validator.into(),
         })
+        .ok_or_else(|| ApiError::UnknownStore { name: name.into() })
 }
 
 /// The three built-in stores: `snippets`, `todos`, `memory`.
 #[napi]
 pub fn builtin_stores() -> Vec<StoreSpec> {
-    merge::BUILTIN_STORES
+    BUILTIN_STORES
         .iter()
-        .filter_map(|b| builtin(b.0))
+        .filter_map(|b| builtin(b.0).ok())
         .collect()
 }
 
 /// The built-in store named `name`; throws `UNKNOWN_STORE`.
 #[napi]
 pub fn builtin_store(env: Env, name: String) -> napi::Result<StoreSpec> {
-    guard(&env, "builtinStore", || builtin_or_err(&name))
-}
-
-fn builtin_or_err(name: &str) -> Result<StoreSpec, NodeError> {
-    builtin(name).ok_or_else(|| {
-        NodeError::new(
-            "UNKNOWN_STORE",
-            "no built-in store has this name (snippets, todos, memory)",
-        )
-    })
+    guard(&env, "builtinStore", || builtin(&name))
 }
 
 /// Checks a host store spec: a valid name, and a built-in name only with the
@@ -150,28 +123,8 @@ pub fn check_store_spec(env: Env, spec: StoreSpec) -> napi::Result<()> {
     guard(&env, "checkStoreSpec", || to_core_spec(&spec).map(|_| ()))
 }
 
-fn to_core_spec(spec: &StoreSpec) -> Result<merge::StoreSpec, NodeError> {
-    let name = merge::StoreName::new(spec.name.as_str()).map_err(|e| {
-        let problem = match e {
-            merge::StoreNameError::Empty => "empty",
-            merge::StoreNameError::TooLong => "tooLong",
-            merge::StoreNameError::BadStart => "badStart",
-            merge::StoreNameError::BadChar => "badChar",
-            merge::StoreNameError::WorkspaceScoped => "workspaceScoped",
-            _ => "other",
-        };
-        NodeError::new("INVALID_STORE_NAME", e.to_string()).str("problem", problem)
-    })?;
-    if let Some(b) = builtin(&spec.name) {
-        if b.contract != spec.contract || b.validator != spec.validator {
-            return Err(NodeError::new(
-                "INVALID_STORE_NAME",
-                "this store is built in and cannot be redefined",
-            )
-            .str("problem", "builtinRedefined"));
-        }
-    }
-    Ok(merge::StoreSpec::new(name, spec.contract.into()).with_kind(spec.validator.into()))
+fn to_core_spec(spec: &StoreSpec) -> Result<merge::StoreSpec, ApiError> {
+    store_spec::check_store_spec(&spec.name, spec.contract.into(), spec.validator.into())
 }
 
 /// The change the host must apply to its own store.
@@ -226,13 +179,12 @@ pub struct MergeOutcome {
     pub rejected: Vec<RejectedRecord>,
 }
 
-fn to_core(r: SyncRecord, list: &str, index: usize) -> Result<merge::Record, NodeError> {
+fn to_core(r: SyncRecord, list: &str, index: usize) -> Result<merge::Record, ApiError> {
     let version = match r.version {
         Some(v) if v < 0 => {
-            return Err(NodeError::new(
-                "INVALID_ARGUMENT",
-                format!("{list}[{index}].version must be a non-negative integer"),
-            ))
+            return Err(ApiError::invalid_argument(format!(
+                "{list}[{index}].version must be a non-negative integer"
+            )))
         }
         v => v.map(|v| v as u64),
     };
@@ -259,7 +211,7 @@ fn from_core(r: merge::Record) -> SyncRecord {
     }
 }
 
-fn to_core_list(list: Vec<SyncRecord>, what: &str) -> Result<Vec<merge::Record>, NodeError> {
+fn to_core_list(list: Vec<SyncRecord>, what: &str) -> Result<Vec<merge::Record>, ApiError> {
     list.into_iter()
         .enumerate()
         .map(|(i, r)| to_core(r, what, i))
@@ -267,21 +219,13 @@ fn to_core_list(list: Vec<SyncRecord>, what: &str) -> Result<Vec<merge::Record>,
 }
 
 fn rejected(key: merge::RecordKey, reason: merge::InvalidReason) -> RejectedRecord {
-    let message = reason.to_string();
-    let (code, detail) = match serde_json::to_value(&reason).unwrap_or(Value::Null) {
-        Value::String(s) => (s, None),
-        Value::Object(m) if m.len() == 1 => {
-            let (k, v) = m.into_iter().next().expect("one entry");
-            (k, Some(v))
-        }
-        _ => ("invalid".to_string(), None),
-    };
+    let mut json = records::rejected_json(&key, &reason);
     RejectedRecord {
         scope: key.scope,
         id: key.id,
-        reason: code,
-        message,
-        detail,
+        reason: json["code"].as_str().unwrap_or("invalid").to_string(),
+        message: reason.to_string(),
+        detail: json.get_mut("detail").map(Value::take),
     }
 }
 
@@ -303,7 +247,7 @@ pub fn merge_records(
 ) -> napi::Result<MergeOutcome> {
     guard(&env, "mergeRecords", || {
         let spec = match store {
-            Either::A(name) => builtin_or_err(&name)?,
+            Either::A(name) => builtin(&name)?,
             Either::B(spec) => spec,
         };
         let spec = to_core_spec(&spec)?;
@@ -348,22 +292,5 @@ pub fn merge_records(
 /// (the item; never its content).
 #[napi]
 pub fn validate_todos(env: Env, body: Value) -> napi::Result<()> {
-    guard(&env, "validateTodos", || {
-        merge::validate_todos(&body).map_err(|t| {
-            let mut e = NodeError::new("INVALID_RECORD", format!("invalid todo list: {t}"));
-            match serde_json::to_value(t).unwrap_or(Value::Null) {
-                Value::String(s) => e = e.str("problem", s),
-                Value::Object(m) => {
-                    if let Some((k, v)) = m.into_iter().next() {
-                        e = e.str("problem", k);
-                        if let Some(i) = v.get("index").and_then(Value::as_f64) {
-                            e = e.num("index", i);
-                        }
-                    }
-                }
-                _ => {}
-            }
-            e
-        })
-    })
+    guard(&env, "validateTodos", || Ok(merge::validate_todos(&body)?))
 }

@@ -30,6 +30,47 @@ test('exports are exactly the reviewed surface', () => {
   assert.deepEqual(Object.getOwnPropertyNames(azmx.DeviceIdentity).filter((k) => !['length', 'name', 'prototype', 'arguments', 'caller'].includes(k)).sort(), ['load', 'loadOrCreate'])
 })
 
+// The facade's engine method set (bindings/shared, azmx_sync_bridge::Engine) in
+// camelCase, plus what only Node has: the getters `deviceId`/`fingerprint`/
+// `publicKey`/`started`, `onCycle` (its schedule runs on JS timers, so no
+// engine-thread listener), the deprecated `export`/`import`, and the redacted
+// `toJSON`/`toString`.
+test('SyncEngine methods are the facade method set', () => {
+  assert.deepEqual(Object.getOwnPropertyNames(azmx.SyncEngine.prototype).filter((k) => k !== 'constructor').sort(), [
+    'deviceId',
+    'devices',
+    'export',
+    'exportTo',
+    'fingerprint',
+    'import',
+    'importFrom',
+    'onCycle',
+    'publicKey',
+    'recentActivity',
+    'register',
+    'registerCustomStore',
+    'registerMemory',
+    'registerSnippets',
+    'registerStore',
+    'registerTodos',
+    'revoke',
+    'setIntervalSecs',
+    'setReceipt',
+    'setVisible',
+    'start',
+    'started',
+    'status',
+    'stop',
+    'syncNow',
+    'toJSON',
+    'toString',
+    'trigger',
+    'unsynced',
+    'verifyReceipt',
+  ])
+  assert.equal(typeof azmx.SyncEngine.clampIntervalSecs, 'function')
+})
+
 test('the loaded addon is the one built here', () => {
   const node = fs.readdirSync(path.join(__dirname, '..')).filter((f) => f.endsWith('.node'))
   assert.ok(node.length >= 1, 'a .node file next to index.js')

@@ -12,7 +12,7 @@ const util = require('node:util')
 const { spawn, spawnSync, execFileSync } = require('node:child_process')
 const readline = require('node:readline')
 
-const { SyncEngine } = require('..')
+const { SyncEngine, fingerprintOf } = require('..')
 const { tmpDir, codeOf } = require('./helpers')
 
 const ROOT = path.join(__dirname, '..', '..', '..')
@@ -147,10 +147,13 @@ test('status, recentActivity, devices', () => {
   assert.equal(st.licenseId, LID)
   assert.equal(st.receiptSet, true)
   assert.equal(st.fingerprint, A.engine.fingerprint)
+  assert.equal(fingerprintOf(A.engine.publicKey), A.engine.fingerprint)
   assert.equal(st.lastCycle.ok, true)
   const ev = A.engine.recentActivity(50)
   assert.ok(ev.length > 0 && ev.length <= 50)
   for (const e of ev) assert.equal(typeof e.atMs, 'number')
+  for (const e of ev) assert.ok(['info', 'warning', 'error'].includes(e.severity), e.type)
+  assert.equal(ev.find((e) => e.type === 'pushed').severity, 'info')
   const types = new Set(ev.map((e) => e.type))
   for (const t of ['registered', 'cycleStarted', 'pushed', 'cycleFinished']) assert.ok(types.has(t), t)
   // never bodies
@@ -179,7 +182,18 @@ test('engine errors before setup are typed', () => {
   assert.equal(codeOf(() => D.engine.registerSnippets(mapAdapter(new Map()))).code, 'CONFIG')
   assert.equal(codeOf(() => D.engine.registerStore('memory', 'lwwByTime', mapAdapter(new Map()))).code, 'INVALID_STORE_NAME')
   assert.equal(codeOf(() => D.engine.registerStore('Bad Name', 'lwwByTime', mapAdapter(new Map()))).code, 'INVALID_STORE_NAME')
+  assert.equal(codeOf(() => D.engine.registerStore('Bad Name', 'lwwByTime', mapAdapter(new Map()))).problem, 'badStart')
   D.engine.registerStore('notes', 'lwwByTime', mapAdapter(new Map()), 'requireScope')
+  // a custom store never takes a built-in name, whatever the contract
+  const custom = codeOf(() => D.engine.registerCustomStore('snippets', 'lwwByTime', mapAdapter(new Map()), 'requireScope'))
+  assert.equal(custom.code, 'INVALID_STORE_NAME')
+  assert.equal(custom.problem, 'builtinRedefined')
+  D.engine.registerCustomStore('journal', 'lwwByVersion', mapAdapter(new Map()), 'noScope')
+  assert.equal(codeOf(() => D.engine.registerCustomStore('journal', 'lwwByVersion', mapAdapter(new Map()))).code, 'CONFIG')
+  // registerStore takes a built-in name with its own contract (validator defaults to the built-in's)
+  const X = new SyncEngine(tmpDir())
+  X.registerStore('todos', 'lwwPerGroup', mapAdapter(new Map()))
+  assert.equal(codeOf(() => X.registerStore('memory', 'lwwByVersion', mapAdapter(new Map()), 'shapeOnly')).problem, 'builtinRedefined')
 })
 
 test('an exception inside a JS adapter becomes STORE_ERROR, never a crash', () => {
@@ -218,7 +232,7 @@ test('an exception inside a JS adapter becomes STORE_ERROR, never a crash', () =
   const e2 = codeOf(() => I.syncNow())
   assert.equal(e2.code, 'STORE_ERROR')
   assert.equal(e2.store, 'snippets')
-  assert.ok(I.recentActivity(100).some((x) => x.type === 'storeError'))
+  assert.equal(I.recentActivity(100).find((x) => x.type === 'storeError').severity, 'warning')
 })
 
 test('calling the engine from inside its own callback throws BUSY (no deadlock)', () => {
@@ -237,16 +251,20 @@ test('calling the engine from inside its own callback throws BUSY (no deadlock)'
   assert.equal(inner.code, 'BUSY')
 })
 
-test('export and import', () => {
+test('exportTo and importFrom', () => {
   const file = path.join(tmpDir(), 'backup.azmx')
-  const n = A.engine.export(file)
+  const n = A.engine.exportTo(file)
   assert.ok(n >= 3)
   assert.ok(fs.statSync(file).size > 0)
   const K = device('restored')
-  const imported = K.engine.import(file)
+  const imported = K.engine.importFrom(file)
   assert.ok(imported > 0 && imported <= n, `${imported} of ${n}`)
   for (const s of ['snippets', 'todos', 'memory']) assert.deepEqual(live(K.stores[s]), live(A.stores[s]), s)
-  assert.equal(typeof codeOf(() => K.engine.import(path.join(tmpDir(), 'missing'))).code, 'string')
+  assert.equal(typeof codeOf(() => K.engine.importFrom(path.join(tmpDir(), 'missing'))).code, 'string')
+  // the old names still work
+  const again = path.join(tmpDir(), 'again.azmx')
+  assert.equal(A.engine.export(again), n)
+  assert.equal(typeof K.engine.import(again), 'number')
 })
 
 test('revoke: the revoked device gets REVOKED', () => {

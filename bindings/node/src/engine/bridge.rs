@@ -12,7 +12,8 @@ use napi::bindgen_prelude::Unknown;
 use napi::{sys, Env, JsValue};
 use serde_json::Value;
 
-use crate::error::NodeError;
+use azmx_sync_bridge::events::EventView;
+use azmx_sync_bridge::ApiError;
 
 /// The adapters of one engine call in progress on this (the JS) thread.
 struct Frame {
@@ -226,10 +227,19 @@ fn jsify(v: Value) -> Value {
 }
 
 /// A core value as the JSON a JS caller receives.
-pub(super) fn to_js<T: serde::Serialize>(v: &T) -> Result<Value, NodeError> {
+pub(super) fn to_js<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v)
         .map(jsify)
-        .map_err(|e| NodeError::new("INTERNAL", e.to_string()))
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// An activity event as JS sees it: `{ atMs, type, severity, ...fields }`.
+pub(super) fn event_js(event: EventView) -> Value {
+    let mut m = event.fields;
+    m.insert("atMs".into(), event.at_ms.into());
+    m.insert("type".into(), event.kind.into());
+    m.insert("severity".into(), event.severity.as_str().into());
+    jsify(Value::Object(m))
 }
 
 #[cfg(test)]

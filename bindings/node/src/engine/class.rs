@@ -6,17 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use azmx_sync_core::engine::{self as core_engine, EngineConfig, SyncError};
-use azmx_sync_core::merge as core_merge;
+use azmx_sync_bridge::engine::{clamp_interval_secs, Engine, DEFAULT_ACTIVITY_LIMIT};
+use azmx_sync_bridge::store_spec::BUILTIN_STORES;
+use azmx_sync_bridge::ApiError;
+use azmx_sync_core::engine::StoreAdapter;
 use napi::bindgen_prelude::{Either, ObjectFinalize, ObjectRef, This, Uint8Array};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
-use zeroize::Zeroizing;
 
-use super::bridge::{enter_frame, to_js, type_of, JsStore};
-use super::timer::{clamp_interval_secs, JsTimer, Schedule};
-use crate::error::{guard, NodeError};
+use super::bridge::{enter_frame, event_js, to_js, type_of, JsStore};
+use super::timer::{JsTimer, Schedule};
+use crate::error::guard;
 use crate::key::take_receipt;
 use crate::merge::{MergeContract, StoreValidator};
 
@@ -39,7 +40,7 @@ static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 /// `toString()`/`toJSON()` give `"SyncEngine(<redacted>)"`.
 #[napi(custom_finalize)]
 pub struct SyncEngine {
-    pub(super) inner: core_engine::SyncEngine,
+    pub(super) inner: Engine,
     id: u64,
     adapters: RefCell<Vec<ObjectRef<false>>>,
     pub(super) busy: Cell<bool>,
@@ -64,26 +65,11 @@ impl ObjectFinalize for SyncEngine {
     }
 }
 
-fn core_spec(
-    name: &str,
-    contract: MergeContract,
-    validator: Option<StoreValidator>,
-) -> Result<core_merge::StoreSpec, NodeError> {
-    if let Some(spec) = core_merge::StoreSpec::builtin(name) {
-        if spec.contract != contract.into() || validator.is_some() {
-            return Err(NodeError::new(
-                "INVALID_STORE_NAME",
-                "this store is built in and cannot be redefined (use registerSnippets/registerTodos/registerMemory)",
-            )
-            .str("problem", "builtinRedefined"));
-        }
-        return Ok(spec);
-    }
-    let store_name = core_merge::StoreName::new(name).map_err(|e| {
-        NodeError::new("INVALID_STORE_NAME", e.to_string()).str("problem", format!("{e:?}"))
-    })?;
-    Ok(core_merge::StoreSpec::new(store_name, contract.into())
-        .with_kind(validator.unwrap_or(StoreValidator::ShapeOnly).into()))
+/// `registerStore`'s validator: the given one, else the built-in one for a
+/// built-in name, else `shapeOnly`.
+fn validator_for(name: &str, validator: Option<StoreValidator>) -> StoreValidator {
+    let builtin = BUILTIN_STORES.iter().find(|b| b.0 == name);
+    validator.unwrap_or_else(|| builtin.map_or(StoreValidator::ShapeOnly, |b| b.2.into()))
 }
 
 /// Marks the engine busy for the duration of a call.
@@ -96,12 +82,11 @@ impl Drop for BusyGuard<'_> {
 }
 
 impl SyncEngine {
-    fn enter(&self) -> Result<BusyGuard<'_>, NodeError> {
+    fn enter(&self) -> Result<BusyGuard<'_>, ApiError> {
         if self.busy.get() {
-            return Err(NodeError::new(
-                "BUSY",
-                "the engine is running a store callback; call it again after syncNow/export/import returns",
-            ));
+            return Err(ApiError::Busy {
+                detail: "the engine is running a store callback; call it again after syncNow/exportTo/importFrom returns".into(),
+            });
         }
         self.busy.set(true);
         Ok(BusyGuard(&self.busy))
@@ -111,34 +96,34 @@ impl SyncEngine {
     pub(super) fn with_adapters<T>(
         &self,
         env: &Env,
-        body: impl FnOnce() -> Result<T, SyncError>,
-    ) -> Result<T, NodeError> {
+        body: impl FnOnce() -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let _busy = self.enter()?;
         let mut values = Vec::new();
         for r in self.adapters.borrow().iter() {
             let obj = r
                 .get_value(env)
-                .map_err(|e| NodeError::new("INTERNAL", e.reason.clone()))?;
+                .map_err(|e| ApiError::internal(e.reason.clone()))?;
             values.push(obj.raw());
         }
         let _frame = enter_frame(self.id, env, values);
-        body().map_err(NodeError::from)
+        body()
     }
 
+    /// Registers `adapter` with `register`; the adapter is released when
+    /// that fails.
     fn add_store(
         &self,
         env: &Env,
-        spec: Result<core_merge::StoreSpec, NodeError>,
         adapter: ObjectRef<false>,
-    ) -> Result<(), NodeError> {
-        let registered = spec.and_then(|spec| {
-            let _busy = self.enter()?;
+        register: impl FnOnce(Arc<dyn StoreAdapter>) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        let registered = self.enter().and_then(|_busy| {
             let index = self.adapters.borrow().len();
-            let js = JsStore {
+            register(Arc::new(JsStore {
                 engine_id: self.id,
                 index,
-            };
-            Ok(self.inner.register_store(spec, Arc::new(js))?)
+            }))
         });
         match registered {
             Ok(()) => self.adapters.borrow_mut().push(adapter),
@@ -150,9 +135,9 @@ impl SyncEngine {
     }
 
     /// Runs `body` while no store callback is running.
-    fn call<T>(&self, body: impl FnOnce() -> Result<T, SyncError>) -> Result<T, NodeError> {
+    fn call<T>(&self, body: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
         let _busy = self.enter()?;
-        Ok(body()?)
+        body()
     }
 }
 
@@ -164,9 +149,8 @@ impl SyncEngine {
     #[napi(constructor)]
     pub fn new(env: Env, state_dir: String) -> napi::Result<Self> {
         guard(&env, "new SyncEngine", || {
-            let config = EngineConfig::new(state_dir);
             Ok(SyncEngine {
-                inner: core_engine::SyncEngine::with_builtin_transport(config)?,
+                inner: Engine::new(state_dir, None)?,
                 id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
                 adapters: RefCell::new(Vec::new()),
                 busy: Cell::new(false),
@@ -199,7 +183,34 @@ impl SyncEngine {
         validator: Option<StoreValidator>,
     ) -> napi::Result<()> {
         guard(&env, "registerStore", || {
-            self.add_store(&env, core_spec(&name, contract, validator), adapter)
+            let validator = validator_for(&name, validator).into();
+            self.add_store(&env, adapter, |a| {
+                self.inner
+                    .register_store(&name, contract.into(), validator, a)
+            })
+        })
+    }
+
+    /// Registers a host store under a name that is not built in (a built-in
+    /// name throws `INVALID_STORE_NAME`, `problem: 'builtinRedefined'`,
+    /// whatever the contract). Otherwise as `registerStore`.
+    #[napi(
+        ts_args_type = "name: string, contract: MergeContract, adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }, validator?: StoreValidator"
+    )]
+    pub fn register_custom_store(
+        &self,
+        env: Env,
+        name: String,
+        contract: MergeContract,
+        adapter: ObjectRef<false>,
+        validator: Option<StoreValidator>,
+    ) -> napi::Result<()> {
+        guard(&env, "registerCustomStore", || {
+            let validator = validator.unwrap_or(StoreValidator::ShapeOnly).into();
+            self.add_store(&env, adapter, |a| {
+                self.inner
+                    .register_custom_store(&name, contract.into(), validator, a)
+            })
         })
     }
 
@@ -209,7 +220,7 @@ impl SyncEngine {
     )]
     pub fn register_snippets(&self, env: Env, adapter: ObjectRef<false>) -> napi::Result<()> {
         guard(&env, "registerSnippets", || {
-            self.add_store(&env, Ok(core_merge::StoreSpec::snippets()), adapter)
+            self.add_store(&env, adapter, |a| self.inner.register_snippets(a))
         })
     }
 
@@ -219,7 +230,7 @@ impl SyncEngine {
     )]
     pub fn register_todos(&self, env: Env, adapter: ObjectRef<false>) -> napi::Result<()> {
         guard(&env, "registerTodos", || {
-            self.add_store(&env, Ok(core_merge::StoreSpec::todos()), adapter)
+            self.add_store(&env, adapter, |a| self.inner.register_todos(a))
         })
     }
 
@@ -229,7 +240,7 @@ impl SyncEngine {
     )]
     pub fn register_memory(&self, env: Env, adapter: ObjectRef<false>) -> napi::Result<()> {
         guard(&env, "registerMemory", || {
-            self.add_store(&env, Ok(core_merge::StoreSpec::memory()), adapter)
+            self.add_store(&env, adapter, |a| self.inner.register_memory(a))
         })
     }
 
@@ -245,11 +256,10 @@ impl SyncEngine {
         license_key: String,
         device_name: String,
     ) -> napi::Result<String> {
-        let license_key = Zeroizing::new(license_key);
         guard(&env, "register", || {
             self.call(|| {
                 self.inner
-                    .register(&relay_url, &license_id, &license_key, &device_name)
+                    .register(&relay_url, &license_id, license_key, &device_name)
             })
         })
     }
@@ -261,10 +271,8 @@ impl SyncEngine {
     #[napi]
     pub fn set_receipt(&self, env: Env, receipt: Either<String, Uint8Array>) -> napi::Result<()> {
         guard(&env, "setReceipt", || {
-            let _busy = self.enter()?;
             let mut receipt = take_receipt(receipt)?;
-            let secret = secrecy::SecretString::from(std::mem::take(&mut *receipt));
-            Ok(self.inner.set_receipt(secret)?)
+            self.call(|| self.inner.set_receipt(std::mem::take(&mut *receipt)))
         })
     }
 
@@ -370,8 +378,7 @@ impl SyncEngine {
             if let Some(cb) = callback.as_ref() {
                 if !is_function(&env, cb)? {
                     let _ = callback.map(|cb| cb.unref(&env));
-                    return Err(NodeError::new(
-                        "INVALID_ARGUMENT",
+                    return Err(ApiError::invalid_argument(
                         "onCycle takes a function or null",
                     ));
                 }
@@ -399,12 +406,17 @@ impl SyncEngine {
     }
 
     /// The most recent activity events (oldest first; default 100): plain
-    /// objects `{ atMs, type, ...fields }`. Events never carry record
-    /// bodies, the receipt or key bytes.
-    #[napi(ts_return_type = "Array<{ atMs: number; type: string; [field: string]: unknown }>")]
+    /// objects `{ atMs, type, severity, ...fields }`, `severity` being
+    /// `'info' | 'warning' | 'error'`. Events never carry record bodies, the
+    /// receipt or key bytes.
+    #[napi(
+        ts_return_type = "Array<{ atMs: number; type: string; severity: 'info' | 'warning' | 'error'; [field: string]: unknown }>"
+    )]
     pub fn recent_activity(&self, env: Env, limit: Option<u32>) -> napi::Result<Value> {
         guard(&env, "recentActivity", || {
-            to_js(&self.inner.recent_activity(limit.unwrap_or(100) as usize))
+            let limit = limit.unwrap_or(DEFAULT_ACTIVITY_LIMIT);
+            let events = self.inner.recent_activity(limit).into_iter();
+            Ok(Value::Array(events.map(event_js).collect()))
         })
     }
 
@@ -438,19 +450,31 @@ impl SyncEngine {
 
     /// Writes every store to an encrypted export file; returns the record count.
     #[napi]
-    pub fn export(&self, env: Env, path: String) -> napi::Result<f64> {
-        guard(&env, "export", || {
-            Ok(self.with_adapters(&env, || self.inner.export(&path))? as f64)
+    pub fn export_to(&self, env: Env, path: String) -> napi::Result<f64> {
+        guard(&env, "exportTo", || {
+            Ok(self.with_adapters(&env, || self.inner.export_to(&path))? as f64)
         })
     }
 
     /// Merges an export file into the stores (their contracts decide);
     /// returns the record count. Throws `EXPORT_FORMAT`, `DECRYPT_FAILED`...
     #[napi]
-    pub fn import(&self, env: Env, path: String) -> napi::Result<f64> {
-        guard(&env, "import", || {
-            Ok(self.with_adapters(&env, || self.inner.import(&path))? as f64)
+    pub fn import_from(&self, env: Env, path: String) -> napi::Result<f64> {
+        guard(&env, "importFrom", || {
+            Ok(self.with_adapters(&env, || self.inner.import_from(&path))? as f64)
         })
+    }
+
+    /// Deprecated name of `exportTo` (kept for compatibility).
+    #[napi]
+    pub fn export(&self, env: Env, path: String) -> napi::Result<f64> {
+        self.export_to(env, path)
+    }
+
+    /// Deprecated name of `importFrom` (kept for compatibility).
+    #[napi]
+    pub fn import(&self, env: Env, path: String) -> napi::Result<f64> {
+        self.import_from(env, path)
     }
 
     /// This device's id once registered, else `null`.
@@ -467,6 +491,12 @@ impl SyncEngine {
         self.inner.fingerprint()
     }
 
+    /// This device's ed25519 public key, unpadded base64url.
+    #[napi(getter)]
+    pub fn public_key(&self) -> String {
+        self.inner.public_key()
+    }
+
     /// `"SyncEngine(<redacted>)"`.
     #[napi(js_name = "toString")]
     pub fn to_display(&self) -> String {
@@ -481,10 +511,10 @@ impl SyncEngine {
 }
 
 /// Whether `value` is a JS function.
-fn is_function(env: &Env, value: &ObjectRef<false>) -> Result<bool, NodeError> {
+fn is_function(env: &Env, value: &ObjectRef<false>) -> Result<bool, ApiError> {
     let value = value
         .get_value(env)
-        .map_err(|e| NodeError::new("INTERNAL", e.reason.clone()))?;
+        .map_err(|e| ApiError::internal(e.reason.clone()))?;
     // SAFETY: a live value of this call's scope.
     Ok(unsafe { type_of(env.raw(), value.raw()) } == sys::ValueType::napi_function)
 }

@@ -10,26 +10,19 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::time::Duration;
 
+use azmx_sync_bridge::engine::clamp_interval_secs;
+use azmx_sync_bridge::ApiError;
 use azmx_sync_core::engine::{
-    clamp_interval, CycleReport, SchedulePolicy, ScheduleStep, ScheduledCycle, SkipReason,
-    SyncError,
+    CycleReport, SchedulePolicy, ScheduleStep, ScheduledCycle, SkipReason, SyncError,
 };
 use napi::bindgen_prelude::{ClassInstance, FromNapiValue};
 use napi::{sys, Env, JsValue};
 
 use super::bridge::{call_method, clear_exception_quiet, global, type_of};
 use super::class::SyncEngine;
-use crate::error::NodeError;
 
 /// `setTimeout` fires at once (with a warning) above this many ms.
 const MAX_TIMER_MS: u128 = i32::MAX as u128;
-
-/// The interval the core would use for `secs`, clamped to 30 s – 60 min
-/// (NaN, negative and infinite inputs count as 0).
-pub(super) fn clamp_interval_secs(secs: f64) -> f64 {
-    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
-    clamp_interval(Duration::from_secs_f64(secs.min(1e9))).as_secs_f64()
-}
 
 /// The `setTimeout` delay for `delay`.
 fn timer_ms(delay: Duration) -> f64 {
@@ -294,7 +287,7 @@ impl SyncEngine {
         this: sys::napi_value,
         delay: Duration,
         triggered: bool,
-    ) -> Result<(), NodeError> {
+    ) -> Result<(), ApiError> {
         let token = self.schedule.borrow_mut().next_token();
         match set_timeout(env, this, delay, token, triggered) {
             Ok(timer) => {
@@ -303,7 +296,7 @@ impl SyncEngine {
             }
             Err(e) => {
                 self.schedule.borrow_mut().halt();
-                Err(NodeError::new("INTERNAL", e))
+                Err(ApiError::internal(e))
             }
         }
     }
@@ -342,11 +335,11 @@ impl SyncEngine {
         if self.busy.get() {
             // Only reachable if a timer could fire inside one of our own
             // calls (a nested event loop): the core's lock would not see it.
-            self.inner.report_skipped_cycle(SkipReason::Busy);
+            self.inner.core().report_skipped_cycle(SkipReason::Busy);
             return None;
         }
         let run = catch_unwind(AssertUnwindSafe(|| {
-            self.with_adapters(env, || Ok(self.inner.run_scheduled_cycle(triggered)))
+            self.with_adapters(env, || Ok(self.inner.core().run_scheduled_cycle(triggered)))
         }));
         match run {
             Ok(Ok(ScheduledCycle::Ran(result))) => Some(result),
@@ -379,7 +372,7 @@ impl SyncEngine {
                         .raw(),
                 ],
                 Err(e) => [
-                    crate::error::build(env, &NodeError::from(e)).ok()?.raw(),
+                    crate::error::build(env, &ApiError::from(e)).ok()?.raw(),
                     null,
                 ],
             };
