@@ -4,11 +4,12 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use azmx_sync_test_support::RelayProcess;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync");
@@ -104,75 +105,37 @@ fn signal(pid: u32, sig: libc::c_int) {
 }
 
 /// `azmx-sync relay serve` as a child process.
-struct RelayProc {
-    child: Option<Child>,
-    url: String,
+fn start_relay(data_dir: &Path, listen: &str) -> RelayProcess {
+    start_relay_args(&[
+        "relay",
+        "serve",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--listen",
+        listen,
+    ])
 }
 
-impl RelayProc {
-    fn start(data_dir: &Path, listen: &str) -> Self {
-        Self::start_args(&[
-            "relay",
-            "serve",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--listen",
-            listen,
-        ])
-    }
-
-    fn start_args(args: &[&str]) -> Self {
-        let mut child = base_cmd()
+fn start_relay_args(args: &[&str]) -> RelayProcess {
+    RelayProcess::spawn(
+        base_cmd()
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn relay");
-        let mut line = String::new();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        out.read_line(&mut line).unwrap();
-        // Keep reading so the relay's stdout stays open until it exits.
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected relay output: {line:?}"))
-            .to_string();
-        Self {
-            child: Some(child),
-            url,
-        }
-    }
-
-    fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
-    }
-
-    /// SIGTERM, then wait: the relay stops cleanly.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            signal(c.id(), libc::SIGTERM);
-            let status = c.wait().unwrap();
-            assert!(status.success(), "relay exit: {status:?}");
-        }
-    }
+            .stderr(Stdio::null()),
+    )
 }
 
-impl Drop for RelayProc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// SIGTERM, then wait: the relay stops cleanly.
+fn stop(relay: &mut RelayProcess) {
+    let status = relay.terminate();
+    assert!(status.success(), "relay exit: {status:?}");
 }
 
 /// A relay with one license, and devices in one temp directory. Keeps every
 /// output so the receipt leak test can grep them all.
 struct Env {
     tmp: tempfile::TempDir,
-    relay: RelayProc,
+    relay: RelayProcess,
     key: String,
     outputs: Mutex<Vec<String>>,
 }
@@ -195,7 +158,7 @@ impl Env {
         add.ok();
         assert!(add.stdout.contains("not shown again"), "{add:?}");
         let key = add.stdout.split_whitespace().last().unwrap().to_string();
-        let relay = RelayProc::start(&data, "127.0.0.1:0");
+        let relay = start_relay(&data, "127.0.0.1:0");
         Self {
             tmp,
             relay,
@@ -637,8 +600,8 @@ fn relay_down_is_a_clear_error_nothing_is_lost_and_it_recovers() {
     env.cli("a", &["snippet", "add", "--id", "s1", "first"])
         .ok();
     env.sync("a");
-    let addr = env.relay.addr();
-    env.relay.stop();
+    let addr = env.relay.addr().to_string();
+    stop(&mut env.relay);
     env.cli(
         "a",
         &[
@@ -665,7 +628,7 @@ fn relay_down_is_a_clear_error_nothing_is_lost_and_it_recovers() {
     let human = env.cli("a", &["status"]);
     assert!(human.stdout.contains("failed (network)"), "{human:?}");
     // Back on the same address and data.
-    env.relay = RelayProc::start(&env.relay_dir(), &addr);
+    env.relay = start_relay(&env.relay_dir(), &addr);
     env.sync("a");
     assert_eq!(env.json("a", &["status"])["unsynced"]["count"], 0);
     env.init("b");
@@ -767,7 +730,7 @@ fn relay_commands_with_a_config_file() {
         ),
     )
     .unwrap();
-    let mut relay = RelayProc::start_args(&["relay", "serve", "--config", cfg.to_str().unwrap()]);
+    let mut relay = start_relay_args(&["relay", "serve", "--config", cfg.to_str().unwrap()]);
     assert!(relay.url.starts_with("http://127.0.0.1:"));
     let d = data.to_str().unwrap();
     let add = run_raw(
@@ -831,7 +794,7 @@ fn relay_commands_with_a_config_file() {
         Receipt::None,
     )
     .code(2);
-    relay.stop();
+    stop(&mut relay);
 }
 
 #[test]
@@ -963,7 +926,7 @@ fn the_receipt_never_leaks() {
     env.outputs.lock().unwrap().push(seen.join("\n") + &err);
 
     // Errors with the relay down carry no receipt either.
-    env.relay.stop();
+    stop(&mut env.relay);
     env.run("a", &["sync"], Receipt::Env(CANARY)).code(4);
     env.run("a", &["devices"], Receipt::None).code(4);
 

@@ -1,11 +1,11 @@
 //! The `azmx-sync-relay` binary: `license add`, `serve`, `admin devices`,
 //! flags and environment variables.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use azmx_sync_core::{DeviceIdentity, SignedRequest};
+use azmx_sync_test_support::RelayProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
 
@@ -57,25 +57,16 @@ fn license_add_serve_and_admin() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 
     let token = "cli-admin-token-abcdef";
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("AZMX_ADMIN_TOKEN", token)
-        .env("AZMX_RELAY_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let mut relay = RelayProcess::spawn(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env("AZMX_ADMIN_TOKEN", token)
+            .env("AZMX_RELAY_LOG_FORMAT", "json")
+            .stderr(Stdio::piped()),
+    );
+    let url = relay.url.clone();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let (s, body) = status_of(ureq::get(&format!("{url}/healthz")).call());
     assert_eq!((s, body.as_str()), (200, r#"{"ok":true}"#));
@@ -146,25 +137,10 @@ fn license_add_serve_and_admin() {
     assert_eq!(v["devices"][0]["name"], "cli box");
 
     // SIGTERM: graceful exit 0.
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "relay did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success());
+    let mut stderr = relay.child().stderr.take().unwrap();
+    assert!(relay.terminate().success());
     let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
     assert!(err.contains("relay listening"), "{err}");
     assert!(!err.contains(token) && !err.contains(&key) && !err.contains(&sig));
     // JSON logs: every line parses.

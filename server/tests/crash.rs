@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
 use azmx_sync_relay::add_license;
+use azmx_sync_test_support::RelayProcess;
 
-mod relay_proc;
-
-use relay_proc::RelayProc;
+const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -125,7 +124,7 @@ fn kill_9_under_load(durability: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let lkey = add_license(&data, "lic_crash").unwrap();
-    let relay = RelayProc::spawn(&data, durability);
+    let relay = RelayProcess::serve(BIN, &data, durability);
     let url = relay.url.clone();
     let keys = tempfile::tempdir().unwrap();
     let mk = |i: usize| DeviceIdentity::create(keys.path().join(format!("k{i}"))).unwrap();
@@ -233,7 +232,7 @@ fn kill_9_under_load(durability: &str) {
     );
 
     // Restart the binary on the same data directory.
-    let relay = RelayProc::spawn(&data, durability);
+    let relay = RelayProcess::serve(BIN, &data, durability);
     let url = relay.url.clone();
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))

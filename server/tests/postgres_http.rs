@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use azmx_sync_core::{sha256_hex, SignedRequest};
 use azmx_sync_relay::{add_license_postgres, RelayConfig};
+use azmx_sync_test_support::RelayProcess;
 use common::{Env, ADMIN};
 use serde_json::json;
 
@@ -292,29 +292,16 @@ fn binary_selects_postgres_from_database_url() {
         .unwrap();
     assert!(!out.status.success());
 
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("AZMX_DATABASE_URL", &db)
-        .env_remove("AZMX_RELAY_DATA_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("serve did not start: {line:?}")
-        });
-    let r = ureq::get(&format!("{url}/healthz")).call().unwrap();
+    let relay = RelayProcess::spawn(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("AZMX_DATABASE_URL", &db)
+            .env_remove("AZMX_RELAY_DATA_DIR")
+            .stderr(Stdio::piped()),
+    );
+    let r = ureq::get(&format!("{}/healthz", relay.url)).call().unwrap();
     assert_eq!(r.status(), 200);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(relay);
     // admin devices reads the same database.
     let out = Command::new(BIN)
         .args(["admin", "devices", "lic_bin", "--database-url", &db])

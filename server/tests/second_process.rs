@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 
 use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
 use azmx_sync_relay::add_license;
+use azmx_sync_test_support::RelayProcess;
 
-mod relay_proc;
-
-use relay_proc::{RelayProc, BIN};
+const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -196,7 +195,7 @@ fn second_process_open(durability: &str) {
     let keys = tempfile::tempdir().unwrap();
     let mk = |n: &str| DeviceIdentity::create(keys.path().join(n)).unwrap();
     let key_a = add_license(&data, "lic_a").unwrap();
-    let relay = RelayProc::spawn(&data, durability);
+    let relay = RelayProcess::serve(BIN, &data, durability);
     let a = agent();
     let dev_a = init(&a, &relay.url, "lic_a", &key_a, mk("a")).unwrap();
     assert_eq!(
@@ -223,7 +222,7 @@ fn second_process_open(durability: &str) {
     // What it acknowledged after the other process came and went survives a
     // process kill (it is committed; the page cache outlives the process).
     relay.sigkill();
-    let relay = RelayProc::spawn(&data, durability);
+    let relay = RelayProcess::serve(BIN, &data, durability);
     let listed = pull_all(&a, &relay.url, &reader_a);
     let want: Vec<(String, u64, String)> = [1, 2]
         .iter()
@@ -260,7 +259,7 @@ fn kill_twice_under_registrations_and_pushes(durability: &str) {
     let keys = tempfile::tempdir().unwrap();
     let keys_path = keys.path().to_path_buf();
     let lkey = add_license(&data, "lic_k").unwrap();
-    let mut relay = RelayProc::spawn(&data, durability);
+    let mut relay = RelayProcess::serve(BIN, &data, durability);
     let reader = init(
         &agent(),
         &relay.url,
@@ -334,7 +333,7 @@ fn kill_twice_under_registrations_and_pushes(durability: &str) {
         for w in workers {
             w.join().unwrap();
         }
-        relay = RelayProc::spawn(&data, durability);
+        relay = RelayProcess::serve(BIN, &data, durability);
     }
 
     let a = agent();

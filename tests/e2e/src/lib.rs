@@ -3,63 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use azmx_sync_core::engine::{
     ActivityEvent, EngineConfig, HostError, StoreAdapter, SyncEngine, SystemClock, UreqTransport,
 };
-use azmx_sync_core::merge::{Change, Record, RecordKey, StoreSpec};
+use azmx_sync_core::merge::{Change, Record, StoreSpec};
 use azmx_sync_relay::{add_license, Relay, RelayConfig, RunningRelay};
 use serde_json::{json, Value};
 
+pub use azmx_sync_test_support::MemStore;
+
 pub const RECEIPT: &str = "RCPT-7F3A-99C2-44D1-B0E8";
-
-/// A host store kept in memory (tombstones included, as the engine asks).
-#[derive(Default)]
-pub struct MemStore {
-    pub records: Mutex<BTreeMap<RecordKey, Record>>,
-    pub applied_batches: Mutex<u64>,
-}
-
-impl MemStore {
-    pub fn put(&self, r: Record) {
-        self.records.lock().unwrap().insert(r.key(), r);
-    }
-    pub fn get(&self, scope: Option<&str>, id: &str) -> Option<Record> {
-        self.records
-            .lock()
-            .unwrap()
-            .get(&RecordKey::new(scope.map(String::from), id))
-            .cloned()
-    }
-    pub fn live(&self) -> Vec<Record> {
-        self.records
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|r| !r.deleted)
-            .cloned()
-            .collect()
-    }
-    pub fn all(&self) -> Vec<Record> {
-        self.records.lock().unwrap().values().cloned().collect()
-    }
-}
-
-impl StoreAdapter for MemStore {
-    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
-        Ok(self.all())
-    }
-    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
-        *self.applied_batches.lock().unwrap() += 1;
-        let mut m = self.records.lock().unwrap();
-        for c in changes {
-            let r = c.record().clone();
-            m.insert(r.key(), r);
-        }
-        Ok(())
-    }
-}
 
 /// A host store persisted as one JSON file (for crash tests across processes).
 pub struct FileStore {

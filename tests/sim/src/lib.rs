@@ -28,6 +28,7 @@ use azmx_sync_core::merge::{
     validate_todos_body, Change, Contract, Record, RecordKey, StoreName, StoreSpec, ValidatorKind,
 };
 use azmx_sync_relay::{Durability, Relay, RelayConfig, RunningRelay};
+use azmx_sync_test_support::RelayProcess;
 use serde_json::{json, Value};
 
 pub const RECEIPT: &str = "RCPT-SIM0-7F3A-99C2-44D1";
@@ -925,7 +926,7 @@ pub enum Backend {
 pub struct SimRelay {
     pub relay: Option<RunningRelay>,
     /// The relay as a child process (`sim_relay`), for SIGKILL faults.
-    pub child: Option<(std::process::Child, PathBuf)>,
+    pub child: Option<(RelayProcess, PathBuf)>,
     pub dir: tempfile::TempDir,
     pub backend: Backend,
     pub license_id: String,
@@ -955,7 +956,6 @@ impl SimRelay {
     }
 
     fn spawn_child(&mut self, bin: &Path, port: u16) {
-        use std::io::BufRead;
         let mode = if self.backend == Backend::SqliteFull {
             "full"
         } else {
@@ -963,24 +963,19 @@ impl SimRelay {
         };
         // The port may still be held for a moment after a kill.
         for _ in 0..50 {
-            let mut child = std::process::Command::new(bin)
-                .arg(self.dir.path())
-                .arg(mode)
-                .arg(port.to_string())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("spawn sim_relay");
-            let mut line = String::new();
-            let stdout = child.stdout.take().expect("stdout");
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            if let Some(url) = line.trim().strip_prefix("url=") {
-                self.url = url.to_string();
+            let started = RelayProcess::try_spawn(
+                std::process::Command::new(bin)
+                    .arg(self.dir.path())
+                    .arg(mode)
+                    .arg(port.to_string())
+                    .stderr(std::process::Stdio::null()),
+                "url=",
+            );
+            if let Ok(child) = started {
+                self.url = child.url.clone();
                 self.child = Some((child, bin.to_path_buf()));
                 return;
             }
-            let _ = child.kill();
-            let _ = child.wait();
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("sim_relay did not start on port {port}");
@@ -988,11 +983,10 @@ impl SimRelay {
 
     /// SIGKILL, then a restart on the same port and data dir.
     pub fn kill_and_restart(&mut self) -> bool {
-        let Some((mut child, bin)) = self.child.take() else {
+        let Some((child, bin)) = self.child.take() else {
             return false;
         };
-        let _ = child.kill();
-        let _ = child.wait();
+        child.sigkill();
         let port: u16 = self
             .url
             .rsplit(':')
@@ -1084,15 +1078,6 @@ impl SimRelay {
         let db = rusqlite::Connection::open(self.dir.path().join("relay.sqlite3")).ok()?;
         db.busy_timeout(Duration::from_secs(10)).ok()?;
         Some(db)
-    }
-}
-
-impl Drop for SimRelay {
-    fn drop(&mut self) {
-        if let Some((mut c, _)) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
