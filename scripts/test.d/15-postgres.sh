@@ -6,17 +6,13 @@
 # exit. Prints pass/fail counts; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-T0=$(date +%s)
-die() { echo "15-postgres.sh: $*" >&2; exit 1; }
+. scripts/test.d/lib.sh
 
 # --- PostgreSQL binaries -------------------------------------------------------
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 PGBIN=$(find_bin)
 if [[ -z "$PGBIN" || ! -x "$PGBIN/initdb" ]]; then
-  echo "apt install postgresql"
-  export DEBIAN_FRONTEND=noninteractive
-  (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends postgresql \
-    || die "apt-get install postgresql failed"
+  need_apt postgresql
   PGBIN=$(find_bin)
   [[ -x "$PGBIN/initdb" ]] || die "initdb not found after install"
 fi

@@ -7,30 +7,10 @@
 # Prints its own pass/fail counts; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+. scripts/test.d/lib.sh
 OUT="$TARGET/c-tests"
 mkdir -p "$OUT"
 CBINDGEN_VERSION=0.29.4
-PASS=0
-FAIL=0
-FAILED=()
-T0=$(date +%s)
-
-ok() { PASS=$((PASS + 1)); echo "  ok   $*"; }
-ko() { FAIL=$((FAIL + 1)); FAILED+=("$*"); echo "  FAIL $*"; }
-die() { echo "20-c.sh: $*" >&2; exit 1; }
-
-need_apt() {
-  local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if ((${#missing[@]})); then
-    echo "apt install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-      || die "apt-get install failed"
-  fi
-}
 
 # --- tools ------------------------------------------------------------------
 need_apt gcc g++ libc6-dev make valgrind

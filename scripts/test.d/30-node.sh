@@ -8,19 +8,10 @@
 # counts; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
+. scripts/test.d/lib.sh
 PKG="$ROOT/bindings/node"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="$TARGET/node-build"
 mkdir -p "$OUT"
-PASS=0
-FAIL=0
-FAILED=()
-T0=$(date +%s)
-
-ok() { PASS=$((PASS + 1)); echo "  ok   $*"; }
-ko() { FAIL=$((FAIL + 1)); FAILED+=("$*"); echo "  FAIL $*"; }
-die() { echo "30-node.sh: $*" >&2; exit 1; }
 
 # --- Node >= 20.17 (required by @napi-rs/cli 3) and npm ------------------------
 node_ok() { command -v node >/dev/null && command -v npm >/dev/null \

@@ -5,14 +5,11 @@
 # pip into $ROOT/.venv). Prints its own pass/fail counts; non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
+. scripts/test.d/lib.sh
 START=$SECONDS
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends python3-venv
-fi
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt python3-venv
 VENV="$ROOT/.venv"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check "maturin>=1.9,<2" pytest cryptography

@@ -6,21 +6,12 @@
 # prints its own pass/fail counts; non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
+. scripts/test.d/lib.sh
 START=$SECONDS
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 CACHE=${AZMX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/azmx}
 KOTLIN_VERSION=${AZMX_KOTLIN_VERSION:-2}
 
-need_apt() {
-  local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if ((${#missing[@]})); then
-    echo "apt install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
 need_apt libjna-java
 command -v java >/dev/null || need_apt openjdk-17-jre-headless
 command -v npm >/dev/null || need_apt nodejs npm

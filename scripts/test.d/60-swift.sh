@@ -8,7 +8,7 @@
 # pass/fail counts; non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
+. scripts/test.d/lib.sh
 START=$SECONDS
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 [ "$(id -u)" = 0 ] || { echo "swift: needs root (debootstrap, chroot, mount)"; echo "swift: 0 passed, 1 failed"; exit 1; }
