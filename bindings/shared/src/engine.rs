@@ -75,8 +75,7 @@ impl Engine {
         validator: ValidatorKind,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), ApiError> {
-        let spec = check_store_spec(name, contract, validator)?;
-        self.register_spec(spec, adapter)
+        self.register_spec(check_store_spec(name, contract, validator)?, adapter)
     }
 
     /// Registers a host store under a name that is not built in.
@@ -87,8 +86,7 @@ impl Engine {
         validator: ValidatorKind,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), ApiError> {
-        let spec = custom_store_spec(name, contract, validator)?;
-        self.register_spec(spec, adapter)
+        self.register_spec(custom_store_spec(name, contract, validator)?, adapter)
     }
 
     /// Registers the built-in `snippets` store (LWW by time, scoped).

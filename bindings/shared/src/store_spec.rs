@@ -30,6 +30,16 @@ pub fn builtin_store(name: &str) -> Result<StoreSpec, ApiError> {
     StoreSpec::builtin(name).ok_or_else(|| ApiError::UnknownStore { name: name.into() })
 }
 
+/// The parts of the built-in store named `name` (for bindings that show a
+/// spec as data), or `UnknownStore`.
+pub fn builtin_parts(name: &str) -> Result<(&'static str, Contract, ValidatorKind), ApiError> {
+    BUILTIN_STORES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .copied()
+        .ok_or_else(|| ApiError::UnknownStore { name: name.into() })
+}
+
 /// Whether `name` is a built-in store's name.
 pub fn is_builtin(name: &str) -> bool {
     BUILTIN_STORES.iter().any(|(n, _, _)| *n == name)
@@ -42,13 +52,7 @@ pub fn check_store_spec(
     contract: Contract,
     validator: ValidatorKind,
 ) -> Result<StoreSpec, ApiError> {
-    let store_name = StoreName::new(name)?;
-    if let Some((_, c, v)) = BUILTIN_STORES.iter().find(|(n, _, _)| *n == name) {
-        if (*c, *v) != (contract, validator) {
-            return Err(ApiError::BuiltinStoreRedefined { name: name.into() });
-        }
-    }
-    Ok(StoreSpec::new(store_name, contract).with_kind(validator))
+    checked(name, contract, validator, |c, v| (c, v) != (contract, validator))
 }
 
 /// A custom store's spec: like [`check_store_spec`], but a built-in name is
@@ -58,9 +62,22 @@ pub fn custom_store_spec(
     contract: Contract,
     validator: ValidatorKind,
 ) -> Result<StoreSpec, ApiError> {
+    checked(name, contract, validator, |_, _| true)
+}
+
+/// The name rules first, then `redefines` decides about a built-in name
+/// (given the built-in's contract and validator).
+fn checked(
+    name: &str,
+    contract: Contract,
+    validator: ValidatorKind,
+    redefines: impl Fn(Contract, ValidatorKind) -> bool,
+) -> Result<StoreSpec, ApiError> {
     let store_name = StoreName::new(name)?;
-    if is_builtin(name) {
-        return Err(ApiError::BuiltinStoreRedefined { name: name.into() });
+    if let Some((_, c, v)) = BUILTIN_STORES.iter().find(|(n, _, _)| *n == name) {
+        if redefines(*c, *v) {
+            return Err(ApiError::BuiltinStoreRedefined { name: name.into() });
+        }
     }
     Ok(StoreSpec::new(store_name, contract).with_kind(validator))
 }

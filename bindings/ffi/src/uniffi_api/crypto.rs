@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use azmx_sync_core as core;
+use azmx_sync_core::{open_text, seal_text};
 use zeroize::Zeroizing;
 
 use super::error::SyncError;
@@ -17,7 +17,7 @@ use super::error::SyncError;
 #[derive(uniffi::Object, PartialEq, Eq)]
 #[uniffi::export(Debug, Display, Eq)]
 pub struct EnvelopeKey {
-    pub(crate) inner: core::EnvelopeKey,
+    pub(crate) inner: azmx_sync_core::EnvelopeKey,
 }
 
 impl std::fmt::Debug for EnvelopeKey {
@@ -42,7 +42,7 @@ impl EnvelopeKey {
     #[uniffi::constructor]
     pub fn derive(receipt: String, license_id: String) -> Result<Arc<Self>, SyncError> {
         let receipt = Zeroizing::new(receipt);
-        let inner = core::EnvelopeKey::derive(&receipt, &license_id)?;
+        let inner = azmx_sync_core::EnvelopeKey::derive(&receipt, &license_id)?;
         Ok(Arc::new(Self { inner }))
     }
 
@@ -60,26 +60,26 @@ impl EnvelopeKey {
 
     /// [`seal`](Self::seal), returning the unpadded base64url text form.
     pub fn seal_text(&self, plaintext: Vec<u8>) -> String {
-        core::seal_text(&self.inner, &plaintext)
+        seal_text(&self.inner, &plaintext)
     }
 
     /// Opens the text form; first `InvalidBase64`, then as [`open`](Self::open).
     pub fn open_text(&self, text: String) -> Result<Vec<u8>, SyncError> {
-        Ok(core::open_text(&self.inner, &text)?)
+        Ok(open_text(&self.inner, &text)?)
     }
 }
 
 /// Lowercase hex SHA-256 of `data`.
 #[uniffi::export]
 pub fn sha256_hex(data: Vec<u8>) -> String {
-    core::sha256_hex(&data)
+    azmx_sync_core::sha256_hex(&data)
 }
 
 /// Checks `blob` against the SHA-256 it travelled with, before any decrypt:
 /// a mismatch is `BlobIntegrityError`, never `DecryptFailed`.
 #[uniffi::export]
 pub fn verify_blob(expected_sha256_hex: String, blob: Vec<u8>) -> Result<(), SyncError> {
-    Ok(core::verify_blob(&expected_sha256_hex, &blob)?)
+    Ok(azmx_sync_core::verify_blob(&expected_sha256_hex, &blob)?)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The sync engine and the host foreign traits.
 //!
-//! [`SyncEngine`] wraps `azmx_sync_core::engine::SyncEngine`; hosts implement
+//! [`SyncEngine`] wraps the facade's [`Engine`] (every binding's method
+//! set, errors and secret handling); hosts implement
 //! [`StoreAdapter`], [`HttpTransport`] and [`ActivityListener`] in Python,
 //! Kotlin or Swift (or pass no transport to use the built-in one). Every
 //! call is blocking (no async exports): run them off the UI thread.
@@ -15,17 +16,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use azmx_sync_core::engine as core;
-use azmx_sync_core::merge as cm;
-use zeroize::Zeroize;
+use azmx_sync_bridge::events::{EventView, Severity};
+use azmx_sync_bridge::store_spec::ValidatorKind;
+use azmx_sync_bridge::Engine;
+use azmx_sync_core::engine as ce;
+use azmx_sync_core::merge::{Change, Record};
 
 use super::error::SyncError;
-use super::merge::{
-    from_core_record, to_core_record, ChangeOp, MergeContract, RecordChange, StoreSpec,
-    StoreValidator, SyncRecord,
-};
+use super::merge::{to_core_record, MergeContract, RecordChange, StoreSpec, SyncRecord};
 
 // ------------------------------------------------------------ records --
 
@@ -55,22 +54,36 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+/// How much an event deserves the user's attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum EventSeverity {
+    Info,
+    Warning,
+    Error,
+}
+
 /// One activity event: its time, its type name (e.g. `pushed`,
-/// `blobIntegrityError`) and its JSON form (never carries record bodies,
-/// the receipt or key bytes: only ids, counts, sizes, codes).
+/// `blobIntegrityError`), its severity and its JSON form (never carries
+/// record bodies, the receipt or key bytes: only ids, counts, sizes, codes).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ActivityEvent {
     pub at_ms: i64,
     pub type_name: String,
     pub json: String,
+    pub severity: EventSeverity,
 }
 
-impl From<&core::ActivityEvent> for ActivityEvent {
-    fn from(e: &core::ActivityEvent) -> Self {
+impl From<EventView> for ActivityEvent {
+    fn from(e: EventView) -> Self {
         Self {
             at_ms: e.at_ms,
-            type_name: e.type_name(),
-            json: serde_json::to_string(e).unwrap_or_default(),
+            type_name: e.kind,
+            json: e.json,
+            severity: match e.severity {
+                Severity::Info => EventSeverity::Info,
+                Severity::Warning => EventSeverity::Warning,
+                Severity::Error => EventSeverity::Error,
+            },
         }
     }
 }
@@ -89,8 +102,8 @@ pub struct CycleReport {
     pub duration_ms: u64,
 }
 
-impl From<core::CycleReport> for CycleReport {
-    fn from(r: core::CycleReport) -> Self {
+impl From<ce::CycleReport> for CycleReport {
+    fn from(r: ce::CycleReport) -> Self {
         Self {
             pushed_seq: r.pushed_seq,
             pushed_records: r.pushed_records,
@@ -137,6 +150,30 @@ pub struct DeviceInfo {
     pub revoked: bool,
 }
 
+impl From<ce::DeviceInfo> for DeviceInfo {
+    fn from(d: ce::DeviceInfo) -> Self {
+        Self {
+            device_id: d.device_id,
+            name: d.name,
+            // `.into()`: the wire type's `i64` (or `Option`) as this record's `Option`.
+            created_at: d.created_at.into(),
+            last_push_at: d.last_push_at,
+            last_pull_at: d.last_pull_at,
+            blob_count: d.blob_count,
+            sealed_bytes: d.sealed_bytes,
+            revoked: d.revoked,
+        }
+    }
+}
+
+/// Records the relay does not have yet.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Unsynced {
+    pub count: u64,
+    /// `updated_at` of the oldest unsynced record.
+    pub oldest_updated_at_ms: Option<i64>,
+}
+
 // ------------------------------------------------------ foreign traits --
 
 /// A host store: every record (tombstones included) and a way to apply
@@ -163,8 +200,8 @@ pub trait ActivityListener: Send + Sync {
     fn on_event(&self, event: ActivityEvent);
 }
 
-fn host_error(e: SyncError) -> core::HostError {
-    core::HostError::new(match e {
+fn host_error(e: SyncError) -> ce::HostError {
+    ce::HostError::new(match e {
         SyncError::HostCallback { reason } => reason,
         other => other.to_string(),
     })
@@ -172,8 +209,8 @@ fn host_error(e: SyncError) -> core::HostError {
 
 struct StoreBridge(Arc<dyn StoreAdapter>);
 
-impl core::StoreAdapter for StoreBridge {
-    fn snapshot(&self) -> Result<Vec<cm::Record>, core::HostError> {
+impl ce::StoreAdapter for StoreBridge {
+    fn snapshot(&self) -> Result<Vec<Record>, ce::HostError> {
         let records = self.0.snapshot().map_err(host_error)?;
         records
             .into_iter()
@@ -182,29 +219,16 @@ impl core::StoreAdapter for StoreBridge {
             .collect()
     }
 
-    fn apply(&self, changes: Vec<cm::Change>) -> Result<(), core::HostError> {
-        let changes = changes
-            .into_iter()
-            .map(|c| {
-                let (op, r) = match c {
-                    cm::Change::Insert(r) => (ChangeOp::Insert, r),
-                    cm::Change::Update(r) => (ChangeOp::Update, r),
-                    cm::Change::Delete(r) => (ChangeOp::Delete, r),
-                };
-                RecordChange {
-                    op,
-                    record: from_core_record(r),
-                }
-            })
-            .collect();
+    fn apply(&self, changes: Vec<Change>) -> Result<(), ce::HostError> {
+        let changes = changes.into_iter().map(RecordChange::from).collect();
         self.0.apply(changes).map_err(host_error)
     }
 }
 
 struct TransportBridge(Arc<dyn HttpTransport>);
 
-impl core::HttpTransport for TransportBridge {
-    fn send(&self, request: core::HttpRequest) -> Result<core::HttpResponse, core::HostError> {
+impl ce::HttpTransport for TransportBridge {
+    fn send(&self, request: ce::HttpRequest) -> Result<ce::HttpResponse, ce::HostError> {
         let req = HttpRequest {
             method: request.method,
             url: request.url,
@@ -220,7 +244,7 @@ impl core::HttpTransport for TransportBridge {
         for h in resp.headers {
             headers.insert(h.name.to_ascii_lowercase(), h.value);
         }
-        Ok(core::HttpResponse {
+        Ok(ce::HttpResponse {
             status: resp.status,
             headers,
             body: resp.body,
@@ -230,54 +254,9 @@ impl core::HttpTransport for TransportBridge {
 
 struct ListenerBridge(Arc<dyn ActivityListener>);
 
-impl core::ActivityListener for ListenerBridge {
-    fn on_event(&self, event: &core::ActivityEvent) {
-        self.0.on_event(event.into());
-    }
-}
-
-// -------------------------------------------------------------- errors --
-
-impl From<core::SyncError> for SyncError {
-    fn from(e: core::SyncError) -> Self {
-        use core::SyncError as E;
-        match e {
-            E::WrongReceipt => Self::WrongReceipt,
-            E::Revoked => Self::Revoked,
-            E::ClockSkew { skew_secs } => Self::ClockSkew {
-                skew_secs,
-                max_secs: azmx_sync_core::MAX_SKEW_SECS,
-            },
-            E::NoReceipt => Self::NoReceipt,
-            E::NotRegistered => Self::NotRegistered,
-            E::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
-            E::Network { message } => Self::Network { detail: message },
-            E::Relay {
-                status,
-                code,
-                message,
-            } => Self::Relay {
-                status,
-                code,
-                detail: message,
-            },
-            E::Store { store, message } => Self::StoreFailed {
-                store,
-                detail: message,
-            },
-            E::Config(detail) => Self::Config { detail },
-            E::State { path, message } => Self::StateDir {
-                path,
-                detail: message,
-            },
-            E::ExportFormat(detail) => Self::ExportFormat { detail },
-            E::Core(c) => c.into(),
-            // `SyncError` is non-exhaustive; a future cause keeps its code.
-            other => Self::Other {
-                code: other.code().into(),
-                detail: other.to_string(),
-            },
-        }
+impl ce::ActivityListener for ListenerBridge {
+    fn on_event(&self, event: &ce::ActivityEvent) {
+        self.0.on_event(EventView::from(event).into());
     }
 }
 
@@ -289,26 +268,23 @@ impl From<core::SyncError> for SyncError {
 #[derive(uniffi::Object)]
 #[uniffi::export(Debug, Display)]
 pub struct SyncEngine {
-    inner: core::SyncEngine,
+    inner: Engine,
 }
 
 impl std::fmt::Debug for SyncEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.inner.device_id() {
-            Some(id) => write!(f, "SyncEngine(device_id={id})"),
-            None => f.write_str("SyncEngine(unregistered)"),
-        }
+        std::fmt::Debug::fmt(&self.inner, f)
     }
 }
 
 impl std::fmt::Display for SyncEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self, f)
+        std::fmt::Debug::fmt(&self.inner, f)
     }
 }
 
-fn core_spec(spec: &StoreSpec) -> Result<cm::StoreSpec, SyncError> {
-    super::merge::to_core_spec(spec)
+fn store(adapter: Arc<dyn StoreAdapter>) -> Arc<dyn ce::StoreAdapter> {
+    Arc::new(StoreBridge(adapter))
 }
 
 #[uniffi::export]
@@ -321,12 +297,9 @@ impl SyncEngine {
         state_dir: String,
         transport: Option<Arc<dyn HttpTransport>>,
     ) -> Result<Arc<Self>, SyncError> {
-        let config = core::EngineConfig::new(state_dir);
-        let transport: Arc<dyn core::HttpTransport> = match transport {
-            Some(t) => Arc::new(TransportBridge(t)),
-            None => Arc::new(core::UreqTransport::default()),
-        };
-        let inner = core::SyncEngine::new(config, transport)?;
+        let transport =
+            transport.map(|t| Arc::new(TransportBridge(t)) as Arc<dyn ce::HttpTransport>);
+        let inner = Engine::new(state_dir, transport)?;
         Ok(Arc::new(Self { inner }))
     }
 
@@ -337,10 +310,10 @@ impl SyncEngine {
         spec: StoreSpec,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), SyncError> {
-        let spec = core_spec(&spec)?;
+        let (contract, validator) = (spec.contract.into(), spec.validator.into());
         Ok(self
             .inner
-            .register_store(spec, Arc::new(StoreBridge(adapter)))?)
+            .register_store(&spec.name, contract, validator, store(adapter))?)
     }
 
     /// Registers a host store by name and contract (generic shape checks only).
@@ -350,33 +323,29 @@ impl SyncEngine {
         contract: MergeContract,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), SyncError> {
-        self.register_store(
-            StoreSpec {
-                name,
-                contract,
-                validator: StoreValidator::ShapeOnly,
-            },
-            adapter,
-        )
+        let (contract, validator) = (contract.into(), ValidatorKind::ShapeOnly);
+        Ok(self
+            .inner
+            .register_custom_store(&name, contract, validator, store(adapter))?)
     }
 
     /// Registers the built-in `snippets` store (LWW by time, scoped).
     pub fn register_snippets(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
-        self.register_store(super::merge::builtin_store("snippets".into())?, adapter)
+        Ok(self.inner.register_snippets(store(adapter))?)
     }
 
     /// Registers the built-in `todos` store (LWW per session, validated lists).
     pub fn register_todos(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
-        self.register_store(super::merge::builtin_store("todos".into())?, adapter)
+        Ok(self.inner.register_todos(store(adapter))?)
     }
 
     /// Registers the built-in `memory` store (LWW by version, unscoped).
     pub fn register_memory(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
-        self.register_store(super::merge::builtin_store("memory".into())?, adapter)
+        Ok(self.inner.register_memory(store(adapter))?)
     }
 
     /// Registers this device with a relay; returns its device id. Idempotent
-    /// for the same device key.
+    /// for the same device key. The license key's Rust copy is wiped.
     pub fn register(
         &self,
         relay_url: String,
@@ -384,24 +353,16 @@ impl SyncEngine {
         license_key: String,
         device_name: String,
     ) -> Result<String, SyncError> {
-        let mut license_key = license_key;
-        let out = self
+        Ok(self
             .inner
-            .register(&relay_url, &license_id, &license_key, &device_name);
-        license_key.zeroize();
-        Ok(out?)
+            .register(&relay_url, &license_id, license_key, &device_name)?)
     }
 
     /// Gives the engine the recovery receipt (after `register`). The key is
     /// derived on a background thread; the receipt's Rust copy is zeroized
     /// here and the derived key never leaves Rust.
     pub fn set_receipt(&self, receipt: String) -> Result<(), SyncError> {
-        let mut receipt = receipt;
-        // A fresh exact-size copy inside the SecretString (zeroized on drop),
-        // then the argument's whole buffer is wiped.
-        let out = self.inner.set_receipt(receipt.as_str().into());
-        receipt.zeroize();
-        Ok(out?)
+        Ok(self.inner.set_receipt(receipt)?)
     }
 
     /// Checks the receipt against the license's key-check blob on the relay
@@ -438,16 +399,22 @@ impl SyncEngine {
 
     /// Background interval, clamped to 30 s – 60 min.
     pub fn set_interval_secs(&self, secs: u64) {
-        self.inner.set_interval(Duration::from_secs(secs))
+        self.inner.set_interval_secs(secs)
     }
 
     /// The most recent events, oldest first.
     pub fn recent_activity(&self, limit: u32) -> Vec<ActivityEvent> {
-        self.inner
-            .recent_activity(limit as usize)
-            .iter()
-            .map(ActivityEvent::from)
-            .collect()
+        let events = self.inner.recent_activity(limit);
+        events.into_iter().map(ActivityEvent::from).collect()
+    }
+
+    /// Records the relay does not have yet (snapshots every store).
+    pub fn unsynced(&self) -> Result<Unsynced, SyncError> {
+        let u = self.inner.unsynced()?;
+        Ok(Unsynced {
+            count: u.count,
+            oldest_updated_at_ms: u.oldest_updated_at_ms,
+        })
     }
 
     pub fn status(&self) -> EngineStatus {
@@ -471,21 +438,8 @@ impl SyncEngine {
 
     /// The license's devices (metadata only).
     pub fn devices(&self) -> Result<Vec<DeviceInfo>, SyncError> {
-        Ok(self
-            .inner
-            .devices()?
-            .into_iter()
-            .map(|d| DeviceInfo {
-                device_id: d.device_id,
-                name: d.name,
-                created_at: d.created_at,
-                last_push_at: d.last_push_at,
-                last_pull_at: d.last_pull_at,
-                blob_count: d.blob_count,
-                sealed_bytes: d.sealed_bytes,
-                revoked: d.revoked,
-            })
-            .collect())
+        let devices = self.inner.devices()?;
+        Ok(devices.into_iter().map(DeviceInfo::from).collect())
     }
 
     /// Revokes a device of this license (e.g. a lost laptop).
@@ -496,14 +450,16 @@ impl SyncEngine {
     /// Writes every store to an encrypted export file; returns the record count.
     /// (`export_to`/`import_from`: `import` is a keyword in Python and Swift.)
     pub fn export_to(&self, path: String) -> Result<u64, SyncError> {
-        Ok(self.inner.export(path)?)
+        Ok(self.inner.export_to(path)?)
     }
 
     /// Merges an export file into the stores; returns the record count.
     pub fn import_from(&self, path: String) -> Result<u64, SyncError> {
-        Ok(self.inner.import(path)?)
+        Ok(self.inner.import_from(path)?)
     }
 
+    /// Every activity event as it happens (on an engine thread); a cycle's
+    /// end is its `cycleFinished` event.
     pub fn add_listener(&self, listener: Arc<dyn ActivityListener>) {
         self.inner.add_listener(Arc::new(ListenerBridge(listener)))
     }
@@ -527,34 +483,6 @@ impl SyncEngine {
 mod tests {
     use super::*;
 
-    #[test]
-    fn engine_errors_map_to_typed_variants() {
-        use azmx_sync_core::engine::SyncError as E;
-        assert_eq!(SyncError::from(E::WrongReceipt), SyncError::WrongReceipt);
-        assert_eq!(SyncError::from(E::Revoked), SyncError::Revoked);
-        assert_eq!(
-            SyncError::from(E::ClockSkew { skew_secs: -400 }),
-            SyncError::ClockSkew {
-                skew_secs: -400,
-                max_secs: azmx_sync_core::MAX_SKEW_SECS
-            }
-        );
-        assert!(matches!(
-            SyncError::from(E::Core(azmx_sync_core::Error::BlobIntegrity {
-                expected: "a".into(),
-                actual: "b".into()
-            })),
-            SyncError::BlobIntegrityError { .. }
-        ));
-        assert!(matches!(
-            SyncError::from(E::Store {
-                store: "notes".into(),
-                message: "boom".into()
-            }),
-            SyncError::StoreFailed { .. }
-        ));
-    }
-
     struct Failing;
     impl StoreAdapter for Failing {
         fn snapshot(&self) -> Result<Vec<SyncRecord>, SyncError> {
@@ -568,7 +496,7 @@ mod tests {
     #[test]
     fn host_callback_errors_become_host_errors_with_the_message() {
         let bridge = StoreBridge(Arc::new(Failing));
-        let err = azmx_sync_core::engine::StoreAdapter::snapshot(&bridge).unwrap_err();
+        let err = ce::StoreAdapter::snapshot(&bridge).unwrap_err();
         assert_eq!(err.message, "RuntimeError('x')");
     }
 

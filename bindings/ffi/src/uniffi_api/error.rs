@@ -5,10 +5,16 @@
 //! in Kotlin), so hosts match on the type, never on a message. Fields carry
 //! no secret and no user content: no receipt, key bytes, plaintext, record
 //! bodies or record ids.
+//!
+//! The causes and their mapping from the core are the facade's
+//! ([`ApiError`]); this file declares the foreign types and maps
+//! `ApiError` onto them, once. Variant names kept from before the facade
+//! (`Network`, `StoreFailed`, `BlobIntegrityError`, `Other`) are listed in
+//! `bindings/surface.toml`.
 
+use azmx_sync_bridge::ApiError;
 use azmx_sync_core::error::KeyFileProblem as CoreKeyFileProblem;
 use azmx_sync_core::merge::{StoreNameError, TodoInvalid};
-use azmx_sync_core::Error as CoreError;
 
 /// What is wrong with a device key file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -131,9 +137,9 @@ impl From<TodoInvalid> for TodoProblem {
 
 /// Every error an export can raise, one variant (one foreign type) per cause.
 ///
-/// `WrongReceipt`, `Revoked` and `HostCallback` are produced by the sync
-/// engine and the host traits (second pass); they are declared now so the
-/// foreign error hierarchy is stable.
+/// `HostCallback` is what a foreign callback's unexpected exception becomes
+/// on its way back into Rust (then the message of a `StoreFailed` or
+/// `Network`); it is declared so the foreign error hierarchy is stable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum SyncError {
     #[error("the recovery receipt is empty")]
@@ -224,60 +230,99 @@ pub enum SyncError {
     /// Export/import file problem.
     #[error("export file: {detail}")]
     ExportFormat { detail: String },
-    /// A core error these bindings do not map yet; `code` is the core's
-    /// stable machine code.
+    /// A cause these bindings do not have a type for; `code` is its stable
+    /// machine code (the core's, or the facade's in lower case).
     #[error("{code}: {detail}")]
     Other { code: String, detail: String },
 }
 
-impl From<CoreError> for SyncError {
-    fn from(e: CoreError) -> Self {
+impl From<ApiError> for SyncError {
+    fn from(e: ApiError) -> Self {
+        let other_code = e.code().to_ascii_lowercase();
         match e {
-            CoreError::EmptyReceipt => Self::EmptyReceipt,
-            CoreError::EmptyLicenseId => Self::EmptyLicenseId,
-            CoreError::InvalidBase64 => Self::InvalidBase64,
-            CoreError::EnvelopeTooShort { len } => Self::EnvelopeTooShort { len: len as u64 },
-            CoreError::UnsupportedVersion(version) => Self::UnsupportedVersion { version },
-            CoreError::DecryptFailed => Self::DecryptFailed,
-            CoreError::BlobIntegrity { expected, actual } => {
+            ApiError::EmptyReceipt => Self::EmptyReceipt,
+            ApiError::EmptyLicenseId => Self::EmptyLicenseId,
+            ApiError::InvalidBase64 => Self::InvalidBase64,
+            ApiError::EnvelopeTooShort { len } => Self::EnvelopeTooShort { len },
+            ApiError::UnsupportedVersion { version } => Self::UnsupportedVersion { version },
+            ApiError::DecryptFailed => Self::DecryptFailed,
+            ApiError::BlobIntegrity { expected, actual } => {
                 Self::BlobIntegrityError { expected, actual }
             }
-            CoreError::KeyFile { path, problem } => Self::KeyFile {
-                path: path.to_string_lossy().into_owned(),
+            ApiError::KeyFile { path, problem } => Self::KeyFile {
+                path,
                 problem: problem.into(),
             },
-            CoreError::MalformedField { field, reason } => Self::MalformedField {
-                field: field.into(),
-                reason: reason.into(),
-            },
-            CoreError::BadSignature => Self::BadSignature,
-            CoreError::ClockSkew {
+            ApiError::MalformedField { field, reason } => Self::MalformedField { field, reason },
+            ApiError::BadSignature => Self::BadSignature,
+            ApiError::ClockSkew {
                 skew_secs,
                 max_secs,
             } => Self::ClockSkew {
                 skew_secs,
-                max_secs,
+                max_secs: max_secs.unwrap_or(azmx_sync_core::MAX_SKEW_SECS),
             },
-            // The core's messages never carry secrets (see its `error` module).
-            other => Self::Other {
-                code: other.code().into(),
-                detail: other.to_string(),
+            ApiError::InvalidJson {
+                what, line, column, ..
+            } => Self::InvalidJson { what, line, column },
+            ApiError::InvalidTodos { problem } => Self::InvalidTodos {
+                problem: problem.into(),
+            },
+            ApiError::InvalidStoreName { problem } => Self::InvalidStoreName {
+                problem: problem.into(),
+            },
+            ApiError::BuiltinStoreRedefined { name } => Self::BuiltinStoreRedefined { name },
+            ApiError::UnknownStore { name } => Self::UnknownStore { name },
+            ApiError::WrongReceipt => Self::WrongReceipt,
+            ApiError::NoReceipt => Self::NoReceipt,
+            ApiError::NotRegistered => Self::NotRegistered,
+            ApiError::Revoked => Self::Revoked,
+            ApiError::RelayUnreachable { detail } => Self::Network { detail },
+            ApiError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            ApiError::RelayError {
+                status,
+                code,
+                detail,
+            } => Self::Relay {
+                status,
+                code,
+                detail,
+            },
+            ApiError::StoreFailed { store, detail } => Self::StoreFailed { store, detail },
+            ApiError::Config { detail } => Self::Config { detail },
+            ApiError::StateDir { path, detail } => Self::StateDir { path, detail },
+            ApiError::ExportFormat { detail } => Self::ExportFormat { detail },
+            ApiError::Internal { code, detail } => Self::Other { code, detail },
+            // Causes of the C ABI and Node only (NULL pointers, re-entry...).
+            ApiError::InvalidArgument { detail }
+            | ApiError::NullPointer { detail }
+            | ApiError::BufferTooSmall { detail }
+            | ApiError::Busy { detail }
+            | ApiError::Panic { detail } => Self::Other {
+                code: other_code,
+                detail,
             },
         }
     }
 }
 
-impl From<TodoInvalid> for SyncError {
-    fn from(t: TodoInvalid) -> Self {
-        Self::InvalidTodos { problem: t.into() }
-    }
+/// `?` on a core result inside an export: through the facade's mapping.
+macro_rules! via_api_error {
+    ($($from:ty),*) => {$(
+        impl From<$from> for SyncError {
+            fn from(e: $from) -> Self {
+                ApiError::from(e).into()
+            }
+        }
+    )*};
 }
 
-impl From<StoreNameError> for SyncError {
-    fn from(e: StoreNameError) -> Self {
-        Self::InvalidStoreName { problem: e.into() }
-    }
-}
+via_api_error!(
+    azmx_sync_core::Error,
+    azmx_sync_core::engine::SyncError,
+    TodoInvalid,
+    StoreNameError
+);
 
 /// An exception thrown by host code inside a foreign-trait callback arrives
 /// as a typed [`SyncError::HostCallback`], never as a crash.
@@ -290,6 +335,8 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for SyncError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use azmx_sync_core::engine::SyncError as EngineError;
+    use azmx_sync_core::Error as CoreError;
 
     #[test]
     fn core_errors_map_to_distinct_variants() {
@@ -316,5 +363,44 @@ mod tests {
         ));
         let cb = SyncError::from(uniffi::UnexpectedUniFFICallbackError::new("boom"));
         assert!(matches!(cb, SyncError::HostCallback { .. }));
+    }
+
+    #[test]
+    fn engine_errors_map_to_typed_variants() {
+        assert_eq!(
+            SyncError::from(EngineError::WrongReceipt),
+            SyncError::WrongReceipt
+        );
+        assert_eq!(SyncError::from(EngineError::Revoked), SyncError::Revoked);
+        assert_eq!(
+            SyncError::from(EngineError::ClockSkew { skew_secs: -400 }),
+            SyncError::ClockSkew {
+                skew_secs: -400,
+                max_secs: azmx_sync_core::MAX_SKEW_SECS
+            }
+        );
+        assert!(matches!(
+            SyncError::from(EngineError::Core(CoreError::BlobIntegrity {
+                expected: "a".into(),
+                actual: "b".into()
+            })),
+            SyncError::BlobIntegrityError { .. }
+        ));
+        assert!(matches!(
+            SyncError::from(EngineError::Store {
+                store: "notes".into(),
+                message: "boom".into()
+            }),
+            SyncError::StoreFailed { .. }
+        ));
+        assert_eq!(
+            SyncError::from(EngineError::Internal {
+                message: "x".into()
+            }),
+            SyncError::Other {
+                code: "internal".into(),
+                detail: "internal error: x".into()
+            }
+        );
     }
 }

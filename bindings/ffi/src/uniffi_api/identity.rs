@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use azmx_sync_core as core;
+use azmx_sync_core::canonical;
 
 use super::error::SyncError;
 
@@ -15,7 +15,7 @@ use super::error::SyncError;
 #[derive(uniffi::Object)]
 #[uniffi::export(Debug, Display)]
 pub struct DeviceIdentity {
-    inner: core::DeviceIdentity,
+    inner: azmx_sync_core::DeviceIdentity,
 }
 
 impl std::fmt::Debug for DeviceIdentity {
@@ -41,14 +41,14 @@ impl DeviceIdentity {
     /// readable or corrupt files (`KeyFile` with the problem).
     #[uniffi::constructor]
     pub fn load_or_create(path: String) -> Result<Arc<Self>, SyncError> {
-        let inner = core::DeviceIdentity::load_or_create(path)?;
+        let inner = azmx_sync_core::DeviceIdentity::load_or_create(path)?;
         Ok(Arc::new(Self { inner }))
     }
 
     /// Loads an existing key file; never creates one.
     #[uniffi::constructor]
     pub fn load(path: String) -> Result<Arc<Self>, SyncError> {
-        let inner = core::DeviceIdentity::load(path)?;
+        let inner = azmx_sync_core::DeviceIdentity::load(path)?;
         Ok(Arc::new(Self { inner }))
     }
 
@@ -93,7 +93,7 @@ pub fn verify_signed(
     now: i64,
     max_skew_secs: i64,
 ) -> Result<VerifiedRequest, SyncError> {
-    let req = core::canonical::verify(&public_key, &canonical, &signature, now, max_skew_secs)?;
+    let req = canonical::verify(&public_key, &canonical, &signature, now, max_skew_secs)?;
     Ok(VerifiedRequest {
         verb: req.verb().to_string(),
         device_id: req.device_id().map(str::to_string),
@@ -105,17 +105,7 @@ pub fn verify_signed(
 /// [`DeviceIdentity::fingerprint`]).
 #[uniffi::export]
 pub fn fingerprint_of(public_key: String) -> Result<String, SyncError> {
-    let bytes = core::b64::decode(&public_key).map_err(|_| SyncError::MalformedField {
-        field: "publicKey".into(),
-        reason: "not base64url".into(),
-    })?;
-    if bytes.len() != 32 {
-        return Err(SyncError::MalformedField {
-            field: "publicKey".into(),
-            reason: "not 32 bytes".into(),
-        });
-    }
-    Ok(core::identity::fingerprint_of(&bytes))
+    Ok(azmx_sync_bridge::identity::fingerprint_of(&public_key)?)
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! Record bodies cross the boundary as JSON text; they are parsed on the way
 //! in and written back in canonical form (keys sorted, no whitespace).
 
-use azmx_sync_core::merge as core;
+use azmx_sync_bridge::store_spec::{self, Contract, ValidatorKind};
+use azmx_sync_bridge::ApiError;
+use azmx_sync_core::merge::{self as cm, Body, Change, InvalidReason, Record, StoreState};
 use serde_json::Value;
 
 use super::error::SyncError;
@@ -43,7 +45,7 @@ pub enum MergeContract {
     LwwPerGroup,
 }
 
-impl From<MergeContract> for core::Contract {
+impl From<MergeContract> for Contract {
     fn from(c: MergeContract) -> Self {
         match c {
             MergeContract::LwwByTime => Self::LwwByTime,
@@ -53,12 +55,12 @@ impl From<MergeContract> for core::Contract {
     }
 }
 
-impl From<core::Contract> for MergeContract {
-    fn from(c: core::Contract) -> Self {
+impl From<Contract> for MergeContract {
+    fn from(c: Contract) -> Self {
         match c {
-            core::Contract::LwwByTime => Self::LwwByTime,
-            core::Contract::LwwByVersion => Self::LwwByVersion,
-            core::Contract::LwwPerGroup => Self::LwwPerGroup,
+            Contract::LwwByTime => Self::LwwByTime,
+            Contract::LwwByVersion => Self::LwwByVersion,
+            Contract::LwwPerGroup => Self::LwwPerGroup,
         }
     }
 }
@@ -85,7 +87,7 @@ pub struct StoreSpec {
     pub validator: StoreValidator,
 }
 
-impl From<StoreValidator> for core::ValidatorKind {
+impl From<StoreValidator> for ValidatorKind {
     fn from(v: StoreValidator) -> Self {
         match v {
             StoreValidator::ShapeOnly => Self::ShapeOnly,
@@ -96,20 +98,18 @@ impl From<StoreValidator> for core::ValidatorKind {
     }
 }
 
-impl From<core::ValidatorKind> for StoreValidator {
-    fn from(v: core::ValidatorKind) -> Self {
+impl From<ValidatorKind> for StoreValidator {
+    fn from(v: ValidatorKind) -> Self {
         match v {
-            core::ValidatorKind::ShapeOnly => Self::ShapeOnly,
-            core::ValidatorKind::RequireScope => Self::RequireScope,
-            core::ValidatorKind::NoScope => Self::NoScope,
-            core::ValidatorKind::Todos => Self::Todos,
+            ValidatorKind::ShapeOnly => Self::ShapeOnly,
+            ValidatorKind::RequireScope => Self::RequireScope,
+            ValidatorKind::NoScope => Self::NoScope,
+            ValidatorKind::Todos => Self::Todos,
         }
     }
 }
 
-fn builtin_spec(
-    &(name, contract, validator): &(&str, core::Contract, core::ValidatorKind),
-) -> StoreSpec {
+fn builtin_spec(&(name, contract, validator): &(&str, Contract, ValidatorKind)) -> StoreSpec {
     StoreSpec {
         name: name.to_string(),
         contract: contract.into(),
@@ -120,17 +120,16 @@ fn builtin_spec(
 /// The three built-in stores: `snippets`, `todos`, `memory`.
 #[uniffi::export]
 pub fn builtin_stores() -> Vec<StoreSpec> {
-    core::BUILTIN_STORES.iter().map(builtin_spec).collect()
+    store_spec::BUILTIN_STORES
+        .iter()
+        .map(builtin_spec)
+        .collect()
 }
 
 /// The built-in store named `name`, or `UnknownStore`.
 #[uniffi::export]
 pub fn builtin_store(name: String) -> Result<StoreSpec, SyncError> {
-    core::BUILTIN_STORES
-        .iter()
-        .find(|b| b.0 == name)
-        .map(builtin_spec)
-        .ok_or(SyncError::UnknownStore { name })
+    Ok(builtin_spec(&store_spec::builtin_parts(&name)?))
 }
 
 /// Checks a host store spec: a valid name, and a built-in name only with the
@@ -140,16 +139,12 @@ pub fn check_store_spec(spec: StoreSpec) -> Result<(), SyncError> {
     to_core_spec(&spec).map(|_| ())
 }
 
-pub(crate) fn to_core_spec(spec: &StoreSpec) -> Result<core::StoreSpec, SyncError> {
-    let name = core::StoreName::new(spec.name.as_str())?;
-    if let Some(b) = core::BUILTIN_STORES.iter().find(|b| b.0 == spec.name) {
-        if (b.1, b.2) != (spec.contract.into(), spec.validator.into()) {
-            return Err(SyncError::BuiltinStoreRedefined {
-                name: spec.name.clone(),
-            });
-        }
-    }
-    Ok(core::StoreSpec::new(name, spec.contract.into()).with_kind(spec.validator.into()))
+pub(crate) fn to_core_spec(spec: &StoreSpec) -> Result<cm::StoreSpec, SyncError> {
+    Ok(store_spec::check_store_spec(
+        &spec.name,
+        spec.contract.into(),
+        spec.validator.into(),
+    )?)
 }
 
 /// The change the host must apply to its own store.
@@ -167,6 +162,20 @@ pub enum ChangeOp {
 pub struct RecordChange {
     pub op: ChangeOp,
     pub record: SyncRecord,
+}
+
+impl From<Change> for RecordChange {
+    fn from(c: Change) -> Self {
+        let (op, r) = match c {
+            Change::Insert(r) => (ChangeOp::Insert, r),
+            Change::Update(r) => (ChangeOp::Update, r),
+            Change::Delete(r) => (ChangeOp::Delete, r),
+        };
+        Self {
+            op,
+            record: from_core_record(r),
+        }
+    }
 }
 
 /// Counts for the activity log (see `docs/MERGE.md`).
@@ -211,9 +220,9 @@ pub enum RejectReason {
     },
 }
 
-impl From<core::InvalidReason> for RejectReason {
-    fn from(r: core::InvalidReason) -> Self {
-        use core::InvalidReason as R;
+impl From<InvalidReason> for RejectReason {
+    fn from(r: InvalidReason) -> Self {
+        use InvalidReason as R;
         match r {
             R::TombstoneWithBody => Self::TombstoneWithBody,
             R::MissingBody => Self::MissingBody,
@@ -267,24 +276,14 @@ pub struct MergeOutcome {
 fn parse_body(
     body: Option<&str>,
     what: impl FnOnce() -> String,
-) -> Result<Option<core::Body>, SyncError> {
-    body.map(|text| {
-        core::Body::from_json(text).map_err(|e| SyncError::InvalidJson {
-            what: what(),
-            line: e.line() as u64,
-            column: e.column() as u64,
-        })
-    })
-    .transpose()
+) -> Result<Option<Body>, SyncError> {
+    body.map(|text| Body::from_json(text).map_err(|e| ApiError::invalid_json(what(), &e).into()))
+        .transpose()
 }
 
-pub(crate) fn to_core_record(
-    r: SyncRecord,
-    list: &str,
-    index: usize,
-) -> Result<core::Record, SyncError> {
+pub(crate) fn to_core_record(r: SyncRecord, list: &str, index: usize) -> Result<Record, SyncError> {
     let body = parse_body(r.body.as_deref(), || format!("{list}[{index}].body"))?;
-    Ok(core::Record {
+    Ok(Record {
         id: r.id,
         scope: r.scope,
         updated_at: r.updated_at,
@@ -295,7 +294,7 @@ pub(crate) fn to_core_record(
     })
 }
 
-pub(crate) fn from_core_record(r: core::Record) -> SyncRecord {
+pub(crate) fn from_core_record(r: Record) -> SyncRecord {
     SyncRecord {
         body: r.body.as_ref().map(|b| b.as_json_str().to_owned()),
         id: r.id,
@@ -307,7 +306,7 @@ pub(crate) fn from_core_record(r: core::Record) -> SyncRecord {
     }
 }
 
-fn to_core_records(records: Vec<SyncRecord>, list: &str) -> Result<Vec<core::Record>, SyncError> {
+fn to_core_records(records: Vec<SyncRecord>, list: &str) -> Result<Vec<Record>, SyncError> {
     records
         .into_iter()
         .enumerate()
@@ -331,9 +330,9 @@ pub fn merge_records(
     incoming: Vec<SyncRecord>,
 ) -> Result<MergeOutcome, SyncError> {
     let spec = to_core_spec(&store)?;
-    let local: core::StoreState = to_core_records(local, "local")?.into();
+    let local: StoreState = to_core_records(local, "local")?.into();
     let incoming = to_core_records(incoming, "incoming")?;
-    let out = core::merge(&spec, &local, incoming);
+    let out = cm::merge(&spec, &local, incoming);
     Ok(MergeOutcome {
         state: out
             .state
@@ -341,21 +340,7 @@ pub fn merge_records(
             .into_values()
             .map(from_core_record)
             .collect(),
-        changes: out
-            .changes
-            .into_iter()
-            .map(|c| {
-                let (op, record) = match c {
-                    core::Change::Insert(r) => (ChangeOp::Insert, r),
-                    core::Change::Update(r) => (ChangeOp::Update, r),
-                    core::Change::Delete(r) => (ChangeOp::Delete, r),
-                };
-                RecordChange {
-                    op,
-                    record: from_core_record(record),
-                }
-            })
-            .collect(),
+        changes: out.changes.into_iter().map(RecordChange::from).collect(),
         counts: MergeCounts {
             applied: out.counts.applied,
             kept_local: out.counts.kept_local,
@@ -379,7 +364,7 @@ pub fn merge_records(
 #[uniffi::export]
 pub fn validate_todos(json: String) -> Result<(), SyncError> {
     let body = parse_body(Some(&json), || "json".into())?.unwrap_or_else(|| Value::Null.into());
-    Ok(core::validate_todos_body(&body)?)
+    Ok(cm::validate_todos_body(&body)?)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! uniffi exports (proc-macros, library mode) for Python, Kotlin and Swift.
 //!
-//! Thin wrappers over `azmx-sync-core`; no logic of their own beyond type
+//! Thin wrappers over the facade `azmx-sync-bridge` (errors, store specs,
+//! the engine) and `azmx-sync-core`; no logic of their own beyond type
 //! mapping. One file per surface so the engine slots in beside the others:
 //!
 //! - [`error`]: [`SyncError`], the one typed error of every export;
@@ -12,7 +13,7 @@
 //! - [`fast`]: the `extern "C"` bulk-bytes path for seal/open that the
 //!   Python (ctypes) and Kotlin (JNA direct mapping) wrappers call on the
 //!   same loaded library, taking the key only as its uniffi object handle;
-//! - `engine` (second pass): `SyncEngine` and the host foreign traits.
+//! - [`engine`]: `SyncEngine` and the host foreign traits.
 //!
 //! Names in the foreign languages come from the root `uniffi.toml`:
 //! Python module `azmx_sync`, Kotlin package `dev.azmx.sync`, Swift module

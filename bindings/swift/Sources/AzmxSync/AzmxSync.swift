@@ -1792,6 +1792,10 @@ public func FfiConverterTypeStoreAdapter_lower(_ value: StoreAdapter) -> UInt64 
  */
 public protocol SyncEngineProtocol: AnyObject, Sendable {
     
+    /**
+     * Every activity event as it happens (on an engine thread); a cycle's
+     * end is its `cycleFinished` event.
+     */
     func addListener(listener: ActivityListener) 
     
     func deviceId()  -> String?
@@ -1829,7 +1833,7 @@ public protocol SyncEngineProtocol: AnyObject, Sendable {
     
     /**
      * Registers this device with a relay; returns its device id. Idempotent
-     * for the same device key.
+     * for the same device key. The license key's Rust copy is wiped.
      */
     func register(relayUrl: String, licenseId: String, licenseKey: String, deviceName: String) throws  -> String
     
@@ -1902,6 +1906,11 @@ public protocol SyncEngineProtocol: AnyObject, Sendable {
      * Wakes the scheduler to run a cycle soon, without blocking.
      */
     func trigger() 
+    
+    /**
+     * Records the relay does not have yet (snapshots every store).
+     */
+    func unsynced() throws  -> Unsynced
     
     /**
      * Checks the receipt against the license's key-check blob on the relay
@@ -1984,6 +1993,10 @@ public convenience init(stateDir: String, transport: HttpTransport? = nil)throws
     
 
     
+    /**
+     * Every activity event as it happens (on an engine thread); a cycle's
+     * end is its `cycleFinished` event.
+     */
 open func addListener(listener: ActivityListener)  {try! rustCall() {
         uniffiCallStatus in
     uniffi_azmx_sync_fn_method_syncengine_add_listener(
@@ -2080,7 +2093,7 @@ open func recentActivity(limit: UInt32) -> [ActivityEvent]  {
     
     /**
      * Registers this device with a relay; returns its device id. Idempotent
-     * for the same device key.
+     * for the same device key. The license key's Rust copy is wiped.
      */
 open func register(relayUrl: String, licenseId: String, licenseKey: String, deviceName: String)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
@@ -2264,6 +2277,18 @@ open func trigger()  {try! rustCall() {
 }
     
     /**
+     * Records the relay does not have yet (snapshots every store).
+     */
+open func unsynced()throws  -> Unsynced  {
+    return try  FfiConverterTypeUnsynced_lift(try rustCallWithError(FfiConverterTypeSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_azmx_sync_fn_method_syncengine_unsynced(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Checks the receipt against the license's key-check blob on the relay
      * (sets it for the license's first device): `WrongReceipt` if it does
      * not match.
@@ -2348,20 +2373,22 @@ public func FfiConverterTypeSyncEngine_lower(_ value: SyncEngine) -> UInt64 {
 
 /**
  * One activity event: its time, its type name (e.g. `pushed`,
- * `blobIntegrityError`) and its JSON form (never carries record bodies,
- * the receipt or key bytes: only ids, counts, sizes, codes).
+ * `blobIntegrityError`), its severity and its JSON form (never carries
+ * record bodies, the receipt or key bytes: only ids, counts, sizes, codes).
  */
 public struct ActivityEvent: Equatable, Hashable {
     public var atMs: Int64
     public var typeName: String
     public var json: String
+    public var severity: EventSeverity
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(atMs: Int64, typeName: String, json: String) {
+    public init(atMs: Int64, typeName: String, json: String, severity: EventSeverity) {
         self.atMs = atMs
         self.typeName = typeName
         self.json = json
+        self.severity = severity
     }
 
     
@@ -2382,7 +2409,8 @@ public struct FfiConverterTypeActivityEvent: FfiConverterRustBuffer {
             try ActivityEvent(
                 atMs: FfiConverterInt64.read(from: &buf), 
                 typeName: FfiConverterString.read(from: &buf), 
-                json: FfiConverterString.read(from: &buf)
+                json: FfiConverterString.read(from: &buf), 
+                severity: FfiConverterTypeEventSeverity.read(from: &buf)
         )
     }
 
@@ -2390,6 +2418,7 @@ public struct FfiConverterTypeActivityEvent: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.atMs, into: &buf)
         FfiConverterString.write(value.typeName, into: &buf)
         FfiConverterString.write(value.json, into: &buf)
+        FfiConverterTypeEventSeverity.write(value.severity, into: &buf)
     }
 }
 
@@ -3315,6 +3344,69 @@ public func FfiConverterTypeSyncRecord_lower(_ value: SyncRecord) -> RustBuffer 
 
 
 /**
+ * Records the relay does not have yet.
+ */
+public struct Unsynced: Equatable, Hashable {
+    public var count: UInt64
+    /**
+     * `updated_at` of the oldest unsynced record.
+     */
+    public var oldestUpdatedAtMs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(count: UInt64, 
+        /**
+         * `updated_at` of the oldest unsynced record.
+         */oldestUpdatedAtMs: Int64?) {
+        self.count = count
+        self.oldestUpdatedAtMs = oldestUpdatedAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Unsynced: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUnsynced: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Unsynced {
+        return
+            try Unsynced(
+                count: FfiConverterUInt64.read(from: &buf), 
+                oldestUpdatedAtMs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Unsynced, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.count, into: &buf)
+        FfiConverterOptionInt64.write(value.oldestUpdatedAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUnsynced_lift(_ buf: RustBuffer) throws -> Unsynced {
+    return try FfiConverterTypeUnsynced.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUnsynced_lower(_ value: Unsynced) -> RustBuffer {
+    return FfiConverterTypeUnsynced.lower(value)
+}
+
+
+/**
  * What a verified canonical request says.
  */
 public struct VerifiedRequest: Equatable, Hashable {
@@ -3474,6 +3566,82 @@ public func FfiConverterTypeChangeOp_lift(_ buf: RustBuffer) throws -> ChangeOp 
 #endif
 public func FfiConverterTypeChangeOp_lower(_ value: ChangeOp) -> RustBuffer {
     return FfiConverterTypeChangeOp.lower(value)
+}
+
+
+
+/**
+ * How much an event deserves the user's attention.
+ */
+
+public enum EventSeverity: Equatable, Hashable {
+    
+    case info
+    case warning
+    case error
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension EventSeverity: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEventSeverity: FfiConverterRustBuffer {
+    typealias SwiftType = EventSeverity
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EventSeverity {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .info
+        
+        case 2: return .warning
+        
+        case 3: return .error
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: EventSeverity, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .info:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .warning:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .error:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEventSeverity_lift(_ buf: RustBuffer) throws -> EventSeverity {
+    return try FfiConverterTypeEventSeverity.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEventSeverity_lower(_ value: EventSeverity) -> RustBuffer {
+    return FfiConverterTypeEventSeverity.lower(value)
 }
 
 
@@ -4060,9 +4228,9 @@ public func FfiConverterTypeStoreValidator_lower(_ value: StoreValidator) -> Rus
 /**
  * Every error an export can raise, one variant (one foreign type) per cause.
  *
- * `WrongReceipt`, `Revoked` and `HostCallback` are produced by the sync
- * engine and the host traits (second pass); they are declared now so the
- * foreign error hierarchy is stable.
+ * `HostCallback` is what a foreign callback's unexpected exception becomes
+ * on its way back into Rust (then the message of a `StoreFailed` or
+ * `Network`); it is declared so the foreign error hierarchy is stable.
  */
 public 
 enum SyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -4176,8 +4344,8 @@ enum SyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case ExportFormat(detail: String
     )
     /**
-     * A core error these bindings do not map yet; `code` is the core's
-     * stable machine code.
+     * A cause these bindings do not have a type for; `code` is its stable
+     * machine code (the core's, or the facade's in lower case).
      */
     case Other(code: String, detail: String
     )
@@ -5110,7 +5278,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_azmx_sync_checksum_method_storeadapter_apply() != 56584) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_azmx_sync_checksum_method_syncengine_add_listener() != 48389) {
+    if (uniffi_azmx_sync_checksum_method_syncengine_add_listener() != 43009) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_azmx_sync_checksum_method_syncengine_device_id() != 32719) {
@@ -5134,7 +5302,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_azmx_sync_checksum_method_syncengine_recent_activity() != 49789) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_azmx_sync_checksum_method_syncengine_register() != 41760) {
+    if (uniffi_azmx_sync_checksum_method_syncengine_register() != 36713) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_azmx_sync_checksum_method_syncengine_register_custom_store() != 52460) {
@@ -5177,6 +5345,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_azmx_sync_checksum_method_syncengine_trigger() != 12108) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_azmx_sync_checksum_method_syncengine_unsynced() != 26416) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_azmx_sync_checksum_method_syncengine_verify_receipt() != 50647) {

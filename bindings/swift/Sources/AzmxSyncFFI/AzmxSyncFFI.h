@@ -549,6 +549,11 @@ RustBuffer uniffi_azmx_sync_fn_method_syncengine_sync_now(uint64_t ptr, RustCall
 void uniffi_azmx_sync_fn_method_syncengine_trigger(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_UNSYNCED
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_UNSYNCED
+RustBuffer uniffi_azmx_sync_fn_method_syncengine_unsynced(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_VERIFY_RECEIPT
 #define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_FN_METHOD_SYNCENGINE_VERIFY_RECEIPT
 void uniffi_azmx_sync_fn_method_syncengine_verify_receipt(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -1152,6 +1157,12 @@ uint16_t uniffi_azmx_sync_checksum_method_syncengine_sync_now(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_TRIGGER
 #define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_TRIGGER
 uint16_t uniffi_azmx_sync_checksum_method_syncengine_trigger(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_UNSYNCED
+#define UNIFFI_FFIDEF_UNIFFI_AZMX_SYNC_CHECKSUM_METHOD_SYNCENGINE_UNSYNCED
+uint16_t uniffi_azmx_sync_checksum_method_syncengine_unsynced(void
     
 );
 #endif
