@@ -16,8 +16,8 @@ use serde_json::json;
 
 use crate::device::Device;
 use crate::error::{CliError, CliResult};
+use crate::render::{self, Style};
 use crate::store::{body_text, next_time, SqliteStore};
-use crate::ui::{self, Style};
 
 const SECTIONS: u32 = 7;
 const LICENSE: &str = "lic_demo";
@@ -180,25 +180,25 @@ impl Demo {
         if let Some(seq) = r.pushed_seq {
             parts.push(format!(
                 "pushed {} as bundle {seq} ({}{} sealed)",
-                ui::plural(r.pushed_records, "record", "records"),
+                render::plural(r.pushed_records, "record", "records"),
                 if r.checkpoint {
                     "a full snapshot, "
                 } else {
                     ""
                 },
-                ui::bytes(r.sealed_bytes)
+                render::bytes(r.sealed_bytes)
             ));
         }
         if r.pulled_blobs > 0 {
             parts.push(format!(
                 "pulled {}, {} applied",
-                ui::plural(r.pulled_blobs, "bundle", "bundles"),
-                ui::plural(r.applied_changes, "change", "changes")
+                render::plural(r.pulled_blobs, "bundle", "bundles"),
+                render::plural(r.applied_changes, "change", "changes")
             ));
         } else if r.applied_changes > 0 {
             parts.push(format!(
                 "{} applied",
-                ui::plural(r.applied_changes, "change", "changes")
+                render::plural(r.applied_changes, "change", "changes")
             ));
         }
         if r.quarantined > 0 {
@@ -430,11 +430,11 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
     let b = desktop.snippet("work", "standup", b_text)?;
     demo.say(format!(
         "laptop   edits work/standup at {}: \"{a_text}\"",
-        ui::clock(a.updated_at)
+        render::clock(a.updated_at)
     ));
     demo.say(format!(
         "desktop  edits work/standup at {}: \"{b_text}\"",
-        ui::clock(b.updated_at)
+        render::clock(b.updated_at)
     ));
     demo.sync(&laptop)?;
     demo.sync(&desktop)?;
@@ -464,11 +464,11 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
     let t = desktop.delete_snippet("home", "plan")?;
     demo.say(format!(
         "laptop   edits home/plan offline at {} (not synced yet)",
-        ui::clock(e.updated_at)
+        render::clock(e.updated_at)
     ));
     demo.say(format!(
         "desktop  deletes home/plan at {}",
-        ui::clock(t.updated_at)
+        render::clock(t.updated_at)
     ));
     demo.sync(&desktop)?;
     demo.sync(&laptop)?;
@@ -593,7 +593,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
         demo.say(format!(
             "file   {:<22} {:>9}",
             p.strip_prefix(&relay_dir).unwrap_or(p).display(),
-            ui::bytes(bytes.len() as u64)
+            render::bytes(bytes.len() as u64)
         ));
     }
     let ro = rusqlite::Connection::open_with_flags(
@@ -635,7 +635,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
     demo.say(format!(
         "searching all {} files ({}) for {} secrets: every snippet, todo and memory text, the receipt, the license key",
         files.len(),
-        ui::bytes(total),
+        render::bytes(total),
         plaintexts.len()
     ));
     let found: Vec<&String> = plaintexts
@@ -643,7 +643,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
         .filter(|p| files.iter().any(|(_, b)| contains(b, p.as_bytes())))
         .collect();
     for f in &found {
-        demo.say(s.red(&format!("FOUND: {}", ui::one_line(f, 40))));
+        demo.say(s.red(&format!("FOUND: {}", render::one_line(f, 40))));
     }
     demo.check(
         found.is_empty(),

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod commands;
 #[cfg(feature = "relay")]
 mod demo;
 mod device;
@@ -16,8 +17,8 @@ mod error;
 mod receipt;
 #[cfg(feature = "relay")]
 mod relay_cmd;
+mod render;
 mod store;
-mod ui;
 
 use error::{exit, CliError, CliResult};
 use receipt::ReceiptArgs;
@@ -59,22 +60,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Register this device with a relay and check the recovery receipt.
-    Init(device::InitArgs),
+    Init(commands::init::InitArgs),
     /// Device id, relay, last sync, unsynced changes, quarantined bundles.
     Status,
     /// Run one sync cycle now, or keep syncing in the background (--watch).
-    Sync(device::SyncArgs),
+    Sync(commands::sync::SyncArgs),
     /// Saved prompts, scoped to a handle.
     #[command(subcommand)]
-    Snippet(device::SnippetCmd),
+    Snippet(commands::snippet::SnippetCmd),
     /// Per-session todo lists.
     #[command(subcommand)]
-    Todo(device::TodoCmd),
+    Todo(commands::todo::TodoCmd),
     /// Global memory: facts that follow you.
     #[command(subcommand)]
-    Memory(device::MemoryCmd),
+    Memory(commands::memory::MemoryCmd),
     /// The activity log (pushes, pulls, integrity errors, ...).
-    Activity(device::ActivityArgs),
+    Activity(commands::activity::ActivityArgs),
     /// Write every store to an encrypted export file.
     Export {
         file: PathBuf,
@@ -176,7 +177,7 @@ fn report_error(e: &CliError, json: bool) {
         eprintln!("{v}");
         return;
     }
-    let s = ui::Style::stderr();
+    let s = render::Style::stderr();
     eprintln!("{} {}", s.red(&s.bold("error:")), e.message);
     if let Some(h) = &e.hint {
         eprintln!("  {} {h}", s.yellow("what to do:"));
@@ -184,18 +185,19 @@ fn report_error(e: &CliError, json: bool) {
 }
 
 fn run(cmd: Cmd, ctx: &Ctx) -> CliResult {
+    use commands::*;
     match cmd {
-        Cmd::Init(a) => device::init(ctx, a),
-        Cmd::Status => device::status(ctx),
-        Cmd::Sync(a) => device::sync(ctx, a),
-        Cmd::Snippet(c) => device::snippet(ctx, c),
-        Cmd::Todo(c) => device::todo(ctx, c),
-        Cmd::Memory(c) => device::memory(ctx, c),
-        Cmd::Activity(a) => device::activity(ctx, a),
-        Cmd::Export { file, receipt } => device::export(ctx, &file, &receipt),
-        Cmd::Import { file, receipt } => device::import(ctx, &file, &receipt),
-        Cmd::Devices => device::devices(ctx),
-        Cmd::Revoke { device_id } => device::revoke(ctx, &device_id),
+        Cmd::Init(a) => init::init(ctx, a),
+        Cmd::Status => status::status(ctx),
+        Cmd::Sync(a) => sync::sync(ctx, a),
+        Cmd::Snippet(c) => snippet::snippet(ctx, c),
+        Cmd::Todo(c) => todo::todo(ctx, c),
+        Cmd::Memory(c) => memory::memory(ctx, c),
+        Cmd::Activity(a) => activity::activity(ctx, a),
+        Cmd::Export { file, receipt } => backup::export(ctx, &file, &receipt),
+        Cmd::Import { file, receipt } => backup::import(ctx, &file, &receipt),
+        Cmd::Devices => devices::devices(ctx),
+        Cmd::Revoke { device_id } => devices::revoke(ctx, &device_id),
         #[cfg(feature = "relay")]
         Cmd::Relay(a) => relay_cmd::run(ctx, a),
         #[cfg(feature = "relay")]

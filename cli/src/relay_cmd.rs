@@ -5,11 +5,12 @@
 
 use std::io::Write;
 
+use azmx_sync_core::engine::DeviceInfo;
 use azmx_sync_relay::cmd::{self, CmdError, Outcome, RelayCmd};
 use serde_json::json;
 
 use crate::error::{exit, CliError, CliResult};
-use crate::ui::{self, Style};
+use crate::render;
 use crate::Ctx;
 
 pub use azmx_sync_relay::cmd::RelayArgs;
@@ -58,41 +59,16 @@ pub fn run(ctx: &Ctx, args: RelayArgs) -> CliResult {
                 println!("license {license_id} has no devices yet");
                 return Ok(());
             }
-            let s = Style::stdout();
-            let secs = |t: Option<i64>| t.map(|t| ui::ago(t * 1000)).unwrap_or_else(|| "-".into());
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|d| {
-                    vec![
-                        d.device_id.clone(),
-                        d.name.clone(),
-                        secs(d.created_at.into()),
-                        secs(d.last_push_at),
-                        secs(d.last_pull_at),
-                        d.blob_count.to_string(),
-                        ui::bytes(d.sealed_bytes),
-                        if d.revoked {
-                            s.red("revoked")
-                        } else {
-                            s.green("active")
-                        },
-                    ]
-                })
-                .collect();
-            ui::table(
-                &[
-                    "DEVICE",
-                    "NAME",
-                    "ADDED",
-                    "LAST PUSH",
-                    "LAST PULL",
-                    "BLOBS",
-                    "SEALED",
-                    "STATUS",
-                ],
-                &rows,
-            );
+            render::devices(&engine_view(&list), None);
         }
     }
     Ok(())
+}
+
+/// The relay's device rows as the engine's `DeviceInfo` (the same wire
+/// shape), so both device tables are one.
+fn engine_view<T: serde::Serialize>(list: &[T]) -> Vec<DeviceInfo> {
+    serde_json::to_value(list)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default()
 }

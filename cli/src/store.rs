@@ -272,7 +272,7 @@ impl Stores {
 /// a local edit wins over the local previous version even if the clock
 /// stepped back.
 pub fn next_time(current: Option<&Record>) -> i64 {
-    let now = crate::ui::now_ms();
+    let now = crate::render::now_ms();
     match current {
         // `updated_at` may come from a peer: saturate rather than overflow.
         Some(c) => now.max(c.updated_at.saturating_add(1)),

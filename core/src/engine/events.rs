@@ -174,6 +174,54 @@ impl ActivityEvent {
     }
 }
 
+/// How much an event deserves the user's attention; every front end (CLI,
+/// bindings) highlights warnings and errors the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// Routine progress (cycle started, pushed, pulled, ...).
+    Info,
+    /// Something failed or was set aside but sync goes on (a rejected
+    /// record, a quarantined bundle, an unreachable relay).
+    Warning,
+    /// Sync cannot go on as it is until the user acts (wrong receipt,
+    /// revoked device), or data was refused for good.
+    Error,
+}
+
+impl Severity {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl EventKind {
+    /// This event's [`Severity`].
+    pub fn severity(&self) -> Severity {
+        use EventKind as K;
+        match self {
+            K::WrongReceipt
+            | K::Revoked
+            | K::BlobIntegrityError { .. }
+            | K::DecryptFailed { .. }
+            | K::QuarantineGaveUp { .. }
+            | K::QuarantineEvicted { .. } => Severity::Error,
+            K::ContextMismatch { .. }
+            | K::BundleInvalid { .. }
+            | K::Quarantined { .. }
+            | K::RecordRejected { .. }
+            | K::NetworkError { .. }
+            | K::RelayError { .. }
+            | K::StoreError { .. } => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+}
+
 const RING_CAPACITY: usize = 512;
 const LOG_ROTATE_BYTES: u64 = 1 << 20;
 
@@ -276,4 +324,31 @@ pub fn read_log_file(path: &std::path::Path) -> Vec<ActivityEvent> {
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod severity_tests {
+    use super::*;
+
+    #[test]
+    fn severity_ranks_failures_above_progress() {
+        let integrity = EventKind::BlobIntegrityError {
+            device_id: "dev_a".into(),
+            seq: 1,
+            expected: "00".into(),
+            actual: "11".into(),
+        };
+        assert_eq!(integrity.severity(), Severity::Error);
+        let offline = EventKind::NetworkError {
+            message: "refused".into(),
+        };
+        assert_eq!(offline.severity(), Severity::Warning);
+        assert_eq!(EventKind::Pulled { blobs: 2 }.severity(), Severity::Info);
+        let cleared = EventKind::QuarantineCleared {
+            device_id: "dev_a".into(),
+            seq: 1,
+        };
+        assert_eq!(cleared.severity(), Severity::Info);
+        assert_eq!(Severity::Warning.as_str(), "warning");
+    }
 }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
 pub use error::SyncError;
-pub use events::{read_log_file, ActivityEvent, ActivityLog, EventKind, SkipReason};
+pub use events::{read_log_file, ActivityEvent, ActivityLog, EventKind, Severity, SkipReason};
 pub use export::EXPORT_MAGIC;
 pub use host::{
     ActivityListener, Clock, HostError, HttpRequest, HttpResponse, HttpTransport, StoreAdapter,

@@ -1,0 +1,46 @@
+//! `devices` and `revoke DEVICE_ID`: the license's devices as the relay
+//! sees them, and cutting one off.
+
+use serde_json::{json, Value};
+
+use crate::device::Device;
+use crate::error::CliResult;
+use crate::render::{self, print_json, Style};
+use crate::Ctx;
+
+pub fn devices(ctx: &Ctx) -> CliResult {
+    let dev = Device::open(&ctx.state_dir)?;
+    let me = dev.require_id()?;
+    let list = dev.engine.devices().map_err(|e| dev.sync_err(e))?;
+    if ctx.json {
+        let v: Vec<Value> = list
+            .iter()
+            .map(|d| {
+                let mut v = serde_json::to_value(d).unwrap_or_default();
+                v["thisDevice"] = json!(d.device_id == me);
+                v
+            })
+            .collect();
+        print_json(&Value::Array(v));
+        return Ok(());
+    }
+    render::devices(&list, Some(&me));
+    println!("{}", Style::stdout().dim("* this device"));
+    Ok(())
+}
+
+pub fn revoke(ctx: &Ctx, target: &str) -> CliResult {
+    let dev = Device::open(&ctx.state_dir)?;
+    let me = dev.require_id()?;
+    dev.engine.revoke(target).map_err(|e| dev.sync_err(e))?;
+    if ctx.json {
+        print_json(&json!({ "revoked": target, "thisDevice": target == me }));
+    } else if target == me {
+        println!("revoked {target}: this device can no longer sync");
+    } else {
+        println!(
+            "revoked {target}: it can no longer push or pull; what it pushed before stays readable to the others"
+        );
+    }
+    Ok(())
+}

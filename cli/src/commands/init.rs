@@ -1,0 +1,115 @@
+//! `init`: register this device with a relay and check the recovery receipt.
+
+use azmx_sync_core::engine::SyncError;
+use clap::Args;
+use serde_json::json;
+
+use crate::device::Device;
+use crate::error::{exit, CliError, CliResult};
+use crate::receipt::{self, ReceiptArgs};
+use crate::render::{print_json, Style};
+use crate::Ctx;
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Relay URL, e.g. http://relay.example:8787.
+    #[arg(long, env = "AZMX_RELAY_URL", value_name = "URL")]
+    relay: String,
+    /// License id (from the relay operator).
+    #[arg(long, env = "AZMX_LICENSE_ID", value_name = "LID")]
+    license_id: String,
+    /// License key (from the relay operator); it only lets a device register
+    /// and cannot decrypt anything. $AZMX_LICENSE_KEY keeps it out of the
+    /// process list.
+    #[arg(
+        long,
+        env = "AZMX_LICENSE_KEY",
+        hide_env_values = true,
+        // Keys are base64url and may start with '-'.
+        allow_hyphen_values = true,
+        value_name = "KEY"
+    )]
+    license_key: String,
+    /// This device's name, shown in `devices` (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    #[command(flatten)]
+    receipt: ReceiptArgs,
+}
+
+fn default_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "azmx-device".into())
+}
+
+pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
+    if !(a.relay.starts_with("http://") || a.relay.starts_with("https://")) {
+        return Err(CliError::usage(format!(
+            "--relay must be an http:// or https:// URL, got `{}`",
+            a.relay
+        )));
+    }
+    let relay = a.relay.trim_end_matches('/').to_string();
+    let name = a.name.unwrap_or_else(default_name);
+    // The receipt first: a prompt should come before any network wait.
+    let receipt = receipt::read(&a.receipt)?;
+    let dev = Device::create(&ctx.state_dir)?;
+    let device_id = dev
+        .engine
+        .register(&relay, &a.license_id, &a.license_key, &name)
+        .map_err(|e| CliError::from_sync(e, Some(&relay)))?;
+    dev.engine
+        .set_receipt(receipt)
+        .map_err(|e| dev.sync_err(e))?;
+    match dev.engine.verify_receipt() {
+        Ok(()) => {}
+        Err(SyncError::WrongReceipt) => {
+            return Err(CliError::new(
+                exit::RECEIPT,
+                format!(
+                    "wrong recovery receipt: it does not match the one license {} was set up \
+                     with. The device is registered ({device_id}) but will not sync with this \
+                     receipt; no data was changed",
+                    a.license_id
+                ),
+            )
+            .hint("run `azmx-sync init` again with the receipt from your activation email"));
+        }
+        Err(e) => return Err(dev.sync_err(e)),
+    }
+    if ctx.json {
+        print_json(&json!({
+            "deviceId": device_id,
+            "name": name,
+            "relay": relay,
+            "licenseId": a.license_id,
+            "stateDir": ctx.state_dir,
+            "receiptChecked": true,
+        }));
+        return Ok(());
+    }
+    let s = Style::stdout();
+    println!(
+        "{} registered {} as {} with {} (license {})",
+        s.green("ok"),
+        s.bold(&name),
+        s.cyan(&device_id),
+        relay,
+        a.license_id
+    );
+    println!(
+        "{} recovery receipt matches this license's key check",
+        s.green("ok")
+    );
+    println!("state    {}", ctx.state_dir.display());
+    println!(
+        "next     azmx-sync sync   {}",
+        s.dim("(the receipt is never stored: sync, export and import ask for it again)")
+    );
+    Ok(())
+}

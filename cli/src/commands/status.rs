@@ -1,0 +1,133 @@
+//! `status`: device id, relay, last sync, unsynced changes, quarantine.
+
+use serde_json::json;
+
+use crate::device::Device;
+use crate::error::{CliError, CliResult};
+use crate::render::{self, print_json, Style};
+use crate::Ctx;
+
+pub fn status(ctx: &Ctx) -> CliResult {
+    let dev = Device::open(&ctx.state_dir)?;
+    let st = dev.engine.status();
+    if st.device_id.is_none() {
+        return Err(CliError::not_initialised());
+    }
+    let unsynced = dev.engine.unsynced().map_err(|e| dev.sync_err(e))?;
+    if ctx.json {
+        let mut v = serde_json::to_value(&st).unwrap_or_default();
+        v["unsynced"] = serde_json::to_value(&unsynced).unwrap_or_default();
+        v["stateDir"] = json!(ctx.state_dir);
+        print_json(&v);
+        return Ok(());
+    }
+    let s = Style::stdout();
+    let mut rows: Vec<(String, String)> = Vec::new();
+    rows.push((
+        "device".into(),
+        format!(
+            "{}  {}",
+            s.bold(st.device_name.as_deref().unwrap_or("?")),
+            st.device_id.clone().unwrap_or_default()
+        ),
+    ));
+    rows.push((
+        "relay".into(),
+        format!(
+            "{}  (license {})",
+            st.relay_url.clone().unwrap_or_default(),
+            st.license_id.clone().unwrap_or_default()
+        ),
+    ));
+    rows.push(("state".into(), ctx.state_dir.display().to_string()));
+    let last = match &st.last_cycle {
+        None => s.dim("never"),
+        Some(c) if c.ok => format!(
+            "{}, {} ({} ms)",
+            s.green("ok"),
+            render::ago(c.at_ms),
+            c.duration_ms
+        ),
+        Some(c) => format!(
+            "{} ({}), {}{}",
+            s.red("failed"),
+            c.error_code.as_deref().unwrap_or("error"),
+            render::ago(c.at_ms),
+            st.last_success_ms
+                .map(|t| format!("; last success {}", render::ago(t)))
+                .unwrap_or_else(|| "; never succeeded".into())
+        ),
+    };
+    rows.push(("last sync".into(), last));
+    rows.push((
+        "unsynced".into(),
+        if unsynced.count == 0 {
+            "none".into()
+        } else {
+            format!(
+                "{}, oldest {}",
+                s.yellow(&render::plural(unsynced.count, "change", "changes")),
+                unsynced
+                    .oldest_updated_at_ms
+                    .map(render::ago)
+                    .unwrap_or_default()
+            )
+        },
+    ));
+    if st.outbox_pending {
+        rows.push((
+            "outbox".into(),
+            s.yellow("1 push sealed and waiting; the next sync sends it"),
+        ));
+    }
+    let q_live = st.quarantine.iter().filter(|q| !q.gave_up).count();
+    rows.push((
+        "quarantine".into(),
+        if st.quarantine.is_empty() {
+            "none".into()
+        } else {
+            s.red(&format!(
+                "{} ({} retried each sync, {} given up)",
+                render::plural(st.quarantine.len() as u64, "bundle", "bundles"),
+                q_live,
+                st.quarantine.len() - q_live
+            ))
+        },
+    ));
+    if st.clock_offset_secs != 0 {
+        rows.push((
+            "clock".into(),
+            format!(
+                "corrected: the relay's clock is {} s {} this machine's",
+                st.clock_offset_secs.abs(),
+                if st.clock_offset_secs > 0 {
+                    "ahead of"
+                } else {
+                    "behind"
+                }
+            ),
+        ));
+    }
+    if st.revoked {
+        rows.push((
+            "revoked".into(),
+            s.red("yes: this device can no longer sync"),
+        ));
+    }
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in &rows {
+        println!("{}  {v}", s.dim(&format!("{k:<w$}")));
+    }
+    for q in &st.quarantine {
+        println!(
+            "{}  {} seq {}: {} ({}{})",
+            " ".repeat(w),
+            q.device_id,
+            q.seq,
+            q.reason,
+            render::plural(q.attempts as u64, "attempt", "attempts"),
+            if q.gave_up { ", given up" } else { "" }
+        );
+    }
+    Ok(())
+}
