@@ -6,7 +6,9 @@
 //! - [`integrity`]: SHA-256 blob verification, run before any decrypt;
 //! - [`identity`]: the device's ed25519 key, kept in a 0600 key file;
 //! - [`canonical`]: the pinned signed-request strings and their verification;
-//! - [`merge`]: per-store merge contracts.
+//! - [`merge`]: per-store merge contracts;
+//! - [`protocol`]: the relay's routes, headers and JSON bodies, shared with
+//!   the relay.
 //!
 //! The wire contract is specified in `docs/PROTOCOL.md`.
 
@@ -20,6 +22,7 @@ pub mod identity;
 pub mod integrity;
 pub mod kdf;
 pub mod merge;
+pub mod protocol;
 
 pub use canonical::{SignedRequest, MAX_SKEW_SECS};
 pub use envelope::{

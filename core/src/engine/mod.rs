@@ -32,7 +32,7 @@ pub use host::{
     ActivityListener, Clock, HostError, HttpRequest, HttpResponse, HttpTransport, StoreAdapter,
     SystemClock,
 };
-pub use relay_client::DeviceInfo;
+pub use crate::protocol::DeviceInfo;
 pub use scheduler::{
     clamp_interval, SchedulePolicy, ScheduleStep, ScheduledCycle, DEFAULT_INTERVAL, MAX_INTERVAL,
     MIN_INTERVAL,

@@ -11,13 +11,18 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::error::SyncError;
 use super::events::{ActivityLog, EventKind};
 use super::host::{Clock, HttpRequest, HttpResponse, HttpTransport};
 use crate::canonical::SignedRequest;
 use crate::identity::DeviceIdentity;
+use crate::protocol::headers::{
+    CONTENT_TYPE, DEVICE_ID, JSON, OCTET_STREAM, RETRY_AFTER, SEQ, SHA256, SIGNATURE, TS,
+};
+use crate::protocol::{
+    routes, to_json, DeviceInfo, DevicesResponse, ErrorBody, ErrorCode, InitRequest, InitResponse,
+    PruneRequest, PruneResponse, RevokeRequest,
+};
 
 /// Network attempts per request before giving up for this cycle.
 const NETWORK_ATTEMPTS: u32 = 3;
@@ -26,22 +31,21 @@ pub const MAX_CLOCK_CORRECTION_SECS: i64 = 86_400;
 /// A `Retry-After` up to this is waited out inside the cycle.
 const MAX_INLINE_RETRY_AFTER: u64 = 5;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RelayErrorBody {
-    #[serde(default)]
-    pub error: String,
-    #[serde(default)]
-    pub message: String,
-    pub server_time: Option<i64>,
-    pub last_seq: Option<u64>,
-    pub existing_sha256: Option<String>,
-}
+/// A code of this client's own, for an answer it cannot use.
+const BAD_RESPONSE: &str = "bad_response";
 
 /// A relay answer that is not a success.
 pub struct Refusal {
     pub status: u16,
-    pub body: RelayErrorBody,
+    pub body: ErrorBody,
+}
+
+impl Refusal {
+    /// The relay's own `code`: its status and its body agree (a proxy's
+    /// 403 or 404 is not the relay's).
+    fn is(&self, code: ErrorCode) -> bool {
+        self.status == code.status() && self.body.is(code)
+    }
 }
 
 pub enum PushOutcome {
@@ -52,40 +56,31 @@ pub enum PushOutcome {
     },
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A blob to fetch, as the engine tracks it: what a pull lists, and what
+/// the quarantine and the parked bundles keep to fetch it again.
+#[derive(Debug)]
 pub struct PullItem {
     pub device_id: String,
     pub seq: u64,
     pub sha256: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+impl From<crate::protocol::PullItem> for PullItem {
+    fn from(i: crate::protocol::PullItem) -> Self {
+        Self {
+            device_id: i.device_id,
+            seq: i.seq,
+            sha256: i.sha256,
+        }
+    }
+}
+
+/// One pull page, its items as the engine tracks them.
+#[derive(Debug)]
 pub struct PullPage {
     pub items: Vec<PullItem>,
     pub next_cursor: String,
-    #[serde(default)]
     pub has_more: bool,
-}
-
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceInfo {
-    pub device_id: String,
-    pub name: String,
-    #[serde(default)]
-    pub created_at: Option<i64>,
-    #[serde(default)]
-    pub last_push_at: Option<i64>,
-    #[serde(default)]
-    pub last_pull_at: Option<i64>,
-    #[serde(default)]
-    pub blob_count: u64,
-    #[serde(default)]
-    pub sealed_bytes: u64,
-    #[serde(default)]
-    pub revoked: bool,
 }
 
 /// The key-check blob and the sha256 the relay gave for it.
@@ -119,7 +114,7 @@ impl RelayClient {
             match self.transport.send(req.clone()) {
                 Ok(resp) if resp.status == 429 => {
                     let retry = resp
-                        .header("retry-after")
+                        .header(RETRY_AFTER)
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .unwrap_or(1);
                     self.log.emit(
@@ -167,11 +162,11 @@ impl RelayClient {
             let (req, extra) = make(self.now_secs());
             let sig = identity.sign(&req)?;
             let mut headers = vec![
-                ("X-Ts".to_string(), req.ts().to_string()),
-                ("X-Signature".to_string(), sig),
+                (TS.to_string(), req.ts().to_string()),
+                (SIGNATURE.to_string(), sig),
             ];
             if let Some(id) = req.device_id() {
-                headers.push(("X-Device-Id".to_string(), id.to_string()));
+                headers.push((DEVICE_ID.to_string(), id.to_string()));
             }
             headers.extend(extra);
             let http = HttpRequest {
@@ -200,7 +195,11 @@ impl RelayClient {
     /// applied (a device clock a day off is for its owner to fix; a relay
     /// claiming so is lying or broken).
     fn correct_clock(&self, r: &Refusal) -> Result<bool, SyncError> {
-        let Some(server) = r.body.server_time.filter(|_| r.body.error == "clock_skew") else {
+        let Some(server) = r
+            .body
+            .server_time
+            .filter(|_| r.body.is(ErrorCode::ClockSkew))
+        else {
             return Ok(false);
         };
         let offset = server
@@ -212,7 +211,7 @@ impl RelayClient {
                 self.clock.now_ms(),
                 EventKind::RelayError {
                     status: r.status,
-                    code: "clock_skew".into(),
+                    code: ErrorCode::ClockSkew.as_str().into(),
                 },
             );
             return Err(SyncError::ClockSkew { skew_secs });
@@ -229,20 +228,20 @@ impl RelayClient {
 
     /// Turns terminal refusals into errors; leaves the rest to the caller.
     fn classify(&self, r: Refusal) -> Result<Refusal, SyncError> {
-        match (r.status, r.body.error.as_str()) {
-            _ if is_revoked(&r) => {
-                self.log.emit(self.clock.now_ms(), EventKind::Revoked);
-                Err(SyncError::Revoked)
-            }
-            (401, "clock_skew") => Err(SyncError::ClockSkew {
+        if r.is(ErrorCode::Revoked) {
+            self.log.emit(self.clock.now_ms(), EventKind::Revoked);
+            return Err(SyncError::Revoked);
+        }
+        if r.is(ErrorCode::ClockSkew) {
+            return Err(SyncError::ClockSkew {
                 skew_secs: r
                     .body
                     .server_time
                     .map(|s| self.now_secs().saturating_sub(s))
                     .unwrap_or_default(),
-            }),
-            _ => Ok(r),
+            });
         }
+        Ok(r)
     }
 
     fn fail(&self, r: Refusal) -> SyncError {
@@ -275,34 +274,29 @@ impl RelayClient {
                 device_name: device_name.into(),
                 ts,
             };
-            let body = serde_json::json!({
-                "licenseId": license_id,
-                "licenseKey": license_key,
-                "publicKey": identity.public_key(),
-                "deviceName": device_name,
-                "ts": ts,
-                "signature": identity.sign(&req)?,
-            });
+            let body = InitRequest {
+                license_id: license_id.into(),
+                license_key: license_key.into(),
+                public_key: identity.public_key(),
+                device_name: device_name.into(),
+                ts,
+                signature: identity.sign(&req)?,
+            };
             let resp = self.send_raw(&HttpRequest {
                 method: "POST".into(),
-                url: self.url("/sync/init"),
-                headers: vec![("Content-Type".into(), "application/json".into())],
-                body: serde_json::to_vec(&body).unwrap_or_default(),
+                url: self.url(routes::INIT),
+                headers: vec![(CONTENT_TYPE.into(), JSON.into())],
+                body: to_json(&body).unwrap_or_default(),
             })?;
             if (200..300).contains(&resp.status) {
-                #[derive(Deserialize)]
-                #[serde(rename_all = "camelCase")]
-                struct Answer {
-                    device_id: String,
-                }
-                let a: Answer = parse_json(&resp)?;
+                let a: InitResponse = parse_json(&resp)?;
                 return Ok(a.device_id);
             }
             let r = refusal(&resp);
             if attempt == 0 && self.correct_clock(&r)? {
                 continue;
             }
-            if is_revoked(&r) {
+            if r.is(ErrorCode::Revoked) {
                 self.log.emit(self.clock.now_ms(), EventKind::Revoked);
                 return Err(SyncError::Revoked);
             }
@@ -328,28 +322,25 @@ impl RelayClient {
                     ts,
                 },
                 vec![
-                    ("X-Seq".to_string(), seq.to_string()),
-                    ("X-Sha256".to_string(), sha256.to_string()),
-                    (
-                        "Content-Type".to_string(),
-                        "application/octet-stream".to_string(),
-                    ),
+                    (SEQ.to_string(), seq.to_string()),
+                    (SHA256.to_string(), sha256.to_string()),
+                    (CONTENT_TYPE.to_string(), OCTET_STREAM.to_string()),
                 ],
             )
         };
-        match self.signed(identity, "POST", "/sync/push", &make, blob)? {
+        match self.signed(identity, "POST", routes::PUSH, &make, blob)? {
             Ok(_) => Ok(PushOutcome::Stored),
-            Err(r) if r.status == 409 && r.body.error == "seq_conflict" => {
+            Err(r) if r.is(ErrorCode::SeqConflict) => {
                 // The device continues at `lastSeq + 1`: an absent or absurd
                 // value from the relay would wrap or burn the seq space.
                 match r.body.last_seq {
                     Some(last_seq) if last_seq <= MAX_LAST_SEQ => Ok(PushOutcome::Conflict {
                         last_seq,
-                        existing_sha256: r.body.existing_sha256,
+                        existing_sha256: r.body.existing_sha256().map(String::from),
                     }),
                     _ => Err(SyncError::Relay {
                         status: 409,
-                        code: "bad_response".into(),
+                        code: BAD_RESPONSE.into(),
                         message: format!(
                             "the relay's seq_conflict answer has no lastSeq in 0..={MAX_LAST_SEQ}"
                         ),
@@ -378,9 +369,16 @@ impl RelayClient {
                 vec![],
             )
         };
-        let path = format!("/sync/pull?since={}&limit={limit}", urlencode(since));
+        let path = routes::pull_path(since, limit);
         match self.signed(identity, "GET", &path, &make, &[])? {
-            Ok(resp) => parse_json(&resp),
+            Ok(resp) => {
+                let page: crate::protocol::PullPage = parse_json(&resp)?;
+                Ok(PullPage {
+                    items: page.items.into_iter().map(PullItem::from).collect(),
+                    next_cursor: page.next_cursor,
+                    has_more: page.has_more,
+                })
+            }
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -404,10 +402,10 @@ impl RelayClient {
                 vec![],
             )
         };
-        let path = format!("/sync/blob/{}/{seq}", urlencode(owner));
+        let path = routes::blob_path(owner, seq);
         match self.signed(identity, "GET", &path, &make, &[])? {
             Ok(resp) => Ok(Some(resp.body)),
-            Err(r) if is_relay_not_found(&r) => Ok(None),
+            Err(r) if r.is(ErrorCode::NotFound) => Ok(None),
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -426,12 +424,12 @@ impl RelayClient {
                 vec![],
             )
         };
-        match self.signed(identity, "GET", "/sync/keycheck", &make, &[])? {
+        match self.signed(identity, "GET", routes::KEYCHECK, &make, &[])? {
             Ok(resp) => {
-                let sha = resp.header("x-sha256").map(String::from);
+                let sha = resp.header(SHA256).map(String::from);
                 Ok(Some((resp.body, sha)))
             }
-            Err(r) if is_relay_not_found(&r) => Ok(None),
+            Err(r) if r.is(ErrorCode::NotFound) => Ok(None),
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -451,12 +449,12 @@ impl RelayClient {
                     sha256: sha.clone(),
                     ts,
                 },
-                vec![("X-Sha256".to_string(), sha.clone())],
+                vec![(SHA256.to_string(), sha.clone())],
             )
         };
-        match self.signed(identity, "PUT", "/sync/keycheck", &make, blob)? {
+        match self.signed(identity, "PUT", routes::KEYCHECK, &make, blob)? {
             Ok(_) => Ok(true),
-            Err(r) if r.status == 409 && r.body.error == "keycheck_exists" => Ok(false),
+            Err(r) if r.is(ErrorCode::KeycheckExists) => Ok(false),
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -474,20 +472,14 @@ impl RelayClient {
                     checkpoint_seq,
                     ts,
                 },
-                vec![("Content-Type".to_string(), "application/json".to_string())],
+                vec![(CONTENT_TYPE.to_string(), JSON.to_string())],
             )
         };
-        let body = serde_json::to_vec(&serde_json::json!({ "checkpointSeq": checkpoint_seq }))
-            .unwrap_or_default();
-        match self.signed(identity, "POST", "/sync/prune", &make, &body)? {
-            Ok(resp) => {
-                #[derive(Deserialize)]
-                struct A {
-                    #[serde(default)]
-                    pruned: u64,
-                }
-                Ok(parse_json::<A>(&resp).map(|a| a.pruned).unwrap_or(0))
-            }
+        let body = to_json(&PruneRequest { checkpoint_seq }).unwrap_or_default();
+        match self.signed(identity, "POST", routes::PRUNE, &make, &body)? {
+            Ok(resp) => Ok(parse_json::<PruneResponse>(&resp)
+                .map(|a| a.pruned)
+                .unwrap_or(0)),
             Err(r) => Err(self.fail(r)),
         }
     }
@@ -505,12 +497,14 @@ impl RelayClient {
                     target_device_id: target.into(),
                     ts,
                 },
-                vec![("Content-Type".to_string(), "application/json".to_string())],
+                vec![(CONTENT_TYPE.to_string(), JSON.to_string())],
             )
         };
-        let body = serde_json::to_vec(&serde_json::json!({ "targetDeviceId": target }))
-            .unwrap_or_default();
-        match self.signed(identity, "POST", "/sync/revoke", &make, &body)? {
+        let body = to_json(&RevokeRequest {
+            target_device_id: target.into(),
+        })
+        .unwrap_or_default();
+        match self.signed(identity, "POST", routes::REVOKE, &make, &body)? {
             Ok(_) => Ok(()),
             Err(r) => Err(self.fail(r)),
         }
@@ -530,27 +524,11 @@ impl RelayClient {
                 vec![],
             )
         };
-        match self.signed(identity, "GET", "/sync/devices", &make, &[])? {
-            Ok(resp) => {
-                #[derive(Deserialize)]
-                struct A {
-                    devices: Vec<DeviceInfo>,
-                }
-                Ok(parse_json::<A>(&resp)?.devices)
-            }
+        match self.signed(identity, "GET", routes::DEVICES, &make, &[])? {
+            Ok(resp) => Ok(parse_json::<DevicesResponse>(&resp)?.devices),
             Err(r) => Err(self.fail(r)),
         }
     }
-}
-
-/// The relay's own "this device is revoked" (never a bare 403).
-fn is_revoked(r: &Refusal) -> bool {
-    r.status == 403 && r.body.error == "revoked"
-}
-
-/// The relay's own "no such blob" (pruned), not some middlebox's 404.
-fn is_relay_not_found(r: &Refusal) -> bool {
-    r.status == 404 && r.body.error == "not_found"
 }
 
 /// Highest `lastSeq` the engine accepts from a relay (2^53 − 1: exact in
@@ -560,7 +538,7 @@ pub(crate) const MAX_LAST_SEQ: u64 = (1 << 53) - 1;
 fn refusal(resp: &HttpResponse) -> Refusal {
     Refusal {
         status: resp.status,
-        body: serde_json::from_slice(&resp.body).unwrap_or_else(|_| RelayErrorBody {
+        body: serde_json::from_slice(&resp.body).unwrap_or_else(|_| ErrorBody {
             error: format!("http_{}", resp.status),
             message: "the relay answered without a JSON error body".into(),
             ..Default::default()
@@ -571,19 +549,7 @@ fn refusal(resp: &HttpResponse) -> Refusal {
 fn parse_json<T: serde::de::DeserializeOwned>(resp: &HttpResponse) -> Result<T, SyncError> {
     serde_json::from_slice(&resp.body).map_err(|_| SyncError::Relay {
         status: resp.status,
-        code: "bad_response".into(),
+        code: BAD_RESPONSE.into(),
         message: "the relay's answer is not the expected JSON".into(),
     })
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -19,7 +19,6 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use serde::Serialize;
 
 pub mod conformance;
 pub mod postgres;
@@ -153,19 +152,8 @@ pub enum KeycheckPut {
     },
 }
 
-/// Per-device metadata for the device listings (never blob contents).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceInfo {
-    pub device_id: String,
-    pub name: String,
-    pub created_at: i64,
-    pub last_push_at: Option<i64>,
-    pub last_pull_at: Option<i64>,
-    pub blob_count: u64,
-    pub sealed_bytes: u64,
-    pub revoked: bool,
-}
+/// Per-device metadata for the device listings: the wire type itself.
+pub use azmx_sync_core::protocol::DeviceInfo;
 
 /// The relay's storage backend. All methods may be called concurrently.
 #[async_trait]

@@ -1,0 +1,148 @@
+//! Request and response bodies, one type per route and direction.
+//! Numbers keep the relay's types: seqs, sizes and counts `u64`, times
+//! (unix seconds) `i64`.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /sync/init` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitRequest {
+    pub license_id: String,
+    pub license_key: String,
+    pub public_key: String,
+    pub device_name: String,
+    pub ts: i64,
+    /// Over `init|licenseId|publicKey|deviceName|ts`.
+    pub signature: String,
+}
+
+/// `POST /sync/init` answer (201 new device, 200 known key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitResponse {
+    pub device_id: String,
+    #[serde(default)]
+    pub server_time: i64,
+}
+
+/// `POST /sync/push` answer (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushResponse {
+    pub seq: u64,
+    pub server_time: i64,
+}
+
+/// `GET /sync/pull` query. Both are text so the relay can tell an absent
+/// value from a malformed one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullQuery {
+    pub since: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// One listed blob of `GET /sync/pull`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullItem {
+    pub device_id: String,
+    pub seq: u64,
+    pub sha256: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+/// `GET /sync/pull` answer (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullPage {
+    pub items: Vec<PullItem>,
+    /// Always present: the last item's position, or `since` unchanged.
+    pub next_cursor: String,
+    #[serde(default)]
+    pub has_more: bool,
+    #[serde(default)]
+    pub server_time: i64,
+}
+
+/// `POST /sync/revoke` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeRequest {
+    pub target_device_id: String,
+}
+
+/// `POST /sync/revoke` answer (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeResponse {
+    /// The target device id.
+    pub revoked: String,
+}
+
+/// `PUT /sync/keycheck` answer (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeycheckPutResponse {
+    pub sha256: String,
+    pub server_time: i64,
+}
+
+/// `POST /sync/prune` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneRequest {
+    pub checkpoint_seq: u64,
+}
+
+/// `POST /sync/prune` answer (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneResponse {
+    /// Blobs deleted.
+    #[serde(default)]
+    pub pruned: u64,
+}
+
+/// Per-device metadata (never blob contents, keys or key hashes), as
+/// `GET /sync/devices` and the admin listing send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    pub device_id: String,
+    /// The name given at the first `init`.
+    pub name: String,
+    /// Registration time.
+    #[serde(default)]
+    pub created_at: i64,
+    /// Last accepted push, `null` before the first.
+    #[serde(default)]
+    pub last_push_at: Option<i64>,
+    /// Last pull, `null` before the first.
+    #[serde(default)]
+    pub last_pull_at: Option<i64>,
+    /// Blobs stored now (after pruning).
+    #[serde(default)]
+    pub blob_count: u64,
+    /// Their total size in bytes.
+    #[serde(default)]
+    pub sealed_bytes: u64,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+/// `GET /sync/devices` and `GET /admin/licenses/{lid}/devices` answer (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicesResponse {
+    /// In registration order.
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// `GET /healthz` answer (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub ok: bool,
+}

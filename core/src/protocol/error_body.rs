@@ -1,0 +1,173 @@
+//! Every error answer: `{"error": code, "message": text, ...}` with the
+//! extra fields its code carries. Clients branch on the code (and the
+//! status), never on the message.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The codes the relay answers with, and the status each comes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// A header, query, path or body does not parse or a field is invalid.
+    Malformed,
+    /// The body's SHA-256 is not `X-Sha256`.
+    Sha256Mismatch,
+    /// Unknown license or wrong license key (one answer for both).
+    BadLicense,
+    UnknownDevice,
+    BadSignature,
+    /// Carries `serverTime`.
+    ClockSkew,
+    /// Missing or wrong admin token.
+    Unauthorized,
+    Revoked,
+    NotFound,
+    MethodNotAllowed,
+    Timeout,
+    /// Carries `lastSeq` and `existingSha256` (`null` when none is stored).
+    SeqConflict,
+    /// Carries `existingSha256`.
+    KeycheckExists,
+    /// Carries `maxBytes`.
+    TooLarge,
+    /// Carries `retryAfter` (also sent as the `Retry-After` header).
+    RateLimited,
+    Internal,
+    /// The relay's storage can no longer promise durability.
+    StorageFailed,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of `docs/PROTOCOL.md`'s table.
+    pub const ALL: [Self; 17] = [
+        Self::Malformed,
+        Self::Sha256Mismatch,
+        Self::BadLicense,
+        Self::UnknownDevice,
+        Self::BadSignature,
+        Self::ClockSkew,
+        Self::Unauthorized,
+        Self::Revoked,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Timeout,
+        Self::SeqConflict,
+        Self::KeycheckExists,
+        Self::TooLarge,
+        Self::RateLimited,
+        Self::Internal,
+        Self::StorageFailed,
+    ];
+
+    /// The `error` field's value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::Sha256Mismatch => "sha256_mismatch",
+            Self::BadLicense => "bad_license",
+            Self::UnknownDevice => "unknown_device",
+            Self::BadSignature => "bad_signature",
+            Self::ClockSkew => "clock_skew",
+            Self::Unauthorized => "unauthorized",
+            Self::Revoked => "revoked",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Timeout => "timeout",
+            Self::SeqConflict => "seq_conflict",
+            Self::KeycheckExists => "keycheck_exists",
+            Self::TooLarge => "too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Internal => "internal",
+            Self::StorageFailed => "storage_failed",
+        }
+    }
+
+    /// The HTTP status the code is answered with.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::Malformed | Self::Sha256Mismatch => 400,
+            Self::BadLicense
+            | Self::UnknownDevice
+            | Self::BadSignature
+            | Self::ClockSkew
+            | Self::Unauthorized => 401,
+            Self::Revoked => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Timeout => 408,
+            Self::SeqConflict | Self::KeycheckExists => 409,
+            Self::TooLarge => 413,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+            Self::StorageFailed => 503,
+        }
+    }
+}
+
+/// An error answer's body. The optional fields are left out unless the
+/// code carries them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// An [`ErrorCode`]'s text; a client keeps codes it does not know.
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+    /// `Some(None)` is sent as `null` (seq_conflict with nothing stored at
+    /// the requested seq); read back, `null` and absent are both `None`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_if_present"
+    )]
+    pub existing_sha256: Option<Option<String>>,
+    /// Read leniently: clients never needed it, so a value of another type
+    /// must not make the whole answer unreadable.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "ignore_invalid"
+    )]
+    pub max_bytes: Option<u64>,
+    /// Read leniently, like `max_bytes` (clients read the header).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "ignore_invalid"
+    )]
+    pub retry_after: Option<u64>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: code.as_str().into(),
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the body carries `code` (the status is the caller's to check).
+    pub fn is(&self, code: ErrorCode) -> bool {
+        self.error == code.as_str()
+    }
+
+    /// `existingSha256` as a client reads it.
+    pub fn existing_sha256(&self) -> Option<&str> {
+        self.existing_sha256.as_ref()?.as_deref()
+    }
+}
+
+fn some_if_present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+fn ignore_invalid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(v.as_u64())
+}

@@ -1,0 +1,52 @@
+//! The operator routes: health and the admin device listing.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use azmx_sync_core::protocol::{headers, DevicesResponse, ErrorCode, HealthResponse};
+use subtle::ConstantTimeEq;
+
+use super::error::{json_response, ApiError, ApiResult};
+use super::AppState;
+
+pub(crate) async fn healthz() -> Response {
+    json_response(StatusCode::OK, &HealthResponse { ok: true })
+}
+
+pub(crate) async fn admin_devices(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let Some(expected) = st.admin_token_hash else {
+        return Err(ApiError::not_found());
+    };
+    let given = h
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(headers::BEARER_PREFIX))
+        .map(|t| crate::sha256(t.trim().as_bytes()));
+    let ok = given.is_some_and(|g| bool::from(g.ct_eq(&expected)));
+    if !ok {
+        let mut resp = ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing or wrong admin bearer token",
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(resp);
+    }
+    let Path(lid) = path.map_err(|_| ApiError::malformed("invalid path"))?;
+    azmx_sync_core::canonical::check_id("licenseId", &lid)?;
+    let devices = st
+        .storage
+        .devices(&lid)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(json_response(StatusCode::OK, &DevicesResponse { devices }))
+}

@@ -1,0 +1,127 @@
+//! The device routes: register, revoke, prune, list.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use azmx_sync_core::canonical::{check_skew, verify_signature, SignedRequest};
+use azmx_sync_core::protocol::{
+    DevicesResponse, InitRequest, InitResponse, PruneRequest, PruneResponse, RevokeRequest,
+    RevokeResponse,
+};
+use subtle::ConstantTimeEq;
+
+use super::error::{json_response, ApiError, ApiResult};
+use super::parse::{read_json, sig_headers};
+use super::AppState;
+use crate::storage::{NewDevice, StorageError};
+
+pub(crate) async fn init(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
+    let b: InitRequest = read_json(&h, body).await?;
+    let req = SignedRequest::Init {
+        license_id: b.license_id.clone(),
+        public_key: b.public_key.clone(),
+        device_name: b.device_name.clone(),
+        ts: b.ts,
+    };
+    let canonical = req.canonical()?;
+    // License: unknown id and wrong key are the same answer; the comparison
+    // is constant-time over SHA-256 digests (a dummy one for unknown ids).
+    let stored = st.storage.license_key_hash(&b.license_id).await?;
+    let given = crate::sha256(b.license_key.as_bytes());
+    let expected = stored.unwrap_or([0xa5; 32]);
+    let key_ok: bool = given.ct_eq(&expected).into();
+    if !(key_ok && stored.is_some()) {
+        return Err(ApiError::bad_license());
+    }
+    verify_signature(&b.public_key, canonical.as_bytes(), &b.signature)?;
+    let now = st.now();
+    check_skew(b.ts, now, st.limits.max_skew_secs).map_err(|e| st.clock_skew(e, now))?;
+    st.rate_limit(&format!("license:{}", b.license_id))?;
+    let new_id = format!("dev_{}", hex::encode(crate::random_bytes::<8>()));
+    let reg = st
+        .storage
+        .register_device(NewDevice {
+            license_id: b.license_id,
+            device_id: new_id,
+            public_key: b.public_key,
+            name: b.device_name,
+            now,
+        })
+        .await
+        .map_err(|e| match e {
+            StorageError::UnknownLicense => ApiError::bad_license(),
+            e => e.into(),
+        })?;
+    if reg.device.revoked_at.is_some() {
+        return Err(ApiError::revoked());
+    }
+    let status = if reg.created {
+        tracing::info!(device = %reg.device.device_id, license = %reg.device.license_id, "device registered");
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(
+        status,
+        &InitResponse {
+            device_id: reg.device.device_id,
+            server_time: now,
+        },
+    ))
+}
+
+pub(crate) async fn revoke(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
+    let b: RevokeRequest = read_json(&h, body).await?;
+    let dev = st
+        .live_device(&sig_headers(&h)?, |device_id, ts| SignedRequest::Revoke {
+            device_id,
+            target_device_id: b.target_device_id.clone(),
+            ts,
+        })
+        .await?;
+    let now = st.now();
+    if !st
+        .storage
+        .revoke(&dev.license_id, &b.target_device_id, now)
+        .await?
+    {
+        return Err(ApiError::not_found());
+    }
+    tracing::info!(device = %dev.device_id, target = %b.target_device_id, "device revoked");
+    Ok(json_response(
+        StatusCode::OK,
+        &RevokeResponse {
+            revoked: b.target_device_id,
+        },
+    ))
+}
+
+pub(crate) async fn prune(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
+    let b: PruneRequest = read_json(&h, body).await?;
+    let dev = st
+        .live_device(&sig_headers(&h)?, |device_id, ts| SignedRequest::Prune {
+            device_id,
+            checkpoint_seq: b.checkpoint_seq,
+            ts,
+        })
+        .await?;
+    let pruned = st.storage.prune(&dev.device_id, b.checkpoint_seq).await?;
+    Ok(json_response(StatusCode::OK, &PruneResponse { pruned }))
+}
+
+pub(crate) async fn devices(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResult {
+    let dev = st
+        .live_device(&sig_headers(&h)?, |device_id, ts| SignedRequest::Devices {
+            device_id,
+            ts,
+        })
+        .await?;
+    let devices = st
+        .storage
+        .devices(&dev.license_id)
+        .await?
+        .unwrap_or_default();
+    Ok(json_response(StatusCode::OK, &DevicesResponse { devices }))
+}

@@ -1,0 +1,215 @@
+//! Reading requests: headers, numbers, the pull query, bodies (bounded),
+//! and draining a body left unread so the connection stays usable.
+
+use axum::body::Body;
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::HeaderMap;
+use azmx_sync_core::protocol::{headers, PullQuery};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+
+use super::error::{ApiError, ApiResult};
+use crate::{DEFAULT_PULL_LIMIT, MAX_JSON_BYTES};
+
+pub(crate) fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
+    // Messages name headers in lower case, as the relay always has.
+    let v = h.get(name).ok_or_else(|| {
+        ApiError::malformed(format!("missing header {}", name.to_ascii_lowercase()))
+    })?;
+    v.to_str().map_err(|_| {
+        ApiError::malformed(format!(
+            "header {} is not visible ASCII",
+            name.to_ascii_lowercase()
+        ))
+    })
+}
+
+/// Decimal u64 without sign or leading zeros (the canonical's form).
+pub(crate) fn parse_u64(field: &str, v: &str) -> Result<u64, ApiError> {
+    let ok = !v.is_empty()
+        && v.len() <= 20
+        && v.bytes().all(|b| b.is_ascii_digit())
+        && (v == "0" || !v.starts_with('0'));
+    if !ok {
+        return Err(ApiError::malformed(format!(
+            "{field} is not a canonical decimal integer"
+        )));
+    }
+    v.parse()
+        .map_err(|_| ApiError::malformed(format!("{field} out of range")))
+}
+
+/// A seq the relay can store (≤ i64::MAX).
+pub(crate) fn parse_seq(field: &str, v: &str) -> Result<u64, ApiError> {
+    let n = parse_u64(field, v)?;
+    if n > i64::MAX as u64 {
+        return Err(ApiError::malformed(format!("{field} exceeds 2^63-1")));
+    }
+    Ok(n)
+}
+
+fn parse_ts(v: &str) -> Result<i64, ApiError> {
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, v),
+    };
+    let n = parse_u64(headers::TS, digits)?;
+    if neg && n == 0 {
+        return Err(ApiError::malformed("X-Ts is negative zero"));
+    }
+    // Every i64 is a valid ts (§5), so the magnitude of a negative one may
+    // be 2^63 (i64::MIN), which has no positive i64.
+    let ts = if neg {
+        0i64.checked_sub_unsigned(n)
+    } else {
+        i64::try_from(n).ok()
+    };
+    ts.ok_or_else(|| ApiError::malformed("X-Ts out of range"))
+}
+
+/// The headers every signed request carries.
+pub(crate) struct SigHeaders<'a> {
+    pub(crate) device_id: &'a str,
+    pub(crate) ts: i64,
+    pub(crate) signature: &'a str,
+}
+
+pub(crate) fn sig_headers(h: &HeaderMap) -> Result<SigHeaders<'_>, ApiError> {
+    Ok(SigHeaders {
+        device_id: header(h, headers::DEVICE_ID)?,
+        ts: parse_ts(header(h, headers::TS)?)?,
+        signature: header(h, headers::SIGNATURE)?,
+    })
+}
+
+/// The pull query: `(since, limit)`, `since` `""` and `limit`
+/// [`DEFAULT_PULL_LIMIT`] when absent. `limit` is not clamped here: the
+/// signed value is the one sent.
+pub(crate) fn pull_query(q: Option<&str>) -> Result<(String, u32), ApiError> {
+    let q: PullQuery = serde_urlencoded::from_str(q.unwrap_or(""))
+        .map_err(|_| ApiError::malformed("invalid query string"))?;
+    let limit = match q.limit.as_deref() {
+        None => DEFAULT_PULL_LIMIT,
+        Some(l) => u32::try_from(parse_u64("limit", l)?)
+            .map_err(|_| ApiError::malformed("limit out of range"))?,
+    };
+    if limit == 0 {
+        return Err(ApiError::malformed("limit must be at least 1"));
+    }
+    Ok((q.since.unwrap_or_default(), limit))
+}
+
+/// A pull cursor (`c_` + decimal) to the position after which to list.
+pub(crate) fn parse_cursor(since: &str) -> Result<i64, ApiError> {
+    if since.is_empty() {
+        return Ok(0);
+    }
+    let n = since
+        .strip_prefix("c_")
+        .ok_or_else(|| ApiError::malformed("since is not a cursor returned by this relay"))
+        .and_then(|d| parse_u64("since", d))?;
+    i64::try_from(n).map_err(|_| ApiError::malformed("since out of range"))
+}
+
+/// The position a cursor names, as [`parse_cursor`] reads it back.
+pub(crate) fn cursor(position: i64) -> String {
+    format!("c_{position}")
+}
+
+pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// 413 `too_large` when the declared length is over `limit` (checked
+/// before any other work).
+pub(crate) fn check_declared_length(h: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    if content_length(h).is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(())
+}
+
+/// Reads a body up to `limit` bytes; past it, 413 `too_large`.
+pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    check_declared_length(h, limit)?;
+    let mut body = body;
+    let mut first: Option<Bytes> = None;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| ApiError::malformed("could not read the request body").closing())?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        match first.take() {
+            None if buf.is_empty() => first = Some(data),
+            Some(f) => {
+                buf.reserve(total.min(limit));
+                buf.extend_from_slice(&f);
+                buf.extend_from_slice(&data);
+            }
+            None => buf.extend_from_slice(&data),
+        }
+    }
+    Ok(match first {
+        Some(f) => f,
+        None => Bytes::from(buf),
+    })
+}
+
+/// Reads and discards a body we answer early (an auth failure before the
+/// body was needed), so the connection stays usable for keep-alive. Gives up
+/// past `limit` bytes; the caller's answer then closes the connection.
+async fn drain(body: Body, limit: usize) -> bool {
+    let mut body = body;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return false };
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total > limit {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Finishes a body-taking handler: if it failed before it took the body,
+/// drain the body so the connection can be reused (or close it).
+pub(crate) async fn finish(r: ApiResult, body: Option<Body>, limit: usize) -> ApiResult {
+    match (r, body) {
+        (Err(e), Some(b)) if !e.close => {
+            if drain(b, limit).await {
+                Err(e)
+            } else {
+                Err(e.closing())
+            }
+        }
+        (r, _) => r,
+    }
+}
+
+pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
+    h: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    let bytes = read_body(h, body, MAX_JSON_BYTES).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // serde_json messages name the field/position, never echo values at length.
+        ApiError::malformed(format!(
+            "invalid JSON body: {}",
+            truncate(&e.to_string(), 200)
+        ))
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
