@@ -70,7 +70,7 @@ impl JsStore {
         });
         let (env, adapter) = found.ok_or_else(|| {
             HostError::new(
-                "JS store adapters are only called during syncNow/export/import on the JS thread",
+                "JS store adapters are only called during syncNow/exportTo/importFrom on the JS thread",
             )
         })?;
         body(Env::from_raw(env), adapter).map_err(HostError::new)

@@ -32,7 +32,7 @@ static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 /// RecordChange[]): void }`; `snapshot` must return every record including
 /// tombstones (`deleted: true`), `apply` must store each change's `record`
 /// (for `op: 'delete'` it is the tombstone to keep). They are called only
-/// during `syncNow()`, `export()`, `import()` and `unsynced()`, on the JS
+/// during `syncNow()`, `exportTo()`, `importFrom()` and `unsynced()`, on the JS
 /// thread; an exception they throw becomes a `STORE_ERROR`. Calling the
 /// engine again from inside a callback throws `BUSY`.
 ///

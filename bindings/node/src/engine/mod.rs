@@ -1,7 +1,7 @@
 //! `SyncEngine`: the core sync engine for Node.js / Electron main processes.
 //!
 //! Design: the engine runs its cycle synchronously on the JS thread, inside
-//! `syncNow()` (and `export`/`import`/`unsynced`), with the built-in HTTP
+//! `syncNow()` (and `exportTo`/`importFrom`/`unsynced`), with the built-in HTTP
 //! transport (blocking `ureq`). Store adapters are plain JS objects with
 //! `snapshot()` and `apply(changes)` methods; they are called directly with
 //! the `Env` of the running call, so no threadsafe function is needed and a
