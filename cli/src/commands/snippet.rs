@@ -160,58 +160,44 @@ pub fn snippet(ctx: &Ctx, cmd: SnippetCmd) -> CliResult {
         }
         SnippetCmd::Edit { id, text, handle } => {
             let text = read_text_arg(text)?;
-            let dev = Device::open(&ctx.state_dir)?;
-            let device_id = dev.require_id()?;
-            let handle = find_handle(&dev.stores, &id, handle)?;
-            let key = RecordKey::new(Some(handle.clone()), id.clone());
-            let rec = dev.stores.snippets.write(&key, |cur| match cur {
-                Some(c) if !c.deleted => Ok(Record::new(
-                    &id,
-                    Some(handle.clone()),
-                    next_time(cur),
-                    None,
-                    &device_id,
-                    json!({ "text": text }),
-                )),
-                _ => Err(
-                    CliError::generic(format!("no snippet `{id}` under handle `{handle}`"))
-                        .hint("`azmx-sync snippet list` shows the ids"),
-                ),
-            })?;
-            if ctx.json {
-                print_json(&snippet_json(&rec));
-            } else {
-                println!("edited snippet {} (handle {})", s.cyan(&rec.id), handle);
-            }
-            Ok(())
+            change(ctx, &id, handle, Some(text))
         }
-        SnippetCmd::Rm { id, handle } => {
-            let dev = Device::open(&ctx.state_dir)?;
-            let device_id = dev.require_id()?;
-            let handle = find_handle(&dev.stores, &id, handle)?;
-            let key = RecordKey::new(Some(handle.clone()), id.clone());
-            let rec = dev.stores.snippets.write(&key, |cur| match cur {
-                Some(c) if !c.deleted => Ok(Record::tombstone(
-                    &id,
-                    Some(handle.clone()),
-                    next_time(cur),
-                    None,
-                    &device_id,
-                )),
-                _ => Err(CliError::generic(format!(
-                    "no snippet `{id}` under handle `{handle}`"
-                ))),
-            })?;
-            if ctx.json {
-                print_json(&snippet_json(&rec));
-            } else {
-                println!(
-                    "deleted snippet {} (handle {}); the delete reaches your other devices on sync",
-                    s.cyan(&rec.id),
-                    handle
-                );
-            }
-            Ok(())
-        }
+        SnippetCmd::Rm { id, handle } => change(ctx, &id, handle, None),
     }
+}
+
+/// `edit` (with the new text) or `rm` (without) of a live snippet.
+fn change(ctx: &Ctx, id: &str, handle: Option<String>, text: Option<String>) -> CliResult {
+    let dev = Device::open(&ctx.state_dir)?;
+    let device_id = dev.require_id()?;
+    let handle = find_handle(&dev.stores, id, handle)?;
+    let key = RecordKey::new(Some(handle.clone()), id.to_string());
+    let rec = dev.stores.snippets.write(&key, |cur| {
+        if cur.is_none_or(|c| c.deleted) {
+            let e = CliError::generic(format!("no snippet `{id}` under handle `{handle}`"));
+            return Err(match text {
+                Some(_) => e.hint("`azmx-sync snippet list` shows the ids"),
+                None => e,
+            });
+        }
+        let (scope, at) = (Some(handle.clone()), next_time(cur));
+        Ok(match &text {
+            Some(t) => Record::new(id, scope, at, None, &device_id, json!({ "text": t })),
+            None => Record::tombstone(id, scope, at, None, &device_id),
+        })
+    })?;
+    if ctx.json {
+        print_json(&snippet_json(&rec));
+        return Ok(());
+    }
+    let s = Style::stdout();
+    match text {
+        Some(_) => println!("edited snippet {} (handle {})", s.cyan(&rec.id), handle),
+        None => println!(
+            "deleted snippet {} (handle {}); the delete reaches your other devices on sync",
+            s.cyan(&rec.id),
+            handle
+        ),
+    }
+    Ok(())
 }
