@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::HeaderMap;
+use azmx_sync_core::integrity::sha256_hex;
 use azmx_sync_core::protocol::{headers, PullQuery};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -161,6 +162,21 @@ pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> Result
         Some(f) => f,
         None => Bytes::from(buf),
     })
+}
+
+/// Reads the body the handler left in `slot` (up to `limit`) and checks
+/// it against the request's `X-Sha256`.
+pub(crate) async fn read_checked_body(
+    h: &HeaderMap,
+    slot: &mut Option<Body>,
+    limit: usize,
+    sha256: &str,
+) -> Result<Bytes, ApiError> {
+    let data = read_body(h, slot.take().unwrap_or_default(), limit).await?;
+    if sha256_hex(&data) != sha256 {
+        return Err(ApiError::sha256_mismatch());
+    }
+    Ok(data)
 }
 
 /// Reads and discards a body we answer early (an auth failure before the

@@ -7,7 +7,6 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use azmx_sync_core::canonical::SignedRequest;
-use azmx_sync_core::integrity::sha256_hex;
 use azmx_sync_core::protocol::{
     headers, ErrorCode, KeycheckPutResponse, PullItem, PullPage, PushResponse,
 };
@@ -15,7 +14,7 @@ use azmx_sync_core::protocol::{
 use super::error::{bytes_response, json_response, ApiError, ApiResult};
 use super::parse::{
     check_declared_length, cursor, finish, header, parse_cursor, parse_seq, parse_u64, pull_query,
-    read_body, sig_headers,
+    read_checked_body, sig_headers,
 };
 use super::AppState;
 use crate::storage::{KeycheckPut, NewBlob, PushOutcome};
@@ -42,10 +41,7 @@ async fn push_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body>) -> Ap
             ts,
         })
         .await?;
-    let data = read_body(h, slot.take().unwrap_or_default(), limit).await?;
-    if sha256_hex(&data) != sha256 {
-        return Err(ApiError::sha256_mismatch());
-    }
+    let data = read_checked_body(h, slot, limit, sha256).await?;
     let now = st.now();
     let blob = NewBlob {
         device_id: dev.device_id.clone(),
@@ -175,10 +171,7 @@ async fn keycheck_put_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body
             ts,
         })
         .await?;
-    let data = read_body(h, slot.take().unwrap_or_default(), MAX_KEYCHECK_BYTES).await?;
-    if sha256_hex(&data) != sha256 {
-        return Err(ApiError::sha256_mismatch());
-    }
+    let data = read_checked_body(h, slot, MAX_KEYCHECK_BYTES, sha256).await?;
     let now = st.now();
     match st
         .storage
