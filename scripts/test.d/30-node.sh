@@ -94,21 +94,24 @@ fi
 
 echo
 echo "--- Node example ---"
-if node examples/node/example.js >"$OUT/example.log" 2>&1 \
-   && grep -q "desktop now has: s0: ls -la, s1: git log --oneline" "$OUT/example.log" \
-   && grep -q "open with another receipt: DECRYPT_FAILED" "$OUT/example.log"; then
-  ok "examples/node/example.js runs"
-else
-  cat "$OUT/example.log"; ko "examples/node/example.js"
-fi
-
-if node examples/node/two_devices.mjs >"$OUT/two_devices.log" 2>&1 \
-   && grep -q "desktop now has: s0: ls -la, s1: git log --oneline" "$OUT/two_devices.log" \
-   && grep -q "after the delete the desktop has: s1" "$OUT/two_devices.log"; then
-  ok "examples/node/two_devices.mjs runs"
-else
-  cat "$OUT/two_devices.log"; ko "examples/node/two_devices.mjs"
-fi
+# run_example FILE EXPECTED...: runs examples/node/FILE; every EXPECTED line
+# must be in its output.
+run_example() {
+  local file=$1 log="$OUT/${1%.*}.log" want
+  shift
+  if node "examples/node/$file" >"$log" 2>&1; then
+    for want in "$@"; do
+      grep -qF "$want" "$log" || { cat "$log"; ko "examples/node/$file: no '$want'"; return; }
+    done
+    ok "examples/node/$file runs"
+  else
+    cat "$log"; ko "examples/node/$file"
+  fi
+}
+run_example example.js "desktop now has: s0: ls -la, s1: git log --oneline" \
+  "open with another receipt: DECRYPT_FAILED"
+run_example two_devices.mjs "desktop now has: s0: ls -la, s1: git log --oneline" \
+  "after the delete the desktop has: s1"
 
 echo
 echo "Node: $PASS passed, $FAIL failed ($(( $(date +%s) - T0 )) s)"
