@@ -52,7 +52,9 @@ pub fn check_store_spec(
     contract: Contract,
     validator: ValidatorKind,
 ) -> Result<StoreSpec, ApiError> {
-    checked(name, contract, validator, |c, v| (c, v) != (contract, validator))
+    checked(name, contract, validator, |c, v| {
+        (c, v) != (contract, validator)
+    })
 }
 
 /// A custom store's spec: like [`check_store_spec`], but a built-in name is

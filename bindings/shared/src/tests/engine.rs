@@ -7,7 +7,7 @@ use azmx_sync_core::engine::{HostError, StoreAdapter};
 use azmx_sync_core::merge::{Change, Record};
 
 use crate::engine::{clamp_interval_secs, Engine};
-use crate::events::Severity;
+use crate::events::{EventView, Severity};
 use crate::store_spec::{Contract, ValidatorKind};
 use crate::ErrorKind;
 
@@ -93,17 +93,21 @@ fn intervals_clamp_like_the_core() {
 }
 
 #[test]
-fn severities_follow_the_cli_highlights() {
-    use azmx_sync_core::engine::EventKind as K;
-    assert_eq!(crate::events::severity(&K::Revoked), Severity::Error);
+fn event_views_carry_the_cores_severity() {
+    use azmx_sync_core::engine::{ActivityEvent, EventKind};
+    let e = ActivityEvent {
+        at_ms: 5,
+        kind: EventKind::NetworkError {
+            message: "refused".into(),
+        },
+    };
+    let v = EventView::from(&e);
+    assert_eq!(v.kind, "networkError");
+    assert_eq!(v.severity, Severity::Warning);
     assert_eq!(
-        crate::events::severity(&K::NetworkError {
-            message: String::new()
-        }),
-        Severity::Warning
+        v.fields.get("message").and_then(|m| m.as_str()),
+        Some("refused")
     );
-    assert_eq!(
-        crate::events::severity(&K::Pulled { blobs: 1 }),
-        Severity::Info
-    );
+    assert!(!v.fields.contains_key("type"));
+    assert!(v.json.contains("\"atMs\":5"));
 }
