@@ -648,7 +648,7 @@ static void *thread_main(void *arg) {
   int ok = strcmp(azmx_last_error_message(), "") == 0;
   AzmxBuffer out = {0};
   ok &= azmx_merge("nope", "[]", "[]", &out) == AZMX_STATUS_UNKNOWN_STORE;
-  ok &= strstr(azmx_last_error_message(), "unknown") != NULL;
+  ok &= strstr(azmx_last_error_message(), "no built-in store is named `nope`") != NULL;
   return ok ? (void *)1 : NULL;
 }
 

@@ -2,7 +2,9 @@
 
 use std::mem::ManuallyDrop;
 
-use super::guard::{call_value, wipe, CallResult, Failure};
+use zeroize::Zeroize;
+
+use super::guard::{call_value, null, CallResult};
 
 /// A byte buffer allocated by the library and owned by the caller until it
 /// is passed to [`azmx_buffer_free`]. Do not modify the fields.
@@ -76,7 +78,7 @@ impl IntoBuffer for Vec<u8> {
 /// `out` must be NULL or valid for a write of an `AzmxBuffer`.
 pub(crate) unsafe fn reset_out(out: *mut AzmxBuffer, what: &str) -> CallResult {
     if out.is_null() {
-        return Err(Failure::null(what));
+        return Err(null(what));
     }
     // SAFETY: non-NULL and writable per the caller's contract; `write`
     // does not drop whatever (possibly uninitialised) value was there.
@@ -119,7 +121,7 @@ pub unsafe extern "C" fn azmx_buffer_free(buf: *mut AzmxBuffer) {
         // NUL at [len], inside cap, which a Vec may leave there); the caller
         // has not modified them.
         let mut v = unsafe { Vec::from_raw_parts(b.ptr, b.len, b.cap) };
-        wipe(&mut v);
+        v.zeroize();
         drop(v);
         *b = AzmxBuffer::EMPTY;
     })

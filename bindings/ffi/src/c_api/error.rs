@@ -1,7 +1,11 @@
 //! Status codes and the thread-local last-error message.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
+
+use azmx_sync_bridge::error::{c_status_name, C_STATUSES};
+use azmx_sync_bridge::ApiError;
 
 use super::guard::call_value;
 
@@ -87,100 +91,67 @@ pub enum AzmxStatus {
 }
 
 impl AzmxStatus {
-    pub(crate) fn from_core(e: &azmx_sync_core::Error) -> Self {
-        use azmx_sync_core::Error as E;
-        match e {
-            E::EmptyReceipt => Self::EmptyReceipt,
-            E::EmptyLicenseId => Self::EmptyLicenseId,
-            E::InvalidBase64 => Self::InvalidBase64,
-            E::EnvelopeTooShort { .. } => Self::EnvelopeTooShort,
-            E::UnsupportedVersion(_) => Self::UnsupportedVersion,
-            E::DecryptFailed => Self::DecryptFailed,
-            E::BlobIntegrity { .. } => Self::BlobIntegrity,
-            E::KeyFile { .. } => Self::KeyFile,
-            E::MalformedField { .. } => Self::MalformedField,
-            E::BadSignature => Self::BadSignature,
-            E::ClockSkew { .. } => Self::ClockSkew,
-            _ => Self::Internal,
-        }
-    }
-
-    /// The status of a sync-engine error (core errors keep their own codes).
-    pub(crate) fn from_sync(e: &azmx_sync_core::engine::SyncError) -> Self {
-        use azmx_sync_core::engine::SyncError as E;
-        match e {
-            E::WrongReceipt => Self::WrongReceipt,
-            E::NoReceipt => Self::NoReceipt,
-            E::NotRegistered => Self::NotRegistered,
-            E::Revoked => Self::Revoked,
-            E::ClockSkew { .. } => Self::ClockSkew,
-            E::RateLimited { .. } => Self::RateLimited,
-            E::Network { .. } => Self::RelayUnreachable,
-            E::Relay { .. } => Self::RelayError,
-            E::Store { .. } => Self::HostCallbackFailed,
-            E::Config(_) => Self::InvalidArgument,
-            E::State { .. } => Self::StateDir,
-            E::ExportFormat(_) => Self::ExportFormat,
-            E::Core(c) => Self::from_core(c),
-            // `SyncError` is non-exhaustive; the message keeps its code.
-            _ => Self::Internal,
-        }
-    }
-
-    /// Every status with its stable name: the one list `azmx_status_name`
-    /// and the round-trip test read.
-    const TABLE: [(AzmxStatus, &'static CStr); 31] = [
-        (Self::Ok, c"OK"),
-        (Self::InvalidArgument, c"INVALID_ARGUMENT"),
-        (Self::NullPointer, c"NULL_POINTER"),
-        (Self::BufferTooSmall, c"BUFFER_TOO_SMALL"),
-        (Self::EmptyReceipt, c"EMPTY_RECEIPT"),
-        (Self::EmptyLicenseId, c"EMPTY_LICENSE_ID"),
-        (Self::InvalidBase64, c"INVALID_BASE64"),
-        (Self::EnvelopeTooShort, c"ENVELOPE_TOO_SHORT"),
-        (Self::UnsupportedVersion, c"UNSUPPORTED_VERSION"),
-        (Self::DecryptFailed, c"DECRYPT_FAILED"),
-        (Self::BlobIntegrity, c"BLOB_INTEGRITY"),
-        (Self::KeyFile, c"KEY_FILE"),
-        (Self::MalformedField, c"MALFORMED_FIELD"),
-        (Self::BadSignature, c"BAD_SIGNATURE"),
-        (Self::ClockSkew, c"CLOCK_SKEW"),
-        (Self::InvalidJson, c"INVALID_JSON"),
-        (Self::InvalidRecord, c"INVALID_RECORD"),
-        (Self::InvalidStoreName, c"INVALID_STORE_NAME"),
-        (Self::UnknownStore, c"UNKNOWN_STORE"),
-        (Self::WrongReceipt, c"WRONG_RECEIPT"),
-        (Self::NoReceipt, c"NO_RECEIPT"),
-        (Self::NotRegistered, c"NOT_REGISTERED"),
-        (Self::Revoked, c"REVOKED"),
-        (Self::RelayUnreachable, c"RELAY_UNREACHABLE"),
-        (Self::RateLimited, c"RATE_LIMITED"),
-        (Self::RelayError, c"RELAY_ERROR"),
-        (Self::HostCallbackFailed, c"HOST_CALLBACK_FAILED"),
-        (Self::StateDir, c"STATE_DIR"),
-        (Self::ExportFormat, c"EXPORT_FORMAT"),
-        (Self::Internal, c"INTERNAL"),
-        (Self::Panic, c"PANIC"),
+    /// Every status, in number order. Numbers and names are the shared
+    /// table's (`azmx_sync_bridge::error::C_STATUSES`; tested below).
+    const ALL: [AzmxStatus; 31] = [
+        Self::Ok,
+        Self::InvalidArgument,
+        Self::NullPointer,
+        Self::BufferTooSmall,
+        Self::EmptyReceipt,
+        Self::EmptyLicenseId,
+        Self::InvalidBase64,
+        Self::EnvelopeTooShort,
+        Self::UnsupportedVersion,
+        Self::DecryptFailed,
+        Self::BlobIntegrity,
+        Self::KeyFile,
+        Self::MalformedField,
+        Self::BadSignature,
+        Self::ClockSkew,
+        Self::InvalidJson,
+        Self::InvalidRecord,
+        Self::InvalidStoreName,
+        Self::UnknownStore,
+        Self::WrongReceipt,
+        Self::NoReceipt,
+        Self::NotRegistered,
+        Self::Revoked,
+        Self::RelayUnreachable,
+        Self::RateLimited,
+        Self::RelayError,
+        Self::HostCallbackFailed,
+        Self::StateDir,
+        Self::ExportFormat,
+        Self::Internal,
+        Self::Panic,
     ];
+
+    /// The status of a failed call: its error's C number in the shared table.
+    pub(crate) fn of(e: &ApiError) -> Self {
+        Self::from_raw(e.c_status()).unwrap_or(Self::Internal)
+    }
 
     /// The stable upper-case name, without the `AzmxStatus_` prefix.
     pub fn name(self) -> &'static str {
-        self.c_name().to_str().expect("status names are ASCII")
-    }
-
-    fn c_name(self) -> &'static CStr {
-        Self::TABLE
-            .iter()
-            .find(|(s, _)| *s == self)
-            .map_or(c"UNKNOWN", |(_, n)| n)
+        c_status_name(self as i32).unwrap_or("UNKNOWN")
     }
 
     fn from_raw(raw: i32) -> Option<Self> {
-        Self::TABLE
-            .iter()
-            .map(|(s, _)| *s)
-            .find(|s| *s as i32 == raw)
+        Self::ALL.into_iter().find(|s| *s as i32 == raw)
     }
+}
+
+/// The status names as C strings, made once from the shared table (the
+/// pointers `azmx_status_name` returns stay valid for the program's life).
+fn c_names() -> &'static [(i32, CString)] {
+    static NAMES: OnceLock<Vec<(i32, CString)>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        C_STATUSES
+            .iter()
+            .map(|(n, name)| (*n, CString::new(*name).expect("ASCII names")))
+            .collect()
+    })
 }
 
 thread_local! {
@@ -224,55 +195,92 @@ pub extern "C" fn azmx_last_error_message() -> *const c_char {
 pub extern "C" fn azmx_status_name(status: i32) -> *const c_char {
     // SAFETY (extern "C"): takes a plain integer (no invalid enum values
     // can reach Rust) and returns a pointer to a static string.
-    call_value(c"UNKNOWN".as_ptr(), || match AzmxStatus::from_raw(status) {
-        Some(s) => s.c_name().as_ptr(),
-        None => c"UNKNOWN".as_ptr(),
+    call_value(c"UNKNOWN".as_ptr(), || {
+        c_names()
+            .iter()
+            .find(|(n, _)| *n == status)
+            .map_or(c"UNKNOWN".as_ptr(), |(_, name)| name.as_ptr())
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CStr;
+
+    use azmx_sync_bridge::ErrorKind;
+
     use super::*;
 
-    #[test]
-    fn names_match_core_codes() {
-        use azmx_sync_core::Error as E;
-        for e in [
-            E::EmptyReceipt,
-            E::EmptyLicenseId,
-            E::InvalidBase64,
-            E::EnvelopeTooShort { len: 1 },
-            E::UnsupportedVersion(2),
-            E::DecryptFailed,
-            E::BlobIntegrity {
-                expected: String::new(),
-                actual: String::new(),
-            },
-            E::BadSignature,
-            E::ClockSkew {
-                skew_secs: 1,
-                max_secs: 0,
-            },
-            E::MalformedField {
-                field: "f",
-                reason: "r",
-            },
-        ] {
-            assert_eq!(
-                AzmxStatus::from_core(&e).name(),
-                e.code().to_ascii_uppercase()
-            );
-        }
+    fn status_name(raw: i32) -> &'static str {
+        // SAFETY: `azmx_status_name` returns a static NUL-terminated string.
+        unsafe { CStr::from_ptr(azmx_status_name(raw)) }
+            .to_str()
+            .unwrap()
     }
 
     #[test]
-    fn every_status_round_trips_and_names_are_unique() {
-        let mut names = std::collections::HashSet::new();
-        for (s, _) in AzmxStatus::TABLE {
-            assert_eq!(AzmxStatus::from_raw(s as i32), Some(s));
-            assert!(names.insert(s.name()));
+    fn statuses_are_the_shared_table_both_ways() {
+        assert_eq!(AzmxStatus::ALL.len(), C_STATUSES.len());
+        for s in AzmxStatus::ALL {
+            let row = C_STATUSES.iter().find(|(n, _)| *n == s as i32);
+            assert_eq!(row.map(|(_, name)| *name), Some(status_name(s as i32)));
+            assert_eq!(s.name(), status_name(s as i32));
+        }
+        for (n, name) in C_STATUSES {
+            assert_eq!(AzmxStatus::from_raw(*n).map(AzmxStatus::name), Some(*name));
+            assert_eq!(status_name(*n), *name);
+        }
+        for kind in ErrorKind::ALL {
+            let status = AzmxStatus::from_raw(kind.c_status()).expect("a C status");
+            assert_eq!(status.name(), kind.c_name(), "{kind:?}");
         }
         assert_eq!(AzmxStatus::from_raw(-1), None);
         assert_eq!(AzmxStatus::from_raw(4), None);
+        assert_eq!(status_name(4), "UNKNOWN");
+    }
+
+    #[test]
+    fn core_and_engine_errors_keep_their_c_status() {
+        use azmx_sync_core::engine::SyncError as E;
+        let core = |e| ApiError::from(E::Core(e));
+        let cases = [
+            (E::WrongReceipt.into(), AzmxStatus::WrongReceipt),
+            (E::Revoked.into(), AzmxStatus::Revoked),
+            (
+                E::ClockSkew { skew_secs: 400 }.into(),
+                AzmxStatus::ClockSkew,
+            ),
+            (
+                E::Config("twice".into()).into(),
+                AzmxStatus::InvalidArgument,
+            ),
+            (
+                E::Network {
+                    message: "x".into(),
+                }
+                .into(),
+                AzmxStatus::RelayUnreachable,
+            ),
+            (
+                E::Store {
+                    store: "notes".into(),
+                    message: "x".into(),
+                }
+                .into(),
+                AzmxStatus::HostCallbackFailed,
+            ),
+            (E::ExportFormat("x".into()).into(), AzmxStatus::ExportFormat),
+            (
+                core(azmx_sync_core::Error::DecryptFailed),
+                AzmxStatus::DecryptFailed,
+            ),
+            (
+                core(azmx_sync_core::Error::InvalidBase64),
+                AzmxStatus::InvalidBase64,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(AzmxStatus::of(&e), want, "{e:?}");
+        }
     }
 }

@@ -12,7 +12,7 @@
 //! }
 //! ```
 //!
-//! `ffi_boundary!` catches panics, turns a [`Failure`] into its status and
+//! `ffi_boundary!` catches panics, turns an [`ApiError`] into its status and
 //! the thread's last-error message, clears the message on success and,
 //! with `out =>`, resets the `AzmxBuffer` out-parameter before the body
 //! runs and stores the body's result in it.
@@ -22,6 +22,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use super::buffer::{reset_out, set_out, IntoBuffer};
+use azmx_sync_bridge::ApiError;
+use zeroize::Zeroize;
+
 use super::error::{clear_last_error, set_last_error, AzmxStatus};
 
 /// The panic boundary of a status-returning entry point.
@@ -29,7 +32,7 @@ use super::error::{clear_last_error, set_last_error, AzmxStatus};
 /// - `ffi_boundary!("name", { body })`: `body` is a `CallResult`.
 /// - `ffi_boundary!("name", out => body)`: `out` is a `*mut AzmxBuffer`
 ///   out-parameter, reset to `{NULL, 0, 0}` first (`NULL_POINTER` if it is
-///   NULL); `body` is a `Result<String | Vec<u8>, Failure>` stored in it.
+///   NULL); `body` is a `Result<String | Vec<u8>, ApiError>` stored in it.
 macro_rules! ffi_boundary {
     ($name:literal, $out:ident => $body:expr) => {
         $crate::c_api::guard::call($name, || {
@@ -45,55 +48,25 @@ macro_rules! ffi_boundary {
 }
 pub(crate) use ffi_boundary;
 
-/// A failed call: the status returned to C and the message kept for
-/// `azmx_last_error_message`. Messages never carry secrets or user data.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub status: AzmxStatus,
-    pub message: String,
-}
+// A failed call is an `ApiError`: its C status number comes from the shared
+// error table, its message (kept for `azmx_last_error_message`) from its
+// Display, which never carries secrets or user data.
 
-impl Failure {
-    pub fn new(status: AzmxStatus, message: impl Into<String>) -> Self {
-        Failure {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn null(what: &str) -> Self {
-        Failure::new(AzmxStatus::NullPointer, format!("`{what}` is NULL"))
-    }
-
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Failure::new(AzmxStatus::InvalidArgument, message)
-    }
-
-    pub fn too_small(needed: usize) -> Self {
-        Failure::new(
-            AzmxStatus::BufferTooSmall,
-            format!("output buffer too small: {needed} bytes needed"),
-        )
+/// A required pointer argument was NULL.
+pub(crate) fn null(what: &str) -> ApiError {
+    ApiError::NullPointer {
+        detail: format!("`{what}` is NULL"),
     }
 }
 
-impl From<azmx_sync_core::Error> for Failure {
-    fn from(e: azmx_sync_core::Error) -> Self {
-        // The core's messages are written to be secret-free (see core/src/error.rs).
-        Failure::new(AzmxStatus::from_core(&e), e.to_string())
+/// A caller-owned output buffer is too small.
+pub(crate) fn too_small(needed: usize) -> ApiError {
+    ApiError::BufferTooSmall {
+        detail: format!("output buffer too small: {needed} bytes needed"),
     }
 }
 
-impl From<azmx_sync_core::engine::SyncError> for Failure {
-    fn from(e: azmx_sync_core::engine::SyncError) -> Self {
-        // The engine's messages are written to be secret-free (see
-        // core/src/engine/error.rs); host errors carry only what the
-        // bridges in `host` put there.
-        Failure::new(AzmxStatus::from_sync(&e), e.to_string())
-    }
-}
-
-pub(crate) type CallResult = Result<(), Failure>;
+pub(crate) type CallResult = Result<(), ApiError>;
 
 /// Runs the body of an entry point: catches panics (so none unwinds into C),
 /// records the error message of a failure, clears it on success.
@@ -106,16 +79,15 @@ pub(crate) fn call(name: &'static str, body: impl FnOnce() -> CallResult) -> Azm
             clear_last_error();
             AzmxStatus::Ok
         }
-        Ok(Err(f)) => {
-            set_last_error(&f.message);
-            f.status
-        }
-        Err(_) => {
-            // The panic payload is deliberately not copied into the message.
-            set_last_error(&format!("internal error: panic inside {name}"));
-            AzmxStatus::Panic
-        }
+        Ok(Err(e)) => fail(&e),
+        // The panic payload is deliberately not copied into the message.
+        Err(_) => fail(&ApiError::panic_in(name)),
     }
+}
+
+fn fail(e: &ApiError) -> AzmxStatus {
+    set_last_error(&e.to_string());
+    AzmxStatus::of(e)
 }
 
 /// Panic boundary for entry points that return a value instead of a status
@@ -133,14 +105,14 @@ impl OutSlot {
     /// # Safety
     /// `out` must be NULL or valid for writes of an `AzmxBuffer` for as
     /// long as the slot lives.
-    pub(crate) unsafe fn reset(out: *mut super::AzmxBuffer, what: &str) -> Result<Self, Failure> {
+    pub(crate) unsafe fn reset(out: *mut super::AzmxBuffer, what: &str) -> Result<Self, ApiError> {
         // SAFETY: NULL or writable per the contract.
         unsafe { reset_out(out, what) }?;
         Ok(OutSlot(out))
     }
 
     /// Stores a successful result.
-    pub(crate) fn fill<T: IntoBuffer>(self, result: Result<T, Failure>) -> CallResult {
+    pub(crate) fn fill<T: IntoBuffer>(self, result: Result<T, ApiError>) -> CallResult {
         let value = result?.into_buffer();
         // SAFETY: checked non-NULL and writable by `reset`.
         unsafe { set_out(self.0, value) };
@@ -152,10 +124,10 @@ impl OutSlot {
 ///
 /// # Safety
 /// `ptr` must be NULL or a live handle that is not freed during `'a`.
-pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Failure> {
+pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, ApiError> {
     // SAFETY: NULL or live per the contract; handles are only read (the
     // types behind them synchronise inside where they change).
-    unsafe { ptr.as_ref() }.ok_or_else(|| Failure::null(what))
+    unsafe { ptr.as_ref() }.ok_or_else(|| null(what))
 }
 
 /// Hands a new handle to C through `out` (checked non-NULL before).
@@ -191,16 +163,14 @@ pub(crate) unsafe fn bytes<'a>(
     ptr: *const u8,
     len: usize,
     what: &str,
-) -> Result<&'a [u8], Failure> {
+) -> Result<&'a [u8], ApiError> {
     if ptr.is_null() {
-        return if len == 0 {
-            Ok(&[])
-        } else {
-            Err(Failure::null(what))
-        };
+        return if len == 0 { Ok(&[]) } else { Err(null(what)) };
     }
     if len > isize::MAX as usize {
-        return Err(Failure::invalid(format!("`{what}` length is too large")));
+        return Err(ApiError::invalid_argument(format!(
+            "`{what}` length is too large"
+        )));
     }
     // SAFETY: non-NULL, and the caller guarantees `len` readable bytes that
     // stay unchanged for 'a; len ≤ isize::MAX was checked above.
@@ -211,10 +181,11 @@ pub(crate) unsafe fn bytes<'a>(
 ///
 /// # Safety
 /// As [`bytes`].
-pub(crate) unsafe fn utf8<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str, Failure> {
+pub(crate) unsafe fn utf8<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str, ApiError> {
     // SAFETY: per the contract.
     let raw = unsafe { bytes(ptr, len, what) }?;
-    std::str::from_utf8(raw).map_err(|_| Failure::invalid(format!("`{what}` is not valid UTF-8")))
+    std::str::from_utf8(raw)
+        .map_err(|_| ApiError::invalid_argument(format!("`{what}` is not valid UTF-8")))
 }
 
 /// Borrows a NUL-terminated C string as UTF-8.
@@ -222,17 +193,18 @@ pub(crate) unsafe fn utf8<'a>(ptr: *const u8, len: usize, what: &str) -> Result<
 /// # Safety
 /// If `ptr` is not NULL it must point to a NUL-terminated string valid and
 /// unchanged for `'a`.
-pub(crate) unsafe fn text<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, Failure> {
+pub(crate) unsafe fn text<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, ApiError> {
     // SAFETY: per the contract.
     let raw = unsafe { c_bytes(ptr, what) }?;
-    std::str::from_utf8(raw).map_err(|_| Failure::invalid(format!("`{what}` is not valid UTF-8")))
+    std::str::from_utf8(raw)
+        .map_err(|_| ApiError::invalid_argument(format!("`{what}` is not valid UTF-8")))
 }
 
 /// An optional NUL-terminated UTF-8 string: NULL is `None`.
 ///
 /// # Safety
 /// As [`text`].
-pub(crate) unsafe fn opt_text(ptr: *const c_char, what: &str) -> Result<Option<String>, Failure> {
+pub(crate) unsafe fn opt_text(ptr: *const c_char, what: &str) -> Result<Option<String>, ApiError> {
     if ptr.is_null() {
         return Ok(None);
     }
@@ -244,9 +216,9 @@ pub(crate) unsafe fn opt_text(ptr: *const c_char, what: &str) -> Result<Option<S
 ///
 /// # Safety
 /// As [`text`].
-pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char, what: &str) -> Result<&'a [u8], Failure> {
+pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char, what: &str) -> Result<&'a [u8], ApiError> {
     if ptr.is_null() {
-        return Err(Failure::null(what));
+        return Err(null(what));
     }
     // SAFETY: non-NULL and NUL-terminated per the contract.
     Ok(unsafe { CStr::from_ptr(ptr) }.to_bytes())
@@ -256,26 +228,26 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char, what: &str) -> Result<&'a [
 ///
 /// # Safety
 /// As [`text`].
-pub(crate) unsafe fn path(ptr: *const c_char, what: &str) -> Result<PathBuf, Failure> {
+pub(crate) unsafe fn path(ptr: *const c_char, what: &str) -> Result<PathBuf, ApiError> {
     // SAFETY: per the contract.
     let raw = unsafe { c_bytes(ptr, what) }?;
     if raw.is_empty() {
-        return Err(Failure::invalid(format!("`{what}` is empty")));
+        return Err(ApiError::invalid_argument(format!("`{what}` is empty")));
     }
     path_from(raw, what)
 }
 
 #[cfg(unix)]
-fn path_from(raw: &[u8], _what: &str) -> Result<PathBuf, Failure> {
+fn path_from(raw: &[u8], _what: &str) -> Result<PathBuf, ApiError> {
     use std::os::unix::ffi::OsStrExt;
     Ok(PathBuf::from(std::ffi::OsStr::from_bytes(raw)))
 }
 
 #[cfg(not(unix))]
-fn path_from(raw: &[u8], what: &str) -> Result<PathBuf, Failure> {
+fn path_from(raw: &[u8], what: &str) -> Result<PathBuf, ApiError> {
     std::str::from_utf8(raw)
         .map(PathBuf::from)
-        .map_err(|_| Failure::invalid(format!("`{what}` is not valid UTF-8")))
+        .map_err(|_| ApiError::invalid_argument(format!("`{what}` is not valid UTF-8")))
 }
 
 /// Writes `value` through an out-pointer; NULL is `NULL_POINTER`.
@@ -284,7 +256,7 @@ fn path_from(raw: &[u8], what: &str) -> Result<PathBuf, Failure> {
 /// `out` must be NULL or valid for a write of `T`.
 pub(crate) unsafe fn put<T>(out: *mut T, value: T, what: &str) -> CallResult {
     if out.is_null() {
-        return Err(Failure::null(what));
+        return Err(null(what));
     }
     // SAFETY: non-NULL and writable per the caller's contract; `write`
     // does not read or drop the previous (possibly uninitialised) value.
@@ -306,22 +278,8 @@ pub(crate) unsafe fn put_opt<T>(out: *mut T, value: T) {
 
 /// A result document for C: `serde_json::to_string(..)`'s outcome, whose
 /// error (which could quote values) is replaced by a fixed message.
-pub(crate) fn json_text(doc: serde_json::Result<String>, what: &str) -> Result<String, Failure> {
-    doc.map_err(|_| {
-        Failure::new(
-            AzmxStatus::Internal,
-            format!("{what} could not be serialised"),
-        )
-    })
-}
-
-/// Overwrites `buf` with zeros in a way the optimiser cannot remove.
-pub(crate) fn wipe(buf: &mut [u8]) {
-    for b in buf.iter_mut() {
-        // SAFETY: `b` is a valid, aligned, exclusive reference to one byte.
-        unsafe { std::ptr::write_volatile(b, 0) };
-    }
-    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+pub(crate) fn json_text(doc: serde_json::Result<String>, what: &str) -> Result<String, ApiError> {
+    doc.map_err(|_| ApiError::internal(format!("{what} could not be serialised")))
 }
 
 /// Wipes a caller-owned secret (a receipt) when dropped, so the caller's
@@ -345,7 +303,7 @@ impl Drop for WipeOnDrop {
         if !self.ptr.is_null() && self.len <= isize::MAX as usize {
             // SAFETY: writable for `len` bytes and not borrowed any more, by
             // the contract of `new`.
-            wipe(unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) });
+            unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }.zeroize();
         }
     }
 }
@@ -374,7 +332,7 @@ mod tests {
 
     #[test]
     fn success_clears_the_message() {
-        let _ = call("a", || Err(Failure::invalid("bad")));
+        let _ = call("a", || Err(ApiError::invalid_argument("bad")));
         assert_eq!(last_message(), "bad");
         assert_eq!(call("b", || Ok(())), AzmxStatus::Ok);
         assert_eq!(last_message(), "");
@@ -389,7 +347,7 @@ mod tests {
             cap: 0,
         };
         let out_ptr: *mut AzmxBuffer = &mut out;
-        let s = ffi_boundary!("t", out_ptr => Err::<String, _>(Failure::invalid("no")));
+        let s = ffi_boundary!("t", out_ptr => Err::<String, _>(ApiError::invalid_argument("no")));
         assert_eq!(s, AzmxStatus::InvalidArgument);
         assert!(out.ptr.is_null(), "reset before the body ran");
         let s = ffi_boundary!("t", out_ptr => Ok(String::from("yes")));
@@ -407,13 +365,6 @@ mod tests {
         assert_eq!(unsafe { bytes(std::ptr::null(), 0, "x") }.unwrap(), b"");
         // SAFETY: NULL with len > 0 is rejected before any read.
         let e = unsafe { bytes(std::ptr::null(), 3, "x") }.unwrap_err();
-        assert_eq!(e.status, AzmxStatus::NullPointer);
-    }
-
-    #[test]
-    fn wipe_zeroes() {
-        let mut v = vec![0xaa_u8; 33];
-        wipe(&mut v);
-        assert!(v.iter().all(|&b| b == 0));
+        assert_eq!(AzmxStatus::of(&e), AzmxStatus::NullPointer);
     }
 }

@@ -3,13 +3,12 @@
 
 use std::ffi::c_char;
 
+use azmx_sync_bridge::ApiError;
 use azmx_sync_core::DeviceIdentity;
 
 use super::buffer::AzmxBuffer;
 use super::error::AzmxStatus;
-use super::guard::{
-    ffi_boundary, free_handle, handle, path as os_path, put, put_handle, text, Failure,
-};
+use super::guard::{ffi_boundary, free_handle, handle, path as os_path, put, put_handle, text};
 
 /// An opaque device signing identity. Created by
 /// [`azmx_device_identity_load_or_create`], released (and zeroized) by
@@ -22,7 +21,7 @@ pub struct AzmxDeviceIdentity {
 ///
 /// # Safety
 /// `id` must be NULL or a live handle.
-unsafe fn id_ref<'a>(id: *const AzmxDeviceIdentity) -> Result<&'a DeviceIdentity, Failure> {
+unsafe fn id_ref<'a>(id: *const AzmxDeviceIdentity) -> Result<&'a DeviceIdentity, ApiError> {
     // SAFETY: per the contract.
     Ok(&unsafe { handle(id, "identity") }?.inner)
 }

@@ -3,7 +3,9 @@
 use std::ffi::c_char;
 
 use super::error::AzmxStatus;
-use super::guard::{bytes, ffi_boundary, text, Failure};
+use azmx_sync_bridge::ApiError;
+
+use super::guard::{bytes, ffi_boundary, null, text};
 
 /// Checks that `blob` hashes to `expected_sha256_hex` (64 lowercase hex
 /// digits). Returns `OK` or `BLOB_INTEGRITY` (also for an expected value
@@ -23,7 +25,7 @@ pub unsafe extern "C" fn azmx_verify_blob(
     ffi_boundary!("azmx_verify_blob", unsafe {
         let expected = match text(expected_sha256_hex, "expected_sha256_hex") {
             // Not UTF-8, so certainly not the expected hex: a mismatch.
-            Err(f) if f.status == AzmxStatus::InvalidArgument => "",
+            Err(ApiError::InvalidArgument { .. }) => "",
             other => other?,
         };
         Ok(azmx_sync_core::verify_blob(
@@ -51,13 +53,12 @@ pub unsafe extern "C" fn azmx_sha256_hex(
     // `out_hex` is written only after its size was checked.
     ffi_boundary!("azmx_sha256_hex", unsafe {
         if out_hex.is_null() {
-            return Err(Failure::null("out_hex"));
+            return Err(null("out_hex"));
         }
         if out_cap < super::AZMX_SHA256_HEX_LEN + 1 {
-            return Err(Failure::new(
-                AzmxStatus::BufferTooSmall,
-                "`out_hex` needs 65 bytes (64 hex digits and a NUL)",
-            ));
+            return Err(ApiError::BufferTooSmall {
+                detail: "`out_hex` needs 65 bytes (64 hex digits and a NUL)".into(),
+            });
         }
         let hex = azmx_sync_core::sha256_hex(bytes(data, data_len, "data")?);
         debug_assert_eq!(hex.len(), super::AZMX_SHA256_HEX_LEN);

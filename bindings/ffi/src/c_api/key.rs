@@ -2,14 +2,16 @@
 
 use std::ffi::c_char;
 
+use azmx_sync_bridge::ApiError;
 use azmx_sync_core::envelope::{open_text, seal_text};
 use azmx_sync_core::{EnvelopeKey, MIN_ENVELOPE_LEN};
+use zeroize::Zeroize;
 
 use super::buffer::AzmxBuffer;
 use super::error::AzmxStatus;
 use super::guard::{
-    bytes, ffi_boundary, free_handle, handle, put, put_handle, text, utf8, wipe, CallResult,
-    Failure, WipeOnDrop,
+    bytes, ffi_boundary, free_handle, handle, null, put, put_handle, text, too_small, utf8,
+    CallResult, WipeOnDrop,
 };
 
 /// An opaque AES-256-GCM envelope key derived from a recovery receipt.
@@ -24,7 +26,7 @@ pub struct AzmxEnvelopeKey {
 ///
 /// # Safety
 /// `key` must be NULL or a live handle from `azmx_envelope_key_derive`.
-unsafe fn key_ref<'a>(key: *const AzmxEnvelopeKey) -> Result<&'a EnvelopeKey, Failure> {
+unsafe fn key_ref<'a>(key: *const AzmxEnvelopeKey) -> Result<&'a EnvelopeKey, ApiError> {
     // SAFETY: per the contract.
     Ok(&unsafe { handle(key, "key") }?.inner)
 }
@@ -63,7 +65,7 @@ pub unsafe extern "C" fn azmx_envelope_key_derive(
         let receipt = utf8(receipt, receipt_len, "receipt")?;
         let lid = text(license_id, "license_id")?;
         if out_key.is_null() {
-            return Err(Failure::null("out_key"));
+            return Err(null("out_key"));
         }
         // The core copies the receipt into a zeroizing secret container.
         let inner = EnvelopeKey::derive(receipt, lid)?;
@@ -168,7 +170,7 @@ pub unsafe extern "C" fn azmx_envelope_key_open_text(
         let key = key_ref(key)?;
         // Non-UTF-8 text cannot be base64url, so it is reported as such.
         let t = match text(envelope_text, "envelope_text") {
-            Err(f) if f.status == AzmxStatus::InvalidArgument => {
+            Err(ApiError::InvalidArgument { .. }) => {
                 return Err(azmx_sync_core::Error::InvalidBase64.into())
             }
             other => other?,
@@ -189,7 +191,7 @@ unsafe fn into_caller_buffer(
     out: *mut u8,
     out_cap: usize,
     out_len: *mut usize,
-    body: impl FnOnce(&EnvelopeKey, &dyn Fn(usize) -> CallResult) -> Result<Vec<u8>, Failure>,
+    body: impl FnOnce(&EnvelopeKey, &dyn Fn(usize) -> CallResult) -> Result<Vec<u8>, ApiError>,
 ) -> CallResult {
     // SAFETY: NULL or writable per the contract.
     unsafe { put(out_len, 0, "out_len") }?;
@@ -200,7 +202,7 @@ unsafe fn into_caller_buffer(
         if need > out_cap || (out.is_null() && need > 0) {
             // SAFETY: checked non-NULL and writable above.
             unsafe { out_len.write(need) };
-            return Err(Failure::too_small(need));
+            return Err(too_small(need));
         }
         Ok(())
     };
@@ -215,7 +217,7 @@ unsafe fn into_caller_buffer(
         // input may alias `out`: it is no longer read).
         unsafe { std::ptr::copy_nonoverlapping(result.as_ptr(), out, n) };
     }
-    wipe(&mut result);
+    result.zeroize();
     fits
 }
 
@@ -241,7 +243,7 @@ pub unsafe extern "C" fn azmx_envelope_key_seal_into(
     ffi_boundary!("azmx_envelope_key_seal_into", unsafe {
         into_caller_buffer(key, out, out_cap, out_len, |key, room| {
             match azmx_sealed_len(plaintext_len) {
-                0 => return Err(Failure::too_small(0)), // overflow: never fits
+                0 => return Err(too_small(0)), // overflow: never fits
                 need => room(need)?,
             }
             Ok(key.seal(bytes(plaintext, plaintext_len, "plaintext")?))

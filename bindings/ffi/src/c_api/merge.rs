@@ -5,19 +5,22 @@
 //! The outcome is
 //! `{"store", "state": [record...], "changes": [{"op": "insert"|"update"|"delete", "record"}...],
 //!   "counts": {"applied", "keptLocal", "rejectedInvalid", "unchanged"},
-//!   "rejected": [{"key": {"scope"?, "id"}, "code", "message", "detail"?}...]}`.
+//!   "rejected": [{"key": {"scope"?, "id"}, "code", "message", "detail"?}...]}`
+//! (written by `azmx_sync_bridge::records`, as for Node).
 
 use std::ffi::c_char;
 
+use azmx_sync_bridge::records::{outcome_json, parse_json};
+use azmx_sync_bridge::store_spec::{builtin_store, custom_store_spec};
+use azmx_sync_bridge::ApiError;
 use azmx_sync_core::merge::{
-    self, validate_todos, Contract, InvalidReason, MergeOutcome, Record, RecordKey, StoreName,
-    StoreSpec, StoreState, ValidatorKind,
+    self, validate_todos, Contract, Record, StoreSpec, StoreState, ValidatorKind,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::buffer::AzmxBuffer;
 use super::error::AzmxStatus;
-use super::guard::{ffi_boundary, text, Failure};
+use super::guard::{ffi_boundary, text};
 
 /// Merge contract of a host-registered store (passed as `uint32_t`).
 #[repr(C)]
@@ -43,69 +46,13 @@ pub enum AzmxScopeRule {
     Forbidden = 2,
 }
 
-/// Parses a JSON argument without echoing any of its content: serde_json
-/// messages can quote values, and record bodies are user plaintext.
-fn parse<'a, T>(
-    json: &'a str,
-    what: &str,
-    from_str: impl FnOnce(&'a str) -> serde_json::Result<T>,
-) -> Result<T, Failure> {
-    from_str(json).map_err(|e| {
-        let kind = match e.classify() {
-            serde_json::error::Category::Io => "I/O error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "wrong shape (not the expected records)",
-            serde_json::error::Category::Eof => "unexpected end",
-        };
-        Failure::new(
-            AzmxStatus::InvalidJson,
-            format!(
-                "`{what}` is not valid JSON for this call: {kind} at line {}, column {}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
-}
-
-fn key_json(k: &RecordKey) -> Value {
-    serde_json::to_value(k).unwrap_or(Value::Null)
-}
-
-fn reason_json(key: &RecordKey, reason: &InvalidReason) -> Value {
-    let (code, detail) = match serde_json::to_value(reason).unwrap_or(Value::Null) {
-        Value::String(s) => (s, None),
-        Value::Object(m) if m.len() == 1 => {
-            let (k, v) = m.into_iter().next().expect("one entry");
-            (k, Some(v))
-        }
-        _ => ("invalid".to_string(), None),
-    };
-    let mut o = json!({ "key": key_json(key), "code": code, "message": reason.to_string() });
-    if let Some(d) = detail {
-        o["detail"] = d;
-    }
-    o
-}
-
-/// The outcome JSON shared by the C ABI (and mirrored by the Node addon).
-pub fn outcome_json(store: &str, o: &MergeOutcome) -> Value {
-    json!({
-        "store": store,
-        "state": o.state,
-        "changes": o.changes,
-        "counts": o.counts,
-        "rejected": o.rejected.iter().map(|(k, r)| reason_json(k, r)).collect::<Vec<_>>(),
-    })
-}
-
 /// # Safety
 /// `local_json`, `incoming_json` NULL or NUL-terminated.
 unsafe fn run_merge(
     spec: &StoreSpec,
     local_json: *const c_char,
     incoming_json: *const c_char,
-) -> Result<String, Failure> {
+) -> Result<String, ApiError> {
     // SAFETY: NULL or NUL-terminated per the contract.
     let (local, incoming) = unsafe {
         (
@@ -113,8 +60,8 @@ unsafe fn run_merge(
             text(incoming_json, "incoming_json")?,
         )
     };
-    let local = parse(local, "local_json", serde_json::from_str::<StoreState>)?;
-    let incoming = parse(
+    let local = parse_json(local, "local_json", serde_json::from_str::<StoreState>)?;
+    let incoming = parse_json(
         incoming,
         "incoming_json",
         serde_json::from_str::<Vec<Record>>,
@@ -145,18 +92,8 @@ pub unsafe extern "C" fn azmx_merge(
 ) -> AzmxStatus {
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_merge", out_outcome_json => unsafe {
-        let spec = builtin_spec(text(store, "store")?)?;
+        let spec = builtin_store(text(store, "store")?)?;
         run_merge(&spec, local_json, incoming_json)
-    })
-}
-
-/// The spec of a built-in store, or `UNKNOWN_STORE`.
-pub(crate) fn builtin_spec(name: &str) -> Result<StoreSpec, Failure> {
-    StoreSpec::builtin(name).ok_or_else(|| {
-        Failure::new(
-            AzmxStatus::UnknownStore,
-            "unknown built-in store (expected snippets, todos or memory)",
-        )
     })
 }
 
@@ -185,32 +122,25 @@ pub unsafe extern "C" fn azmx_merge_custom(
     })
 }
 
+/// A custom store's spec from C's integers (the facade checks the name).
 pub(crate) fn custom_spec(
     name: &str,
     contract: u32,
     scope_rule: u32,
-) -> Result<StoreSpec, Failure> {
+) -> Result<StoreSpec, ApiError> {
     let contract = match contract {
         0 => Contract::LwwByTime,
         1 => Contract::LwwByVersion,
         2 => Contract::LwwPerGroup,
-        _ => return Err(Failure::invalid("unknown `contract` value")),
+        _ => return Err(ApiError::invalid_argument("unknown `contract` value")),
     };
-    if StoreSpec::builtin(name).is_some() {
-        return Err(Failure::new(
-            AzmxStatus::InvalidStoreName,
-            "this name belongs to a built-in store; use azmx_merge",
-        ));
-    }
-    let name = StoreName::new(name)
-        .map_err(|e| Failure::new(AzmxStatus::InvalidStoreName, e.to_string()))?;
-    let kind = match scope_rule {
+    let validator = match scope_rule {
         0 => ValidatorKind::ShapeOnly,
         1 => ValidatorKind::RequireScope,
         2 => ValidatorKind::NoScope,
-        _ => return Err(Failure::invalid("unknown `scope_rule` value")),
+        _ => return Err(ApiError::invalid_argument("unknown `scope_rule` value")),
     };
-    Ok(StoreSpec::new(name, contract).with_kind(kind))
+    custom_store_spec(name, contract, validator)
 }
 
 /// Checks one session's todo list (the `body` of a todos record) against
@@ -227,12 +157,11 @@ pub(crate) fn custom_spec(
 pub unsafe extern "C" fn azmx_validate_todos(body_json: *const c_char) -> AzmxStatus {
     // SAFETY: the pointer is NULL or valid as the contract above says.
     ffi_boundary!("azmx_validate_todos", unsafe {
-        let body = parse(
+        let body = parse_json(
             text(body_json, "body_json")?,
             "body_json",
             serde_json::from_str::<Value>,
         )?;
-        validate_todos(&body)
-            .map_err(|e| Failure::new(AzmxStatus::InvalidRecord, format!("invalid todo list: {e}")))
+        Ok(validate_todos(&body)?)
     })
 }

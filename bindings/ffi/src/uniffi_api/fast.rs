@@ -30,10 +30,11 @@
 
 use std::sync::Arc;
 
+use azmx_sync_bridge::ApiError;
 use azmx_sync_core::{ENVELOPE_VERSION, MIN_ENVELOPE_LEN};
 
 use super::crypto::EnvelopeKey;
-use crate::c_api::guard::{bytes, ffi_boundary, put_opt, CallResult, Failure};
+use crate::c_api::guard::{bytes, ffi_boundary, null, put_opt, too_small, CallResult};
 use crate::c_api::AzmxStatus;
 
 /// Version of this fast-path ABI; wrappers refuse a library with another.
@@ -56,7 +57,7 @@ pub extern "C" fn azmx_uniffi_fast_abi_version() -> u32 {
 /// `raw` must be `0`, a foreign handle (odd), or the handle of a live
 /// `EnvelopeKey` made by this library's uniffi scaffolding that stays alive
 /// until this call returns.
-unsafe fn borrow_key(raw: u64) -> Result<Arc<EnvelopeKey>, Failure> {
+unsafe fn borrow_key(raw: u64) -> Result<Arc<EnvelopeKey>, ApiError> {
     // SAFETY: `from_raw` only rejects 0.
     let handle = unsafe { rust_handle(raw) }?;
     // SAFETY: a live Rust-made `EnvelopeKey` handle (an `Arc::into_raw`
@@ -69,12 +70,16 @@ unsafe fn borrow_key(raw: u64) -> Result<Arc<EnvelopeKey>, Failure> {
 ///
 /// # Safety
 /// None beyond `uniffi::Handle::from_raw`'s: it only rejects 0.
-unsafe fn rust_handle(raw: u64) -> Result<uniffi::Handle, Failure> {
+unsafe fn rust_handle(raw: u64) -> Result<uniffi::Handle, ApiError> {
     // SAFETY: `from_raw` only rejects 0; nothing is dereferenced here.
     match unsafe { uniffi::Handle::from_raw(raw) } {
         Some(h) if !h.is_foreign() => Ok(h),
-        _ => Err(Failure::invalid("`key` is not an EnvelopeKey handle")),
+        _ => Err(not_a_key()),
     }
+}
+
+fn not_a_key() -> ApiError {
+    ApiError::invalid_argument("`key` is not an EnvelopeKey handle")
 }
 
 /// Gives back one reference of an `EnvelopeKey` handle (e.g. the clone that
@@ -92,7 +97,7 @@ pub unsafe extern "C" fn azmx_uniffi_fast_release_key(key: u64) -> AzmxStatus {
         let handle = rust_handle(key)?;
         <EnvelopeKey as uniffi::FfiConverterArc<crate::UniFfiTag>>::try_lift(handle)
             .map(drop)
-            .map_err(|_| Failure::invalid("`key` is not an EnvelopeKey handle"))
+            .map_err(|_| not_a_key())
     })
 }
 
@@ -107,11 +112,11 @@ unsafe fn out_room<'a>(
     out_cap: usize,
     out_len: *mut usize,
     needed: usize,
-) -> Result<&'a mut [u8], Failure> {
+) -> Result<&'a mut [u8], ApiError> {
     if needed > out_cap {
         // SAFETY: per the contract.
         unsafe { put_opt(out_len, needed) };
-        return Err(Failure::too_small(needed));
+        return Err(too_small(needed));
     }
     if needed == 0 {
         return Ok(&mut []);
@@ -146,7 +151,7 @@ pub unsafe extern "C" fn azmx_uniffi_fast_seal(
         check_out(out, out_cap)?;
         let needed = input_len
             .checked_add(MIN_ENVELOPE_LEN)
-            .ok_or_else(|| Failure::invalid("`input_len` is too large"))?;
+            .ok_or_else(|| ApiError::invalid_argument("`input_len` is too large"))?;
         let out_slice = out_room(out, out_cap, out_len, needed)?;
         // Encrypts from the caller's input straight into the caller's
         // output: no intermediate buffer for bulk payloads.
@@ -195,7 +200,7 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
 /// `out` may be NULL only with no room.
 fn check_out(out: *mut u8, out_cap: usize) -> CallResult {
     if out.is_null() && out_cap != 0 {
-        return Err(Failure::null("out"));
+        return Err(null("out"));
     }
     Ok(())
 }
@@ -212,67 +217,50 @@ mod tests {
         Arc::as_ptr(k) as u64
     }
 
+    /// Seals or opens `input` into an `out_cap`-byte buffer: the status,
+    /// `*out_len` and the bytes written.
+    fn run(
+        f: unsafe extern "C" fn(u64, *const u8, usize, *mut u8, usize, *mut usize) -> AzmxStatus,
+        key: u64,
+        input: &[u8],
+        out_cap: usize,
+    ) -> (AzmxStatus, usize, Vec<u8>) {
+        let mut out = vec![0u8; out_cap];
+        let mut n = 0usize;
+        let rc = unsafe {
+            f(
+                key,
+                input.as_ptr(),
+                input.len(),
+                out.as_mut_ptr(),
+                out_cap,
+                &mut n,
+            )
+        };
+        out.truncate(n.min(out_cap));
+        (rc, n, out)
+    }
+
     #[test]
     fn round_trip_and_errors() {
         let k = EnvelopeKey::derive("r".into(), "lid".into()).unwrap();
+        let (seal, open) = (azmx_uniffi_fast_seal, azmx_uniffi_fast_open);
         let msg = b"hello fast path";
-        let mut blob = vec![0u8; msg.len() + MIN_ENVELOPE_LEN];
-        let mut n = 0usize;
-        let rc = unsafe {
-            azmx_uniffi_fast_seal(
-                handle(&k),
-                msg.as_ptr(),
-                msg.len(),
-                blob.as_mut_ptr(),
-                blob.len(),
-                &mut n,
-            )
-        };
-        assert_eq!((rc, n), (AzmxStatus::Ok, blob.len()));
+        let sealed_len = msg.len() + MIN_ENVELOPE_LEN;
+        let (rc, n, mut blob) = run(seal, handle(&k), msg, sealed_len);
+        assert_eq!((rc, n), (AzmxStatus::Ok, sealed_len));
         assert_eq!(k.open(blob.clone()).unwrap(), msg);
 
-        let mut out = vec![0u8; msg.len()];
-        let rc = unsafe {
-            azmx_uniffi_fast_open(
-                handle(&k),
-                blob.as_ptr(),
-                blob.len(),
-                out.as_mut_ptr(),
-                out.len(),
-                &mut n,
-            )
-        };
-        assert_eq!((rc, &out[..n]), (AzmxStatus::Ok, &msg[..]));
-
-        let rc = unsafe {
-            azmx_uniffi_fast_open(
-                handle(&k),
-                blob.as_ptr(),
-                blob.len(),
-                out.as_mut_ptr(),
-                3,
-                &mut n,
-            )
-        };
+        let (rc, _, out) = run(open, handle(&k), &blob, msg.len());
+        assert_eq!((rc, &out[..]), (AzmxStatus::Ok, &msg[..]));
+        let (rc, n, _) = run(open, handle(&k), &blob, 3);
         assert_eq!((rc, n), (AzmxStatus::BufferTooSmall, msg.len()));
         blob[20] ^= 1;
-        let rc = unsafe {
-            azmx_uniffi_fast_open(
-                handle(&k),
-                blob.as_ptr(),
-                blob.len(),
-                out.as_mut_ptr(),
-                out.len(),
-                &mut n,
-            )
-        };
+        let (rc, ..) = run(open, handle(&k), &blob, msg.len());
         assert_eq!(rc, AzmxStatus::DecryptFailed);
-        let rc = unsafe {
-            azmx_uniffi_fast_open(handle(&k), blob.as_ptr(), 5, out.as_mut_ptr(), 0, &mut n)
-        };
+        let (rc, ..) = run(open, handle(&k), &blob[..5], 0);
         assert_eq!(rc, AzmxStatus::EnvelopeTooShort);
-        let rc = unsafe { azmx_uniffi_fast_seal(0, msg.as_ptr(), 1, out.as_mut_ptr(), 1, &mut n) };
-        assert_eq!(rc, AzmxStatus::InvalidArgument);
+        assert_eq!(run(seal, 0, &msg[..1], 1).0, AzmxStatus::InvalidArgument);
         // `out_len` may be null when the caller knows the size.
         let mut blob2 = vec![0u8; 1 + MIN_ENVELOPE_LEN];
         let rc = unsafe {

@@ -1,6 +1,6 @@
 //! This device's id and key fingerprint.
 
-use azmx_sync_core::engine::SyncError;
+use azmx_sync_bridge::ApiError;
 
 use super::super::buffer::AzmxBuffer;
 use super::super::error::AzmxStatus;
@@ -19,7 +19,7 @@ pub unsafe extern "C" fn azmx_engine_device_id(
 ) -> AzmxStatus {
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_device_id", out_device_id => unsafe {
-        Ok(engine_ref(engine)?.inner.device_id().ok_or(SyncError::NotRegistered)?)
+        Ok(engine_ref(engine)?.inner.device_id().ok_or(ApiError::NotRegistered)?)
     })
 }
 

@@ -63,9 +63,9 @@ unsafe fn export_import(
         let e = engine_ref(engine)?;
         let path = os_path(path, "path")?;
         let n = if export {
-            e.inner.export(path)?
+            e.inner.export_to(path)?
         } else {
-            e.inner.import(path)?
+            e.inner.import_from(path)?
         };
         put_opt(out_records, n);
     }

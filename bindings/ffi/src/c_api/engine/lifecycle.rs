@@ -3,10 +3,11 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use azmx_sync_core::engine::{EngineConfig, HttpTransport, SyncEngine, UreqTransport};
+use azmx_sync_bridge::{ApiError, Engine};
+use azmx_sync_core::engine::HttpTransport;
 
 use super::super::error::AzmxStatus;
-use super::super::guard::{ffi_boundary, free_handle, opt_text, path, put, put_handle, Failure};
+use super::super::guard::{ffi_boundary, free_handle, null, opt_text, path, put, put_handle};
 use super::super::host::{AzmxHttpTransport, CTransport};
 #[cfg(doc)]
 use super::azmx_engine_register;
@@ -41,9 +42,9 @@ pub struct AzmxEngineConfig {
 ///
 /// # Safety
 /// `config` NULL or valid as `azmx_engine_new` documents.
-unsafe fn open(config: *const AzmxEngineConfig) -> Result<AzmxSyncEngine, Failure> {
+unsafe fn open(config: *const AzmxEngineConfig) -> Result<AzmxSyncEngine, ApiError> {
     if config.is_null() {
-        return Err(Failure::null("config"));
+        return Err(null("config"));
     }
     // Only the leading size field is read until the size is known to
     // match this library's struct.
@@ -51,7 +52,7 @@ unsafe fn open(config: *const AzmxEngineConfig) -> Result<AzmxSyncEngine, Failur
     let size = unsafe { std::ptr::addr_of!((*config).struct_size).read() };
     let want = std::mem::size_of::<AzmxEngineConfig>();
     if size as usize != want {
-        return Err(Failure::invalid(format!(
+        return Err(ApiError::invalid_argument(format!(
             "`config.struct_size` is {size}, expected sizeof(AzmxEngineConfig) = {want}"
         )));
     }
@@ -60,18 +61,20 @@ unsafe fn open(config: *const AzmxEngineConfig) -> Result<AzmxSyncEngine, Failur
     unsafe {
         let cfg = &*config;
         let state_dir = path(cfg.state_dir, "config.state_dir")?;
-        let transport: Arc<dyn HttpTransport> = match cfg.transport.as_ref() {
-            None => Arc::new(UreqTransport::default()),
+        let transport: Option<Arc<dyn HttpTransport>> = match cfg.transport.as_ref() {
+            None => None,
             Some(t) if t.send.is_none() => {
-                return Err(Failure::invalid("`config.transport->send` is NULL"))
+                return Err(ApiError::invalid_argument(
+                    "`config.transport->send` is NULL",
+                ))
             }
-            Some(t) => Arc::new(CTransport(*t)),
+            Some(t) => Some(Arc::new(CTransport(*t))),
         };
         Ok(AzmxSyncEngine {
             relay_url: opt_text(cfg.relay_url, "config.relay_url")?,
             license_id: opt_text(cfg.license_id, "config.license_id")?,
             device_name: opt_text(cfg.device_name, "config.device_name")?,
-            inner: SyncEngine::new(EngineConfig::new(state_dir), transport)?,
+            inner: Engine::new(state_dir, transport)?,
         })
     }
 }

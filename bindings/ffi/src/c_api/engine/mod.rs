@@ -1,6 +1,6 @@
 //! The sync engine across the C ABI: an opaque [`AzmxSyncEngine`] handle
-//! wrapping `azmx_sync_core::engine::SyncEngine`. All sync logic stays in
-//! the core; these modules only convert arguments and errors.
+//! wrapping `azmx_sync_bridge::Engine`, the method set every binding
+//! exposes. These modules only convert C arguments and results.
 //!
 //! A minimal host (error handling left out):
 //!
@@ -28,9 +28,9 @@
 //! The submodules follow the order of the header: lifecycle, stores,
 //! sync, scheduler, queries, export, device.
 
-use azmx_sync_core::engine::SyncEngine;
+use azmx_sync_bridge::{ApiError, Engine};
 
-use super::guard::{handle, Failure};
+use super::guard::handle;
 
 // cbindgen writes the functions module by module in declaration order:
 // one group per module keeps rustfmt from sorting them, and the header's
@@ -60,7 +60,7 @@ pub use sync::*;
 /// A device's sync engine. Created by [`azmx_engine_new`], released by
 /// [`azmx_engine_free`]. Thread-safe except for `azmx_engine_free`.
 pub struct AzmxSyncEngine {
-    inner: SyncEngine,
+    inner: Engine,
     relay_url: Option<String>,
     license_id: Option<String>,
     device_name: Option<String>,
@@ -71,59 +71,7 @@ pub struct AzmxSyncEngine {
 /// # Safety
 /// `engine` must be NULL or a live handle from `azmx_engine_new` that is
 /// not being freed.
-unsafe fn engine_ref<'a>(engine: *const AzmxSyncEngine) -> Result<&'a AzmxSyncEngine, Failure> {
-    // SAFETY: per the contract; the core engine synchronises inside.
+unsafe fn engine_ref<'a>(engine: *const AzmxSyncEngine) -> Result<&'a AzmxSyncEngine, ApiError> {
+    // SAFETY: per the contract; the engine synchronises inside.
     unsafe { handle(engine, "engine") }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::error::AzmxStatus;
-    use super::*;
-
-    #[test]
-    fn sync_errors_map_to_typed_statuses() {
-        use azmx_sync_core::engine::SyncError as E;
-        let cases = [
-            (E::WrongReceipt, AzmxStatus::WrongReceipt),
-            (E::NoReceipt, AzmxStatus::NoReceipt),
-            (E::NotRegistered, AzmxStatus::NotRegistered),
-            (E::Revoked, AzmxStatus::Revoked),
-            (E::ClockSkew { skew_secs: 400 }, AzmxStatus::ClockSkew),
-            (
-                E::RateLimited {
-                    retry_after_secs: 9,
-                },
-                AzmxStatus::RateLimited,
-            ),
-            (
-                E::Network {
-                    message: "x".into(),
-                },
-                AzmxStatus::RelayUnreachable,
-            ),
-            (
-                E::Store {
-                    store: "notes".into(),
-                    message: "host callback `apply` returned 1".into(),
-                },
-                AzmxStatus::HostCallbackFailed,
-            ),
-            (E::ExportFormat("x".into()), AzmxStatus::ExportFormat),
-            (
-                E::Core(azmx_sync_core::Error::DecryptFailed),
-                AzmxStatus::DecryptFailed,
-            ),
-            (
-                E::Core(azmx_sync_core::Error::BlobIntegrity {
-                    expected: "a".into(),
-                    actual: "b".into(),
-                }),
-                AzmxStatus::BlobIntegrity,
-            ),
-        ];
-        for (e, want) in cases {
-            assert_eq!(Failure::from(e).status, want);
-        }
-    }
 }

@@ -22,7 +22,9 @@ pub unsafe extern "C" fn azmx_engine_recent_activity(
 ) -> AzmxStatus {
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_recent_activity", out_json => unsafe {
-        let events = engine_ref(engine)?.inner.recent_activity(limit as usize);
+        // The core's events as the activity log writes them (the facade's
+        // views add a severity C does not show).
+        let events = engine_ref(engine)?.inner.core().recent_activity(limit as usize);
         json_text(serde_json::to_string(&events), "events")
     })
 }
@@ -77,6 +79,6 @@ pub unsafe extern "C" fn azmx_engine_revoke(
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_revoke", unsafe {
         let e = engine_ref(engine)?;
-        Ok(e.inner.revoke(text(device_id, "device_id")?)?)
+        e.inner.revoke(text(device_id, "device_id")?)
     })
 }

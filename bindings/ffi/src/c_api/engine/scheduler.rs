@@ -1,7 +1,5 @@
 //! The background scheduler.
 
-use std::time::Duration;
-
 use super::super::error::AzmxStatus;
 use super::super::guard::ffi_boundary;
 use super::{engine_ref, AzmxSyncEngine};
@@ -72,6 +70,6 @@ pub unsafe extern "C" fn azmx_engine_set_interval_secs(
 ) -> AzmxStatus {
     ffi_boundary!("azmx_engine_set_interval_secs", {
         // SAFETY: `engine` is NULL or a live handle, as the contract above says.
-        unsafe { engine_ref(engine) }.map(|e| e.inner.set_interval(Duration::from_secs(secs)))
+        unsafe { engine_ref(engine) }.map(|e| e.inner.set_interval_secs(secs))
     })
 }

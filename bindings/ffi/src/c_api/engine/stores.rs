@@ -3,14 +3,18 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use azmx_sync_core::merge::StoreSpec;
+use azmx_sync_bridge::store_spec::{builtin_store, StoreSpec};
+use azmx_sync_bridge::ApiError;
 
 use super::super::error::AzmxStatus;
-use super::super::guard::{ffi_boundary, text, CallResult, Failure};
+use super::super::guard::{ffi_boundary, null, text, CallResult};
 use super::super::host::{AzmxStoreAdapter, CStore};
-use super::super::merge::{builtin_spec, custom_spec};
+use super::super::merge::custom_spec;
 use super::{engine_ref, AzmxSyncEngine};
 
+/// Registers a spec the facade checked (before the other arguments, as
+/// the C ABI always did).
+///
 /// # Safety
 /// As the entry points that call it.
 unsafe fn register_adapter(
@@ -20,13 +24,14 @@ unsafe fn register_adapter(
 ) -> CallResult {
     // SAFETY: NULL or valid per the contract; the adapter is copied.
     let (e, adapter) = unsafe { (engine_ref(engine)?, adapter.as_ref().copied()) };
-    let adapter = adapter.ok_or_else(|| Failure::null("adapter"))?;
+    let adapter = adapter.ok_or_else(|| null("adapter"))?;
     if adapter.snapshot.is_none() || adapter.apply.is_none() {
-        return Err(Failure::invalid(
+        return Err(ApiError::invalid_argument(
             "the store adapter needs both `snapshot` and `apply`",
         ));
     }
-    Ok(e.inner.register_store(spec, Arc::new(CStore { adapter }))?)
+    let adapter = Arc::new(CStore { adapter });
+    Ok(e.inner.core().register_store(spec, adapter)?)
 }
 
 /// Registers a built-in store (`"snippets"`, `"todos"` or `"memory"`, with
@@ -47,7 +52,7 @@ pub unsafe extern "C" fn azmx_engine_register_store(
 ) -> AzmxStatus {
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_register_store", unsafe {
-        register_adapter(engine, builtin_spec(text(store, "store")?)?, adapter)
+        register_adapter(engine, builtin_store(text(store, "store")?)?, adapter)
     })
 }
 

@@ -2,11 +2,12 @@
 
 use std::ffi::c_char;
 
-use azmx_sync_core::engine::CycleReport;
+use azmx_sync_bridge::engine::CycleReport;
+use azmx_sync_bridge::ApiError;
 
 use super::super::buffer::AzmxBuffer;
 use super::super::error::AzmxStatus;
-use super::super::guard::{bytes, ffi_boundary, put_opt, text, utf8, Failure, WipeOnDrop};
+use super::super::guard::{bytes, ffi_boundary, put_opt, text, utf8, WipeOnDrop};
 use super::{engine_ref, AzmxSyncEngine};
 
 /// What one [`azmx_engine_sync_now`] cycle did.
@@ -51,21 +52,6 @@ impl From<CycleReport> for AzmxCycleReport {
     }
 }
 
-impl AzmxCycleReport {
-    /// What a failed cycle leaves in the caller's report.
-    const NONE: AzmxCycleReport = AzmxCycleReport {
-        pushed_seq: -1,
-        pushed_records: 0,
-        sealed_bytes: 0,
-        checkpoint: 0,
-        pulled_blobs: 0,
-        applied_changes: 0,
-        rejected_records: 0,
-        quarantined: 0,
-        duration_ms: 0,
-    };
-}
-
 /// Registers this device with the relay of the engine's config
 /// (`relay_url`, `license_id`, `device_name`, all required here) using the
 /// license key; puts the device id (NUL-terminated) in `out_device_id`.
@@ -91,13 +77,15 @@ pub unsafe extern "C" fn azmx_engine_register(
         let key = text(license_key, "license_key")?;
         let need = |v: &Option<String>, what: &str| {
             v.clone().ok_or_else(|| {
-                Failure::invalid(format!("`config.{what}` was NULL: it is needed to register"))
+                ApiError::invalid_argument(format!(
+                    "`config.{what}` was NULL: it is needed to register"
+                ))
             })
         };
         let url = need(&e.relay_url, "relay_url")?;
         let lid = need(&e.license_id, "license_id")?;
         let name = need(&e.device_name, "device_name")?;
-        Ok(e.inner.register(&url, &lid, key, &name)?)
+        e.inner.register(&url, &lid, key.to_string(), &name)
     })
 }
 
@@ -129,9 +117,10 @@ pub unsafe extern "C" fn azmx_engine_set_receipt(
         let _wipe = WipeOnDrop::new(receipt, receipt_len);
         bytes(receipt, receipt_len, "receipt")?;
         let e = engine_ref(engine)?;
-        // The core copies it into a zeroizing secret container.
-        Ok(e.inner
-            .set_receipt(utf8(receipt, receipt_len, "receipt")?.into())?)
+        // The facade wipes this copy; the core keeps its own in a
+        // zeroizing secret container.
+        e.inner
+            .set_receipt(utf8(receipt, receipt_len, "receipt")?.into())
     })
 }
 
@@ -148,7 +137,7 @@ pub unsafe extern "C" fn azmx_engine_set_receipt(
 pub unsafe extern "C" fn azmx_engine_verify_receipt(engine: *const AzmxSyncEngine) -> AzmxStatus {
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_verify_receipt", unsafe {
-        Ok(engine_ref(engine)?.inner.verify_receipt()?)
+        engine_ref(engine)?.inner.verify_receipt()
     })
 }
 
@@ -172,7 +161,8 @@ pub unsafe extern "C" fn azmx_engine_sync_now(
 ) -> AzmxStatus {
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_sync_now", unsafe {
-        put_opt(out_report, AzmxCycleReport::NONE);
+        // What a failed cycle leaves in the caller's report.
+        put_opt(out_report, CycleReport::default().into());
         let report = engine_ref(engine)?.inner.sync_now()?;
         put_opt(out_report, report.into());
         Ok(())
@@ -184,11 +174,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cycle_report_without_push_is_minus_one() {
-        let r = AzmxCycleReport::from(CycleReport::default());
-        assert_eq!(r.pushed_seq, -1);
+    fn cycle_report_without_push_is_minus_one_and_zeros() {
         assert_eq!(
-            AzmxCycleReport::NONE,
+            AzmxCycleReport::from(CycleReport::default()),
             AzmxCycleReport {
                 pushed_seq: -1,
                 ..Default::default()

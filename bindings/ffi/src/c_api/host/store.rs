@@ -7,7 +7,7 @@ use azmx_sync_core::engine::{HostError, StoreAdapter};
 use azmx_sync_core::merge::{Change, Record};
 
 use super::super::error::AzmxStatus;
-use super::super::guard::{bytes, ffi_boundary, Failure};
+use super::super::guard::{bytes, ffi_boundary, null};
 
 /// What a change asks the host store to do with its record.
 #[repr(C)]
@@ -110,7 +110,7 @@ pub unsafe extern "C" fn azmx_snapshot_out_set(
     // SAFETY: `out` is NULL or the live sink the engine passed to this
     // callback (not aliased during the call); the JSON is NULL or readable.
     ffi_boundary!("azmx_snapshot_out_set", unsafe {
-        let out = out.as_mut().ok_or_else(|| Failure::null("out"))?;
+        let out = out.as_mut().ok_or_else(|| null("out"))?;
         out.json = Some(bytes(records_json, records_json_len, "records_json")?.to_vec());
         Ok(())
     })

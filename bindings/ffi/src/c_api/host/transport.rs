@@ -7,7 +7,9 @@ use std::ffi::{c_char, c_void, CString};
 use azmx_sync_core::engine::{HostError, HttpRequest, HttpResponse, HttpTransport};
 
 use super::super::error::AzmxStatus;
-use super::super::guard::{bytes, ffi_boundary, text, Failure};
+use azmx_sync_bridge::ApiError;
+
+use super::super::guard::{bytes, ffi_boundary, null, text};
 
 /// One HTTP header (NUL-terminated name and value).
 #[repr(C)]
@@ -90,12 +92,14 @@ pub unsafe extern "C" fn azmx_http_response_set(
     // callback (not aliased during the call); the rest is NULL or valid as
     // the contract above says.
     ffi_boundary!("azmx_http_response_set", unsafe {
-        let response = response.as_mut().ok_or_else(|| Failure::null("response"))?;
+        let response = response.as_mut().ok_or_else(|| null("response"))?;
         if !(100..=599).contains(&status) {
-            return Err(Failure::invalid("`status` is not an HTTP status (100-599)"));
+            return Err(ApiError::invalid_argument(
+                "`status` is not an HTTP status (100-599)",
+            ));
         }
         if headers.is_null() && header_count > 0 {
-            return Err(Failure::null("headers"));
+            return Err(null("headers"));
         }
         let mut map = BTreeMap::new();
         for i in 0..header_count {
