@@ -8,7 +8,8 @@
 //! their own error type.
 //!
 //! Messages (Display) are the core's own messages where the error comes
-//! from the core, so no binding's text changed when the mapping moved here.
+//! from the core (displayed through the core's error where it has no
+//! fields), so no binding's text changed when the mapping moved here.
 //! None carries a secret or user content: no receipt, key bytes, record
 //! bodies or record ids.
 
@@ -166,18 +167,18 @@ pub enum ApiError {
     /// A caller-owned C output buffer is too small.
     #[error("{detail}")]
     BufferTooSmall { detail: String },
-    #[error("the recovery receipt is empty")]
+    #[error("{}", CoreError::EmptyReceipt)]
     EmptyReceipt,
-    #[error("the license id is empty")]
+    #[error("{}", CoreError::EmptyLicenseId)]
     EmptyLicenseId,
-    #[error("text is not canonical unpadded base64url")]
+    #[error("{}", CoreError::InvalidBase64)]
     InvalidBase64,
     #[error("envelope is {len} bytes, shorter than the 29-byte minimum")]
     EnvelopeTooShort { len: u64 },
-    #[error("unsupported envelope version 0x{version:02x} (expected 0x01)")]
+    #[error("{}", CoreError::UnsupportedVersion(*version))]
     UnsupportedVersion { version: u8 },
     /// The AES-GCM tag did not verify: wrong key or tampered ciphertext.
-    #[error("envelope failed authentication: wrong key or tampered ciphertext")]
+    #[error("{}", CoreError::DecryptFailed)]
     DecryptFailed,
     /// A blob's SHA-256 differs from the one it travelled with.
     #[error("blob integrity check failed: expected sha256 {expected}, got {actual}")]
@@ -189,7 +190,7 @@ pub enum ApiError {
     },
     #[error("malformed field `{field}`: {reason}")]
     MalformedField { field: String, reason: String },
-    #[error("signature does not verify")]
+    #[error("{}", CoreError::BadSignature)]
     BadSignature,
     /// `skew_secs` is `ts − now`. `max_secs` is the allowed skew of a
     /// signed-request check; `None` when the relay measured the skew.
@@ -216,13 +217,13 @@ pub enum ApiError {
     BuiltinStoreRedefined { name: String },
     #[error("no built-in store is named `{name}` (snippets, todos, memory)")]
     UnknownStore { name: String },
-    #[error("wrong recovery receipt: it does not match the one this license was set up with")]
+    #[error("{}", EngineError::WrongReceipt)]
     WrongReceipt,
-    #[error("no recovery receipt set")]
+    #[error("{}", EngineError::NoReceipt)]
     NoReceipt,
-    #[error("this device is not registered with a relay")]
+    #[error("{}", EngineError::NotRegistered)]
     NotRegistered,
-    #[error("this device was revoked: its key is refused for good; set up a new device (fresh state directory) and import an export if needed")]
+    #[error("{}", EngineError::Revoked)]
     Revoked,
     /// The relay could not be reached, or the host transport failed.
     #[error("relay unreachable: {detail}")]
