@@ -14,6 +14,7 @@ use napi::bindgen_prelude::{Either, ObjectFinalize, ObjectRef, This, Uint8Array}
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use super::bridge::{enter_frame, event_js, to_js, type_of, JsStore};
 use super::timer::{JsTimer, Schedule};
@@ -256,10 +257,13 @@ impl SyncEngine {
         license_key: String,
         device_name: String,
     ) -> napi::Result<String> {
+        // Wiped also when the engine is busy and the facade never gets it.
+        let mut key = Zeroizing::new(license_key);
         guard(&env, "register", || {
             self.call(|| {
+                let key = std::mem::take(&mut *key);
                 self.inner
-                    .register(&relay_url, &license_id, license_key, &device_name)
+                    .register(&relay_url, &license_id, key, &device_name)
             })
         })
     }
