@@ -15,6 +15,7 @@
 use azmx_sync_bridge::ApiError;
 use azmx_sync_core::error::KeyFileProblem as CoreKeyFileProblem;
 use azmx_sync_core::merge::{StoreNameError, TodoInvalid};
+use azmx_sync_core::Error as CoreError;
 
 /// What is wrong with a device key file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -142,19 +143,19 @@ impl From<TodoInvalid> for TodoProblem {
 /// `Network`); it is declared so the foreign error hierarchy is stable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum SyncError {
-    #[error("the recovery receipt is empty")]
+    #[error("{}", CoreError::EmptyReceipt)]
     EmptyReceipt,
-    #[error("the license id is empty")]
+    #[error("{}", CoreError::EmptyLicenseId)]
     EmptyLicenseId,
     /// Text is not canonical unpadded base64url.
-    #[error("text is not canonical unpadded base64url")]
+    #[error("{}", CoreError::InvalidBase64)]
     InvalidBase64,
     #[error("envelope is {len} bytes, shorter than the 29-byte minimum")]
     EnvelopeTooShort { len: u64 },
-    #[error("unsupported envelope version 0x{version:02x} (expected 0x01)")]
+    #[error("{}", CoreError::UnsupportedVersion(*version))]
     UnsupportedVersion { version: u8 },
     /// The AES-GCM tag did not verify: wrong key or tampered ciphertext.
-    #[error("envelope failed authentication: wrong key or tampered ciphertext")]
+    #[error("{}", CoreError::DecryptFailed)]
     DecryptFailed,
     /// The receipt does not match the license's key-check blob (engine).
     #[error("the recovery receipt does not match the one this license was set up with")]
@@ -170,7 +171,7 @@ pub enum SyncError {
     },
     #[error("malformed field `{field}`: {reason}")]
     MalformedField { field: String, reason: String },
-    #[error("signature does not verify")]
+    #[error("{}", CoreError::BadSignature)]
     BadSignature,
     /// `skew_secs` is `ts − now` (signed) so a client can correct its clock.
     #[error("clock skew of {skew_secs} s exceeds the allowed ±{max_secs} s")]
@@ -318,7 +319,7 @@ macro_rules! via_api_error {
 }
 
 via_api_error!(
-    azmx_sync_core::Error,
+    CoreError,
     azmx_sync_core::engine::SyncError,
     TodoInvalid,
     StoreNameError
@@ -336,7 +337,6 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for SyncError {
 mod tests {
     use super::*;
     use azmx_sync_core::engine::SyncError as EngineError;
-    use azmx_sync_core::Error as CoreError;
 
     #[test]
     fn core_errors_map_to_distinct_variants() {
