@@ -134,13 +134,14 @@ pub(crate) fn custom_spec(
         2 => Contract::LwwPerGroup,
         _ => return Err(ApiError::invalid_argument("unknown `contract` value")),
     };
-    let validator = match scope_rule {
+    // The name is checked before the scope rule, as the C ABI always did.
+    let spec = custom_store_spec(name, contract, ValidatorKind::ShapeOnly)?;
+    Ok(spec.with_kind(match scope_rule {
         0 => ValidatorKind::ShapeOnly,
         1 => ValidatorKind::RequireScope,
         2 => ValidatorKind::NoScope,
         _ => return Err(ApiError::invalid_argument("unknown `scope_rule` value")),
-    };
-    custom_store_spec(name, contract, validator)
+    }))
 }
 
 /// Checks one session's todo list (the `body` of a todos record) against
@@ -164,4 +165,22 @@ pub unsafe extern "C" fn azmx_validate_todos(body_json: *const c_char) -> AzmxSt
         )?;
         Ok(validate_todos(&body)?)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_spec_checks_contract_then_name_then_scope_rule() {
+        let status =
+            |name, contract, rule| AzmxStatus::of(&custom_spec(name, contract, rule).unwrap_err());
+        assert_eq!(status("Bad/Name", 7, 9), AzmxStatus::InvalidArgument);
+        assert_eq!(status("Bad/Name", 0, 9), AzmxStatus::InvalidStoreName);
+        assert_eq!(status("snippets", 0, 9), AzmxStatus::InvalidStoreName);
+        assert_eq!(status("notes", 0, 9), AzmxStatus::InvalidArgument);
+        let spec = custom_spec("notes", 1, 2).unwrap();
+        assert_eq!(spec.contract, Contract::LwwByVersion);
+        assert!(spec.validator.is_some());
+    }
 }
