@@ -15,9 +15,35 @@ use std::time::Instant;
 
 use super::error::SyncError;
 use super::events::{lock, EventKind};
+use super::relay_client::RelayClient;
 use super::state::{key_string, short_hash, CycleSummary};
 use super::{keycheck, CycleReport, HostError, Registered, StoreAdapter, SyncEngine, Unsynced};
+use crate::kdf::EnvelopeKey;
 use crate::merge::{Record, StoreSpec};
+
+/// The relay session every step of a cycle works in.
+#[derive(Clone, Copy)]
+struct Session<'a> {
+    engine: &'a SyncEngine,
+    client: &'a RelayClient,
+    key: &'a EnvelopeKey,
+    device_id: &'a str,
+    lid: &'a str,
+}
+
+impl<'a> Session<'a> {
+    fn parts(
+        self,
+    ) -> (
+        &'a SyncEngine,
+        &'a RelayClient,
+        &'a EnvelopeKey,
+        &'a str,
+        &'a str,
+    ) {
+        (self.engine, self.client, self.key, self.device_id, self.lid)
+    }
+}
 
 /// A registered store as a cycle uses it: name, spec, the host's adapter.
 type RegisteredStore = (String, StoreSpec, Arc<dyn StoreAdapter>);
@@ -92,8 +118,15 @@ fn run_inner(engine: &SyncEngine, report: &mut CycleReport) -> Result<(), SyncEr
     let key = engine.key()?;
     let result = (|| {
         keycheck::verify(engine, &client, &key, &device_id, &lid)?;
-        push::push(engine, &client, &key, &device_id, &lid, report)?;
-        pull::pull(engine, &client, &key, &device_id, &lid, report)
+        let s = Session {
+            engine,
+            client: &client,
+            key: &key,
+            device_id: &device_id,
+            lid: &lid,
+        };
+        push::push(s, report)?;
+        pull::pull(s, report)
     })();
     // Keep a clock correction learnt during this cycle.
     let offset = client.offset.load(Ordering::Relaxed);

@@ -5,13 +5,12 @@ use std::collections::HashMap;
 
 use super::apply::{merge_apply, record_merged};
 use super::pull::open_bundle;
-use super::stores;
+use super::{stores, Session};
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
-use crate::engine::relay_client::{PullItem, RelayClient};
+use crate::engine::relay_client::PullItem;
 use crate::engine::state::{ParkedBundle, MAX_PARKED_BUNDLES, MAX_PARKED_BYTES};
-use crate::engine::{CycleReport, SyncEngine};
-use crate::kdf::EnvelopeKey;
+use crate::engine::CycleReport;
 use crate::merge::Record;
 
 /// Adds a bundle to the parked list. A checkpoint holds every record of its
@@ -54,14 +53,8 @@ pub(super) fn check_parked_bound(parked: &[ParkedBundle]) -> Result<(), SyncErro
 
 /// Merges the parked bundles' records of stores registered since they were
 /// parked, then forgets the bundles nothing is missing from any more.
-pub(super) fn unpark(
-    engine: &SyncEngine,
-    client: &RelayClient,
-    key: &EnvelopeKey,
-    device_id: &str,
-    lid: &str,
-    report: &mut CycleReport,
-) -> Result<(), SyncError> {
+pub(super) fn unpark(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncError> {
+    let (engine, client, key, device_id, lid) = s.parts();
     let registered = stores(engine);
     let is_registered = |name: &str| registered.iter().any(|(n, _, _)| n == name);
     let mut parked = lock(&engine.inner.state).parked.clone();

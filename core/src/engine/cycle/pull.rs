@@ -7,28 +7,22 @@ use super::apply::merge_apply;
 use super::crash::crash_point;
 use super::parked::{check_parked_bound, park, unpark};
 use super::quarantine::bound_quarantine;
-use super::stores;
+use super::{stores, Session};
 use crate::engine::bundle::Bundle;
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
-use crate::engine::relay_client::{PullItem, RelayClient};
+use crate::engine::relay_client::PullItem;
 use crate::engine::state::{PageDelta, ParkedBundle, QuarantineEntry, JOURNAL_COMPACT_BYTES};
 use crate::engine::{CycleReport, SyncEngine};
 use crate::integrity::{sha256_hex, verify_blob};
 use crate::kdf::EnvelopeKey;
 use crate::merge::Record;
 
-pub(super) fn pull(
-    engine: &SyncEngine,
-    client: &RelayClient,
-    key: &EnvelopeKey,
-    device_id: &str,
-    lid: &str,
-    report: &mut CycleReport,
-) -> Result<(), SyncError> {
+pub(super) fn pull(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncError> {
+    let (engine, client, _, device_id, _) = s.parts();
     let identity = &engine.inner.identity;
     // Bundles kept for stores registered since: merge what they carry now.
-    unpark(engine, client, key, device_id, lid, report)?;
+    unpark(s, report)?;
     // Quarantined bundles get another chance each cycle, a bounded number of times.
     let retry: Vec<QuarantineEntry> = lock(&engine.inner.state)
         .quarantine
@@ -47,7 +41,7 @@ pub(super) fn pull(
             .collect();
         report.pulled_blobs += items.len() as u64;
         let cursor = lock(&engine.inner.state).cursor.clone();
-        process_items(engine, client, key, device_id, lid, &items, &cursor, report)?;
+        process_items(s, &items, &cursor, report)?;
     }
     loop {
         let since = lock(&engine.inner.state).cursor.clone();
@@ -58,16 +52,7 @@ pub(super) fn pull(
                 blobs: page.items.len() as u64,
             });
         }
-        process_items(
-            engine,
-            client,
-            key,
-            device_id,
-            lid,
-            &page.items,
-            &page.next_cursor,
-            report,
-        )?;
+        process_items(s, &page.items, &page.next_cursor, report)?;
         if !page.has_more || page.items.is_empty() {
             return Ok(());
         }
@@ -77,17 +62,13 @@ pub(super) fn pull(
 /// Fetches, verifies, opens and merges a list of blobs, then saves the
 /// cursor. Bad blobs are quarantined; records of stores not registered are
 /// parked; the rest apply.
-#[allow(clippy::too_many_arguments)]
 fn process_items(
-    engine: &SyncEngine,
-    client: &RelayClient,
-    key: &EnvelopeKey,
-    device_id: &str,
-    lid: &str,
+    s: Session<'_>,
     items: &[PullItem],
     next_cursor: &str,
     report: &mut CycleReport,
 ) -> Result<(), SyncError> {
+    let (engine, client, key, device_id, lid) = s.parts();
     let mut incoming: HashMap<String, Vec<Record>> = HashMap::new();
     let registered = stores(engine);
     let is_registered = |name: &str| registered.iter().any(|(n, _, _)| n == name);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::apply::supersede_losing_host_records;
 use super::crash::crash_point;
-use super::{snapshot, stores};
+use super::{snapshot, stores, Session};
 use crate::engine::bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
@@ -16,14 +16,8 @@ use crate::integrity::sha256_hex;
 use crate::kdf::EnvelopeKey;
 use crate::merge::Record;
 
-pub(super) fn push(
-    engine: &SyncEngine,
-    client: &RelayClient,
-    key: &EnvelopeKey,
-    device_id: &str,
-    lid: &str,
-    report: &mut CycleReport,
-) -> Result<(), SyncError> {
+pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncError> {
+    let (engine, client, key, device_id, lid) = s.parts();
     // 1. A pending push from an earlier cycle goes first, same seq, same bytes.
     let pending = lock(&engine.inner.state).outbox.clone();
     if let Some(p) = pending {
