@@ -149,13 +149,8 @@ impl Storage for SqliteStorage {
                  WHERE device_id = ?1 AND seq = ?2 AND license_id = ?3",
             )
             .and_then(|mut s| {
-                s.query_row(params![owner, seq, lid], |r| {
-                    Ok(BlobData {
-                        sha256: r.get(0)?,
-                        data: Bytes::from(r.get::<_, Vec<u8>>(1)?),
-                    })
-                })
-                .optional()
+                s.query_row(params![owner, seq, lid], row_to_blob_data)
+                    .optional()
             })
             .map_err(backend)
         })
@@ -225,15 +220,7 @@ impl Storage for SqliteStorage {
         let lid = license_id.to_string();
         self.read(move |c| {
             c.prepare_cached("SELECT sha256, data FROM keychecks WHERE license_id = ?1")
-                .and_then(|mut s| {
-                    s.query_row(params![lid], |r| {
-                        Ok(BlobData {
-                            sha256: r.get(0)?,
-                            data: Bytes::from(r.get::<_, Vec<u8>>(1)?),
-                        })
-                    })
-                    .optional()
-                })
+                .and_then(|mut s| s.query_row(params![lid], row_to_blob_data).optional())
                 .map_err(backend)
         })
         .await
@@ -272,4 +259,12 @@ impl Storage for SqliteStorage {
         let lid = license_id.to_string();
         self.read(move |c| devices_query(c, &lid)).await
     }
+}
+
+/// A `(sha256, data)` row: a stored blob or key-check blob.
+fn row_to_blob_data(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobData> {
+    Ok(BlobData {
+        sha256: r.get(0)?,
+        data: Bytes::from(r.get::<_, Vec<u8>>(1)?),
+    })
 }
