@@ -20,6 +20,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+mod columns;
 pub mod conformance;
 pub mod postgres;
 pub mod sqlite;

@@ -32,6 +32,7 @@ use deadpool_postgres::{
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
+use super::columns::{key_hash, page, page_rows, prune_bound, stored_seq, to_i64};
 use super::{
     BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, NewBlob, NewDevice, PullPage,
     PushOutcome, Registration, Storage, StorageError,
@@ -99,8 +100,14 @@ fn is_state(e: &tokio_postgres::Error, state: &SqlState) -> bool {
     e.code() == Some(state)
 }
 
-fn to_i64(v: u64, what: &'static str) -> Result<i64, StorageError> {
-    i64::try_from(v).map_err(|_| StorageError::OutOfRange(what))
+/// A failed insert that names a license: a foreign-key violation means the
+/// license does not exist.
+fn unknown_license_or_backend(e: tokio_postgres::Error) -> StorageError {
+    if is_state(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
+        StorageError::UnknownLicense
+    } else {
+        backend(e)
+    }
 }
 
 /// PostgreSQL storage. Cheap to clone (a connection pool handle).
@@ -255,6 +262,14 @@ fn row_to_device(r: &tokio_postgres::Row) -> DeviceRecord {
     }
 }
 
+/// A `(sha256, data)` row: a stored blob or key-check blob.
+fn row_to_blob_data(r: &tokio_postgres::Row) -> BlobData {
+    BlobData {
+        sha256: r.get(0),
+        data: Bytes::from(r.get::<_, Vec<u8>>(1)),
+    }
+}
+
 const DEVICE_COLS: &str = "device_id, license_id, public_key, name, created_at, revoked_at";
 
 async fn find_device_by_key<C: GenericClient>(
@@ -306,14 +321,7 @@ impl Storage for PostgresStorage {
             .await
             .map_err(backend)?;
         let row = c.query_opt(&stmt, &[&license_id]).await.map_err(backend)?;
-        match row {
-            None => Ok(None),
-            Some(r) => r
-                .get::<_, Vec<u8>>(0)
-                .try_into()
-                .map(Some)
-                .map_err(|_| StorageError::Backend("corrupt license key hash".into())),
-        }
+        row.map(|r| key_hash(r.get(0))).transpose()
     }
 
     async fn register_device(&self, d: NewDevice) -> Result<Registration, StorageError> {
@@ -339,13 +347,7 @@ impl Storage for PostgresStorage {
                 &[&d.device_id, &d.license_id, &d.public_key, &d.name, &d.now],
             )
             .await
-            .map_err(|e| {
-                if is_state(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
-                    StorageError::UnknownLicense
-                } else {
-                    backend(e)
-                }
-            })?;
+            .map_err(unknown_license_or_backend)?;
         if let Some(r) = inserted {
             return Ok(Registration {
                 device: row_to_device(&r),
@@ -491,13 +493,10 @@ impl Storage for PostgresStorage {
             .await
             .map_err(backend)?;
         let rows = c
-            .query(
-                &stmt,
-                &[&license_id, &after, &requester, &(i64::from(limit) + 1)],
-            )
+            .query(&stmt, &[&license_id, &after, &requester, &page_rows(limit)])
             .await
             .map_err(backend)?;
-        let mut items: Vec<BlobMeta> = rows
+        let items: Vec<BlobMeta> = rows
             .iter()
             .map(|r| BlobMeta {
                 position: r.get(0),
@@ -508,9 +507,7 @@ impl Storage for PostgresStorage {
                 created_at: r.get(5),
             })
             .collect();
-        let has_more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        Ok(PullPage { items, has_more })
+        Ok(page(items, limit))
     }
 
     async fn touch_pull(&self, device_id: &str, now: i64) -> Result<(), StorageError> {
@@ -531,7 +528,7 @@ impl Storage for PostgresStorage {
         owner_device_id: &str,
         seq: u64,
     ) -> Result<Option<BlobData>, StorageError> {
-        let Ok(seq) = i64::try_from(seq) else {
+        let Some(seq) = stored_seq(seq) else {
             return Ok(None);
         };
         let c = self.client().await?;
@@ -545,10 +542,8 @@ impl Storage for PostgresStorage {
         Ok(c.query_opt(&stmt, &[&owner_device_id, &seq, &license_id])
             .await
             .map_err(backend)?
-            .map(|r| BlobData {
-                sha256: r.get(0),
-                data: Bytes::from(r.get::<_, Vec<u8>>(1)),
-            }))
+            .as_ref()
+            .map(row_to_blob_data))
     }
 
     async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError> {
@@ -582,13 +577,7 @@ impl Storage for PostgresStorage {
                 &[&license_id, &device_id, &sha256, &now, &&data[..]],
             )
             .await
-            .map_err(|e| {
-                if is_state(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
-                    StorageError::UnknownLicense
-                } else {
-                    backend(e)
-                }
-            })?;
+            .map_err(unknown_license_or_backend)?;
         if n > 0 {
             return Ok(KeycheckPut::Stored);
         }
@@ -611,15 +600,12 @@ impl Storage for PostgresStorage {
         )
         .await
         .map_err(backend)?
-        .map(|r| BlobData {
-            sha256: r.get(0),
-            data: Bytes::from(r.get::<_, Vec<u8>>(1)),
-        }))
+        .as_ref()
+        .map(row_to_blob_data))
     }
 
     async fn prune(&self, device_id: &str, checkpoint_seq: u64) -> Result<u64, StorageError> {
-        // Every stored seq is <= i64::MAX, so a larger checkpoint prunes all.
-        let cp = i64::try_from(checkpoint_seq).unwrap_or(i64::MAX);
+        let cp = prune_bound(checkpoint_seq);
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(backend)?;
         // Same lock order as push: the device row first.

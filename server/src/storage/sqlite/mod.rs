@@ -110,10 +110,6 @@ pub(super) fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
-pub(super) fn to_i64(v: u64, what: &'static str) -> Result<i64, StorageError> {
-    i64::try_from(v).map_err(|_| StorageError::OutOfRange(what))
-}
-
 impl SqliteStorage {
     /// Opens (creating if needed) the database under `data_dir` and starts
     /// the writer thread.

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
 
 use super::transactions::{devices_query, push_tx, register_tx, row_to_device, DEVICE_COLS};
-use super::{backend, to_i64, SqliteStorage};
+use super::{backend, SqliteStorage};
+use crate::storage::columns::{key_hash, page, page_rows, prune_bound, stored_seq, to_i64};
 use crate::storage::{
     BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, NewBlob, NewDevice, PullPage,
     PushOutcome, Registration, Storage, StorageError,
@@ -45,13 +46,7 @@ impl Storage for SqliteStorage {
                 .prepare_cached("SELECT key_hash FROM licenses WHERE license_id = ?1")
                 .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
                 .map_err(backend)?;
-            match v {
-                None => Ok(None),
-                Some(v) => v
-                    .try_into()
-                    .map(Some)
-                    .map_err(|_| StorageError::Backend("corrupt license key hash".into())),
-            }
+            v.map(key_hash).transpose()
         })
         .await
     }
@@ -100,24 +95,19 @@ impl Storage for SqliteStorage {
                 )
                 .map_err(backend)?;
             let rows = stmt
-                .query_map(
-                    params![lid, after, durable, req, i64::from(limit) + 1],
-                    |r| {
-                        Ok(BlobMeta {
-                            position: r.get(0)?,
-                            device_id: r.get(1)?,
-                            seq: r.get::<_, i64>(2)? as u64,
-                            sha256: r.get(3)?,
-                            size: r.get::<_, i64>(4)? as u64,
-                            created_at: r.get(5)?,
-                        })
-                    },
-                )
+                .query_map(params![lid, after, durable, req, page_rows(limit)], |r| {
+                    Ok(BlobMeta {
+                        position: r.get(0)?,
+                        device_id: r.get(1)?,
+                        seq: r.get::<_, i64>(2)? as u64,
+                        sha256: r.get(3)?,
+                        size: r.get::<_, i64>(4)? as u64,
+                        created_at: r.get(5)?,
+                    })
+                })
                 .map_err(backend)?;
-            let mut items = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
-            let has_more = items.len() > limit as usize;
-            items.truncate(limit as usize);
-            Ok(PullPage { items, has_more })
+            let items = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            Ok(page(items, limit))
         })
         .await
     }
@@ -139,7 +129,7 @@ impl Storage for SqliteStorage {
         owner_device_id: &str,
         seq: u64,
     ) -> Result<Option<BlobData>, StorageError> {
-        let Ok(seq) = i64::try_from(seq) else {
+        let Some(seq) = stored_seq(seq) else {
             return Ok(None);
         };
         let (lid, owner) = (license_id.to_string(), owner_device_id.to_string());
@@ -227,8 +217,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn prune(&self, device_id: &str, checkpoint_seq: u64) -> Result<u64, StorageError> {
-        // Every stored seq is <= i64::MAX, so a larger checkpoint prunes all.
-        let cp = i64::try_from(checkpoint_seq).unwrap_or(i64::MAX);
+        let cp = prune_bound(checkpoint_seq);
         let id = device_id.to_string();
         self.write(move |c| {
             let (n, bytes): (i64, i64) = c
