@@ -24,7 +24,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Tests (dev-dependencies) may use anything.
 ALLOWED = {
     "azmx-sync-core": set(),
-    "azmx-sync-protocol": {"azmx-sync-core"},
     "azmx-sync-bridge": {"azmx-sync-core"},
     "azmx-sync-ffi": {"azmx-sync-core", "azmx-sync-bridge"},
     "azmx-sync-node": {"azmx-sync-core", "azmx-sync-bridge"},
