@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# A clean checkout builds every crate once: incremental caches only cost
+# time and disk there (export CARGO_INCREMENTAL=1 to keep them while iterating).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 FAILED=()
 
 step() { echo; echo "=== $* ==="; }
