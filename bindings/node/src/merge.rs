@@ -67,25 +67,8 @@ pub struct StoreSpec {
     pub validator: StoreValidator,
 }
 
-/// `From` both ways between a Node enum and the facade's enum of the same
-/// variants.
-macro_rules! same_variants {
-    ($node:ident <=> $facade:ident { $($v:ident),* }) => {
-        impl From<$node> for $facade {
-            fn from(x: $node) -> Self {
-                match x { $($node::$v => Self::$v,)* }
-            }
-        }
-        impl From<$facade> for $node {
-            fn from(x: $facade) -> Self {
-                match x { $($facade::$v => Self::$v,)* }
-            }
-        }
-    };
-}
-
-same_variants!(MergeContract <=> Contract { LwwByTime, LwwByVersion, LwwPerGroup });
-same_variants!(StoreValidator <=> ValidatorKind { ShapeOnly, RequireScope, NoScope, Todos });
+azmx_sync_bridge::same_variants!(MergeContract <=> Contract { LwwByTime, LwwByVersion, LwwPerGroup });
+azmx_sync_bridge::same_variants!(StoreValidator <=> ValidatorKind { ShapeOnly, RequireScope, NoScope, Todos });
 
 /// The built-in store named `name`, or `UNKNOWN_STORE`.
 fn builtin(name: &str) -> Result<StoreSpec, ApiError> {

@@ -20,7 +20,7 @@ use zeroize::Zeroize;
 use crate::error::ApiError;
 use crate::events::EventView;
 pub use crate::store_spec::ValidatorKind;
-use crate::store_spec::{builtin_store, check_store_spec, custom_store_spec, Contract, StoreSpec};
+use crate::store_spec::{builtin_store, StoreSpec};
 
 /// The default `limit` of [`Engine::recent_activity`] where a binding has
 /// an optional argument.
@@ -66,27 +66,16 @@ impl Engine {
         &self.inner
     }
 
-    /// Registers a store under a checked spec (see
-    /// [`check_store_spec`](crate::store_spec::check_store_spec)).
+    /// Registers a host store under a spec from
+    /// [`check_store_spec`](crate::store_spec::check_store_spec) (any
+    /// store) or [`custom_store_spec`](crate::store_spec::custom_store_spec)
+    /// (never a built-in name): the rules live there, once.
     pub fn register_store(
         &self,
-        name: &str,
-        contract: Contract,
-        validator: ValidatorKind,
+        spec: StoreSpec,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), ApiError> {
-        self.register_spec(check_store_spec(name, contract, validator)?, adapter)
-    }
-
-    /// Registers a host store under a name that is not built in.
-    pub fn register_custom_store(
-        &self,
-        name: &str,
-        contract: Contract,
-        validator: ValidatorKind,
-        adapter: Arc<dyn StoreAdapter>,
-    ) -> Result<(), ApiError> {
-        self.register_spec(custom_store_spec(name, contract, validator)?, adapter)
+        Ok(self.inner.register_store(spec, adapter)?)
     }
 
     /// Registers the built-in `snippets` store (LWW by time, scoped).
@@ -110,15 +99,7 @@ impl Engine {
         name: &str,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), ApiError> {
-        self.register_spec(builtin_store(name)?, adapter)
-    }
-
-    fn register_spec(
-        &self,
-        spec: StoreSpec,
-        adapter: Arc<dyn StoreAdapter>,
-    ) -> Result<(), ApiError> {
-        Ok(self.inner.register_store(spec, adapter)?)
+        self.register_store(builtin_store(name)?, adapter)
     }
 
     /// Registers this device with a relay; returns its device id.

@@ -12,6 +12,7 @@
 //! - [`events`]: activity events with their [`Severity`](events::Severity).
 //! - [`records`]: records and merge outcomes as JSON (C, Node).
 //! - [`identity`], the `fingerprint_of` rule.
+//! - [`mirror`]: macros for the enums a binding must declare itself.
 //!
 //! The list of exports per binding, and why some are absent from one, is
 //! `bindings/surface.toml` (checked by `scripts/test.d/35-surface.sh`).
@@ -23,6 +24,7 @@ pub mod error;
 pub mod error_details;
 pub mod events;
 pub mod identity;
+pub mod mirror;
 pub mod records;
 pub mod store_spec;
 

@@ -18,13 +18,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use azmx_sync_bridge::events::{EventView, Severity};
-use azmx_sync_bridge::store_spec::ValidatorKind;
+use azmx_sync_bridge::store_spec::{custom_store_spec, ValidatorKind};
 use azmx_sync_bridge::Engine;
 use azmx_sync_core::engine as ce;
 use azmx_sync_core::merge::{Change, Record};
 
 use super::error::SyncError;
-use super::merge::{to_core_record, MergeContract, RecordChange, StoreSpec, SyncRecord};
+use super::merge::{
+    to_core_record, to_core_spec, MergeContract, RecordChange, StoreSpec, SyncRecord,
+};
 
 // ------------------------------------------------------------ records --
 
@@ -310,10 +312,9 @@ impl SyncEngine {
         spec: StoreSpec,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), SyncError> {
-        let (contract, validator) = (spec.contract.into(), spec.validator.into());
         Ok(self
             .inner
-            .register_store(&spec.name, contract, validator, store(adapter))?)
+            .register_store(to_core_spec(&spec)?, store(adapter))?)
     }
 
     /// Registers a host store by name and contract (generic shape checks only).
@@ -323,10 +324,8 @@ impl SyncEngine {
         contract: MergeContract,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), SyncError> {
-        let (contract, validator) = (contract.into(), ValidatorKind::ShapeOnly);
-        Ok(self
-            .inner
-            .register_custom_store(&name, contract, validator, store(adapter))?)
+        let spec = custom_store_spec(&name, contract.into(), ValidatorKind::ShapeOnly)?;
+        Ok(self.inner.register_store(spec, store(adapter))?)
     }
 
     /// Registers the built-in `snippets` store (LWW by time, scoped).

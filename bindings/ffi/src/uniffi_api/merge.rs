@@ -45,25 +45,7 @@ pub enum MergeContract {
     LwwPerGroup,
 }
 
-impl From<MergeContract> for Contract {
-    fn from(c: MergeContract) -> Self {
-        match c {
-            MergeContract::LwwByTime => Self::LwwByTime,
-            MergeContract::LwwByVersion => Self::LwwByVersion,
-            MergeContract::LwwPerGroup => Self::LwwPerGroup,
-        }
-    }
-}
-
-impl From<Contract> for MergeContract {
-    fn from(c: Contract) -> Self {
-        match c {
-            Contract::LwwByTime => Self::LwwByTime,
-            Contract::LwwByVersion => Self::LwwByVersion,
-            Contract::LwwPerGroup => Self::LwwPerGroup,
-        }
-    }
-}
+azmx_sync_bridge::same_variants!(MergeContract <=> Contract { LwwByTime, LwwByVersion, LwwPerGroup });
 
 /// Extra checks on incoming records, chosen from the core's validators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -87,27 +69,7 @@ pub struct StoreSpec {
     pub validator: StoreValidator,
 }
 
-impl From<StoreValidator> for ValidatorKind {
-    fn from(v: StoreValidator) -> Self {
-        match v {
-            StoreValidator::ShapeOnly => Self::ShapeOnly,
-            StoreValidator::RequireScope => Self::RequireScope,
-            StoreValidator::NoScope => Self::NoScope,
-            StoreValidator::Todos => Self::Todos,
-        }
-    }
-}
-
-impl From<ValidatorKind> for StoreValidator {
-    fn from(v: ValidatorKind) -> Self {
-        match v {
-            ValidatorKind::ShapeOnly => Self::ShapeOnly,
-            ValidatorKind::RequireScope => Self::RequireScope,
-            ValidatorKind::NoScope => Self::NoScope,
-            ValidatorKind::Todos => Self::Todos,
-        }
-    }
-}
+azmx_sync_bridge::same_variants!(StoreValidator <=> ValidatorKind { ShapeOnly, RequireScope, NoScope, Todos });
 
 fn builtin_spec(&(name, contract, validator): &(&str, Contract, ValidatorKind)) -> StoreSpec {
     StoreSpec {
@@ -281,29 +243,33 @@ fn parse_body(
         .transpose()
 }
 
+/// A record with the same fields as `$r`, its body given: the core's
+/// `Record` and [`SyncRecord`] differ only in the body's form.
+macro_rules! with_body {
+    ($record:ident, $r:ident, $body:expr) => {
+        $record {
+            body: $body,
+            id: $r.id,
+            scope: $r.scope,
+            updated_at: $r.updated_at,
+            version: $r.version,
+            deleted: $r.deleted,
+            device_id: $r.device_id,
+        }
+    };
+}
+
 pub(crate) fn to_core_record(r: SyncRecord, list: &str, index: usize) -> Result<Record, SyncError> {
     let body = parse_body(r.body.as_deref(), || format!("{list}[{index}].body"))?;
-    Ok(Record {
-        id: r.id,
-        scope: r.scope,
-        updated_at: r.updated_at,
-        version: r.version,
-        deleted: r.deleted,
-        device_id: r.device_id,
-        body,
-    })
+    Ok(with_body!(Record, r, body))
 }
 
 pub(crate) fn from_core_record(r: Record) -> SyncRecord {
-    SyncRecord {
-        body: r.body.as_ref().map(|b| b.as_json_str().to_owned()),
-        id: r.id,
-        scope: r.scope,
-        updated_at: r.updated_at,
-        version: r.version,
-        deleted: r.deleted,
-        device_id: r.device_id,
-    }
+    with_body!(
+        SyncRecord,
+        r,
+        r.body.as_ref().map(|b| b.as_json_str().to_owned())
+    )
 }
 
 fn to_core_records(records: Vec<SyncRecord>, list: &str) -> Result<Vec<Record>, SyncError> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azmx_sync_bridge::engine::{clamp_interval_secs, Engine, DEFAULT_ACTIVITY_LIMIT};
-use azmx_sync_bridge::store_spec::BUILTIN_STORES;
+use azmx_sync_bridge::store_spec::{check_store_spec, custom_store_spec, BUILTIN_STORES};
 use azmx_sync_bridge::ApiError;
 use azmx_sync_core::engine::StoreAdapter;
 use napi::bindgen_prelude::{Either, ObjectFinalize, ObjectRef, This, Uint8Array};
@@ -186,8 +186,8 @@ impl SyncEngine {
         guard(&env, "registerStore", || {
             let validator = validator_for(&name, validator).into();
             self.add_store(&env, adapter, |a| {
-                self.inner
-                    .register_store(&name, contract.into(), validator, a)
+                let spec = check_store_spec(&name, contract.into(), validator)?;
+                self.inner.register_store(spec, a)
             })
         })
     }
@@ -209,8 +209,8 @@ impl SyncEngine {
         guard(&env, "registerCustomStore", || {
             let validator = validator.unwrap_or(StoreValidator::ShapeOnly).into();
             self.add_store(&env, adapter, |a| {
-                self.inner
-                    .register_custom_store(&name, contract.into(), validator, a)
+                let spec = custom_store_spec(&name, contract.into(), validator)?;
+                self.inner.register_store(spec, a)
             })
         })
     }

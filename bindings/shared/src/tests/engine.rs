@@ -8,7 +8,7 @@ use azmx_sync_core::merge::{Change, Record};
 
 use crate::engine::{clamp_interval_secs, Engine};
 use crate::events::{EventView, Severity};
-use crate::store_spec::{Contract, ValidatorKind};
+use crate::store_spec::{check_store_spec, custom_store_spec, Contract, ValidatorKind};
 use crate::ErrorKind;
 
 #[derive(Default)]
@@ -50,29 +50,12 @@ fn stores_register_once_under_checked_specs() {
         e.register_snippets(store()).unwrap_err().kind(),
         ErrorKind::Config
     );
-    e.register_store(
-        "todos",
-        Contract::LwwPerGroup,
-        ValidatorKind::Todos,
-        store(),
-    )
-    .unwrap();
-    let err = e
-        .register_custom_store(
-            "memory",
-            Contract::LwwByVersion,
-            ValidatorKind::NoScope,
-            store(),
-        )
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::BuiltinStoreRedefined);
-    e.register_custom_store(
-        "notes",
-        Contract::LwwByTime,
-        ValidatorKind::ShapeOnly,
-        store(),
-    )
-    .unwrap();
+    let todos = check_store_spec("todos", Contract::LwwPerGroup, ValidatorKind::Todos).unwrap();
+    e.register_store(todos, store()).unwrap();
+    let err = custom_store_spec("memory", Contract::LwwByVersion, ValidatorKind::NoScope);
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::BuiltinStoreRedefined);
+    let notes = custom_store_spec("notes", Contract::LwwByTime, ValidatorKind::ShapeOnly).unwrap();
+    e.register_store(notes, store()).unwrap();
     assert_eq!(e.unsynced().unwrap().count, 0);
 }
 

@@ -31,7 +31,7 @@ unsafe fn register_adapter(
         ));
     }
     let adapter = Arc::new(CStore { adapter });
-    Ok(e.inner.core().register_store(spec, adapter)?)
+    e.inner.register_store(spec, adapter)
 }
 
 /// Registers a built-in store (`"snippets"`, `"todos"` or `"memory"`, with
