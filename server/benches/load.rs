@@ -21,24 +21,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
+use azmx_sync_core::{sha256_hex, DeviceIdentity};
 use azmx_sync_relay::{add_license, admin_devices, Durability, Relay, RelayConfig};
+use azmx_sync_test_support::client::push_headers;
+use azmx_sync_test_support::{unix_now, RemoteDevice};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
 const BLOB: usize = 4096;
-
-struct Dev {
-    id: String,
-    identity: DeviceIdentity,
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -47,33 +37,19 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn register(url: &str, lid: &str, key: &str, keydir: &std::path::Path, n: usize) -> Vec<Dev> {
+fn register(
+    url: &str,
+    lid: &str,
+    key: &str,
+    keydir: &std::path::Path,
+    n: usize,
+) -> Vec<RemoteDevice> {
+    let agent = ureq::agent();
     (0..n)
         .map(|i| {
             let identity = DeviceIdentity::create(keydir.join(format!("{lid}-{i}"))).unwrap();
-            let ts = now();
-            let sig = identity
-                .sign(&SignedRequest::Init {
-                    license_id: lid.into(),
-                    public_key: identity.public_key(),
-                    device_name: format!("load {i}"),
-                    ts,
-                })
-                .unwrap();
-            let body = serde_json::json!({
-                "licenseId": lid, "licenseKey": key, "publicKey": identity.public_key(),
-                "deviceName": format!("load {i}"), "ts": ts, "signature": sig,
-            });
-            let r: serde_json::Value = ureq::post(&format!("{url}/sync/init"))
-                .send_string(&body.to_string())
-                .unwrap()
-                .into_string()
-                .map(|s| serde_json::from_str(&s).unwrap())
-                .unwrap();
-            Dev {
-                id: r["deviceId"].as_str().unwrap().to_string(),
-                identity,
-            }
+            RemoteDevice::register(&agent, url, lid, key, identity, &format!("load {i}"))
+                .unwrap_or_else(|s| panic!("register device {i}: {s:?}"))
         })
         .collect()
 }
@@ -82,7 +58,7 @@ fn register(url: &str, lid: &str, key: &str, keydir: &std::path::Path, n: usize)
 /// deadline or the global budget. Returns per-request latencies (µs).
 async fn device_loop(
     addr: SocketAddr,
-    dev: Arc<Dev>,
+    dev: Arc<RemoteDevice>,
     deadline: Instant,
     budget: Arc<AtomicU64>,
     max: u64,
@@ -105,27 +81,14 @@ async fn device_loop(
         seq += 1;
         data[..8].copy_from_slice(&seq.to_le_bytes());
         let t = Instant::now();
-        let sha = sha256_hex(&data);
-        let ts = now();
-        let sig = dev
-            .identity
-            .sign(&SignedRequest::Push {
-                device_id: dev.id.clone(),
-                seq,
-                sha256: sha.clone(),
-                ts,
-            })
-            .unwrap();
-        let req = hyper::Request::post("/sync/push")
+        let headers = push_headers(&dev.id, &dev.key, seq, &sha256_hex(&data), unix_now());
+        let mut req = hyper::Request::post("/sync/push")
             .header("host", addr.to_string())
-            .header("x-device-id", &dev.id)
-            .header("x-seq", seq.to_string())
-            .header("x-sha256", sha)
-            .header("x-ts", ts.to_string())
-            .header("x-signature", sig)
-            .header("content-type", "application/octet-stream")
-            .body(Full::new(Bytes::copy_from_slice(&data)))
-            .unwrap();
+            .header("content-type", "application/octet-stream");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let req = req.body(Full::new(Bytes::copy_from_slice(&data))).unwrap();
         let resp = sender.send_request(req).await.unwrap();
         let status = resp.status();
         let _ = resp.into_body().collect().await.unwrap();
@@ -212,7 +175,7 @@ fn main() {
     for &n in &levels {
         let lid = format!("lic_load_{n}");
         let key = add_license(&data_dir, &lid).unwrap();
-        let devs: Vec<Arc<Dev>> = register(&url, &lid, &key, &tmp.path().join("keys"), n)
+        let devs: Vec<Arc<RemoteDevice>> = register(&url, &lid, &key, &tmp.path().join("keys"), n)
             .into_iter()
             .map(Arc::new)
             .collect();

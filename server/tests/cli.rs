@@ -4,46 +4,32 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use azmx_sync_core::{DeviceIdentity, SignedRequest};
-use azmx_sync_test_support::RelayProcess;
+use azmx_sync_core::DeviceIdentity;
+use azmx_sync_test_support::client::{answer, init_body};
+use azmx_sync_test_support::{output_ok, printed_key, unix_now, RelayProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn status_of(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
-    match r {
-        Ok(r) => (r.status(), r.into_string().unwrap()),
-        Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap()),
-        Err(e) => panic!("{e}"),
-    }
+    let r = answer(r).expect("relay answers");
+    (r.status(), r.into_string().unwrap())
 }
 
 #[test]
 fn license_add_serve_and_admin() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = Command::new(BIN)
-        .args(["license", "add", "lic_cli", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        Command::new(BIN)
+            .args(["license", "add", "lic_cli", "--data-dir"])
+            .arg(&data),
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let key = stdout.split_whitespace().last().unwrap().to_string();
+    let key = printed_key(&out);
     assert_eq!(
         azmx_sync_core::b64::decode(&key).unwrap().len(),
         32,
-        "{stdout}"
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     // The key is never logged on stderr.
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&key));
@@ -72,20 +58,11 @@ fn license_add_serve_and_admin() {
     assert_eq!((s, body.as_str()), (200, r#"{"ok":true}"#));
     let kp = tempfile::tempdir().unwrap();
     let id = DeviceIdentity::create(kp.path().join("k")).unwrap();
-    let ts = now();
-    let sig = id
-        .sign(&SignedRequest::Init {
-            license_id: "lic_cli".into(),
-            public_key: id.public_key(),
-            device_name: "cli box".into(),
-            ts,
-        })
-        .unwrap();
-    let (s, body) = status_of(ureq::post(&format!("{url}/sync/init")).send_string(
-        &serde_json::json!({ "licenseId": "lic_cli", "licenseKey": key, "publicKey": id.public_key(),
-                             "deviceName": "cli box", "ts": ts, "signature": sig })
-        .to_string(),
-    ));
+    let ts = unix_now();
+    let init = init_body("lic_cli", &key, &id, "cli box", ts);
+    let sig = init["signature"].as_str().unwrap().to_string();
+    let (s, body) =
+        status_of(ureq::post(&format!("{url}/sync/init")).send_string(&init.to_string()));
     assert_eq!(s, 201, "{body}");
     let (s, body) = status_of(
         ureq::get(&format!("{url}/admin/licenses/lic_cli/devices"))
@@ -97,42 +74,24 @@ fn license_add_serve_and_admin() {
 
     // A license added while the server runs is usable at once.
     let started = Instant::now();
-    let out = Command::new(BIN)
-        .args(["license", "add", "lic_live", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(started.elapsed() < Duration::from_secs(5));
-    let key2 = String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_string();
-    let id2 = DeviceIdentity::create(kp.path().join("k2")).unwrap();
-    let sig2 = id2
-        .sign(&SignedRequest::Init {
-            license_id: "lic_live".into(),
-            public_key: id2.public_key(),
-            device_name: "second".into(),
-            ts,
-        })
-        .unwrap();
-    let (s, body) = status_of(ureq::post(&format!("{url}/sync/init")).send_string(
-        &serde_json::json!({ "licenseId": "lic_live", "licenseKey": key2, "publicKey": id2.public_key(),
-                             "deviceName": "second", "ts": ts, "signature": sig2 })
-        .to_string(),
+    let key2 = printed_key(&output_ok(
+        Command::new(BIN)
+            .args(["license", "add", "lic_live", "--data-dir"])
+            .arg(&data),
     ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let id2 = DeviceIdentity::create(kp.path().join("k2")).unwrap();
+    let init2 = init_body("lic_live", &key2, &id2, "second", ts);
+    let (s, body) =
+        status_of(ureq::post(&format!("{url}/sync/init")).send_string(&init2.to_string()));
     assert_eq!(s, 201, "{body}");
 
     // Offline admin view while the server runs.
-    let out = Command::new(BIN)
-        .args(["admin", "devices", "lic_cli", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = output_ok(
+        Command::new(BIN)
+            .args(["admin", "devices", "lic_cli", "--data-dir"])
+            .arg(&data),
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["devices"][0]["name"], "cli box");
 

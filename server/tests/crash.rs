@@ -11,54 +11,10 @@ use std::time::Duration;
 
 use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
 use azmx_sync_relay::add_license;
-use azmx_sync_test_support::RelayProcess;
+use azmx_sync_test_support::client::Listed;
+use azmx_sync_test_support::{unix_now, RelayProcess, RemoteDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-struct Dev {
-    id: String,
-    key: DeviceIdentity,
-}
-
-fn init(url: &str, lid: &str, lkey: &str, key: DeviceIdentity) -> Dev {
-    let ts = now();
-    let sig = key
-        .sign(&SignedRequest::Init {
-            license_id: lid.into(),
-            public_key: key.public_key(),
-            device_name: "crash".into(),
-            ts,
-        })
-        .unwrap();
-    let body = serde_json::json!({ "licenseId": lid, "licenseKey": lkey, "publicKey": key.public_key(),
-                                   "deviceName": "crash", "ts": ts, "signature": sig });
-    let r = ureq::post(&format!("{url}/sync/init"))
-        .send_string(&body.to_string())
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
-    Dev {
-        id: v["deviceId"].as_str().unwrap().into(),
-        key,
-    }
-}
-
-fn signed_get(url: &str, d: &Dev, path: &str, req: SignedRequest) -> ureq::Response {
-    let ts = req.ts();
-    let sig = d.key.sign(&req).unwrap();
-    ureq::get(&format!("{url}{path}"))
-        .set("X-Device-Id", &d.id)
-        .set("X-Ts", &ts.to_string())
-        .set("X-Signature", &sig)
-        .call()
-        .unwrap()
-}
 
 const DEVICES: usize = 64;
 const BODY: usize = 2048;
@@ -70,54 +26,13 @@ fn body(d: usize, seq: u64) -> Vec<u8> {
         .collect()
 }
 
-type Item = (String, u64, String);
 /// (device id, seq) → (device index, sha256) of every acknowledged push.
 type Acked = HashMap<(String, u64), (usize, String)>;
 
-/// One pull page: (items as (device, seq, sha256), nextCursor, hasMore);
-/// the error is the HTTP status, `None` when the relay was unreachable.
-fn pull_page(
-    agent: &ureq::Agent,
-    url: &str,
-    d: &Dev,
-    since: &str,
-) -> Result<(Vec<Item>, String, bool), Option<u16>> {
-    let ts = now();
-    let req = SignedRequest::Pull {
-        device_id: d.id.clone(),
-        since: since.into(),
-        limit: 1000,
-        ts,
-    };
-    let sig = d.key.sign(&req).unwrap();
-    let r = agent
-        .get(&format!("{url}/sync/pull?since={since}&limit=1000"))
-        .set("X-Device-Id", &d.id)
-        .set("X-Ts", &ts.to_string())
-        .set("X-Signature", &sig)
-        .call()
-        .map_err(|e| match e {
-            ureq::Error::Status(s, _) => Some(s),
-            _ => None,
-        })?;
-    let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
-    let items = v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|it| {
-            (
-                it["deviceId"].as_str().unwrap().to_string(),
-                it["seq"].as_u64().unwrap(),
-                it["sha256"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    Ok((
-        items,
-        v["nextCursor"].as_str().unwrap().to_string(),
-        v["hasMore"] == true,
-    ))
+fn agent(timeout_secs: u64) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(timeout_secs))
+        .build()
 }
 
 fn kill_9_under_load(durability: &str) {
@@ -128,10 +43,12 @@ fn kill_9_under_load(durability: &str) {
     let url = relay.url.clone();
     let keys = tempfile::tempdir().unwrap();
     let mk = |i: usize| DeviceIdentity::create(keys.path().join(format!("k{i}"))).unwrap();
-    let devs: Vec<Arc<Dev>> = (0..DEVICES)
-        .map(|i| Arc::new(init(&url, "lic_crash", &lkey, mk(i))))
-        .collect();
-    let reader = Arc::new(init(&url, "lic_crash", &lkey, mk(999)));
+    let register = |i: usize| {
+        let d = RemoteDevice::register(&agent(10), &url, "lic_crash", &lkey, mk(i), "crash");
+        Arc::new(d.unwrap())
+    };
+    let devs: Vec<Arc<RemoteDevice>> = (0..DEVICES).map(register).collect();
+    let reader = register(999);
 
     let stop = Arc::new(AtomicBool::new(false));
     let acked: Arc<Mutex<Acked>> = Arc::default();
@@ -142,40 +59,19 @@ fn kill_9_under_load(durability: &str) {
         .map(|(i, d)| {
             let (url, stop, acked) = (url.clone(), stop.clone(), acked.clone());
             std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new()
-                    .timeout(Duration::from_secs(10))
-                    .build();
+                let agent = agent(10);
                 for seq in 1u64.. {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
                     let body = body(i, seq);
-                    let sha = sha256_hex(&body);
-                    let ts = now();
-                    let sig = d
-                        .key
-                        .sign(&SignedRequest::Push {
-                            device_id: d.id.clone(),
-                            seq,
-                            sha256: sha.clone(),
-                            ts,
-                        })
-                        .unwrap();
-                    let r = agent
-                        .post(&format!("{url}/sync/push"))
-                        .set("X-Device-Id", &d.id)
-                        .set("X-Seq", &seq.to_string())
-                        .set("X-Sha256", &sha)
-                        .set("X-Ts", &ts.to_string())
-                        .set("X-Signature", &sig)
-                        .send_bytes(&body);
-                    match r {
-                        Ok(resp) if resp.status() == 201 => {
+                    match d.push(&agent, &url, seq, &body) {
+                        Some(201) => {
+                            let sha = sha256_hex(&body);
                             acked.lock().unwrap().insert((d.id.clone(), seq), (i, sha));
                         }
-                        Ok(resp) => panic!("unexpected status {}", resp.status()),
-                        Err(ureq::Error::Status(s, _)) => panic!("unexpected status {s}"),
-                        Err(_) => break, // the relay died
+                        Some(s) => panic!("unexpected status {s}"),
+                        None => break, // the relay died
                     }
                 }
             })
@@ -183,21 +79,19 @@ fn kill_9_under_load(durability: &str) {
         .collect();
     // A device pulling during the load: what it got before the crash and
     // its last cursor.
-    let pulled: Arc<Mutex<(Vec<Item>, String)>> = Arc::default();
+    let pulled: Arc<Mutex<(Vec<Listed>, String)>> = Arc::default();
     let puller = {
         let (url, stop, reader, pulled) =
             (url.clone(), stop.clone(), reader.clone(), pulled.clone());
         std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(10))
-                .build();
+            let agent = agent(10);
             while !stop.load(Ordering::Relaxed) {
                 let since = pulled.lock().unwrap().1.clone();
-                match pull_page(&agent, &url, &reader, &since) {
-                    Ok((items, next, _)) => {
+                match reader.pull_page(&agent, &url, &since) {
+                    Ok(page) => {
                         let mut g = pulled.lock().unwrap();
-                        g.0.extend(items);
-                        g.1 = next;
+                        g.0.extend(page.items);
+                        g.1 = page.next_cursor;
                     }
                     Err(Some(s)) => panic!("pull: unexpected status {s}"),
                     Err(None) => break,
@@ -234,22 +128,9 @@ fn kill_9_under_load(durability: &str) {
     // Restart the binary on the same data directory.
     let relay = RelayProcess::serve(BIN, &data, durability);
     let url = relay.url.clone();
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(30))
-        .build();
-    let pull_all = |since: &str| {
-        let (mut all, mut since) = (Vec::new(), since.to_string());
-        loop {
-            let (items, next, more) = pull_page(&agent, &url, &reader, &since).unwrap();
-            all.extend(items);
-            since = next;
-            if !more {
-                return all;
-            }
-        }
-    };
-    let everything = pull_all("");
-    let resumed = pull_all(&cursor);
+    let agent = agent(30);
+    let everything = reader.pull_all(&agent, &url, "");
+    let resumed = reader.pull_all(&agent, &url, &cursor);
 
     // Exactly once: what the reader got before the crash plus what it gets
     // resuming from its old cursor is every listed blob, none twice.
@@ -257,7 +138,7 @@ fn kill_9_under_load(durability: &str) {
     for it in before.iter().chain(&resumed) {
         assert!(seen.insert(it.clone()), "{it:?} delivered twice");
     }
-    let listed: HashSet<Item> = everything.iter().cloned().collect();
+    let listed: HashSet<Listed> = everything.iter().cloned().collect();
     assert_eq!(listed.len(), everything.len(), "a blob listed twice");
     assert_eq!(
         seen, listed,
@@ -270,17 +151,15 @@ fn kill_9_under_load(durability: &str) {
             listed.contains(&(dev.clone(), *seq, sha.clone())),
             "acknowledged push {dev}/{seq} lost ({durability})"
         );
-        let r = signed_get(
-            &url,
-            &reader,
-            &format!("/sync/blob/{dev}/{seq}"),
-            SignedRequest::Blob {
-                device_id: reader.id.clone(),
-                owner_device_id: dev.clone(),
-                seq: *seq,
-                ts: now(),
-            },
-        );
+        let req = SignedRequest::Blob {
+            device_id: reader.id.clone(),
+            owner_device_id: dev.clone(),
+            seq: *seq,
+            ts: unix_now(),
+        };
+        let path = format!("/sync/blob/{dev}/{seq}");
+        let r = reader.get(&agent, &url, &path, req).expect("relay answers");
+        assert_eq!(r.status(), 200, "blob {dev}/{seq}");
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
         assert!(bytes == body(*i, *seq), "blob {dev}/{seq} differs");

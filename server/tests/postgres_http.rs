@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use azmx_sync_core::{sha256_hex, SignedRequest};
 use azmx_sync_relay::{add_license_postgres, RelayConfig};
-use azmx_sync_test_support::RelayProcess;
+use azmx_sync_test_support::{output_ok, printed_key, RelayProcess};
 use common::{Env, ADMIN};
 use serde_json::json;
 
@@ -263,18 +263,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
 fn binary_selects_postgres_from_database_url() {
     let Some(db) = fresh_database() else { return };
     // license add with --database-url (no --data-dir needed).
-    let out = Command::new(BIN)
-        .args(["license", "add", "lic_bin", "--database-url", &db])
-        .env_remove("AZMX_RELAY_DATA_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let key = stdout.split_whitespace().last().unwrap().to_string();
+    let key = printed_key(&output_ok(
+        Command::new(BIN)
+            .args(["license", "add", "lic_bin", "--database-url", &db])
+            .env_remove("AZMX_RELAY_DATA_DIR"),
+    ));
     assert_eq!(azmx_sync_core::b64::decode(&key).unwrap().len(), 32);
     // Duplicate, URL from the environment.
     let out = Command::new(BIN)
@@ -303,15 +296,8 @@ fn binary_selects_postgres_from_database_url() {
     assert_eq!(r.status(), 200);
     drop(relay);
     // admin devices reads the same database.
-    let out = Command::new(BIN)
-        .args(["admin", "devices", "lic_bin", "--database-url", &db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        output_ok(Command::new(BIN).args(["admin", "devices", "lic_bin", "--database-url", &db]));
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().trim(),
         r#"{"devices":[]}"#

@@ -15,18 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
+use azmx_sync_core::{sha256_hex, DeviceIdentity};
 use azmx_sync_relay::add_license;
-use azmx_sync_test_support::RelayProcess;
+use azmx_sync_test_support::{output_ok, printed_key, RelayProcess, RemoteDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync-relay");
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
@@ -37,24 +30,12 @@ fn agent() -> ureq::Agent {
 /// `license add` run as its own process (the real binary), as an operator
 /// does against a live relay's data directory. Returns the key.
 fn license_add_process(data: &Path, lid: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["license", "add", lid, "--data-dir"])
-        .arg(data)
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "license add {lid} failed");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_string()
-}
-
-struct Dev {
-    id: String,
-    key: DeviceIdentity,
+    printed_key(&output_ok(
+        Command::new(BIN)
+            .args(["license", "add", lid, "--data-dir"])
+            .arg(data)
+            .stderr(Stdio::null()),
+    ))
 }
 
 /// `POST /sync/init`; the device, or the HTTP status (`None`: no answer).
@@ -64,34 +45,8 @@ fn init(
     lid: &str,
     lkey: &str,
     key: DeviceIdentity,
-) -> Result<Dev, Option<u16>> {
-    let ts = now();
-    let sig = key
-        .sign(&SignedRequest::Init {
-            license_id: lid.into(),
-            public_key: key.public_key(),
-            device_name: "second".into(),
-            ts,
-        })
-        .unwrap();
-    let body = serde_json::json!({ "licenseId": lid, "licenseKey": lkey, "publicKey": key.public_key(),
-                                   "deviceName": "second", "ts": ts, "signature": sig });
-    let r = a
-        .post(&format!("{url}/sync/init"))
-        .send_string(&body.to_string())
-        .map_err(status)?;
-    let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
-    Ok(Dev {
-        id: v["deviceId"].as_str().unwrap().into(),
-        key,
-    })
-}
-
-fn status(e: ureq::Error) -> Option<u16> {
-    match e {
-        ureq::Error::Status(s, _) => Some(s),
-        _ => None,
-    }
+) -> Result<RemoteDevice, Option<u16>> {
+    RemoteDevice::register(a, url, lid, lkey, key, "second")
 }
 
 /// The bytes pushed at `seq` by the device with index `d`.
@@ -99,91 +54,6 @@ fn body(d: usize, seq: u64) -> Vec<u8> {
     (0..512u64)
         .map(|i| (i * 7 + seq * 13 + d as u64 * 31) as u8)
         .collect()
-}
-
-/// `POST /sync/push`: Ok(status) for an HTTP answer, Err for none.
-fn push(a: &ureq::Agent, url: &str, d: &Dev, seq: u64, data: &[u8]) -> Result<u16, ()> {
-    let sha = sha256_hex(data);
-    let ts = now();
-    let sig = d
-        .key
-        .sign(&SignedRequest::Push {
-            device_id: d.id.clone(),
-            seq,
-            sha256: sha.clone(),
-            ts,
-        })
-        .unwrap();
-    match a
-        .post(&format!("{url}/sync/push"))
-        .set("X-Device-Id", &d.id)
-        .set("X-Seq", &seq.to_string())
-        .set("X-Sha256", &sha)
-        .set("X-Ts", &ts.to_string())
-        .set("X-Signature", &sig)
-        .send_bytes(data)
-    {
-        Ok(r) => Ok(r.status()),
-        Err(ureq::Error::Status(s, _)) => Ok(s),
-        Err(_) => Err(()),
-    }
-}
-
-fn signed_get(a: &ureq::Agent, url: &str, d: &Dev, path: &str, req: SignedRequest) -> u16 {
-    let ts = req.ts();
-    let sig = d.key.sign(&req).unwrap();
-    match a
-        .get(&format!("{url}{path}"))
-        .set("X-Device-Id", &d.id)
-        .set("X-Ts", &ts.to_string())
-        .set("X-Signature", &sig)
-        .call()
-    {
-        Ok(r) => r.status(),
-        Err(e) => status(e).expect("relay unreachable"),
-    }
-}
-
-fn keycheck_status(a: &ureq::Agent, url: &str, d: &Dev) -> u16 {
-    let req = SignedRequest::KeycheckGet {
-        device_id: d.id.clone(),
-        ts: now(),
-    };
-    signed_get(a, url, d, "/sync/keycheck", req)
-}
-
-/// Every (device, seq, sha256) the relay lists to `d`, all pages.
-fn pull_all(a: &ureq::Agent, url: &str, d: &Dev) -> Vec<(String, u64, String)> {
-    let (mut all, mut since) = (Vec::new(), String::new());
-    loop {
-        let ts = now();
-        let req = SignedRequest::Pull {
-            device_id: d.id.clone(),
-            since: since.clone(),
-            limit: 1000,
-            ts,
-        };
-        let sig = d.key.sign(&req).unwrap();
-        let r = a
-            .get(&format!("{url}/sync/pull?since={since}&limit=1000"))
-            .set("X-Device-Id", &d.id)
-            .set("X-Ts", &ts.to_string())
-            .set("X-Signature", &sig)
-            .call()
-            .unwrap_or_else(|e| panic!("pull by {}: {e}", d.id));
-        let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
-        for it in v["items"].as_array().unwrap() {
-            all.push((
-                it["deviceId"].as_str().unwrap().to_string(),
-                it["seq"].as_u64().unwrap(),
-                it["sha256"].as_str().unwrap().to_string(),
-            ));
-        }
-        since = v["nextCursor"].as_str().unwrap().to_string();
-        if v["hasMore"] != true {
-            return all;
-        }
-    }
 }
 
 /// Regression for `relay_commands_with_a_config_file`: after `license add`
@@ -199,8 +69,8 @@ fn second_process_open(durability: &str) {
     let a = agent();
     let dev_a = init(&a, &relay.url, "lic_a", &key_a, mk("a")).unwrap();
     assert_eq!(
-        push(&a, &relay.url, &dev_a, 1, &body(0, 1)),
-        Ok(201),
+        dev_a.push(&a, &relay.url, 1, &body(0, 1)),
+        Some(201),
         "first push"
     );
 
@@ -210,20 +80,20 @@ fn second_process_open(durability: &str) {
     let dev_b = init(&a, &relay.url, "lic_b", &key_b, mk("b"))
         .unwrap_or_else(|s| panic!("init in the new license: {s:?}"));
     assert_eq!(
-        keycheck_status(&a, &relay.url, &dev_b),
+        dev_b.keycheck_status(&a, &relay.url),
         404,
         "keycheck of a license without one"
     );
-    assert_eq!(push(&a, &relay.url, &dev_a, 2, &body(0, 2)), Ok(201));
-    assert_eq!(push(&a, &relay.url, &dev_b, 1, &body(1, 1)), Ok(201));
+    assert_eq!(dev_a.push(&a, &relay.url, 2, &body(0, 2)), Some(201));
+    assert_eq!(dev_b.push(&a, &relay.url, 1, &body(1, 1)), Some(201));
     let reader_a = init(&a, &relay.url, "lic_a", &key_a, mk("ra")).unwrap();
-    assert_eq!(pull_all(&a, &relay.url, &reader_a).len(), 2);
+    assert_eq!(reader_a.pull_all(&a, &relay.url, "").len(), 2);
 
     // What it acknowledged after the other process came and went survives a
     // process kill (it is committed; the page cache outlives the process).
     relay.sigkill();
     let relay = RelayProcess::serve(BIN, &data, durability);
-    let listed = pull_all(&a, &relay.url, &reader_a);
+    let listed = reader_a.pull_all(&a, &relay.url, "");
     let want: Vec<(String, u64, String)> = [1, 2]
         .iter()
         .map(|&s| (dev_a.id.clone(), s, sha256_hex(&body(0, s))))
@@ -231,7 +101,7 @@ fn second_process_open(durability: &str) {
     assert_eq!(listed, want, "lic_a after the kill");
     let reader_b = init(&a, &relay.url, "lic_b", &key_b, mk("rb")).unwrap();
     assert_eq!(
-        pull_all(&a, &relay.url, &reader_b),
+        reader_b.pull_all(&a, &relay.url, ""),
         vec![(dev_b.id.clone(), 1, sha256_hex(&body(1, 1)))],
         "lic_b after the kill"
     );
@@ -269,7 +139,7 @@ fn kill_twice_under_registrations_and_pushes(durability: &str) {
     )
     .unwrap();
     // Acknowledged registrations (device id → index) and pushes.
-    type Devs = Arc<Mutex<HashMap<String, (usize, Arc<Dev>)>>>;
+    type Devs = Arc<Mutex<HashMap<String, (usize, Arc<RemoteDevice>)>>>;
     let devs: Devs = Arc::default();
     let acked: Arc<Mutex<Vec<(String, u64, String)>>> = Arc::default();
     let next = Arc::new(AtomicUsize::new(0));
@@ -301,15 +171,15 @@ fn kill_twice_under_registrations_and_pushes(durability: &str) {
                         devs.lock().unwrap().insert(d.id.clone(), (i, d.clone()));
                         for seq in 1..=4u64 {
                             let b = body(i, seq);
-                            match push(&a, &url, &d, seq, &b) {
-                                Ok(201) => {
+                            match d.push(&a, &url, seq, &b) {
+                                Some(201) => {
                                     acked
                                         .lock()
                                         .unwrap()
                                         .push((d.id.clone(), seq, sha256_hex(&b)))
                                 }
-                                Ok(s) => panic!("push: unexpected status {s}"),
-                                Err(()) => return,
+                                Some(s) => panic!("push: unexpected status {s}"),
+                                None => return,
                             }
                         }
                     }
@@ -342,7 +212,7 @@ fn kill_twice_under_registrations_and_pushes(durability: &str) {
     assert!(acked.len() >= 200, "too little load: {}", acked.len());
     let mut lost_devices = Vec::new();
     for (id, (_, d)) in devs.iter() {
-        match keycheck_status(&a, &relay.url, d) {
+        match d.keycheck_status(&a, &relay.url) {
             404 | 200 => {}
             s => lost_devices.push(format!("{id}: {s}")),
         }
@@ -354,7 +224,7 @@ fn kill_twice_under_registrations_and_pushes(durability: &str) {
         devs.len()
     );
     let listed: std::collections::HashSet<_> =
-        pull_all(&a, &relay.url, &reader).into_iter().collect();
+        reader.pull_all(&a, &relay.url, "").into_iter().collect();
     let missing: Vec<_> = acked.iter().filter(|p| !listed.contains(*p)).collect();
     assert!(
         missing.is_empty(),

@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the relay binary (and `azmx-sync relay serve`) prints first on
@@ -99,6 +99,28 @@ impl RelayProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Runs `cmd` to its end; panics with its stderr unless it succeeded.
+#[track_caller]
+pub fn output_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The license key `license add` printed: the last word of its stdout.
+pub fn printed_key(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .last()
+        .expect("license add printed a key")
+        .to_string()
 }
 
 /// kill(1) rather than `Child::kill`, which only sends SIGKILL.
