@@ -163,6 +163,15 @@ impl Demo {
         println!("      {}", text.as_ref());
     }
 
+    /// A write `d` made, with the time the merge compares it by.
+    fn say_write(&self, d: &DemoDevice, action: &str, r: &Record, tail: &str) {
+        self.say(format!(
+            "{:<8} {action} at {}{tail}",
+            d.name,
+            render::clock(r.updated_at)
+        ));
+    }
+
     fn check(&mut self, ok: bool, text: &str) -> bool {
         self.checks += 1;
         if ok {
@@ -428,28 +437,31 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
     let a = laptop.snippet("work", "standup", a_text)?;
     std::thread::sleep(Duration::from_millis(5));
     let b = desktop.snippet("work", "standup", b_text)?;
-    demo.say(format!(
-        "laptop   edits work/standup at {}: \"{a_text}\"",
-        render::clock(a.updated_at)
-    ));
-    demo.say(format!(
-        "desktop  edits work/standup at {}: \"{b_text}\"",
-        render::clock(b.updated_at)
-    ));
+    demo.say_write(
+        &laptop,
+        "edits work/standup",
+        &a,
+        &format!(": \"{a_text}\""),
+    );
+    demo.say_write(
+        &desktop,
+        "edits work/standup",
+        &b,
+        &format!(": \"{b_text}\""),
+    );
     demo.sync(&laptop)?;
     demo.sync(&desktop)?;
     demo.say("(the desktop kept its own edit: the laptop's is older)");
     demo.sync(&laptop)?;
     let lt = laptop.snippet_text("work", "standup");
     let dt = desktop.snippet_text("work", "standup");
-    demo.say(format!(
-        "laptop now: \"{}\"",
-        lt.clone().unwrap_or_default()
-    ));
-    demo.say(format!(
-        "desktop now: \"{}\"",
-        dt.clone().unwrap_or_default()
-    ));
+    for (d, text) in [(&laptop, &lt), (&desktop, &dt)] {
+        demo.say(format!(
+            "{} now: \"{}\"",
+            d.name,
+            text.as_deref().unwrap_or_default()
+        ));
+    }
     demo.check(
         lt.as_deref() == Some(b_text) && dt.as_deref() == Some(b_text),
         "both devices converged on the later edit (last write wins, per snippet id)",
@@ -462,40 +474,25 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
     let e = laptop.snippet("home", "plan", stale)?;
     std::thread::sleep(Duration::from_millis(5));
     let t = desktop.delete_snippet("home", "plan")?;
-    demo.say(format!(
-        "laptop   edits home/plan offline at {} (not synced yet)",
-        render::clock(e.updated_at)
-    ));
-    demo.say(format!(
-        "desktop  deletes home/plan at {}",
-        render::clock(t.updated_at)
-    ));
+    demo.say_write(&laptop, "edits home/plan offline", &e, " (not synced yet)");
+    demo.say_write(&desktop, "deletes home/plan", &t, "");
     demo.sync(&desktop)?;
     demo.sync(&laptop)?;
     demo.say("(the laptop pushed its stale edit, then applied the newer delete)");
     demo.sync(&desktop)?;
     demo.say("(the desktop ignored the stale edit: its delete is newer)");
+    let has_plan = |d: &DemoDevice| d.snippet_text("home", "plan").is_some();
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
     demo.say(format!(
         "the delete wins everywhere: laptop has home/plan: {}, desktop has home/plan: {}",
-        if laptop.snippet_text("home", "plan").is_some() {
-            "yes"
-        } else {
-            "no"
-        },
-        if desktop.snippet_text("home", "plan").is_some() {
-            "yes"
-        } else {
-            "no"
-        }
+        yes_no(has_plan(&laptop)),
+        yes_no(has_plan(&desktop))
     ));
-    let gone = laptop.snippet_text("home", "plan").is_none()
-        && desktop.snippet_text("home", "plan").is_none();
-    demo.check(gone, "the deleted snippet is gone on both devices");
+    let gone = || !has_plan(&laptop) && !has_plan(&desktop);
+    demo.check(gone(), "the deleted snippet is gone on both devices");
     demo.sync(&laptop)?;
     demo.sync(&desktop)?;
-    let still = laptop.snippet_text("home", "plan").is_none()
-        && desktop.snippet_text("home", "plan").is_none()
-        && laptop.view() == desktop.view();
+    let still = gone() && laptop.view() == desktop.view();
     demo.check(
         still,
         "it stays deleted after more syncs, and both devices hold the same state",
@@ -522,13 +519,16 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
         rusqlite::params![laptop.id, bad_seq as i64],
         |r| r.get(0),
     )?;
+    let store_blob = |data: &[u8]| {
+        db.execute(
+            "UPDATE blobs SET data = ?1 WHERE device_id = ?2 AND seq = ?3",
+            rusqlite::params![data, laptop.id, bad_seq as i64],
+        )
+    };
     let mut bad = original.clone();
     let at = bad.len() / 2;
     bad[at] ^= 0x01;
-    db.execute(
-        "UPDATE blobs SET data = ?1 WHERE device_id = ?2 AND seq = ?3",
-        rusqlite::params![bad, laptop.id, bad_seq as i64],
-    )?;
+    store_blob(&bad)?;
     demo.say(format!(
         "flipped one bit (byte {at} of {}) of the laptop's bundle {bad_seq} in relay.sqlite3",
         original.len()
@@ -565,10 +565,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
             && desktop.snippet_text("work", "tests").is_none(),
         "the rest of the pull applied: the laptop's next bundle reached the desktop",
     );
-    db.execute(
-        "UPDATE blobs SET data = ?1 WHERE device_id = ?2 AND seq = ?3",
-        rusqlite::params![original, laptop.id, bad_seq as i64],
-    )?;
+    store_blob(&original)?;
     demo.say("storage repaired; the quarantined bundle is retried on the next sync:");
     demo.sync(&desktop)?;
     let cleared = desktop
