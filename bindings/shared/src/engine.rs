@@ -127,46 +127,9 @@ impl Engine {
         Ok(out?)
     }
 
-    /// Checks the receipt against the license's key-check blob on the relay
-    /// (sets it for the license's first device): `WrongReceipt` if not.
-    pub fn verify_receipt(&self) -> Result<(), ApiError> {
-        Ok(self.inner.verify_receipt()?)
-    }
-
-    /// Runs one full cycle now (push, pull, merge, apply).
-    pub fn sync_now(&self) -> Result<CycleReport, ApiError> {
-        Ok(self.inner.sync_now()?)
-    }
-
-    /// Starts the core's background scheduler (one thread).
-    pub fn start(&self) {
-        self.inner.start()
-    }
-
-    /// Stops the background scheduler, waiting for a running cycle.
-    pub fn stop(&self) {
-        self.inner.stop()
-    }
-
-    /// Wakes the scheduler to run a cycle soon, without blocking.
-    pub fn trigger(&self) {
-        self.inner.trigger()
-    }
-
-    /// Hidden apps skip background cycles (`sync_now` still runs).
-    pub fn set_visible(&self, visible: bool) {
-        self.inner.set_visible(visible)
-    }
-
     /// Background interval, clamped to 30 s – 60 min.
     pub fn set_interval_secs(&self, secs: u64) {
         self.inner.set_interval(Duration::from_secs(secs))
-    }
-
-    /// Registers a listener for every activity event (called on an engine
-    /// thread). Cycle ends are `cycleFinished` events.
-    pub fn add_listener(&self, listener: Arc<dyn ActivityListener>) {
-        self.inner.add_listener(listener)
     }
 
     /// The most recent events, oldest first.
@@ -178,26 +141,6 @@ impl Engine {
             .collect()
     }
 
-    /// Records the relay does not have yet (snapshots every store).
-    pub fn unsynced(&self) -> Result<Unsynced, ApiError> {
-        Ok(self.inner.unsynced()?)
-    }
-
-    /// A snapshot for a status screen.
-    pub fn status(&self) -> EngineStatus {
-        self.inner.status()
-    }
-
-    /// The license's devices (metadata only).
-    pub fn devices(&self) -> Result<Vec<DeviceInfo>, ApiError> {
-        Ok(self.inner.devices()?)
-    }
-
-    /// Revokes a device of this license (e.g. a lost laptop).
-    pub fn revoke(&self, device_id: &str) -> Result<(), ApiError> {
-        Ok(self.inner.revoke(device_id)?)
-    }
-
     /// Writes every store to an encrypted export file; returns the record count.
     pub fn export_to(&self, path: impl Into<PathBuf>) -> Result<u64, ApiError> {
         Ok(self.inner.export(path.into())?)
@@ -207,19 +150,39 @@ impl Engine {
     pub fn import_from(&self, path: impl Into<PathBuf>) -> Result<u64, ApiError> {
         Ok(self.inner.import(path.into())?)
     }
+}
 
-    pub fn device_id(&self) -> Option<String> {
-        self.inner.device_id()
-    }
-
-    /// The device key's fingerprint (public).
-    pub fn fingerprint(&self) -> String {
-        self.inner.fingerprint()
-    }
-
-    /// The device's public key (base64url).
-    pub fn public_key(&self) -> String {
-        self.inner.public_key()
+crate::forward_methods! {
+    impl Engine => inner, error ApiError {
+        /// Checks the receipt against the license's key-check blob on the relay
+        /// (sets it for the license's first device): `WrongReceipt` if not.
+        try fn verify_receipt() -> ();
+        /// Runs one full cycle now (push, pull, merge, apply).
+        try fn sync_now() -> CycleReport;
+        /// Starts the core's background scheduler (one thread).
+        fn start();
+        /// Stops the background scheduler, waiting for a running cycle.
+        fn stop();
+        /// Wakes the scheduler to run a cycle soon, without blocking.
+        fn trigger();
+        /// Hidden apps skip background cycles (`sync_now` still runs).
+        fn set_visible(visible: bool);
+        /// Registers a listener for every activity event (called on an engine
+        /// thread). Cycle ends are `cycleFinished` events.
+        fn add_listener(listener: Arc<dyn ActivityListener>);
+        /// Records the relay does not have yet (snapshots every store).
+        try fn unsynced() -> Unsynced;
+        /// A snapshot for a status screen.
+        fn status() -> EngineStatus;
+        /// The license's devices (metadata only).
+        try fn devices() -> Vec<DeviceInfo>;
+        /// Revokes a device of this license (e.g. a lost laptop).
+        try fn revoke(device_id: &str) -> ();
+        fn device_id() -> Option<String>;
+        /// The device key's fingerprint (public).
+        fn fingerprint() -> String;
+        /// The device's public key (base64url).
+        fn public_key() -> String;
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`events`]: activity events with their [`Severity`](events::Severity).
 //! - [`records`]: records and merge outcomes as JSON (C, Node).
 //! - [`identity`], the `fingerprint_of` rule.
+//! - [`forward`]: [`forward_methods!`], exports that only call the facade.
 //! - [`mirror`]: macros for the enums a binding must declare itself.
 //!
 //! The list of exports per binding, and why some are absent from one, is
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod error_details;
 pub mod events;
+pub mod forward;
 pub mod identity;
 pub mod mirror;
 pub mod records;

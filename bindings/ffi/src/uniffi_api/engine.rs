@@ -357,48 +357,9 @@ impl SyncEngine {
             .register(&relay_url, &license_id, license_key, &device_name)?)
     }
 
-    /// Gives the engine the recovery receipt (after `register`). The key is
-    /// derived on a background thread; the receipt's Rust copy is zeroized
-    /// here and the derived key never leaves Rust.
-    pub fn set_receipt(&self, receipt: String) -> Result<(), SyncError> {
-        Ok(self.inner.set_receipt(receipt)?)
-    }
-
-    /// Checks the receipt against the license's key-check blob on the relay
-    /// (sets it for the license's first device): `WrongReceipt` if it does
-    /// not match.
-    pub fn verify_receipt(&self) -> Result<(), SyncError> {
-        Ok(self.inner.verify_receipt()?)
-    }
-
     /// Runs one full cycle now (push, pull, merge, apply).
     pub fn sync_now(&self) -> Result<CycleReport, SyncError> {
         Ok(self.inner.sync_now()?.into())
-    }
-
-    /// Starts the background scheduler (one thread).
-    pub fn start(&self) {
-        self.inner.start()
-    }
-
-    /// Stops the background scheduler, waiting for a running cycle.
-    pub fn stop(&self) {
-        self.inner.stop()
-    }
-
-    /// Wakes the scheduler to run a cycle soon, without blocking.
-    pub fn trigger(&self) {
-        self.inner.trigger()
-    }
-
-    /// Hidden apps skip background cycles (`sync_now` still runs).
-    pub fn set_visible(&self, visible: bool) {
-        self.inner.set_visible(visible)
-    }
-
-    /// Background interval, clamped to 30 s – 60 min.
-    pub fn set_interval_secs(&self, secs: u64) {
-        self.inner.set_interval_secs(secs)
     }
 
     /// The most recent events, oldest first.
@@ -446,35 +407,44 @@ impl SyncEngine {
         Ok(self.inner.revoke(&device_id)?)
     }
 
-    /// Writes every store to an encrypted export file; returns the record count.
-    /// (`export_to`/`import_from`: `import` is a keyword in Python and Swift.)
-    pub fn export_to(&self, path: String) -> Result<u64, SyncError> {
-        Ok(self.inner.export_to(path)?)
-    }
-
-    /// Merges an export file into the stores; returns the record count.
-    pub fn import_from(&self, path: String) -> Result<u64, SyncError> {
-        Ok(self.inner.import_from(path)?)
-    }
-
     /// Every activity event as it happens (on an engine thread); a cycle's
     /// end is its `cycleFinished` event.
     pub fn add_listener(&self, listener: Arc<dyn ActivityListener>) {
         self.inner.add_listener(Arc::new(ListenerBridge(listener)))
     }
+}
 
-    pub fn device_id(&self) -> Option<String> {
-        self.inner.device_id()
-    }
-
-    /// The device key's fingerprint (public).
-    pub fn fingerprint(&self) -> String {
-        self.inner.fingerprint()
-    }
-
-    /// The device's public key (base64url).
-    pub fn public_key(&self) -> String {
-        self.inner.public_key()
+azmx_sync_bridge::forward_methods! {
+    #[uniffi::export]
+    impl SyncEngine => inner, error SyncError {
+        /// Gives the engine the recovery receipt (after `register`). The key is
+        /// derived on a background thread; the receipt's Rust copy is zeroized
+        /// here and the derived key never leaves Rust.
+        try fn set_receipt(receipt: String) -> ();
+        /// Checks the receipt against the license's key-check blob on the relay
+        /// (sets it for the license's first device): `WrongReceipt` if it does
+        /// not match.
+        try fn verify_receipt() -> ();
+        /// Starts the background scheduler (one thread).
+        fn start();
+        /// Stops the background scheduler, waiting for a running cycle.
+        fn stop();
+        /// Wakes the scheduler to run a cycle soon, without blocking.
+        fn trigger();
+        /// Hidden apps skip background cycles (`sync_now` still runs).
+        fn set_visible(visible: bool);
+        /// Background interval, clamped to 30 s – 60 min.
+        fn set_interval_secs(secs: u64);
+        /// Writes every store to an encrypted export file; returns the record count.
+        /// (`export_to`/`import_from`: `import` is a keyword in Python and Swift.)
+        try fn export_to(path: String) -> u64;
+        /// Merges an export file into the stores; returns the record count.
+        try fn import_from(path: String) -> u64;
+        fn device_id() -> Option<String>;
+        /// The device key's fingerprint (public).
+        fn fingerprint() -> String;
+        /// The device's public key (base64url).
+        fn public_key() -> String;
     }
 }
 
