@@ -46,8 +46,13 @@ fn body(spec: &StoreSpec, i: usize, rev: u64) -> Value {
     }
 }
 
+/// Snippets are scoped: record `i` lives under one of 16 handles.
+fn scope(spec: &StoreSpec, i: usize) -> Option<String> {
+    (spec.name.as_str() == "snippets").then(|| format!("handle-{}", i % 16))
+}
+
 fn rec(spec: &StoreSpec, i: usize, id: String, t: i64, rev: u64, dev: &str) -> Record {
-    let scope = (spec.name.as_str() == "snippets").then(|| format!("handle-{}", i % 16));
+    let scope = scope(spec, i);
     let version = spec.contract.requires_version().then_some(rev);
     Record::new(id, scope, t, version, dev, body(spec, i, rev))
 }
@@ -69,11 +74,10 @@ fn inputs(spec: &StoreSpec) -> (StoreState, Vec<Record>) {
                 }
                 0 => rec(spec, i, id, T0 + i as i64 + 1_000, 6, "desktop"),
                 1 => rec(spec, i, id, T0 + i as i64 - 1_000, 4, "desktop"),
-                2 => {
-                    let scope =
-                        (spec.name.as_str() == "snippets").then(|| format!("handle-{}", i % 16));
-                    local.get(&RecordKey::new(scope, id)).unwrap().clone()
-                }
+                2 => local
+                    .get(&RecordKey::new(scope(spec, i), id))
+                    .unwrap()
+                    .clone(),
                 _ => rec(spec, i, format!("new-{i:06}"), T0, 1, "desktop"),
             }
         })
@@ -130,21 +134,32 @@ fn in_place<M: Measurement>(
     });
 }
 
-/// Wall-clock time (criterion's default).
-fn wall(c: &mut Criterion) {
-    let mut group = c.benchmark_group("merge_100k_into_100k");
+/// A group of few, long samples: one sample merges 100,000 records.
+fn group<'a, M: Measurement>(c: &'a mut Criterion<M>, name: &str) -> BenchmarkGroup<'a, M> {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
+    group
+}
+
+/// The full batch merged in place, as it arrives (shuffled) and key-ordered.
+fn in_place_both_orders<M: Measurement>(
+    group: &mut BenchmarkGroup<'_, M>,
+    spec: &StoreSpec,
+    local: &StoreState,
+    incoming: &[Record],
+    ordered: &[Record],
+) {
+    in_place(group, "merge_in_place", spec, local, incoming);
+    in_place(group, "merge_in_place_key_ordered", spec, local, ordered);
+}
+
+/// Wall-clock time (criterion's default).
+fn wall(c: &mut Criterion) {
+    let mut group = group(c, "merge_100k_into_100k");
     for (spec, local, incoming, ordered) in all_inputs() {
-        in_place(&mut group, "merge_in_place", &spec, &local, &incoming);
-        in_place(
-            &mut group,
-            "merge_in_place_key_ordered",
-            &spec,
-            &local,
-            &ordered,
-        );
+        in_place_both_orders(&mut group, &spec, &local, &incoming, &ordered);
         // A typical cycle: 10 newer versions of existing records, merged into
         // the same 100,000-record state again and again (timestamps and
         // versions keep rising, so every iteration applies 10 updates).
@@ -190,19 +205,9 @@ fn wall(c: &mut Criterion) {
 /// CPU time of the benchmark thread: on a machine shared with other jobs this
 /// leaves out the time the thread spent waiting for a core.
 fn cpu(c: &mut Criterion<ThreadCpuTime>) {
-    let mut group = c.benchmark_group("merge_100k_into_100k_cpu");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(8));
+    let mut group = group(c, "merge_100k_into_100k_cpu");
     for (spec, local, incoming, ordered) in all_inputs() {
-        in_place(&mut group, "merge_in_place", &spec, &local, &incoming);
-        in_place(
-            &mut group,
-            "merge_in_place_key_ordered",
-            &spec,
-            &local,
-            &ordered,
-        );
+        in_place_both_orders(&mut group, &spec, &local, &incoming, &ordered);
     }
     group.finish();
 }

@@ -142,15 +142,8 @@ impl Record {
         device_id: impl Into<String>,
         body: impl Into<Body>,
     ) -> Self {
-        Record {
-            id: id.into(),
-            scope,
-            updated_at,
-            version,
-            deleted: false,
-            device_id: device_id.into(),
-            body: Some(body.into()),
-        }
+        // Written once: the fields of a write, then the body that makes it live.
+        Self::tombstone(id, scope, updated_at, version, device_id).with_body(body.into())
     }
 
     /// A tombstone: an explicit delete, written at `updated_at` (and, for
@@ -173,18 +166,19 @@ impl Record {
         }
     }
 
+    /// The same write, live with `body` (body present iff not deleted).
+    fn with_body(self, body: Body) -> Self {
+        Record {
+            deleted: false,
+            body: Some(body),
+            ..self
+        }
+    }
+
     /// An empty, allocation-free stand-in used to move records out of a
     /// batch. Never stored or returned.
     pub(crate) fn placeholder() -> Self {
-        Record {
-            id: String::new(),
-            scope: None,
-            updated_at: 0,
-            version: None,
-            deleted: true,
-            device_id: String::new(),
-            body: None,
-        }
+        Self::tombstone(String::new(), None, 0, None, String::new())
     }
 
     /// The record's identity inside its store (clones scope and id).
