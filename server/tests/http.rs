@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use azmx_sync_core::{sha256_hex, SignedRequest};
-use common::{Env, ADMIN};
+use common::{device_entry, items, raw_push_head, seqs, Env, ADMIN};
 use serde_json::json;
 
 #[test]
@@ -24,9 +24,7 @@ fn healthz_and_unknown_routes() {
 #[test]
 fn full_flow_register_push_pull_fetch_keycheck_prune_revoke_admin() {
     let env = Env::start();
-    let key = env.license("lic_flow");
-    let a = env.device("lic_flow", &key);
-    let b = env.device("lic_flow", &key);
+    let (key, a, b) = env.license_with_two_devices("lic_flow");
     assert!(a.id.starts_with("dev_") && a.id.len() == 20, "{}", a.id);
     assert!(a.id[4..]
         .bytes()
@@ -50,14 +48,14 @@ fn full_flow_register_push_pull_fetch_keycheck_prune_revoke_admin() {
     let r = env.pull(&b, None, None);
     assert_eq!(r.status, 200);
     let j = r.json();
-    let items = j["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2);
+    let listed = items(&j);
+    assert_eq!(listed.len(), 2);
     assert_eq!(
-        items[0],
+        listed[0],
         json!({ "deviceId": a.id, "seq": 1, "sha256": sha256_hex(b"sealed-one"),
                 "size": 10, "createdAt": env.now() })
     );
-    assert_eq!(items[1]["seq"], 2);
+    assert_eq!(listed[1]["seq"], 2);
     assert_eq!(j["hasMore"], false);
     assert_eq!(j["serverTime"], env.now());
     let cursor = j["nextCursor"].as_str().unwrap().to_string();
@@ -97,14 +95,9 @@ fn full_flow_register_push_pull_fetch_keycheck_prune_revoke_admin() {
 
     // Devices listing (signed) and admin listing.
     let j = env.devices(&a).json();
-    let devs = j["devices"].as_array().unwrap();
-    assert_eq!(devs.len(), 2);
-    let da = devs
-        .iter()
-        .find(|d| d["deviceId"] == a.id.as_str())
-        .unwrap();
+    assert_eq!(j["devices"].as_array().unwrap().len(), 2);
     assert_eq!(
-        *da,
+        device_entry(&j, &a.id),
         json!({ "deviceId": a.id, "name": "laptop", "createdAt": env.now(),
                 "lastPushAt": env.now(), "lastPullAt": env.now(), "blobCount": 2,
                 "sealedBytes": 20, "revoked": false })
@@ -120,14 +113,7 @@ fn full_flow_register_push_pull_fetch_keycheck_prune_revoke_admin() {
     let j = env.push(&a, 1, b"sealed-one").err(409, "seq_conflict");
     assert_eq!(j["lastSeq"], 2, "lastSeq survives pruning");
     assert_eq!(j["existingSha256"], serde_json::Value::Null);
-    let r = env.admin("lic_flow", Some(ADMIN)).json();
-    let da = r["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["deviceId"] == a.id.as_str())
-        .unwrap()
-        .clone();
+    let da = device_entry(&env.admin("lic_flow", Some(ADMIN)).json(), &a.id);
     assert_eq!(
         (da["blobCount"].as_u64(), da["sealedBytes"].as_u64()),
         (Some(1), Some(10))
@@ -146,17 +132,9 @@ fn full_flow_register_push_pull_fetch_keycheck_prune_revoke_admin() {
         .err(403, "revoked");
     assert_eq!(env.blob(&b, &a.id, 2).status, 200);
     let j = env.pull(&b, None, None).json();
-    assert_eq!(
-        j["items"].as_array().unwrap().len(),
-        1,
-        "revoked device's blobs still listed"
-    );
+    assert_eq!(items(&j).len(), 1, "revoked device's blobs still listed");
     let r = env.admin("lic_flow", Some(ADMIN)).json();
-    assert!(r["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|d| d["deviceId"] == a.id.as_str() && d["revoked"] == true));
+    assert_eq!(device_entry(&r, &a.id)["revoked"], true);
     // Revoke unknown / self.
     env.revoke(&b, "dev_0000000000000000").err(404, "not_found");
     assert_eq!(env.revoke(&b, &b.id).status, 200);
@@ -204,36 +182,29 @@ fn init_rejections() {
     let id2 = env.identity();
     assert_eq!(env.init("lic_i", &key, &id2, "x", now - 300).status, 201);
     // Malformed bodies.
-    env.call("POST", "/sync/init", &[], b"{not json")
-        .err(400, "malformed");
-    env.call("POST", "/sync/init", &[], b"")
-        .err(400, "malformed");
-    env.call("POST", "/sync/init", &[], &[0xff, 0x00, 0x13])
-        .err(400, "malformed");
+    for raw in [&b"{not json"[..], b"", &[0xff, 0x00, 0x13]] {
+        env.call("POST", "/sync/init", &[], raw)
+            .err(400, "malformed");
+    }
     let mut missing = body.clone();
     missing.as_object_mut().unwrap().remove("publicKey");
     env.post_json("/sync/init", &[], missing)
         .err(400, "malformed");
-    let mut bad_pk = body.clone();
-    bad_pk["publicKey"] = json!("AAAA");
-    env.post_json("/sync/init", &[], bad_pk)
-        .err(400, "malformed");
-    let mut bad_name = body.clone();
-    bad_name["deviceName"] = json!("a|b");
-    env.post_json("/sync/init", &[], bad_name)
-        .err(400, "malformed");
-    let mut bad_ts = body;
-    bad_ts["ts"] = json!("soon");
-    env.post_json("/sync/init", &[], bad_ts)
-        .err(400, "malformed");
+    for (field, value) in [
+        ("publicKey", json!("AAAA")),
+        ("deviceName", json!("a|b")),
+        ("ts", json!("soon")),
+    ] {
+        let mut bad = body.clone();
+        bad[field] = value;
+        env.post_json("/sync/init", &[], bad).err(400, "malformed");
+    }
 }
 
 #[test]
 fn push_rejections() {
     let env = Env::start();
-    let key = env.license("lic_p");
-    let a = env.device("lic_p", &key);
-    let b = env.device("lic_p", &key);
+    let (_, a, b) = env.license_with_two_devices("lic_p");
     let now = env.now();
 
     // Unknown device.
@@ -247,12 +218,7 @@ fn push_rejections() {
     env.push(&forged, 1, b"x").err(401, "bad_signature");
     // Tampered header after signing (seq changed).
     let sha = sha256_hex(b"x");
-    let sig = a.sign(SignedRequest::Push {
-        device_id: a.id.clone(),
-        seq: 1,
-        sha256: sha.clone(),
-        ts: now,
-    });
+    let sig = a.sign_push(1, &sha, now);
     let hdrs = |seq: &str, sha: &str, ts: &str, sig: &str| {
         vec![
             ("X-Device-Id", a.id.clone()),
@@ -262,27 +228,15 @@ fn push_rejections() {
             ("X-Signature", sig.to_string()),
         ]
     };
-    env.call(
-        "POST",
-        "/sync/push",
-        &hdrs("2", &sha, &now.to_string(), &sig),
-        b"x",
-    )
-    .err(401, "bad_signature");
-    env.call(
-        "POST",
-        "/sync/push",
-        &hdrs("1", &sha, &(now + 1).to_string(), &sig),
-        b"x",
-    )
-    .err(401, "bad_signature");
-    env.call(
-        "POST",
-        "/sync/push",
-        &hdrs("1", &sha, &now.to_string(), "AAAA"),
-        b"x",
-    )
-    .err(401, "bad_signature");
+    for (seq, ts, sig) in [("2", now, &*sig), ("1", now + 1, &*sig), ("1", now, "AAAA")] {
+        env.call(
+            "POST",
+            "/sync/push",
+            &hdrs(seq, &sha, &ts.to_string(), sig),
+            b"x",
+        )
+        .err(401, "bad_signature");
+    }
 
     // Clock skew, with serverTime; the boundary is inclusive.
     let j = env.push_at(&a, 1, b"x", now - 301).err(401, "clock_skew");
@@ -305,12 +259,7 @@ fn push_rejections() {
 
     // SHA-256 of the body differs from X-Sha256 (signed over the header).
     let sha_y = sha256_hex(b"y");
-    let sig = a.sign(SignedRequest::Push {
-        device_id: a.id.clone(),
-        seq: 3,
-        sha256: sha_y.clone(),
-        ts: now,
-    });
+    let sig = a.sign_push(3, &sha_y, now);
     env.call(
         "POST",
         "/sync/push",
@@ -344,9 +293,7 @@ fn push_rejections() {
     env.push(&cross, 11, b"x").err(401, "bad_signature");
     // And pushing as itself lands in its own license only.
     assert_eq!(env.push(&x, 1, b"x-one").status, 201);
-    assert!(env.pull(&b, None, None).json()["items"]
-        .as_array()
-        .unwrap()
+    assert!(items(&env.pull(&b, None, None).json())
         .iter()
         .all(|i| i["deviceId"] != x.id.as_str()));
 }
@@ -359,28 +306,22 @@ fn malformed_and_garbage_headers() {
     let now = env.now().to_string();
     let sha = sha256_hex(b"x");
     // No headers at all, on every signed endpoint.
-    env.call("POST", "/sync/push", &[], b"x")
-        .err(400, "malformed");
-    env.call("GET", "/sync/pull", &[], b"")
-        .err(400, "malformed");
-    env.call("GET", &format!("/sync/blob/{}/1", a.id), &[], b"")
-        .err(400, "malformed");
-    env.call("GET", "/sync/keycheck", &[], b"")
-        .err(400, "malformed");
-    env.call("PUT", "/sync/keycheck", &[], b"x")
-        .err(400, "malformed");
-    env.call("GET", "/sync/devices", &[], b"")
-        .err(400, "malformed");
+    let blob = format!("/sync/blob/{}/1", a.id);
+    for (method, path, body) in [
+        ("POST", "/sync/push", &b"x"[..]),
+        ("GET", "/sync/pull", b""),
+        ("GET", &blob, b""),
+        ("GET", "/sync/keycheck", b""),
+        ("PUT", "/sync/keycheck", b"x"),
+        ("GET", "/sync/devices", b""),
+    ] {
+        env.call(method, path, &[], body).err(400, "malformed");
+    }
     env.post_json("/sync/revoke", &[], json!({ "targetDeviceId": a.id }))
         .err(400, "malformed");
     env.post_json("/sync/prune", &[], json!({ "checkpointSeq": 1 }))
         .err(400, "malformed");
-    let sig = a.sign(SignedRequest::Push {
-        device_id: a.id.clone(),
-        seq: 1,
-        sha256: sha.clone(),
-        ts: env.now(),
-    });
+    let sig = a.sign_push(1, &sha, env.now());
     let good = [
         ("X-Device-Id", a.id.clone()),
         ("X-Seq", "1".to_string()),
@@ -435,13 +376,14 @@ fn malformed_and_garbage_headers() {
     env.call("POST", "/sync/push", &with("X-Sha256", &upper), b"x")
         .err(400, "malformed");
     // A non-ASCII header value (raw socket: ureq refuses to send it).
-    let raw = raw_request(
-        &env,
-        &format!(
-            "POST /sync/push HTTP/1.1\r\nHost: x\r\nX-Device-Id: dév\r\nX-Seq: 1\r\nX-Sha256: {sha}\r\nX-Ts: {now}\r\nX-Signature: {sig}\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
-        )
-        .into_bytes(),
+    let head = raw_push_head(
+        "dév",
+        &sha,
+        &now,
+        &sig,
+        "Content-Length: 1\r\nConnection: close",
     );
+    let raw = raw_request(&env, format!("{head}x").as_bytes());
     assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
     assert!(raw.contains("\"malformed\""), "{raw}");
     // Garbage JSON on revoke/prune.
@@ -458,18 +400,13 @@ fn malformed_and_garbage_headers() {
         b"\x00\x01garbage",
     )
     .err(400, "malformed");
-    env.post_json(
-        "/sync/prune",
-        &a.headers(ts, sig.clone()),
+    for body in [
         json!({ "checkpointSeq": -1 }),
-    )
-    .err(400, "malformed");
-    env.post_json(
-        "/sync/prune",
-        &a.headers(ts, sig),
         json!({ "checkpointSeq": "1" }),
-    )
-    .err(400, "malformed");
+    ] {
+        env.post_json("/sync/prune", &a.headers(ts, sig.clone()), body)
+            .err(400, "malformed");
+    }
     env.call("POST", "/sync/revoke", &a.headers(ts, "x".into()), b"[]")
         .err(400, "malformed");
     // Still works after all that.
@@ -479,9 +416,7 @@ fn malformed_and_garbage_headers() {
 #[test]
 fn unsigned_requests_learn_nothing_about_revocation() {
     let env = Env::start();
-    let key = env.license("lic_u");
-    let a = env.device("lic_u", &key);
-    let b = env.device("lic_u", &key);
+    let (_, a, b) = env.license_with_two_devices("lic_u");
     assert_eq!(env.revoke(&b, &a.id).status, 200);
     // Bad signature on a revoked device: bad_signature, not revoked.
     let mut forged = b.clone();
@@ -497,9 +432,7 @@ fn unsigned_requests_learn_nothing_about_revocation() {
 #[test]
 fn pull_paging_and_cursor_validation() {
     let env = Env::start();
-    let key = env.license("lic_pg");
-    let a = env.device("lic_pg", &key);
-    let b = env.device("lic_pg", &key);
+    let (_, a, b) = env.license_with_two_devices("lic_pg");
     for seq in 1..=5u64 {
         assert_eq!(
             env.push(&a, seq, format!("blob{seq}").as_bytes()).status,
@@ -507,24 +440,13 @@ fn pull_paging_and_cursor_validation() {
         );
     }
     let j = env.pull(&b, Some(""), Some(2)).json();
-    assert_eq!(j["items"].as_array().unwrap().len(), 2);
+    assert_eq!(items(&j).len(), 2);
     assert_eq!(j["hasMore"], true);
-    let mut seen: Vec<u64> = j["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["seq"].as_u64().unwrap())
-        .collect();
+    let mut seen = seqs(&j);
     let mut cursor = j["nextCursor"].as_str().unwrap().to_string();
     loop {
         let j = env.pull(&b, Some(&cursor), Some(2)).json();
-        seen.extend(
-            j["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["seq"].as_u64().unwrap()),
-        );
+        seen.extend(seqs(&j));
         cursor = j["nextCursor"].as_str().unwrap().to_string();
         if j["hasMore"] == false {
             break;
@@ -532,13 +454,7 @@ fn pull_paging_and_cursor_validation() {
     }
     assert_eq!(seen, vec![1, 2, 3, 4, 5]);
     // Limit above the maximum is clamped, not refused.
-    assert_eq!(
-        env.pull(&b, None, Some(5000)).json()["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        5
-    );
+    assert_eq!(items(&env.pull(&b, None, Some(5000)).json()).len(), 5);
     // A cursor from the start when since is absent vs empty is the same.
     assert_eq!(
         env.pull(&b, None, None).json()["nextCursor"],
@@ -563,21 +479,14 @@ fn pull_paging_and_cursor_validation() {
         limit: 100,
         ts,
     });
-    env.call(
-        "GET",
-        "/sync/pull?limit=ten",
-        &b.headers(ts, sig.clone()),
-        b"",
-    )
-    .err(400, "malformed");
     // Signed for limit=100, sent with limit=5: the signature covers the query.
-    env.call(
-        "GET",
-        "/sync/pull?limit=5",
-        &b.headers(ts, sig.clone()),
-        b"",
-    )
-    .err(401, "bad_signature");
+    for (path, status, code) in [
+        ("/sync/pull?limit=ten", 400, "malformed"),
+        ("/sync/pull?limit=5", 401, "bad_signature"),
+    ] {
+        env.call("GET", path, &b.headers(ts, sig.clone()), b"")
+            .err(status, code);
+    }
     assert_eq!(
         env.call("GET", "/sync/pull?limit=100", &b.headers(ts, sig), b"")
             .status,
@@ -596,10 +505,7 @@ fn cross_license_isolation() {
     // Fetch across licenses: 404, as if it did not exist.
     env.blob(&x, &a.id, 1).err(404, "not_found");
     env.blob(&x, &a.id, 2).err(404, "not_found");
-    assert!(env.pull(&x, None, None).json()["items"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(items(&env.pull(&x, None, None).json()).is_empty());
     // A cursor from another license leaks nothing either.
     let cur = env.pull(&a, None, None).json()["nextCursor"]
         .as_str()
@@ -672,9 +578,7 @@ fn rate_limit_answers_429_with_retry_after() {
         c.limits.rate_per_sec = 0.5;
         c.limits.rate_burst = 3.0;
     });
-    let key = env.license("lic_r");
-    let a = env.device("lic_r", &key);
-    let b = env.device("lic_r", &key);
+    let (_, a, b) = env.license_with_two_devices("lic_r");
     for seq in 1..=3 {
         assert_eq!(env.push(&a, seq, b"x").status, 201);
     }
@@ -689,50 +593,8 @@ fn rate_limit_answers_429_with_retry_after() {
 #[test]
 fn concurrent_pushes_of_the_same_seq_have_one_winner() {
     let env = Env::start();
-    let key = env.license("lic_c");
-    let a = env.device("lic_c", &key);
-    let b = env.device("lic_c", &key);
-    let barrier = std::sync::Barrier::new(16);
-    let results: Vec<(u8, u16, serde_json::Value)> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..16u8)
-            .map(|i| {
-                let (env, a, barrier) = (&env, &a, &barrier);
-                s.spawn(move || {
-                    let data = vec![i; 512];
-                    let ts = env.now();
-                    let sha = sha256_hex(&data);
-                    let sig = a.sign(SignedRequest::Push {
-                        device_id: a.id.clone(),
-                        seq: 1,
-                        sha256: sha.clone(),
-                        ts,
-                    });
-                    let mut h = a.headers(ts, sig);
-                    h.push(("X-Seq", "1".into()));
-                    h.push(("X-Sha256", sha));
-                    // A fresh agent per task: 16 separate connections.
-                    let agent = ureq::AgentBuilder::new().build();
-                    let mut req = agent.post(&format!("{}/sync/push", env.url));
-                    for (k, v) in &h {
-                        req = req.set(k, v);
-                    }
-                    barrier.wait();
-                    let resp = match req.send_bytes(&data) {
-                        Ok(r) => r,
-                        Err(ureq::Error::Status(_, r)) => r,
-                        Err(e) => panic!("{e}"),
-                    };
-                    let status = resp.status();
-                    (
-                        i,
-                        status,
-                        serde_json::from_str(&resp.into_string().unwrap()).unwrap(),
-                    )
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let (_, a, b) = env.license_with_two_devices("lic_c");
+    let results = Env::race_pushes(&[&env], &a, 1, 16, 512);
     let winners: Vec<_> = results.iter().filter(|r| r.1 == 201).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     let win_sha = sha256_hex(&[winners[0].0; 512]);
@@ -749,14 +611,7 @@ fn concurrent_pushes_of_the_same_seq_have_one_winner() {
     let r = env.blob(&b, &a.id, 1);
     assert_eq!(r.body, vec![winners[0].0; 512]);
     let admin = env.admin("lic_c", Some(ADMIN)).json();
-    let da = admin["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["deviceId"] == a.id.as_str())
-        .unwrap()
-        .clone();
-    assert_eq!(da["blobCount"], 1);
+    assert_eq!(device_entry(&admin, &a.id)["blobCount"], 1);
 }
 
 fn raw_request(env: &Env, bytes: &[u8]) -> String {
@@ -775,18 +630,11 @@ fn oversized_bodies_answer_413() {
     let a = env.device("lic_big", &key);
     let ts = env.now();
     let sha = sha256_hex(b"whatever");
-    let sig = a.sign(SignedRequest::Push {
-        device_id: a.id.clone(),
-        seq: 1,
-        sha256: sha.clone(),
-        ts,
-    });
+    let sig = a.sign_push(1, &sha, ts);
     // Declared 8 MiB + 1: refused before the body is read (even unsigned).
     let head = |len: usize, sig: &str| {
-        format!(
-            "POST /sync/push HTTP/1.1\r\nHost: x\r\nX-Device-Id: {}\r\nX-Seq: 1\r\nX-Sha256: {sha}\r\nX-Ts: {ts}\r\nX-Signature: {sig}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
-            a.id
-        )
+        let framing = format!("Content-Length: {len}\r\nConnection: close");
+        raw_push_head(&a.id, &sha, ts, sig, &framing)
     };
     let raw = raw_request(&env, head(8 * 1024 * 1024 + 1, &sig).as_bytes());
     assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
@@ -806,17 +654,9 @@ fn oversized_bodies_answer_413() {
     let body = vec![b'z'; 1500];
     let sha = sha256_hex(&body);
     let ts = env.now();
-    let sig = a.sign(SignedRequest::Push {
-        device_id: a.id.clone(),
-        seq: 1,
-        sha256: sha.clone(),
-        ts,
-    });
-    let mut req = format!(
-        "POST /sync/push HTTP/1.1\r\nHost: x\r\nX-Device-Id: {}\r\nX-Seq: 1\r\nX-Sha256: {sha}\r\nX-Ts: {ts}\r\nX-Signature: {sig}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        a.id
-    )
-    .into_bytes();
+    let sig = a.sign_push(1, &sha, ts);
+    let framing = "Transfer-Encoding: chunked\r\nConnection: close";
+    let mut req = raw_push_head(&a.id, &sha, ts, &sig, framing).into_bytes();
     for chunk in body.chunks(500) {
         req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         req.extend_from_slice(chunk);
@@ -837,23 +677,12 @@ fn slow_request_times_out() {
     let a = env.device("lic_t", &key);
     let ts = env.now();
     let sha = sha256_hex(b"0123456789");
-    let sig = a.sign(SignedRequest::Push {
-        device_id: a.id.clone(),
-        seq: 1,
-        sha256: sha.clone(),
-        ts,
-    });
+    let sig = a.sign_push(1, &sha, ts);
     let mut s = TcpStream::connect(env.relay.as_ref().unwrap().local_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let started = std::time::Instant::now();
-    s.write_all(
-        format!(
-            "POST /sync/push HTTP/1.1\r\nHost: x\r\nX-Device-Id: {}\r\nX-Seq: 1\r\nX-Sha256: {sha}\r\nX-Ts: {ts}\r\nX-Signature: {sig}\r\nContent-Length: 10\r\n\r\n01234",
-            a.id
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let head = raw_push_head(&a.id, &sha, ts, &sig, "Content-Length: 10");
+    s.write_all(format!("{head}01234").as_bytes()).unwrap();
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
@@ -890,9 +719,7 @@ fn slow_headers_are_cut_off() {
 #[test]
 fn data_survives_restart() {
     let mut env = Env::start();
-    let key = env.license("lic_d");
-    let a = env.device("lic_d", &key);
-    let b = env.device("lic_d", &key);
+    let (key, a, b) = env.license_with_two_devices("lic_d");
     for seq in 1..=3 {
         assert_eq!(env.push(&a, seq, format!("d{seq}").as_bytes()).status, 201);
     }

@@ -10,42 +10,21 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use azmx_sync_core::{sha256_hex, SignedRequest};
+use azmx_sync_core::sha256_hex;
 use azmx_sync_relay::{add_license_postgres, RelayConfig};
 use azmx_sync_test_support::{output_ok, printed_key, RelayProcess};
-use common::{Env, ADMIN};
+use common::postgres::{say, test_database_url, unique_name, SKIP};
+use common::{device_entry, items, seqs, Env, ADMIN};
 use serde_json::json;
-
-const SKIP: &str = "skipped: AZMX_TEST_DATABASE_URL not set";
-
-/// Prints straight to stderr (not through the test harness's capture), so
-/// the skip is visible in a normal `cargo test` run.
-fn say(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{msg}");
-}
 
 /// A new, empty database on the test server; its URL.
 fn fresh_database() -> Option<String> {
-    let Some(base) = std::env::var("AZMX_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
+    let Some(base) = test_database_url() else {
         say(SKIP);
         return None;
     };
-    static N: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "azmx_http_{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
+    let name = unique_name("azmx_http");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -107,10 +86,10 @@ fn full_flow_on_postgres() {
     assert_eq!(j["existingSha256"], sha256_hex(b"sealed-two"));
 
     let j = env.pull(&b, None, None).json();
-    let items = j["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2);
+    let listed = items(&j);
+    assert_eq!(listed.len(), 2);
     assert_eq!(
-        items[0],
+        listed[0],
         json!({ "deviceId": a.id, "seq": 1, "sha256": sha256_hex(b"sealed-one"),
                 "size": 10, "createdAt": env.now() })
     );
@@ -140,13 +119,7 @@ fn full_flow_on_postgres() {
 
     let admin = env.admin("lic_pg", Some(ADMIN)).json();
     assert_eq!(admin, env.devices(&b).json());
-    let da = admin["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["deviceId"] == a.id.as_str())
-        .unwrap()
-        .clone();
+    let da = device_entry(&admin, &a.id);
     assert_eq!(
         (da["blobCount"].as_u64(), da["sealedBytes"].as_u64()),
         (Some(1), Some(10))
@@ -185,59 +158,21 @@ fn two_relays_share_one_database() {
         );
     }
     let j = relay_b.pull(&phone, None, None).json();
-    let seqs: Vec<u64> = j["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["seq"].as_u64().unwrap())
-        .collect();
-    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    assert_eq!(seqs(&j), vec![1, 2, 3, 4, 5]);
     let r = relay_b.blob(&phone, &laptop.id, 4);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"s4"[..]));
     // A cursor from B continues on A.
     assert_eq!(relay_b.push(&laptop, 6, b"s6").status, 201);
     let j = relay_a.pull(&phone, j["nextCursor"].as_str(), None).json();
-    assert_eq!(j["items"].as_array().unwrap().len(), 1);
-    assert_eq!(j["items"][0]["seq"], 6);
+    assert_eq!(seqs(&j), vec![6]);
     // Seq checks hold across relays.
     relay_b.push(&laptop, 6, b"other").err(409, "seq_conflict");
 
     // 16 concurrent pushes of one (device, seq), alternating relays.
-    let barrier = std::sync::Barrier::new(16);
-    let statuses: Vec<u16> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..16u8)
-            .map(|i| {
-                let env = if i % 2 == 0 { &relay_a } else { &relay_b };
-                let (laptop, barrier) = (&laptop, &barrier);
-                s.spawn(move || {
-                    let data = vec![i; 256];
-                    let ts = env.now();
-                    let sha = sha256_hex(&data);
-                    let sig = laptop.sign(SignedRequest::Push {
-                        device_id: laptop.id.clone(),
-                        seq: 7,
-                        sha256: sha.clone(),
-                        ts,
-                    });
-                    let mut h = laptop.headers(ts, sig);
-                    h.push(("X-Seq", "7".into()));
-                    h.push(("X-Sha256", sha));
-                    let agent = ureq::AgentBuilder::new().build();
-                    let mut req = agent.post(&format!("{}/sync/push", env.url));
-                    for (k, v) in &h {
-                        req = req.set(k, v);
-                    }
-                    barrier.wait();
-                    match req.send_bytes(&data) {
-                        Ok(r) => r.status(),
-                        Err(ureq::Error::Status(s, _)) => s,
-                        Err(e) => panic!("{e}"),
-                    }
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let statuses: Vec<u16> = Env::race_pushes(&[&relay_a, &relay_b], &laptop, 7, 16, 256)
+        .into_iter()
+        .map(|(_, status, _)| status)
+        .collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         1,

@@ -9,43 +9,21 @@
 //! "skipped: AZMX_TEST_DATABASE_URL not set" and passes (the conformance
 //! tests then run against a throwaway SQLite store so they still execute).
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use azmx_sync_relay::storage::conformance::Fixture;
-use azmx_sync_relay::storage::{
-    NewBlob, NewDevice, PostgresStorage, PushOutcome, SqliteStorage, Storage,
-};
+use azmx_sync_relay::storage::{NewBlob, NewDevice, PostgresStorage, PushOutcome, Storage};
 use bytes::Bytes;
-
-const SKIP: &str = "skipped: AZMX_TEST_DATABASE_URL not set";
-
-/// Prints straight to stderr (not through the test harness's capture), so
-/// the skip is visible in a normal `cargo test` run.
-fn say(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{msg}");
-}
-
-fn url() -> Option<String> {
-    std::env::var("AZMX_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
+use common::fixture::sqlite_default;
+use common::postgres::{say, test_database_url as url, unique_name, SKIP};
 
 /// A schema name unique to this process and call.
 fn unique_schema(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "t_{tag}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    unique_name(&format!("t_{tag}"))
 }
 
 async fn pg(url: &str, schema: &str) -> PostgresStorage {
@@ -67,12 +45,7 @@ async fn fresh() -> Fixture {
             say(&format!(
                 "{SKIP} (this conformance check ran against SQLite instead)"
             ));
-            let dir = tempfile::tempdir().unwrap();
-            let storage = SqliteStorage::open(&dir.path().join("data")).unwrap();
-            Fixture {
-                storage: Arc::new(storage),
-                guard: Box::new(dir),
-            }
+            sqlite_default()
         }
     }
 }

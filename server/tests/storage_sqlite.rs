@@ -1,18 +1,14 @@
 //! The storage conformance suite against the SQLite backend, plus
 //! SQLite-specific durability checks.
 
-use std::sync::Arc;
+mod common;
 
 use azmx_sync_relay::storage::conformance::Fixture;
 use azmx_sync_relay::storage::{NewBlob, NewDevice, PushOutcome, SqliteStorage, Storage};
+use common::fixture::{sqlite_default, sqlite_fixture};
 
 async fn fresh() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::open(&dir.path().join("data")).unwrap();
-    Fixture {
-        storage: Arc::new(storage),
-        guard: Box::new(dir),
-    }
+    sqlite_default()
 }
 
 azmx_sync_relay::storage_conformance_tests!(fresh);
@@ -23,17 +19,9 @@ mod unbatched {
     use super::*;
 
     async fn fresh() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open_with(
-            &dir.path().join("data"),
-            1,
-            azmx_sync_relay::storage::Durability::Full,
-        )
-        .unwrap();
-        Fixture {
-            storage: Arc::new(storage),
-            guard: Box::new(dir),
-        }
+        sqlite_fixture(|data| {
+            SqliteStorage::open_with(data, 1, azmx_sync_relay::storage::Durability::Full).unwrap()
+        })
     }
 
     azmx_sync_relay::storage_conformance_tests!(fresh);

@@ -8,7 +8,11 @@ use std::sync::Arc;
 
 use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
 use azmx_sync_relay::{add_license, Clock, Relay, RelayConfig, RunningRelay};
+use azmx_sync_test_support::client::{auth_headers, init_body, push_headers};
 use serde_json::Value;
+
+pub mod fixture;
+pub mod postgres;
 
 pub const T0: i64 = 1_800_000_000;
 pub const ADMIN: &str = "admin-token-for-tests-0123456789";
@@ -61,6 +65,14 @@ impl Env {
         add_license(&self.data_dir(), lid).unwrap()
     }
 
+    /// A license `lid` with two devices registered on it: (key, a, b).
+    pub fn license_with_two_devices(&self, lid: &str) -> (String, Device, Device) {
+        let key = self.license(lid);
+        let a = self.device(lid, &key);
+        let b = self.device(lid, &key);
+        (key, a, b)
+    }
+
     /// A new identity (not registered).
     pub fn identity(&self) -> DeviceIdentity {
         let p = self.dir.path().join(format!("key-{}", hex_rand()));
@@ -80,22 +92,7 @@ impl Env {
     }
 
     pub fn init(&self, lid: &str, key: &str, id: &DeviceIdentity, name: &str, ts: i64) -> Resp {
-        let sig = id
-            .sign(&SignedRequest::Init {
-                license_id: lid.into(),
-                public_key: id.public_key(),
-                device_name: name.into(),
-                ts,
-            })
-            .unwrap();
-        self.post_json(
-            "/sync/init",
-            &[],
-            serde_json::json!({
-                "licenseId": lid, "licenseKey": key, "publicKey": id.public_key(),
-                "deviceName": name, "ts": ts, "signature": sig,
-            }),
-        )
+        self.post_json("/sync/init", &[], init_body(lid, key, id, name, ts))
     }
 
     pub fn call(&self, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Resp {
@@ -140,26 +137,44 @@ impl Env {
     // ------------------------------------------------------------ signed calls
 
     pub fn push_at(&self, d: &Device, seq: u64, data: &[u8], ts: i64) -> Resp {
-        let sha = sha256_hex(data);
-        let sig = d.sign(SignedRequest::Push {
-            device_id: d.id.clone(),
-            seq,
-            sha256: sha.clone(),
-            ts,
-        });
-        self.call(
-            "POST",
-            "/sync/push",
-            &[
-                ("X-Device-Id", d.id.clone()),
-                ("X-Seq", seq.to_string()),
-                ("X-Sha256", sha),
-                ("X-Ts", ts.to_string()),
-                ("X-Signature", sig),
-                ("Content-Type", "application/octet-stream".into()),
-            ],
-            data,
-        )
+        let mut h = push_headers(&d.id, &d.identity, seq, &sha256_hex(data), ts);
+        h.push(("Content-Type", "application/octet-stream".into()));
+        self.call("POST", "/sync/push", &h, data)
+    }
+
+    /// `n` pushes of `d` at `seq`, the i-th of `vec![i; size]`, each on a
+    /// connection of its own to `envs[i % envs.len()]`, released together:
+    /// (i, status, JSON answer) of each.
+    pub fn race_pushes(
+        envs: &[&Env],
+        d: &Device,
+        seq: u64,
+        n: u8,
+        size: usize,
+    ) -> Vec<(u8, u16, Value)> {
+        let barrier = std::sync::Barrier::new(n.into());
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..n)
+                .map(|i| {
+                    let (env, barrier) = (envs[usize::from(i) % envs.len()], &barrier);
+                    s.spawn(move || {
+                        let data = vec![i; size];
+                        let h =
+                            push_headers(&d.id, &d.identity, seq, &sha256_hex(&data), env.now());
+                        let agent = ureq::AgentBuilder::new().build();
+                        let req = agent.post(&format!("{}/sync/push", env.url));
+                        let req = azmx_sync_test_support::client::with_headers(req, &h);
+                        barrier.wait();
+                        let resp = azmx_sync_test_support::client::answer(req.send_bytes(&data))
+                            .expect("relay answers");
+                        let status = resp.status();
+                        let body = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
+                        (i, status, body)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
     }
 
     pub fn push(&self, d: &Device, seq: u64, data: &[u8]) -> Resp {
@@ -285,11 +300,17 @@ impl Device {
     }
 
     pub fn headers(&self, ts: i64, sig: String) -> Vec<(&'static str, String)> {
-        vec![
-            ("X-Device-Id", self.id.clone()),
-            ("X-Ts", ts.to_string()),
-            ("X-Signature", sig),
-        ]
+        auth_headers(&self.id, ts, sig)
+    }
+
+    /// The signature of a push of a body with SHA-256 `sha256` as `seq` at `ts`.
+    pub fn sign_push(&self, seq: u64, sha256: &str, ts: i64) -> String {
+        self.sign(SignedRequest::Push {
+            device_id: self.id.clone(),
+            seq,
+            sha256: sha256.into(),
+            ts,
+        })
     }
 }
 
@@ -330,6 +351,49 @@ impl Resp {
         assert!(j["message"].is_string(), "every error has a message: {j}");
         j
     }
+}
+
+/// The head of a raw `POST /sync/push` of seq 1 (for what ureq will not
+/// send): the signed headers, then `framing` (more header lines, joined by
+/// CRLF), then the blank line; the body goes after it.
+pub fn raw_push_head(
+    device_id: &str,
+    sha256: &str,
+    ts: impl std::fmt::Display,
+    sig: &str,
+    framing: &str,
+) -> String {
+    format!(
+        "POST /sync/push HTTP/1.1\r\nHost: x\r\nX-Device-Id: {device_id}\r\nX-Seq: 1\r\n\
+         X-Sha256: {sha256}\r\nX-Ts: {ts}\r\nX-Signature: {sig}\r\n{framing}\r\n\r\n"
+    )
+}
+
+/// The entry of device `id` in a devices listing (`{"devices": [...]}`).
+#[track_caller]
+pub fn device_entry(listing: &Value, id: &str) -> Value {
+    listing["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["deviceId"] == id)
+        .unwrap_or_else(|| panic!("{id} not listed: {listing}"))
+        .clone()
+}
+
+/// The items of a pull page.
+#[track_caller]
+pub fn items(page: &Value) -> &Vec<Value> {
+    page["items"].as_array().unwrap()
+}
+
+/// The seqs of a pull page's items, in order.
+#[track_caller]
+pub fn seqs(page: &Value) -> Vec<u64> {
+    items(page)
+        .iter()
+        .map(|i| i["seq"].as_u64().unwrap())
+        .collect()
 }
 
 pub fn hex_rand() -> String {
