@@ -12,6 +12,7 @@ use azmx_sync_test_support::client::{auth_headers, init_body, push_headers};
 use serde_json::Value;
 
 pub mod fixture;
+pub mod flow;
 pub mod postgres;
 
 pub const T0: i64 = 1_800_000_000;
