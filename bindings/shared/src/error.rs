@@ -152,94 +152,86 @@ pub fn c_status_name(status: i32) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
-crate::engine_causes! {
+crate::shared_causes! {
     /// Every public error, one variant per cause.
     ///
     /// Field names are what Node shows as properties (in camelCase, see
     /// [`ApiError::details`]); `detail` fields hold a secret-free message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
     pub enum ApiError {
-        /// An argument has an invalid value (bad UTF-8, unknown enum value, ...).
-        #[error("{detail}")]
-        InvalidArgument { detail: String },
-        /// A required C pointer argument is NULL.
-        #[error("{detail}")]
-        NullPointer { detail: String },
-        /// A caller-owned C output buffer is too small.
-        #[error("{detail}")]
-        BufferTooSmall { detail: String },
-        #[error("{}", CoreError::EmptyReceipt)]
-        EmptyReceipt,
-        #[error("{}", CoreError::EmptyLicenseId)]
-        EmptyLicenseId,
-        #[error("{}", CoreError::InvalidBase64)]
-        InvalidBase64,
-        #[error("envelope is {len} bytes, shorter than the 29-byte minimum")]
-        EnvelopeTooShort { len: u64 },
-        #[error("{}", CoreError::UnsupportedVersion(*version))]
-        UnsupportedVersion { version: u8 },
-        /// The AES-GCM tag did not verify: wrong key or tampered ciphertext.
-        #[error("{}", CoreError::DecryptFailed)]
-        DecryptFailed,
-        /// A blob's SHA-256 differs from the one it travelled with.
-        #[error("blob integrity check failed: expected sha256 {expected}, got {actual}")]
-        BlobIntegrity { expected: String, actual: String },
-        #[error("key file {path}: {problem}")]
-        KeyFile {
-            path: String,
-            problem: KeyFileProblem,
-        },
-        #[error("malformed field `{field}`: {reason}")]
-        MalformedField { field: String, reason: String },
-        #[error("{}", CoreError::BadSignature)]
-        BadSignature,
-        /// `skew_secs` is `ts − now`. `max_secs` is the allowed skew of a
-        /// signed-request check; `None` when the relay measured the skew.
-        #[error("{}", skew_message(*skew_secs, *max_secs))]
-        ClockSkew {
-            skew_secs: i64,
-            max_secs: Option<i64>,
-        },
-        /// `what` names the argument (`local_json`, `incoming[3].body`), never
-        /// its content; `problem` is serde's error category.
-        #[error("`{what}` is not valid JSON for this call: {problem} at line {line}, column {column}")]
-        InvalidJson {
-            what: String,
-            problem: &'static str,
-            line: u64,
-            column: u64,
-        },
-        #[error("invalid todo list: {problem}")]
-        InvalidTodos { problem: TodoInvalid },
-        #[error("{problem}")]
-        InvalidStoreName { problem: StoreNameError },
-        /// A built-in store's name with another contract or validator.
-        #[error("store `{name}` is built in and cannot be redefined")]
-        BuiltinStoreRedefined { name: String },
-        #[error("no built-in store is named `{name}` (snippets, todos, memory)")]
-        UnknownStore { name: String },
-        #[error("{}", EngineError::WrongReceipt)]
-        WrongReceipt,
-        #[error("{}", EngineError::NoReceipt)]
-        NoReceipt,
-        #[error("{}", EngineError::NotRegistered)]
-        NotRegistered,
-        #[error("{}", EngineError::Revoked)]
-        Revoked,
-    }
-    engine causes as (RelayUnreachable, RelayError);
-    then {
-        /// The engine was called from inside one of its own store callbacks.
-        #[error("{detail}")]
-        Busy { detail: String },
-        /// A cause no binding classifies yet; `code` is the core's machine code
-        /// (`"internal"` when there is none).
-        #[error("{detail}")]
-        Internal { code: String, detail: String },
-        /// A Rust panic caught at a binding boundary (`detail` names the entry
-        /// point, never the payload).
-        #[error("{detail}")]
-        Panic { detail: String },
+        before {
+            /// An argument has an invalid value (bad UTF-8, unknown enum value, ...).
+            #[error("{detail}")]
+            InvalidArgument { detail: String },
+            /// A required C pointer argument is NULL.
+            #[error("{detail}")]
+            NullPointer { detail: String },
+            /// A caller-owned C output buffer is too small.
+            #[error("{detail}")]
+            BufferTooSmall { detail: String },
+        }
+        envelope causes,
+        between {
+            /// A blob's SHA-256 differs from the one it travelled with.
+            #[error("blob integrity check failed: expected sha256 {expected}, got {actual}")]
+            BlobIntegrity { expected: String, actual: String },
+            #[error("key file {path}: {problem}")]
+            KeyFile {
+                path: String,
+                problem: KeyFileProblem,
+            },
+            #[error("malformed field `{field}`: {reason}")]
+            MalformedField { field: String, reason: String },
+            #[error("{}", CoreError::BadSignature)]
+            BadSignature,
+            /// `skew_secs` is `ts − now`. `max_secs` is the allowed skew of a
+            /// signed-request check; `None` when the relay measured the skew.
+            #[error("{}", skew_message(*skew_secs, *max_secs))]
+            ClockSkew {
+                skew_secs: i64,
+                max_secs: Option<i64>,
+            },
+            /// `what` names the argument (`local_json`, `incoming[3].body`), never
+            /// its content; `problem` is serde's error category.
+            #[error("`{what}` is not valid JSON for this call: {problem} at line {line}, column {column}")]
+            InvalidJson {
+                what: String,
+                problem: &'static str,
+                line: u64,
+                column: u64,
+            },
+            #[error("invalid todo list: {problem}")]
+            InvalidTodos { problem: TodoInvalid },
+            #[error("{problem}")]
+            InvalidStoreName { problem: StoreNameError },
+            /// A built-in store's name with another contract or validator.
+            #[error("store `{name}` is built in and cannot be redefined")]
+            BuiltinStoreRedefined { name: String },
+            #[error("no built-in store is named `{name}` (snippets, todos, memory)")]
+            UnknownStore { name: String },
+            #[error("{}", EngineError::WrongReceipt)]
+            WrongReceipt,
+            #[error("{}", EngineError::NoReceipt)]
+            NoReceipt,
+            #[error("{}", EngineError::NotRegistered)]
+            NotRegistered,
+            #[error("{}", EngineError::Revoked)]
+            Revoked,
+        }
+        engine causes as (RelayUnreachable, RelayError),
+        after {
+            /// The engine was called from inside one of its own store callbacks.
+            #[error("{detail}")]
+            Busy { detail: String },
+            /// A cause no binding classifies yet; `code` is the core's machine code
+            /// (`"internal"` when there is none).
+            #[error("{detail}")]
+            Internal { code: String, detail: String },
+            /// A Rust panic caught at a binding boundary (`detail` names the entry
+            /// point, never the payload).
+            #[error("{detail}")]
+            Panic { detail: String },
+        }
     }
 }
 

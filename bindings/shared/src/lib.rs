@@ -12,7 +12,7 @@
 //! - [`events`]: activity events with their [`Severity`](events::Severity).
 //! - [`records`]: records and merge outcomes as JSON (C, Node).
 //! - [`identity`], the `fingerprint_of` rule.
-//! - [`engine_causes`]: the engine causes ApiError shares with uniffi's error.
+//! - [`shared_causes`]: the causes ApiError shares with uniffi's error.
 //! - [`forward`]: [`forward_methods!`], exports that only call the facade.
 //! - [`mirror`]: macros for the enums a binding must declare itself.
 //!
@@ -22,7 +22,6 @@
 //! No FFI here: no uniffi, no napi, no `extern "C"`.
 
 pub mod engine;
-pub mod engine_causes;
 pub mod error;
 pub mod error_details;
 pub mod events;
@@ -30,6 +29,7 @@ pub mod forward;
 pub mod identity;
 pub mod mirror;
 pub mod records;
+pub mod shared_causes;
 pub mod store_spec;
 
 pub use engine::Engine;

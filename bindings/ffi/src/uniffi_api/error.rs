@@ -136,99 +136,84 @@ impl From<TodoInvalid> for TodoProblem {
     }
 }
 
-azmx_sync_bridge::engine_causes! {
+azmx_sync_bridge::shared_causes! {
     /// Every error an export can raise, one variant (one foreign type) per cause.
     ///
     /// `HostCallback` is what a foreign callback's unexpected exception becomes
     /// on its way back into Rust (then the message of a `StoreFailed` or
     /// `Network`); it is declared so the foreign error hierarchy is stable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
     pub enum SyncError {
-        #[error("{}", CoreError::EmptyReceipt)]
-        EmptyReceipt,
-        #[error("{}", CoreError::EmptyLicenseId)]
-        EmptyLicenseId,
-        /// Text is not canonical unpadded base64url.
-        #[error("{}", CoreError::InvalidBase64)]
-        InvalidBase64,
-        #[error("envelope is {len} bytes, shorter than the 29-byte minimum")]
-        EnvelopeTooShort { len: u64 },
-        #[error("{}", CoreError::UnsupportedVersion(*version))]
-        UnsupportedVersion { version: u8 },
-        /// The AES-GCM tag did not verify: wrong key or tampered ciphertext.
-        #[error("{}", CoreError::DecryptFailed)]
-        DecryptFailed,
-        /// The receipt does not match the license's key-check blob (engine).
-        #[error("the recovery receipt does not match the one this license was set up with")]
-        WrongReceipt,
-        /// A blob's SHA-256 differs from the one it travelled with: corruption,
-        /// reported before (and instead of) any decrypt.
-        #[error("blob integrity check failed: expected sha256 {expected}, got {actual}")]
-        BlobIntegrityError { expected: String, actual: String },
-        #[error("key file {path}: {problem:?}")]
-        KeyFile {
-            path: String,
-            problem: KeyFileProblem,
-        },
-        #[error("malformed field `{field}`: {reason}")]
-        MalformedField { field: String, reason: String },
-        #[error("{}", CoreError::BadSignature)]
-        BadSignature,
-        /// `skew_secs` is `ts − now` (signed) so a client can correct its clock.
-        #[error("clock skew of {skew_secs} s exceeds the allowed ±{max_secs} s")]
-        ClockSkew { skew_secs: i64, max_secs: i64 },
-        /// This device was revoked for the license (engine).
-        #[error("this device has been revoked")]
-        Revoked,
-        /// `what` names the argument (e.g. `incoming[3].body`), never its content.
-        #[error("{what} is not valid JSON (line {line}, column {column})")]
-        InvalidJson {
-            what: String,
-            line: u64,
-            column: u64,
-        },
-        #[error("invalid todo list: {problem:?}")]
-        InvalidTodos { problem: TodoProblem },
-        #[error("invalid store name: {problem:?}")]
-        InvalidStoreName { problem: StoreNameProblem },
-        /// `builtin_store` was asked for a name that is not built in.
-        #[error("no built-in store is named `{name}`")]
-        UnknownStore { name: String },
-        /// A spec uses a built-in store's name with a different contract or validator.
-        #[error("store `{name}` is built in and cannot be redefined")]
-        BuiltinStoreRedefined { name: String },
-        /// Host code (a foreign trait implementation) threw something unexpected.
-        #[error("host callback failed: {reason}")]
-        HostCallback { reason: String },
-        /// No recovery receipt has been given yet (engine `set_receipt`).
-        #[error("no recovery receipt set")]
-        NoReceipt,
-        /// The device is not registered with a relay yet (engine `register`).
-        #[error("this device is not registered with a relay")]
-        NotRegistered,
+        before {}
+        envelope causes,
+        between {
+            /// The receipt does not match the license's key-check blob (engine).
+            #[error("the recovery receipt does not match the one this license was set up with")]
+            WrongReceipt,
+            /// A blob's SHA-256 differs from the one it travelled with: corruption,
+            /// reported before (and instead of) any decrypt.
+            #[error("blob integrity check failed: expected sha256 {expected}, got {actual}")]
+            BlobIntegrityError { expected: String, actual: String },
+            #[error("key file {path}: {problem:?}")]
+            KeyFile {
+                path: String,
+                problem: KeyFileProblem,
+            },
+            #[error("malformed field `{field}`: {reason}")]
+            MalformedField { field: String, reason: String },
+            #[error("{}", CoreError::BadSignature)]
+            BadSignature,
+            /// `skew_secs` is `ts − now` (signed) so a client can correct its clock.
+            #[error("clock skew of {skew_secs} s exceeds the allowed ±{max_secs} s")]
+            ClockSkew { skew_secs: i64, max_secs: i64 },
+            /// This device was revoked for the license (engine).
+            #[error("this device has been revoked")]
+            Revoked,
+            /// `what` names the argument (e.g. `incoming[3].body`), never its content.
+            #[error("{what} is not valid JSON (line {line}, column {column})")]
+            InvalidJson {
+                what: String,
+                line: u64,
+                column: u64,
+            },
+            #[error("invalid todo list: {problem:?}")]
+            InvalidTodos { problem: TodoProblem },
+            #[error("invalid store name: {problem:?}")]
+            InvalidStoreName { problem: StoreNameProblem },
+            /// `builtin_store` was asked for a name that is not built in.
+            #[error("no built-in store is named `{name}`")]
+            UnknownStore { name: String },
+            /// A spec uses a built-in store's name with a different contract or validator.
+            #[error("store `{name}` is built in and cannot be redefined")]
+            BuiltinStoreRedefined { name: String },
+            /// Host code (a foreign trait implementation) threw something unexpected.
+            #[error("host callback failed: {reason}")]
+            HostCallback { reason: String },
+            /// No recovery receipt has been given yet (engine `set_receipt`).
+            #[error("no recovery receipt set")]
+            NoReceipt,
+            /// The device is not registered with a relay yet (engine `register`).
+            #[error("this device is not registered with a relay")]
+            NotRegistered,
+        }
+        engine causes as (Network, Relay),
+        after {
+            /// A cause these bindings do not have a type for; `code` is its stable
+            /// machine code (the core's, or the facade's in lower case).
+            #[error("{code}: {detail}")]
+            Other { code: String, detail: String },
+        }
     }
-    engine causes as (Network, Relay), map engine_cause;
-    then {
-        /// A cause these bindings do not have a type for; `code` is its stable
-        /// machine code (the core's, or the facade's in lower case).
-        #[error("{code}: {detail}")]
-        Other { code: String, detail: String },
-    }
+    map shared_cause
 }
 
 impl From<ApiError> for SyncError {
     fn from(e: ApiError) -> Self {
-        let e = match Self::engine_cause(e) {
+        let e = match Self::shared_cause(e) {
             Ok(shared) => return shared,
             Err(e) => e,
         };
         match e {
-            ApiError::EmptyReceipt => Self::EmptyReceipt,
-            ApiError::EmptyLicenseId => Self::EmptyLicenseId,
-            ApiError::InvalidBase64 => Self::InvalidBase64,
-            ApiError::EnvelopeTooShort { len } => Self::EnvelopeTooShort { len },
-            ApiError::UnsupportedVersion { version } => Self::UnsupportedVersion { version },
-            ApiError::DecryptFailed => Self::DecryptFailed,
             ApiError::BlobIntegrity { expected, actual } => {
                 Self::BlobIntegrityError { expected, actual }
             }

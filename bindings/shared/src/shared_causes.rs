@@ -1,26 +1,47 @@
-//! [`engine_causes!`]: the engine causes whose fields and message are the
-//! same in [`ApiError`](crate::ApiError) and in a binding's own error enum
-//! (uniffi's `SyncError` must be declared in its crate): the variants, their
-//! docs and messages are written here once, and so is the mapping from
-//! `ApiError`.
+//! [`shared_causes!`]: the causes whose fields and message are the same in
+//! [`ApiError`](crate::ApiError) and in a binding's own error enum (uniffi's
+//! `SyncError` must be declared in its crate): the envelope causes and the
+//! engine causes. Their variants, docs and messages are written here once,
+//! and so is the mapping from `ApiError`.
 
-/// Declares `enum $name` with `$head` variants, then the shared engine
+/// Declares `enum $name`: the `before` variants, the envelope causes
+/// (`EmptyReceipt` … `DecryptFailed`), the `between` variants, the engine
 /// causes (`RateLimited`, the two relay causes under the names given, the
-/// store, configuration, state-directory and export causes), then `$tail`.
-/// The enum must derive `thiserror::Error`. With `map fn_name`, also
-/// `fn fn_name(ApiError) -> Result<Self, ApiError>`: the shared cause as
-/// this enum's variant, or the error back.
+/// store, configuration, state-directory and export causes), then the
+/// `after` variants. The enum must derive `thiserror::Error`. With
+/// `map fn_name`, also `fn fn_name(ApiError) -> Result<Self, ApiError>`: a
+/// shared cause as this enum's variant, or the error back.
 #[macro_export]
-macro_rules! engine_causes {
+macro_rules! shared_causes {
     (
         $(#[$attr:meta])*
-        $vis:vis enum $name:ident { $($head:tt)* }
-        engine causes as ($network:ident, $relay:ident) $(, map $map:ident)?;
-        then { $($tail:tt)* }
+        $vis:vis enum $name:ident {
+            before { $($before:tt)* }
+            envelope causes,
+            between { $($between:tt)* }
+            engine causes as ($network:ident, $relay:ident),
+            after { $($after:tt)* }
+        }
+        $(map $map:ident)?
     ) => {
         $(#[$attr])*
         $vis enum $name {
-            $($head)*
+            $($before)*
+            #[error("{}", ::azmx_sync_core::Error::EmptyReceipt)]
+            EmptyReceipt,
+            #[error("{}", ::azmx_sync_core::Error::EmptyLicenseId)]
+            EmptyLicenseId,
+            /// Text is not canonical unpadded base64url.
+            #[error("{}", ::azmx_sync_core::Error::InvalidBase64)]
+            InvalidBase64,
+            #[error("envelope is {len} bytes, shorter than the 29-byte minimum")]
+            EnvelopeTooShort { len: u64 },
+            #[error("{}", ::azmx_sync_core::Error::UnsupportedVersion(*version))]
+            UnsupportedVersion { version: u8 },
+            /// The AES-GCM tag did not verify: wrong key or tampered ciphertext.
+            #[error("{}", ::azmx_sync_core::Error::DecryptFailed)]
+            DecryptFailed,
+            $($between)*
             /// The relay asked the engine to slow down.
             #[error("relay rate limit; retry after {retry_after_secs} s")]
             RateLimited { retry_after_secs: u64 },
@@ -47,15 +68,21 @@ macro_rules! engine_causes {
             /// Export/import file problem.
             #[error("export file: {detail}")]
             ExportFormat { detail: String },
-            $($tail)*
+            $($after)*
         }
 
         $(
         impl $name {
-            /// This enum's variant for a shared engine cause, else `e` back.
+            /// This enum's variant for a shared cause, else `e` back.
             fn $map(e: $crate::ApiError) -> ::std::result::Result<Self, $crate::ApiError> {
                 use $crate::ApiError as A;
                 Ok(match e {
+                    A::EmptyReceipt => Self::EmptyReceipt,
+                    A::EmptyLicenseId => Self::EmptyLicenseId,
+                    A::InvalidBase64 => Self::InvalidBase64,
+                    A::EnvelopeTooShort { len } => Self::EnvelopeTooShort { len },
+                    A::UnsupportedVersion { version } => Self::UnsupportedVersion { version },
+                    A::DecryptFailed => Self::DecryptFailed,
                     A::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
                     A::RelayUnreachable { detail } => Self::$network { detail },
                     A::RelayError { status, code, detail } => Self::$relay { status, code, detail },
