@@ -180,10 +180,9 @@ crate::shared_causes! {
                 path: String,
                 problem: KeyFileProblem,
             },
-            #[error("malformed field `{field}`: {reason}")]
-            MalformedField { field: String, reason: String },
-            #[error("{}", CoreError::BadSignature)]
-            BadSignature,
+        }
+        field causes,
+        then {
             /// `skew_secs` is `ts − now`. `max_secs` is the allowed skew of a
             /// signed-request check; `None` when the relay measured the skew.
             #[error("{}", skew_message(*skew_secs, *max_secs))]

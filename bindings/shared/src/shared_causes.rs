@@ -1,11 +1,12 @@
 //! [`shared_causes!`]: the causes whose fields and message are the same in
 //! [`ApiError`](crate::ApiError) and in a binding's own error enum (uniffi's
-//! `SyncError` must be declared in its crate): the envelope causes and the
+//! `SyncError` must be declared in its crate): the envelope, field and
 //! engine causes. Their variants, docs and messages are written here once,
 //! and so is the mapping from `ApiError`.
 
 /// Declares `enum $name`: the `before` variants, the envelope causes
-/// (`EmptyReceipt` … `DecryptFailed`), the `between` variants, the engine
+/// (`EmptyReceipt` … `DecryptFailed`), the `between` variants, the field
+/// causes (`MalformedField`, `BadSignature`), the `then` variants, the engine
 /// causes (`RateLimited`, the two relay causes under the names given, the
 /// store, configuration, state-directory and export causes), then the
 /// `after` variants. The enum must derive `thiserror::Error`. With
@@ -19,6 +20,8 @@ macro_rules! shared_causes {
             before { $($before:tt)* }
             envelope causes,
             between { $($between:tt)* }
+            field causes,
+            then { $($then:tt)* }
             engine causes as ($network:ident, $relay:ident),
             after { $($after:tt)* }
         }
@@ -42,6 +45,11 @@ macro_rules! shared_causes {
             #[error("{}", ::azmx_sync_core::Error::DecryptFailed)]
             DecryptFailed,
             $($between)*
+            #[error("malformed field `{field}`: {reason}")]
+            MalformedField { field: String, reason: String },
+            #[error("{}", ::azmx_sync_core::Error::BadSignature)]
+            BadSignature,
+            $($then)*
             /// The relay asked the engine to slow down.
             #[error("relay rate limit; retry after {retry_after_secs} s")]
             RateLimited { retry_after_secs: u64 },
@@ -83,6 +91,8 @@ macro_rules! shared_causes {
                     A::EnvelopeTooShort { len } => Self::EnvelopeTooShort { len },
                     A::UnsupportedVersion { version } => Self::UnsupportedVersion { version },
                     A::DecryptFailed => Self::DecryptFailed,
+                    A::MalformedField { field, reason } => Self::MalformedField { field, reason },
+                    A::BadSignature => Self::BadSignature,
                     A::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
                     A::RelayUnreachable { detail } => Self::$network { detail },
                     A::RelayError { status, code, detail } => Self::$relay { status, code, detail },

@@ -159,10 +159,9 @@ azmx_sync_bridge::shared_causes! {
                 path: String,
                 problem: KeyFileProblem,
             },
-            #[error("malformed field `{field}`: {reason}")]
-            MalformedField { field: String, reason: String },
-            #[error("{}", CoreError::BadSignature)]
-            BadSignature,
+        }
+        field causes,
+        then {
             /// `skew_secs` is `ts − now` (signed) so a client can correct its clock.
             #[error("clock skew of {skew_secs} s exceeds the allowed ±{max_secs} s")]
             ClockSkew { skew_secs: i64, max_secs: i64 },
@@ -221,8 +220,6 @@ impl From<ApiError> for SyncError {
                 path,
                 problem: problem.into(),
             },
-            ApiError::MalformedField { field, reason } => Self::MalformedField { field, reason },
-            ApiError::BadSignature => Self::BadSignature,
             ApiError::ClockSkew {
                 skew_secs,
                 max_secs,
