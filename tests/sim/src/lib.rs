@@ -1124,6 +1124,8 @@ pub struct Failure {
     pub violations: Vec<String>,
     pub trace: Vec<String>,
     pub minimal: Vec<String>,
+    /// The integration test whose options replay the seed.
+    pub test: &'static str,
 }
 
 impl std::fmt::Display for Failure {
@@ -1135,8 +1137,8 @@ impl std::fmt::Display for Failure {
         )?;
         writeln!(
             f,
-            "replay: SIM_SEED={:#018x} cargo test -p azmx-sync-sim --test sim -- --nocapture",
-            self.seed
+            "replay: SIM_SEED={:#018x} cargo test -p azmx-sync-sim --test {} -- --nocapture",
+            self.seed, self.test
         )?;
         for v in &self.violations {
             writeln!(f, "  violation: {v}")?;
@@ -2301,6 +2303,7 @@ impl World {
             violations,
             trace: self.trace.clone(),
             minimal,
+            test: "sim",
         })
     }
 }
@@ -2371,7 +2374,6 @@ impl Budget {
     }
 }
 
-/// Parses `SIM_SEED` (decimal or 0x-hex).
 /// The seeds a test runs: `SIM_SEED` alone when set (a replay), else
 /// `count_var` (default `default_count`) scenarios from `base`.
 pub fn seeds_from_env(count_var: &str, default_count: u64, base: u64) -> Vec<u64> {
@@ -2385,6 +2387,28 @@ pub fn seeds_from_env(count_var: &str, default_count: u64, base: u64) -> Vec<u64
     (0..n).map(|i| scenario_seed(base, i)).collect()
 }
 
+/// Runs `seeds` with `opts` and adds up their stats (printed at the end).
+/// A failed seed prints its trace, then panics with what replays it:
+/// `test` is the integration test whose options the seed needs.
+pub fn run_seeds(test: &'static str, seeds: Vec<u64>, opts: &Options) -> Stats {
+    let mut total = Stats::default();
+    for seed in seeds {
+        match run_scenario(seed, opts) {
+            Ok(s) => total.add(&s),
+            Err(mut f) => {
+                for l in &f.trace {
+                    println!("{l}");
+                }
+                f.test = test;
+                panic!("{f}");
+            }
+        }
+    }
+    println!("{}", total.summary());
+    total
+}
+
+/// Parses `SIM_SEED` (decimal or 0x-hex).
 pub fn parse_seed(s: &str) -> Option<u64> {
     let s = s.trim();
     match s.strip_prefix("0x") {

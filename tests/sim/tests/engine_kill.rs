@@ -16,22 +16,7 @@ fn engine_killed_at_every_crash_point_converges() {
     };
     let seeds = seeds_from_env("SIM_KILL_SCENARIOS", 6, 0xc4a5_0011);
     let replay = seeds.len() == 1;
-    let mut total = Stats::default();
-    for seed in seeds {
-        match run_scenario(seed, &opts) {
-            Ok(s) => total.add(&s),
-            Err(f) => {
-                for l in &f.trace {
-                    println!("{l}");
-                }
-                panic!(
-                    "{}",
-                    f.to_string().replace("--test sim", "--test engine_kill")
-                );
-            }
-        }
-    }
-    println!("{}", total.summary());
+    let total = run_seeds("engine_kill", seeds, &opts);
     if !replay {
         // The test must really kill the engine at each point, not only run
         // child cycles that finish.

@@ -7,9 +7,95 @@ use std::time::Duration;
 
 use azmx_sync_core::engine::{EngineConfig, HostError, StoreAdapter, SyncEngine, UreqTransport};
 use azmx_sync_core::merge::{Change, Record, RecordKey, StoreSpec};
-use azmx_sync_relay::{add_license, Relay, RelayConfig};
+use azmx_sync_relay::{add_license, Relay, RelayConfig, RunningRelay};
 use azmx_sync_sim::SimStore;
+use azmx_sync_test_support::MemStore;
 use serde_json::json;
+use tempfile::TempDir;
+
+/// A relay on loopback with the one license every device of a test joins.
+struct Licensed {
+    relay: RunningRelay,
+    license_key: String,
+    // After `relay`: the relay stops before its data dir goes.
+    _dir: TempDir,
+}
+
+impl Licensed {
+    const LICENSE: &'static str = "lic_found";
+
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let license_key = add_license(dir.path(), Self::LICENSE).unwrap();
+        let relay = Relay::start(RelayConfig::new(dir.path())).unwrap();
+        Self {
+            relay,
+            license_key,
+            _dir: dir,
+        }
+    }
+
+    /// A registered device with its receipt set, syncing `spec` from `store`;
+    /// the directory is its state.
+    fn device(
+        &self,
+        name: &str,
+        spec: StoreSpec,
+        store: Arc<dyn StoreAdapter>,
+    ) -> (SyncEngine, TempDir) {
+        self.device_with(name, spec, store, |_| {})
+    }
+
+    fn device_with(
+        &self,
+        name: &str,
+        spec: StoreSpec,
+        store: Arc<dyn StoreAdapter>,
+        tune: impl FnOnce(&mut EngineConfig),
+    ) -> (SyncEngine, TempDir) {
+        let state = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::new(state.path());
+        tune(&mut config);
+        let engine = SyncEngine::new(
+            config,
+            Arc::new(UreqTransport::new(Duration::from_secs(10))),
+        )
+        .unwrap();
+        engine.register_store(spec, store).unwrap();
+        engine
+            .register(&self.relay.url(), Self::LICENSE, &self.license_key, name)
+            .unwrap();
+        engine
+            .set_receipt(secrecy::SecretString::from("RCPT-FOUND-0001"))
+            .unwrap();
+        (engine, state)
+    }
+}
+
+/// A host that keeps no tombstones (a plain dictionary): told to delete a
+/// record, it drops it. The engine keeps the tombstone for such hosts.
+struct DropsTombstones(Arc<MemStore>);
+
+impl StoreAdapter for DropsTombstones {
+    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
+        self.0.snapshot()
+    }
+    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
+        for c in changes {
+            match c {
+                Change::Delete(t) => {
+                    self.0.records.lock().unwrap().remove(&t.key());
+                }
+                c => self.0.put(c.record().clone()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn get(store: &MemStore, key: &RecordKey) -> Option<Record> {
+    store.get(key.scope.as_deref(), &key.id)
+}
 
 /// Found by seed 0xae309fa44d2f3c08 (relay_kill.rs, before the gate
 /// `SIM_SKEWED_CREATES` existed).
@@ -71,29 +157,10 @@ fn diverges_after_create_behind_unseen_delete(
     create: impl Fn(&str) -> Record,
     key: RecordKey,
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let lid = "lic_found";
-    let license_key = add_license(dir.path(), lid).unwrap();
-    let relay = Relay::start(RelayConfig::new(dir.path())).unwrap();
-    let mk = |name: &str| {
-        let state = tempfile::tempdir().unwrap();
-        let engine = SyncEngine::new(
-            EngineConfig::new(state.path()),
-            Arc::new(UreqTransport::new(Duration::from_secs(10))),
-        )
-        .unwrap();
-        let store = Arc::new(azmx_sync_e2e_free::Mem::default());
-        engine.register_store(spec.clone(), store.clone()).unwrap();
-        engine
-            .register(&relay.url(), lid, &license_key, name)
-            .unwrap();
-        engine
-            .set_receipt(secrecy::SecretString::from("RCPT-FOUND-0001"))
-            .unwrap();
-        (engine, store, state)
-    };
-    let (a, a_store, _sa) = mk("a");
-    let (b, b_store, _sb) = mk("b");
+    let relay = Licensed::start();
+    let (a_store, b_store) = (Arc::new(MemStore::default()), Arc::new(MemStore::default()));
+    let (a, _sa) = relay.device("a", spec.clone(), a_store.clone());
+    let (b, _sb) = relay.device("b", spec, b_store.clone());
     a.sync_now().unwrap();
     b.sync_now().unwrap();
     let (aid, bid) = (a.device_id().unwrap(), b.device_id().unwrap());
@@ -101,13 +168,13 @@ fn diverges_after_create_behind_unseen_delete(
     a_store.put(tombstone(&aid));
     a.sync_now().unwrap();
     b.sync_now().unwrap();
-    assert!(b_store.get(&key).is_none(), "B's host is never told");
+    assert!(get(&b_store, &key).is_none(), "B's host is never told");
     b_store.put(create(&bid));
     for _ in 0..3 {
         b.sync_now().unwrap();
         a.sync_now().unwrap();
     }
-    let live = |s: &azmx_sync_e2e_free::Mem| s.get(&key).is_some_and(|r| !r.deleted);
+    let live = |s: &MemStore| get(s, &key).is_some_and(|r| !r.deleted);
     assert_eq!(
         live(&a_store),
         live(&b_store),
@@ -135,30 +202,18 @@ fn newer_tombstone_replaces_the_engines_older_one() {
 
 fn newer_tombstone_settles(host_keeps_tombstones: bool) {
     let now = 1_800_000_000_000i64;
-    let dir = tempfile::tempdir().unwrap();
-    let lid = "lic_found";
-    let license_key = add_license(dir.path(), lid).unwrap();
-    let relay = Relay::start(RelayConfig::new(dir.path())).unwrap();
+    let relay = Licensed::start();
     let mk = |name: &str, keeps: bool| {
-        let state = tempfile::tempdir().unwrap();
-        let mut config = EngineConfig::new(state.path());
+        let store = Arc::new(MemStore::default());
+        let host: Arc<dyn StoreAdapter> = if keeps {
+            store.clone()
+        } else {
+            Arc::new(DropsTombstones(store.clone()))
+        };
         // Every push of A is a checkpoint, which carries its tombstone again.
-        config.checkpoint_every = 1;
-        let engine = SyncEngine::new(
-            config,
-            Arc::new(UreqTransport::new(Duration::from_secs(10))),
-        )
-        .unwrap();
-        let store = Arc::new(azmx_sync_e2e_free::Mem::new(keeps));
-        engine
-            .register_store(StoreSpec::snippets(), store.clone())
-            .unwrap();
-        engine
-            .register(&relay.url(), lid, &license_key, name)
-            .unwrap();
-        engine
-            .set_receipt(secrecy::SecretString::from("RCPT-FOUND-0001"))
-            .unwrap();
+        let (engine, state) = relay.device_with(name, StoreSpec::snippets(), host, |c| {
+            c.checkpoint_every = 1
+        });
         (engine, store, state)
     };
     let (a, a_store, _sa) = mk("a", true);
@@ -188,7 +243,7 @@ fn newer_tombstone_settles(host_keeps_tombstones: bool) {
         a_store.put(Record::tombstone("s1", h(), now + 1000, None, &aid));
         a.sync_now().unwrap();
         b.sync_now().unwrap();
-        assert!(b_store.get(&key).is_none());
+        assert!(get(&b_store, &key).is_none());
     }
     let newer = Record::tombstone("s1", h(), now + 2000, None, &aid);
     a_store.put(newer.clone());
@@ -215,62 +270,13 @@ fn newer_tombstone_settles(host_keeps_tombstones: bool) {
         "B pushed a losing tombstone again after A's checkpoints"
     );
     if host_keeps_tombstones {
-        assert_eq!(b_store.get(&key), Some(newer), "B's host holds the winner");
+        assert_eq!(
+            get(&b_store, &key),
+            Some(newer),
+            "B's host holds the winner"
+        );
     } else {
-        assert!(b_store.get(&key).is_none());
-    }
-}
-
-mod azmx_sync_e2e_free {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    use azmx_sync_core::engine::{HostError, StoreAdapter};
-    use azmx_sync_core::merge::{Change, Record, RecordKey};
-
-    /// A host store that keeps tombstones, or (`new(false)`) one that
-    /// drops a record when told to delete it.
-    pub struct Mem {
-        records: Mutex<BTreeMap<RecordKey, Record>>,
-        keeps_tombstones: bool,
-    }
-
-    impl Default for Mem {
-        fn default() -> Self {
-            Self::new(true)
-        }
-    }
-
-    impl Mem {
-        pub fn new(keeps_tombstones: bool) -> Self {
-            Self {
-                records: Mutex::default(),
-                keeps_tombstones,
-            }
-        }
-        pub fn put(&self, r: Record) {
-            self.records.lock().unwrap().insert(r.key(), r);
-        }
-        pub fn get(&self, k: &RecordKey) -> Option<Record> {
-            self.records.lock().unwrap().get(k).cloned()
-        }
-    }
-
-    impl StoreAdapter for Mem {
-        fn snapshot(&self) -> Result<Vec<Record>, HostError> {
-            Ok(self.records.lock().unwrap().values().cloned().collect())
-        }
-        fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
-            for c in changes {
-                match c {
-                    Change::Delete(t) if !self.keeps_tombstones => {
-                        self.records.lock().unwrap().remove(&t.key());
-                    }
-                    c => self.put(c.record().clone()),
-                }
-            }
-            Ok(())
-        }
+        assert!(get(&b_store, &key).is_none());
     }
 }
 
@@ -326,26 +332,7 @@ impl StoreAdapter for EditInSnapshot {
 
 fn edit_during_the_pulls_snapshot_survives(delete: bool, host_keeps_tombstones: bool) {
     let now = 1_800_000_000_000i64;
-    let dir = tempfile::tempdir().unwrap();
-    let lid = "lic_found";
-    let license_key = add_license(dir.path(), lid).unwrap();
-    let relay = Relay::start(RelayConfig::new(dir.path())).unwrap();
-    let mk = |name: &str, store: Arc<dyn StoreAdapter>| {
-        let state = tempfile::tempdir().unwrap();
-        let engine = SyncEngine::new(
-            EngineConfig::new(state.path()),
-            Arc::new(UreqTransport::new(Duration::from_secs(10))),
-        )
-        .unwrap();
-        engine.register_store(StoreSpec::snippets(), store).unwrap();
-        engine
-            .register(&relay.url(), lid, &license_key, name)
-            .unwrap();
-        engine
-            .set_receipt(secrecy::SecretString::from("RCPT-FOUND-0001"))
-            .unwrap();
-        (engine, state)
-    };
+    let relay = Licensed::start();
     // Store 0 is the simulator's snippets store.
     let a_store = Arc::new(SimStore::detached(0));
     let mut b_sim = SimStore::detached(0);
@@ -357,8 +344,8 @@ fn edit_during_the_pulls_snapshot_survives(delete: bool, host_keeps_tombstones: 
         at: AtomicU32::new(u32::MAX),
         edit: Mutex::new(None),
     });
-    let (a, _sa) = mk("a", a_store.clone());
-    let (b, _sb) = mk("b", b_store.clone());
+    let (a, _sa) = relay.device("a", StoreSpec::snippets(), a_store.clone());
+    let (b, _sb) = relay.device("b", StoreSpec::snippets(), b_store.clone());
     a.sync_now().unwrap();
     b.sync_now().unwrap();
     let (aid, bid) = (a.device_id().unwrap(), b.device_id().unwrap());
@@ -415,27 +402,10 @@ fn a_cycle_whose_state_cannot_be_saved_fails_and_keeps_its_journal() {
         eprintln!("skipped: chattr +i is not available here");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let lid = "lic_found";
-    let license_key = add_license(dir.path(), lid).unwrap();
-    let relay = Relay::start(RelayConfig::new(dir.path())).unwrap();
+    let relay = Licensed::start();
     let mk = |name: &str| {
-        let state = tempfile::tempdir().unwrap();
-        let engine = SyncEngine::new(
-            EngineConfig::new(state.path()),
-            Arc::new(UreqTransport::new(Duration::from_secs(10))),
-        )
-        .unwrap();
         let store = Arc::new(SimStore::detached(0));
-        engine
-            .register_store(StoreSpec::snippets(), store.clone())
-            .unwrap();
-        engine
-            .register(&relay.url(), lid, &license_key, name)
-            .unwrap();
-        engine
-            .set_receipt(secrecy::SecretString::from("RCPT-FOUND-0001"))
-            .unwrap();
+        let (engine, state) = relay.device(name, StoreSpec::snippets(), store.clone());
         (engine, store, state)
     };
     let (a, a_store, _sa) = mk("a");

@@ -13,19 +13,7 @@ fn relay_killed_under_load_loses_no_acknowledged_push() {
         ..Options::default()
     };
     let seeds = seeds_from_env("SIM_RELAY_SCENARIOS", 4, 0x4e1a_7c11);
-    let mut total = Stats::default();
-    for seed in seeds {
-        match run_scenario(seed, &opts) {
-            Ok(s) => total.add(&s),
-            Err(f) => {
-                for l in &f.trace {
-                    println!("{l}");
-                }
-                panic!("{f}");
-            }
-        }
-    }
-    println!("{}", total.summary());
+    let total = run_seeds("relay_kill", seeds, &opts);
     assert!(
         total.faults.get("relay_sigkill").copied().unwrap_or(0) > 0,
         "no scenario killed the relay: {}",

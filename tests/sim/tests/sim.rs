@@ -25,15 +25,7 @@ fn convergence_under_random_work_and_faults() {
         ..Options::default()
     };
     if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| parse_seed(&s)) {
-        match run_scenario(seed, &opts) {
-            Ok(stats) => println!("{}", stats.summary()),
-            Err(f) => {
-                for l in &f.trace {
-                    println!("{l}");
-                }
-                panic!("{f}");
-            }
-        }
+        run_seeds("sim", vec![seed], &opts);
         return;
     }
     let base = std::env::var("SIM_BASE_SEED")
@@ -92,4 +84,23 @@ fn checker_reports_a_silent_loss() {
     let text = f.to_string();
     assert!(text.contains("winner missing"), "{text}");
     assert!(text.contains("SIM_SEED=0x"), "{text}");
+}
+
+/// The replay command a failure prints names the test whose options found
+/// it (a relay-kill seed replayed by `--test sim` runs another scenario).
+#[test]
+fn a_failure_names_the_test_that_replays_it() {
+    let opts = Options {
+        steps: 40,
+        faults: false,
+        sabotage: true,
+        ..Options::default()
+    };
+    let panic = std::panic::catch_unwind(|| run_seeds("relay_kill", vec![0x51_1e47], &opts))
+        .expect_err("a silent loss must be reported");
+    let text = panic.downcast_ref::<String>().expect("a formatted panic");
+    assert!(
+        text.contains("cargo test -p azmx-sync-sim --test relay_kill "),
+        "{text}"
+    );
 }
