@@ -69,11 +69,15 @@ pub struct RelayFixture {
 
 impl RelayFixture {
     pub fn start() -> Self {
+        Self::start_with(|c| c.admin_token = Some("admin-token-e2e".into()))
+    }
+    /// A relay configured by `tune` (no admin token unless it sets one).
+    pub fn start_with(tune: impl FnOnce(&mut RelayConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let license_id = "lic_e2e".to_string();
         let license_key = add_license(dir.path(), &license_id).unwrap();
         let mut config = RelayConfig::new(dir.path());
-        config.admin_token = Some("admin-token-e2e".into());
+        tune(&mut config);
         let relay = Relay::start(config).unwrap();
         Self {
             relay: Some(relay),
@@ -84,6 +88,15 @@ impl RelayFixture {
     }
     pub fn url(&self) -> String {
         self.relay.as_ref().unwrap().url()
+    }
+    /// Registers `engine` as device `name` of the license, then sets `receipt`.
+    pub fn enrol(&self, engine: &SyncEngine, name: &str, receipt: &str) {
+        engine
+            .register(&self.url(), &self.license_id, &self.license_key, name)
+            .unwrap();
+        engine
+            .set_receipt(secrecy::SecretString::from(receipt))
+            .unwrap();
     }
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.dir.path().join("relay.sqlite3")).unwrap()
@@ -138,12 +151,7 @@ impl Device {
         engine
             .register_store(StoreSpec::memory(), memory.clone())
             .unwrap();
-        engine
-            .register(&relay.url(), &relay.license_id, &relay.license_key, name)
-            .unwrap();
-        engine
-            .set_receipt(secrecy::SecretString::from(receipt))
-            .unwrap();
+        relay.enrol(&engine, name, receipt);
         Self {
             engine,
             snippets,

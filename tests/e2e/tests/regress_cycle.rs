@@ -12,7 +12,6 @@ use azmx_sync_core::engine::{
 use azmx_sync_core::merge::{Change, Record, StoreSpec};
 use azmx_sync_core::{sha256_hex, DeviceIdentity};
 use azmx_sync_e2e::*;
-use azmx_sync_relay::{add_license, Relay, RelayConfig};
 use serde_json::json;
 
 /// A host store that, like a user typing during a background sync, writes
@@ -60,12 +59,7 @@ fn engine_with(
     config.clock = Arc::new(SystemClock::default());
     tune(&mut config);
     let engine = SyncEngine::new(config, Arc::new(UreqTransport::default())).unwrap();
-    engine
-        .register(&relay.url(), &relay.license_id, &relay.license_key, name)
-        .unwrap();
-    engine
-        .set_receipt(secrecy::SecretString::from(RECEIPT))
-        .unwrap();
+    relay.enrol(&engine, name, RECEIPT);
     engine
 }
 
@@ -136,18 +130,7 @@ fn edit_during_a_cycle_is_pushed_by_the_next_cycle() {
 /// A relay like [`RelayFixture::start`] without the per-device rate limit,
 /// for tests that push or fetch thousands of blobs.
 fn unlimited_relay() -> RelayFixture {
-    let dir = tempfile::tempdir().unwrap();
-    let license_id = "lic_e2e".to_string();
-    let license_key = add_license(dir.path(), &license_id).unwrap();
-    let mut config = RelayConfig::new(dir.path());
-    config.limits.rate_per_sec = 0.0;
-    let relay = Relay::start(config).unwrap();
-    RelayFixture {
-        relay: Some(relay),
-        dir,
-        license_id,
-        license_key,
-    }
+    RelayFixture::start_with(|c| c.limits.rate_per_sec = 0.0)
 }
 
 /// Every regular file under `dir`, recursively.

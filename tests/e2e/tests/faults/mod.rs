@@ -150,12 +150,7 @@ impl DictDevice {
         engine
             .register_store(StoreSpec::snippets(), snippets.clone())
             .unwrap();
-        engine
-            .register(&relay.url(), &relay.license_id, &relay.license_key, name)
-            .unwrap();
-        engine
-            .set_receipt(secrecy::SecretString::from(RECEIPT))
-            .unwrap();
+        relay.enrol(&engine, name, RECEIPT);
         Self {
             engine,
             snippets,
