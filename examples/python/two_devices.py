@@ -6,8 +6,12 @@
 Starts `azmx-sync relay serve` on loopback with a fresh license, then runs
 two SyncEngines with Python store adapters (the laptop with a Python urllib
 transport, the desktop with the built-in one).
+
+bindings/python/tests/test_engine.py imports `cli_path`, `local_relay` and
+`UrllibTransport` from here, so the tests run this code too.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -37,9 +41,41 @@ class DictStore(azmx_sync.StoreAdapter):
             self.records[(c.record.scope, c.record.id)] = c.record
 
 
+def cli_path():
+    """The workspace's `azmx-sync` debug build (AZMX_SYNC_BIN names another)."""
+    if os.environ.get("AZMX_SYNC_BIN"):
+        return os.environ["AZMX_SYNC_BIN"]
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
+    return os.path.join(target, "debug", "azmx-sync")
+
+
+@contextlib.contextmanager
+def local_relay(exe, license_id):
+    """`azmx-sync relay serve` on a free loopback port, with a fresh license.
+
+    Yields (relay URL, license key); stops the relay on exit.
+    """
+    data = tempfile.mkdtemp(prefix="azmx-example-relay-")
+    out = subprocess.run([exe, "relay", "license", "add", license_id, "--data-dir", data],
+                         check=True, capture_output=True, text=True).stdout
+    license_key = out.split()[-1]
+    relay = subprocess.Popen([exe, "relay", "serve", "--data-dir", data, "--listen", "127.0.0.1:0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = relay.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"the relay did not start: {line!r}")
+        yield line.split()[-1], license_key
+    finally:
+        relay.terminate()
+        relay.wait(timeout=10)
+
+
 class UrllibTransport(azmx_sync.HttpTransport):
     def send(self, request):
-        data = bytes(request.body) if request.body else None
+        # A POST without a body still sends one (Content-Length: 0).
+        data = bytes(request.body) if request.body or request.method not in ("GET", "HEAD") else None
         req = urllib.request.Request(request.url, data=data, method=request.method)
         for h in request.headers:
             req.add_header(h.name, h.value)
@@ -63,17 +99,8 @@ class Printer(azmx_sync.ActivityListener):
 
 
 def main():
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-    exe = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")), "debug", "azmx-sync")
-    data = tempfile.mkdtemp(prefix="azmx-example-relay-")
-    out = subprocess.run([exe, "relay", "license", "add", LICENSE, "--data-dir", data],
-                         check=True, capture_output=True, text=True).stdout
-    license_key = out.split()[-1]
-    relay = subprocess.Popen([exe, "relay", "serve", "--data-dir", data, "--listen", "127.0.0.1:0"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        url = relay.stdout.readline().split()[-1]
+    exe = sys.argv[1] if len(sys.argv) > 1 else cli_path()
+    with local_relay(exe, LICENSE) as (url, license_key):
         print(f"relay at {url}")
         devices = []
         for name, transport in (("laptop", UrllibTransport()), ("desktop", None)):
@@ -96,9 +123,6 @@ def main():
         seen = desktop_store.records[("alice", "greeting")]
         print(f"desktop sees: {json.loads(seen.body)['text']!r} (written by {seen.device_id})")
         assert json.loads(seen.body)["text"] == "hello from the laptop"
-    finally:
-        relay.terminate()
-        relay.wait(timeout=10)
 
 
 if __name__ == "__main__":

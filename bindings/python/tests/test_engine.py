@@ -8,12 +8,10 @@ built-in transport.
 
 import json
 import os
-import subprocess
+import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -21,8 +19,6 @@ import azmx_sync
 from azmx_sync import (
     ActivityListener,
     ChangeOp,
-    HttpHeader,
-    HttpResponse,
     HttpTransport,
     MergeContract,
     StoreAdapter,
@@ -35,35 +31,18 @@ RECEIPT = "RCPT-py-engine-7F3A-99C2-Secret"
 LICENSE = "lic_py_engine"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
-
-def _relay_bin():
-    if os.environ.get("AZMX_SYNC_BIN"):
-        return os.environ["AZMX_SYNC_BIN"]
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    return os.path.join(target, "debug", "azmx-sync")
+# The relay launcher and the urllib transport are the two-device example's.
+sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
+import two_devices  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def relay():
-    exe = _relay_bin()
+    exe = two_devices.cli_path()
     if not os.path.exists(exe):
         pytest.fail(f"{exe} missing: cargo build -p azmx-sync-cli")
-    data = tempfile.mkdtemp(prefix="azmx-py-relay-")
-    out = subprocess.run(
-        [exe, "relay", "license", "add", LICENSE, "--data-dir", data],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    license_key = out.split()[-1]
-    proc = subprocess.Popen(
-        [exe, "relay", "serve", "--data-dir", data, "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    line = proc.stdout.readline().strip()
-    assert line.startswith("listening on "), line
-    url = line.split()[-1]
-    yield {"url": url, "license_key": license_key}
-    proc.terminate()
-    proc.wait(timeout=10)
+    with two_devices.local_relay(exe, LICENSE) as (url, license_key):
+        yield {"url": url, "license_key": license_key}
 
 
 class DictStore(StoreAdapter):
@@ -101,26 +80,15 @@ class FailingStore(StoreAdapter):
         raise RuntimeError("disk on fire")
 
 
-class UrllibTransport(HttpTransport):
+class UrllibTransport(two_devices.UrllibTransport):
+    """The example's transport, counting the requests it carries."""
+
     def __init__(self):
         self.requests = 0
 
     def send(self, request):
         self.requests += 1
-        data = bytes(request.body) if request.body or request.method not in ("GET", "HEAD") else None
-        req = urllib.request.Request(request.url, data=data, method=request.method)
-        for h in request.headers:
-            req.add_header(h.name, h.value)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                status, headers, body = resp.status, resp.getheaders(), resp.read()
-        except urllib.error.HTTPError as e:
-            status, headers, body = e.code, e.headers.items(), e.read()
-        return HttpResponse(
-            status=status,
-            headers=[HttpHeader(name=k, value=v) for k, v in headers],
-            body=body,
-        )
+        return super().send(request)
 
 
 class BrokenTransport(HttpTransport):
