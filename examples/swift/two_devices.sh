@@ -4,19 +4,16 @@
 # here). Linux without Swift: inside the cached trixie chroot of
 # bindings/swift/chroot.sh (needs root), as examples/swift/run.sh.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+cd "$(dirname "$0")/../.."
+. scripts/test.d/lib.sh   # ROOT, TARGET, relay_license, relay_start, relay_stop
 cargo rustc -q -p azmx-sync-ffi --lib --crate-type cdylib
 cargo build -q -p azmx-sync-cli
-LIBDIR="$TARGET_DIR/debug"
-BUILD="$TARGET_DIR/azmx-swift-example-two"
+LIBDIR="$TARGET/debug"
+BUILD="$TARGET/azmx-swift-example-two"
 RELAY_DIR=$(mktemp -d)
-LKEY=$("$TARGET_DIR/debug/azmx-sync" relay license add lic_swift_example --data-dir "$RELAY_DIR" | awk 'END {print $NF}')
-coproc RELAY { exec "$TARGET_DIR/debug/azmx-sync" relay serve --data-dir "$RELAY_DIR" --listen 127.0.0.1:0 2>/dev/null; }
-RELAY_PID_SAVED=$RELAY_PID
-trap 'kill "$RELAY_PID_SAVED" 2>/dev/null || true; rm -rf "$RELAY_DIR"' EXIT
-read -r _ _ RELAY_URL <&"${RELAY[0]}"
+trap 'relay_stop; rm -rf "$RELAY_DIR"' EXIT
+LKEY=$(relay_license "$TARGET/debug/azmx-sync" "$RELAY_DIR" lic_swift_example)
+relay_start "$TARGET/debug/azmx-sync" "$RELAY_DIR" || die "the relay did not start"
 CMD="cd '$ROOT/examples/swift/TwoDevices' && swift build -q --scratch-path '$BUILD' -Xlinker -L'$LIBDIR' \
   && '$BUILD/debug/TwoDevices'"
 RUN_ENV=(LD_LIBRARY_PATH="$LIBDIR" DYLD_LIBRARY_PATH="$LIBDIR" AZMX_RELAY_URL="$RELAY_URL"
@@ -25,5 +22,5 @@ if command -v swift >/dev/null; then
   env "${RUN_ENV[@]}" bash -c "$CMD"
   exit
 fi
-case "$TARGET_DIR" in "$ROOT"/*) ;; *) export AZMX_SWIFT_MOUNTS="$TARGET_DIR" ;; esac
+case "$TARGET" in "$ROOT"/*) ;; *) export AZMX_SWIFT_MOUNTS="$TARGET" ;; esac
 bindings/swift/chroot.sh run env "${RUN_ENV[@]}" bash -c "$CMD"

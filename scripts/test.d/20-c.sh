@@ -66,19 +66,10 @@ cleanup() {
 trap cleanup EXIT
 declare -A LICENSE_KEY
 for run in static shared valgrind; do
-  LICENSE_KEY[$run]=$("$CLI" relay license add "lic_c_$run" --data-dir "$RELAY_DATA" | awk '{k=$NF} END {print k}')
+  LICENSE_KEY[$run]=$(relay_license "$CLI" "$RELAY_DATA" "lic_c_$run")
   [ -n "${LICENSE_KEY[$run]}" ] || die "relay license add lic_c_$run failed"
 done
-"$CLI" relay serve --data-dir "$RELAY_DATA" --listen 127.0.0.1:0 >"$RELAY_DATA/serve.log" 2>&1 &
-RELAY_PID=$!
-RELAY_URL=
-for _ in $(seq 1 200); do
-  RELAY_URL=$(sed -n 's/^listening on //p' "$RELAY_DATA/serve.log" | head -1)
-  [ -n "$RELAY_URL" ] && break
-  kill -0 "$RELAY_PID" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$RELAY_URL" ] || { cat "$RELAY_DATA/serve.log"; die "the relay did not start"; }
+relay_start "$CLI" "$RELAY_DATA" || die "the relay did not start"
 echo "relay at $RELAY_URL"
 
 echo

@@ -36,11 +36,9 @@ BUILT=$SECONDS
 # `relay serve`, started here outside the chroot (same network).
 cargo build -q -p azmx-sync-cli
 RELAY_DIR=$(mktemp -d)
-LKEY=$("$TARGET_DIR/debug/azmx-sync" relay license add lic_swift_engine --data-dir "$RELAY_DIR" | awk 'END {print $NF}')
-coproc RELAY { exec "$TARGET_DIR/debug/azmx-sync" relay serve --data-dir "$RELAY_DIR" --listen 127.0.0.1:0 2>/dev/null; }
-RELAY_PID_SAVED=$RELAY_PID
-trap 'kill "$RELAY_PID_SAVED" 2>/dev/null || true; rm -rf "$RELAY_DIR"' EXIT
-read -r _ _ RELAY_URL <&"${RELAY[0]}"
+trap 'relay_stop; rm -rf "$RELAY_DIR"' EXIT
+LKEY=$(relay_license "$TARGET_DIR/debug/azmx-sync" "$RELAY_DIR" lic_swift_engine)
+relay_start "$TARGET_DIR/debug/azmx-sync" "$RELAY_DIR" || die "the relay did not start"
 set +e
 bindings/swift/chroot.sh run env LD_LIBRARY_PATH="$LIBDIR" AZMX_RELAY_URL="$RELAY_URL" \
   AZMX_LICENSE_ID=lic_swift_engine AZMX_LICENSE_KEY="$LKEY" "$OUT/build/debug/AzmxSyncSelfTest" \

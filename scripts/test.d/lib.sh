@@ -25,3 +25,37 @@ need_apt() {
       || die "apt-get install ${missing[*]} failed"
   fi
 }
+
+# A relay on loopback for bindings tests and the two-device examples: the
+# workspace CLI's `relay serve` (CLI is the path of an azmx-sync binary).
+#
+# relay_license CLI DATA_DIR LICENSE_ID: adds a license to the relay's data
+# dir (created if missing) and prints its key.
+relay_license() {
+  "$1" relay license add "$3" --data-dir "$2" | awk '{k=$NF} END {print k}'
+}
+
+# relay_start CLI DATA_DIR: serves DATA_DIR on a free loopback port (log in
+# DATA_DIR/serve.log); sets RELAY_PID and RELAY_URL. Non-zero, with the log
+# on stderr, when the relay does not announce its URL. relay_stop ends it.
+relay_start() {
+  local cli=$1 data=$2
+  "$cli" relay serve --data-dir "$data" --listen 127.0.0.1:0 >"$data/serve.log" 2>&1 &
+  RELAY_PID=$!
+  RELAY_URL=
+  for _ in $(seq 1 200); do
+    RELAY_URL=$(sed -n 's/^listening on //p' "$data/serve.log" | head -1)
+    [ -n "$RELAY_URL" ] && return 0
+    kill -0 "$RELAY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$data/serve.log" >&2
+  return 1
+}
+
+relay_stop() {
+  if [ -n "${RELAY_PID:-}" ]; then
+    kill "$RELAY_PID" 2>/dev/null || true
+    wait "$RELAY_PID" 2>/dev/null || true
+  fi
+}
