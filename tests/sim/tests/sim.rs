@@ -70,17 +70,23 @@ fn convergence_under_random_work_and_faults() {
     assert!(total.scenarios > 0, "the budget allowed no scenario");
 }
 
-/// The checker itself can fail: a host store that acknowledges changes and
-/// keeps none of them (a silent loss) must be reported, with the seed.
-#[test]
-fn checker_reports_a_silent_loss() {
-    let opts = Options {
+/// A scenario that must fail: a host store that acknowledges changes and
+/// keeps none of them (a silent loss).
+const SABOTAGED_SEED: u64 = 0x51_1e47;
+
+fn sabotaged() -> Options {
+    Options {
         steps: 40,
         faults: false,
         sabotage: true,
         ..Options::default()
-    };
-    let f = run_scenario(0x51_1e47, &opts).expect_err("a silent loss must be reported");
+    }
+}
+
+/// The checker itself can fail: a silent loss must be reported, with the seed.
+#[test]
+fn checker_reports_a_silent_loss() {
+    let f = run_scenario(SABOTAGED_SEED, &sabotaged()).expect_err("a silent loss must be reported");
     let text = f.to_string();
     assert!(text.contains("winner missing"), "{text}");
     assert!(text.contains("SIM_SEED=0x"), "{text}");
@@ -90,14 +96,9 @@ fn checker_reports_a_silent_loss() {
 /// it (a relay-kill seed replayed by `--test sim` runs another scenario).
 #[test]
 fn a_failure_names_the_test_that_replays_it() {
-    let opts = Options {
-        steps: 40,
-        faults: false,
-        sabotage: true,
-        ..Options::default()
-    };
-    let panic = std::panic::catch_unwind(|| run_seeds("relay_kill", vec![0x51_1e47], &opts))
-        .expect_err("a silent loss must be reported");
+    let panic =
+        std::panic::catch_unwind(|| run_seeds("relay_kill", vec![SABOTAGED_SEED], &sabotaged()))
+            .expect_err("a silent loss must be reported");
     let text = panic.downcast_ref::<String>().expect("a formatted panic");
     assert!(
         text.contains("cargo test -p azmx-sync-sim --test relay_kill "),
