@@ -1,35 +1,11 @@
 // SyncEngine tests with a Swift store adapter, against a real relay on
 // loopback. 60-swift.sh starts the relay (the workspace CLI's `relay serve`)
 // outside the chroot and passes AZMX_RELAY_URL, AZMX_LICENSE_ID and
-// AZMX_LICENSE_KEY; without them these tests are skipped.
+// AZMX_LICENSE_KEY; without them these tests are skipped. MemoryStore.swift
+// is a link to the TwoDevices example's store adapter.
 
 import AzmxSync
 import Foundation
-
-/// Records by "scope/id", tombstones kept (apply stores every record).
-final class SwiftStore: StoreAdapter, @unchecked Sendable {
-    private let lock = NSLock()
-    private var records: [String: SyncRecord] = [:]
-
-    func put(_ r: SyncRecord) {
-        lock.lock(); defer { lock.unlock() }
-        records["\(r.scope ?? "")/\(r.id)"] = r
-    }
-
-    func get(_ key: String) -> SyncRecord? {
-        lock.lock(); defer { lock.unlock() }
-        return records[key]
-    }
-
-    func snapshot() throws -> [SyncRecord] {
-        lock.lock(); defer { lock.unlock() }
-        return Array(records.values)
-    }
-
-    func apply(changes: [RecordChange]) throws {
-        for c in changes { put(c.record) }
-    }
-}
 
 func engineTests() {
     let env = ProcessInfo.processInfo.environment
@@ -40,10 +16,10 @@ func engineTests() {
     let receipt = "RCPT-swift-engine-7F3A-Secret"
     print("SyncEngine (relay \(url))")
     test("two devices converge (Swift adapter, built-in transport)") {
-        var devices: [(SyncEngine, SwiftStore, String)] = []
+        var devices: [(SyncEngine, MemoryStore, String)] = []
         for name in ["swift-laptop", "swift-desktop"] {
             let engine = try SyncEngine(stateDir: try tempDir(), transport: nil)
-            let store = SwiftStore()
+            let store = MemoryStore()
             try engine.registerSnippets(adapter: store)
             let id = try engine.register(relayUrl: url, licenseId: lid, licenseKey: lkey, deviceName: name)
             try engine.setReceipt(receipt: receipt)

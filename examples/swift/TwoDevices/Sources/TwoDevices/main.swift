@@ -1,34 +1,9 @@
 // Two devices, one local relay: a snippet written on one shows up on the other.
 // examples/swift/two_devices.sh starts the relay and passes AZMX_RELAY_URL,
-// AZMX_LICENSE_ID and AZMX_LICENSE_KEY.
+// AZMX_LICENSE_ID and AZMX_LICENSE_KEY. The store adapter is in MemoryStore.swift.
 
 import AzmxSync
 import Foundation
-
-/// Records by "scope/id", tombstones kept.
-final class ExampleStore: StoreAdapter, @unchecked Sendable {
-    private let lock = NSLock()
-    private var records: [String: SyncRecord] = [:]
-
-    func put(_ r: SyncRecord) {
-        lock.lock(); defer { lock.unlock() }
-        records["\(r.scope ?? "")/\(r.id)"] = r
-    }
-
-    func get(_ key: String) -> SyncRecord? {
-        lock.lock(); defer { lock.unlock() }
-        return records[key]
-    }
-
-    func snapshot() throws -> [SyncRecord] {
-        lock.lock(); defer { lock.unlock() }
-        return Array(records.values)
-    }
-
-    func apply(changes: [RecordChange]) throws {
-        for c in changes { put(c.record) }
-    }
-}
 
 let env = ProcessInfo.processInfo.environment
 guard let url = env["AZMX_RELAY_URL"], let lid = env["AZMX_LICENSE_ID"], let lkey = env["AZMX_LICENSE_KEY"] else {
@@ -36,12 +11,12 @@ guard let url = env["AZMX_RELAY_URL"], let lid = env["AZMX_LICENSE_ID"], let lke
     exit(2)
 }
 print("relay at \(url)")
-var devices: [(SyncEngine, ExampleStore, String)] = []
+var devices: [(SyncEngine, MemoryStore, String)] = []
 for name in ["laptop", "desktop"] {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("azmx-swift-example-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let engine = try SyncEngine(stateDir: dir.path, transport: nil)
-    let store = ExampleStore()
+    let store = MemoryStore()
     try engine.registerSnippets(adapter: store)
     let id = try engine.register(relayUrl: url, licenseId: lid, licenseKey: lkey, deviceName: name)
     try engine.setReceipt(receipt: "RCPT-example-7F3A-99C2")

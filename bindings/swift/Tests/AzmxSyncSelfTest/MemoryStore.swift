@@ -1,0 +1,1 @@
+../../../../examples/swift/TwoDevices/Sources/TwoDevices/MemoryStore.swift
