@@ -24,6 +24,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+pub use crate::protocol::DeviceInfo;
 pub use bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
 pub use error::SyncError;
 pub use events::{read_log_file, ActivityEvent, ActivityLog, EventKind, Severity, SkipReason};
@@ -32,7 +33,6 @@ pub use host::{
     ActivityListener, Clock, HostError, HttpRequest, HttpResponse, HttpTransport, StoreAdapter,
     SystemClock,
 };
-pub use crate::protocol::DeviceInfo;
 pub use scheduler::{
     clamp_interval, SchedulePolicy, ScheduleStep, ScheduledCycle, DEFAULT_INTERVAL, MAX_INTERVAL,
     MIN_INTERVAL,
