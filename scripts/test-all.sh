@@ -21,15 +21,8 @@ run_step() {
   if "$@"; then echo "--- $name: ok ($((SECONDS - t0)) s)"; else echo "--- $name: FAILED ($((SECONDS - t0)) s)"; FAILED+=("$name"); fi
 }
 
-need_apt() {
-  local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if ((${#missing[@]})); then
-    step "apt install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    (apt-get update -qq || true) && apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  fi
-}
+# need_apt and the other helpers the test.d scripts share.
+. scripts/test.d/lib.sh
 
 # --- tools ---------------------------------------------------------------
 command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
