@@ -54,8 +54,21 @@ impl ConfigFile {
         let text = std::fs::read_to_string(p).map_err(|e| {
             CmdError::usage(format!("cannot read the config file {}: {e}", p.display()))
         })?;
-        toml::from_str(&text)
-            .map_err(|e| CmdError::usage(format!("config file {}: {e}", p.display())))
+        toml::from_str(&text).map_err(|e| {
+            // toml's Display quotes the offending line, which may hold the
+            // admin token or a database password: say where, not what.
+            let line = e.span().map_or(0, |s| {
+                1 + text.as_bytes()[..s.start.min(text.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+            });
+            CmdError::usage(format!(
+                "config file {}: line {line}: {}",
+                p.display(),
+                e.message().trim_end()
+            ))
+        })
     }
 }
 
@@ -186,6 +199,16 @@ mod tests {
         assert!(!store.describe().contains("postgres://"));
         a.store.database_url = Some("mysql://h/db".into());
         assert!(a.relay_config().unwrap_err().is_usage());
+    }
+
+    #[test]
+    fn a_malformed_file_is_reported_without_echoing_its_lines() {
+        // The file may hold the admin token or a database password.
+        let (_d, a) = with_file("database-url = \"postgres://u:s3cret@h/db\nlisten = 1\n");
+        let e = a.relay_config().unwrap_err();
+        assert!(e.is_usage());
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(e.to_string().contains("line 1"), "{e}");
     }
 
     #[test]
