@@ -5,7 +5,6 @@
 
 use std::io::Write;
 
-use azmx_sync_core::engine::DeviceInfo;
 use azmx_sync_relay::cmd::{self, CmdError, Outcome, RelayCmd};
 use serde_json::json;
 
@@ -59,16 +58,8 @@ pub fn run(ctx: &Ctx, args: RelayArgs) -> CliResult {
                 println!("license {license_id} has no devices yet");
                 return Ok(());
             }
-            render::devices(&engine_view(&list), None);
+            render::devices(&list, None);
         }
     }
     Ok(())
-}
-
-/// The relay's device rows as the engine's `DeviceInfo` (the same wire
-/// shape), so both device tables are one.
-fn engine_view<T: serde::Serialize>(list: &[T]) -> Vec<DeviceInfo> {
-    serde_json::to_value(list)
-        .and_then(serde_json::from_value)
-        .unwrap_or_default()
 }
