@@ -9,7 +9,6 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # A clean checkout builds every crate once: incremental caches only cost
 # time and disk there (export CARGO_INCREMENTAL=1 to keep them while iterating).
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
-FAILED=()
 
 step() { echo; echo "=== $* ==="; }
 # Runs one step; a failure is recorded and the remaining steps still run,
@@ -21,7 +20,8 @@ run_step() {
   if "$@"; then echo "--- $name: ok ($((SECONDS - t0)) s)"; else echo "--- $name: FAILED ($((SECONDS - t0)) s)"; FAILED+=("$name"); fi
 }
 
-# need_apt and the other helpers the test.d scripts share.
+# need_apt and the other helpers the test.d scripts share; it also starts
+# the FAILED list run_step appends to.
 . scripts/test.d/lib.sh
 
 # --- tools ---------------------------------------------------------------
