@@ -31,6 +31,8 @@ ALLOWED = {
     "azmx-sync-cli": {"azmx-sync-core", "azmx-sync-relay"},
     "uniffi-bindgen": set(),
 }
+# Edges allowed only as optional dependencies (behind a cargo feature).
+OPTIONAL_ONLY = {("azmx-sync-cli", "azmx-sync-relay")}
 # Crates that exist only to test the others: they may depend on anything.
 TEST_CRATES = {"azmx-sync-e2e", "azmx-sync-sim", "azmx-sync-test-support"}
 
@@ -78,6 +80,8 @@ def check_graph(errors):
             if dep["name"] in members and dep.get("kind") != "dev":
                 if dep["name"] not in ALLOWED[name]:
                     errors.append(f"crate graph: {name} depends on {dep['name']}, which its row does not allow")
+                elif (name, dep["name"]) in OPTIONAL_ONLY and not dep.get("optional"):
+                    errors.append(f"crate graph: {name} must depend on {dep['name']} only behind a cargo feature")
     return len(meta["packages"])
 
 
