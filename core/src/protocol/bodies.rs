@@ -22,7 +22,7 @@ pub struct InitRequest {
 #[serde(rename_all = "camelCase")]
 pub struct InitResponse {
     pub device_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient")]
     pub server_time: i64,
 }
 
@@ -49,9 +49,9 @@ pub struct PullItem {
     pub device_id: String,
     pub seq: u64,
     pub sha256: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient")]
     pub size: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient")]
     pub created_at: i64,
 }
 
@@ -64,7 +64,7 @@ pub struct PullPage {
     pub next_cursor: String,
     #[serde(default)]
     pub has_more: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient")]
     pub server_time: i64,
 }
 
@@ -116,7 +116,7 @@ pub struct DeviceInfo {
     /// The name given at the first `init`.
     pub name: String,
     /// Registration time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient")]
     pub created_at: i64,
     /// Last accepted push, `null` before the first.
     #[serde(default)]

@@ -131,14 +131,14 @@ pub struct ErrorBody {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "ignore_invalid"
+        deserialize_with = "super::lenient"
     )]
     pub max_bytes: Option<u64>,
     /// Read leniently, like `max_bytes` (clients read the header).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "ignore_invalid"
+        deserialize_with = "super::lenient"
     )]
     pub retry_after: Option<u64>,
 }
@@ -165,9 +165,4 @@ impl ErrorBody {
 
 fn some_if_present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
-}
-
-fn ignore_invalid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(v.as_u64())
 }

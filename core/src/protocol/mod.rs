@@ -8,9 +8,9 @@
 //!   [`DevicesResponse`]) and the one [`DeviceInfo`];
 //! - [`ErrorBody`] and [`ErrorCode`]: every error answer and its codes.
 //!
-//! Bodies are JSON, camelCase. Where a client never needed a field it
-//! carries `#[serde(default)]`, so an answer without it still reads as
-//! before. Write bodies with [`to_json`], never with `serde_json::to_vec`
+//! Bodies are JSON, camelCase. Where a client never needed a field of an
+//! answer it is read leniently (absent, `null` or mistyped gives the
+//! default), so such an answer still reads as before. Write bodies with [`to_json`], never with `serde_json::to_vec`
 //! directly: see there why.
 
 mod bodies;
@@ -32,6 +32,18 @@ pub use error_body::{ErrorBody, ErrorCode};
 /// `Serialize` fails; none in this module does.
 pub fn to_json<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, serde_json::Error> {
     Ok(serde_json::to_value(body)?.to_string().into_bytes())
+}
+
+/// Reads a field the engine never needed leniently: a value of another
+/// type (or `null`) becomes the default instead of making the whole
+/// answer unreadable. For answers only; the relay reads requests strictly.
+fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let v = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+    Ok(serde_json::from_value(v).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -208,6 +208,27 @@ fn devices_read_leniently() {
     assert_eq!(d.devices[0].last_push_at, None);
 }
 
+/// Fields the engine never read before the bodies were typed (a pull item's
+/// `size` and `createdAt`, a page's or init answer's `serverTime`, a
+/// device's `createdAt` that was optional) must not make an answer
+/// unreadable when a relay sends them as `null` or another type.
+#[test]
+fn fields_clients_never_read_do_not_fail_an_answer() {
+    let page: PullPage = serde_json::from_str(
+        r#"{"items":[{"deviceId":"dev_a","seq":1,"sha256":"ab","size":null,"createdAt":"x"}],"nextCursor":"1","serverTime":null}"#,
+    )
+    .unwrap();
+    assert_eq!((page.items[0].size, page.items[0].created_at), (0, 0));
+    assert_eq!(page.server_time, 0);
+    let init: InitResponse =
+        serde_json::from_str(r#"{"deviceId":"dev_a","serverTime":1.5}"#).unwrap();
+    assert_eq!(init.device_id, "dev_a");
+    let d: DevicesResponse =
+        serde_json::from_str(r#"{"devices":[{"deviceId":"dev_a","name":"n","createdAt":null}]}"#)
+            .unwrap();
+    assert_eq!(d.devices[0].created_at, 0);
+}
+
 #[test]
 fn every_code_is_in_the_protocol_document_with_its_status() {
     let doc = include_str!("../../../docs/PROTOCOL.md");
