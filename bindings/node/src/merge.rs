@@ -70,32 +70,27 @@ pub struct StoreSpec {
 azmx_sync_bridge::same_variants!(MergeContract <=> Contract { LwwByTime, LwwByVersion, LwwPerGroup });
 azmx_sync_bridge::same_variants!(StoreValidator <=> ValidatorKind { ShapeOnly, RequireScope, NoScope, Todos });
 
-/// The built-in store named `name`, or `UNKNOWN_STORE`.
-fn builtin(name: &str) -> Result<StoreSpec, ApiError> {
-    BUILTIN_STORES
-        .iter()
-        .find(|b| b.0 == name)
-        .map(|&(name, contract, validator)| StoreSpec {
-            name: name.to_string(),
-            contract: contract.into(),
-            validator: validator.into(),
-        })
-        .ok_or_else(|| ApiError::UnknownStore { name: name.into() })
+/// A built-in store's parts as a spec object.
+fn builtin_spec(&(name, contract, validator): &(&str, Contract, ValidatorKind)) -> StoreSpec {
+    StoreSpec {
+        name: name.to_string(),
+        contract: contract.into(),
+        validator: validator.into(),
+    }
 }
 
 /// The three built-in stores: `snippets`, `todos`, `memory`.
 #[napi]
 pub fn builtin_stores() -> Vec<StoreSpec> {
-    BUILTIN_STORES
-        .iter()
-        .filter_map(|b| builtin(b.0).ok())
-        .collect()
+    BUILTIN_STORES.iter().map(builtin_spec).collect()
 }
 
 /// The built-in store named `name`; throws `UNKNOWN_STORE`.
 #[napi]
 pub fn builtin_store(env: Env, name: String) -> napi::Result<StoreSpec> {
-    guard(&env, "builtinStore", || builtin(&name))
+    guard(&env, "builtinStore", || {
+        Ok(builtin_spec(&store_spec::builtin_parts(&name)?))
+    })
 }
 
 /// Checks a host store spec: a valid name, and a built-in name only with the
@@ -230,7 +225,7 @@ pub fn merge_records(
 ) -> napi::Result<MergeOutcome> {
     guard(&env, "mergeRecords", || {
         let spec = match store {
-            Either::A(name) => builtin(&name)?,
+            Either::A(name) => builtin_spec(&store_spec::builtin_parts(&name)?),
             Either::B(spec) => spec,
         };
         let spec = to_core_spec(&spec)?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azmx_sync_bridge::engine::{clamp_interval_secs, Engine, DEFAULT_ACTIVITY_LIMIT};
-use azmx_sync_bridge::store_spec::{check_store_spec, custom_store_spec, BUILTIN_STORES};
+use azmx_sync_bridge::store_spec::{builtin_parts, check_store_spec, custom_store_spec};
 use azmx_sync_bridge::ApiError;
 use azmx_sync_core::engine::StoreAdapter;
 use napi::bindgen_prelude::{Either, ObjectFinalize, ObjectRef, This, Uint8Array};
@@ -69,8 +69,8 @@ impl ObjectFinalize for SyncEngine {
 /// `registerStore`'s validator: the given one, else the built-in one for a
 /// built-in name, else `shapeOnly`.
 fn validator_for(name: &str, validator: Option<StoreValidator>) -> StoreValidator {
-    let builtin = BUILTIN_STORES.iter().find(|b| b.0 == name);
-    validator.unwrap_or_else(|| builtin.map_or(StoreValidator::ShapeOnly, |b| b.2.into()))
+    validator
+        .unwrap_or_else(|| builtin_parts(name).map_or(StoreValidator::ShapeOnly, |b| b.2.into()))
 }
 
 /// Marks the engine busy for the duration of a call.
