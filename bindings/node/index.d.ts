@@ -123,7 +123,9 @@ export declare class SyncEngine {
   /**
    * Registers a host store: `name` (`[a-z][a-z0-9_-]*`), its merge
    * contract, the adapter, and optionally an incoming-record validator
-   * (default `shapeOnly`). Built-in names must use `registerSnippets` etc.
+   * (default: a built-in name's own, else `shapeOnly`). A built-in name
+   * only with exactly its built-in contract and validator (else
+   * `INVALID_STORE_NAME`, `problem: 'builtinRedefined'`).
    * Throws `INVALID_STORE_NAME`, `CONFIG` (already registered), `BUSY`.
    */
   registerStore(name: string, contract: MergeContract, adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }, validator?: StoreValidator): void
