@@ -40,11 +40,6 @@ pub fn builtin_parts(name: &str) -> Result<(&'static str, Contract, ValidatorKin
         .ok_or_else(|| ApiError::UnknownStore { name: name.into() })
 }
 
-/// Whether `name` is a built-in store's name.
-pub fn is_builtin(name: &str) -> bool {
-    BUILTIN_STORES.iter().any(|(n, _, _)| *n == name)
-}
-
 /// A host store spec: a valid name, and a built-in name only with exactly
 /// the built-in contract and validator.
 pub fn check_store_spec(
