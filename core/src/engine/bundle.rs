@@ -9,9 +9,17 @@
 //! The envelope has no AAD (the seed's layout), so the context is bound
 //! here: a reader checks license, owner device and seq against where the
 //! relay says the blob came from, and rejects a moved blob.
+//!
+//! `prev` and `peers` (PROTOCOL §6, "Relay integrity") let a reader tell a
+//! relay that drops, reorders or rolls back bundles; a writer of this
+//! version always writes `peers`, and `prev` on every delta. Both are
+//! optional for readers, so bundles of older writers still read.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::integrity_check::{Links, PrevRef};
 use crate::merge::Record;
 
 pub const BUNDLE_FORMAT: &str = "azmx.bundle.v1";
@@ -34,6 +42,12 @@ pub struct Bundle {
     pub checkpoint: bool,
     pub created_at_ms: i64,
     pub stores: Vec<StoreRecords>,
+    /// This device's previous pushed bundle; absent on a checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<PrevRef>,
+    /// deviceId → the highest seq of that device this writer has opened.
+    #[serde(default)]
+    pub peers: Option<BTreeMap<String, u64>>,
 }
 
 /// Which bound field disagreed with the blob's location.
@@ -59,6 +73,15 @@ impl ContextField {
 }
 
 impl Bundle {
+    /// What the relay-integrity checks read.
+    pub fn links(&self) -> Links<'_> {
+        Links {
+            checkpoint: self.checkpoint,
+            prev: self.prev.as_ref(),
+            peers: self.peers.as_ref(),
+        }
+    }
+
     pub fn record_count(&self) -> usize {
         self.stores.iter().map(|s| s.records.len()).sum()
     }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::host::ActivityListener;
+use super::integrity_check::IntegrityProblem;
 
 /// Why a scheduled cycle did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +132,9 @@ pub enum EventKind {
     ClockCorrected {
         offset_secs: i64,
     },
+    /// The relay dropped, reordered, rolled back or withheld bundles
+    /// (PROTOCOL §6, "Relay integrity"). What verified was still applied.
+    RelayIntegrity(IntegrityProblem),
     Revoked,
     RateLimited {
         retry_after_secs: u64,
@@ -208,6 +212,7 @@ impl EventKind {
             | K::Revoked
             | K::BlobIntegrityError { .. }
             | K::DecryptFailed { .. }
+            | K::RelayIntegrity(_)
             | K::QuarantineGaveUp { .. }
             | K::QuarantineEvicted { .. } => Severity::Error,
             K::ContextMismatch { .. }

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod export;
 mod host;
+mod integrity_check;
 mod keycheck;
 mod relay_client;
 mod scheduler;
@@ -32,6 +33,10 @@ pub use export::EXPORT_MAGIC;
 pub use host::{
     ActivityListener, Clock, HostError, HttpRequest, HttpResponse, HttpTransport, StoreAdapter,
     SystemClock,
+};
+pub use integrity_check::{
+    IntegrityKind, IntegrityProblem, LastIntegrityProblem, PrevRef, MAX_PEER_CLAIMS,
+    MAX_TRACKED_DEVICES,
 };
 pub use scheduler::{
     clamp_interval, SchedulePolicy, ScheduleStep, ScheduledCycle, DEFAULT_INTERVAL, MAX_INTERVAL,
@@ -114,6 +119,11 @@ pub struct EngineStatus {
     pub clock_offset_secs: i64,
     pub quarantine: Vec<QuarantineEntry>,
     pub receipt_set: bool,
+    /// Relay-integrity problems detected so far (PROTOCOL §6): the relay
+    /// dropped, reordered, rolled back or withheld bundles.
+    pub integrity_problems: u64,
+    /// The most recent of them.
+    pub last_integrity_problem: Option<LastIntegrityProblem>,
 }
 
 /// Records not yet on the relay.
@@ -439,6 +449,8 @@ impl SyncEngine {
             clock_offset_secs: st.clock_offset_secs,
             quarantine: st.quarantine.clone(),
             receipt_set: !matches!(*lock(&self.inner.key), KeySlot::Empty),
+            integrity_problems: st.integrity.problems,
+            last_integrity_problem: st.integrity.last_problem.clone(),
         }
     }
 

@@ -33,6 +33,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::error::SyncError;
+use super::integrity_check::{IntegrityDelta, IntegrityState, PrevRef};
 use crate::fsutil::{create_private_dir_all, private_options, sync_dir, write_private_atomically};
 use crate::merge::{Record, RecordKey};
 
@@ -140,6 +141,12 @@ pub struct EngineState {
     /// A new random value at every save; the journal's lines name the one
     /// they extend.
     pub generation: u64,
+    /// This device's last acknowledged push: the next delta's `prev`.
+    /// `None` (a new device, or a state from before the field) makes the
+    /// next bundle a checkpoint, so every chain starts at one.
+    pub last_pushed: Option<PrevRef>,
+    /// What the relay listed of each peer, for the relay-integrity checks.
+    pub integrity: IntegrityState,
 }
 
 impl Default for EngineState {
@@ -163,6 +170,8 @@ impl Default for EngineState {
             last_success_ms: None,
             revoked: false,
             generation: 0,
+            last_pushed: None,
+            integrity: IntegrityState::default(),
         }
     }
 }
@@ -185,6 +194,9 @@ pub struct PageDelta {
     /// generations have 0, as had their state file).
     #[serde(default)]
     pub generation: u64,
+    /// The relay-integrity state's changes, when the page changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<IntegrityDelta>,
 }
 
 impl PageDelta {
@@ -202,6 +214,9 @@ impl PageDelta {
         }
         if let Some(p) = self.parked {
             st.parked = p;
+        }
+        if let Some(i) = self.integrity {
+            st.integrity.apply(i);
         }
         st.cursor = self.cursor;
     }

@@ -11,6 +11,7 @@ use super::{stores, Session};
 use crate::engine::bundle::Bundle;
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
+use crate::engine::integrity_check::PageCheck;
 use crate::engine::relay_client::PullItem;
 use crate::engine::state::{PageDelta, ParkedBundle, QuarantineEntry, JOURNAL_COMPACT_BYTES};
 use crate::engine::{CycleReport, SyncEngine};
@@ -41,7 +42,8 @@ pub(super) fn pull(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
             .collect();
         report.pulled_blobs += items.len() as u64;
         let cursor = lock(&engine.inner.state).cursor.clone();
-        process_items(s, &items, &cursor, report)?;
+        // Not a listing: the integrity checks do not see retries.
+        process_items(s, &items, &cursor, Listing::Retry, report)?;
     }
     loop {
         let since = lock(&engine.inner.state).cursor.clone();
@@ -52,30 +54,56 @@ pub(super) fn pull(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
                 blobs: page.items.len() as u64,
             });
         }
-        process_items(s, &page.items, &page.next_cursor, report)?;
-        if !page.has_more || page.items.is_empty() {
+        let last = !page.has_more || page.items.is_empty();
+        let listing = if last {
+            Listing::LastPage
+        } else {
+            Listing::Page
+        };
+        process_items(s, &page.items, &page.next_cursor, listing, report)?;
+        if last {
             return Ok(());
         }
     }
 }
 
+/// Where the items of [`process_items`] come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// Quarantined bundles tried again (not a listing: not checked).
+    Retry,
+    /// A pull page, and the last page of a pull (claims are judged there).
+    Page,
+    LastPage,
+}
+
 /// Fetches, verifies, opens and merges a list of blobs, then saves the
 /// cursor. Bad blobs are quarantined; records of stores not registered are
-/// parked; the rest apply.
+/// parked; the rest apply. A listing's order and links are checked for a
+/// relay that withholds, reorders or rolls back (`integrity_check`).
 fn process_items(
     s: Session<'_>,
     items: &[PullItem],
     next_cursor: &str,
+    listing: Listing,
     report: &mut CycleReport,
 ) -> Result<(), SyncError> {
     let (engine, client, key, device_id, lid) = s.parts();
     let mut incoming: HashMap<String, Vec<Record>> = HashMap::new();
     let registered = stores(engine);
     let is_registered = |name: &str| registered.iter().any(|(n, _, _)| n == name);
-    let (mut quarantine, mut parked) = {
+    let (mut quarantine, mut parked, mut integrity, cursor_before) = {
         let st = lock(&engine.inner.state);
-        (st.quarantine.clone(), st.parked.clone())
+        let i = st.integrity.clone();
+        (
+            st.quarantine.clone(),
+            st.parked.clone(),
+            i,
+            st.cursor.clone(),
+        )
     };
+    let mut check = (listing != Listing::Retry)
+        .then(|| PageCheck::new(&mut integrity, device_id, &cursor_before));
     let mut to_park: Vec<(String, Vec<u8>)> = Vec::new();
     for item in items {
         let Some(blob) =
@@ -87,6 +115,9 @@ fn process_items(
         };
         match open_bundle(engine, key, lid, item, &blob) {
             Ok(bundle) => {
+                if let Some(c) = check.as_mut() {
+                    c.opened(&item.device_id, item.seq, &item.sha256, bundle.links());
+                }
                 if let Some(pos) = quarantine
                     .iter()
                     .position(|q| q.device_id == item.device_id && q.seq == item.seq)
@@ -136,6 +167,9 @@ fn process_items(
                 }
             }
             Err(reason) => {
+                if let Some(c) = check.as_mut() {
+                    c.quarantined(&item.device_id, item.seq, &item.sha256);
+                }
                 report.quarantined += 1;
                 let entry = match quarantine
                     .iter_mut()
@@ -182,6 +216,11 @@ fn process_items(
     }
     crash_point("before-apply");
     let (known, tombstones) = merge_apply(engine, &registered, incoming, report)?;
+    let mut found = check.map(PageCheck::finish).unwrap_or_default();
+    if listing == Listing::LastPage {
+        found.extend(integrity.finish_pull());
+    }
+    integrity.record(&found, engine.inner.config.clock.now_ms());
     let mut st = lock(&engine.inner.state);
     // One journal line per page, O(page): the cursor with what it passed.
     let delta = PageDelta {
@@ -191,6 +230,7 @@ fn process_items(
         quarantine: (quarantine != st.quarantine).then_some(quarantine),
         parked: (parked != st.parked).then_some(parked),
         generation: 0,
+        integrity: integrity.delta_from(&st.integrity),
     };
     let parked_changed = delta.parked.is_some();
     let journal_len = engine.inner.dir.append_page(&delta)?;
@@ -200,6 +240,12 @@ fn process_items(
     }
     if parked_changed {
         engine.inner.dir.prune_parked(&st.parked);
+    }
+    drop(st);
+    // Reported once the page is durable: a page pulled again after a crash
+    // starts from the same state and reports nothing twice.
+    for p in found {
+        engine.emit(EventKind::RelayIntegrity(p));
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use super::{snapshot, stores, Session};
 use crate::engine::bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
+use crate::engine::integrity_check::PrevRef;
 use crate::engine::relay_client::{PushOutcome, RelayClient};
 use crate::engine::state::{key_string, short_hash, PendingPush};
 use crate::engine::{CycleReport, SyncEngine};
@@ -93,6 +94,11 @@ fn send_pending(
                 .extend(hashes.clone());
         }
         st.next_seq = st.next_seq.max(p.seq.saturating_add(1));
+        // The next delta's `prev`: what the relay now holds at this seq.
+        st.last_pushed = Some(PrevRef {
+            seq: p.seq,
+            sha256: p.sha256.clone(),
+        });
         st.pushes_since_checkpoint = if p.checkpoint {
             0
         } else {
@@ -143,13 +149,15 @@ fn build_bundle(
     device_id: &str,
     lid: &str,
 ) -> Result<Option<(PendingPush, Vec<u8>)>, SyncError> {
-    let (seq, since_cp, known, tombstones) = {
+    let (seq, since_cp, known, tombstones, prev, peers) = {
         let st = lock(&engine.inner.state);
         (
             st.next_seq,
             st.pushes_since_checkpoint,
             st.known.clone(),
             st.tombstones.clone(),
+            st.last_pushed.clone(),
+            st.integrity.peers_view(),
         )
     };
     let mut changed_any = false;
@@ -198,8 +206,11 @@ fn build_bundle(
     if !changed_any {
         return Ok(None);
     }
-    let checkpoint =
-        seq == 1 || since_cp.saturating_add(1) >= engine.inner.config.checkpoint_every.max(1);
+    // No known previous push (the first, or a state from before `prev`
+    // existed): a checkpoint, so this device's chain starts at one.
+    let checkpoint = seq == 1
+        || prev.is_none()
+        || since_cp.saturating_add(1) >= engine.inner.config.checkpoint_every.max(1);
     let mut pending_hashes = BTreeMap::new();
     let stores_out = if checkpoint {
         full.into_iter()
@@ -227,6 +238,8 @@ fn build_bundle(
         checkpoint,
         created_at_ms: engine.inner.config.clock.now_ms(),
         stores: stores_out,
+        prev: if checkpoint { None } else { prev },
+        peers: Some(peers),
     };
     let records = bundle.record_count() as u64;
     let plaintext = zeroize::Zeroizing::new(
