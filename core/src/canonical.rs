@@ -455,8 +455,15 @@ fn parse_ts(v: &str) -> Result<i64, Error> {
     if neg && n == 0 {
         return Err(malformed("ts", "negative zero"));
     }
-    let n = i64::try_from(n).map_err(|_| malformed("ts", "out of range"))?;
-    Ok(if neg { -n } else { n })
+    // Every i64 is a valid ts and `canonical()` writes any of them, so a
+    // negative one's magnitude may be 2^63 (i64::MIN), which no positive
+    // i64 holds (found by fuzz/canonical_roundtrip).
+    let ts = if neg {
+        0i64.checked_sub_unsigned(n)
+    } else {
+        i64::try_from(n).ok()
+    };
+    ts.ok_or_else(|| malformed("ts", "out of range"))
 }
 
 #[cfg(test)]
@@ -464,6 +471,21 @@ mod tests {
     use super::*;
 
     const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn ts_i64_min_round_trips() {
+        // Found by fuzz/canonical_roundtrip: canonical() wrote
+        // `-9223372036854775808` and parse refused it as out of range.
+        let r = SignedRequest::Devices {
+            device_id: "dev_a".into(),
+            ts: i64::MIN,
+        };
+        let text = r.canonical().unwrap();
+        assert_eq!(text, "devices|dev_a|-9223372036854775808");
+        assert_eq!(SignedRequest::parse(&text).unwrap(), r);
+        assert!(SignedRequest::parse("devices|dev_a|-9223372036854775809").is_err());
+        assert!(SignedRequest::parse("devices|dev_a|9223372036854775808").is_err());
+    }
 
     #[test]
     fn push_matches_the_pinned_format() {
