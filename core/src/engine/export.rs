@@ -21,6 +21,7 @@ use super::events::{lock, EventKind};
 use super::state::key_string;
 use super::SyncEngine;
 use crate::fsutil::{parent_dir, write_private_atomically};
+use crate::kdf::EnvelopeKey;
 use crate::merge::{merge_in_place, Record, StoreState};
 
 pub const EXPORT_MAGIC: &str = "azmx-export v1";
@@ -32,6 +33,75 @@ struct Payload {
     format: String,
     license_id: String,
     stores: Vec<StoreRecords>,
+}
+
+/// The text of an export file holding `stores` of license `license_id`
+/// (the format above), sealed with `key`.
+pub fn encode_export(
+    key: &EnvelopeKey,
+    license_id: String,
+    created_at_ms: i64,
+    stores: Vec<StoreRecords>,
+) -> Result<String, SyncError> {
+    let count: u64 = stores.iter().map(|s| s.records.len() as u64).sum();
+    let header = serde_json::json!({
+        "format": EXPORT_FORMAT,
+        "licenseId": license_id,
+        "createdAtMs": created_at_ms,
+        "stores": stores.iter().map(|s| s.store.clone()).collect::<Vec<_>>(),
+        "records": count,
+    });
+    let payload = zeroize::Zeroizing::new(
+        serde_json::to_vec(&Payload {
+            format: EXPORT_FORMAT.into(),
+            license_id,
+            stores,
+        })
+        .map_err(|e| SyncError::ExportFormat(e.to_string()))?,
+    );
+    Ok(format!(
+        "{EXPORT_MAGIC}\n{header}\n{}\n",
+        crate::envelope::seal_text(key, &payload)
+    ))
+}
+
+/// Reads an export file's text: the magic line, the header (skipped, never
+/// trusted), then the sealed payload, opened with `key` and checked to
+/// belong to `license_id`. Returns its stores in file order, not yet
+/// validated (import merges them, which validates every record). Kept apart
+/// from [`import`] so the parsing of this untrusted file can be fuzzed
+/// without an engine (`fuzz/`).
+pub fn decode_export(
+    text: &str,
+    key: &EnvelopeKey,
+    license_id: &str,
+) -> Result<Vec<StoreRecords>, SyncError> {
+    let mut lines = text.lines();
+    if lines.next() != Some(EXPORT_MAGIC) {
+        return Err(SyncError::ExportFormat(
+            "not an azmx export file (bad first line)".into(),
+        ));
+    }
+    let _header = lines
+        .next()
+        .ok_or_else(|| SyncError::ExportFormat("missing header line".into()))?;
+    let sealed = lines
+        .next()
+        .ok_or_else(|| SyncError::ExportFormat("missing sealed payload".into()))?;
+    let plaintext = zeroize::Zeroizing::new(
+        crate::envelope::open_text(key, sealed.trim()).map_err(|e| match e {
+            crate::Error::DecryptFailed => SyncError::WrongReceipt,
+            other => SyncError::Core(other),
+        })?,
+    );
+    let payload: Payload = serde_json::from_slice(&plaintext)
+        .map_err(|_| SyncError::ExportFormat("sealed payload is not an export".into()))?;
+    if payload.format != EXPORT_FORMAT || payload.license_id != license_id {
+        return Err(SyncError::ExportFormat(
+            "export belongs to another license".into(),
+        ));
+    }
+    Ok(payload.stores)
 }
 
 pub(crate) fn export(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError> {
@@ -59,25 +129,7 @@ pub(crate) fn export(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError>
         });
     }
     let count: u64 = stores.iter().map(|s| s.records.len() as u64).sum();
-    let header = serde_json::json!({
-        "format": EXPORT_FORMAT,
-        "licenseId": lid,
-        "createdAtMs": engine.inner.config.clock.now_ms(),
-        "stores": stores.iter().map(|s| s.store.clone()).collect::<Vec<_>>(),
-        "records": count,
-    });
-    let payload = zeroize::Zeroizing::new(
-        serde_json::to_vec(&Payload {
-            format: EXPORT_FORMAT.into(),
-            license_id: lid,
-            stores,
-        })
-        .map_err(|e| SyncError::ExportFormat(e.to_string()))?,
-    );
-    let text = format!(
-        "{EXPORT_MAGIC}\n{header}\n{}\n",
-        crate::envelope::seal_text(&key, &payload)
-    );
+    let text = encode_export(&key, lid, engine.inner.config.clock.now_ms(), stores)?;
     write_private_atomically(path, &parent_dir(path), text.as_bytes()).map_err(|e| {
         SyncError::State {
             path: path.display().to_string(),
@@ -101,31 +153,7 @@ pub(crate) fn import(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError>
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    let mut lines = text.lines();
-    if lines.next() != Some(EXPORT_MAGIC) {
-        return Err(SyncError::ExportFormat(
-            "not an azmx export file (bad first line)".into(),
-        ));
-    }
-    let _header = lines
-        .next()
-        .ok_or_else(|| SyncError::ExportFormat("missing header line".into()))?;
-    let sealed = lines
-        .next()
-        .ok_or_else(|| SyncError::ExportFormat("missing sealed payload".into()))?;
-    let plaintext = zeroize::Zeroizing::new(
-        crate::envelope::open_text(&key, sealed.trim()).map_err(|e| match e {
-            crate::Error::DecryptFailed => SyncError::WrongReceipt,
-            other => SyncError::Core(other),
-        })?,
-    );
-    let payload: Payload = serde_json::from_slice(&plaintext)
-        .map_err(|_| SyncError::ExportFormat("sealed payload is not an export".into()))?;
-    if payload.format != EXPORT_FORMAT || payload.license_id != lid {
-        return Err(SyncError::ExportFormat(
-            "export belongs to another license".into(),
-        ));
-    }
+    let payload_stores = decode_export(&text, &key, &lid)?;
     // One writer of the engine state at a time: a cycle in this process
     // (cycle lock) or in another one (directory lock) must not interleave
     // with the tombstones recorded below.
@@ -138,7 +166,7 @@ pub(crate) fn import(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError>
         .iter()
         .map(|r| (r.spec.clone(), std::sync::Arc::clone(&r.adapter)))
         .collect::<Vec<_>>();
-    for s in payload.stores {
+    for s in payload_stores {
         let Some((spec, adapter)) = stores.iter().find(|(sp, _)| sp.name.as_str() == s.store)
         else {
             continue;

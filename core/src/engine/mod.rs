@@ -29,7 +29,7 @@ pub use crate::protocol::DeviceInfo;
 pub use bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
 pub use error::SyncError;
 pub use events::{read_log_file, ActivityEvent, ActivityLog, EventKind, Severity, SkipReason};
-pub use export::EXPORT_MAGIC;
+pub use export::{decode_export, encode_export, EXPORT_MAGIC};
 pub use host::{
     ActivityListener, Clock, HostError, HttpRequest, HttpResponse, HttpTransport, StoreAdapter,
     SystemClock,
