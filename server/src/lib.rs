@@ -27,6 +27,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 mod api;
+pub use api::fuzzing; // doc(hidden): for the fuzz targets in fuzz/ only
 pub mod cmd;
 mod ratelimit;
 pub mod storage;

@@ -13,6 +13,7 @@ mod auth;
 mod devices;
 mod error;
 mod parse;
+pub use parse::fuzzing;
 mod sync;
 
 use std::collections::HashMap;

@@ -229,3 +229,84 @@ pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
+
+/// Entry points for the cargo-fuzz targets in `fuzz/`: they are a separate
+/// crate and can only call `pub` items, while the parsers above stay
+/// crate-private. Each runs exactly the parser a handler runs on untrusted
+/// input and drops the HTTP error (the fuzzers check for panics and
+/// round trips, not messages). Not part of the relay's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    pub use axum::http::HeaderMap;
+    use axum::http::{HeaderName, HeaderValue};
+
+    use super::*;
+
+    /// A header map from raw pairs; pairs that are not valid HTTP are
+    /// skipped, as hyper would refuse them before a handler runs.
+    pub fn header_map(pairs: &[(&[u8], &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+                h.append(n, v);
+            }
+        }
+        h
+    }
+
+    /// [`sig_headers`]: `(device id, ts, signature)`.
+    pub fn sig_headers(h: &HeaderMap) -> Option<(String, i64, String)> {
+        let s = super::sig_headers(h).ok()?;
+        Some((s.device_id.to_owned(), s.ts, s.signature.to_owned()))
+    }
+
+    /// [`pull_query`].
+    pub fn pull_query(q: Option<&str>) -> Option<(String, u32)> {
+        super::pull_query(q).ok()
+    }
+
+    /// [`parse_seq`].
+    pub fn parse_seq(v: &str) -> Option<u64> {
+        super::parse_seq("seq", v).ok()
+    }
+
+    /// [`parse_cursor`] and its inverse [`cursor`].
+    pub fn parse_cursor(since: &str) -> Option<i64> {
+        super::parse_cursor(since).ok()
+    }
+
+    pub fn cursor(position: i64) -> String {
+        super::cursor(position)
+    }
+
+    /// [`check_declared_length`]: `false` when the relay answers 413.
+    pub fn declared_length_ok(h: &HeaderMap, limit: usize) -> bool {
+        super::check_declared_length(h, limit).is_ok()
+    }
+
+    /// [`read_body`] over a body already in memory: the bytes, or `None`
+    /// for 413. The body is complete, so the future never waits.
+    pub fn read_body(h: &HeaderMap, body: Vec<u8>, limit: usize) -> Option<Vec<u8>> {
+        ready(super::read_body(h, Body::from(body), limit))
+            .ok()
+            .map(|b| b.to_vec())
+    }
+
+    /// [`read_json`] over a body already in memory.
+    pub fn read_json<T: for<'de> Deserialize<'de>>(h: &HeaderMap, body: Vec<u8>) -> Option<T> {
+        ready(super::read_json(h, Body::from(body))).ok()
+    }
+
+    /// Polls a future whose body is in memory: it completes on the first
+    /// poll (a `Pending` here would be a bug the fuzzer should report).
+    fn ready<F: Future>(f: F) -> F::Output {
+        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("a body held in memory never waits"),
+        }
+    }
+}
