@@ -2,6 +2,7 @@
 //!
 //! Nothing in this crate knows about FFI, HTTP servers or databases. It holds:
 //! - [`kdf`]: the envelope key, derived from the recovery receipt with PBKDF2;
+//! - [`receipt`]: typable receipts with a checksum, and a strength verdict;
 //! - [`envelope`]: the v1 sealed-envelope format (`0x01 | iv | ciphertext+tag`);
 //! - [`integrity`]: SHA-256 blob verification, run before any decrypt;
 //! - [`identity`]: the device's ed25519 key, kept in a 0600 key file;
@@ -23,6 +24,7 @@ pub mod integrity;
 pub mod kdf;
 pub mod merge;
 pub mod protocol;
+pub mod receipt;
 
 pub use canonical::{SignedRequest, MAX_SKEW_SECS};
 pub use envelope::{

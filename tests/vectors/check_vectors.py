@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of tests/vectors/wire-v1.json from docs/PROTOCOL.md alone.
+"""Independent check of tests/vectors/wire-v1.json and receipt-v1.json from docs/PROTOCOL.md alone.
 
 Uses only hashlib (PBKDF2, SHA-256) and the `cryptography` package (AES-GCM,
 Ed25519): no code from this repository. Exits non-zero on any mismatch.
@@ -84,7 +84,80 @@ def main() -> int:
             assert str(e) == c["error"], (str(e), c["error"])
     counts["invalid_envelope"] = len(v["invalid_envelope"])
     print("independent Python check of wire-v1.json: " + ", ".join(f"{k} {n} passed" for k, n in counts.items()))
+    check_receipt_vectors()
     return 0
+
+
+# --- receipt-v1.json: the AZR1 receipt format (PROTOCOL §1.1) ---------------
+
+RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def receipt_checksum(data: str) -> str:
+    digest = hashlib.sha256(("azmx.receipt.v1:" + data).encode()).digest()
+    v = int.from_bytes(digest[:3], "big") >> 4  # the first 20 bits
+    return "".join(RECEIPT_ALPHABET[(v >> s) & 31] for s in (15, 10, 5, 0))
+
+
+def receipt_locate(data: str, given: str):
+    """The one group (2-9) where one substituted or swapped character fixes the checksum."""
+    groups = set()
+    computed = receipt_checksum(data)
+    diff = [i for i in range(4) if computed[i] != given[i]]
+    if len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                          and computed[diff[0]] == given[diff[1]] and computed[diff[1]] == given[diff[0]]):
+        groups.add(9)
+    for p in range(len(data)):
+        for c in RECEIPT_ALPHABET:
+            if c != data[p] and receipt_checksum(data[:p] + c + data[p + 1:]) == given:
+                groups.add(2 + p // 4)
+        if p + 1 < len(data) and p // 4 == (p + 1) // 4 and data[p] != data[p + 1]:
+            if receipt_checksum(data[:p] + data[p + 1] + data[p] + data[p + 2:]) == given:
+                groups.add(2 + p // 4)
+    return groups.pop() if len(groups) == 1 else None
+
+
+def receipt_check(receipt: str):
+    """("azr1"|"other", None) or (error code, group or None), in PROTOCOL §1.1's order."""
+    t = receipt.strip(" \t\n\r\x0c")
+    if not (len(t) >= 5 and t[:5].isascii() and t[:5].upper() == "AZR1-"):
+        return "other", None
+    groups = t.split("-")
+    if len(groups) != 9:
+        return "receipt_group_count", None
+    if groups[0] != "AZR1":
+        return "receipt_lowercase", 1
+    for n, g in enumerate(groups[1:], start=2):
+        if len(g) != 4:
+            return "receipt_group_length", n
+        for c in g:
+            if c in "ILOUilou":
+                return "receipt_ambiguous_letter", n
+            if "a" <= c <= "z":
+                return "receipt_lowercase", n
+            if c not in RECEIPT_ALPHABET:
+                return "receipt_invalid_character", n
+    data, given = "".join(groups[1:8]), groups[8]
+    if receipt_checksum(data) != given:
+        return "receipt_checksum", receipt_locate(data, given)
+    return "azr1", None
+
+
+def check_receipt_vectors() -> None:
+    v = json.loads(pathlib.Path(__file__).with_name("receipt-v1.json").read_text())
+    f = v["format"]
+    assert f["alphabet"] == RECEIPT_ALPHABET and f["prefix"] == "AZR1" and f["separator"] == "-"
+    assert f["group_len"] == 4 and f["data_groups"] == 7 and f["checksum_domain"] == "azmx.receipt.v1:"
+    assert f["random_bits"] == 5 * 4 * 7 and f["checksum_bits"] == 20
+    for c in v["valid"]:
+        assert receipt_checksum(c["data"]) == c["checksum"], c["data"]
+        groups = [c["data"][i:i + 4] for i in range(0, 28, 4)]
+        assert c["receipt"] == "-".join(["AZR1"] + groups + [c["checksum"]])
+        assert receipt_check(c["receipt"]) == ("azr1", None), c["receipt"]
+    for c in v["check"]:
+        assert receipt_check(c["receipt"]) == (c["result"], c["group"]), (c, receipt_check(c["receipt"]))
+    print(f"independent Python check of receipt-v1.json: valid {len(v['valid'])} passed, "
+          f"check {len(v['check'])} passed")
 
 
 if __name__ == "__main__":
