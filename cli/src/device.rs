@@ -65,7 +65,7 @@ impl Device {
 
     /// Gives the engine the receipt (derives the key on a thread).
     pub fn give_receipt(&self, args: &ReceiptArgs) -> CliResult {
-        let r = receipt::read(args)?;
+        let r = receipt::read_checked(args)?;
         self.engine.set_receipt(r).map_err(|e| self.sync_err(e))
     }
 }

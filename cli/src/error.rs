@@ -12,7 +12,8 @@ pub mod exit {
     pub const GENERIC: u8 = 1;
     /// Bad command line or invalid input (clap also exits 2).
     pub const USAGE: u8 = 2;
-    /// The recovery receipt is missing or does not match the license.
+    /// The recovery receipt is missing, has a typo (an AZR1 receipt whose
+    /// checksum group does not match) or does not match the license.
     pub const RECEIPT: u8 = 3;
     /// The relay could not be reached.
     pub const UNREACHABLE: u8 = 4;

@@ -28,15 +28,16 @@ Exit codes:
   0  ok
   1  other error (local I/O, a failed demo check, ...)
   2  usage error or invalid input
-  3  recovery receipt missing or wrong (nothing was changed)
+  3  recovery receipt missing, mistyped or wrong (nothing was changed)
   4  relay unreachable (nothing was lost; local changes stay queued)
   5  this device was revoked
   6  this state directory is not initialised (run `azmx-sync init`)
   7  the relay refused the request (license, rate limit, clock, server error)
 
 The recovery receipt is never accepted as an argument and never stored. Commands
-that need it (init, sync, export, import) read it from --receipt-file FILE,
-$AZMX_RECEIPT, stdin when piped, or a prompt without echo.";
+that need it (init, sync, export, import, receipt check) read it from
+--receipt-file FILE, $AZMX_RECEIPT, stdin when piped, or a prompt without echo.
+`azmx-sync receipt new` prints a strong one.";
 
 #[derive(Parser)]
 #[command(
@@ -88,6 +89,9 @@ enum Cmd {
         #[command(flatten)]
         receipt: ReceiptArgs,
     },
+    /// Make a strong recovery receipt, or check one for typos and weakness.
+    #[command(subcommand)]
+    Receipt(commands::receipt::ReceiptCmd),
     /// The license's devices, as the relay sees them (metadata only).
     Devices,
     /// Revoke a device of this license (a lost laptop): it can no longer sync.
@@ -196,6 +200,7 @@ fn run(cmd: Cmd, ctx: &Ctx) -> CliResult {
         Cmd::Activity(a) => activity::activity(ctx, a),
         Cmd::Export { file, receipt } => backup::export(ctx, &file, &receipt),
         Cmd::Import { file, receipt } => backup::import(ctx, &file, &receipt),
+        Cmd::Receipt(c) => commands::receipt::receipt(ctx, c),
         Cmd::Devices => devices::devices(ctx),
         Cmd::Revoke { device_id } => devices::revoke(ctx, &device_id),
         #[cfg(feature = "relay")]

@@ -5,14 +5,16 @@
 //! environment variable, standard input when it is not a terminal, and a
 //! prompt without echo on the terminal. The engine keeps only the derived
 //! key, in memory, so every command that needs the key (`init`, `sync`,
-//! `export`, `import`) reads the receipt again the same way.
+//! `export`, `import`) reads the receipt again the same way, and refuses an
+//! AZR1 receipt with a typo before deriving anything (`read_checked`).
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use azmx_sync_core::kdf::trim_receipt;
+use azmx_sync_core::receipt;
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use crate::error::{CliError, CliResult};
@@ -78,6 +80,41 @@ pub fn read(args: &ReceiptArgs) -> CliResult<SecretString> {
     Ok(SecretString::from(trimmed.to_string()))
 }
 
+/// [`read`], then refuses an AZR1 receipt with a typo (exit 3) before the
+/// 600,000-round KDF and before anything is created or registered. Any
+/// other receipt (a vendor's own) passes unchanged: core `receipt` module.
+pub fn read_checked(args: &ReceiptArgs) -> CliResult<SecretString> {
+    let r = read(args)?;
+    if let Err(e) = receipt::check_format(r.expose_secret()) {
+        // The error names a group and a kind of mistake, never the text.
+        return Err(CliError::new(
+            crate::error::exit::RECEIPT,
+            format!("typo in the recovery receipt: {e}; nothing was changed"),
+        )
+        .hint("compare it with the receipt as printed (groups are counted from AZR1, group 1)"));
+    }
+    Ok(r)
+}
+
+/// Warns on stderr when the receipt is obviously weak (core
+/// `receipt::assess`); the receipt is still used: it may be a vendor's.
+pub fn warn_if_weak(r: &SecretString, json: bool) {
+    let Some(w) = receipt::assess(r.expose_secret()).weakness else {
+        return;
+    };
+    if json {
+        let v = serde_json::json!({ "warning": { "code": "weak_receipt", "weakness": w.code() } });
+        eprintln!("{v}");
+        return;
+    }
+    let s = crate::render::Style::stderr();
+    eprintln!(
+        "{} the recovery receipt is weak: {w}. Anyone holding the relay's data can test guesses \
+         offline; for a new license, `azmx-sync receipt new` makes a strong one",
+        s.yellow("warning:")
+    );
+}
+
 fn first_line(s: &str) -> Zeroizing<String> {
     Zeroizing::new(
         s.lines()
@@ -92,7 +129,6 @@ fn first_line(s: &str) -> Zeroizing<String> {
 mod tests {
     use super::*;
     use azmx_sync_core::EnvelopeKey;
-    use secrecy::ExposeSecret;
 
     /// Issue 11 defect 9: what the CLI hands the engine must derive the same
     /// key as the raw text given to the core directly (the apps' path), for

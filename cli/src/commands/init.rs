@@ -56,8 +56,10 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
     }
     let relay = a.relay.trim_end_matches('/').to_string();
     let name = a.name.unwrap_or_else(default_name);
-    // The receipt first: a prompt should come before any network wait.
-    let receipt = receipt::read(&a.receipt)?;
+    // The receipt first: a prompt should come before any network wait, and
+    // a typo in an AZR1 receipt is refused before anything is registered.
+    let receipt = receipt::read_checked(&a.receipt)?;
+    receipt::warn_if_weak(&receipt, ctx.json);
     let dev = Device::create(&ctx.state_dir)?;
     let device_id = dev
         .engine

@@ -10,6 +10,7 @@ pub mod backup;
 pub mod devices;
 pub mod init;
 pub mod memory;
+pub mod receipt;
 pub mod snippet;
 pub mod status;
 pub mod sync;
