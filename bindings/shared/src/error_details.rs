@@ -43,7 +43,6 @@ pub fn store_name_problem_name(e: &StoreNameError) -> &'static str {
         StoreNameError::BadStart => "badStart",
         StoreNameError::BadChar => "badChar",
         StoreNameError::WorkspaceScoped => "workspaceScoped",
-        _ => "other",
     }
 }
 

@@ -20,3 +20,24 @@ macro_rules! same_variants {
         }
     };
 }
+
+/// `From<$from> for $binding`, one way, for a binding's enum that mirrors a
+/// core enum it cannot export as is (it has a variant of its own, e.g. a
+/// catch-all): each listed variant maps to the one of the same name, its
+/// numeric fields cast (`as`), then the `else` arms map the rest:
+/// `variants_into!(TodoInvalid => TodoProblem { NotAnObject, MissingId { index } } else { _ => Self::Other })`.
+#[macro_export]
+macro_rules! variants_into {
+    ($from:ident => $binding:ty {
+        $($v:ident $({ $($f:ident),* })?),* $(,)?
+    } else { $($arms:tt)* }) => {
+        impl From<$from> for $binding {
+            fn from(x: $from) -> Self {
+                match x {
+                    $($from::$v $({ $($f),* })? => Self::$v $({ $($f: $f as _),* })?,)*
+                    $($arms)*
+                }
+            }
+        }
+    };
+}

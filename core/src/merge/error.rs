@@ -73,8 +73,8 @@ pub enum InvalidReason {
 }
 
 /// A store name that [`StoreName::new`](super::StoreName::new) refused.
+/// Exhaustive: the bindings export it as is (uniffi's `StoreNameProblem`).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
 pub enum StoreNameError {
     /// Empty name.
     #[error("store name is empty")]

@@ -13,12 +13,17 @@
 //! `bindings/surface.toml`.
 
 use azmx_sync_bridge::ApiError;
-use azmx_sync_core::error::KeyFileProblem as CoreKeyFileProblem;
-use azmx_sync_core::merge::{StoreNameError, TodoInvalid};
+use azmx_sync_core::error::KeyFileProblem;
+use azmx_sync_core::merge::{StoreNameError as StoreNameProblem, TodoInvalid};
 use azmx_sync_core::Error as CoreError;
 
+// Core types exported as they are (`remote`, under the foreign name the
+// bindings always had): uniffi reads these declarations, no mirror type or
+// conversion exists, and a drift from the core's definition (a variant or
+// field added, renamed or retyped) does not compile.
+
 /// What is wrong with a device key file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum KeyFileProblem {
     /// The directory that should hold the key file does not exist.
     MissingDirectory,
@@ -30,19 +35,8 @@ pub enum KeyFileProblem {
     Io,
 }
 
-impl From<CoreKeyFileProblem> for KeyFileProblem {
-    fn from(p: CoreKeyFileProblem) -> Self {
-        match p {
-            CoreKeyFileProblem::MissingDirectory => Self::MissingDirectory,
-            CoreKeyFileProblem::InsecurePermissions { mode } => Self::InsecurePermissions { mode },
-            CoreKeyFileProblem::Corrupt => Self::Corrupt,
-            CoreKeyFileProblem::Io => Self::Io,
-        }
-    }
-}
-
 /// Why a store name was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum StoreNameProblem {
     Empty,
     TooLong,
@@ -50,20 +44,6 @@ pub enum StoreNameProblem {
     BadChar,
     /// Names with a `workspace` word: workspace-scoped data never syncs.
     WorkspaceScoped,
-}
-
-impl From<StoreNameError> for StoreNameProblem {
-    fn from(e: StoreNameError) -> Self {
-        match e {
-            StoreNameError::Empty => Self::Empty,
-            StoreNameError::TooLong => Self::TooLong,
-            StoreNameError::BadStart => Self::BadStart,
-            StoreNameError::BadChar => Self::BadChar,
-            StoreNameError::WorkspaceScoped => Self::WorkspaceScoped,
-            // `StoreNameError` is non-exhaustive; a future reason is still a bad name.
-            _ => Self::BadChar,
-        }
-    }
 }
 
 /// Which todo-list invariant is broken (items by 0-based index; no content).
@@ -109,32 +89,12 @@ pub enum TodoProblem {
     Other,
 }
 
-impl From<TodoInvalid> for TodoProblem {
-    fn from(t: TodoInvalid) -> Self {
-        let u = |n: usize| n as u64;
-        match t {
-            TodoInvalid::NotAnObject => Self::NotAnObject,
-            TodoInvalid::MissingItems => Self::MissingItems,
-            TodoInvalid::TooManyItems { count } => Self::TooManyItems { count: u(count) },
-            TodoInvalid::ItemNotAnObject { index } => Self::ItemNotAnObject { index: u(index) },
-            TodoInvalid::MissingId { index } => Self::MissingId { index: u(index) },
-            TodoInvalid::EmptyId { index } => Self::EmptyId { index: u(index) },
-            TodoInvalid::IdTooLong { index } => Self::IdTooLong { index: u(index) },
-            TodoInvalid::DuplicateId { index, first } => Self::DuplicateId {
-                index: u(index),
-                first: u(first),
-            },
-            TodoInvalid::MissingContent { index } => Self::MissingContent { index: u(index) },
-            TodoInvalid::EmptyContent { index } => Self::EmptyContent { index: u(index) },
-            TodoInvalid::ContentTooLong { index } => Self::ContentTooLong { index: u(index) },
-            TodoInvalid::BadStatus { index } => Self::BadStatus { index: u(index) },
-            TodoInvalid::MultipleInProgress { index } => {
-                Self::MultipleInProgress { index: u(index) }
-            }
-            _ => Self::Other,
-        }
-    }
-}
+azmx_sync_bridge::variants_into!(TodoInvalid => TodoProblem {
+    NotAnObject, MissingItems, TooManyItems { count }, ItemNotAnObject { index },
+    MissingId { index }, EmptyId { index }, IdTooLong { index }, DuplicateId { index, first },
+    MissingContent { index }, EmptyContent { index }, ContentTooLong { index },
+    BadStatus { index }, MultipleInProgress { index },
+} else { _ => Self::Other });
 
 azmx_sync_bridge::shared_causes! {
     /// Every error an export can raise, one variant (one foreign type) per cause.
@@ -216,10 +176,7 @@ impl From<ApiError> for SyncError {
             ApiError::BlobIntegrity { expected, actual } => {
                 Self::BlobIntegrityError { expected, actual }
             }
-            ApiError::KeyFile { path, problem } => Self::KeyFile {
-                path,
-                problem: problem.into(),
-            },
+            ApiError::KeyFile { path, problem } => Self::KeyFile { path, problem },
             ApiError::ClockSkew {
                 skew_secs,
                 max_secs,
@@ -233,9 +190,7 @@ impl From<ApiError> for SyncError {
             ApiError::InvalidTodos { problem } => Self::InvalidTodos {
                 problem: problem.into(),
             },
-            ApiError::InvalidStoreName { problem } => Self::InvalidStoreName {
-                problem: problem.into(),
-            },
+            ApiError::InvalidStoreName { problem } => Self::InvalidStoreName { problem },
             ApiError::BuiltinStoreRedefined { name } => Self::BuiltinStoreRedefined { name },
             ApiError::UnknownStore { name } => Self::UnknownStore { name },
             ApiError::WrongReceipt => Self::WrongReceipt,
@@ -268,7 +223,7 @@ via_api_error!(
     CoreError,
     azmx_sync_core::engine::SyncError,
     TodoInvalid,
-    StoreNameError
+    StoreNameProblem
 );
 
 /// An exception thrown by host code inside a foreign-trait callback arrives

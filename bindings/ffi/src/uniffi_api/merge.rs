@@ -3,9 +3,14 @@
 //! Record bodies cross the boundary as JSON text; they are parsed on the way
 //! in and written back in canonical form (keys sorted, no whitespace).
 
-use azmx_sync_bridge::store_spec::{self, Contract, ValidatorKind};
+use azmx_sync_bridge::store_spec;
 use azmx_sync_bridge::ApiError;
 use azmx_sync_core::merge::{self as cm, Body, Change, InvalidReason, Record, StoreState};
+// The core's types, exported under the names the foreign code has always
+// used (see `error.rs` on `remote`).
+pub use azmx_sync_core::merge::{
+    Contract as MergeContract, MergeCounts, ValidatorKind as StoreValidator,
+};
 use serde_json::Value;
 
 use super::error::SyncError;
@@ -35,7 +40,7 @@ pub struct SyncRecord {
 }
 
 /// How two versions of one record are ordered (the greater one wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum MergeContract {
     /// LWW per record by `updated_at` (snippets).
     LwwByTime,
@@ -45,10 +50,8 @@ pub enum MergeContract {
     LwwPerGroup,
 }
 
-azmx_sync_bridge::same_variants!(MergeContract <=> Contract { LwwByTime, LwwByVersion, LwwPerGroup });
-
 /// Extra checks on incoming records, chosen from the core's validators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum StoreValidator {
     /// Only the generic shape checks.
     ShapeOnly,
@@ -69,13 +72,11 @@ pub struct StoreSpec {
     pub validator: StoreValidator,
 }
 
-azmx_sync_bridge::same_variants!(StoreValidator <=> ValidatorKind { ShapeOnly, RequireScope, NoScope, Todos });
-
-fn builtin_spec(&(name, contract, validator): &(&str, Contract, ValidatorKind)) -> StoreSpec {
+fn builtin_spec(&(name, contract, validator): &(&str, MergeContract, StoreValidator)) -> StoreSpec {
     StoreSpec {
         name: name.to_string(),
-        contract: contract.into(),
-        validator: validator.into(),
+        contract,
+        validator,
     }
 }
 
@@ -104,8 +105,8 @@ pub fn check_store_spec(spec: StoreSpec) -> Result<(), SyncError> {
 pub(crate) fn to_core_spec(spec: &StoreSpec) -> Result<cm::StoreSpec, SyncError> {
     Ok(store_spec::check_store_spec(
         &spec.name,
-        spec.contract.into(),
-        spec.validator.into(),
+        spec.contract,
+        spec.validator,
     )?)
 }
 
@@ -141,7 +142,7 @@ impl From<Change> for RecordChange {
 }
 
 /// Counts for the activity log (see `docs/MERGE.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct MergeCounts {
     pub applied: u64,
     pub kept_local: u64,
@@ -182,37 +183,15 @@ pub enum RejectReason {
     },
 }
 
-impl From<InvalidReason> for RejectReason {
-    fn from(r: InvalidReason) -> Self {
-        use InvalidReason as R;
-        match r {
-            R::TombstoneWithBody => Self::TombstoneWithBody,
-            R::MissingBody => Self::MissingBody,
-            R::NegativeTimestamp => Self::NegativeTimestamp,
-            R::EmptyId => Self::EmptyId,
-            R::IdTooLong => Self::IdTooLong,
-            R::ControlCharInId => Self::ControlCharInId,
-            R::PathLikeId => Self::PathLikeId,
-            R::EmptyDeviceId => Self::EmptyDeviceId,
-            R::DeviceIdTooLong => Self::DeviceIdTooLong,
-            R::ControlCharInDeviceId => Self::ControlCharInDeviceId,
-            R::EmptyScope => Self::EmptyScope,
-            R::ScopeTooLong => Self::ScopeTooLong,
-            R::ControlCharInScope => Self::ControlCharInScope,
-            R::PathLikeScope => Self::PathLikeScope,
-            R::MissingScope => Self::MissingScope,
-            R::UnexpectedScope => Self::UnexpectedScope,
-            R::MissingVersion => Self::MissingVersion,
-            R::Todo(t) => Self::InvalidTodos { problem: t.into() },
-            R::Custom(code) => Self::Custom {
-                code: code.to_string(),
-            },
-            other => Self::Other {
-                detail: other.to_string(),
-            },
-        }
-    }
-}
+azmx_sync_bridge::variants_into!(InvalidReason => RejectReason {
+    TombstoneWithBody, MissingBody, NegativeTimestamp, EmptyId, IdTooLong, ControlCharInId,
+    PathLikeId, EmptyDeviceId, DeviceIdTooLong, ControlCharInDeviceId, EmptyScope, ScopeTooLong,
+    ControlCharInScope, PathLikeScope, MissingScope, UnexpectedScope, MissingVersion,
+} else {
+    InvalidReason::Todo(t) => Self::InvalidTodos { problem: t.into() },
+    InvalidReason::Custom(code) => Self::Custom { code: code.to_string() },
+    other => Self::Other { detail: other.to_string() },
+});
 
 /// One rejected incoming record: its key and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -307,12 +286,7 @@ pub fn merge_records(
             .map(from_core_record)
             .collect(),
         changes: out.changes.into_iter().map(RecordChange::from).collect(),
-        counts: MergeCounts {
-            applied: out.counts.applied,
-            kept_local: out.counts.kept_local,
-            rejected_invalid: out.counts.rejected_invalid,
-            unchanged: out.counts.unchanged,
-        },
+        counts: out.counts,
         rejected: out
             .rejected
             .into_iter()
