@@ -270,23 +270,17 @@ impl Stores {
 
 /// A write time that is now, but always after the version it replaces, so
 /// a local edit wins over the local previous version even if the clock
-/// stepped back.
+/// stepped back, or the previous version came from a peer whose clock ran
+/// ahead (core's `next_write_time`: saturating, never below `current + 1`).
 pub fn next_time(current: Option<&Record>) -> i64 {
-    let now = crate::render::now_ms();
-    match current {
-        // `updated_at` may come from a peer: saturate rather than overflow.
-        Some(c) => now.max(c.updated_at.saturating_add(1)),
-        None => now,
-    }
+    azmx_sync_core::merge::next_write_time(current, crate::render::now_ms())
 }
 
 /// The version of a local edit of `current` (memory's contract orders by
-/// version). `version` may come from a peer: saturate rather than overflow.
+/// version): `current + 1`, capped at 2^53 − 1 (core's `next_version`), the
+/// most a peer accepts.
 pub fn next_version(current: Option<&Record>) -> u64 {
-    current
-        .and_then(|c| c.version)
-        .unwrap_or(0)
-        .saturating_add(1)
+    azmx_sync_core::merge::next_version(current)
 }
 
 /// The displayable text of a record body: its `text` (snippets) or `fact`
@@ -328,7 +322,7 @@ mod tests {
             "dev_peer",
             json!({"fact": "f"}),
         );
-        assert_eq!(next_version(Some(&top)), u64::MAX);
+        assert_eq!(next_version(Some(&top)), azmx_sync_core::merge::MAX_VERSION);
         let v3 = Record::new("k", None, 1, Some(3), "dev_peer", json!({"fact": "f"}));
         assert_eq!(next_version(Some(&v3)), 4);
         assert_eq!(next_version(None), 1);

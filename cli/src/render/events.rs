@@ -62,7 +62,9 @@ fn notice(e: &ActivityEvent) -> Option<String> {
             "dropped bundle {seq} from {device_id} ({reason}) from the quarantine, which is \
              full; the other device's later checkpoint will carry its records"
         ),
-        EventKind::RecordRejected { store, id, reason } => {
+        EventKind::RecordRejected {
+            store, id, reason, ..
+        } => {
             format!("incoming {store} record `{id}` rejected ({reason}); the local copy was kept")
         }
         EventKind::QuarantineCleared { device_id, seq } => {

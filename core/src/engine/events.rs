@@ -99,6 +99,10 @@ pub enum EventKind {
         store: String,
         id: String,
         reason: String,
+        /// The stable code of the reason (`InvalidReason::code`), e.g.
+        /// `future_timestamp`; empty in events logged before the field.
+        #[serde(default)]
+        code: String,
     },
     UnknownStore {
         store: String,

@@ -71,6 +71,11 @@ pub struct EngineConfig {
     pub clock: Arc<dyn Clock>,
     /// Append events to `activity.jsonl` in the state dir.
     pub persist_activity: bool,
+    /// How far an incoming record's `updatedAt` (and `version`) may run ahead
+    /// of the relay's `createdAt` of its blob before it is refused (ms;
+    /// default [`MAX_FUTURE_DRIFT_MS`](crate::merge::MAX_FUTURE_DRIFT_MS),
+    /// 10 min; see `docs/MERGE.md`, "Bounded time and versions").
+    pub max_future_drift_ms: i64,
 }
 
 impl EngineConfig {
@@ -83,6 +88,7 @@ impl EngineConfig {
             interval: DEFAULT_INTERVAL,
             clock: Arc::new(SystemClock::default()),
             persist_activity: true,
+            max_future_drift_ms: crate::merge::MAX_FUTURE_DRIFT_MS,
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct PullItem {
     pub device_id: String,
     pub seq: u64,
     pub sha256: String,
+    /// The relay's `createdAt` (unix seconds; 0 when absent): what the
+    /// blob's records are bounded by (`merge::ArrivalBounds`).
+    pub created_at: i64,
 }
 
 impl From<crate::protocol::PullItem> for PullItem {
@@ -71,6 +74,7 @@ impl From<crate::protocol::PullItem> for PullItem {
             device_id: i.device_id,
             seq: i.seq,
             sha256: i.sha256,
+            created_at: i.created_at,
         }
     }
 }

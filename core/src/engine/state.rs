@@ -80,6 +80,10 @@ pub struct ParkedBundle {
     pub stores: Vec<String>,
     /// The stores of `stores` not merged yet because they are not registered.
     pub missing: Vec<String>,
+    /// The relay's `createdAt` of the blob, which bounds its records when
+    /// they are merged (0 in states from before the field).
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -91,6 +95,10 @@ pub struct QuarantineEntry {
     pub reason: String,
     pub attempts: u32,
     pub gave_up: bool,
+    /// The relay's `createdAt` of the blob, which bounds its records when a
+    /// retry opens it (0 in states from before the field).
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

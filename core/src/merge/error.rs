@@ -21,6 +21,18 @@ pub enum InvalidReason {
     /// `updated_at` is before the Unix epoch.
     #[error("negative updatedAt")]
     NegativeTimestamp,
+    /// `updated_at` runs further ahead of the relay's `createdAt` of the
+    /// blob that carried it than the drift bound allows (see
+    /// [`ArrivalBounds`](super::ArrivalBounds)).
+    #[error("updatedAt too far ahead of the time its bundle reached the relay")]
+    FutureTimestamp,
+    /// `version` is above [`MAX_VERSION`](super::MAX_VERSION) (2^53 − 1).
+    #[error("version above 2^53 - 1")]
+    VersionTooLarge,
+    /// `version` is above the time ceiling of the blob that carried it (see
+    /// [`ArrivalBounds`](super::ArrivalBounds)).
+    #[error("version too far ahead of the time its bundle reached the relay")]
+    VersionAheadOfTime,
     /// Empty id.
     #[error("empty id")]
     EmptyId,
@@ -70,6 +82,38 @@ pub enum InvalidReason {
     /// and must not contain user content.
     #[error("rejected by store validator: {0}")]
     Custom(&'static str),
+}
+
+impl InvalidReason {
+    /// A stable snake_case code for logs and activity events (the `Display`
+    /// text is for people and may change). A host validator's
+    /// [`Custom`](InvalidReason::Custom) code is returned as is.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TombstoneWithBody => "tombstone_with_body",
+            Self::MissingBody => "missing_body",
+            Self::NegativeTimestamp => "negative_timestamp",
+            Self::FutureTimestamp => "future_timestamp",
+            Self::VersionTooLarge => "version_too_large",
+            Self::VersionAheadOfTime => "version_ahead_of_time",
+            Self::EmptyId => "empty_id",
+            Self::IdTooLong => "id_too_long",
+            Self::ControlCharInId => "control_char_in_id",
+            Self::PathLikeId => "path_like_id",
+            Self::EmptyDeviceId => "empty_device_id",
+            Self::DeviceIdTooLong => "device_id_too_long",
+            Self::ControlCharInDeviceId => "control_char_in_device_id",
+            Self::EmptyScope => "empty_scope",
+            Self::ScopeTooLong => "scope_too_long",
+            Self::ControlCharInScope => "control_char_in_scope",
+            Self::PathLikeScope => "path_like_scope",
+            Self::MissingScope => "missing_scope",
+            Self::UnexpectedScope => "unexpected_scope",
+            Self::MissingVersion => "missing_version",
+            Self::Todo(_) => "invalid_todo",
+            Self::Custom(code) => code,
+        }
+    }
 }
 
 /// A store name that [`StoreName::new`](super::StoreName::new) refused.

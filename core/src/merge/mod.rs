@@ -14,6 +14,9 @@
 //! - [`validate_todos`]: the todo-list invariants.
 //! - [`merge`] / [`merge_in_place`]: the engine, returning the new
 //!   [`StoreState`], the [`Change`]s the host must apply and [`MergeCounts`].
+//! - [`ArrivalBounds`], [`MAX_VERSION`], [`next_write_time`],
+//!   [`next_version`]: how far `updatedAt` and `version` may run ahead, and
+//!   the stamps of a local edit that beat whatever was accepted.
 //! - [`Body`]: a record's content, kept as shared canonical JSON text.
 //! - [`canonical_json`]: the canonical serialisation behind [`Body`] and
 //!   [`Record::content_hash`].
@@ -25,6 +28,7 @@
 //! create dead pointers.
 
 mod body;
+mod bounds;
 mod canonical_json;
 mod contract;
 mod engine;
@@ -35,6 +39,10 @@ mod store;
 mod todos;
 
 pub use body::Body;
+pub use bounds::{
+    next_version, next_write_time, ArrivalBounds, CREATED_AT_SKEW_MS, MAX_FUTURE_DRIFT_MS,
+    MAX_VERSION,
+};
 pub use canonical_json::{canonical_json, write_canonical};
 pub use contract::Contract;
 pub use engine::{merge, merge_in_place, Change, MergeCounts, MergeOutcome, MergeReport};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::body::Body;
+use super::bounds::MAX_VERSION;
 use super::canonical_json::write_string;
 use super::error::InvalidReason;
 
@@ -239,7 +240,8 @@ impl Record {
 
     /// Checks the store-independent shape rules of a record received from a
     /// peer: body present iff live (and not JSON `null`), non-empty bounded
-    /// ids without control characters, non-negative timestamp, and no
+    /// ids without control characters, non-negative timestamp, a `version`
+    /// of at most [`MAX_VERSION`], and no
     /// filesystem path in the id or scope (see `docs/MERGE.md`, "Why
     /// workspace memory cannot be registered").
     pub fn check_shape(&self) -> Result<(), InvalidReason> {
@@ -251,6 +253,9 @@ impl Record {
         }
         if self.updated_at < 0 {
             return Err(InvalidReason::NegativeTimestamp);
+        }
+        if self.version.is_some_and(|v| v > MAX_VERSION) {
+            return Err(InvalidReason::VersionTooLarge);
         }
         check_text(&self.id, MAX_ID_BYTES, Field::Id)?;
         if looks_like_absolute_path(&self.id) {

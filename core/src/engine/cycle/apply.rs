@@ -4,12 +4,56 @@
 use std::collections::{HashMap, HashSet};
 
 use super::crash::crash_point;
-use super::{snapshot, store_failed, RegisteredStore};
+use super::{snapshot, store_failed, RegisteredStore, Session};
+use crate::engine::bundle::StoreRecords;
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
 use crate::engine::state::{key_string, short_hash, EngineState};
 use crate::engine::{CycleReport, StoreAdapter, SyncEngine};
-use crate::merge::{merge_in_place, Change, Record, RecordKey, StoreState};
+use crate::merge::{merge_in_place, ArrivalBounds, Change, Record, RecordKey, StoreState};
+
+/// Drops the records of one opened blob that break its arrival bounds
+/// (`docs/MERGE.md`, "Bounded time and versions"): an `updatedAt` or a
+/// `version` further ahead of the relay's `createdAt` of the blob than the
+/// drift allows. Each is reported as a `recordRejected` event with its code
+/// and counted as rejected; the local copy is kept and the rest of the
+/// bundle applies. The bound depends on the blob, not on when it is read,
+/// so every device, one that joins a year later included, decides the same;
+/// the reader's clock (relay-corrected) only stands in for a `createdAt`
+/// that is missing or beyond the relay's skew window.
+pub(super) fn bound_arrivals(
+    s: Session<'_>,
+    created_at_secs: i64,
+    stores: &mut [StoreRecords],
+    report: &mut CycleReport,
+) {
+    let (engine, client, ..) = s.parts();
+    let offset_ms = client
+        .offset
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_mul(1000);
+    let reader_now = engine.inner.config.clock.now_ms().saturating_add(offset_ms);
+    let bounds = ArrivalBounds::for_blob(
+        created_at_secs,
+        reader_now,
+        engine.inner.config.max_future_drift_ms,
+    );
+    for StoreRecords { store, records } in stores {
+        records.retain(|r| match bounds.check(r) {
+            Ok(()) => true,
+            Err(reason) => {
+                engine.emit(EventKind::RecordRejected {
+                    store: store.clone(),
+                    id: r.id.clone(),
+                    reason: reason.to_string(),
+                    code: reason.code().into(),
+                });
+                report.rejected_records += 1;
+                false
+            }
+        });
+    }
+}
 
 /// A host record that loses by the store's contract to a tombstone the
 /// engine holds for its key is deleted on the host, the way a pull deletes.
@@ -144,6 +188,7 @@ pub(super) fn merge_apply(
                 store: store.clone(),
                 id: key.id.clone(),
                 reason: reason.to_string(),
+                code: reason.code().into(),
             });
         }
         report.rejected_records += merged.counts.rejected_invalid;

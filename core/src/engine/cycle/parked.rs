@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::apply::{merge_apply, record_merged};
+use super::apply::{bound_arrivals, merge_apply, record_merged};
 use super::pull::open_bundle;
 use super::{stores, Session};
 use crate::engine::error::SyncError;
@@ -74,6 +74,7 @@ pub(super) fn unpark(s: Session<'_>, report: &mut CycleReport) -> Result<(), Syn
             device_id: p.device_id.clone(),
             seq: p.seq,
             sha256: p.sha256.clone(),
+            created_at: p.created_at,
         };
         // The kept copy first; if it is unreadable, the relay may still have it.
         let local = engine
@@ -96,6 +97,8 @@ pub(super) fn unpark(s: Session<'_>, report: &mut CycleReport) -> Result<(), Syn
             p.missing.clear();
             continue;
         };
+        let mut bundle = bundle;
+        bound_arrivals(s, p.created_at, &mut bundle.stores, report);
         for s in bundle.stores {
             if p.missing.contains(&s.store) && is_registered(&s.store) {
                 incoming.entry(s.store).or_default().extend(s.records);

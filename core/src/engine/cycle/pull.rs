@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::apply::merge_apply;
+use super::apply::{bound_arrivals, merge_apply};
 use super::crash::crash_point;
 use super::parked::{check_parked_bound, park, unpark};
 use super::quarantine::bound_quarantine;
@@ -38,6 +38,7 @@ pub(super) fn pull(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
                 device_id: q.device_id.clone(),
                 seq: q.seq,
                 sha256: q.sha256.clone(),
+                created_at: q.created_at,
             })
             .collect();
         report.pulled_blobs += items.len() as u64;
@@ -128,6 +129,10 @@ fn process_items(
                         seq: item.seq,
                     });
                 }
+                // Records stamped too far ahead of this blob are refused here,
+                // before they are merged or parked.
+                let mut bundle = bundle;
+                bound_arrivals(s, item.created_at, &mut bundle.stores, report);
                 let mut carried = Vec::new();
                 let mut missing = Vec::new();
                 for s in bundle.stores {
@@ -161,6 +166,7 @@ fn process_items(
                             bytes: blob.len() as u64,
                             stores: carried,
                             missing,
+                            created_at: item.created_at,
                         },
                     );
                     to_park.push((sha256, blob));
@@ -181,6 +187,7 @@ fn process_items(
                             device_id: item.device_id.clone(),
                             seq: item.seq,
                             sha256: item.sha256.clone(),
+                            created_at: item.created_at,
                             ..Default::default()
                         });
                         quarantine.last_mut().expect("just pushed")

@@ -51,6 +51,7 @@ mod tests {
             reason: "blob_integrity".into(),
             attempts: 3,
             gave_up,
+            created_at: 0,
         }
     }
 
