@@ -6,11 +6,16 @@
 # bindings/node/index.d.ts. Fails when a binding gains or loses an export
 # the table does not list, when a row names something no binding has, when
 # a row with a "-" gives no reason, and when the table's C column differs
-# from tests/c/api-surface.txt (the reviewed list 20-c.sh checks).
+# from tests/c/api-surface.txt (the reviewed list 20-c.sh checks). First,
+# the engine glue generated from bindings/exports.toml must be up to date.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/test.d/lib.sh
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "cargo run -p xtask -- gen-bindings --check"
+cargo run -q -p xtask -- gen-bindings --check \
+  || die "the generated engine glue is stale: run cargo run -p xtask -- gen-bindings"
 
 OUT="$TARGET/azmx-surface"
 rm -rf "$OUT/python"

@@ -1,25 +1,29 @@
-//! The `#[napi]` class `SyncEngine`: each method maps its arguments and
-//! result; the work is the core's, the JS plumbing is in `bridge`/`timer`.
+//! The `#[napi]` class `SyncEngine`: its state, the constructor and store
+//! registration with a spec, the hand-written bodies of the schedule's
+//! methods, and [`IntoJs`], the result conversions of the methods generated
+//! from bindings/exports.toml (`generated.rs`). The work is the core's, the
+//! JS plumbing is in `bridge`/`timer`.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use azmx_sync_bridge::engine::{clamp_interval_secs, Engine, DEFAULT_ACTIVITY_LIMIT};
+use azmx_sync_bridge::engine::{
+    clamp_interval_secs, CycleReport, DeviceInfo, Engine, EngineStatus, Unsynced,
+};
+use azmx_sync_bridge::events::EventView;
 use azmx_sync_bridge::store_spec::{builtin_parts, check_store_spec, custom_store_spec};
 use azmx_sync_bridge::ApiError;
 use azmx_sync_core::engine::StoreAdapter;
-use napi::bindgen_prelude::{Either, ObjectFinalize, ObjectRef, This, Uint8Array};
+use napi::bindgen_prelude::{ObjectFinalize, ObjectRef, This};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
-use zeroize::Zeroizing;
 
 use super::bridge::{enter_frame, event_js, to_js, type_of, JsStore};
 use super::timer::{JsTimer, Schedule};
 use crate::error::guard;
-use crate::key::take_receipt;
 use crate::merge::{MergeContract, StoreValidator};
 
 const REDACTED: &str = "SyncEngine(<redacted>)";
@@ -113,7 +117,7 @@ impl SyncEngine {
 
     /// Registers `adapter` with `register`; the adapter is released when
     /// that fails.
-    fn add_store(
+    pub(super) fn add_store(
         &self,
         env: &Env,
         adapter: ObjectRef<false>,
@@ -136,7 +140,10 @@ impl SyncEngine {
     }
 
     /// Runs `body` while no store callback is running.
-    fn call<T>(&self, body: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
+    pub(super) fn call<T>(
+        &self,
+        body: impl FnOnce() -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let _busy = self.enter()?;
         body()
     }
@@ -216,303 +223,115 @@ impl SyncEngine {
             })
         })
     }
+}
 
-    /// Registers the built-in `snippets` store (LWW by `updatedAt`, scoped by handle).
-    #[napi(
-        ts_args_type = "adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }"
-    )]
-    pub fn register_snippets(&self, env: Env, adapter: ObjectRef<false>) -> napi::Result<()> {
-        guard(&env, "registerSnippets", || {
-            self.add_store(&env, adapter, |a| self.inner.register_snippets(a))
-        })
+/// The bodies of the methods generated.rs declares with `hand` (their docs
+/// are in bindings/exports.toml); each runs inside its `guard`.
+impl SyncEngine {
+    pub(super) fn start_js(&self, env: &Env, this: This) -> Result<(), ApiError> {
+        let first = self.schedule.borrow_mut().start();
+        match first {
+            Some(delay) => self.arm(env, this.object.raw(), delay, false),
+            None => Ok(()),
+        }
     }
 
-    /// Registers the built-in `todos` store (one record per session).
-    #[napi(
-        ts_args_type = "adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }"
-    )]
-    pub fn register_todos(&self, env: Env, adapter: ObjectRef<false>) -> napi::Result<()> {
-        guard(&env, "registerTodos", || {
-            self.add_store(&env, adapter, |a| self.inner.register_todos(a))
-        })
+    pub(super) fn stop_js(&self, env: &Env) -> Result<(), ApiError> {
+        let pending = self.schedule.borrow_mut().stop();
+        if let Some(timer) = pending {
+            timer.clear(env);
+        }
+        Ok(())
     }
 
-    /// Registers the built-in `memory` store (LWW by `version`).
-    #[napi(
-        ts_args_type = "adapter: { snapshot(): SyncRecord[]; apply(changes: RecordChange[]): void }"
-    )]
-    pub fn register_memory(&self, env: Env, adapter: ObjectRef<false>) -> napi::Result<()> {
-        guard(&env, "registerMemory", || {
-            self.add_store(&env, adapter, |a| self.inner.register_memory(a))
-        })
+    pub(super) fn trigger_js(&self, env: &Env, this: This) -> Result<(), ApiError> {
+        if !self.schedule.borrow().started() {
+            return Ok(());
+        }
+        self.disarm(env);
+        self.arm(env, this.object.raw(), Duration::ZERO, true)
     }
 
-    /// Registers this device with a relay (`/sync/init`); returns the device
-    /// id. Idempotent for the same device key. Blocks on HTTP. Throws
-    /// `NETWORK`, `RELAY_ERROR`, `CLOCK_SKEW`, `MALFORMED_FIELD`.
-    #[napi]
-    pub fn register(
+    /// The JS schedule's interval, not the core scheduler's (unused here).
+    pub(super) fn set_interval_secs_js(&self, _env: &Env, secs: f64) -> Result<f64, ApiError> {
+        Ok(self.schedule.borrow_mut().set_interval_secs(secs))
+    }
+
+    pub(super) fn on_cycle_js(
         &self,
-        env: Env,
-        relay_url: String,
-        license_id: String,
-        license_key: String,
-        device_name: String,
-    ) -> napi::Result<String> {
-        // Wiped also when the engine is busy and the facade never gets it.
-        let mut key = Zeroizing::new(license_key);
-        guard(&env, "register", || {
-            self.call(|| {
-                let key = std::mem::take(&mut *key);
-                self.inner
-                    .register(&relay_url, &license_id, key, &device_name)
-            })
-        })
-    }
-
-    /// Gives the engine the recovery receipt (after `register`). The key is
-    /// derived in the background; the Rust copy of the receipt is zeroized
-    /// once the key exists, and a `Uint8Array`/`Buffer` receipt is
-    /// overwritten with zeros right away. Throws `NOT_REGISTERED`.
-    #[napi]
-    pub fn set_receipt(&self, env: Env, receipt: Either<String, Uint8Array>) -> napi::Result<()> {
-        guard(&env, "setReceipt", || {
-            let mut receipt = take_receipt(receipt)?;
-            self.call(|| self.inner.set_receipt(std::mem::take(&mut *receipt)))
-        })
-    }
-
-    /// Checks the receipt against the license's key-check blob on the relay
-    /// (sets it on the license's first device). Throws `WRONG_RECEIPT`
-    /// (nothing changed), `NO_RECEIPT`, `NOT_REGISTERED`, `NETWORK`...
-    #[napi]
-    pub fn verify_receipt(&self, env: Env) -> napi::Result<()> {
-        guard(&env, "verifyReceipt", || {
-            self.call(|| self.inner.verify_receipt())
-        })
-    }
-
-    /// Runs one full cycle now on this thread (push local changes, pull,
-    /// verify, open, merge, `apply` to the adapters). Blocks on HTTP; call it
-    /// from an Electron main process. Does not change the schedule. Throws `WRONG_RECEIPT`,
-    /// `REVOKED`, `CLOCK_SKEW`, `NETWORK`, `RATE_LIMITED`, `RELAY_ERROR`,
-    /// `STORE_ERROR` (with `store`), `NO_RECEIPT`, `NOT_REGISTERED`, `BUSY`.
-    #[napi(
-        ts_return_type = "{ pushedSeq?: number | null; pushedRecords: number; sealedBytes: number; checkpoint: boolean; pulledBlobs: number; appliedChanges: number; rejectedRecords: number; quarantined: number; durationMs: number }"
-    )]
-    pub fn sync_now(&self, env: Env) -> napi::Result<Value> {
-        guard(&env, "syncNow", || {
-            to_js(&self.with_adapters(&env, || self.inner.sync_now())?)
-        })
-    }
-
-    /// Starts the background schedule: a cycle every interval (default
-    /// 5 min, see `setIntervalSecs`), run on the JS thread from a JS timer
-    /// like `syncNow()`. The first one runs after one interval (`trigger()`
-    /// for one now). Skipped while hidden (`setVisible(false)`). A failing
-    /// cycle never throws: it is in `recentActivity()`/`status()`, and the
-    /// next waits longer (doubling, up to 60 min; a relay's `Retry-After`
-    /// is honoured); `REVOKED` stops the schedule. The timer is unref'd: it
-    /// does not keep Node running, and a started engine is not garbage
-    /// collected before `stop()`. No-op when started.
-    #[napi]
-    pub fn start(&self, env: Env, this: This) -> napi::Result<()> {
-        guard(&env, "start", || {
-            let first = self.schedule.borrow_mut().start();
-            match first {
-                Some(delay) => self.arm(&env, this.object.raw(), delay, false),
-                None => Ok(()),
+        env: &Env,
+        callback: Option<ObjectRef<false>>,
+    ) -> Result<(), ApiError> {
+        if let Some(cb) = callback.as_ref() {
+            if !is_function(env, cb)? {
+                let _ = callback.map(|cb| cb.unref(env));
+                return Err(ApiError::invalid_argument(
+                    "onCycle takes a function or null",
+                ));
             }
-        })
+        }
+        if let Some(old) = self.on_cycle.replace(callback) {
+            let _ = old.unref(env);
+        }
+        Ok(())
     }
 
-    /// Stops the background schedule (clears its timer). A cycle cannot be
-    /// running meanwhile unless this is called from inside an adapter; then
-    /// that cycle finishes and no other follows.
-    #[napi]
-    pub fn stop(&self, env: Env) -> napi::Result<()> {
-        guard(&env, "stop", || {
-            let pending = self.schedule.borrow_mut().stop();
-            if let Some(timer) = pending {
-                timer.clear(&env);
+    pub(super) fn started_js(&self, _env: &Env) -> Result<bool, ApiError> {
+        Ok(self.schedule.borrow().started())
+    }
+
+    /// `toString()` and `toJSON()`: nothing secret is reachable.
+    pub(super) fn redacted(&self, _env: &Env) -> Result<String, ApiError> {
+        Ok(REDACTED.to_string())
+    }
+}
+
+/// A facade result as the generated methods return it to JS, once per type:
+/// records as plain objects (camelCase), counts as numbers.
+pub(super) trait IntoJs {
+    type Js;
+    fn into_js(self) -> Result<Self::Js, ApiError>;
+}
+
+/// Results JS gets as they are.
+macro_rules! as_is {
+    ($($t:ty),*) => {$(
+        impl IntoJs for $t {
+            type Js = $t;
+            fn into_js(self) -> Result<$t, ApiError> {
+                Ok(self)
             }
-            Ok(())
-        })
-    }
+        }
+    )*};
+}
+as_is!((), String, Option<String>);
 
-    /// Runs a scheduled cycle as soon as the JS thread is free (a zero-delay
-    /// timer, which keeps Node alive until it ran; this returns at once),
-    /// even when hidden; the interval restarts after it. No-op unless
-    /// started (`syncNow()` runs one directly).
-    #[napi]
-    pub fn trigger(&self, env: Env, this: This) -> napi::Result<()> {
-        guard(&env, "trigger", || {
-            if !self.schedule.borrow().started() {
-                return Ok(());
+/// A record count (JS numbers are exact to 2^53).
+impl IntoJs for u64 {
+    type Js = f64;
+    fn into_js(self) -> Result<f64, ApiError> {
+        Ok(self as f64)
+    }
+}
+
+/// The core's records in their serde (camelCase) form.
+macro_rules! as_object {
+    ($($t:ty),*) => {$(
+        impl IntoJs for $t {
+            type Js = Value;
+            fn into_js(self) -> Result<Value, ApiError> {
+                to_js(&self)
             }
-            self.disarm(&env);
-            self.arm(&env, this.object.raw(), Duration::ZERO, true)
-        })
-    }
+        }
+    )*};
+}
+as_object!(CycleReport, Unsynced, EngineStatus, Vec<DeviceInfo>);
 
-    /// Hidden apps skip scheduled cycles (with a `cycleSkipped` event,
-    /// `reason: 'hidden'`); `trigger()` and `syncNow()` still run.
-    #[napi]
-    pub fn set_visible(&self, visible: bool) {
-        self.inner.set_visible(visible);
-    }
-
-    /// The background interval, clamped to 30 s – 60 min; returns the
-    /// clamped value. Takes effect from the next wait (the pending one
-    /// keeps its time).
-    #[napi]
-    pub fn set_interval_secs(&self, secs: f64) -> f64 {
-        self.schedule.borrow_mut().set_interval_secs(secs)
-    }
-
-    /// Calls `callback(error, report)` on the JS thread after each scheduled
-    /// cycle that ran (not for skipped ones, nor for `syncNow()`): `error`
-    /// is the typed error `syncNow()` would have thrown, or `null`; `report`
-    /// the cycle report, or `null`. `null` removes the callback. An
-    /// exception it throws is reported like any timer callback's
-    /// (`uncaughtException`); the schedule goes on.
-    #[napi(
-        ts_args_type = "callback: ((error: Error | null, report: ReturnType<SyncEngine['syncNow']> | null) => void) | null"
-    )]
-    pub fn on_cycle(&self, env: Env, callback: Option<ObjectRef<false>>) -> napi::Result<()> {
-        guard(&env, "onCycle", || {
-            if let Some(cb) = callback.as_ref() {
-                if !is_function(&env, cb)? {
-                    let _ = callback.map(|cb| cb.unref(&env));
-                    return Err(ApiError::invalid_argument(
-                        "onCycle takes a function or null",
-                    ));
-                }
-            }
-            if let Some(old) = self.on_cycle.replace(callback) {
-                let _ = old.unref(&env);
-            }
-            Ok(())
-        })
-    }
-
-    /// Whether the background schedule is on (`false` after `stop()` and
-    /// after a `REVOKED` cycle).
-    #[napi(getter)]
-    pub fn started(&self) -> bool {
-        self.schedule.borrow().started()
-    }
-
-    /// Records the relay does not have yet (snapshots every store).
-    #[napi(ts_return_type = "{ count: number; oldestUpdatedAtMs?: number | null }")]
-    pub fn unsynced(&self, env: Env) -> napi::Result<Value> {
-        guard(&env, "unsynced", || {
-            to_js(&self.with_adapters(&env, || self.inner.unsynced())?)
-        })
-    }
-
-    /// The most recent activity events (oldest first; default 100): plain
-    /// objects `{ atMs, type, severity, ...fields }`, `severity` being
-    /// `'info' | 'warning' | 'error'`. Events never carry record bodies, the
-    /// receipt or key bytes.
-    #[napi(
-        ts_return_type = "Array<{ atMs: number; type: string; severity: 'info' | 'warning' | 'error'; [field: string]: unknown }>"
-    )]
-    pub fn recent_activity(&self, env: Env, limit: Option<u32>) -> napi::Result<Value> {
-        guard(&env, "recentActivity", || {
-            let limit = limit.unwrap_or(DEFAULT_ACTIVITY_LIMIT);
-            let events = self.inner.recent_activity(limit).into_iter();
-            Ok(Value::Array(events.map(event_js).collect()))
-        })
-    }
-
-    /// A status snapshot (device, relay, last cycle, quarantine, ...).
-    #[napi(
-        ts_return_type = "{ deviceId?: string | null; deviceName?: string | null; relayUrl?: string | null; licenseId?: string | null; fingerprint: string; nextSeq: number; lastCycle?: { atMs: number; ok: boolean; errorCode?: string | null; durationMs: number } | null; lastSuccessMs?: number | null; outboxPending: boolean; revoked: boolean; clockOffsetSecs: number; quarantine: Array<{ deviceId: string; seq: number; sha256: string; reason: string; attempts: number; gaveUp: boolean }>; receiptSet: boolean }"
-    )]
-    pub fn status(&self, env: Env) -> napi::Result<Value> {
-        guard(&env, "status", || {
-            to_js(&self.call(|| Ok(self.inner.status()))?)
-        })
-    }
-
-    /// The license's devices (metadata only).
-    #[napi(
-        ts_return_type = "Array<{ deviceId: string; name: string; createdAt?: number | null; lastPushAt?: number | null; lastPullAt?: number | null; blobCount: number; sealedBytes: number; [field: string]: unknown }>"
-    )]
-    pub fn devices(&self, env: Env) -> napi::Result<Value> {
-        guard(&env, "devices", || {
-            to_js(&self.call(|| self.inner.devices())?)
-        })
-    }
-
-    /// Revokes a device of this license (e.g. a lost laptop).
-    #[napi]
-    pub fn revoke(&self, env: Env, device_id: String) -> napi::Result<()> {
-        guard(&env, "revoke", || {
-            self.call(|| self.inner.revoke(&device_id))
-        })
-    }
-
-    /// Writes every store to an encrypted export file; returns the record count.
-    #[napi]
-    pub fn export_to(&self, env: Env, path: String) -> napi::Result<f64> {
-        guard(&env, "exportTo", || {
-            Ok(self.with_adapters(&env, || self.inner.export_to(&path))? as f64)
-        })
-    }
-
-    /// Merges an export file into the stores (their contracts decide);
-    /// returns the record count. Throws `EXPORT_FORMAT`, `DECRYPT_FAILED`...
-    #[napi]
-    pub fn import_from(&self, env: Env, path: String) -> napi::Result<f64> {
-        guard(&env, "importFrom", || {
-            Ok(self.with_adapters(&env, || self.inner.import_from(&path))? as f64)
-        })
-    }
-
-    /// Deprecated name of `exportTo` (kept for compatibility).
-    #[napi]
-    pub fn export(&self, env: Env, path: String) -> napi::Result<f64> {
-        self.export_to(env, path)
-    }
-
-    /// Deprecated name of `importFrom` (kept for compatibility).
-    #[napi]
-    pub fn import(&self, env: Env, path: String) -> napi::Result<f64> {
-        self.import_from(env, path)
-    }
-
-    /// This device's id once registered, else `null`.
-    #[napi(getter)]
-    pub fn device_id(&self, env: Env) -> napi::Result<Option<String>> {
-        guard(&env, "deviceId", || {
-            self.call(|| Ok(self.inner.device_id()))
-        })
-    }
-
-    /// The fingerprint of this device's public key (to compare across devices).
-    #[napi(getter)]
-    pub fn fingerprint(&self) -> String {
-        self.inner.fingerprint()
-    }
-
-    /// This device's ed25519 public key, unpadded base64url.
-    #[napi(getter)]
-    pub fn public_key(&self) -> String {
-        self.inner.public_key()
-    }
-
-    /// `"SyncEngine(<redacted>)"`.
-    #[napi(js_name = "toString")]
-    pub fn to_display(&self) -> String {
-        REDACTED.to_string()
-    }
-
-    /// `"SyncEngine(<redacted>)"`.
-    #[napi(js_name = "toJSON")]
-    pub fn to_json(&self) -> String {
-        REDACTED.to_string()
+/// Events as `{ atMs, type, severity, ...fields }`.
+impl IntoJs for Vec<EventView> {
+    type Js = Value;
+    fn into_js(self) -> Result<Value, ApiError> {
+        Ok(Value::Array(self.into_iter().map(event_js).collect()))
     }
 }
 

@@ -20,10 +20,13 @@
 //! - [`bridge`]: the JS store adapters as the core sees them, and raw
 //!   `napi` calls into JS objects;
 //! - [`timer`]: the schedule's state (pure, unit-tested) and its JS timers;
-//! - [`class`]: the `#[napi]` class.
+//! - [`class`]: the `#[napi]` class (state, constructor, store registration,
+//!   result conversions);
+//! - [`generated`]: its other methods, from bindings/exports.toml.
 
 mod bridge;
 mod class;
+mod generated;
 mod timer;
 
 pub use class::SyncEngine;

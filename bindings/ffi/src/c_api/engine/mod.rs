@@ -25,12 +25,18 @@
 //! `BLOB_INTEGRITY`, `CLOCK_SKEW`...); messages never carry the receipt,
 //! the license key, key bytes or record contents.
 //!
-//! The submodules follow the order of the header: lifecycle, stores,
-//! sync, scheduler, queries, export, device.
+//! The entry points that only convert arguments and results are generated
+//! from `bindings/exports.toml` into [`generated`] (`cargo run -p xtask --
+//! gen-bindings`); the result conversions they use are here, once per type.
+//! Hand-written, in the header's order before them: [`lifecycle`] (the
+//! config struct), [`stores`] (host adapters), [`sync`] (register with the
+//! config's relay settings, the cycle report).
 
+use azmx_sync_bridge::engine::{CycleReport, DeviceInfo, EngineStatus};
+use azmx_sync_bridge::events::EventView;
 use azmx_sync_bridge::{ApiError, Engine};
 
-use super::guard::handle;
+use super::guard::{handle, json_text, put_opt, CallResult};
 
 // cbindgen writes the functions module by module in declaration order:
 // one group per module keeps rustfmt from sorting them, and the header's
@@ -41,19 +47,10 @@ pub mod stores;
 
 pub mod sync;
 
-pub mod scheduler;
+pub mod generated;
 
-pub mod queries;
-
-pub mod export;
-
-pub mod device;
-
-pub use device::*;
-pub use export::*;
+pub use generated::*;
 pub use lifecycle::*;
-pub use queries::*;
-pub use scheduler::*;
 pub use stores::*;
 pub use sync::*;
 
@@ -74,4 +71,79 @@ pub struct AzmxSyncEngine {
 unsafe fn engine_ref<'a>(engine: *const AzmxSyncEngine) -> Result<&'a AzmxSyncEngine, ApiError> {
     // SAFETY: per the contract; the engine synchronises inside.
     unsafe { handle(engine, "engine") }
+}
+
+/// A facade result as the NUL-terminated text C gets in an `AzmxBuffer`:
+/// records as JSON, the core's camelCase.
+trait CText {
+    fn c_text(self) -> Result<String, ApiError>;
+}
+
+impl CText for String {
+    fn c_text(self) -> Result<String, ApiError> {
+        Ok(self)
+    }
+}
+
+/// This device's id: C has no "none" text, so unregistered is an error.
+impl CText for Option<String> {
+    fn c_text(self) -> Result<String, ApiError> {
+        self.ok_or(ApiError::NotRegistered)
+    }
+}
+
+impl CText for EngineStatus {
+    fn c_text(self) -> Result<String, ApiError> {
+        json_text(serde_json::to_string(&self), "status")
+    }
+}
+
+impl CText for Vec<DeviceInfo> {
+    fn c_text(self) -> Result<String, ApiError> {
+        json_text(serde_json::to_string(&self), "devices")
+    }
+}
+
+/// The events as the activity log writes them (`{"atMs", "type", ...}`,
+/// without the severity the other bindings show).
+impl CText for Vec<EventView> {
+    fn c_text(self) -> Result<String, ApiError> {
+        let events: Vec<String> = self.into_iter().map(|e| e.json).collect();
+        Ok(format!("[{}]", events.join(",")))
+    }
+}
+
+/// A facade result C gets through an optional out-pointer (NULL: not
+/// wanted), which holds [`COut::failed`] unless the call succeeds.
+trait COut: Default + Into<Self::C> {
+    type C;
+    /// What a failed call leaves: the C form of the default result.
+    fn failed() -> Self::C {
+        Self::default().into()
+    }
+}
+
+impl COut for u64 {
+    type C = u64;
+}
+
+/// `pushed_seq` -1 and zeros on failure.
+impl COut for CycleReport {
+    type C = AzmxCycleReport;
+}
+
+/// Resets `out`, runs `body` and stores its result in `out`.
+///
+/// # Safety
+/// `out` must be NULL or valid for a write of `T::C`.
+unsafe fn fill_opt<T: COut>(
+    out: *mut T::C,
+    body: impl FnOnce() -> Result<T, ApiError>,
+) -> CallResult {
+    // SAFETY: NULL or writable per the contract.
+    unsafe {
+        put_opt(out, T::failed());
+        put_opt(out, body()?.into());
+    }
+    Ok(())
 }

@@ -1,4 +1,5 @@
-//! Registering with the relay, the receipt, and one sync cycle.
+//! Registering with the relay of the engine's config, and the report of
+//! one sync cycle.
 
 use std::ffi::c_char;
 
@@ -7,7 +8,7 @@ use azmx_sync_bridge::ApiError;
 
 use super::super::buffer::AzmxBuffer;
 use super::super::error::AzmxStatus;
-use super::super::guard::{bytes, ffi_boundary, put_opt, text, utf8, WipeOnDrop};
+use super::super::guard::{ffi_boundary, text};
 use super::{engine_ref, AzmxSyncEngine};
 
 /// What one [`azmx_engine_sync_now`] cycle did.
@@ -86,86 +87,6 @@ pub unsafe extern "C" fn azmx_engine_register(
         let lid = need(&e.license_id, "license_id")?;
         let name = need(&e.device_name, "device_name")?;
         e.inner.register(&url, &lid, key.to_string(), &name)
-    })
-}
-
-/// Gives the engine the recovery receipt (after registering). The envelope
-/// key is derived on a background thread (~100 ms; the next sync waits for
-/// it); the receipt is never stored and the key never leaves the library.
-///
-/// The receipt is `receipt_len` bytes of UTF-8 (no NUL needed). **The
-/// receipt buffer is overwritten with zeros before this returns**, on
-/// success and on every failure, whenever `receipt` is not NULL.
-///
-/// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (not UTF-8),
-/// `NOT_REGISTERED`. A wrong receipt is reported by the next
-/// `azmx_engine_verify_receipt` or sync (`WRONG_RECEIPT`); an empty one as
-/// `EMPTY_RECEIPT`.
-///
-/// # Safety
-/// `engine` a live handle; `receipt` NULL (only with length 0) or valid
-/// for reads and writes of `receipt_len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn azmx_engine_set_receipt(
-    engine: *const AzmxSyncEngine,
-    receipt: *mut u8,
-    receipt_len: usize,
-) -> AzmxStatus {
-    // SAFETY: the pointers are NULL or valid as the contract above says;
-    // every borrow of the receipt ends before `_wipe` zeroes it.
-    ffi_boundary!("azmx_engine_set_receipt", unsafe {
-        let _wipe = WipeOnDrop::new(receipt, receipt_len);
-        bytes(receipt, receipt_len, "receipt")?;
-        let e = engine_ref(engine)?;
-        // The facade wipes this copy; the core keeps its own in a
-        // zeroizing secret container.
-        e.inner
-            .set_receipt(utf8(receipt, receipt_len, "receipt")?.into())
-    })
-}
-
-/// Checks the receipt against the license's key-check blob on the relay
-/// (setting it if this is the license's first device). Waits for the key.
-///
-/// Errors: `WRONG_RECEIPT` (nothing was changed), `NO_RECEIPT`,
-/// `EMPTY_RECEIPT`, `NOT_REGISTERED`, the relay errors of
-/// [`azmx_engine_register`].
-///
-/// # Safety
-/// `engine` a live handle.
-#[no_mangle]
-pub unsafe extern "C" fn azmx_engine_verify_receipt(engine: *const AzmxSyncEngine) -> AzmxStatus {
-    // SAFETY: the pointers are NULL or valid as the contract above says.
-    ffi_boundary!("azmx_engine_verify_receipt", unsafe {
-        engine_ref(engine)?.inner.verify_receipt()
-    })
-}
-
-/// Runs one full cycle now: snapshot → seal → push, pull → verify → open →
-/// merge → apply (waits if a background cycle is running). Store callbacks
-/// run on this thread. `out_report` may be NULL; otherwise it is filled
-/// on success (zeroed, `pushed_seq` -1, on failure).
-///
-/// Errors: `WRONG_RECEIPT`, `NO_RECEIPT`, `NOT_REGISTERED`, `REVOKED`,
-/// `RELAY_UNREACHABLE` (changes stay queued), `RELAY_ERROR`,
-/// `RATE_LIMITED`, `CLOCK_SKEW`, `HOST_CALLBACK_FAILED`, `STATE_DIR`.
-/// Bundles that fail `BLOB_INTEGRITY` or `DECRYPT_FAILED` are quarantined
-/// and counted in the report and the activity log, not returned.
-///
-/// # Safety
-/// `engine` a live handle; `out_report` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn azmx_engine_sync_now(
-    engine: *const AzmxSyncEngine,
-    out_report: *mut AzmxCycleReport,
-) -> AzmxStatus {
-    // SAFETY: the pointers are NULL or valid as the contract above says.
-    ffi_boundary!("azmx_engine_sync_now", unsafe {
-        // What a failed cycle leaves in the caller's report.
-        put_opt(out_report, CycleReport::default().into());
-        let report = engine_ref(engine)?.inner.sync_now()?;
-        put_opt(out_report, report.into());
-        Ok(())
     })
 }
 
