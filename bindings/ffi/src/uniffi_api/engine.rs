@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use azmx_sync_bridge::events::EventView;
+use azmx_sync_bridge::events::{EventView, Severity};
 use azmx_sync_bridge::store_spec::{custom_store_spec, ValidatorKind};
 use azmx_sync_bridge::Engine;
 use azmx_sync_core::engine as ce;
@@ -29,10 +29,6 @@ use super::merge::{
 };
 
 // ------------------------------------------------------------ records --
-
-// The facade's severity exported as it is (see `error.rs` on `remote`),
-// under the name the foreign code has always used.
-pub use azmx_sync_bridge::events::Severity as EventSeverity;
 
 /// One HTTP header.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -61,7 +57,7 @@ pub struct HttpResponse {
 }
 
 /// How much an event deserves the user's attention.
-#[uniffi::remote(Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum EventSeverity {
     Info,
     Warning,
@@ -85,7 +81,11 @@ impl From<EventView> for ActivityEvent {
             at_ms: e.at_ms,
             type_name: e.kind,
             json: e.json,
-            severity: e.severity,
+            severity: match e.severity {
+                Severity::Info => EventSeverity::Info,
+                Severity::Warning => EventSeverity::Warning,
+                Severity::Error => EventSeverity::Error,
+            },
         }
     }
 }
@@ -289,6 +289,45 @@ fn store(adapter: Arc<dyn StoreAdapter>) -> Arc<dyn ce::StoreAdapter> {
     Arc::new(StoreBridge(adapter))
 }
 
+fn listener(listener: Arc<dyn ActivityListener>) -> Arc<dyn ce::ActivityListener> {
+    Arc::new(ListenerBridge(listener))
+}
+
+impl From<ce::Unsynced> for Unsynced {
+    fn from(u: ce::Unsynced) -> Self {
+        Self {
+            count: u.count,
+            oldest_updated_at_ms: u.oldest_updated_at_ms,
+        }
+    }
+}
+
+impl From<ce::EngineStatus> for EngineStatus {
+    fn from(s: ce::EngineStatus) -> Self {
+        Self {
+            json: serde_json::to_string(&s).unwrap_or_default(),
+            device_id: s.device_id,
+            device_name: s.device_name,
+            relay_url: s.relay_url,
+            license_id: s.license_id,
+            fingerprint: s.fingerprint,
+            next_seq: s.next_seq,
+            last_success_ms: s.last_success_ms,
+            outbox_pending: s.outbox_pending,
+            revoked: s.revoked,
+            clock_offset_secs: s.clock_offset_secs,
+            quarantined: s.quarantine.len() as u64,
+            receipt_set: s.receipt_set,
+        }
+    }
+}
+
+// The methods that only convert arguments and results, generated from
+// bindings/exports.toml (`cargo run -p xtask -- gen-bindings`) with the
+// conversions above: `store`, `listener` and the `From` impls.
+mod generated;
+
+/// The methods whose arguments differ by binding.
 #[uniffi::export]
 impl SyncEngine {
     /// Opens (or creates) the engine state in `state_dir`, including the
@@ -324,127 +363,8 @@ impl SyncEngine {
         contract: MergeContract,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), SyncError> {
-        let spec = custom_store_spec(&name, contract, ValidatorKind::ShapeOnly)?;
+        let spec = custom_store_spec(&name, contract.into(), ValidatorKind::ShapeOnly)?;
         Ok(self.inner.register_store(spec, store(adapter))?)
-    }
-
-    /// Registers the built-in `snippets` store (LWW by time, scoped).
-    pub fn register_snippets(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
-        Ok(self.inner.register_snippets(store(adapter))?)
-    }
-
-    /// Registers the built-in `todos` store (LWW per session, validated lists).
-    pub fn register_todos(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
-        Ok(self.inner.register_todos(store(adapter))?)
-    }
-
-    /// Registers the built-in `memory` store (LWW by version, unscoped).
-    pub fn register_memory(&self, adapter: Arc<dyn StoreAdapter>) -> Result<(), SyncError> {
-        Ok(self.inner.register_memory(store(adapter))?)
-    }
-
-    /// Registers this device with a relay; returns its device id. Idempotent
-    /// for the same device key. The license key's Rust copy is wiped.
-    pub fn register(
-        &self,
-        relay_url: String,
-        license_id: String,
-        license_key: String,
-        device_name: String,
-    ) -> Result<String, SyncError> {
-        Ok(self
-            .inner
-            .register(&relay_url, &license_id, license_key, &device_name)?)
-    }
-
-    /// Runs one full cycle now (push, pull, merge, apply).
-    pub fn sync_now(&self) -> Result<CycleReport, SyncError> {
-        Ok(self.inner.sync_now()?.into())
-    }
-
-    /// The most recent events, oldest first.
-    pub fn recent_activity(&self, limit: u32) -> Vec<ActivityEvent> {
-        let events = self.inner.recent_activity(limit);
-        events.into_iter().map(ActivityEvent::from).collect()
-    }
-
-    /// Records the relay does not have yet (snapshots every store).
-    pub fn unsynced(&self) -> Result<Unsynced, SyncError> {
-        let u = self.inner.unsynced()?;
-        Ok(Unsynced {
-            count: u.count,
-            oldest_updated_at_ms: u.oldest_updated_at_ms,
-        })
-    }
-
-    pub fn status(&self) -> EngineStatus {
-        let s = self.inner.status();
-        EngineStatus {
-            json: serde_json::to_string(&s).unwrap_or_default(),
-            device_id: s.device_id,
-            device_name: s.device_name,
-            relay_url: s.relay_url,
-            license_id: s.license_id,
-            fingerprint: s.fingerprint,
-            next_seq: s.next_seq,
-            last_success_ms: s.last_success_ms,
-            outbox_pending: s.outbox_pending,
-            revoked: s.revoked,
-            clock_offset_secs: s.clock_offset_secs,
-            quarantined: s.quarantine.len() as u64,
-            receipt_set: s.receipt_set,
-        }
-    }
-
-    /// The license's devices (metadata only).
-    pub fn devices(&self) -> Result<Vec<DeviceInfo>, SyncError> {
-        let devices = self.inner.devices()?;
-        Ok(devices.into_iter().map(DeviceInfo::from).collect())
-    }
-
-    /// Revokes a device of this license (e.g. a lost laptop).
-    pub fn revoke(&self, device_id: String) -> Result<(), SyncError> {
-        Ok(self.inner.revoke(&device_id)?)
-    }
-
-    /// Every activity event as it happens (on an engine thread); a cycle's
-    /// end is its `cycleFinished` event.
-    pub fn add_listener(&self, listener: Arc<dyn ActivityListener>) {
-        self.inner.add_listener(Arc::new(ListenerBridge(listener)))
-    }
-}
-
-azmx_sync_bridge::forward_methods! {
-    #[uniffi::export]
-    impl SyncEngine => inner, error SyncError {
-        /// Gives the engine the recovery receipt (after `register`). The key is
-        /// derived on a background thread; the receipt's Rust copy is zeroized
-        /// here and the derived key never leaves Rust.
-        try fn set_receipt(receipt: String) -> ();
-        /// Checks the receipt against the license's key-check blob on the relay
-        /// (sets it for the license's first device): `WrongReceipt` if it does
-        /// not match.
-        try fn verify_receipt() -> ();
-        /// Starts the background scheduler (one thread).
-        fn start();
-        /// Stops the background scheduler, waiting for a running cycle.
-        fn stop();
-        /// Wakes the scheduler to run a cycle soon, without blocking.
-        fn trigger();
-        /// Hidden apps skip background cycles (`sync_now` still runs).
-        fn set_visible(visible: bool);
-        /// Background interval, clamped to 30 s – 60 min.
-        fn set_interval_secs(secs: u64);
-        /// Writes every store to an encrypted export file; returns the record count.
-        /// (`export_to`/`import_from`: `import` is a keyword in Python and Swift.)
-        try fn export_to(path: String) -> u64;
-        /// Merges an export file into the stores; returns the record count.
-        try fn import_from(path: String) -> u64;
-        fn device_id() -> Option<String>;
-        /// The device key's fingerprint (public).
-        fn fingerprint() -> String;
-        /// The device's public key (base64url).
-        fn public_key() -> String;
     }
 }
 
