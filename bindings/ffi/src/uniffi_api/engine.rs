@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use azmx_sync_bridge::events::{EventView, Severity};
+use azmx_sync_bridge::events::EventView;
 use azmx_sync_bridge::store_spec::{custom_store_spec, ValidatorKind};
 use azmx_sync_bridge::Engine;
 use azmx_sync_core::engine as ce;
@@ -29,6 +29,10 @@ use super::merge::{
 };
 
 // ------------------------------------------------------------ records --
+
+// The facade's severity exported as it is (see `error.rs` on `remote`),
+// under the name the foreign code has always used.
+pub use azmx_sync_bridge::events::Severity as EventSeverity;
 
 /// One HTTP header.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -57,7 +61,7 @@ pub struct HttpResponse {
 }
 
 /// How much an event deserves the user's attention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum EventSeverity {
     Info,
     Warning,
@@ -81,11 +85,7 @@ impl From<EventView> for ActivityEvent {
             at_ms: e.at_ms,
             type_name: e.kind,
             json: e.json,
-            severity: match e.severity {
-                Severity::Info => EventSeverity::Info,
-                Severity::Warning => EventSeverity::Warning,
-                Severity::Error => EventSeverity::Error,
-            },
+            severity: e.severity,
         }
     }
 }
@@ -363,7 +363,7 @@ impl SyncEngine {
         contract: MergeContract,
         adapter: Arc<dyn StoreAdapter>,
     ) -> Result<(), SyncError> {
-        let spec = custom_store_spec(&name, contract.into(), ValidatorKind::ShapeOnly)?;
+        let spec = custom_store_spec(&name, contract, ValidatorKind::ShapeOnly)?;
         Ok(self.inner.register_store(spec, store(adapter))?)
     }
 }
