@@ -201,7 +201,7 @@ impl IntegrityState {
             .into_iter()
             .filter_map(|(device, c)| {
                 let held = self.devices.get(&device).map_or(0, |t| t.seq);
-                (held < c.seq).then(|| IntegrityProblem {
+                (held < c.seq).then_some(IntegrityProblem {
                     kind: IntegrityKind::Withheld,
                     device_id: device,
                     seq: c.seq,
