@@ -1,4 +1,5 @@
-//! `status`: device id, relay, last sync, unsynced changes, quarantine.
+//! `status`: device id, relay, last sync, unsynced changes, quarantine,
+//! relay-integrity problems.
 
 use serde_json::json;
 
@@ -92,6 +93,20 @@ pub fn status(ctx: &Ctx) -> CliResult {
                 q_live,
                 st.quarantine.len() - q_live
             ))
+        },
+    ));
+    rows.push((
+        "integrity".into(),
+        match &st.last_integrity_problem {
+            None => "no relay problem seen".into(),
+            Some(p) => s.red(&format!(
+                "{}; last {} ({} seq {}), {}",
+                render::plural(st.integrity_problems, "problem", "problems"),
+                p.problem.kind.as_str(),
+                p.problem.device_id,
+                p.problem.seq,
+                render::ago(p.at_ms)
+            )),
         },
     ));
     if st.clock_offset_secs != 0 {

@@ -2,7 +2,7 @@
 //! (on stderr after a sync), and one aligned line per event (`activity`).
 //! How much an event matters is the core's [`EventKind::severity`].
 
-use azmx_sync_core::engine::{ActivityEvent, EventKind, Severity};
+use azmx_sync_core::engine::{ActivityEvent, EventKind, IntegrityKind, Severity};
 
 use super::{bytes, plural, utc, Style};
 
@@ -82,6 +82,29 @@ fn notice(e: &ActivityEvent) -> Option<String> {
         ),
         EventKind::UnknownStore { store, .. } => {
             format!("ignored records of store `{store}`, which this version does not know")
+        }
+        EventKind::RelayIntegrity(p) => {
+            let (d, seq, held) = (&p.device_id, p.seq, p.held_seq);
+            let what = match p.kind {
+                IntegrityKind::Gap => format!("left out a bundle of {d} before its bundle {seq}"),
+                IntegrityKind::Reorder => {
+                    format!("listed bundle {seq} of {d} after its later bundle {held}")
+                }
+                IntegrityKind::Rollback => {
+                    format!("served checkpoint {seq} of {d} after its newer checkpoint {held}")
+                }
+                IntegrityKind::Withheld => format!(
+                    "hid bundles of {d} up to {seq}, which another device has seen \
+                     (this one has up to {held})"
+                ),
+                IntegrityKind::MissingCheckpoint => {
+                    format!("listed bundle {seq} of {d} without the checkpoint before it")
+                }
+            };
+            format!(
+                "relayIntegrity: the relay {what}; what it served was applied and nothing \
+                 was deleted"
+            )
         }
         _ => return None,
     })
