@@ -92,6 +92,9 @@ enum Cmd {
     /// Make a strong recovery receipt, or check one for typos and weakness.
     #[command(subcommand)]
     Receipt(commands::receipt::ReceiptCmd),
+    /// Print the license authority public key this receipt derives, for
+    /// the operator's `relay license add --authority-key` (nothing is sent).
+    AuthorityKey(commands::authority::AuthorityKeyArgs),
     /// The license's devices, as the relay sees them (metadata only).
     Devices,
     /// Revoke a device of this license (a lost laptop): it can no longer sync.
@@ -201,6 +204,7 @@ fn run(cmd: Cmd, ctx: &Ctx) -> CliResult {
         Cmd::Export { file, receipt } => backup::export(ctx, &file, &receipt),
         Cmd::Import { file, receipt } => backup::import(ctx, &file, &receipt),
         Cmd::Receipt(c) => commands::receipt::receipt(ctx, c),
+        Cmd::AuthorityKey(a) => authority::authority_key(ctx, a),
         Cmd::Devices => devices::devices(ctx),
         Cmd::Revoke { device_id } => devices::revoke(ctx, &device_id),
         #[cfg(feature = "relay")]

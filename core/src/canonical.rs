@@ -426,7 +426,7 @@ pub fn check_name(v: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_sha(field: &'static str, v: &str) -> Result<(), Error> {
+pub(crate) fn check_sha(field: &'static str, v: &str) -> Result<(), Error> {
     if crate::integrity::is_sha256_hex(v) {
         Ok(())
     } else {
@@ -445,7 +445,7 @@ fn parse_u64(field: &'static str, v: &str) -> Result<u64, Error> {
 }
 
 /// Decimal i64 unix seconds; `-` allowed, no `+`, no leading zeros.
-fn parse_ts(v: &str) -> Result<i64, Error> {
+pub(crate) fn parse_ts(v: &str) -> Result<i64, Error> {
     let (neg, digits) = match v.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, v),

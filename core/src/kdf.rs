@@ -90,6 +90,13 @@ impl EnvelopeKey {
         &self.bytes
     }
 
+    /// The PBKDF2 output itself (the same bytes as the AES key), from which
+    /// `authority` derives the license authority key with HKDF: sharing it
+    /// means a host pays for one PBKDF2, not two.
+    pub(crate) fn pbkdf2_output(&self) -> &[u8; KEY_LEN] {
+        &self.bytes
+    }
+
     /// Seals `plaintext` into a v1 envelope blob (raw bytes).
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         crate::envelope::seal(self, plaintext)

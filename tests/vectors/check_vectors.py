@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
-"""Independent check of tests/vectors/wire-v1.json and receipt-v1.json from docs/PROTOCOL.md alone.
+"""Independent check of tests/vectors/wire-v1.json, receipt-v1.json and
+wire-v2.json (the license authority) from docs/PROTOCOL.md alone.
 
 Uses only hashlib (PBKDF2, SHA-256) and the `cryptography` package (AES-GCM,
-Ed25519): no code from this repository. Exits non-zero on any mismatch.
+Ed25519, HKDF): no code from this repository. Exits non-zero on any mismatch.
 """
 import base64
 import hashlib
 import json
 import pathlib
 import sys
+import unicodedata
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 ALPHABET = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -47,6 +50,110 @@ def open_envelope(key: bytes, text: str) -> bytes:
         return AESGCM(key).decrypt(blob[1:13], blob[13:], None)
     except InvalidTag:
         raise ValueError("decrypt_failed")
+
+
+def authority_seed(envelope_key: bytes, lid: str) -> bytes:
+    """PROTOCOL §11.1: HKDF-SHA256 over the PBKDF2 output, no salt."""
+    info = ("azmx.sync.authority.v1:" + lid).encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(envelope_key)
+
+
+def raw_public(sk: Ed25519PrivateKey) -> bytes:
+    return sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+# PROTOCOL §11.2 and the field rules of §5, written from the page.
+ID_CHARS = set(range(0x21, 0x7F)) - {ord("|")}
+# The canonical encodings of the eight Ed25519 points of small order.
+SMALL_ORDER = {bytes.fromhex(h) for h in (
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+)}
+
+
+def valid_id(v: str) -> bool:
+    b = v.encode()
+    return 1 <= len(b) <= 128 and set(b) <= ID_CHARS
+
+
+def valid_ts(v: str) -> bool:
+    digits = v[1:] if v.startswith("-") else v
+    if not digits.isascii() or not digits.isdigit() or (digits != "0" and digits.startswith("0")):
+        return False
+    if v == "-0":
+        return False
+    return -(2**63) <= int(v) < 2**63
+
+
+def valid_key(v: str) -> bool:
+    try:
+        raw = b64u_decode(v)
+        if len(raw) != 32 or raw in SMALL_ORDER:
+            return False
+        Ed25519PublicKey.from_public_bytes(raw)
+        return True
+    except ValueError:
+        return False
+
+
+def valid_name(v: str) -> bool:
+    # Rust's char::is_control is Unicode category Cc.
+    return 1 <= len(v) <= 64 and not any(c == "|" or unicodedata.category(c) == "Cc" for c in v)
+
+
+def parse_statement(c: str):
+    """The fields of an authority statement, or None when it is not one."""
+    parts = c.split("|")
+    verb, rest = parts[0], parts[1:]
+    shape = {
+        "authority-register": (valid_id, valid_key, valid_name, valid_ts),
+        "authority-revoke": (valid_id, valid_id, valid_ts),
+        "authority-keycheck": (valid_id, lambda v: len(v) == 64 and set(v) <= set("0123456789abcdef"), valid_ts),
+        "authority-set": (valid_id, valid_key, valid_ts),
+    }.get(verb)
+    if shape is None or len(rest) != len(shape) or not all(ok(v) for ok, v in zip(shape, rest)):
+        return None
+    return rest
+
+
+def check_v2(path: pathlib.Path) -> dict:
+    v = json.loads(path.read_text())
+    counts = {}
+    for c in v["authority_derivation"]:
+        env = derive(c["receipt"], c["lid"])
+        assert env.hex() == c["envelope_key_hex"], c["lid"]
+        seed = authority_seed(env, c["lid"])
+        assert seed.hex() == c["authority_seed_hex"], c["lid"]
+        pk = raw_public(Ed25519PrivateKey.from_private_bytes(seed))
+        assert b64u_encode(pk) == c["authority_public_key_b64u"], c["lid"]
+    counts["authority_derivation"] = len(v["authority_derivation"])
+    for c in v["authority_hkdf"]:
+        seed = authority_seed(bytes.fromhex(c["envelope_key_hex"]), c["lid"])
+        assert seed.hex() == c["authority_seed_hex"], c["lid"]
+        assert b64u_encode(raw_public(Ed25519PrivateKey.from_private_bytes(seed))) == c["authority_public_key_b64u"]
+    counts["authority_hkdf"] = len(v["authority_hkdf"])
+    verbs = set()
+    for c in v["authority_signature"]:
+        sk = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(c["authority_seed_hex"]))
+        pk = raw_public(sk)
+        assert b64u_encode(pk) == c["authority_public_key_b64u"]
+        assert parse_statement(c["canonical"]) is not None, c["canonical"]
+        verbs.add(c["canonical"].split("|")[0])
+        sig = sk.sign(c["canonical"].encode())
+        assert b64u_encode(sig) == c["signature_b64u"]
+        Ed25519PublicKey.from_public_bytes(pk).verify(b64u_decode(c["signature_b64u"]), c["canonical"].encode())
+    assert verbs == {"authority-register", "authority-revoke", "authority-keycheck", "authority-set"}, verbs
+    counts["authority_signature"] = len(v["authority_signature"])
+    for c in v["invalid_authority_statement"]:
+        assert parse_statement(c["canonical"]) is None, c["canonical"]
+    counts["invalid_authority_statement"] = len(v["invalid_authority_statement"])
+    return counts
 
 
 def main() -> int:
@@ -85,6 +192,8 @@ def main() -> int:
     counts["invalid_envelope"] = len(v["invalid_envelope"])
     print("independent Python check of wire-v1.json: " + ", ".join(f"{k} {n} passed" for k, n in counts.items()))
     check_receipt_vectors()
+    counts = check_v2(path.with_name("wire-v2.json"))
+    print("independent Python check of wire-v2.json: " + ", ".join(f"{k} {n} passed" for k, n in counts.items()))
     return 0
 
 

@@ -6,6 +6,7 @@ use std::io::Read;
 use crate::error::CliResult;
 
 pub mod activity;
+pub mod authority;
 pub mod backup;
 pub mod devices;
 pub mod init;

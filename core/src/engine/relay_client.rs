@@ -285,6 +285,10 @@ impl RelayClient {
                 device_name: device_name.into(),
                 ts,
                 signature: identity.sign(&req)?,
+                // The license authority (PROTOCOL §11) is not sent yet.
+                authority_signature: None,
+                authority_key: None,
+                authority_claim: None,
             };
             let resp = self.send_raw(&HttpRequest {
                 method: "POST".into(),

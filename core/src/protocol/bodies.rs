@@ -15,6 +15,20 @@ pub struct InitRequest {
     pub ts: i64,
     /// Over `init|licenseId|publicKey|deviceName|ts`.
     pub signature: String,
+    /// The license authority's signature over
+    /// `authority-register|licenseId|publicKey|deviceName|ts` (PROTOCOL
+    /// §11): required once the license has an authority key. Left out of
+    /// the body when `None`, so a v1 body keeps its bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_signature: Option<String>,
+    /// A claim (trust on first use, §11.4): the authority public key to set
+    /// on a license that has none, while the operator's window is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_key: Option<String>,
+    /// With `authority_key`: its signature over
+    /// `authority-set|licenseId|authorityKey|ts` (proof of possession).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_claim: Option<String>,
 }
 
 /// `POST /sync/init` answer (201 new device, 200 known key).
@@ -139,6 +153,24 @@ pub struct DeviceInfo {
 pub struct DevicesResponse {
     /// In registration order.
     pub devices: Vec<DeviceInfo>,
+}
+
+/// `GET /sync/authority` answer (200): the license's authority public
+/// key, asked with the license id and key only (no device yet), so a device
+/// can compare it with the one its receipt derives before registering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorityResponse {
+    pub license_id: String,
+    /// base64url, or `null` for a license that has none yet.
+    #[serde(default)]
+    pub authority_key: Option<String>,
+    /// The license has no key and its operator's claim window is open: the
+    /// next `init` may claim it (§11.4).
+    #[serde(default)]
+    pub claim_open: bool,
+    #[serde(default, deserialize_with = "super::lenient")]
+    pub server_time: i64,
 }
 
 /// `GET /healthz` answer (200).

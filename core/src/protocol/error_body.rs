@@ -35,11 +35,21 @@ pub enum ErrorCode {
     Internal,
     /// The relay's storage can no longer promise durability.
     StorageFailed,
+    /// The license has an authority key (or an open claim window) and the
+    /// request carries no authority signature (PROTOCOL §11).
+    AuthorityRequired,
+    /// The authority signature does not verify with the license's key (or,
+    /// for a claim, with the claimed key).
+    BadAuthoritySignature,
+    /// A claim for a license whose authority key is already another one.
+    AuthorityExists,
+    /// A claim for a license without a key whose operator opened no window.
+    AuthorityClaimClosed,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `docs/PROTOCOL.md`'s table.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 21] = [
         Self::Malformed,
         Self::Sha256Mismatch,
         Self::BadLicense,
@@ -57,6 +67,10 @@ impl ErrorCode {
         Self::RateLimited,
         Self::Internal,
         Self::StorageFailed,
+        Self::AuthorityRequired,
+        Self::BadAuthoritySignature,
+        Self::AuthorityExists,
+        Self::AuthorityClaimClosed,
     ];
 
     /// The `error` field's value.
@@ -79,6 +93,10 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::StorageFailed => "storage_failed",
+            Self::AuthorityRequired => "authority_required",
+            Self::BadAuthoritySignature => "bad_authority_signature",
+            Self::AuthorityExists => "authority_exists",
+            Self::AuthorityClaimClosed => "authority_claim_closed",
         }
     }
 
@@ -100,6 +118,9 @@ impl ErrorCode {
             Self::RateLimited => 429,
             Self::Internal => 500,
             Self::StorageFailed => 503,
+            Self::BadAuthoritySignature => 401,
+            Self::AuthorityRequired | Self::AuthorityClaimClosed => 403,
+            Self::AuthorityExists => 409,
         }
     }
 }

@@ -13,6 +13,14 @@ pub const SEQ: &str = "X-Seq";
 /// Hex SHA-256 of a blob: sent with push and key-check PUT, answered with
 /// every blob the relay serves.
 pub const SHA256: &str = "X-Sha256";
+/// base64url signature by the license authority key over the request's
+/// authority statement (PROTOCOL §11): revoke and key-check PUT.
+pub const AUTHORITY_SIGNATURE: &str = "X-Authority-Signature";
+/// `GET /sync/authority`: the license asked about.
+pub const LICENSE_ID: &str = "X-License-Id";
+/// `GET /sync/authority`: that license's key (a header, never the query,
+/// so it stays out of access logs).
+pub const LICENSE_KEY: &str = "X-License-Key";
 /// Seconds to wait, on `429 rate_limited`.
 pub const RETRY_AFTER: &str = "Retry-After";
 pub const CONTENT_TYPE: &str = "Content-Type";

@@ -19,9 +19,9 @@ pub mod headers;
 pub mod routes;
 
 pub use bodies::{
-    DeviceInfo, DevicesResponse, HealthResponse, InitRequest, InitResponse, KeycheckPutResponse,
-    PruneRequest, PruneResponse, PullItem, PullPage, PullQuery, PushResponse, RevokeRequest,
-    RevokeResponse,
+    AuthorityResponse, DeviceInfo, DevicesResponse, HealthResponse, InitRequest, InitResponse,
+    KeycheckPutResponse, PruneRequest, PruneResponse, PullItem, PullPage, PullQuery, PushResponse,
+    RevokeRequest, RevokeResponse,
 };
 pub use error_body::{ErrorBody, ErrorCode};
 

@@ -20,6 +20,9 @@ pub const KEYCHECK: &str = "/sync/keycheck";
 pub const PRUNE: &str = "/sync/prune";
 /// `GET`: the license's devices.
 pub const DEVICES: &str = "/sync/devices";
+/// `GET` with the license id and key headers: the license's authority
+/// public key ([`AuthorityResponse`](super::AuthorityResponse)).
+pub const AUTHORITY: &str = "/sync/authority";
 /// `GET` with the admin bearer token: a license's devices.
 pub const ADMIN_DEVICES: &str = "/admin/licenses/{lid}/devices";
 

@@ -167,6 +167,9 @@ fn request_bodies_keep_their_bytes() {
         device_name: "laptop".into(),
         ts: T,
         signature: "s".into(),
+        authority_signature: None,
+        authority_key: None,
+        authority_claim: None,
     };
     assert_eq!(
         text(&init),
@@ -250,4 +253,52 @@ fn paths_are_filled_in_encoded() {
         routes::admin_devices_path("lic_a"),
         "/admin/licenses/lic_a/devices"
     );
+}
+
+/// PROTOCOL §11: the authority fields of `init` are left out when absent
+/// (a v1 body keeps its bytes, checked above) and camelCase when present;
+/// a v1 relay's answer without `claimOpen` still reads.
+#[test]
+fn authority_bodies_on_the_wire() {
+    let init = InitRequest {
+        license_id: "lic_a".into(),
+        license_key: "k".into(),
+        public_key: "p".into(),
+        device_name: "laptop".into(),
+        ts: T,
+        signature: "s".into(),
+        authority_signature: Some("as".into()),
+        authority_key: Some("ak".into()),
+        authority_claim: Some("ac".into()),
+    };
+    assert_eq!(
+        text(&init),
+        r#"{"authorityClaim":"ac","authorityKey":"ak","authoritySignature":"as","deviceName":"laptop","licenseId":"lic_a","licenseKey":"k","publicKey":"p","signature":"s","ts":1800000000}"#
+    );
+    let v1: InitRequest = serde_json::from_str(
+        r#"{"deviceName":"laptop","licenseId":"lic_a","licenseKey":"k","publicKey":"p","signature":"s","ts":1800000000}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (v1.authority_signature, v1.authority_key, v1.authority_claim),
+        (None, None, None)
+    );
+    let a = AuthorityResponse {
+        license_id: "lic_a".into(),
+        authority_key: None,
+        claim_open: true,
+        server_time: T,
+    };
+    assert_eq!(
+        text(&a),
+        r#"{"authorityKey":null,"claimOpen":true,"licenseId":"lic_a","serverTime":1800000000}"#
+    );
+    let read: AuthorityResponse =
+        serde_json::from_str(r#"{"licenseId":"lic_a","authorityKey":"ak"}"#).unwrap();
+    assert_eq!(
+        (read.authority_key.as_deref(), read.claim_open),
+        (Some("ak"), false)
+    );
+    assert_eq!(routes::AUTHORITY, "/sync/authority");
+    assert_eq!(headers::AUTHORITY_SIGNATURE, "X-Authority-Signature");
 }
