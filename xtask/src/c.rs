@@ -91,10 +91,10 @@ fn entry(
         }
     }
     let call = format!("e.inner.{facade}({})", call_args.join(", "));
-    let result = if m.fallible {
-        call.clone()
-    } else {
-        format!("Ok({call})")
+    let result = match (m.fallible, m.ret()) {
+        (true, _) => call.clone(),
+        (false, Ret::Unit) => format!("{call};\nOk(())"),
+        (false, _) => format!("Ok({call})"),
     };
     let lookup = "let e = engine_ref(engine)?;";
     let (head, body) = match shape {

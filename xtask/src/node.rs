@@ -164,10 +164,10 @@ fn generic(spec: &Spec, m: &Method, attrs: &mut Vec<String>) -> Result<(String, 
         attrs.push(format!("ts_args_type = \"{}\"", list.join(", ")));
     }
     let call = format!("self.inner.{facade}({})", call_args.join(", "));
-    let result = if m.fallible {
-        call.clone()
-    } else {
-        format!("Ok({call})")
+    let result = match (m.fallible, m.ret()) {
+        (true, _) => call.clone(),
+        (false, Ret::Unit) => format!("{{ {call}; Ok(()) }}"),
+        (false, _) => format!("Ok({call})"),
     };
     let value = if let Some(a) = adapter {
         format!("self.add_store(&env, {a}, |{a}| {result})?")
@@ -175,6 +175,8 @@ fn generic(spec: &Spec, m: &Method, attrs: &mut Vec<String>) -> Result<(String, 
         format!("self.with_adapters(&env, || {result})?")
     } else if m.reentrant && m.fallible {
         format!("{call}?")
+    } else if m.reentrant && m.ret() == Ret::Unit {
+        return Ok((params.join(", "), format!("{before}{call};\nOk(())")));
     } else if m.reentrant {
         call
     } else {

@@ -152,7 +152,8 @@ impl SyncEngine {
     #[napi]
     pub fn set_visible(&self, env: Env, visible: bool) -> napi::Result<()> {
         guard(&env, "setVisible", || {
-            self.inner.set_visible(visible).into_js()
+            self.inner.set_visible(visible);
+            Ok(())
         })
     }
 

@@ -98,7 +98,8 @@ pub unsafe extern "C" fn azmx_engine_start(engine: *const AzmxSyncEngine) -> Azm
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_start", unsafe {
         let e = engine_ref(engine)?;
-        Ok(e.inner.start())
+        e.inner.start();
+        Ok(())
     })
 }
 
@@ -111,7 +112,8 @@ pub unsafe extern "C" fn azmx_engine_stop(engine: *const AzmxSyncEngine) -> Azmx
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_stop", unsafe {
         let e = engine_ref(engine)?;
-        Ok(e.inner.stop())
+        e.inner.stop();
+        Ok(())
     })
 }
 
@@ -125,7 +127,8 @@ pub unsafe extern "C" fn azmx_engine_trigger(engine: *const AzmxSyncEngine) -> A
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_trigger", unsafe {
         let e = engine_ref(engine)?;
-        Ok(e.inner.trigger())
+        e.inner.trigger();
+        Ok(())
     })
 }
 
@@ -142,7 +145,8 @@ pub unsafe extern "C" fn azmx_engine_set_visible(
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_set_visible", unsafe {
         let e = engine_ref(engine)?;
-        Ok(e.inner.set_visible(visible != 0))
+        e.inner.set_visible(visible != 0);
+        Ok(())
     })
 }
 
@@ -158,7 +162,8 @@ pub unsafe extern "C" fn azmx_engine_set_interval_secs(
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_engine_set_interval_secs", unsafe {
         let e = engine_ref(engine)?;
-        Ok(e.inner.set_interval_secs(secs))
+        e.inner.set_interval_secs(secs);
+        Ok(())
     })
 }
 
