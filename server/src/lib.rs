@@ -32,7 +32,9 @@ pub mod cmd;
 mod ratelimit;
 pub mod storage;
 
-pub use storage::{DeviceInfo, Durability, PostgresStorage, SqliteStorage, Storage, StorageError};
+pub use storage::{
+    DeviceInfo, Durability, PostgresStorage, Quota, SqliteStorage, Storage, StorageError,
+};
 
 /// Default body limit for pushes (8 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -44,6 +46,15 @@ pub const MAX_JSON_BYTES: usize = 16 * 1024;
 pub const DEFAULT_PULL_LIMIT: u32 = 100;
 /// Largest pull page; larger requested limits are clamped to it.
 pub const MAX_PULL_LIMIT: u32 = 1000;
+/// Default budget of request-body bytes in flight across all requests
+/// (16 pushes of the default largest size).
+pub const DEFAULT_MAX_INFLIGHT_BODY_BYTES: usize = 128 * 1024 * 1024;
+/// Default cap on open client connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default per-license quota of stored sealed bytes (1 GiB).
+pub const DEFAULT_LICENSE_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default per-license quota of stored blobs.
+pub const DEFAULT_LICENSE_MAX_BLOBS: u64 = 100_000;
 
 /// The relay's notion of "now", in unix seconds. Injectable so tests of the
 /// ±300 s skew window are deterministic.
@@ -95,6 +106,22 @@ pub struct Limits {
     pub rate_burst: f64,
     /// Allowed |ts − now| in seconds.
     pub max_skew_secs: i64,
+    /// Bytes of request bodies in flight across all requests, reserved
+    /// from `Content-Length` before a body is read; past it 503 `busy` with
+    /// `Retry-After`. At least `max_body_bytes` (and the 16 KiB JSON limit).
+    pub max_inflight_body_bytes: usize,
+    /// Open client connections; more wait in the listen backlog (≥ 1).
+    pub max_connections: usize,
+    /// Per-address token bucket for failed authentication (bad license,
+    /// unknown device, bad signature, bad admin token), refill per second
+    /// (0 = no limit); an empty bucket answers 429 to every request of the
+    /// address.
+    pub unauth_rate_per_sec: f64,
+    /// Per-address bucket size.
+    pub unauth_rate_burst: f64,
+    /// Per-license storage quota; past it a push answers 507
+    /// `quota_exceeded`.
+    pub quota: Quota,
 }
 
 impl Default for Limits {
@@ -105,7 +132,40 @@ impl Default for Limits {
             rate_per_sec: 100.0,
             rate_burst: 200.0,
             max_skew_secs: azmx_sync_core::MAX_SKEW_SECS,
+            max_inflight_body_bytes: DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            unauth_rate_per_sec: 1.0,
+            unauth_rate_burst: 30.0,
+            quota: Quota {
+                max_bytes: DEFAULT_LICENSE_MAX_BYTES,
+                max_blobs: DEFAULT_LICENSE_MAX_BLOBS,
+            },
         }
+    }
+}
+
+impl Limits {
+    /// Refuses settings the relay cannot honour.
+    fn check(&self) -> Result<(), RelayError> {
+        let bad = |m: String| Err(RelayError::Config(m));
+        if self.rate_per_sec.is_nan()
+            || self.rate_burst.is_nan()
+            || self.unauth_rate_per_sec.is_nan()
+            || self.unauth_rate_burst.is_nan()
+        {
+            return bad("rate limit is NaN".into());
+        }
+        let largest = self.max_body_bytes.max(MAX_JSON_BYTES);
+        if self.max_inflight_body_bytes < largest {
+            return bad(format!(
+                "max-inflight-body-bytes ({}) must be at least the largest body ({largest})",
+                self.max_inflight_body_bytes
+            ));
+        }
+        if self.max_connections == 0 {
+            return bad("max-connections must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -246,9 +306,7 @@ impl Relay {
         config: RelayConfig,
         make_storage: impl FnOnce(&tokio::runtime::Runtime) -> Result<Arc<dyn Storage>, RelayError>,
     ) -> Result<RunningRelay, RelayError> {
-        if config.limits.rate_per_sec.is_nan() || config.limits.rate_burst.is_nan() {
-            return Err(RelayError::Config("rate limit is NaN".into()));
-        }
+        config.limits.check()?;
         let listener = StdTcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -265,7 +323,8 @@ impl Relay {
             .enable_all()
             .build()?;
         let storage = make_storage(&rt)?;
-        let state = api::AppState::new(&config, storage);
+        let budget = api::BodyBudget::new(config.limits.max_inflight_body_bytes);
+        let state = api::AppState::new(&config, storage, budget.clone());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("relay-main".into())
@@ -276,6 +335,7 @@ impl Relay {
         tracing::info!(%addr, "relay listening");
         Ok(RunningRelay {
             addr,
+            budget,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -285,6 +345,7 @@ impl Relay {
 /// A relay serving on its own thread. Dropping it shuts it down.
 pub struct RunningRelay {
     addr: SocketAddr,
+    budget: Arc<api::BodyBudget>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -293,6 +354,13 @@ impl RunningRelay {
     /// The bound address (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The most request-body bytes ever held in flight at once (never
+    /// more than [`Limits::max_inflight_body_bytes`]); for tests and
+    /// monitoring.
+    pub fn inflight_body_high_water(&self) -> usize {
+        self.budget.high_water()
     }
 
     /// `http://<local_addr>`, without a trailing slash.

@@ -1,4 +1,5 @@
-//! Per-key token buckets (one per device, one per license for `init`).
+//! Per-key token buckets (one per device, one per license for `init`, one
+//! per address for failed authentication).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +26,23 @@ impl RateLimiter {
             burst: burst.max(1.0),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Says how long until `key` has a token, without taking one (`Ok`
+    /// for a key with no bucket yet: it starts full).
+    pub(crate) fn peek(&self, key: &str) -> Result<(), Duration> {
+        if self.per_sec <= 0.0 || !self.per_sec.is_finite() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(b) = map.get_mut(key) else {
+            return Ok(());
+        };
+        if b.refill(now, self.per_sec, self.burst) >= 1.0 {
+            return Ok(());
+        }
+        Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_sec))
     }
 
     /// Takes one token for `key`, or says how long until one is available.
@@ -77,6 +95,13 @@ mod tests {
             "{wait:?}"
         );
         r.check("b").unwrap();
+        let p = RateLimiter::new(1.0, 2.0);
+        p.peek("a").unwrap();
+        p.check("a").unwrap();
+        p.peek("a").unwrap();
+        p.check("a").unwrap();
+        assert!(p.peek("a").is_err());
+        assert!(p.peek("a").is_err(), "peeking takes nothing");
         let off = RateLimiter::new(0.0, 1.0);
         for _ in 0..1000 {
             off.check("a").unwrap();

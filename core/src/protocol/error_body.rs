@@ -35,6 +35,15 @@ pub enum ErrorCode {
     Internal,
     /// The relay's storage can no longer promise durability.
     StorageFailed,
+    /// The relay is at its budget of request bytes in flight; carries
+    /// `retryAfter` (also the `Retry-After` header). Nothing was done.
+    Busy,
+    /// A request body without a `Content-Length` (chunked): the relay
+    /// reserves a body's bytes before reading it, so it needs the length.
+    LengthRequired,
+    /// The license is at its storage quota (bytes or blobs); the push was
+    /// not stored. Pruning (a checkpoint) gives room back.
+    QuotaExceeded,
     /// The license has an authority key (or an open claim window) and the
     /// request carries no authority signature (PROTOCOL §11).
     AuthorityRequired,
@@ -49,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of `docs/PROTOCOL.md`'s table.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 24] = [
         Self::Malformed,
         Self::Sha256Mismatch,
         Self::BadLicense,
@@ -67,6 +76,9 @@ impl ErrorCode {
         Self::RateLimited,
         Self::Internal,
         Self::StorageFailed,
+        Self::Busy,
+        Self::LengthRequired,
+        Self::QuotaExceeded,
         Self::AuthorityRequired,
         Self::BadAuthoritySignature,
         Self::AuthorityExists,
@@ -93,6 +105,9 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::StorageFailed => "storage_failed",
+            Self::Busy => "busy",
+            Self::LengthRequired => "length_required",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::AuthorityRequired => "authority_required",
             Self::BadAuthoritySignature => "bad_authority_signature",
             Self::AuthorityExists => "authority_exists",
@@ -114,10 +129,12 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,
             Self::SeqConflict | Self::KeycheckExists => 409,
+            Self::LengthRequired => 411,
             Self::TooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
-            Self::StorageFailed => 503,
+            Self::StorageFailed | Self::Busy => 503,
+            Self::QuotaExceeded => 507,
             Self::BadAuthoritySignature => 401,
             Self::AuthorityRequired | Self::AuthorityClaimClosed => 403,
             Self::AuthorityExists => 409,

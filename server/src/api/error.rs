@@ -131,6 +131,9 @@ impl From<azmx_sync_core::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = json_response(self.status(), &self.body);
+        // For the layers above the handler (the per-address limit counts
+        // failed authentications by code).
+        resp.extensions_mut().insert(self.code);
         if self.close {
             resp.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));

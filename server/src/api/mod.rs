@@ -9,6 +9,7 @@
 //! path (no query), status, device id and latency.
 
 mod admin;
+mod admission;
 mod auth;
 mod devices;
 mod error;
@@ -18,7 +19,7 @@ mod sync;
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdTcpListener;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -31,8 +32,18 @@ use azmx_sync_core::protocol::{headers, routes, ErrorCode};
 use crate::ratelimit::RateLimiter;
 use crate::storage::Storage;
 use crate::{Clock, Limits, RelayConfig};
+pub(crate) use admission::BodyBudget;
+use admission::PeerAddr;
 use auth::AuthDevice;
 use error::ApiError;
+
+/// `lastPullAt` is written at most this often per device: it is operator
+/// metadata, and a durable write on every pull would make reads depend on
+/// a writable disk.
+const PULL_TOUCH_INTERVAL_SECS: i64 = 60;
+/// Devices whose last `lastPullAt` write is remembered; past it the memory
+/// starts over (a few extra writes, nothing else).
+const MAX_PULL_TOUCHES: usize = 100_000;
 
 pub(crate) struct AppState {
     storage: Arc<dyn Storage>,
@@ -43,10 +54,19 @@ pub(crate) struct AppState {
     /// Revocation is never cached: it is read fresh on every request.
     devices: RwLock<HashMap<String, Arc<AuthDevice>>>,
     rate: RateLimiter,
+    /// Per address: failed authentications (see [`admission`]).
+    unauth_rate: RateLimiter,
+    body_budget: Arc<BodyBudget>,
+    /// Device id → relay time of its last `lastPullAt` write.
+    pull_touched: Mutex<HashMap<String, i64>>,
 }
 
 impl AppState {
-    pub(crate) fn new(config: &RelayConfig, storage: Arc<dyn Storage>) -> Arc<Self> {
+    pub(crate) fn new(
+        config: &RelayConfig,
+        storage: Arc<dyn Storage>,
+        body_budget: Arc<BodyBudget>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             storage,
             limits: config.limits.clone(),
@@ -58,11 +78,39 @@ impl AppState {
                 .map(|t| crate::sha256(t.as_bytes())),
             devices: RwLock::new(HashMap::new()),
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.rate_burst),
+            unauth_rate: RateLimiter::new(
+                config.limits.unauth_rate_per_sec,
+                config.limits.unauth_rate_burst,
+            ),
+            body_budget,
+            pull_touched: Mutex::new(HashMap::new()),
         })
     }
 
     fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Records a pull in `lastPullAt`, best effort: at most once per
+    /// [`PULL_TOUCH_INTERVAL_SECS`] per device, and a failed write (a full
+    /// disk, a store that refuses writes) is logged, never the pull's answer.
+    async fn touch_pull(&self, device_id: &str, now: i64) {
+        {
+            let mut seen = self.pull_touched.lock().unwrap_or_else(|p| p.into_inner());
+            if seen
+                .get(device_id)
+                .is_some_and(|&t| now >= t && now - t < PULL_TOUCH_INTERVAL_SECS)
+            {
+                return;
+            }
+            if seen.len() >= MAX_PULL_TOUCHES {
+                seen.clear();
+            }
+            seen.insert(device_id.to_string(), now);
+        }
+        if let Err(e) = self.storage.touch_pull(device_id, now).await {
+            tracing::warn!(error = %e, device = device_id, "could not record lastPullAt");
+        }
     }
 }
 
@@ -81,6 +129,15 @@ pub(crate) async fn serve(
     // The request deadline also bounds how long a client may take to send
     // its headers (the deadline middleware only starts once they are in).
     let header_timeout = state.limits.request_timeout;
+    // Connections beyond the cap wait in the listen backlog: the accept
+    // loop takes a slot before it accepts, and a connection gives its slot
+    // back when it closes.
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        state
+            .limits
+            .max_connections
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+    ));
     let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
@@ -88,7 +145,14 @@ pub(crate) async fn serve(
         .keep_alive(true);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let slot = tokio::select! {
+            _ = &mut stop => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break, // never closed
+            },
+        };
+        let (tcp, peer) = tokio::select! {
             // A dropped sender also means stop.
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
@@ -102,13 +166,20 @@ pub(crate) async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let app = app.clone();
+        // Every request learns its peer (for the per-address limits).
+        let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            req.extensions_mut().insert(PeerAddr(peer));
+            let mut app = app.clone();
+            async move { tower_service::Service::call(&mut app, req).await }
+        });
         let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), svc);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::trace!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -139,6 +210,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            admission::admit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             deadline_and_log,
         ))
         .with_state(state)
@@ -160,9 +235,14 @@ async fn deadline_and_log(State(st): State<Arc<AppState>>, req: Request, next: N
     let status = resp.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
     let device = device.as_deref().unwrap_or("-");
-    if status >= 500 {
+    // A full body budget or quota is the relay doing its job, not failing.
+    let limited = resp
+        .extensions()
+        .get::<ErrorCode>()
+        .is_some_and(|c| matches!(c, ErrorCode::Busy | ErrorCode::QuotaExceeded));
+    if status >= 500 && !limited {
         tracing::error!(%method, %path, status, device, micros, "request failed");
-    } else if status == 401 || status == 403 || status == 408 || status == 429 {
+    } else if limited || matches!(status, 401 | 403 | 408 | 411 | 429) {
         tracing::info!(%method, %path, status, device, micros, "request refused");
     } else {
         tracing::debug!(%method, %path, status, device, micros, "request");

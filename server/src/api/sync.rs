@@ -50,7 +50,7 @@ async fn push_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body>) -> Ap
         data,
         now,
     };
-    match st.storage.push(blob).await? {
+    match st.storage.push_within(blob, st.limits.quota).await? {
         PushOutcome::Stored { seq, .. } => Ok(json_response(
             StatusCode::CREATED,
             &PushResponse {
@@ -72,6 +72,20 @@ async fn push_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body>) -> Ap
         }
         PushOutcome::UnknownDevice => Err(ApiError::unknown_device()),
         PushOutcome::Revoked => Err(ApiError::revoked()),
+        PushOutcome::QuotaExceeded {
+            used_bytes,
+            used_blobs,
+        } => {
+            let q = st.limits.quota;
+            Err(ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "the license is at its storage quota ({used_bytes} of {} bytes, \
+                     {used_blobs} of {} blobs; 0 = no limit): prune to make room",
+                    q.max_bytes, q.max_blobs
+                ),
+            ))
+        }
     }
 }
 
@@ -100,7 +114,7 @@ pub(crate) async fn pull(
         )
         .await?;
     let now = st.now();
-    st.storage.touch_pull(&dev.device_id, now).await?;
+    st.touch_pull(&dev.device_id, now).await;
     let next_cursor = match page.items.last() {
         Some(m) => cursor(m.position),
         None => since,

@@ -46,7 +46,7 @@ pub enum LogFormat {
 #[derive(Subcommand)]
 pub enum RelayCmd {
     /// Serve the relay HTTP API until Ctrl-C / SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// License administration.
     #[command(subcommand)]
     License(LicenseCmd),
@@ -123,6 +123,30 @@ pub struct ServeArgs {
     /// Per-device burst size [default: 200].
     #[arg(long, env = "AZMX_RELAY_RATE_BURST")]
     pub rate_burst: Option<f64>,
+    /// Request-body bytes in flight across all requests, reserved from
+    /// Content-Length before a body is read; past it `503 busy`
+    /// [default: 128 MiB].
+    #[arg(long, env = "AZMX_RELAY_MAX_INFLIGHT_BODY_BYTES")]
+    pub max_inflight_body_bytes: Option<usize>,
+    /// Open client connections; more wait in the listen backlog
+    /// [default: 1024].
+    #[arg(long, env = "AZMX_RELAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Per-address limit on failed authentication (bad license key, unknown
+    /// device, bad signature, bad admin token), per second; 0 disables
+    /// [default: 1].
+    #[arg(long, env = "AZMX_RELAY_UNAUTH_RATE_PER_SEC")]
+    pub unauth_rate_per_sec: Option<f64>,
+    /// Per-address burst of failed authentications [default: 30].
+    #[arg(long, env = "AZMX_RELAY_UNAUTH_RATE_BURST")]
+    pub unauth_rate_burst: Option<f64>,
+    /// Sealed bytes stored per license; 0 = no limit; past it `507
+    /// quota_exceeded` [default: 1 GiB].
+    #[arg(long, env = "AZMX_RELAY_LICENSE_MAX_BYTES")]
+    pub license_max_bytes: Option<u64>,
+    /// Blobs stored per license; 0 = no limit [default: 100000].
+    #[arg(long, env = "AZMX_RELAY_LICENSE_MAX_BLOBS")]
+    pub license_max_blobs: Option<u64>,
     /// Tokio worker threads; 0 = one per core [default: 0].
     #[arg(long, env = "AZMX_RELAY_WORKERS")]
     pub workers: Option<usize>,
@@ -153,6 +177,14 @@ mod tests {
             &["r", "devices", "lic", "--data-dir", "d"][..],
             &["r", "admin", "devices", "lic", "--data-dir", "d"],
             &["r", "serve", "--config", "f.toml", "--durability", "full"],
+            &[
+                "r",
+                "serve",
+                "--max-connections",
+                "8",
+                "--license-max-bytes",
+                "0",
+            ],
             &["r", "--log-format", "json", "license", "add", "lic"],
         ] {
             assert!(RelayCli::try_parse_from(args).is_ok(), "{args:?}");

@@ -12,6 +12,12 @@
 //! request-timeout-secs = 30
 //! rate-per-sec = 100.0
 //! rate-burst = 200.0
+//! max-inflight-body-bytes = 134217728
+//! max-connections = 1024
+//! unauth-rate-per-sec = 1.0
+//! unauth-rate-burst = 30.0
+//! license-max-bytes = 1073741824     # 0 = no limit
+//! license-max-blobs = 100000         # 0 = no limit
 //! workers = 0
 //! durability = "pipelined"           # or "full"
 //! ```
@@ -25,7 +31,7 @@ use serde::Deserialize;
 use super::args::{DurabilityArg, ServeArgs, StoreArgs};
 use super::error::CmdError;
 use crate::storage::postgres::is_postgres_url;
-use crate::{Durability, Limits, RelayConfig};
+use crate::{Durability, Limits, Quota, RelayConfig};
 
 /// The address `serve` listens on when none is configured.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -42,6 +48,12 @@ struct ConfigFile {
     request_timeout_secs: Option<u64>,
     rate_per_sec: Option<f64>,
     rate_burst: Option<f64>,
+    max_inflight_body_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    unauth_rate_per_sec: Option<f64>,
+    unauth_rate_burst: Option<f64>,
+    license_max_bytes: Option<u64>,
+    license_max_blobs: Option<u64>,
     workers: Option<usize>,
     durability: Option<DurabilityArg>,
 }
@@ -154,6 +166,21 @@ impl ServeArgs {
             rate_per_sec: (self.rate_per_sec.or(file.rate_per_sec))
                 .unwrap_or(defaults.rate_per_sec),
             rate_burst: (self.rate_burst.or(file.rate_burst)).unwrap_or(defaults.rate_burst),
+            max_inflight_body_bytes: (self.max_inflight_body_bytes)
+                .or(file.max_inflight_body_bytes)
+                .unwrap_or(defaults.max_inflight_body_bytes),
+            max_connections: (self.max_connections.or(file.max_connections))
+                .unwrap_or(defaults.max_connections),
+            unauth_rate_per_sec: (self.unauth_rate_per_sec.or(file.unauth_rate_per_sec))
+                .unwrap_or(defaults.unauth_rate_per_sec),
+            unauth_rate_burst: (self.unauth_rate_burst.or(file.unauth_rate_burst))
+                .unwrap_or(defaults.unauth_rate_burst),
+            quota: Quota {
+                max_bytes: (self.license_max_bytes.or(file.license_max_bytes))
+                    .unwrap_or(defaults.quota.max_bytes),
+                max_blobs: (self.license_max_blobs.or(file.license_max_blobs))
+                    .unwrap_or(defaults.quota.max_blobs),
+            },
             ..defaults
         };
         Ok((config, store))
@@ -177,8 +204,11 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let (_d, mut a) = with_file(
             "data-dir = \"/srv/relay\"\nlisten = \"0.0.0.0:9000\"\nrate-burst = 5.0\n\
-             durability = \"full\"\nrequest-timeout-secs = 0\n",
+             durability = \"full\"\nrequest-timeout-secs = 0\nlicense-max-blobs = 0\n\
+             max-connections = 64\nunauth-rate-burst = 3.0\n",
         );
+        a.license_max_bytes = Some(5000);
+        a.max_connections = Some(16);
         a.listen = Some("127.0.0.1:0".parse().unwrap());
         let (c, store) = a.relay_config().unwrap();
         assert_eq!(store, Store::Sqlite("/srv/relay".into()));
@@ -187,6 +217,19 @@ mod tests {
         assert_eq!(c.limits.rate_per_sec, Limits::default().rate_per_sec);
         assert_eq!(c.limits.request_timeout, Duration::from_secs(1));
         assert_eq!(c.durability, Durability::Full);
+        assert_eq!(
+            c.limits.quota,
+            Quota {
+                max_bytes: 5000,
+                max_blobs: 0
+            }
+        );
+        assert_eq!(c.limits.max_connections, 16);
+        assert_eq!(c.limits.unauth_rate_burst, 3.0);
+        assert_eq!(
+            c.limits.max_inflight_body_bytes,
+            Limits::default().max_inflight_body_bytes
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{KeycheckPut, NewBlob, NewDevice, PushOutcome, Storage, StorageError};
+use super::{KeycheckPut, NewBlob, NewDevice, PushOutcome, Quota, Storage, StorageError};
 
 /// A fresh, empty backend plus whatever must live as long as it (a temp
 /// directory, a database handle).
@@ -502,6 +502,135 @@ pub async fn device_metadata(s: Arc<dyn Storage>) {
     );
 }
 
+async fn push_q(s: &dyn Storage, dev: &str, seq: u64, data: &[u8], q: Quota) -> PushOutcome {
+    s.push_within(
+        NewBlob {
+            device_id: dev.into(),
+            seq,
+            sha256: sha(data),
+            data: Bytes::copy_from_slice(data),
+            now: T0 + seq as i64,
+        },
+        q,
+    )
+    .await
+    .unwrap()
+}
+
+/// Per-license quotas: bytes and blobs summed over the license's devices
+/// (revoked ones included), checked after the seq check, nothing stored
+/// when refused, room back after a prune, other licenses unaffected.
+pub async fn quota(s: Arc<dyn Storage>) {
+    license(&*s, "lic_q").await;
+    license(&*s, "lic_other").await;
+    let a = device(&*s, "lic_q", "dev_qa").await;
+    let b = device(&*s, "lic_q", "dev_qb").await;
+    let o = device(&*s, "lic_other", "dev_qo").await;
+    let q = Quota {
+        max_bytes: 100,
+        max_blobs: 3,
+    };
+    assert_eq!(push_q(&*s, &a, 1, &[1; 60], q).await, stored(1));
+    // 60 + 41 > 100: refused, not stored, seq 2 still free.
+    let full = PushOutcome::QuotaExceeded {
+        used_bytes: 60,
+        used_blobs: 1,
+    };
+    assert_eq!(push_q(&*s, &b, 2, &[2; 41], q).await, full);
+    assert_eq!(s.pull("lic_q", &a, 0, 10).await.unwrap().items, vec![]);
+    // Exactly at the byte limit fits.
+    assert_eq!(push_q(&*s, &b, 2, &[2; 40], q).await, stored(2));
+    // A retry of a stored seq is a conflict (with its sha), not a quota answer.
+    let again = push_q(&*s, &b, 2, &[2; 40], q).await;
+    assert!(
+        matches!(again, PushOutcome::Conflict { last_seq: 2, .. }),
+        "{again:?}"
+    );
+    assert_eq!(push_q(&*s, &a, 3, &[], q).await, stored(3));
+    // Three blobs: the count refuses the fourth, even an empty one.
+    let out = push_q(&*s, &a, 4, &[], q).await;
+    assert_eq!(
+        out,
+        PushOutcome::QuotaExceeded {
+            used_bytes: 100,
+            used_blobs: 3
+        }
+    );
+    // Revoked devices' blobs still count.
+    assert!(s.revoke("lic_q", &b, T0).await.unwrap());
+    assert!(matches!(
+        push_q(&*s, &a, 4, &[], q).await,
+        PushOutcome::QuotaExceeded { .. }
+    ));
+    // Other licenses have their own totals; no quota means no limit.
+    assert_eq!(push_q(&*s, &o, 1, &[3; 100], q).await, stored(1));
+    assert_eq!(push(&*s, &a, 4, &[4; 500]).await, stored(4));
+    // Pruning gives the room back.
+    assert_eq!(s.prune(&a, 4).await.unwrap(), 2);
+    assert_eq!(
+        push_q(
+            &*s,
+            &a,
+            5,
+            &[5; 10],
+            Quota {
+                max_bytes: 600,
+                max_blobs: 3
+            }
+        )
+        .await,
+        stored(5)
+    );
+    assert!(matches!(
+        push_q(
+            &*s,
+            &a,
+            6,
+            &[6; 51],
+            Quota {
+                max_bytes: 600,
+                max_blobs: 0
+            }
+        )
+        .await,
+        PushOutcome::QuotaExceeded {
+            used_bytes: 550,
+            used_blobs: 3
+        }
+    ));
+}
+
+/// Concurrent pushes of several devices of one license never overshoot
+/// the quota together.
+pub async fn concurrent_quota(s: Arc<dyn Storage>) {
+    license(&*s, "lic_cq").await;
+    let q = Quota {
+        max_bytes: 0,
+        max_blobs: 5,
+    };
+    let mut tasks = Vec::new();
+    for d in 0..4 {
+        let dev = device(&*s, "lic_cq", &format!("dev_cq{d}")).await;
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stored = 0;
+            for seq in 1..=4 {
+                if let PushOutcome::Stored { .. } = push_q(&*s, &dev, seq, &[d; 8], q).await {
+                    stored += 1;
+                }
+            }
+            stored
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, 5);
+    let page = s.pull("lic_cq", "nobody", 0, 100).await.unwrap();
+    assert_eq!(page.items.len(), 5);
+}
+
 /// Generates one `#[tokio::test]` per conformance check. `$fresh` is an
 /// async fn returning a fresh, empty [`Fixture`]. The calling crate needs
 /// tokio with `macros` and `rt-multi-thread`.
@@ -510,7 +639,8 @@ macro_rules! storage_conformance_tests {
     ($fresh:path) => {
         $crate::storage_conformance_tests!(@each $fresh;
             licenses registration push_sequencing concurrent_same_seq concurrent_devices
-            pull_paging positions_per_license blob_fetch revoke keycheck prune device_metadata);
+            pull_paging positions_per_license blob_fetch revoke keycheck prune device_metadata
+            quota concurrent_quota);
     };
     (@each $fresh:path; $($check:ident)*) => {
         $(

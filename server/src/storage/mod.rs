@@ -23,9 +23,11 @@ use bytes::Bytes;
 mod columns;
 pub mod conformance;
 pub mod postgres;
+mod quota;
 pub mod sqlite;
 
 pub use postgres::PostgresStorage;
+pub use quota::Quota;
 pub use sqlite::{Durability, SqliteStorage};
 
 /// Storage failures that are not a normal outcome of an operation.
@@ -114,6 +116,13 @@ pub enum PushOutcome {
     },
     UnknownDevice,
     Revoked,
+    /// Storing the blob would take its license over `quota`; nothing was
+    /// stored (last_seq unchanged). `used_*` are the license's totals
+    /// before this push.
+    QuotaExceeded {
+        used_bytes: u64,
+        used_blobs: u64,
+    },
 }
 
 /// Metadata of one stored blob, as listed by a pull.
@@ -184,7 +193,19 @@ pub trait Storage: Send + Sync + 'static {
     /// (last_seq starts at 0, so seq 0 is always a conflict), else store the
     /// blob, set last_seq = seq, last_push_at, and bump the device's blob
     /// count and sealed bytes. Returns only after the write is durable.
-    async fn push(&self, blob: NewBlob) -> Result<PushOutcome, StorageError>;
+    /// No quota: [`push_within`](Self::push_within) with
+    /// [`Quota::UNLIMITED`].
+    async fn push(&self, blob: NewBlob) -> Result<PushOutcome, StorageError> {
+        self.push_within(blob, Quota::UNLIMITED).await
+    }
+
+    /// Like [`push`](Self::push), and in the same atomic step (after the
+    /// revocation and seq checks, so a retried push that was stored still
+    /// gets its conflict answer): refuse with
+    /// [`PushOutcome::QuotaExceeded`] when the blob would take its license's
+    /// stored bytes or blob count over `quota`. Concurrent pushes of one
+    /// license, through any number of relays, never overshoot it together.
+    async fn push_within(&self, blob: NewBlob, quota: Quota) -> Result<PushOutcome, StorageError>;
 
     /// Blobs of the license's devices other than `requester`, with position
     /// strictly greater than `after`, in position order, at most `limit`.

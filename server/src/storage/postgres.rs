@@ -35,7 +35,7 @@ use tokio_postgres::NoTls;
 use super::columns::{key_hash, page, page_rows, prune_bound, stored_seq, to_i64};
 use super::{
     BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, NewBlob, NewDevice, PullPage,
-    PushOutcome, Registration, Storage, StorageError,
+    PushOutcome, Quota, Registration, Storage, StorageError,
 };
 
 /// Schema version this relay writes; a database with a newer one is refused.
@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS keychecks (
 );
 ";
 
-fn backend(e: impl std::fmt::Display) -> StorageError {
+pub(super) fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(format!("postgres: {e}"))
 }
 
@@ -381,7 +381,7 @@ impl Storage for PostgresStorage {
             .map(row_to_device))
     }
 
-    async fn push(&self, b: NewBlob) -> Result<PushOutcome, StorageError> {
+    async fn push_within(&self, b: NewBlob, quota: Quota) -> Result<PushOutcome, StorageError> {
         let seq = to_i64(b.seq, "seq")?;
         let size = to_i64(b.data.len() as u64, "size")?;
         let mut c = self.client().await?;
@@ -422,6 +422,16 @@ impl Storage for PostgresStorage {
                 last_seq: last_seq as u64,
                 existing_sha256,
             });
+        }
+        if quota.is_limited() {
+            let (used_bytes, used_blobs) =
+                super::quota::pg_license_totals(&tx, &license_id).await?;
+            if !quota.admits(used_bytes, used_blobs, size as u64) {
+                return Ok(PushOutcome::QuotaExceeded {
+                    used_bytes,
+                    used_blobs,
+                });
+            }
         }
         // 2. In one statement: the next position of the license (its counter
         //    row stays locked until commit, so positions commit in order),

@@ -10,7 +10,7 @@ use super::{backend, SqliteStorage};
 use crate::storage::columns::{key_hash, page, page_rows, prune_bound, stored_seq, to_i64};
 use crate::storage::{
     BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, NewBlob, NewDevice, PullPage,
-    PushOutcome, Registration, Storage, StorageError,
+    PushOutcome, Quota, Registration, Storage, StorageError,
 };
 
 #[async_trait]
@@ -67,10 +67,10 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn push(&self, blob: NewBlob) -> Result<PushOutcome, StorageError> {
+    async fn push_within(&self, blob: NewBlob, quota: Quota) -> Result<PushOutcome, StorageError> {
         let seq = to_i64(blob.seq, "seq")?;
         let base = self.inner.shared.epoch_base;
-        self.write_shown(move |c, shown| push_tx(c, &blob, seq, base, shown))
+        self.write_shown(move |c, shown| push_tx(c, &blob, seq, quota, base, shown))
             .await
     }
 

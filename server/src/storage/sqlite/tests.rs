@@ -241,3 +241,48 @@ async fn positions_are_not_reused_after_a_lost_tail() {
     );
     hook.release(false);
 }
+
+/// Issue 13 defect 5 (failed before: the pull answered 503
+/// `storage_failed`): `lastPullAt` is best effort, so a store that refuses
+/// writes (here after a failed fsync) still serves pulls over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_are_served_when_the_lastpullat_write_fails() {
+    use azmx_sync_test_support::client::RemoteDevice;
+    let dir = tempfile::tempdir().unwrap();
+    let (s, hook) = open_hooked(dir.path());
+    let key = "license-key-for-the-test";
+    s.add_license("lic", crate::sha256(key.as_bytes()), 1)
+        .await
+        .unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(s.clone());
+    let relay = crate::Relay::start_with_storage(
+        crate::RelayConfig::new(dir.path().join("unused")),
+        storage,
+    )
+    .unwrap();
+    let url = relay.url();
+    let ids = tempfile::tempdir().unwrap();
+    let http = tokio::task::spawn_blocking(move || {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(20))
+            .build();
+        let reg = |name: &str| {
+            let id = azmx_sync_core::DeviceIdentity::create(ids.path().join(name)).unwrap();
+            RemoteDevice::register(&agent, &url, "lic", key, id, name).unwrap()
+        };
+        let (a, b) = (reg("a"), reg("b"));
+        assert_eq!(a.push(&agent, &url, 1, b"sealed"), Some(201));
+        hook.hold();
+        let (agent2, url2) = (agent.clone(), url.clone());
+        let failing = std::thread::spawn(move || a.push(&agent2, &url2, 2, b"lost"));
+        wait_committed(s.path(), 2);
+        hook.release(true);
+        assert_eq!(failing.join().unwrap(), Some(503));
+        // b never pulled, so this pull tries to record lastPullAt and fails.
+        let page = b.pull_page(&agent, &url, "").expect("the pull is served");
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(b.push(&agent, &url, 1, b"refused"), Some(503));
+    });
+    http.await.unwrap();
+    relay.shutdown();
+}

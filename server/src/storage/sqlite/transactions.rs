@@ -9,7 +9,7 @@ use super::commit::Shown;
 use super::schema::open_reader;
 use super::{backend, DB_FILE};
 use crate::storage::{
-    DeviceInfo, DeviceRecord, NewBlob, NewDevice, PushOutcome, Registration, StorageError,
+    DeviceInfo, DeviceRecord, NewBlob, NewDevice, PushOutcome, Quota, Registration, StorageError,
 };
 
 pub(super) fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
@@ -80,6 +80,7 @@ pub(super) fn push_tx(
     conn: &Connection,
     b: &NewBlob,
     seq: i64,
+    quota: Quota,
     epoch_base: i64,
     shown: &mut Shown,
 ) -> Result<PushOutcome, StorageError> {
@@ -112,6 +113,24 @@ pub(super) fn push_tx(
         });
     }
     let size = b.data.len() as i64;
+    if quota.is_limited() {
+        // The writer thread runs one write at a time, so the totals cannot
+        // move between this read and the insert.
+        let (used_bytes, used_blobs): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(sealed_bytes), 0), COALESCE(SUM(blob_count), 0)
+                 FROM devices WHERE license_id = ?1",
+            )
+            .and_then(|mut s| s.query_row(params![license_id], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(backend)?;
+        let (used_bytes, used_blobs) = (used_bytes.max(0) as u64, used_blobs.max(0) as u64);
+        if !quota.admits(used_bytes, used_blobs, size as u64) {
+            return Ok(PushOutcome::QuotaExceeded {
+                used_bytes,
+                used_blobs,
+            });
+        }
+    }
     let last: i64 = conn
         .prepare_cached("SELECT last_position FROM licenses WHERE license_id = ?1")
         .and_then(|mut s| s.query_row(params![license_id], |r| r.get(0)))
