@@ -2208,6 +2208,15 @@ impl World {
             }
             // Bounded engine state: quarantine and the state file.
             let st = dev.engine.status();
+            // The relay here is honest (faults drop, repeat or corrupt
+            // requests and kill processes; it never reorders or hides a
+            // listing), so any relay-integrity detection is a false positive.
+            if st.integrity_problems > 0 {
+                self.violation(format!(
+                    "{}: {} relay-integrity problems against an honest relay, last {:?}",
+                    dev.name, st.integrity_problems, st.last_integrity_problem
+                ));
+            }
             if st.quarantine.len() > 32 {
                 self.violation(format!(
                     "{}: quarantine holds {} entries",
