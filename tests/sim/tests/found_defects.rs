@@ -108,7 +108,9 @@ fn get(store: &MemStore, key: &RecordKey) -> Option<Record> {
 /// it otherwise (the engine's tombstone masks B's live record in every merge).
 #[test]
 fn create_behind_a_skewed_peers_delete_converges() {
-    let now = 1_800_000_000_000i64;
+    // A fixed past time: records stamped more than 10 min after their blob
+    // reached the relay are refused (MERGE.md, "Bounded time and versions").
+    let now = 1_700_000_000_000i64;
     let key = RecordKey::new(Some("h".into()), "s1");
     diverges_after_create_behind_unseen_delete(
         StoreSpec::snippets(),
@@ -133,7 +135,9 @@ fn create_behind_a_skewed_peers_delete_converges() {
 /// syncing; B, whose host never had m0, creates it later as version 1.
 #[test]
 fn memory_create_after_unseen_delete_converges() {
-    let now = 1_800_000_000_000i64;
+    // A fixed past time: records stamped more than 10 min after their blob
+    // reached the relay are refused (MERGE.md, "Bounded time and versions").
+    let now = 1_700_000_000_000i64;
     diverges_after_create_behind_unseen_delete(
         StoreSpec::memory(),
         |aid| Record::tombstone("m0", None, now, Some(2), aid),
@@ -201,7 +205,9 @@ fn newer_tombstone_replaces_the_engines_older_one() {
 }
 
 fn newer_tombstone_settles(host_keeps_tombstones: bool) {
-    let now = 1_800_000_000_000i64;
+    // A fixed past time: records stamped more than 10 min after their blob
+    // reached the relay are refused (MERGE.md, "Bounded time and versions").
+    let now = 1_700_000_000_000i64;
     let relay = Licensed::start();
     let mk = |name: &str, keeps: bool| {
         let store = Arc::new(MemStore::default());
@@ -331,7 +337,9 @@ impl StoreAdapter for EditInSnapshot {
 }
 
 fn edit_during_the_pulls_snapshot_survives(delete: bool, host_keeps_tombstones: bool) {
-    let now = 1_800_000_000_000i64;
+    // A fixed past time: records stamped more than 10 min after their blob
+    // reached the relay are refused (MERGE.md, "Bounded time and versions").
+    let now = 1_700_000_000_000i64;
     let relay = Licensed::start();
     // Store 0 is the simulator's snippets store.
     let a_store = Arc::new(SimStore::detached(0));
@@ -416,7 +424,7 @@ fn a_cycle_whose_state_cannot_be_saved_fails_and_keeps_its_journal() {
     a_store.put(Record::new(
         "s1",
         Some("h".into()),
-        1_800_000_000_000,
+        1_700_000_000_000,
         None,
         &aid,
         json!({ "text": "x" }),
