@@ -1,5 +1,5 @@
 //! The uniffi methods of `SyncEngine`
-//! (`bindings/ffi/src/uniffi_api/engine/generated.rs`, a child module of
+//! (`bindings/ffi/src/uniffi_api/engine/generated.rs`, included into
 //! `engine.rs`, whose types and conversions it uses). Python, Kotlin and
 //! Swift are generated from them by uniffi-bindgen.
 
@@ -10,12 +10,12 @@ use crate::spec::{doc_lines, ArgType, Method, Ret, Spec};
 pub const PATH: &str = "bindings/ffi/src/uniffi_api/engine/generated.rs";
 
 pub fn generate(spec: &Spec) -> Result<String, String> {
+    // Included (`include!`) into `engine.rs`, not a module of its own: uniffi
+    // orders an object's methods by module first, and the generated Swift
+    // keeps one alphabetical list only when every method is in one module.
     let mut out = String::from(
-        "//! The `SyncEngine` methods that only convert arguments and results: one\n\
-         //! per `[[method]]` of bindings/exports.toml with a `uniffi` table.\n\n\
-         use std::sync::Arc;\n\n\
-         use super::{\n    ActivityEvent, ActivityListener, CycleReport, DeviceInfo, EngineStatus, StoreAdapter,\n    \
-         SyncEngine, SyncError, Unsynced,\n};\n\n\
+        "// The `SyncEngine` methods that only convert arguments and results: one\n\
+         // per `[[method]]` of bindings/exports.toml with a `uniffi` table.\n\n\
          #[uniffi::export]\nimpl SyncEngine {\n",
     );
     for m in &spec.method {
@@ -54,8 +54,8 @@ fn method(out: &mut String, m: &Method, name: &str, doc: &str) -> Result<(), Str
             ArgType::U32 => ("u32", n.clone()),
             ArgType::U64 => ("u64", n.clone()),
             ArgType::Bool => ("bool", n.clone()),
-            ArgType::Adapter => ("Arc<dyn StoreAdapter>", format!("super::store({n})")),
-            ArgType::Listener => ("Arc<dyn ActivityListener>", format!("super::listener({n})")),
+            ArgType::Adapter => ("Arc<dyn StoreAdapter>", format!("self::store({n})")),
+            ArgType::Listener => ("Arc<dyn ActivityListener>", format!("self::listener({n})")),
         };
         params.push(format!(", {n}: {ty}"));
         call_args.push(expr);

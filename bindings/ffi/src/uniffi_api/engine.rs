@@ -324,8 +324,10 @@ impl From<ce::EngineStatus> for EngineStatus {
 
 // The methods that only convert arguments and results, generated from
 // bindings/exports.toml (`cargo run -p xtask -- gen-bindings`) with the
-// conversions above: `store`, `listener` and the `From` impls.
-mod generated;
+// conversions above: `store`, `listener` and the `From` impls. Included, not
+// a module: uniffi orders an object's methods module by module, and the
+// generated Swift keeps its one alphabetical list.
+include!("engine/generated.rs");
 
 /// The methods whose arguments differ by binding.
 #[uniffi::export]
