@@ -19,7 +19,8 @@ nice -n 19 cargo +nightly fuzz build || exit 1
 BIN="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 rows=()
 failed=0
-for t in $(cargo +nightly fuzz list); do
+# FUZZ_TARGETS="a b" runs only those (two streams can then share the cores).
+for t in ${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}; do
   out="target/fuzz-long-$t.log"
   echo "fuzz $t for ${SECS}s (log fuzz/$out)"
   mkdir -p "corpus/$t" "artifacts/$t"
