@@ -1,8 +1,8 @@
-//! [`forward_methods!`]: a binding's engine methods that only call the
-//! facade's method of the same name with the same arguments, written as a
-//! list. For generators that need every export spelled in the binding's own
-//! crate (uniffi reads the `impl` block it is given): the list names the
-//! export and its docs, the forwarding body is written here once.
+//! [`forward_methods!`]: methods that only call the method of the same name
+//! on an inner value with the same arguments, written as a list. The facade
+//! (`engine.rs`) uses it for the engine methods that pass straight through to
+//! the core; the bindings' own glue is generated from `bindings/exports.toml`
+//! (`cargo run -p xtask -- gen-bindings`).
 
 /// Declares `impl $ty` (with the given attributes, e.g. `#[uniffi::export]`)
 /// holding one `pub fn` per listed signature, each calling the method of

@@ -13,7 +13,7 @@
 //! - [`records`]: records and merge outcomes as JSON (C, Node).
 //! - [`identity`], the `fingerprint_of` rule.
 //! - [`shared_causes`]: the causes ApiError shares with uniffi's error.
-//! - [`forward`]: [`forward_methods!`], exports that only call the facade.
+//! - [`forward`]: [`forward_methods!`], the facade's pass-through methods.
 //! - [`mirror`]: macros for the enums a binding must declare itself.
 //!
 //! The list of exports per binding, and why some are absent from one, is
