@@ -221,96 +221,85 @@ impl SignedRequest {
     /// Parses a canonical string back into a request; the inverse of
     /// [`canonical`](Self::canonical) (round-trips byte for byte).
     pub fn parse(canonical: &str) -> Result<Self, Error> {
-        let parts: Vec<&str> = canonical.split('|').collect();
-        let want = |n: usize| -> Result<(), Error> {
-            if parts.len() == n {
-                Ok(())
-            } else {
-                Err(Error::MalformedField {
-                    field: "canonical",
-                    reason: "wrong number of fields for this verb",
-                })
-            }
-        };
-        let s = |i: usize| parts[i].to_string();
-        let req = match parts[0] {
+        let f = Fields::split(canonical);
+        let req = match f.verb() {
             "init" => {
-                want(5)?;
+                let [license_id, public_key, device_name, ts] = f.exact()?;
                 Self::Init {
-                    license_id: s(1),
-                    public_key: s(2),
-                    device_name: s(3),
-                    ts: parse_ts(parts[4])?,
+                    license_id: license_id.into(),
+                    public_key: public_key.into(),
+                    device_name: device_name.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             "push" => {
-                want(5)?;
+                let [device_id, seq, sha256, ts] = f.exact()?;
                 Self::Push {
-                    device_id: s(1),
-                    seq: parse_u64("seq", parts[2])?,
-                    sha256: s(3),
-                    ts: parse_ts(parts[4])?,
+                    device_id: device_id.into(),
+                    seq: parse_u64("seq", seq)?,
+                    sha256: sha256.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             "pull" => {
-                want(5)?;
+                let [device_id, since, limit, ts] = f.exact()?;
                 Self::Pull {
-                    device_id: s(1),
-                    since: s(2),
-                    limit: u32::try_from(parse_u64("limit", parts[3])?).map_err(|_| {
+                    device_id: device_id.into(),
+                    since: since.into(),
+                    limit: u32::try_from(parse_u64("limit", limit)?).map_err(|_| {
                         Error::MalformedField {
                             field: "limit",
                             reason: "out of range",
                         }
                     })?,
-                    ts: parse_ts(parts[4])?,
+                    ts: parse_ts(ts)?,
                 }
             }
             "blob" => {
-                want(5)?;
+                let [device_id, owner_device_id, seq, ts] = f.exact()?;
                 Self::Blob {
-                    device_id: s(1),
-                    owner_device_id: s(2),
-                    seq: parse_u64("seq", parts[3])?,
-                    ts: parse_ts(parts[4])?,
+                    device_id: device_id.into(),
+                    owner_device_id: owner_device_id.into(),
+                    seq: parse_u64("seq", seq)?,
+                    ts: parse_ts(ts)?,
                 }
             }
             "revoke" => {
-                want(4)?;
+                let [device_id, target_device_id, ts] = f.exact()?;
                 Self::Revoke {
-                    device_id: s(1),
-                    target_device_id: s(2),
-                    ts: parse_ts(parts[3])?,
+                    device_id: device_id.into(),
+                    target_device_id: target_device_id.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             "keycheck-put" => {
-                want(4)?;
+                let [device_id, sha256, ts] = f.exact()?;
                 Self::KeycheckPut {
-                    device_id: s(1),
-                    sha256: s(2),
-                    ts: parse_ts(parts[3])?,
+                    device_id: device_id.into(),
+                    sha256: sha256.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             "keycheck-get" => {
-                want(3)?;
+                let [device_id, ts] = f.exact()?;
                 Self::KeycheckGet {
-                    device_id: s(1),
-                    ts: parse_ts(parts[2])?,
+                    device_id: device_id.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             "prune" => {
-                want(4)?;
+                let [device_id, checkpoint_seq, ts] = f.exact()?;
                 Self::Prune {
-                    device_id: s(1),
-                    checkpoint_seq: parse_u64("checkpointSeq", parts[2])?,
-                    ts: parse_ts(parts[3])?,
+                    device_id: device_id.into(),
+                    checkpoint_seq: parse_u64("checkpointSeq", checkpoint_seq)?,
+                    ts: parse_ts(ts)?,
                 }
             }
             "devices" => {
-                want(3)?;
+                let [device_id, ts] = f.exact()?;
                 Self::Devices {
-                    device_id: s(1),
-                    ts: parse_ts(parts[2])?,
+                    device_id: device_id.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             _ => {
@@ -322,6 +311,30 @@ impl SignedRequest {
         };
         req.validate()?;
         Ok(req)
+    }
+}
+
+/// A canonical string split at `|`, read as exactly as many fields as its
+/// verb has (the device requests here, the authority statements in
+/// `canonical_authority`): one splitting rule for every signed string.
+pub(crate) struct Fields<'a>(Vec<&'a str>);
+
+impl<'a> Fields<'a> {
+    pub(crate) fn split(canonical: &'a str) -> Self {
+        Self(canonical.split('|').collect())
+    }
+
+    pub(crate) fn verb(&self) -> &'a str {
+        self.0[0]
+    }
+
+    /// The `N` fields after the verb, or `malformed_field` when the verb has
+    /// another number of fields.
+    pub(crate) fn exact<const N: usize>(&self) -> Result<[&'a str; N], Error> {
+        <[&str; N]>::try_from(&self.0[1..]).map_err(|_| Error::MalformedField {
+            field: "canonical",
+            reason: "wrong number of fields for this verb",
+        })
     }
 }
 

@@ -11,7 +11,9 @@
 //! Each statement names the license, so a signature never carries over to
 //! another license.
 
-use crate::canonical::{check_id, check_name, check_sha, check_skew, parse_public_key, parse_ts};
+use crate::canonical::{
+    check_id, check_name, check_sha, check_skew, parse_public_key, parse_ts, Fields,
+};
 use crate::error::Error;
 
 /// The verbs, in the order of `docs/PROTOCOL.md` §11.2.
@@ -143,50 +145,39 @@ impl AuthorityStatement {
     /// Parses a statement back; the inverse of
     /// [`canonical`](Self::canonical) (round-trips byte for byte).
     pub fn parse(canonical: &str) -> Result<Self, Error> {
-        let parts: Vec<&str> = canonical.split('|').collect();
-        let want = |n: usize| -> Result<(), Error> {
-            if parts.len() == n {
-                Ok(())
-            } else {
-                Err(Error::MalformedField {
-                    field: "canonical",
-                    reason: "wrong number of fields for this verb",
-                })
-            }
-        };
-        let s = |i: usize| parts[i].to_string();
-        let stmt = match parts[0] {
+        let f = Fields::split(canonical);
+        let stmt = match f.verb() {
             "authority-register" => {
-                want(5)?;
+                let [license_id, public_key, device_name, ts] = f.exact()?;
                 Self::RegisterDevice {
-                    license_id: s(1),
-                    public_key: s(2),
-                    device_name: s(3),
-                    ts: parse_ts(parts[4])?,
+                    license_id: license_id.into(),
+                    public_key: public_key.into(),
+                    device_name: device_name.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             "authority-revoke" => {
-                want(4)?;
+                let [license_id, target_device_id, ts] = f.exact()?;
                 Self::RevokeDevice {
-                    license_id: s(1),
-                    target_device_id: s(2),
-                    ts: parse_ts(parts[3])?,
+                    license_id: license_id.into(),
+                    target_device_id: target_device_id.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             "authority-keycheck" => {
-                want(4)?;
+                let [license_id, sha256, ts] = f.exact()?;
                 Self::SetKeycheck {
-                    license_id: s(1),
-                    sha256: s(2),
-                    ts: parse_ts(parts[3])?,
+                    license_id: license_id.into(),
+                    sha256: sha256.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             "authority-set" => {
-                want(4)?;
+                let [license_id, authority_key, ts] = f.exact()?;
                 Self::SetAuthority {
-                    license_id: s(1),
-                    authority_key: s(2),
-                    ts: parse_ts(parts[3])?,
+                    license_id: license_id.into(),
+                    authority_key: authority_key.into(),
+                    ts: parse_ts(ts)?,
                 }
             }
             _ => {
