@@ -83,6 +83,18 @@ impl CliError {
             SyncError::NoReceipt => Self::no_receipt(),
             SyncError::NotRegistered => Self::not_initialised(),
             SyncError::Revoked => Self::revoked(),
+            // Before the 403 arm: `authority_required` is a 403 that is not
+            // a revocation (PROTOCOL §11.4).
+            SyncError::Relay { code, .. }
+                if code == "authority_required" || code == "bad_authority_signature" =>
+            {
+                Self::new(
+                    exit::RECEIPT,
+                    "the relay needs this license's authority signature, which only the right \
+                     recovery receipt gives (the license has an authority key); nothing was changed",
+                )
+                .hint("give the receipt from your activation email (AZMX_RECEIPT or --receipt-file FILE)")
+            }
             SyncError::Relay { status, code, .. } if status == 403 || code == "revoked" => {
                 Self::revoked()
             }

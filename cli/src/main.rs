@@ -101,6 +101,10 @@ enum Cmd {
     Revoke {
         #[arg(value_name = "DEVICE_ID")]
         device_id: String,
+        /// On a license with an authority key the receipt signs the
+        /// revocation: read from --receipt-file or $AZMX_RECEIPT only.
+        #[command(flatten)]
+        receipt: ReceiptArgs,
     },
     /// Run and administer a relay (the same flags, environment variables
     /// and config file as `azmx-sync-relay`).
@@ -206,7 +210,7 @@ fn run(cmd: Cmd, ctx: &Ctx) -> CliResult {
         Cmd::Receipt(c) => commands::receipt::receipt(ctx, c),
         Cmd::AuthorityKey(a) => authority::authority_key(ctx, a),
         Cmd::Devices => devices::devices(ctx),
-        Cmd::Revoke { device_id } => devices::revoke(ctx, &device_id),
+        Cmd::Revoke { device_id, receipt } => devices::revoke(ctx, &device_id, &receipt),
         #[cfg(feature = "relay")]
         Cmd::Relay(a) => relay_cmd::run(ctx, a),
         #[cfg(feature = "relay")]

@@ -61,13 +61,34 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
     let receipt = receipt::read_checked(&a.receipt)?;
     receipt::warn_if_weak(&receipt, ctx.json);
     let dev = Device::create(&ctx.state_dir)?;
-    let device_id = dev
-        .engine
-        .register(&relay, &a.license_id, &a.license_key, &name)
-        .map_err(|e| CliError::from_sync(e, Some(&relay)))?;
+    // The receipt before `register`: on a license with an authority key
+    // (PROTOCOL §11) the engine compares the receipt's key with the
+    // license's and refuses a wrong receipt before registering anything.
     dev.engine
         .set_receipt(receipt)
         .map_err(|e| dev.sync_err(e))?;
+    let device_id = match dev
+        .engine
+        .register(&relay, &a.license_id, &a.license_key, &name)
+    {
+        Ok(id) => id,
+        Err(SyncError::WrongReceipt) => {
+            return Err(CliError::new(
+                exit::RECEIPT,
+                format!(
+                    "wrong recovery receipt: its license authority key is not the one license \
+                     {} has on the relay. Nothing was registered and nothing was changed",
+                    a.license_id
+                ),
+            )
+            .hint("run `azmx-sync init` again with the receipt from your activation email"));
+        }
+        Err(e) => return Err(CliError::from_sync(e, Some(&relay))),
+    };
+    let authority = dev.engine.license_authority_found();
+    if authority == Some(false) {
+        warn_no_authority(&a.license_id, ctx.json);
+    }
     match dev.engine.verify_receipt() {
         Ok(()) => {}
         Err(SyncError::WrongReceipt) => {
@@ -92,6 +113,9 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
             "licenseId": a.license_id,
             "stateDir": ctx.state_dir,
             "receiptChecked": true,
+            // true: the license has an authority key and this receipt's
+            // matched; false: it has none (PROTOCOL §11.6).
+            "licenseAuthority": authority,
         }));
         return Ok(());
     }
@@ -114,4 +138,20 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
         s.dim("(the receipt is never stored: sync, export and import ask for it again)")
     );
     Ok(())
+}
+
+/// PROTOCOL §11.5: a license without an authority key lets anyone holding
+/// the license key register and revoke devices.
+fn warn_no_authority(license_id: &str, json: bool) {
+    if json {
+        let v = json!({ "warning": { "code": "no_license_authority", "licenseId": license_id } });
+        eprintln!("{v}");
+        return;
+    }
+    eprintln!(
+        "{} license {license_id} has no authority key on the relay: anyone with the license \
+         key can register and revoke its devices. Ask the relay operator to set one: \
+         `azmx-sync authority-key --license-id {license_id}` prints it",
+        Style::stderr().yellow("warning:")
+    );
 }

@@ -49,7 +49,11 @@ pub(crate) fn verify(
             }))
             .unwrap_or_default();
             let blob = key.seal(&plaintext);
-            if client.keycheck_put(identity, device_id, &blob)? {
+            // Signed by the license authority too when the engine has its
+            // key (PROTOCOL §11.3); a license without one ignores it.
+            let authority = super::enrol::authority_for(engine, license_id);
+            let authority = authority.as_deref().map(|k| (k, license_id));
+            if client.keycheck_put(identity, device_id, &blob, authority)? {
                 remember(engine, &blob);
                 return Ok(());
             }

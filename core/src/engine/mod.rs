@@ -5,6 +5,7 @@
 
 mod bundle;
 mod cycle;
+mod enrol;
 mod error;
 mod events;
 mod export;
@@ -48,6 +49,7 @@ pub use state::{
 #[cfg(feature = "ureq-transport")]
 pub use ureq_transport::UreqTransport;
 
+use crate::authority::AuthorityKey;
 use crate::identity::DeviceIdentity;
 use crate::kdf::EnvelopeKey;
 use crate::merge::{StoreName, StoreSpec};
@@ -162,6 +164,9 @@ pub(crate) struct Inner {
     pub stores: Mutex<Vec<Registered>>,
     pub key: Mutex<KeySlot>,
     pub key_cv: Condvar,
+    /// The license authority key next to `key`, and a receipt given
+    /// before `register`.
+    pub authority: Mutex<enrol::AuthoritySlot>,
     pub keycheck_ok: AtomicBool,
     pub cycle_lock: Mutex<()>,
     pub state: Mutex<EngineState>,
@@ -204,6 +209,7 @@ impl SyncEngine {
                 stores: Mutex::new(Vec::new()),
                 key: Mutex::new(KeySlot::Empty),
                 key_cv: Condvar::new(),
+                authority: Mutex::new(enrol::AuthoritySlot::default()),
                 keycheck_ok: AtomicBool::new(false),
                 cycle_lock: Mutex::new(()),
                 state: Mutex::new(state),
@@ -248,6 +254,15 @@ impl SyncEngine {
 
     /// Registers this device with a relay (`/sync/init`). Idempotent for the
     /// same key: a retry after a crash returns the same device id.
+    ///
+    /// With a receipt for this license (given before, with
+    /// [`set_receipt`](Self::set_receipt), or derived for it already), the
+    /// license authority comes first (PROTOCOL §11.5): the relay's
+    /// authority key for the license is compared with the receipt's, a
+    /// different one is [`SyncError::WrongReceipt`] with nothing sent to
+    /// `init` and nothing written, and an equal one signs the registration.
+    /// A license without an authority key (or a relay from before §11)
+    /// registers as without a receipt.
     pub fn register(
         &self,
         relay_url: &str,
@@ -255,64 +270,18 @@ impl SyncEngine {
         license_key: &str,
         device_name: &str,
     ) -> Result<String, SyncError> {
-        crate::canonical::check_id("licenseId", license_id)?;
-        crate::canonical::check_name(device_name)?;
-        let client = self.client_for(relay_url, 0);
-        let device_id = client.init(&self.inner.identity, license_id, license_key, device_name)?;
-        {
-            // Under the state directory's lock, like a cycle, and from what
-            // is on disk: another process may be running a cycle on this
-            // directory, and its state (cursors, journal pages) must neither
-            // interleave with this save nor be overwritten by an older copy.
-            let _dir_lock = self.inner.dir.lock()?;
-            let mut st = lock(&self.inner.state);
-            *st = self.inner.dir.load()?;
-            let changed_license = st.license_id.as_deref() != Some(license_id);
-            if changed_license {
-                *st = EngineState::default();
-            }
-            st.relay_url = Some(relay_url.to_string());
-            st.license_id = Some(license_id.to_string());
-            st.device_id = Some(device_id.clone());
-            st.device_name = Some(device_name.to_string());
-            st.revoked = false;
-            st.clock_offset_secs = client.offset.load(Ordering::Relaxed);
-            self.inner.dir.save(&st)?;
-        }
-        self.emit(EventKind::Registered {
-            device_id: device_id.clone(),
-        });
-        Ok(device_id)
+        enrol::register(self, relay_url, license_id, license_key, device_name)
     }
 
-    /// Gives the engine the recovery receipt. The key is derived once, on a
-    /// background thread; the receipt is zeroized as soon as the key exists
-    /// and is never written anywhere.
+    /// Gives the engine the recovery receipt. Once the device is registered
+    /// the keys (envelope and license authority, one PBKDF2) are derived on
+    /// a background thread; the receipt is zeroized as soon as they exist
+    /// and is never written anywhere. Before [`register`](Self::register),
+    /// the receipt is kept in memory (zeroized on drop) until `register`
+    /// names the license, and checked there against the license's
+    /// authority key.
     pub fn set_receipt(&self, receipt: SecretString) -> Result<(), SyncError> {
-        let lid = lock(&self.inner.state)
-            .license_id
-            .clone()
-            .ok_or(SyncError::NotRegistered)?;
-        *lock(&self.inner.key) = KeySlot::Deriving;
-        self.inner.keycheck_ok.store(false, Ordering::SeqCst);
-        let inner = Arc::clone(&self.inner);
-        std::thread::Builder::new()
-            .name("azmx-kdf".into())
-            .spawn(move || {
-                let slot = match EnvelopeKey::derive_secret(receipt, &lid) {
-                    Ok(k) => KeySlot::Ready(Arc::new(k)),
-                    Err(e) => KeySlot::Failed(e.code().to_string()),
-                };
-                let ready = matches!(slot, KeySlot::Ready(_));
-                *lock(&inner.key) = slot;
-                inner.key_cv.notify_all();
-                if ready {
-                    let now = inner.config.clock.now_ms();
-                    inner.log.emit(now, EventKind::KeyReady);
-                }
-            })
-            .map_err(|e| SyncError::Config(format!("cannot start the key thread: {e}")))?;
-        Ok(())
+        enrol::set_receipt(self, receipt)
     }
 
     /// Gives the engine an envelope key the host already derived (with
@@ -326,7 +295,38 @@ impl SyncEngine {
     /// key check (`WrongReceipt`) before anything is pushed or applied.
     /// A derivation still running from an earlier `set_receipt` may replace
     /// it when it finishes: give a device one or the other.
+    /// This key has no license authority key next to it (revoking and the
+    /// first key-check on a license with one need
+    /// [`set_receipt_keys`](Self::set_receipt_keys)).
     pub fn set_envelope_key(&self, key: Arc<EnvelopeKey>) {
+        enrol::forget_authority(self);
+        self.install_envelope_key(key);
+    }
+
+    /// [`set_envelope_key`](Self::set_envelope_key) with the license
+    /// authority key too, both of one [`ReceiptKeys`](crate::ReceiptKeys)
+    /// derived by the host for `license_id` (one PBKDF2 for both). May come
+    /// before [`register`](Self::register), which then checks the
+    /// authority key against the license's as it would a receipt's.
+    pub fn set_receipt_keys(
+        &self,
+        license_id: &str,
+        envelope: Arc<EnvelopeKey>,
+        authority: Arc<AuthorityKey>,
+    ) {
+        enrol::set_keys(self, license_id, envelope, authority);
+    }
+
+    /// What the last [`register`](Self::register) of this engine found
+    /// about the license authority, when it had a receipt: `Some(true)` the
+    /// license has an authority key and the receipt's matched it (or
+    /// claimed it), `Some(false)` the license has none (anyone with the
+    /// license key can register and revoke devices), `None` not known.
+    pub fn license_authority_found(&self) -> Option<bool> {
+        enrol::relay_has_authority(self)
+    }
+
+    pub(crate) fn install_envelope_key(&self, key: Arc<EnvelopeKey>) {
         *lock(&self.inner.key) = KeySlot::Ready(key);
         self.inner.keycheck_ok.store(false, Ordering::SeqCst);
         self.inner.key_cv.notify_all();
@@ -454,7 +454,8 @@ impl SyncEngine {
             revoked: st.revoked,
             clock_offset_secs: st.clock_offset_secs,
             quarantine: st.quarantine.clone(),
-            receipt_set: !matches!(*lock(&self.inner.key), KeySlot::Empty),
+            receipt_set: !matches!(*lock(&self.inner.key), KeySlot::Empty)
+                || enrol::receipt_pending(self),
             integrity_problems: st.integrity.problems,
             last_integrity_problem: st.integrity.last_problem.clone(),
         }
@@ -473,8 +474,17 @@ impl SyncEngine {
 
     /// Revokes a device of this license (e.g. a lost laptop).
     pub fn revoke(&self, target_device_id: &str) -> Result<(), SyncError> {
-        let (client, device_id, _) = self.session()?;
-        client.revoke(&self.inner.identity, &device_id, target_device_id)
+        let (client, device_id, lid) = self.session()?;
+        // Signed by the license authority too when the engine has its key
+        // (PROTOCOL §11.3); a license without one ignores the header.
+        let authority = enrol::authority_for(self, &lid);
+        let authority = authority.as_deref().map(|k| (k, lid.as_str()));
+        client.revoke(
+            &self.inner.identity,
+            &device_id,
+            target_device_id,
+            authority,
+        )
     }
 
     /// Writes every store to an encrypted export file (see `docs/PROTOCOL.md`).

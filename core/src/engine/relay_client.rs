@@ -18,15 +18,25 @@ use std::time::Duration;
 use super::error::SyncError;
 use super::events::{ActivityLog, EventKind};
 use super::host::{Clock, HttpRequest, HttpResponse, HttpTransport};
+use crate::authority::AuthorityKey;
 use crate::canonical::SignedRequest;
+use crate::canonical_authority::AuthorityStatement;
 use crate::identity::DeviceIdentity;
 use crate::protocol::headers::{
-    CONTENT_TYPE, DEVICE_ID, JSON, OCTET_STREAM, RETRY_AFTER, SEQ, SHA256, SIGNATURE, TS,
+    AUTHORITY_SIGNATURE, CONTENT_TYPE, DEVICE_ID, JSON, OCTET_STREAM, RETRY_AFTER, SEQ, SHA256,
+    SIGNATURE, TS,
 };
 use crate::protocol::{
     routes, to_json, DeviceInfo, DevicesResponse, ErrorBody, ErrorCode, InitRequest, InitResponse,
     PruneRequest, PruneResponse, RevokeRequest,
 };
+
+mod authority;
+pub use authority::InitAuthority;
+
+/// The license authority key and the statement it signs for a request's
+/// `ts` (PROTOCOL §11.3): sent as `X-Authority-Signature`.
+type AuthorityHeader<'a> = Option<(&'a AuthorityKey, &'a dyn Fn(i64) -> AuthorityStatement)>;
 
 /// Network attempts per request before giving up for this cycle.
 const NETWORK_ATTEMPTS: u32 = 3;
@@ -166,6 +176,20 @@ impl RelayClient {
         make: &dyn Fn(i64) -> (SignedRequest, Vec<(String, String)>),
         body: &[u8],
     ) -> Result<Result<HttpResponse, Refusal>, SyncError> {
+        self.signed_with(identity, method, path, make, None, body)
+    }
+
+    /// [`signed`](Self::signed), plus the license authority's signature
+    /// over its statement of the same `ts` when `authority` is given.
+    fn signed_with(
+        &self,
+        identity: &DeviceIdentity,
+        method: &str,
+        path: &str,
+        make: &dyn Fn(i64) -> (SignedRequest, Vec<(String, String)>),
+        authority: AuthorityHeader,
+        body: &[u8],
+    ) -> Result<Result<HttpResponse, Refusal>, SyncError> {
         for attempt in 0..2 {
             let (req, extra) = make(self.now_secs());
             let sig = identity.sign(&req)?;
@@ -175,6 +199,12 @@ impl RelayClient {
             ];
             if let Some(id) = req.device_id() {
                 headers.push((DEVICE_ID.to_string(), id.to_string()));
+            }
+            if let Some((key, statement)) = authority {
+                headers.push((
+                    AUTHORITY_SIGNATURE.to_string(),
+                    key.sign(&statement(req.ts()))?,
+                ));
             }
             headers.extend(extra);
             let http = HttpRequest {
@@ -273,6 +303,7 @@ impl RelayClient {
         license_id: &str,
         license_key: &str,
         device_name: &str,
+        authority: &InitAuthority,
     ) -> Result<String, SyncError> {
         for attempt in 0..2 {
             let ts = self.now_secs();
@@ -282,18 +313,18 @@ impl RelayClient {
                 device_name: device_name.into(),
                 ts,
             };
-            let body = InitRequest {
+            let mut body = InitRequest {
                 license_id: license_id.into(),
                 license_key: license_key.into(),
                 public_key: identity.public_key(),
                 device_name: device_name.into(),
                 ts,
                 signature: identity.sign(&req)?,
-                // The license authority (PROTOCOL §11) is not sent yet.
                 authority_signature: None,
                 authority_key: None,
                 authority_claim: None,
             };
+            authority.fill(&mut body)?;
             let resp = self.send_raw(&HttpRequest {
                 method: "POST".into(),
                 url: self.url(routes::INIT),
@@ -447,11 +478,14 @@ impl RelayClient {
     }
 
     /// Sets the key-check blob; `Ok(false)` when another device set it first.
+    /// `authority` (the key and the license id) signs
+    /// `authority-keycheck` (PROTOCOL §11.3) when the engine has it.
     pub fn keycheck_put(
         &self,
         identity: &DeviceIdentity,
         device_id: &str,
         blob: &[u8],
+        authority: Option<(&AuthorityKey, &str)>,
     ) -> Result<bool, SyncError> {
         let sha = crate::integrity::sha256_hex(blob);
         let make = |ts| {
@@ -464,7 +498,13 @@ impl RelayClient {
                 vec![(SHA256.to_string(), sha.clone())],
             )
         };
-        match self.signed(identity, "PUT", routes::KEYCHECK, &make, blob)? {
+        let statement = |ts| AuthorityStatement::SetKeycheck {
+            license_id: authority.map(|a| a.1).unwrap_or_default().into(),
+            sha256: sha.clone(),
+            ts,
+        };
+        let auth: AuthorityHeader = authority.map(|a| (a.0, &statement as _));
+        match self.signed_with(identity, "PUT", routes::KEYCHECK, &make, auth, blob)? {
             Ok(_) => Ok(true),
             Err(r) if r.is(ErrorCode::KeycheckExists) => Ok(false),
             Err(r) => Err(self.fail(r)),
@@ -496,11 +536,14 @@ impl RelayClient {
         }
     }
 
+    /// `authority` as for [`keycheck_put`](Self::keycheck_put), signing
+    /// `authority-revoke`.
     pub fn revoke(
         &self,
         identity: &DeviceIdentity,
         device_id: &str,
         target: &str,
+        authority: Option<(&AuthorityKey, &str)>,
     ) -> Result<(), SyncError> {
         let make = |ts| {
             (
@@ -516,7 +559,13 @@ impl RelayClient {
             target_device_id: target.into(),
         })
         .unwrap_or_default();
-        match self.signed(identity, "POST", routes::REVOKE, &make, &body)? {
+        let statement = |ts| AuthorityStatement::RevokeDevice {
+            license_id: authority.map(|a| a.1).unwrap_or_default().into(),
+            target_device_id: target.into(),
+            ts,
+        };
+        let auth: AuthorityHeader = authority.map(|a| (a.0, &statement as _));
+        match self.signed_with(identity, "POST", routes::REVOKE, &make, auth, &body)? {
             Ok(_) => Ok(()),
             Err(r) => Err(self.fail(r)),
         }
@@ -573,92 +622,4 @@ fn parse_json<T: serde::de::DeserializeOwned>(resp: &HttpResponse) -> Result<T, 
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    use super::*;
-    use crate::engine::host::{HostError, SystemClock};
-
-    /// Answers every request with the next canned answer, counting sends.
-    struct Canned(Mutex<Vec<HttpResponse>>, AtomicI64);
-
-    impl HttpTransport for Canned {
-        fn send(&self, _r: HttpRequest) -> Result<HttpResponse, HostError> {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            let mut v = self.0.lock().unwrap();
-            Ok(if v.len() > 1 {
-                v.remove(0)
-            } else {
-                v[0].clone()
-            })
-        }
-    }
-
-    fn answer(status: u16, code: &str, retry: Option<&str>) -> HttpResponse {
-        let mut headers = BTreeMap::new();
-        if let Some(r) = retry {
-            headers.insert("retry-after".to_string(), r.to_string());
-        }
-        HttpResponse {
-            status,
-            headers,
-            body: format!(r#"{{"error":"{code}","message":"m"}}"#).into_bytes(),
-        }
-    }
-
-    fn push_with(answers: Vec<HttpResponse>) -> (Result<PushOutcome, SyncError>, i64) {
-        let t = Arc::new(Canned(Mutex::new(answers), AtomicI64::new(0)));
-        let c = RelayClient {
-            transport: t.clone(),
-            base_url: "http://relay".into(),
-            clock: Arc::new(SystemClock { offset_ms: 0 }),
-            offset: AtomicI64::new(0),
-            log: Arc::new(ActivityLog::new(None)),
-        };
-        let id = DeviceIdentity::from_seed_for_vectors([7; 32]);
-        let r = c.push(&id, "dev_a", 1, &"0".repeat(64), b"blob");
-        (r, t.1.load(Ordering::SeqCst))
-    }
-
-    /// Issue 13: the relay's `503 busy` is a slow-down, not a failure: a
-    /// short `Retry-After` is waited out and the same push sent again; a
-    /// long one ends the cycle as `RateLimited` (the push stays queued).
-    #[test]
-    fn busy_is_retried_like_a_rate_limit() {
-        let (r, sends) = push_with(vec![answer(503, "busy", Some("1")), answer(201, "", None)]);
-        assert!(matches!(r, Ok(PushOutcome::Stored)), "{:?}", r.err());
-        assert_eq!(sends, 2);
-        let (r, sends) = push_with(vec![answer(503, "busy", Some("60"))]);
-        assert!(
-            matches!(
-                r,
-                Err(SyncError::RateLimited {
-                    retry_after_secs: 60
-                })
-            ),
-            "{:?}",
-            r.err()
-        );
-        assert_eq!(sends, 1);
-        // Another 503 (a failed store, a proxy) is not a slow-down.
-        let (r, _) = push_with(vec![answer(503, "storage_failed", Some("1"))]);
-        assert!(
-            matches!(&r, Err(SyncError::Relay { status: 503, code, .. }) if code == "storage_failed"),
-            "{:?}",
-            r.err()
-        );
-    }
-
-    /// Issue 13: a full license quota reaches the host with its code.
-    #[test]
-    fn quota_exceeded_is_a_typed_relay_refusal() {
-        let (r, sends) = push_with(vec![answer(507, "quota_exceeded", None)]);
-        assert!(
-            matches!(&r, Err(SyncError::Relay { status: 507, code, .. }) if code == "quota_exceeded"),
-            "{:?}",
-            r.err()
-        );
-        assert_eq!(sends, 1);
-    }
-}
+mod tests;

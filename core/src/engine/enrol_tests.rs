@@ -1,0 +1,236 @@
+//! The receipt before `register` and the license authority (PROTOCOL
+//! §11.5), against a scripted relay.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use secrecy::SecretString;
+
+use crate::authority::ReceiptKeys;
+use crate::canonical_authority::AuthorityStatement;
+use crate::engine::host::{HostError, HttpRequest, HttpResponse, HttpTransport};
+use crate::engine::{EngineConfig, SyncEngine, SyncError, STATE_FILE};
+use crate::protocol::headers::AUTHORITY_SIGNATURE;
+use crate::protocol::{routes, InitRequest};
+
+const LID: &str = "lic_a";
+const RECEIPT: &str = "receipt-one";
+
+/// The receipt's keys, derived once for all tests (PBKDF2 is slow on purpose).
+fn keys() -> &'static ReceiptKeys {
+    static KEYS: OnceLock<ReceiptKeys> = OnceLock::new();
+    KEYS.get_or_init(|| ReceiptKeys::derive(RECEIPT, LID).unwrap())
+}
+
+/// A relay that knows `GET /sync/authority` when `authority` is `Some`
+/// (an older relay answers 404), registers every `init` as `dev_1` and
+/// accepts revocations; it records every request.
+struct Relay {
+    authority: Option<Option<String>>,
+    seen: Mutex<Vec<HttpRequest>>,
+}
+
+impl Relay {
+    fn new(authority: Option<Option<String>>) -> Arc<Self> {
+        Arc::new(Self {
+            authority,
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+    fn paths(&self) -> Vec<String> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .map(|r| format!("{} {}", r.method, r.url.trim_start_matches("http://relay")))
+            .collect()
+    }
+    fn last(&self, path: &str) -> HttpRequest {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .rev()
+            .find(|r| r.url.ends_with(path))
+            .cloned()
+            .unwrap()
+    }
+}
+
+fn ask() -> String {
+    format!("GET {}", routes::AUTHORITY)
+}
+
+fn init() -> String {
+    format!("POST {}", routes::INIT)
+}
+
+fn json(status: u16, v: serde_json::Value) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: BTreeMap::new(),
+        body: v.to_string().into_bytes(),
+    }
+}
+
+impl HttpTransport for Relay {
+    fn send(&self, r: HttpRequest) -> Result<HttpResponse, HostError> {
+        self.seen.lock().unwrap().push(r.clone());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        Ok(match r.url.trim_start_matches("http://relay") {
+            routes::AUTHORITY => match &self.authority {
+                None => json(404, serde_json::json!({"error":"not_found","message":"m"})),
+                Some(key) => json(
+                    200,
+                    serde_json::json!({"licenseId": LID, "authorityKey": key, "claimOpen": false,
+                                       "serverTime": now}),
+                ),
+            },
+            routes::INIT => json(
+                201,
+                serde_json::json!({"deviceId":"dev_1","serverTime":now}),
+            ),
+            _ => json(200, serde_json::json!({})),
+        })
+    }
+}
+
+fn engine(relay: &Arc<Relay>) -> (SyncEngine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path());
+    config.persist_activity = false;
+    let e = SyncEngine::new(config, relay.clone()).unwrap();
+    (e, dir)
+}
+
+fn register(e: &SyncEngine) -> Result<String, SyncError> {
+    e.register("http://relay", LID, "license-key", "laptop")
+}
+
+fn header<'a>(r: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn a_receipt_before_register_is_kept_then_signs_the_registration() {
+    let public = keys().authority.public_key();
+    let relay = Relay::new(Some(Some(public.to_string())));
+    let (e, _dir) = engine(&relay);
+    e.set_receipt(SecretString::from(RECEIPT)).unwrap();
+    // Kept, not derived: the license id is not known yet.
+    assert!(e.status().receipt_set);
+    assert!(matches!(
+        *e.inner.key.lock().unwrap(),
+        super::KeySlot::Empty
+    ));
+    assert!(relay.paths().is_empty(), "nothing sent before register");
+
+    assert_eq!(register(&e).unwrap(), "dev_1");
+    assert_eq!(relay.paths(), [ask(), init()]);
+    let asked = relay.last(routes::AUTHORITY);
+    assert_eq!(header(&asked, "X-License-Id"), Some(LID));
+    assert_eq!(header(&asked, "X-License-Key"), Some("license-key"));
+    let init: InitRequest = serde_json::from_slice(&relay.last(routes::INIT).body).unwrap();
+    let statement = AuthorityStatement::RegisterDevice {
+        license_id: LID.into(),
+        public_key: e.public_key(),
+        device_name: "laptop".into(),
+        ts: init.ts,
+    };
+    public
+        .verify(
+            &statement,
+            init.authority_signature.as_deref().unwrap(),
+            init.ts,
+            300,
+        )
+        .unwrap();
+    assert_eq!((init.authority_key, init.authority_claim), (None, None));
+    // The envelope key is where `set_receipt` would have put it.
+    assert_eq!(*e.key().unwrap(), keys().envelope);
+    assert_eq!(e.license_authority_found(), Some(true));
+
+    // Revoking another device is signed by the authority too.
+    e.revoke("dev_2").unwrap();
+    let revoke = relay.last(routes::REVOKE);
+    let ts: i64 = header(&revoke, "X-Ts").unwrap().parse().unwrap();
+    let statement = AuthorityStatement::RevokeDevice {
+        license_id: LID.into(),
+        target_device_id: "dev_2".into(),
+        ts,
+    };
+    public
+        .verify(
+            &statement,
+            header(&revoke, AUTHORITY_SIGNATURE).unwrap(),
+            ts,
+            300,
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_wrong_receipt_is_refused_before_init_and_writes_nothing() {
+    let relay = Relay::new(Some(Some(keys().authority.public_key().to_string())));
+    let (e, dir) = engine(&relay);
+    e.set_receipt(SecretString::from("not-the-receipt"))
+        .unwrap();
+    assert!(matches!(register(&e), Err(SyncError::WrongReceipt)));
+    assert_eq!(relay.paths(), [ask()], "no init sent");
+    assert!(!dir.path().join(STATE_FILE).exists(), "no state saved");
+    assert_eq!(e.device_id(), None);
+    // The wrong receipt's keys are gone: nothing can sync with them.
+    assert!(!e.status().receipt_set);
+    assert!(matches!(e.key(), Err(SyncError::NoReceipt)));
+}
+
+#[test]
+fn register_without_a_receipt_is_v1() {
+    let relay = Relay::new(Some(Some(keys().authority.public_key().to_string())));
+    let (e, _dir) = engine(&relay);
+    register(&e).unwrap();
+    assert_eq!(relay.paths(), [init()], "no authority asked");
+    let body = String::from_utf8(relay.last(routes::INIT).body).unwrap();
+    assert!(!body.contains("authority"), "{body}");
+    assert_eq!(e.license_authority_found(), None);
+    // The old order: the receipt after register derives both keys; the
+    // revocation then carries the authority signature (ignored by a
+    // license without a key).
+    e.set_receipt(SecretString::from(RECEIPT)).unwrap();
+    assert_eq!(*e.key().unwrap(), keys().envelope);
+    e.revoke("dev_2").unwrap();
+    assert!(header(&relay.last(routes::REVOKE), AUTHORITY_SIGNATURE).is_some());
+}
+
+#[test]
+fn a_license_without_authority_or_an_older_relay_registers_as_v1() {
+    for authority in [Some(None), None] {
+        let relay = Relay::new(authority.clone());
+        let (e, _dir) = engine(&relay);
+        e.set_receipt(SecretString::from(RECEIPT)).unwrap();
+        register(&e).unwrap();
+        assert_eq!(relay.paths(), [ask(), init()], "{authority:?}");
+        let body = String::from_utf8(relay.last(routes::INIT).body).unwrap();
+        assert!(!body.contains("authority"), "{authority:?}: {body}");
+        assert_eq!(e.license_authority_found(), Some(false));
+        assert_eq!(*e.key().unwrap(), keys().envelope);
+    }
+}
+
+#[test]
+fn host_derived_keys_before_register_are_checked_like_a_receipt() {
+    let other = ReceiptKeys::derive("another-receipt", LID).unwrap();
+    let relay = Relay::new(Some(Some(keys().authority.public_key().to_string())));
+    let (e, _dir) = engine(&relay);
+    e.set_receipt_keys(LID, Arc::new(other.envelope), Arc::new(other.authority));
+    assert!(matches!(register(&e), Err(SyncError::WrongReceipt)));
+    assert_eq!(relay.paths(), [ask()]);
+    // A key given alone has no authority partner: v1, as before.
+    e.set_envelope_key(Arc::new(
+        crate::kdf::EnvelopeKey::derive(RECEIPT, LID).unwrap(),
+    ));
+    register(&e).unwrap();
+    assert_eq!(relay.paths().last(), Some(&init()));
+}
