@@ -43,6 +43,34 @@ pub fn run(ctx: &Ctx, args: RelayArgs) -> CliResult {
                 println!("{}", cmd::license_added_line(&license_id, &key));
             }
         }
+        Outcome::AuthorityKeySet {
+            license_id,
+            authority_key,
+            fingerprint,
+            changed,
+        } => {
+            if ctx.json {
+                println!(
+                    "{}",
+                    json!({ "licenseId": license_id, "authorityKey": authority_key,
+                            "fingerprint": fingerprint, "changed": changed })
+                );
+            } else {
+                let line =
+                    cmd::authority_key_set_line(&license_id, &authority_key, &fingerprint, changed);
+                println!("{line}");
+            }
+        }
+        Outcome::Licenses { licenses } => {
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&licenses).unwrap_or_default()
+                );
+            } else {
+                println!("{}", cmd::license_lines(&licenses));
+            }
+        }
         Outcome::Devices {
             license_id,
             devices: list,

@@ -27,11 +27,17 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 mod api;
+mod licenses;
 pub use api::fuzzing; // doc(hidden): for the fuzz targets in fuzz/ only
 pub mod cmd;
 mod ratelimit;
 pub mod storage;
 
+pub use licenses::{
+    add_license, add_license_postgres, add_license_postgres_with_authority,
+    add_license_with_authority, licenses, licenses_postgres, set_authority_key,
+    set_authority_key_postgres, LicenseInfo,
+};
 pub use storage::{
     DeviceInfo, Durability, PostgresStorage, Quota, SqliteStorage, Storage, StorageError,
 };
@@ -86,7 +92,7 @@ impl Clock {
     }
 }
 
-fn system_now() -> i64 {
+pub(crate) fn system_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -410,26 +416,6 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-/// Creates license `license_id` in the store under `data_dir` (usable
-/// while a relay runs on it, or without one) and returns its new license
-/// key: 32 random bytes, unpadded base64url. Only the key's SHA-256 is
-/// stored; the key cannot be shown again.
-pub fn add_license(data_dir: &Path, license_id: &str) -> Result<String, RelayError> {
-    azmx_sync_core::canonical::check_id("licenseId", license_id)
-        .map_err(|e| RelayError::InvalidLicenseId(e.to_string()))?;
-    let key = azmx_sync_core::b64::encode(&random_bytes::<32>());
-    let storage = SqliteStorage::open(data_dir)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let r = rt.block_on(storage.add_license(license_id, sha256(key.as_bytes()), system_now()));
-    match r {
-        Ok(()) => Ok(key),
-        Err(StorageError::LicenseExists) => Err(RelayError::LicenseExists(license_id.into())),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Per-device metadata of a license, read straight from the store under
 /// `data_dir` (the same shape as `GET /admin/licenses/{lid}/devices`).
 pub fn admin_devices(data_dir: &Path, license_id: &str) -> Result<Vec<DeviceInfo>, RelayError> {
@@ -437,7 +423,7 @@ pub fn admin_devices(data_dir: &Path, license_id: &str) -> Result<Vec<DeviceInfo
         .ok_or_else(|| RelayError::UnknownLicense(license_id.into()))
 }
 
-fn with_postgres<T>(
+pub(crate) fn with_postgres<T>(
     database_url: &str,
     f: impl AsyncFnOnce(&PostgresStorage) -> Result<T, RelayError>,
 ) -> Result<T, RelayError> {
@@ -452,24 +438,6 @@ fn with_postgres<T>(
     rt.block_on(async {
         let s = PostgresStorage::connect_with(database_url, None, 1).await?;
         f(&s).await
-    })
-}
-
-/// Like [`add_license`], in the PostgreSQL database at `database_url`
-/// (creating the schema if needed).
-pub fn add_license_postgres(database_url: &str, license_id: &str) -> Result<String, RelayError> {
-    azmx_sync_core::canonical::check_id("licenseId", license_id)
-        .map_err(|e| RelayError::InvalidLicenseId(e.to_string()))?;
-    let key = azmx_sync_core::b64::encode(&random_bytes::<32>());
-    with_postgres(database_url, async |s| {
-        match s
-            .add_license(license_id, sha256(key.as_bytes()), system_now())
-            .await
-        {
-            Ok(()) => Ok(key),
-            Err(StorageError::LicenseExists) => Err(RelayError::LicenseExists(license_id.into())),
-            Err(e) => Err(e.into()),
-        }
     })
 }
 

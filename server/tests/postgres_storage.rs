@@ -55,7 +55,7 @@ azmx_sync_relay::storage_conformance_tests!(fresh);
 const T0: i64 = 1_700_000_000;
 
 async fn setup(s: &dyn Storage, lid: &str, devices: &[&str]) {
-    s.add_license(lid, [9; 32], T0).await.unwrap();
+    s.add_license(lid, [9; 32], None, T0).await.unwrap();
     for d in devices {
         let r = s
             .register_device(NewDevice {
@@ -211,7 +211,10 @@ async fn concurrent_startup_creates_the_schema_once() {
     for t in tasks {
         stores.push(t.await.unwrap());
     }
-    stores[0].add_license("lic", [1; 32], T0).await.unwrap();
+    stores[0]
+        .add_license("lic", [1; 32], None, T0)
+        .await
+        .unwrap();
     let again = pg(&url, &schema).await;
     assert_eq!(again.license_key_hash("lic").await.unwrap(), Some([1; 32]));
 }

@@ -33,7 +33,7 @@ async fn acknowledged_pushes_survive_reopen_and_settings_are_durable() {
     let data = dir.path().join("data");
     {
         let s = SqliteStorage::open(&data).unwrap();
-        s.add_license("lic", [3; 32], 1).await.unwrap();
+        s.add_license("lic", [3; 32], None, 1).await.unwrap();
         s.register_device(NewDevice {
             license_id: "lic".into(),
             device_id: "dev_1".into(),
@@ -236,4 +236,7 @@ fn opens_a_schema_1_database() {
     let next = positions(&s, "lic_a", "a2", after[0].1);
     assert_eq!(next.len(), 1);
     assert!(next[0].1 > after[0].1);
+    // Schema 3: the migrated licenses have no authority key, and take one.
+    assert!(rt.block_on(s.set_authority_key("lic_a", "k")).unwrap());
+    assert!(!rt.block_on(s.set_authority_key("lic_a", "k")).unwrap());
 }

@@ -6,12 +6,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use azmx_sync_core::canonical::{check_skew, verify_signature, SignedRequest};
+use azmx_sync_core::canonical_authority::AuthorityStatement;
 use azmx_sync_core::protocol::{
     DevicesResponse, InitRequest, InitResponse, PruneRequest, PruneResponse, RevokeRequest,
     RevokeResponse,
 };
-use subtle::ConstantTimeEq;
 
+use super::authority::check_init;
 use super::error::{json_response, ApiError, ApiResult};
 use super::parse::{read_json, sig_headers};
 use super::AppState;
@@ -26,18 +27,11 @@ pub(crate) async fn init(State(st): State<Arc<AppState>>, h: HeaderMap, body: Bo
         ts: b.ts,
     };
     let canonical = req.canonical()?;
-    // License: unknown id and wrong key are the same answer; the comparison
-    // is constant-time over SHA-256 digests (a dummy one for unknown ids).
-    let stored = st.storage.license_key_hash(&b.license_id).await?;
-    let given = crate::sha256(b.license_key.as_bytes());
-    let expected = stored.unwrap_or([0xa5; 32]);
-    let key_ok: bool = given.ct_eq(&expected).into();
-    if !(key_ok && stored.is_some()) {
-        return Err(ApiError::bad_license());
-    }
+    let license = st.license_with_key(&b.license_id, &b.license_key).await?;
     verify_signature(&b.public_key, canonical.as_bytes(), &b.signature)?;
     let now = st.now();
     check_skew(b.ts, now, st.limits.max_skew_secs).map_err(|e| st.clock_skew(e, now))?;
+    check_init(&license, &b, now, st.limits.max_skew_secs)?;
     st.rate_limit(&format!("license:{}", b.license_id))?;
     let new_id = format!("dev_{}", hex::encode(crate::random_bytes::<8>()));
     let reg = st
@@ -74,13 +68,24 @@ pub(crate) async fn init(State(st): State<Arc<AppState>>, h: HeaderMap, body: Bo
 
 pub(crate) async fn revoke(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
     let b: RevokeRequest = read_json(&h, body).await?;
+    let sh = sig_headers(&h)?;
     let dev = st
-        .live_device(&sig_headers(&h)?, |device_id, ts| SignedRequest::Revoke {
+        .live_device(&sh, |device_id, ts| SignedRequest::Revoke {
             device_id,
             target_device_id: b.target_device_id.clone(),
             ts,
         })
         .await?;
+    st.require_authority(
+        &dev.license_id,
+        &h,
+        AuthorityStatement::RevokeDevice {
+            license_id: dev.license_id.clone(),
+            target_device_id: b.target_device_id.clone(),
+            ts: sh.ts,
+        },
+    )
+    .await?;
     let now = st.now();
     if !st
         .storage

@@ -1,5 +1,6 @@
 //! HTTP layer: the router and the shared state. Parsing is in [`parse`],
-//! authentication in [`auth`], error answers in [`error`], the handlers in
+//! authentication in [`auth`], the license authority (PROTOCOL §11) in
+//! [`authority`], error answers in [`error`], the handlers in
 //! [`sync`], [`devices`] and [`admin`]. Every rule about what is stored
 //! lives in [`crate::storage`]; every route, header and body shape in
 //! [`azmx_sync_core::protocol`].
@@ -11,6 +12,7 @@
 mod admin;
 mod admission;
 mod auth;
+mod authority;
 mod devices;
 mod error;
 mod parse;
@@ -195,6 +197,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(routes::HEALTHZ, get(admin::healthz))
         .route(routes::INIT, post(devices::init))
+        .route(routes::AUTHORITY, get(authority::authority))
         .route(routes::PUSH, post(sync::push))
         .route(routes::PULL, get(sync::pull))
         .route(routes::BLOB, get(sync::blob))

@@ -7,6 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use azmx_sync_core::canonical::SignedRequest;
+use azmx_sync_core::canonical_authority::AuthorityStatement;
 use azmx_sync_core::protocol::{
     headers, ErrorCode, KeycheckPutResponse, PullItem, PullPage, PushResponse,
 };
@@ -185,6 +186,16 @@ async fn keycheck_put_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body
             ts,
         })
         .await?;
+    st.require_authority(
+        &dev.license_id,
+        h,
+        AuthorityStatement::SetKeycheck {
+            license_id: dev.license_id.clone(),
+            sha256: sha256.to_string(),
+            ts: sh.ts,
+        },
+    )
+    .await?;
     let data = read_checked_body(h, slot, MAX_KEYCHECK_BYTES, sha256).await?;
     let now = st.now();
     match st

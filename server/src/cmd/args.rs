@@ -61,7 +61,33 @@ pub enum RelayCmd {
 pub enum LicenseCmd {
     /// Create a license; prints its key once, as the last word (only a hash
     /// is stored).
-    Add(LicenseArgs),
+    Add(LicenseAddArgs),
+    /// Set or replace a license's authority public key (PROTOCOL §11.4);
+    /// a changed key deletes the license's key-check blob.
+    SetAuthorityKey(SetAuthorityKeyArgs),
+    /// Every license, marking those without an authority key.
+    List(StoreArgs),
+}
+
+#[derive(Args)]
+pub struct LicenseAddArgs {
+    #[command(flatten)]
+    pub license: LicenseArgs,
+    /// The license authority's public key (base64url, printed by
+    /// `azmx-sync authority-key`): registering, revoking and setting the
+    /// key check then need the receipt holder's signature. Without it,
+    /// anyone with the license key can do all three.
+    #[arg(long, value_name = "KEY")]
+    pub authority_key: Option<String>,
+}
+
+#[derive(Args)]
+pub struct SetAuthorityKeyArgs {
+    #[command(flatten)]
+    pub license: LicenseArgs,
+    /// The license authority's public key (base64url).
+    #[arg(value_name = "KEY")]
+    pub authority_key: String,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +212,17 @@ mod tests {
                 "0",
             ],
             &["r", "--log-format", "json", "license", "add", "lic"],
+            &["r", "license", "add", "lic", "--authority-key", "k"],
+            &[
+                "r",
+                "license",
+                "set-authority-key",
+                "lic",
+                "k",
+                "--data-dir",
+                "d",
+            ],
+            &["r", "license", "list", "--data-dir", "d"],
         ] {
             assert!(RelayCli::try_parse_from(args).is_ok(), "{args:?}");
         }

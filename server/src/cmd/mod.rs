@@ -9,9 +9,11 @@ mod error;
 mod run;
 
 pub use args::{
-    AdminCmd, DurabilityArg, LicenseArgs, LicenseCmd, LogFormat, RelayArgs, RelayCli, RelayCmd,
-    ServeArgs, StoreArgs,
+    AdminCmd, DurabilityArg, LicenseAddArgs, LicenseArgs, LicenseCmd, LogFormat, RelayArgs,
+    RelayCli, RelayCmd, ServeArgs, SetAuthorityKeyArgs, StoreArgs,
 };
 pub use config::{Store, DEFAULT_LISTEN};
 pub use error::CmdError;
-pub use run::{execute, init_logging, license_added_line, run, Outcome};
+pub use run::{
+    authority_key_set_line, execute, init_logging, license_added_line, license_lines, run, Outcome,
+};

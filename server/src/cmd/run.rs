@@ -5,11 +5,18 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use super::args::{AdminCmd, LicenseArgs, LicenseCmd, LogFormat, RelayArgs, RelayCmd, ServeArgs};
+use azmx_sync_core::authority::AuthorityPublicKey;
+
+use super::args::{
+    AdminCmd, LicenseAddArgs, LicenseArgs, LicenseCmd, LogFormat, RelayArgs, RelayCmd, ServeArgs,
+    SetAuthorityKeyArgs, StoreArgs,
+};
 use super::config::Store;
 use super::error::CmdError;
 use crate::{
-    add_license, add_license_postgres, admin_devices, admin_devices_postgres, DeviceInfo, Relay,
+    add_license_postgres_with_authority, add_license_with_authority, admin_devices,
+    admin_devices_postgres, licenses, licenses_postgres, set_authority_key,
+    set_authority_key_postgres, DeviceInfo, LicenseInfo, Relay,
 };
 
 /// What a command did, for the front end to print.
@@ -19,6 +26,16 @@ pub enum Outcome {
     Stopped,
     /// `license add`: the key, to be shown once.
     LicenseAdded { license_id: String, key: String },
+    /// `license set-authority-key`: the key now set; `changed` is false
+    /// when the license already had it.
+    AuthorityKeySet {
+        license_id: String,
+        authority_key: String,
+        fingerprint: String,
+        changed: bool,
+    },
+    /// `license list`: every license.
+    Licenses { licenses: Vec<LicenseInfo> },
     /// `devices`: per-device metadata of a license.
     Devices {
         license_id: String,
@@ -39,6 +56,18 @@ impl Outcome {
         match self {
             Self::Stopped => None,
             Self::LicenseAdded { license_id, key } => Some(license_added_line(license_id, key)),
+            Self::AuthorityKeySet {
+                license_id,
+                authority_key,
+                fingerprint,
+                changed,
+            } => Some(authority_key_set_line(
+                license_id,
+                authority_key,
+                fingerprint,
+                *changed,
+            )),
+            Self::Licenses { licenses } => Some(license_lines(licenses)),
             Self::Devices { devices, .. } => {
                 // Through a `Value`, so keys come out sorted as they always have.
                 serde_json::to_value(DevicesBody { devices })
@@ -52,6 +81,43 @@ impl Outcome {
 /// The line `license add` prints; the key is its last word.
 pub fn license_added_line(license_id: &str, key: &str) -> String {
     format!("license {license_id} created; store this key now, it is not shown again: {key}")
+}
+
+/// What `license set-authority-key` prints.
+pub fn authority_key_set_line(
+    license_id: &str,
+    authority_key: &str,
+    fingerprint: &str,
+    changed: bool,
+) -> String {
+    if changed {
+        format!(
+            "license {license_id}: authority key set to {authority_key} (fingerprint \
+             {fingerprint}); its key-check blob was deleted, the next device with the receipt \
+             sets it again"
+        )
+    } else {
+        format!("license {license_id} already has authority key {authority_key}; nothing changed")
+    }
+}
+
+/// What `license list` prints: one line per license, its id and its
+/// authority key or `no authority` (PROTOCOL §11.6).
+pub fn license_lines(licenses: &[LicenseInfo]) -> String {
+    if licenses.is_empty() {
+        return "no licenses".into();
+    }
+    licenses
+        .iter()
+        .map(|l| match &l.authority_key {
+            Some(k) => format!("{}\tauthority {k}", l.license_id),
+            None => format!(
+                "{}\tno authority (the license key alone may register and revoke devices)",
+                l.license_id
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs a command and prints its outcome as the relay binary does.
@@ -68,18 +134,68 @@ pub fn execute(args: RelayArgs) -> Result<Outcome, CmdError> {
     init_logging(args.log_format);
     match args.cmd {
         RelayCmd::Serve(a) => serve(&a),
-        RelayCmd::License(LicenseCmd::Add(a)) => {
-            let key = match a.store.store()? {
-                Store::Postgres(url) => add_license_postgres(&url, &a.license_id)?,
-                Store::Sqlite(dir) => add_license(&dir, &a.license_id)?,
-            };
-            Ok(Outcome::LicenseAdded {
-                license_id: a.license_id,
-                key,
-            })
-        }
+        RelayCmd::License(LicenseCmd::Add(a)) => license_add(a),
+        RelayCmd::License(LicenseCmd::SetAuthorityKey(a)) => license_set_authority_key(a),
+        RelayCmd::License(LicenseCmd::List(store)) => license_list(&store),
         RelayCmd::Devices(a) | RelayCmd::Admin(AdminCmd::Devices(a)) => devices(a),
     }
+}
+
+/// An operator-typed authority key, refused with the reason when it is not
+/// one (PROTOCOL §11.1: canonical base64url of a 32-byte point that is not
+/// small-order).
+fn authority_key_arg(text: &str) -> Result<AuthorityPublicKey, CmdError> {
+    AuthorityPublicKey::parse(text.trim()).map_err(|e| {
+        CmdError::usage(format!("invalid authority key: {e}"))
+            .hint("use the key `azmx-sync authority-key --license-id LID` prints")
+    })
+}
+
+fn license_add(a: LicenseAddArgs) -> Result<Outcome, CmdError> {
+    let auth = a
+        .authority_key
+        .as_deref()
+        .map(authority_key_arg)
+        .transpose()?;
+    let lid = a.license.license_id;
+    let key = match a.license.store.store()? {
+        Store::Postgres(url) => add_license_postgres_with_authority(&url, &lid, auth.as_ref())?,
+        Store::Sqlite(dir) => add_license_with_authority(&dir, &lid, auth.as_ref())?,
+    };
+    if auth.is_none() {
+        eprintln!(
+            "warning: license {lid} has no authority key: anyone with its license key can \
+             register and revoke devices and set its key check; set one with `license \
+             set-authority-key {lid} KEY` (PROTOCOL §11)"
+        );
+    }
+    Ok(Outcome::LicenseAdded {
+        license_id: lid,
+        key,
+    })
+}
+
+fn license_set_authority_key(a: SetAuthorityKeyArgs) -> Result<Outcome, CmdError> {
+    let key = authority_key_arg(&a.authority_key)?;
+    let lid = a.license.license_id;
+    let changed = match a.license.store.store()? {
+        Store::Postgres(url) => set_authority_key_postgres(&url, &lid, &key)?,
+        Store::Sqlite(dir) => set_authority_key(&dir, &lid, &key)?,
+    };
+    Ok(Outcome::AuthorityKeySet {
+        license_id: lid,
+        authority_key: key.to_string(),
+        fingerprint: key.fingerprint(),
+        changed,
+    })
+}
+
+fn license_list(store: &StoreArgs) -> Result<Outcome, CmdError> {
+    let licenses = match store.store()? {
+        Store::Postgres(url) => licenses_postgres(&url)?,
+        Store::Sqlite(dir) => licenses(&dir)?,
+    };
+    Ok(Outcome::Licenses { licenses })
 }
 
 fn devices(a: LicenseArgs) -> Result<Outcome, CmdError> {

@@ -18,6 +18,9 @@ use bytes::Bytes;
 
 use super::{KeycheckPut, NewBlob, NewDevice, PushOutcome, Quota, Storage, StorageError};
 
+mod authority;
+pub use authority::license_authority;
+
 /// A fresh, empty backend plus whatever must live as long as it (a temp
 /// directory, a database handle).
 pub struct Fixture {
@@ -32,7 +35,7 @@ fn sha(data: &[u8]) -> String {
 }
 
 async fn license(s: &dyn Storage, lid: &str) {
-    s.add_license(lid, [7; 32], T0).await.unwrap();
+    s.add_license(lid, [7; 32], None, T0).await.unwrap();
 }
 
 async fn device(s: &dyn Storage, lid: &str, id: &str) -> String {
@@ -72,9 +75,9 @@ fn stored(seq: u64) -> PushOutcome {
 /// Licenses: create once, read the key hash back, refuse duplicates.
 pub async fn licenses(s: Arc<dyn Storage>) {
     assert_eq!(s.license_key_hash("lic_a").await.unwrap(), None);
-    s.add_license("lic_a", [1; 32], T0).await.unwrap();
+    s.add_license("lic_a", [1; 32], None, T0).await.unwrap();
     assert_eq!(s.license_key_hash("lic_a").await.unwrap(), Some([1; 32]));
-    let e = s.add_license("lic_a", [2; 32], T0).await.unwrap_err();
+    let e = s.add_license("lic_a", [2; 32], None, T0).await.unwrap_err();
     assert!(matches!(e, StorageError::LicenseExists), "{e:?}");
     assert_eq!(s.license_key_hash("lic_a").await.unwrap(), Some([1; 32]));
     assert_eq!(s.devices("lic_a").await.unwrap(), Some(vec![]));
@@ -640,7 +643,7 @@ macro_rules! storage_conformance_tests {
         $crate::storage_conformance_tests!(@each $fresh;
             licenses registration push_sequencing concurrent_same_seq concurrent_devices
             pull_paging positions_per_license blob_fetch revoke keycheck prune device_metadata
-            quota concurrent_quota);
+            quota concurrent_quota license_authority);
     };
     (@each $fresh:path; $($check:ident)*) => {
         $(

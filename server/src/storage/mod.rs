@@ -23,6 +23,7 @@ use bytes::Bytes;
 mod columns;
 pub mod conformance;
 pub mod postgres;
+mod postgres_schema;
 mod quota;
 pub mod sqlite;
 
@@ -53,6 +54,18 @@ pub enum StorageError {
     /// not durable is acknowledged or listed.
     #[error("storage failed, refusing writes until restart: {0}")]
     Failed(String),
+}
+
+/// A license as the relay authenticates against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseRecord {
+    pub license_id: String,
+    /// SHA-256 of the license key.
+    pub key_hash: [u8; 32],
+    /// The license authority's public key (PROTOCOL §11), canonical
+    /// base64url; `None`: a license under the v1 rules (§11.6).
+    pub authority_key: Option<String>,
+    pub created_at: i64,
 }
 
 /// A registered device, as the relay needs it to authenticate requests.
@@ -168,17 +181,39 @@ pub use azmx_sync_core::protocol::DeviceInfo;
 /// The relay's storage backend. All methods may be called concurrently.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// Creates a license with the SHA-256 of its key. Fails with
-    /// [`StorageError::LicenseExists`] if the id is taken.
+    /// Creates a license with the SHA-256 of its key and, optionally, its
+    /// authority public key (canonical base64url, already validated by the
+    /// caller). Fails with [`StorageError::LicenseExists`] if the id is
+    /// taken.
     async fn add_license(
         &self,
         license_id: &str,
         key_hash: [u8; 32],
+        authority_key: Option<&str>,
         now: i64,
     ) -> Result<(), StorageError>;
 
     /// The stored key hash of a license, `None` if unknown.
     async fn license_key_hash(&self, license_id: &str) -> Result<Option<[u8; 32]>, StorageError>;
+
+    /// A license with its authority key, `None` if unknown.
+    async fn license(&self, license_id: &str) -> Result<Option<LicenseRecord>, StorageError>;
+
+    /// Every license, by id.
+    async fn licenses(&self) -> Result<Vec<LicenseRecord>, StorageError>;
+
+    /// Sets or replaces the license's authority public key (canonical
+    /// base64url, validated by the caller). When the stored key changes,
+    /// the license's key-check blob is deleted in the same transaction
+    /// (PROTOCOL §11.4: one set without the authority may be an attacker's
+    /// lock-out); setting the key it already has changes nothing. Returns
+    /// whether the key changed; [`StorageError::UnknownLicense`] for an
+    /// unknown license.
+    async fn set_authority_key(
+        &self,
+        license_id: &str,
+        authority_key: &str,
+    ) -> Result<bool, StorageError>;
 
     /// Registers a device, idempotently per (license, public key): when the
     /// key is already registered for the license the existing device is

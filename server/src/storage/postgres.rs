@@ -33,64 +33,14 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::columns::{key_hash, page, page_rows, prune_bound, stored_seq, to_i64};
+use super::postgres_schema::{SCHEMA, SCHEMA_VERSION};
 use super::{
-    BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, NewBlob, NewDevice, PullPage,
-    PushOutcome, Quota, Registration, Storage, StorageError,
+    BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, LicenseRecord, NewBlob, NewDevice,
+    PullPage, PushOutcome, Quota, Registration, Storage, StorageError,
 };
 
-/// Schema version this relay writes; a database with a newer one is refused.
-const SCHEMA_VERSION: i64 = 1;
 /// Default pool size per relay process.
 pub const DEFAULT_POOL_SIZE: usize = 16;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS relay_meta (
-    key   TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS licenses (
-    license_id    TEXT PRIMARY KEY,
-    key_hash      BYTEA NOT NULL,
-    created_at    BIGINT NOT NULL,
-    -- Last pull position handed out for this license (never decreases).
-    next_position BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS devices (
-    device_id    TEXT PRIMARY KEY,
-    license_id   TEXT NOT NULL REFERENCES licenses(license_id),
-    public_key   TEXT NOT NULL,
-    name         TEXT NOT NULL,
-    created_at   BIGINT NOT NULL,
-    revoked_at   BIGINT,
-    last_seq     BIGINT NOT NULL DEFAULT 0,
-    last_push_at BIGINT,
-    last_pull_at BIGINT,
-    blob_count   BIGINT NOT NULL DEFAULT 0,
-    sealed_bytes BIGINT NOT NULL DEFAULT 0,
-    ord          BIGSERIAL,
-    UNIQUE (license_id, public_key)
-);
-CREATE INDEX IF NOT EXISTS devices_by_license ON devices(license_id, created_at, ord);
-CREATE TABLE IF NOT EXISTS blobs (
-    license_id TEXT NOT NULL,
-    position   BIGINT NOT NULL,
-    device_id  TEXT NOT NULL REFERENCES devices(device_id),
-    seq        BIGINT NOT NULL,
-    sha256     TEXT NOT NULL,
-    size       BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    data       BYTEA NOT NULL,
-    PRIMARY KEY (license_id, position),
-    UNIQUE (device_id, seq)
-);
-CREATE TABLE IF NOT EXISTS keychecks (
-    license_id TEXT PRIMARY KEY REFERENCES licenses(license_id),
-    device_id  TEXT NOT NULL,
-    sha256     TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    data       BYTEA NOT NULL
-);
-";
 
 pub(super) fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(format!("postgres: {e}"))
@@ -228,8 +178,11 @@ impl PostgresStorage {
         .map_err(backend)?;
         tx.batch_execute(SCHEMA).await.map_err(backend)?;
         tx.execute(
+            // An older database is brought to this version (the schema above
+            // just added what it lacked); a newer one keeps its number.
             "INSERT INTO relay_meta (key, value) VALUES ('schema_version', $1)
-             ON CONFLICT (key) DO NOTHING",
+             ON CONFLICT (key) DO UPDATE
+             SET value = GREATEST(relay_meta.value, EXCLUDED.value)",
             &[&SCHEMA_VERSION],
         )
         .await
@@ -260,6 +213,17 @@ fn row_to_device(r: &tokio_postgres::Row) -> DeviceRecord {
         created_at: r.get(4),
         revoked_at: r.get(5),
     }
+}
+
+const LICENSE_COLS: &str = "license_id, key_hash, authority_key, created_at";
+
+fn license_record(r: &tokio_postgres::Row) -> Result<LicenseRecord, StorageError> {
+    Ok(LicenseRecord {
+        license_id: r.get(0),
+        key_hash: key_hash(r.get(1))?,
+        authority_key: r.get(2),
+        created_at: r.get(3),
+    })
 }
 
 /// A `(sha256, data)` row: a stored blob or key-check blob.
@@ -296,14 +260,15 @@ impl Storage for PostgresStorage {
         &self,
         license_id: &str,
         key_hash: [u8; 32],
+        authority_key: Option<&str>,
         now: i64,
     ) -> Result<(), StorageError> {
         let c = self.client().await?;
         let n = c
             .execute(
-                "INSERT INTO licenses (license_id, key_hash, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (license_id) DO NOTHING",
-                &[&license_id, &&key_hash[..], &now],
+                "INSERT INTO licenses (license_id, key_hash, created_at, authority_key)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (license_id) DO NOTHING",
+                &[&license_id, &&key_hash[..], &now, &authority_key],
             )
             .await
             .map_err(backend)?;
@@ -322,6 +287,42 @@ impl Storage for PostgresStorage {
             .map_err(backend)?;
         let row = c.query_opt(&stmt, &[&license_id]).await.map_err(backend)?;
         row.map(|r| key_hash(r.get(0))).transpose()
+    }
+
+    async fn license(&self, license_id: &str) -> Result<Option<LicenseRecord>, StorageError> {
+        let c = self.client().await?;
+        let sql = format!("SELECT {LICENSE_COLS} FROM licenses WHERE license_id = $1");
+        let row = c.query_opt(&sql, &[&license_id]).await.map_err(backend)?;
+        row.as_ref().map(license_record).transpose()
+    }
+
+    async fn licenses(&self) -> Result<Vec<LicenseRecord>, StorageError> {
+        let c = self.client().await?;
+        let sql = format!("SELECT {LICENSE_COLS} FROM licenses ORDER BY license_id");
+        let rows = c.query(&sql, &[]).await.map_err(backend)?;
+        rows.iter().map(license_record).collect()
+    }
+
+    async fn set_authority_key(&self, license_id: &str, key: &str) -> Result<bool, StorageError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        let sql = "SELECT authority_key FROM licenses WHERE license_id = $1 FOR UPDATE";
+        let current: Option<String> = match tx.query_opt(sql, &[&license_id]).await {
+            Ok(Some(r)) => r.get(0),
+            Ok(None) => return Err(StorageError::UnknownLicense),
+            Err(e) => return Err(backend(e)),
+        };
+        if current.as_deref() == Some(key) {
+            return Ok(false);
+        }
+        let sql = "UPDATE licenses SET authority_key = $2 WHERE license_id = $1";
+        tx.execute(sql, &[&license_id, &key])
+            .await
+            .map_err(backend)?;
+        let sql = "DELETE FROM keychecks WHERE license_id = $1";
+        tx.execute(sql, &[&license_id]).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn register_device(&self, d: NewDevice) -> Result<Registration, StorageError> {

@@ -9,9 +9,28 @@ use super::transactions::{devices_query, push_tx, register_tx, row_to_device, DE
 use super::{backend, SqliteStorage};
 use crate::storage::columns::{key_hash, page, page_rows, prune_bound, stored_seq, to_i64};
 use crate::storage::{
-    BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, NewBlob, NewDevice, PullPage,
-    PushOutcome, Quota, Registration, Storage, StorageError,
+    BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, LicenseRecord, NewBlob, NewDevice,
+    PullPage, PushOutcome, Quota, Registration, Storage, StorageError,
 };
+
+const LICENSE_COLS: &str = "license_id, key_hash, authority_key, created_at";
+
+type LicenseRow = (String, Vec<u8>, Option<String>, i64);
+
+fn license_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LicenseRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn license_record(
+    (license_id, hash, authority_key, created_at): LicenseRow,
+) -> Result<LicenseRecord, StorageError> {
+    Ok(LicenseRecord {
+        license_id,
+        key_hash: key_hash(hash)?,
+        authority_key,
+        created_at,
+    })
+}
 
 #[async_trait]
 impl Storage for SqliteStorage {
@@ -19,16 +38,19 @@ impl Storage for SqliteStorage {
         &self,
         license_id: &str,
         key_hash: [u8; 32],
+        authority_key: Option<&str>,
         now: i64,
     ) -> Result<(), StorageError> {
         let lid = license_id.to_string();
+        let auth = authority_key.map(str::to_string);
         self.write(move |c| {
             let n = c
                 .prepare_cached(
-                    "INSERT INTO licenses (license_id, key_hash, created_at) VALUES (?1, ?2, ?3)
+                    "INSERT INTO licenses (license_id, key_hash, created_at, authority_key)
+                     VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (license_id) DO NOTHING",
                 )
-                .and_then(|mut s| s.execute(params![lid, &key_hash[..], now]))
+                .and_then(|mut s| s.execute(params![lid, &key_hash[..], now, auth]))
                 .map_err(backend)?;
             if n == 0 {
                 Err(StorageError::LicenseExists)
@@ -47,6 +69,63 @@ impl Storage for SqliteStorage {
                 .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
                 .map_err(backend)?;
             v.map(key_hash).transpose()
+        })
+        .await
+    }
+
+    async fn license(&self, license_id: &str) -> Result<Option<LicenseRecord>, StorageError> {
+        let lid = license_id.to_string();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {LICENSE_COLS} FROM licenses WHERE license_id = ?1"
+                ))
+                .and_then(|mut s| s.query_row(params![lid], license_row).optional())
+                .map_err(backend)?;
+            row.map(license_record).transpose()
+        })
+        .await
+    }
+
+    async fn licenses(&self) -> Result<Vec<LicenseRecord>, StorageError> {
+        self.read(move |c| {
+            let rows = c
+                .prepare_cached(&format!(
+                    "SELECT {LICENSE_COLS} FROM licenses ORDER BY license_id"
+                ))
+                .and_then(|mut s| {
+                    s.query_map([], license_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(backend)?;
+            rows.into_iter().map(license_record).collect()
+        })
+        .await
+    }
+
+    async fn set_authority_key(
+        &self,
+        license_id: &str,
+        authority_key: &str,
+    ) -> Result<bool, StorageError> {
+        let (lid, key) = (license_id.to_string(), authority_key.to_string());
+        self.write(move |c| {
+            let current: Option<Option<String>> = c
+                .prepare_cached("SELECT authority_key FROM licenses WHERE license_id = ?1")
+                .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            match current {
+                None => return Err(StorageError::UnknownLicense),
+                Some(Some(k)) if k == key => return Ok(false),
+                Some(_) => {}
+            }
+            c.prepare_cached("UPDATE licenses SET authority_key = ?2 WHERE license_id = ?1")
+                .and_then(|mut s| s.execute(params![lid, key]))
+                .map_err(backend)?;
+            c.prepare_cached("DELETE FROM keychecks WHERE license_id = ?1")
+                .and_then(|mut s| s.execute(params![lid]))
+                .map_err(backend)?;
+            Ok(true)
         })
         .await
     }

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::backend;
 use crate::storage::StorageError;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// Bits of a position below the epoch: an epoch holds 2^40 pushes per
 /// license, and 2^23 epochs (relay starts) fit in an i64.
 const EPOCH_SHIFT: u32 = 40;
@@ -72,6 +72,10 @@ INSERT INTO relay_meta (key, value) VALUES ('epoch',
     COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'blobs'), 0) >> 40);
 ";
 
+/// Version 2 to 3: the license authority's public key (PROTOCOL §11),
+/// NULL for every existing license (they keep the v1 rules, §11.6).
+const MIGRATE_V3: &str = "ALTER TABLE licenses ADD COLUMN authority_key TEXT;";
+
 /// How a write becomes durable before it is acknowledged. Both modes
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -116,6 +120,9 @@ pub(super) fn migrate(conn: &Connection) -> Result<i64, StorageError> {
         }
         if v < 2 {
             conn.execute_batch(MIGRATE_V2).map_err(backend)?;
+        }
+        if v < 3 {
+            conn.execute_batch(MIGRATE_V3).map_err(backend)?;
         }
         conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
             .map_err(backend)?;

@@ -82,7 +82,7 @@ fn open_hooked(dir: &Path) -> (SqliteStorage, Arc<HookState>) {
 }
 
 async fn setup(s: &SqliteStorage, lid: &str, devs: &[&str]) {
-    s.add_license(lid, [1; 32], 1).await.unwrap();
+    s.add_license(lid, [1; 32], None, 1).await.unwrap();
     for d in devs {
         s.register_device(NewDevice {
             license_id: lid.into(),
@@ -172,7 +172,7 @@ async fn fsync_failure_fails_pending_and_later_writes() {
     // Later writes fail too (no reopen-and-carry-on), of every kind.
     let r = s.push(blob("dev_a", 2)).await;
     assert!(matches!(r, Err(StorageError::Failed(_))), "{r:?}");
-    let r = s.add_license("lic2", [2; 32], 1).await;
+    let r = s.add_license("lic2", [2; 32], None, 1).await;
     assert!(matches!(r, Err(StorageError::Failed(_))), "{r:?}");
     assert_eq!(committed(s.path()), 2, "a write ran after the failure");
     // What was never durable is never listed.
@@ -251,7 +251,7 @@ async fn pulls_are_served_when_the_lastpullat_write_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (s, hook) = open_hooked(dir.path());
     let key = "license-key-for-the-test";
-    s.add_license("lic", crate::sha256(key.as_bytes()), 1)
+    s.add_license("lic", crate::sha256(key.as_bytes()), None, 1)
         .await
         .unwrap();
     let storage: Arc<dyn Storage> = Arc::new(s.clone());

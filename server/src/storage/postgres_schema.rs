@@ -1,0 +1,57 @@
+//! The PostgreSQL schema, created (and brought up to date) idempotently at
+//! connect time by `PostgresStorage::migrate`.
+
+/// Schema version this relay writes; a database with a newer one is refused.
+pub(super) const SCHEMA_VERSION: i64 = 2;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS relay_meta (
+    key   TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS licenses (
+    license_id    TEXT PRIMARY KEY,
+    key_hash      BYTEA NOT NULL,
+    created_at    BIGINT NOT NULL,
+    -- Last pull position handed out for this license (never decreases).
+    next_position BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id    TEXT PRIMARY KEY,
+    license_id   TEXT NOT NULL REFERENCES licenses(license_id),
+    public_key   TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    revoked_at   BIGINT,
+    last_seq     BIGINT NOT NULL DEFAULT 0,
+    last_push_at BIGINT,
+    last_pull_at BIGINT,
+    blob_count   BIGINT NOT NULL DEFAULT 0,
+    sealed_bytes BIGINT NOT NULL DEFAULT 0,
+    ord          BIGSERIAL,
+    UNIQUE (license_id, public_key)
+);
+CREATE INDEX IF NOT EXISTS devices_by_license ON devices(license_id, created_at, ord);
+CREATE TABLE IF NOT EXISTS blobs (
+    license_id TEXT NOT NULL,
+    position   BIGINT NOT NULL,
+    device_id  TEXT NOT NULL REFERENCES devices(device_id),
+    seq        BIGINT NOT NULL,
+    sha256     TEXT NOT NULL,
+    size       BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    data       BYTEA NOT NULL,
+    PRIMARY KEY (license_id, position),
+    UNIQUE (device_id, seq)
+);
+CREATE TABLE IF NOT EXISTS keychecks (
+    license_id TEXT PRIMARY KEY REFERENCES licenses(license_id),
+    device_id  TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    data       BYTEA NOT NULL
+);
+-- Version 2: the license authority's public key (PROTOCOL §11), NULL for
+-- every license created before (they keep the v1 rules, §11.6).
+ALTER TABLE licenses ADD COLUMN IF NOT EXISTS authority_key TEXT;
+";
