@@ -107,3 +107,56 @@ fn license_add_serve_and_admin() {
         serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|_| panic!("not JSON: {l}"));
     }
 }
+
+/// `license add --authority-key`, `set-authority-key` and `list`: keys are
+/// validated, a license added without one is warned about and listed as
+/// "no authority".
+#[test]
+fn license_authority_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let key = azmx_sync_core::AuthorityKey::derive("cli receipt", "lic_p")
+        .unwrap()
+        .public_key()
+        .to_string();
+    // A typo is refused before anything is created (exit 2, usage).
+    let bad = run(&["license", "add", "lic_p", "--authority-key", "not-a-key"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("invalid authority key"));
+    let out = run(&["license", "add", "lic_p", "--authority-key", &key]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["license", "add", "lic_v1"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("has no authority key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let list = text(&run(&["license", "list"]).stdout);
+    assert!(list.contains(&format!("lic_p\tauthority {key}")), "{list}");
+    assert!(list.contains("lic_v1\tno authority"), "{list}");
+    let out = run(&["license", "set-authority-key", "lic_v1", &key]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("key-check blob was deleted"));
+    let again = text(&run(&["license", "set-authority-key", "lic_v1", &key]).stdout);
+    assert!(again.contains("nothing changed"), "{again}");
+    let list = text(&run(&["license", "list"]).stdout);
+    assert!(!list.contains("no authority"), "{list}");
+    let unknown = run(&["license", "set-authority-key", "lic_nobody", &key]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("unknown license"));
+}
