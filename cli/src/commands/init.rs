@@ -1,6 +1,9 @@
 //! `init`: register this device with a relay and check the recovery receipt.
 
+use std::sync::Arc;
+
 use azmx_sync_core::engine::SyncError;
+use azmx_sync_core::ReceiptKeys;
 use clap::Args;
 use serde_json::json;
 
@@ -61,12 +64,20 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
     let receipt = receipt::read_checked(&a.receipt)?;
     receipt::warn_if_weak(&receipt, ctx.json);
     let dev = Device::create(&ctx.state_dir)?;
-    // The receipt before `register`: on a license with an authority key
-    // (PROTOCOL §11) the engine compares the receipt's key with the
+    // The receipt's keys before `register`: on a license with an authority
+    // key (PROTOCOL §11) the engine compares the receipt's key with the
     // license's and refuses a wrong receipt before registering anything.
-    dev.engine
-        .set_receipt(receipt)
-        .map_err(|e| dev.sync_err(e))?;
+    // Derived here for the license being joined (one PBKDF2), not by
+    // `set_receipt`, which derives for the license the state directory is
+    // registered with, if any: a directory moving to another license
+    // would get the old license's keys.
+    let keys = ReceiptKeys::derive_secret(receipt, &a.license_id)
+        .map_err(|e| CliError::new(exit::RECEIPT, e.to_string()))?;
+    dev.engine.set_receipt_keys(
+        &a.license_id,
+        Arc::new(keys.envelope),
+        Arc::new(keys.authority),
+    );
     let device_id = match dev
         .engine
         .register(&relay, &a.license_id, &a.license_key, &name)
