@@ -27,6 +27,7 @@ fn keys() -> &'static ReceiptKeys {
 /// accepts revocations; it records every request.
 struct Relay {
     authority: Option<Option<String>>,
+    claim_open: bool,
     seen: Mutex<Vec<HttpRequest>>,
 }
 
@@ -34,6 +35,7 @@ impl Relay {
     fn new(authority: Option<Option<String>>) -> Arc<Self> {
         Arc::new(Self {
             authority,
+            claim_open: false,
             seen: Mutex::new(Vec::new()),
         })
     }
@@ -81,7 +83,7 @@ impl HttpTransport for Relay {
                 None => json(404, serde_json::json!({"error":"not_found","message":"m"})),
                 Some(key) => json(
                     200,
-                    serde_json::json!({"licenseId": LID, "authorityKey": key, "claimOpen": false,
+                    serde_json::json!({"licenseId": LID, "authorityKey": key, "claimOpen": self.claim_open,
                                        "serverTime": now}),
                 ),
             },
@@ -233,4 +235,34 @@ fn host_derived_keys_before_register_are_checked_like_a_receipt() {
     ));
     register(&e).unwrap();
     assert_eq!(relay.paths().last(), Some(&init()));
+}
+
+#[test]
+fn an_open_claim_window_is_claimed_with_proof_of_possession() {
+    let relay = Arc::new(Relay {
+        authority: Some(None),
+        claim_open: true,
+        seen: Mutex::new(Vec::new()),
+    });
+    let (e, _dir) = engine(&relay);
+    e.set_receipt(SecretString::from(RECEIPT)).unwrap();
+    register(&e).unwrap();
+    let init: InitRequest = serde_json::from_slice(&relay.last(routes::INIT).body).unwrap();
+    let public = keys().authority.public_key();
+    assert_eq!(init.authority_key, Some(public.to_string()));
+    let claim = AuthorityStatement::SetAuthority {
+        license_id: LID.into(),
+        authority_key: public.to_string(),
+        ts: init.ts,
+    };
+    public
+        .verify(
+            &claim,
+            init.authority_claim.as_deref().unwrap(),
+            init.ts,
+            300,
+        )
+        .unwrap();
+    assert!(init.authority_signature.is_some());
+    assert_eq!(e.license_authority_found(), Some(true));
 }
