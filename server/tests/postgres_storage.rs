@@ -243,7 +243,8 @@ async fn refuses_a_newer_schema() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("newer"), "{e}");
-    // Only BYTEA hashes in the licenses table: no key column exists.
+    // Only BYTEA hashes in the licenses table: no license key column exists
+    // (`authority_key` is the authority's public key, PROTOCOL §11).
     let cols: Vec<String> = client
         .query(
             "SELECT column_name::TEXT FROM information_schema.columns
@@ -257,6 +258,50 @@ async fn refuses_a_newer_schema() {
         .collect();
     assert_eq!(
         cols,
-        ["created_at", "key_hash", "license_id", "next_position"]
+        [
+            "authority_key",
+            "created_at",
+            "key_hash",
+            "license_id",
+            "next_position"
+        ]
     );
+}
+
+/// A version-1 database (no `authority_key` column) is brought to version
+/// 2 at connect: its licenses keep the v1 rules and can be given a key.
+#[tokio::test]
+async fn migrates_a_version_1_database() {
+    let Some(url) = url() else {
+        say(SKIP);
+        return;
+    };
+    let schema = unique_schema("v1");
+    let s = pg(&url, &schema).await;
+    s.add_license("lic_old", [1; 32], None, T0).await.unwrap();
+    drop(s);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.licenses DROP COLUMN authority_key;
+             UPDATE {schema}.relay_meta SET value = 1 WHERE key = 'schema_version'"
+        ))
+        .await
+        .unwrap();
+    let s = pg(&url, &schema).await;
+    let l = s.license("lic_old").await.unwrap().unwrap();
+    assert_eq!((l.key_hash, l.authority_key), ([1; 32], None));
+    assert!(s.set_authority_key("lic_old", "k").await.unwrap());
+    let v: i64 = client
+        .query_one(
+            &format!("SELECT value FROM {schema}.relay_meta WHERE key = 'schema_version'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 2);
 }
