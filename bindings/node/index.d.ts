@@ -148,10 +148,11 @@ export declare class SyncEngine {
    */
   register(relayUrl: string, licenseId: string, licenseKey: string, deviceName: string): string
   /**
-   * Gives the engine the recovery receipt (after `register`). The key is
-   * derived in the background; the Rust copy of the receipt is zeroized
-   * once the key exists, and a `Uint8Array`/`Buffer` receipt is
-   * overwritten with zeros right away. Throws `NOT_REGISTERED`.
+   * Gives the engine the recovery receipt, best before `register` (which
+   * then throws `WRONG_RECEIPT` for a wrong one before anything is
+   * written). The keys are derived in the background; the Rust copy of the
+   * receipt is zeroized once they exist, and a `Uint8Array`/`Buffer`
+   * receipt is overwritten with zeros right away.
    */
   setReceipt(receipt: string | Uint8Array): void
   /**

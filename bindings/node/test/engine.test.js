@@ -176,7 +176,9 @@ test('a wrong receipt gives WRONG_RECEIPT and changes nothing', () => {
 test('engine errors before setup are typed', () => {
   const D = device('fresh', RECEIPT, false)
   assert.equal(codeOf(() => D.engine.syncNow()).code, 'NOT_REGISTERED')
-  assert.equal(codeOf(() => D.engine.setReceipt(RECEIPT)).code, 'NOT_REGISTERED')
+  // The receipt may come before register (which then checks it against
+  // the license's authority key).
+  D.engine.setReceipt(RECEIPT)
   assert.equal(D.engine.deviceId, null)
   assert.equal(codeOf(() => D.engine.register('http://127.0.0.1:1', LID, licenseKey, 'x')).code, 'NETWORK')
   assert.equal(codeOf(() => D.engine.registerSnippets(mapAdapter(new Map()))).code, 'CONFIG')

@@ -258,12 +258,20 @@ def test_revoked_device_is_typed(relay, pair):
     assert d.status().revoked
 
 
+def test_receipt_before_register_is_kept_for_it(relay):
+    # The receipt may come first: register then checks it against the
+    # license's authority key (a license without one registers as before).
+    e = SyncEngine(tempfile.mkdtemp(prefix="azmx-py-first-"), None)
+    e.set_receipt(RECEIPT)
+    assert e.status().receipt_set
+    e.register(relay["url"], LICENSE, relay["license_key"], "py-receipt-first")
+    e.verify_receipt()
+
+
 def test_not_registered_and_no_receipt(relay):
     e = SyncEngine(tempfile.mkdtemp(prefix="azmx-py-new-"), None)
     with pytest.raises(SyncError.NotRegistered):
         e.sync_now()
-    with pytest.raises(SyncError.NotRegistered):
-        e.set_receipt(RECEIPT)
     with pytest.raises(SyncError.NotRegistered):
         e.devices()
     e.register(relay["url"], LICENSE, relay["license_key"], "py-noreceipt")

@@ -10,16 +10,19 @@ use super::super::error::AzmxStatus;
 use super::super::guard::{self as g, ffi_boundary};
 use super::{engine_ref, fill_opt, AzmxCycleReport, AzmxSyncEngine, CText};
 
-/// Gives the engine the recovery receipt (after registering). The envelope
-/// key is derived on a background thread (~100 ms; the next sync waits for
-/// it); the receipt is never stored and the key never leaves the library.
+/// Gives the engine the recovery receipt, best before registering: then
+/// `azmx_engine_register` checks it against the license's authority key and
+/// refuses a wrong one (`WRONG_RECEIPT`) before anything is written. Once
+/// registered, the keys are derived on a background thread (~100 ms; the
+/// next sync waits for them); the receipt is never stored and the keys
+/// never leave the library.
 ///
 /// The receipt is `receipt_len` bytes of UTF-8 (no NUL needed). **The
 /// receipt buffer is overwritten with zeros before this returns**, on
 /// success and on every failure, whenever `receipt` is not NULL.
 ///
-/// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (not UTF-8),
-/// `NOT_REGISTERED`. A wrong receipt is reported by the next
+/// Errors: `NULL_POINTER`, `INVALID_ARGUMENT` (not UTF-8). A wrong receipt
+/// is reported by `azmx_engine_register`, or by the next
 /// `azmx_engine_verify_receipt` or sync (`WRONG_RECEIPT`); an empty one as
 /// `EMPTY_RECEIPT`.
 ///

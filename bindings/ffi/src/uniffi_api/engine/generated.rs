@@ -33,9 +33,10 @@ impl SyncEngine {
             .register(&relay_url, &license_id, license_key, &device_name)?)
     }
 
-    /// Gives the engine the recovery receipt (after `register`). The key is
-    /// derived on a background thread; the receipt's Rust copy is zeroized
-    /// here and the derived key never leaves Rust.
+    /// Gives the engine the recovery receipt, best before `register` (which
+    /// then refuses a wrong one with `WrongReceipt` before anything is
+    /// written). The keys are derived on a background thread; the receipt's
+    /// Rust copy is zeroized and the derived keys never leave Rust.
     pub fn set_receipt(&self, receipt: String) -> Result<(), SyncError> {
         Ok(self.inner.set_receipt(receipt)?)
     }
