@@ -1874,9 +1874,10 @@ public protocol SyncEngineProtocol: AnyObject, Sendable {
     func setIntervalSecs(secs: UInt64) 
     
     /**
-     * Gives the engine the recovery receipt (after `register`). The key is
-     * derived on a background thread; the receipt's Rust copy is zeroized
-     * here and the derived key never leaves Rust.
+     * Gives the engine the recovery receipt, best before `register` (which
+     * then refuses a wrong one with `WrongReceipt` before anything is
+     * written). The keys are derived on a background thread; the receipt's
+     * Rust copy is zeroized and the derived keys never leave Rust.
      */
     func setReceipt(receipt: String) throws 
     
@@ -2197,9 +2198,10 @@ open func setIntervalSecs(secs: UInt64)  {try! rustCall() {
 }
     
     /**
-     * Gives the engine the recovery receipt (after `register`). The key is
-     * derived on a background thread; the receipt's Rust copy is zeroized
-     * here and the derived key never leaves Rust.
+     * Gives the engine the recovery receipt, best before `register` (which
+     * then refuses a wrong one with `WrongReceipt` before anything is
+     * written). The keys are derived on a background thread; the receipt's
+     * Rust copy is zeroized and the derived keys never leave Rust.
      */
 open func setReceipt(receipt: String)throws   {try rustCallWithError(FfiConverterTypeSyncError_lift) {
         uniffiCallStatus in
@@ -5326,7 +5328,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_azmx_sync_checksum_method_syncengine_set_interval_secs() != 62939) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_azmx_sync_checksum_method_syncengine_set_receipt() != 25184) {
+    if (uniffi_azmx_sync_checksum_method_syncengine_set_receipt() != 41630) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_azmx_sync_checksum_method_syncengine_set_visible() != 1641) {
