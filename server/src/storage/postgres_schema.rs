@@ -52,6 +52,20 @@ CREATE TABLE IF NOT EXISTS keychecks (
     data       BYTEA NOT NULL
 );
 -- Version 2: the license authority's public key (PROTOCOL §11), NULL for
--- every license created before (they keep the v1 rules, §11.6).
-ALTER TABLE licenses ADD COLUMN IF NOT EXISTS authority_key TEXT;
+-- every license created before (they keep the v1 rules, §11.6). Only
+-- altered when the column is missing: ALTER TABLE takes an exclusive lock
+-- on licenses even when IF NOT EXISTS makes it a no-op, and a relay
+-- starting while another serves pushes (which lock a license row, then
+-- write devices, which CREATE INDEX above holds shared) would deadlock.
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_schema = current_schema()
+          AND table_name = 'licenses' AND column_name = 'authority_key'
+    ) THEN
+        ALTER TABLE licenses ADD COLUMN authority_key TEXT;
+    END IF;
+END
+$$;
 ";
