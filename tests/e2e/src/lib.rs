@@ -91,8 +91,12 @@ impl RelayFixture {
     }
     /// Registers `engine` as device `name` of the license, then sets `receipt`.
     pub fn enrol(&self, engine: &SyncEngine, name: &str, receipt: &str) {
+        self.enrol_via(engine, &self.url(), name, receipt)
+    }
+    /// [`enrol`](Self::enrol) through `url` (a proxy in front of the relay).
+    pub fn enrol_via(&self, engine: &SyncEngine, url: &str, name: &str, receipt: &str) {
         engine
-            .register(&self.url(), &self.license_id, &self.license_key, name)
+            .register(url, &self.license_id, &self.license_key, name)
             .unwrap();
         engine
             .set_receipt(secrecy::SecretString::from(receipt))
@@ -130,6 +134,26 @@ impl Device {
         clock_offset_ms: i64,
         checkpoint_every: u32,
     ) -> Self {
+        Self::via(
+            relay,
+            &relay.url(),
+            name,
+            receipt,
+            clock_offset_ms,
+            checkpoint_every,
+        )
+    }
+
+    /// A device of `relay`'s license that talks to `url` (the relay itself,
+    /// or a proxy in front of it).
+    pub fn via(
+        relay: &RelayFixture,
+        url: &str,
+        name: &str,
+        receipt: &str,
+        clock_offset_ms: i64,
+        checkpoint_every: u32,
+    ) -> Self {
         let state = tempfile::tempdir().unwrap();
         let mut config = EngineConfig::new(state.path());
         config.clock = Arc::new(SystemClock {
@@ -151,7 +175,7 @@ impl Device {
         engine
             .register_store(StoreSpec::memory(), memory.clone())
             .unwrap();
-        relay.enrol(&engine, name, receipt);
+        relay.enrol_via(&engine, url, name, receipt);
         Self {
             engine,
             snippets,

@@ -5,50 +5,14 @@
 
 mod hostile_relay;
 
-use std::sync::Arc;
-
-use azmx_sync_core::engine::{
-    EngineConfig, EventKind, IntegrityKind, IntegrityProblem, Severity, SyncEngine, UreqTransport,
-};
-use azmx_sync_core::merge::StoreSpec;
+use azmx_sync_core::engine::{EventKind, IntegrityKind, IntegrityProblem, Severity};
 use azmx_sync_e2e::*;
 use hostile_relay::{Fault, HostileProxy};
 
 /// A device whose relay URL is `url` (the proxy), with its own
 /// `checkpoint_every`.
 fn device_via(relay: &RelayFixture, url: &str, name: &str, checkpoint_every: u32) -> Device {
-    let state = tempfile::tempdir().unwrap();
-    let mut config = EngineConfig::new(state.path());
-    config.checkpoint_every = checkpoint_every;
-    let engine = SyncEngine::new(config, Arc::new(UreqTransport::default())).unwrap();
-    let (snippets, todos, memory) = (
-        Arc::new(MemStore::default()),
-        Arc::new(MemStore::default()),
-        Arc::new(MemStore::default()),
-    );
-    engine
-        .register_store(StoreSpec::snippets(), snippets.clone())
-        .unwrap();
-    engine
-        .register_store(StoreSpec::todos(), todos.clone())
-        .unwrap();
-    engine
-        .register_store(StoreSpec::memory(), memory.clone())
-        .unwrap();
-    engine
-        .register(url, &relay.license_id, &relay.license_key, name)
-        .unwrap();
-    engine
-        .set_receipt(secrecy::SecretString::from(RECEIPT))
-        .unwrap();
-    Device {
-        engine,
-        snippets,
-        todos,
-        memory,
-        state,
-        name: name.into(),
-    }
+    Device::via(relay, url, name, RECEIPT, 0, checkpoint_every)
 }
 
 fn problems(d: &Device) -> Vec<IntegrityProblem> {
