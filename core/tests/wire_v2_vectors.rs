@@ -2,37 +2,23 @@
 //! authority, `docs/PROTOCOL.md` §11) from its inputs, byte for byte.
 //! `wire-v1.json` is checked by `wire_vectors.rs` and never changes.
 
+mod common;
+
 use azmx_sync_core::canonical_authority::{self, AUTHORITY_VERBS};
 use azmx_sync_core::{
     AuthorityKey, AuthorityPublicKey, AuthorityStatement, EnvelopeKey, ReceiptKeys, SignedRequest,
 };
-use serde_json::Value;
+use common::{key32, s, Vectors};
 
-fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/wire-v2.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("vectors file")).unwrap()
-}
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or_else(|| panic!("missing {k}"))
-}
-
-fn key32(hex_str: &str) -> [u8; 32] {
-    hex::decode(hex_str).unwrap().try_into().unwrap()
+fn vectors() -> Vectors {
+    Vectors::load("wire-v2")
 }
 
 /// The full derivation, 600,000 PBKDF2 rounds (this test binary's
 /// dependencies are built optimised, as for `wire_vectors.rs`).
 #[test]
 fn authority_derivation_vectors() {
-    let v = vectors();
-    let cases = v["authority_derivation"].as_array().unwrap();
-    assert!(
-        !cases.is_empty() && cases.len() <= 2,
-        "real PBKDF2: 1-2 cases"
-    );
-    assert!(cases.iter().any(|c| !s(c, "receipt").is_ascii()));
-    for c in cases {
+    let cases = vectors().each("authority_derivation", 1, |c| {
         let keys = ReceiptKeys::derive(s(c, "receipt"), s(c, "lid")).unwrap();
         assert_eq!(keys.envelope.to_hex_for_vectors(), s(c, "envelope_key_hex"));
         assert_eq!(
@@ -45,16 +31,14 @@ fn authority_derivation_vectors() {
             AuthorityPublicKey::parse(s(c, "authority_public_key_b64u")).unwrap(),
             pk
         );
-    }
-    println!("wire-v2 authority_derivation: {} cases passed", cases.len());
+    });
+    assert!(cases.len() <= 2, "real PBKDF2: 1-2 cases");
+    assert!(cases.iter().any(|c| !s(c, "receipt").is_ascii()));
 }
 
 #[test]
 fn authority_hkdf_vectors() {
-    let v = vectors();
-    let cases = v["authority_hkdf"].as_array().unwrap();
-    assert!(cases.len() >= 3);
-    for c in cases {
+    vectors().each("authority_hkdf", 3, |c| {
         let env = EnvelopeKey::from_bytes_for_vectors(key32(s(c, "envelope_key_hex")));
         let k = AuthorityKey::from_envelope_key(&env, s(c, "lid")).unwrap();
         assert_eq!(k.seed_hex_for_vectors(), s(c, "authority_seed_hex"));
@@ -62,15 +46,12 @@ fn authority_hkdf_vectors() {
             k.public_key().to_string(),
             s(c, "authority_public_key_b64u")
         );
-    }
-    println!("wire-v2 authority_hkdf: {} cases passed", cases.len());
+    });
 }
 
 #[test]
 fn authority_signature_vectors() {
-    let v = vectors();
-    let cases = v["authority_signature"].as_array().unwrap();
-    for c in cases {
+    let cases = vectors().each("authority_signature", 1, |c| {
         let k = AuthorityKey::from_seed_for_vectors(key32(s(c, "authority_seed_hex")));
         assert_eq!(
             k.public_key().to_string(),
@@ -101,7 +82,7 @@ fn authority_signature_vectors() {
                 .verify(&altered, s(c, "signature_b64u"), stmt.ts(), 300)
                 .is_err());
         }
-    }
+    });
     for verb in AUTHORITY_VERBS {
         assert!(
             cases
@@ -110,36 +91,27 @@ fn authority_signature_vectors() {
             "no vector for {verb}"
         );
     }
-    println!("wire-v2 authority_signature: {} cases passed", cases.len());
 }
 
 #[test]
 fn invalid_authority_statement_vectors() {
-    let v = vectors();
-    let cases = v["invalid_authority_statement"].as_array().unwrap();
-    assert!(cases.len() >= 5);
     let k = AuthorityKey::from_seed_for_vectors([0x0a; 32]);
-    for c in cases {
+    let cases = vectors().each("invalid_authority_statement", 5, |c| {
         let text = s(c, "canonical");
         assert!(AuthorityStatement::parse(text).is_err(), "{text}");
         assert!(k.sign_canonical(text).is_err(), "{text}");
-    }
+    });
     // Device requests among them parse as device requests: the two
     // families never overlap.
     assert!(cases
         .iter()
         .any(|c| SignedRequest::parse(s(c, "canonical")).is_ok()));
-    println!(
-        "wire-v2 invalid_authority_statement: {} cases passed",
-        cases.len()
-    );
 }
 
 #[test]
 fn wire_v1_is_unchanged() {
     // v2 only adds: the v1 file keeps its published bytes.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/wire-v1.json");
-    let bytes = std::fs::read(path).unwrap();
+    let bytes = std::fs::read(common::path("wire-v1")).unwrap();
     assert_eq!(
         azmx_sync_core::sha256_hex(&bytes),
         WIRE_V1_SHA256,

@@ -1,35 +1,21 @@
 //! Recomputes every case of the published vectors (`tests/vectors/wire-v1.json`)
 //! from its inputs and compares byte for byte.
 
+mod common;
+
 use azmx_sync_core::envelope::seal_with_iv_for_vectors;
 use azmx_sync_core::{
     b64, envelope, sha256_hex, verify_blob, DeviceIdentity, EnvelopeKey, Error, SignedRequest,
 };
-use serde_json::Value;
+use common::{key32, s, Vectors};
 
-fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/wire-v1.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("vectors file")).unwrap()
-}
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or_else(|| panic!("missing {k}"))
-}
-
-fn key32(hex_str: &str) -> [u8; 32] {
-    hex::decode(hex_str).unwrap().try_into().unwrap()
+fn vectors() -> Vectors {
+    Vectors::load("wire-v1")
 }
 
 #[test]
 fn kdf_vectors() {
-    let v = vectors();
-    let cases = v["kdf"].as_array().unwrap();
-    assert!(cases.len() >= 3);
-    assert!(
-        cases.iter().any(|c| !s(c, "receipt").is_ascii()),
-        "a non-ASCII receipt case"
-    );
-    for c in cases {
+    let cases = vectors().each("kdf", 3, |c| {
         let key = EnvelopeKey::derive(s(c, "receipt"), s(c, "lid")).unwrap();
         assert_eq!(
             key.to_hex_for_vectors(),
@@ -37,21 +23,16 @@ fn kdf_vectors() {
             "lid {}",
             s(c, "lid")
         );
-    }
-    println!("wire-v1 kdf: {} cases passed", cases.len());
+    });
+    assert!(
+        cases.iter().any(|c| !s(c, "receipt").is_ascii()),
+        "a non-ASCII receipt case"
+    );
 }
 
 #[test]
 fn envelope_vectors() {
-    let v = vectors();
-    let cases = v["envelope"].as_array().unwrap();
-    assert!(cases.len() >= 3);
-    let sizes: Vec<usize> = cases
-        .iter()
-        .map(|c| s(c, "plaintext_hex").len() / 2)
-        .collect();
-    assert!(sizes.contains(&0) && sizes.contains(&65536), "{sizes:?}");
-    for c in cases {
+    let cases = vectors().each("envelope", 3, |c| {
         let key = EnvelopeKey::from_bytes_for_vectors(key32(s(c, "key_hex")));
         let iv: [u8; 12] = hex::decode(s(c, "iv_hex")).unwrap().try_into().unwrap();
         let pt = hex::decode(s(c, "plaintext_hex")).unwrap();
@@ -65,16 +46,17 @@ fn envelope_vectors() {
         );
         assert_eq!(blob[0], 0x01);
         assert_eq!(&blob[1..13], &iv);
-    }
-    println!("wire-v1 envelope: {} cases passed", cases.len());
+    });
+    let sizes: Vec<usize> = cases
+        .iter()
+        .map(|c| s(c, "plaintext_hex").len() / 2)
+        .collect();
+    assert!(sizes.contains(&0) && sizes.contains(&65536), "{sizes:?}");
 }
 
 #[test]
 fn signature_vectors() {
-    let v = vectors();
-    let cases = v["signature"].as_array().unwrap();
-    assert!(cases.len() >= 3);
-    for c in cases {
+    let cases = vectors().each("signature", 3, |c| {
         let id = DeviceIdentity::from_seed_for_vectors(key32(s(c, "ed25519_seed_hex")));
         assert_eq!(id.public_key(), s(c, "public_key_b64u"));
         let req = SignedRequest::parse(s(c, "canonical")).unwrap();
@@ -91,21 +73,17 @@ fn signature_vectors() {
             300,
         )
         .unwrap();
-    }
+    });
     assert!(cases.iter().any(|c| s(c, "canonical").starts_with("push|")));
-    println!("wire-v1 signature: {} cases passed", cases.len());
 }
 
 #[test]
 fn invalid_envelope_vectors() {
-    let v = vectors();
-    let cases = v["invalid_envelope"].as_array().unwrap();
-    assert!(cases.len() >= 3);
-    for c in cases {
+    let cases = vectors().each("invalid_envelope", 3, |c| {
         let key = EnvelopeKey::from_bytes_for_vectors(key32(s(c, "key_hex")));
         let err = envelope::open_text(&key, s(c, "envelope_b64u")).unwrap_err();
         assert_eq!(err.code(), s(c, "error"), "{}", s(c, "envelope_b64u"));
-    }
+    });
     let codes: std::collections::BTreeSet<&str> = cases.iter().map(|c| s(c, "error")).collect();
     for want in [
         "invalid_base64",
@@ -115,7 +93,6 @@ fn invalid_envelope_vectors() {
     ] {
         assert!(codes.contains(want), "missing a {want} case");
     }
-    println!("wire-v1 invalid_envelope: {} cases passed", cases.len());
 }
 
 #[test]
