@@ -14,9 +14,11 @@ LOG=$(realpath -m "${2:-$ROOT/target/fuzz-long.md}")
 mkdir -p "$(dirname "$LOG")"
 python3 fuzz/seeds.py >/dev/null || exit 1
 cd fuzz
-unset CARGO_TARGET_DIR # instrumented builds stay in fuzz/target
-nice -n 19 cargo +nightly fuzz build || exit 1
-BIN="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
+unset CARGO_TARGET_DIR # instrumented builds stay in fuzz/
+# With AddressSanitizer (cargo-fuzz's default), in a target dir of its own so
+# that it and the smoke test's build without it do not replace each other.
+nice -n 19 cargo +nightly fuzz build --target-dir target-asan || exit 1
+BIN="target-asan/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 rows=()
 failed=0
 # FUZZ_TARGETS="a b" runs only those (two streams can then share the cores).

@@ -17,11 +17,12 @@ OUT=${2:?out dir}
 LIB=${3:-}
 cd "$ROOT"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-if [ -z "$LIB" ]; then
-  cargo rustc -q -p azmx-sync-ffi --lib --crate-type cdylib
-  LIB="$TARGET_DIR/debug/libazmx_sync.so"
-fi
-cargo build -q -p uniffi-bindgen --bin uniffi-bindgen
+# libazmx_sync.so and uniffi-bindgen from the one workspace build the test
+# scripts share (scripts/test.d/lib.sh, workspace_build): per-package builds
+# would resolve features again and rebuild much of the dependency graph.
+. scripts/test.d/lib.sh
+workspace_build
+LIB=${LIB:-$TARGET_DIR/debug/libazmx_sync.so}
 mkdir -p "$OUT"
 "$TARGET_DIR/debug/uniffi-bindgen" generate --no-format --library "$LIB" \
   --config "$ROOT/uniffi.toml" --language "$LANGUAGE" --out-dir "$OUT"

@@ -10,11 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/test.d/lib.sh   # ROOT, TARGET, relay_license, relay_start, relay_stop
-if [ -z "${AZMX_CLI:-}" ]; then
-  cargo build -q -p azmx-sync-cli
-  AZMX_CLI="$TARGET/debug/azmx-sync"
-fi
-[ -n "${LIBDIR:-}" ] || cargo build -q -p azmx-sync-ffi
+# One workspace build gives both (scripts/test.d/lib.sh, workspace_build).
+if [ -z "${AZMX_CLI:-}" ] || [ -z "${LIBDIR:-}" ]; then workspace_build; fi
+AZMX_CLI=${AZMX_CLI:-$TARGET/debug/azmx-sync}
 OUT="${OUT:-$TARGET/c-example}"
 make -s -C "$ROOT/examples/c" two-devices-build LIBDIR="${LIBDIR:-$TARGET/debug}" OUT="$OUT"
 

@@ -7,7 +7,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-cargo rustc -q -p azmx-sync-ffi --lib --crate-type cdylib
+# The workspace's build of libazmx_sync (scripts/test.d/lib.sh, workspace_build).
+. scripts/test.d/lib.sh
+workspace_build
 LIBDIR="$TARGET_DIR/debug"
 BUILD="$TARGET_DIR/azmx-swift-example"
 CMD="cd '$ROOT/examples/swift/SealSnippet' && swift build -q --scratch-path '$BUILD' -Xlinker -L'$LIBDIR' \

@@ -6,8 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/test.d/lib.sh   # ROOT, TARGET, relay_license, relay_start, relay_stop
-cargo rustc -q -p azmx-sync-ffi --lib --crate-type cdylib
-cargo build -q -p azmx-sync-cli
+workspace_build   # libazmx_sync.so and the relay CLI (scripts/test.d/lib.sh)
 LIBDIR="$TARGET/debug"
 BUILD="$TARGET/azmx-swift-example-two"
 RELAY_DIR=$(mktemp -d)

@@ -49,7 +49,7 @@ export AZMX_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 TESTS=()
 for f in server/tests/postgres*.rs; do TESTS+=(--test "$(basename "$f" .rs)"); done
 LOG="$PGTMP/cargo-test.log"
-cargo test -p azmx-sync-relay "${TESTS[@]}" 2>&1 | tee "$LOG"
+cargo test --workspace "${TESTS[@]}" 2>&1 | tee "$LOG"
 RC=${PIPESTATUS[0]}
 PASSED=$(grep -Eo '[0-9]+ passed' "$LOG" | awk '{s+=$1} END {print s+0}')
 FAILED=$(grep -Eo '[0-9]+ failed' "$LOG" | awk '{s+=$1} END {print s+0}')
@@ -60,5 +60,5 @@ echo "postgres: $PASSED passed, $FAILED failed, $SKIPPED skipped ($(($(date +%s)
 # The convergence simulator with PostgreSQL in the mix (one scenario in three
 # runs on it when AZMX_TEST_DATABASE_URL is set; docs/RELIABILITY.md).
 SIM_SCENARIOS=${SIM_PG_SCENARIOS:-45} SIM_SECONDS=120 \
-  cargo test -p azmx-sync-sim --test sim convergence -- --nocapture 2>&1 | tee "$PGTMP/sim.log" | grep -E "sim summary|violation|SIM_SEED|test result"
+  cargo test --workspace --test sim convergence -- --nocapture 2>&1 | tee "$PGTMP/sim.log" | grep -E "sim summary|violation|SIM_SEED|test result"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || die "simulator with PostgreSQL failed"

@@ -21,41 +21,30 @@ if ! "$CBINDGEN" --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; 
 fi
 
 # --- build the library (cdylib + staticlib) ----------------------------------
-echo "cargo build -p azmx-sync-ffi"
-cargo build -q -p azmx-sync-ffi || die "cargo build -p azmx-sync-ffi failed"
+echo "cargo build ${WORKSPACE_BUILD[*]} (libazmx_sync and the relay CLI)"
+workspace_build || die "cargo build ${WORKSPACE_BUILD[*]} failed"
 LIBDIR="$TARGET/debug"
 
-# Native libraries the staticlib needs. `cargo rustc --crate-type staticlib`
-# replaces the crate's outputs (the .so disappears), so its answer is cached
-# per toolchain and manifest, and the normal build is redone once after it.
-KEY=$( (rustc -vV; cat bindings/ffi/Cargo.toml core/Cargo.toml) | sha256sum | cut -c1-16)
-NATIVE_CACHE="$OUT/native-static-libs.$KEY"
-if [ ! -s "$NATIVE_CACHE" ]; then
-  echo "cargo rustc --print native-static-libs (cached in $NATIVE_CACHE)"
-  cargo rustc -q -p azmx-sync-ffi --lib --crate-type staticlib -- --print native-static-libs 2>&1 \
-    | sed -n 's/.*native-static-libs: //p' | tail -1 >"$NATIVE_CACHE.tmp"
-  [ -s "$NATIVE_CACHE.tmp" ] || die "could not read native-static-libs"
-  mv "$NATIVE_CACHE.tmp" "$NATIVE_CACHE"
-  cargo build -q -p azmx-sync-ffi || die "cargo build -p azmx-sync-ffi failed"
-fi
-NATIVE_LIBS=$(cat "$NATIVE_CACHE")
+# Native libraries the staticlib needs: those of the Rust standard library
+# (what rustc prints for an empty staticlib; no dependency of azmx-sync-ffi
+# links a system library). Asking about the crate itself (`cargo rustc
+# --crate-type staticlib`) would rebuild it and its dependencies with
+# per-package features; a link failure of the static test names a missing one.
+NATIVE_LIBS=$(printf '' | rustc --crate-type staticlib --crate-name azmx_native_libs \
+  --print native-static-libs -o "$OUT/native-libs.a" - 2>&1 | sed -n 's/.*native-static-libs: //p' | tail -1)
+[ -n "$NATIVE_LIBS" ] || die "could not read native-static-libs"
 # Test a snapshot: the target dir is shared, and a concurrent cargo run may
 # replace (or, with another crate-type, delete) the libraries mid-test.
 snapshot() {
   rm -rf "$OUT/lib" && mkdir -p "$OUT/lib" \
     && cp "$LIBDIR/libazmx_sync.so" "$LIBDIR/libazmx_sync.a" "$OUT/lib/" 2>/dev/null
 }
-if ! snapshot; then
-  cargo build -q -p azmx-sync-ffi || die "cargo build -p azmx-sync-ffi failed"
-  snapshot || die "libazmx_sync.{so,a} missing from $LIBDIR"
-fi
+snapshot || die "libazmx_sync.{so,a} missing from $LIBDIR"
 LIBDIR="$OUT/lib"
 
 # --- a relay on loopback for the engine tests and the two-device example -----
 # The workspace CLI's `relay serve` (as the Python and Node tests do); one
 # license per run so runs do not see each other's records.
-echo "cargo build -p azmx-sync-cli (relay for the engine tests)"
-cargo build -q -p azmx-sync-cli || die "cargo build -p azmx-sync-cli failed"
 CLI="$TARGET/debug/azmx-sync"
 RELAY_DATA=$(mktemp -d "${TMPDIR:-/tmp}/azmx-c-relay-XXXXXX")
 RELAY_PID=

@@ -44,11 +44,15 @@ if [ ! -x "$PKG/node_modules/.bin/napi" ] \
 fi
 
 # --- build the addon + generate index.js / index.d.ts --------------------------
-echo "napi build --platform (cargo build -p azmx-sync-node)"
+# The cargo arguments after `--` make napi's build the workspace build the
+# other scripts share (lib.sh, workspace_build): `cargo build -p
+# azmx-sync-node` alone would resolve features for it and compile a second
+# copy of ring, syn, serde and the rest.
+echo "napi build --platform (cargo build ${WORKSPACE_BUILD[*]})"
 rm -rf "$OUT/gen" && mkdir -p "$OUT/gen"
 if (cd "$PKG" && ./node_modules/.bin/napi build --platform --no-const-enum \
       --manifest-path "$PKG/Cargo.toml" --package-json-path "$PKG/package.json" \
-      --output-dir "$OUT/gen" --js index.js --dts index.d.ts) >"$OUT/build.log" 2>&1; then
+      --output-dir "$OUT/gen" --js index.js --dts index.d.ts -- "${WORKSPACE_BUILD[@]}") >"$OUT/build.log" 2>&1; then
   ok "napi build"
 else
   tail -40 "$OUT/build.log"; ko "napi build"
@@ -70,13 +74,8 @@ for f in index.d.ts index.js; do
 done
 
 # test/engine.test.js and examples/node/two_devices.mjs start a real relay
-# from the CLI binary.
-echo "cargo build -p azmx-sync-cli (relay for the SyncEngine tests)"
-if cargo build -q -p azmx-sync-cli >"$OUT/cli-build.log" 2>&1; then
-  ok "cargo build -p azmx-sync-cli"
-else
-  tail -20 "$OUT/cli-build.log"; ko "cargo build -p azmx-sync-cli"
-fi
+# from the CLI binary, which napi's workspace build above made.
+[ -x "$TARGET/debug/azmx-sync" ] && ok "relay CLI built" || ko "no $TARGET/debug/azmx-sync"
 export AZMX_SYNC_CLI="$TARGET/debug/azmx-sync"
 
 echo

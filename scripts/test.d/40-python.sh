@@ -24,7 +24,7 @@ PATH="$ROOT/bindings/python/tools:$VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profil
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation \
   --force-reinstall --no-deps ./bindings/python
 # test_engine.py runs a real relay: the workspace CLI's `relay serve`.
-cargo build -q -p azmx-sync-cli
+workspace_build
 BUILT=$SECONDS
 
 # Run from a directory where `import azmx_sync` can only mean the installed package.

@@ -59,7 +59,7 @@ java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" -cp "$JAR:$K/lib/ko
 echo "example: $EXAMPLE"
 # EngineTest.kt: the SyncEngine with Kotlin host traits against a real relay
 # (the workspace CLI's `relay serve`).
-cargo build -q -p azmx-sync-cli
+workspace_build
 set +e
 AZMX_SYNC_BIN="$TARGET_DIR/debug/azmx-sync" java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" \
   -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" EngineTestKt | tee "$BUILD/engine-tests.txt"

@@ -34,7 +34,7 @@ bindings/swift/chroot.sh run bash -ec "
 BUILT=$SECONDS
 # Engine.swift syncs through a real relay on loopback: the workspace CLI's
 # `relay serve`, started here outside the chroot (same network).
-cargo build -q -p azmx-sync-cli
+workspace_build
 RELAY_DIR=$(mktemp -d)
 trap 'relay_stop; rm -rf "$RELAY_DIR"' EXIT
 LKEY=$(relay_license "$TARGET_DIR/debug/azmx-sync" "$RELAY_DIR" lic_swift_engine)

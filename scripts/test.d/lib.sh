@@ -14,6 +14,18 @@ ok() { PASS=$((PASS + 1)); echo "  ok   $*"; }
 ko() { FAIL=$((FAIL + 1)); FAILED+=("$*"); echo "  FAIL $*"; }
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 
+# workspace_build: every library, binary and test of the workspace in one
+# cargo invocation, as `cargo test --workspace` builds them. The scripts use
+# its target/debug artifacts (libazmx_sync.{so,a}, azmx-sync, uniffi-bindgen)
+# instead of `cargo build -p X`: a per-package build resolves features for X
+# alone, builds a second copy of much of the dependency graph (ring, syn,
+# serde...) and swaps target/debug's artifacts for differently-featured ones.
+# After test-all's `cargo test --workspace` this is a no-op.
+WORKSPACE_BUILD=(--workspace --lib --bins --tests)
+workspace_build() {
+  cargo build -q "${WORKSPACE_BUILD[@]}"
+}
+
 # need_apt PKG...: installs the Debian packages that are not installed yet.
 need_apt() {
   local missing=()
