@@ -157,10 +157,9 @@ fn error_bodies_are_the_relays_bytes() {
     }
 }
 
-/// The client's request bodies, as `json!` wrote them before.
-#[test]
-fn request_bodies_keep_their_bytes() {
-    let init = InitRequest {
+/// A v1 `init` body (no authority fields) and its bytes on the wire.
+fn init_v1() -> InitRequest {
+    InitRequest {
         license_id: "lic_a".into(),
         license_key: "k".into(),
         public_key: "p".into(),
@@ -170,11 +169,14 @@ fn request_bodies_keep_their_bytes() {
         authority_signature: None,
         authority_key: None,
         authority_claim: None,
-    };
-    assert_eq!(
-        text(&init),
-        r#"{"deviceName":"laptop","licenseId":"lic_a","licenseKey":"k","publicKey":"p","signature":"s","ts":1800000000}"#
-    );
+    }
+}
+const INIT_V1: &str = r#"{"deviceName":"laptop","licenseId":"lic_a","licenseKey":"k","publicKey":"p","signature":"s","ts":1800000000}"#;
+
+/// The client's request bodies, as `json!` wrote them before.
+#[test]
+fn request_bodies_keep_their_bytes() {
+    assert_eq!(text(&init_v1()), INIT_V1);
     assert_eq!(
         text(&RevokeRequest {
             target_device_id: A.into()
@@ -261,24 +263,16 @@ fn paths_are_filled_in_encoded() {
 #[test]
 fn authority_bodies_on_the_wire() {
     let init = InitRequest {
-        license_id: "lic_a".into(),
-        license_key: "k".into(),
-        public_key: "p".into(),
-        device_name: "laptop".into(),
-        ts: T,
-        signature: "s".into(),
         authority_signature: Some("as".into()),
         authority_key: Some("ak".into()),
         authority_claim: Some("ac".into()),
+        ..init_v1()
     };
     assert_eq!(
         text(&init),
         r#"{"authorityClaim":"ac","authorityKey":"ak","authoritySignature":"as","deviceName":"laptop","licenseId":"lic_a","licenseKey":"k","publicKey":"p","signature":"s","ts":1800000000}"#
     );
-    let v1: InitRequest = serde_json::from_str(
-        r#"{"deviceName":"laptop","licenseId":"lic_a","licenseKey":"k","publicKey":"p","signature":"s","ts":1800000000}"#,
-    )
-    .unwrap();
+    let v1: InitRequest = serde_json::from_str(INIT_V1).unwrap();
     assert_eq!(
         (v1.authority_signature, v1.authority_key, v1.authority_claim),
         (None, None, None)
