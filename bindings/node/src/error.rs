@@ -6,8 +6,7 @@
 //! ...), never inside a message that callers would have to parse. Messages
 //! never carry a receipt, key bytes, a private key or record contents.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
+use azmx_sync_bridge::call::catch_panic;
 use azmx_sync_bridge::{ApiError, DetailValue};
 use napi::bindgen_prelude::{JsObjectValue, Object};
 use napi::{Env, Status};
@@ -46,12 +45,5 @@ pub(crate) fn guard<T>(
     name: &str,
     body: impl FnOnce() -> Result<T, ApiError>,
 ) -> napi::Result<T> {
-    // AssertUnwindSafe: after a panic nothing observes the body's state again;
-    // the wrapped core objects are immutable after creation.
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(throw(env, &e)),
-        // The panic payload is deliberately not copied into the message.
-        Err(_) => Err(throw(env, &ApiError::panic_in(name))),
-    }
+    catch_panic(name, body).map_err(|e| throw(env, &e))
 }

@@ -9,8 +9,13 @@
 //! - [`store_spec`]: the checked store spec (built-in names cannot be
 //!   redefined), the one name for contracts and validators.
 //! - [`engine`]: [`Engine`], the public method set of the sync engine.
+//! - [`call`]: around each call: the panic boundary, the re-entry flag, the
+//!   host objects callable during the call.
 //! - [`events`]: activity events with their [`Severity`](events::Severity).
 //! - [`records`]: records and merge outcomes as JSON (C, Node).
+//! - [`plain`]: results, events and snapshots as plain JSON values (Node).
+//! - [`schedule`]: the state of a schedule a host drives from its own
+//!   timers (Node).
 //! - [`identity`], the `fingerprint_of` rule.
 //! - [`shared_causes`]: the causes ApiError shares with uniffi's error.
 //! - [`forward`]: [`forward_methods!`], the facade's pass-through methods.
@@ -21,6 +26,7 @@
 //!
 //! No FFI here: no uniffi, no napi, no `extern "C"`.
 
+pub mod call;
 pub mod engine;
 pub mod error;
 pub mod error_details;
@@ -28,7 +34,9 @@ pub mod events;
 pub mod forward;
 pub mod identity;
 pub mod mirror;
+pub mod plain;
 pub mod records;
+pub mod schedule;
 pub mod shared_causes;
 pub mod store_spec;
 

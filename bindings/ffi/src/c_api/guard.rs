@@ -22,6 +22,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use super::buffer::{reset_out, set_out, IntoBuffer};
+use azmx_sync_bridge::call::catch_panic;
 use azmx_sync_bridge::ApiError;
 use zeroize::Zeroize;
 
@@ -71,23 +72,16 @@ pub(crate) type CallResult = Result<(), ApiError>;
 /// Runs the body of an entry point: catches panics (so none unwinds into C),
 /// records the error message of a failure, clears it on success.
 pub(crate) fn call(name: &'static str, body: impl FnOnce() -> CallResult) -> AzmxStatus {
-    // AssertUnwindSafe: after a panic nothing observes the body's state
-    // again; the handles it may have touched are only ever read by the
-    // library (immutable after creation).
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => {
+    match catch_panic(name, body) {
+        Ok(()) => {
             clear_last_error();
             AzmxStatus::Ok
         }
-        Ok(Err(e)) => fail(&e),
-        // The panic payload is deliberately not copied into the message.
-        Err(_) => fail(&ApiError::panic_in(name)),
+        Err(e) => {
+            set_last_error(&e.to_string());
+            AzmxStatus::of(&e)
+        }
     }
-}
-
-fn fail(e: &ApiError) -> AzmxStatus {
-    set_last_error(&e.to_string());
-    AzmxStatus::of(e)
 }
 
 /// Panic boundary for entry points that return a value instead of a status
@@ -273,6 +267,61 @@ pub(crate) unsafe fn put_opt<T>(out: *mut T, value: T) {
     if !out.is_null() {
         // SAFETY: non-NULL and writable per the contract.
         unsafe { out.write(value) };
+    }
+}
+
+/// A caller-owned output buffer (`out`, `cap` bytes) and its `*len`, which
+/// receives the size written, or needed with `BUFFER_TOO_SMALL`: the `_into`
+/// functions of the C ABI and the uniffi fast path.
+pub(crate) struct CallerBuffer {
+    out: *mut u8,
+    cap: usize,
+    len: *mut usize,
+}
+
+impl CallerBuffer {
+    /// # Safety
+    /// `out` must be NULL or writable for `cap` bytes, and `len` NULL or
+    /// writable, for as long as the value lives.
+    pub(crate) unsafe fn new(out: *mut u8, cap: usize, len: *mut usize) -> Self {
+        CallerBuffer { out, cap, len }
+    }
+
+    /// `BUFFER_TOO_SMALL` with `*len = need`, unless `need` bytes fit. Made
+    /// before any work, a size query (`out = NULL, cap = 0`) costs nothing.
+    pub(crate) fn room(&self, need: usize) -> CallResult {
+        if need > self.cap || (self.out.is_null() && need > 0) {
+            self.set_len(need);
+            return Err(too_small(need));
+        }
+        Ok(())
+    }
+
+    /// The buffer's first `need` bytes, to write the result into.
+    pub(crate) fn slice(&mut self, need: usize) -> Result<&mut [u8], ApiError> {
+        self.room(need)?;
+        if need == 0 {
+            return Ok(&mut []);
+        }
+        // SAFETY: non-NULL (checked by `room`) and writable for
+        // `cap >= need` bytes per the contract of `new`.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.out, need) })
+    }
+
+    /// `*len = n` (when `len` is not NULL).
+    pub(crate) fn set_len(&self, n: usize) {
+        // SAFETY: NULL or writable per the contract of `new`.
+        unsafe { put_opt(self.len, n) }
+    }
+
+    /// Copies `result` in (or `BUFFER_TOO_SMALL`), `*len` its size either
+    /// way, then wipes it. `result` is a fresh allocation, so it cannot
+    /// overlap the buffer.
+    pub(crate) fn fill(&mut self, mut result: Vec<u8>) -> CallResult {
+        let filled = self.slice(result.len()).map(|s| s.copy_from_slice(&result));
+        self.set_len(result.len());
+        result.zeroize();
+        filled
     }
 }
 

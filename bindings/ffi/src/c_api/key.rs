@@ -5,13 +5,12 @@ use std::ffi::c_char;
 use azmx_sync_bridge::ApiError;
 use azmx_sync_core::envelope::{open_text, seal_text};
 use azmx_sync_core::{EnvelopeKey, MIN_ENVELOPE_LEN};
-use zeroize::Zeroize;
 
 use super::buffer::AzmxBuffer;
 use super::error::AzmxStatus;
 use super::guard::{
     bytes, ffi_boundary, free_handle, handle, null, put, put_handle, text, too_small, utf8,
-    CallResult, WipeOnDrop,
+    CallResult, CallerBuffer, WipeOnDrop,
 };
 
 /// An opaque AES-256-GCM envelope key derived from a recovery receipt.
@@ -180,8 +179,8 @@ pub unsafe extern "C" fn azmx_envelope_key_open_text(
 }
 
 /// The shared shape of the `_into` functions: `*out_len` reset to 0, the
-/// key borrowed, then `body` gives the result, which is copied into the
-/// caller's buffer (or reported as too large).
+/// key borrowed, then `body` gives the result (after checking the room it
+/// will need), which is copied into the caller's buffer.
 ///
 /// # Safety
 /// `key` NULL or a live handle; `out` NULL or writable for `out_cap`
@@ -191,34 +190,17 @@ unsafe fn into_caller_buffer(
     out: *mut u8,
     out_cap: usize,
     out_len: *mut usize,
-    body: impl FnOnce(&EnvelopeKey, &dyn Fn(usize) -> CallResult) -> Result<Vec<u8>, ApiError>,
+    body: impl FnOnce(&EnvelopeKey, &CallerBuffer) -> Result<Vec<u8>, ApiError>,
 ) -> CallResult {
     // SAFETY: NULL or writable per the contract.
     unsafe { put(out_len, 0, "out_len") }?;
     // SAFETY: NULL or live per the contract.
     let key = unsafe { key_ref(key) }?;
-    // The room check made before any work: a size query costs nothing.
-    let room = |need: usize| {
-        if need > out_cap || (out.is_null() && need > 0) {
-            // SAFETY: checked non-NULL and writable above.
-            unsafe { out_len.write(need) };
-            return Err(too_small(need));
-        }
-        Ok(())
-    };
-    let mut result = body(key, &room)?;
-    let n = result.len();
-    // SAFETY: checked non-NULL and writable above.
-    unsafe { out_len.write(n) };
-    let fits = room(n);
-    if fits.is_ok() && n > 0 {
-        // SAFETY: `out` is writable for out_cap ≥ n bytes; `result` is a
-        // fresh allocation, so the two ranges cannot overlap (the caller's
-        // input may alias `out`: it is no longer read).
-        unsafe { std::ptr::copy_nonoverlapping(result.as_ptr(), out, n) };
-    }
-    result.zeroize();
-    fits
+    // SAFETY: per the contract; the caller's input may alias `out`, but
+    // `body` no longer borrows it when the result is copied.
+    let mut buf = unsafe { CallerBuffer::new(out, out_cap, out_len) };
+    let result = body(key, &buf)?;
+    buf.fill(result)
 }
 
 /// Seals into a caller-owned buffer of `out_cap` bytes. `*out_len` is always
@@ -241,10 +223,10 @@ pub unsafe extern "C" fn azmx_envelope_key_seal_into(
 ) -> AzmxStatus {
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_envelope_key_seal_into", unsafe {
-        into_caller_buffer(key, out, out_cap, out_len, |key, room| {
+        into_caller_buffer(key, out, out_cap, out_len, |key, buf| {
             match azmx_sealed_len(plaintext_len) {
                 0 => return Err(too_small(0)), // overflow: never fits
-                need => room(need)?,
+                need => buf.room(need)?,
             }
             Ok(key.seal(bytes(plaintext, plaintext_len, "plaintext")?))
         })
@@ -270,10 +252,10 @@ pub unsafe extern "C" fn azmx_envelope_key_open_into(
 ) -> AzmxStatus {
     // SAFETY: the pointers are NULL or valid as the contract above says.
     ffi_boundary!("azmx_envelope_key_open_into", unsafe {
-        into_caller_buffer(key, out, out_cap, out_len, |key, room| {
+        into_caller_buffer(key, out, out_cap, out_len, |key, buf| {
             let blob = bytes(blob, blob_len, "blob")?;
             if let Some(need) = blob.len().checked_sub(MIN_ENVELOPE_LEN) {
-                room(need)?;
+                buf.room(need)?;
             }
             Ok(key.open(blob)?)
         })

@@ -34,7 +34,7 @@ use azmx_sync_bridge::ApiError;
 use azmx_sync_core::{ENVELOPE_VERSION, MIN_ENVELOPE_LEN};
 
 use super::crypto::EnvelopeKey;
-use crate::c_api::guard::{bytes, ffi_boundary, null, put_opt, too_small, CallResult};
+use crate::c_api::guard::{bytes, ffi_boundary, null, CallerBuffer};
 use crate::c_api::AzmxStatus;
 
 /// Version of this fast-path ABI; wrappers refuse a library with another.
@@ -101,29 +101,25 @@ pub unsafe extern "C" fn azmx_uniffi_fast_release_key(key: u64) -> AzmxStatus {
     })
 }
 
-/// The caller's output buffer as a slice of exactly `needed` bytes, or
-/// `BUFFER_TOO_SMALL` with `*out_len = needed`.
+/// The borrowed key and the caller's buffer of a seal or open: `out` may
+/// be NULL only with no room.
 ///
 /// # Safety
-/// `out` NULL or writable for `out_cap` bytes, not overlapping the input,
-/// for `'a`; `out_len` NULL or writable.
-unsafe fn out_room<'a>(
+/// As the entry points: `key` a live handle, `out` NULL or writable for
+/// `out_cap` bytes, `out_len` NULL or writable.
+unsafe fn key_and_buffer(
+    key: u64,
     out: *mut u8,
     out_cap: usize,
     out_len: *mut usize,
-    needed: usize,
-) -> Result<&'a mut [u8], ApiError> {
-    if needed > out_cap {
-        // SAFETY: per the contract.
-        unsafe { put_opt(out_len, needed) };
-        return Err(too_small(needed));
+) -> Result<(Arc<EnvelopeKey>, CallerBuffer), ApiError> {
+    // SAFETY: per the contract.
+    let key = unsafe { borrow_key(key) }?;
+    if out.is_null() && out_cap != 0 {
+        return Err(null("out"));
     }
-    if needed == 0 {
-        return Ok(&mut []);
-    }
-    // SAFETY: non-NULL (checked by the callers when `out_cap > 0`) and
-    // writable for `out_cap >= needed` bytes per the contract.
-    Ok(unsafe { std::slice::from_raw_parts_mut(out, needed) })
+    // SAFETY: per the contract.
+    Ok((key, unsafe { CallerBuffer::new(out, out_cap, out_len) }))
 }
 
 /// Seals `input[..input_len]` with the key behind `key` into `out`
@@ -147,17 +143,16 @@ pub unsafe extern "C" fn azmx_uniffi_fast_seal(
 ) -> AzmxStatus {
     // SAFETY: the handle and pointers are valid as the contract above says.
     ffi_boundary!("azmx_uniffi_fast_seal", unsafe {
-        let key = borrow_key(key)?;
-        check_out(out, out_cap)?;
+        let (key, mut buf) = key_and_buffer(key, out, out_cap, out_len)?;
         let needed = input_len
             .checked_add(MIN_ENVELOPE_LEN)
             .ok_or_else(|| ApiError::invalid_argument("`input_len` is too large"))?;
-        let out_slice = out_room(out, out_cap, out_len, needed)?;
+        let out_slice = buf.slice(needed)?;
         // Encrypts from the caller's input straight into the caller's
         // output: no intermediate buffer for bulk payloads.
         key.inner
             .seal_into(bytes(input, input_len, "input")?, out_slice)?;
-        put_opt(out_len, needed);
+        buf.set_len(needed);
         Ok(())
     })
 }
@@ -179,8 +174,7 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
 ) -> AzmxStatus {
     // SAFETY: the handle and pointers are valid as the contract above says.
     ffi_boundary!("azmx_uniffi_fast_open", unsafe {
-        let key = borrow_key(key)?;
-        check_out(out, out_cap)?;
+        let (key, mut buf) = key_and_buffer(key, out, out_cap, out_len)?;
         let blob = bytes(blob, blob_len, "blob")?;
         let needed = match blob.len().checked_sub(MIN_ENVELOPE_LEN) {
             Some(_) if blob[0] != ENVELOPE_VERSION => {
@@ -190,19 +184,10 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
             None => return Err(azmx_sync_core::Error::EnvelopeTooShort { len: blob.len() }.into()),
         };
         // The tag is verified before any plaintext is written to `out`.
-        key.inner
-            .open_into(blob, out_room(out, out_cap, out_len, needed)?)?;
-        put_opt(out_len, needed);
+        key.inner.open_into(blob, buf.slice(needed)?)?;
+        buf.set_len(needed);
         Ok(())
     })
-}
-
-/// `out` may be NULL only with no room.
-fn check_out(out: *mut u8, out_cap: usize) -> CallResult {
-    if out.is_null() && out_cap != 0 {
-        return Err(null("out"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! into JS objects they need. Every function here runs on the JS thread,
 //! inside an engine call that pushed a [`Frame`].
 
-use std::cell::RefCell;
 use std::ffi::CString;
 use std::ptr;
 
@@ -12,42 +11,17 @@ use napi::bindgen_prelude::Unknown;
 use napi::{sys, Env, JsValue};
 use serde_json::Value;
 
-use azmx_sync_bridge::events::EventView;
-use azmx_sync_bridge::ApiError;
+use azmx_sync_bridge::call::{self, FrameGuard};
+use azmx_sync_bridge::plain::{snapshot_records, to_plain};
 
-/// The adapters of one engine call in progress on this (the JS) thread.
-struct Frame {
-    engine_id: u64,
-    env: sys::napi_env,
-    adapters: Vec<sys::napi_value>,
-}
-
-thread_local! {
-    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Pops its frame when the engine call ends (also on panic).
-pub(super) struct FrameGuard(());
-
-impl Drop for FrameGuard {
-    fn drop(&mut self) {
-        FRAMES.with(|f| {
-            f.borrow_mut().pop();
-        });
-    }
-}
+/// The adapters of one engine call in progress on this (the JS) thread,
+/// with the env of that call: a [`call`](azmx_sync_bridge::call) frame.
+type Frame = (sys::napi_env, Vec<sys::napi_value>);
 
 /// Makes `adapters` (live values of `env`'s current scope) callable by the
 /// [`JsStore`]s of engine `engine_id` until the guard drops.
 pub(super) fn enter_frame(engine_id: u64, env: &Env, adapters: Vec<sys::napi_value>) -> FrameGuard {
-    FRAMES.with(|f| {
-        f.borrow_mut().push(Frame {
-            engine_id,
-            env: env.raw(),
-            adapters,
-        })
-    });
-    FrameGuard(())
+    call::enter_frame::<Frame>(engine_id, (env.raw(), adapters))
 }
 
 /// A store adapter as the core sees it: a slot in the current JS frame.
@@ -61,12 +35,8 @@ impl JsStore {
         &self,
         body: impl FnOnce(Env, sys::napi_value) -> Result<T, String>,
     ) -> Result<T, HostError> {
-        let found = FRAMES.with(|f| {
-            f.borrow()
-                .iter()
-                .rev()
-                .find(|fr| fr.engine_id == self.engine_id)
-                .and_then(|fr| fr.adapters.get(self.index).map(|a| (fr.env, *a)))
+        let found = call::in_frame(self.engine_id, |(env, adapters): &Frame| {
+            adapters.get(self.index).map(|a| (*env, *a))
         });
         let (env, adapter) = found.ok_or_else(|| {
             HostError::new(
@@ -86,27 +56,15 @@ impl StoreAdapter for JsStore {
             let value: Value = env.from_js_value(ret).map_err(|e| {
                 format!("snapshot() returned a value that is not JSON: {}", e.reason)
             })?;
-            let Value::Array(mut list) = value else {
-                return Err("snapshot() must return an array of records".into());
-            };
-            // `{ deleted: undefined }` arrives as null: treat it as absent.
-            for r in &mut list {
-                if let Value::Object(m) = r {
-                    m.retain(|_, v| !v.is_null());
-                }
-            }
-            serde_json::from_value::<Vec<Record>>(Value::Array(list)).map_err(|e| {
-                // serde's message names the field, never its content.
-                format!("snapshot() returned an invalid record: {e}")
-            })
+            snapshot_records(value)
         })
     }
 
     fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
         self.with_adapter(|env, adapter| {
-            let value = serde_json::to_value(&changes).map_err(|e| e.to_string())?;
+            let value = to_plain(&changes).map_err(|e| e.to_string())?;
             let js = env
-                .to_js_value(&jsify(value))
+                .to_js_value(&value)
                 .map_err(|e| format!("cannot convert changes: {}", e.reason))?;
             call_method(&env, adapter, "apply", &[js.raw()])?;
             Ok(())
@@ -211,49 +169,9 @@ pub(super) unsafe fn clear_exception_quiet(raw: sys::napi_env) {
     }
 }
 
-/// Numbers above `u32::MAX` become doubles (napi-rs would refuse them
-/// without BigInt support, which Node-API 4 lacks).
-fn jsify(v: Value) -> Value {
-    match v {
-        Value::Number(n) if n.as_u64().is_some_and(|u| u > u32::MAX as u64) => {
-            serde_json::Number::from_f64(n.as_f64().unwrap_or(0.0))
-                .map(Value::Number)
-                .unwrap_or(Value::Null)
-        }
-        Value::Array(a) => Value::Array(a.into_iter().map(jsify).collect()),
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, jsify(v))).collect()),
-        other => other,
-    }
-}
-
-/// A core value as the JSON a JS caller receives.
-pub(super) fn to_js<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v)
-        .map(jsify)
-        .map_err(|e| ApiError::internal(e.to_string()))
-}
-
-/// An activity event as JS sees it: `{ atMs, type, severity, ...fields }`.
-pub(super) fn event_js(event: EventView) -> Value {
-    let mut m = event.fields;
-    m.insert("atMs".into(), event.at_ms.into());
-    m.insert("type".into(), event.kind.into());
-    m.insert("severity".into(), event.severity.as_str().into());
-    jsify(Value::Object(m))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn large_numbers_become_doubles() {
-        let v = jsify(serde_json::json!({ "a": [1, 4_294_967_296u64], "b": "x" }));
-        assert_eq!(v["a"][0].as_u64(), Some(1));
-        assert!(v["a"][1].is_f64());
-        assert_eq!(v["a"][1].as_f64(), Some(4_294_967_296.0));
-        assert_eq!(v["b"], "x");
-    }
 
     #[test]
     fn a_store_outside_a_call_refuses() {

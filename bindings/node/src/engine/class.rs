@@ -4,15 +4,17 @@
 //! from bindings/exports.toml (`generated.rs`). The work is the core's, the
 //! JS plumbing is in `bridge`/`timer`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use azmx_sync_bridge::call::BusyFlag;
 use azmx_sync_bridge::engine::{
     clamp_interval_secs, CycleReport, DeviceInfo, Engine, EngineStatus, Unsynced,
 };
 use azmx_sync_bridge::events::EventView;
+use azmx_sync_bridge::plain::{event_object, to_plain};
 use azmx_sync_bridge::store_spec::{builtin_parts, check_store_spec, custom_store_spec};
 use azmx_sync_bridge::ApiError;
 use azmx_sync_core::engine::StoreAdapter;
@@ -21,10 +23,11 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
 
-use super::bridge::{enter_frame, event_js, to_js, type_of, JsStore};
-use super::timer::{JsTimer, Schedule};
+use super::bridge::{enter_frame, type_of, JsStore};
+use super::timer::JsTimer;
 use crate::error::guard;
 use crate::merge::{MergeContract, StoreValidator};
+use azmx_sync_bridge::schedule::Schedule;
 
 const REDACTED: &str = "SyncEngine(<redacted>)";
 
@@ -48,7 +51,7 @@ pub struct SyncEngine {
     pub(super) inner: Engine,
     id: u64,
     adapters: RefCell<Vec<ObjectRef<false>>>,
-    pub(super) busy: Cell<bool>,
+    pub(super) busy: BusyFlag,
     pub(super) schedule: RefCell<Schedule<JsTimer>>,
     pub(super) on_cycle: RefCell<Option<ObjectRef<false>>>,
 }
@@ -77,33 +80,14 @@ fn validator_for(name: &str, validator: Option<StoreValidator>) -> StoreValidato
         .unwrap_or_else(|| builtin_parts(name).map_or(StoreValidator::ShapeOnly, |b| b.2.into()))
 }
 
-/// Marks the engine busy for the duration of a call.
-pub(super) struct BusyGuard<'a>(&'a Cell<bool>);
-
-impl Drop for BusyGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
-}
-
 impl SyncEngine {
-    fn enter(&self) -> Result<BusyGuard<'_>, ApiError> {
-        if self.busy.get() {
-            return Err(ApiError::Busy {
-                detail: "the engine is running a store callback; call it again after syncNow/exportTo/importFrom returns".into(),
-            });
-        }
-        self.busy.set(true);
-        Ok(BusyGuard(&self.busy))
-    }
-
     /// Runs `body` with this engine's adapters callable from the core.
     pub(super) fn with_adapters<T>(
         &self,
         env: &Env,
         body: impl FnOnce() -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let _busy = self.enter()?;
+        let _busy = self.busy.enter()?;
         let mut values = Vec::new();
         for r in self.adapters.borrow().iter() {
             let obj = r
@@ -123,7 +107,7 @@ impl SyncEngine {
         adapter: ObjectRef<false>,
         register: impl FnOnce(Arc<dyn StoreAdapter>) -> Result<(), ApiError>,
     ) -> Result<(), ApiError> {
-        let registered = self.enter().and_then(|_busy| {
+        let registered = self.busy.enter().and_then(|_busy| {
             let index = self.adapters.borrow().len();
             register(Arc::new(JsStore {
                 engine_id: self.id,
@@ -144,7 +128,7 @@ impl SyncEngine {
         &self,
         body: impl FnOnce() -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let _busy = self.enter()?;
+        let _busy = self.busy.enter()?;
         body()
     }
 }
@@ -161,7 +145,7 @@ impl SyncEngine {
                 inner: Engine::new(state_dir, None)?,
                 id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
                 adapters: RefCell::new(Vec::new()),
-                busy: Cell::new(false),
+                busy: BusyFlag::default(),
                 schedule: RefCell::new(Schedule::new()),
                 on_cycle: RefCell::new(None),
             })
@@ -320,7 +304,7 @@ macro_rules! as_object {
         impl IntoJs for $t {
             type Js = Value;
             fn into_js(self) -> Result<Value, ApiError> {
-                to_js(&self)
+                to_plain(&self)
             }
         }
     )*};
@@ -331,7 +315,7 @@ as_object!(CycleReport, Unsynced, EngineStatus, Vec<DeviceInfo>);
 impl IntoJs for Vec<EventView> {
     type Js = Value;
     fn into_js(self) -> Result<Value, ApiError> {
-        Ok(Value::Array(self.into_iter().map(event_js).collect()))
+        Ok(Value::Array(self.into_iter().map(event_object).collect()))
     }
 }
 
