@@ -22,7 +22,7 @@ use super::state::key_string;
 use super::SyncEngine;
 use crate::fsutil::{parent_dir, write_private_atomically};
 use crate::kdf::EnvelopeKey;
-use crate::merge::{merge_in_place, Record, StoreState};
+use crate::merge::{merge_in_place, ArrivalBounds, Record, StoreState};
 
 pub const EXPORT_MAGIC: &str = "azmx-export v1";
 const EXPORT_FORMAT: &str = "azmx.export.v1";
@@ -153,7 +153,26 @@ pub(crate) fn import(engine: &SyncEngine, path: &Path) -> Result<u64, SyncError>
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    let payload_stores = decode_export(&text, &key, &lid)?;
+    let mut payload_stores = decode_export(&text, &key, &lid)?;
+    // The time bound of a pull (docs/MERGE.md, "Bounded time and
+    // versions"), measured from this device's clock (relay-corrected): an
+    // export file has no relay time, and the time its header names is the
+    // writer's word. A record refused in a blob is refused here too.
+    // (An offset beyond the correction bound counts as none, as in
+    // `client_for`.)
+    let offset = lock(&engine.inner.state).clock_offset_secs;
+    let offset_ms =
+        if offset.unsigned_abs() <= super::relay_client::MAX_CLOCK_CORRECTION_SECS as u64 {
+            offset.saturating_mul(1000)
+        } else {
+            0
+        };
+    let bounds = ArrivalBounds::for_blob(
+        0,
+        engine.inner.config.clock.now_ms().saturating_add(offset_ms),
+        engine.inner.config.max_future_drift_ms,
+    );
+    super::cycle::reject_out_of_bounds(engine, &bounds, &mut payload_stores);
     // One writer of the engine state at a time: a cycle in this process
     // (cycle lock) or in another one (directory lock) must not interleave
     // with the tombstones recorded below.

@@ -18,6 +18,10 @@ mod state;
 #[cfg(feature = "ureq-transport")]
 mod ureq_transport;
 
+#[cfg(test)]
+#[path = "bounds_tests.rs"]
+mod bounds_tests;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -76,7 +80,10 @@ pub struct EngineConfig {
     /// How far an incoming record's `updatedAt` (and `version`) may run ahead
     /// of the relay's `createdAt` of its blob before it is refused (ms;
     /// default [`MAX_FUTURE_DRIFT_MS`](crate::merge::MAX_FUTURE_DRIFT_MS),
-    /// 10 min; see `docs/MERGE.md`, "Bounded time and versions").
+    /// 10 min; see `docs/MERGE.md`, "Bounded time and versions"). Must be
+    /// in [`FUTURE_DRIFT_RANGE_MS`](crate::merge::FUTURE_DRIFT_RANGE_MS)
+    /// (1 s – 1 day): [`SyncEngine::new`] refuses another with a `Config`
+    /// error.
     pub max_future_drift_ms: i64,
 }
 
@@ -192,6 +199,15 @@ impl SyncEngine {
     /// Opens (or creates) the engine state in `config.state_dir`, including
     /// the device key (`device.key`, 0600).
     pub fn new(config: EngineConfig, transport: Arc<dyn HttpTransport>) -> Result<Self, SyncError> {
+        let drift = crate::merge::FUTURE_DRIFT_RANGE_MS;
+        if !drift.contains(&config.max_future_drift_ms) {
+            return Err(SyncError::Config(format!(
+                "max_future_drift_ms must be between {} and {} (ms), got {}",
+                drift.start(),
+                drift.end(),
+                config.max_future_drift_ms
+            )));
+        }
         let dir = StateDir::open(&config.state_dir)?;
         let state = dir.load()?;
         let identity = DeviceIdentity::load_or_create(dir.path(KEY_FILE))?;

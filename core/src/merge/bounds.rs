@@ -29,6 +29,15 @@ pub const MAX_VERSION: u64 = (1 << 53) - 1;
 /// pinned record is beaten by an edit made ten minutes later.
 pub const MAX_FUTURE_DRIFT_MS: i64 = 10 * 60 * 1000;
 
+/// The range a configured drift must be in
+/// ([`EngineConfig::max_future_drift_ms`](crate::engine::EngineConfig)):
+/// at least one second, because the relay's `createdAt` is in whole seconds
+/// (a record written in the second of its push may be up to 999 ms after
+/// it), and at most one day, past which a pin outlives any edit a user would
+/// make to beat it. A host-given number outside is a config error, not
+/// silently clamped.
+pub const FUTURE_DRIFT_RANGE_MS: std::ops::RangeInclusive<i64> = 1_000..=24 * 60 * 60 * 1000;
+
 /// How far ahead of the reader's clock a relay's `createdAt` may be and still
 /// be believed: the relay's own tolerance for device clocks
 /// ([`MAX_SKEW_SECS`](crate::canonical::MAX_SKEW_SECS), 5 minutes; a test

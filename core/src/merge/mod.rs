@@ -40,8 +40,8 @@ mod todos;
 
 pub use body::Body;
 pub use bounds::{
-    next_version, next_write_time, ArrivalBounds, CREATED_AT_SKEW_MS, MAX_FUTURE_DRIFT_MS,
-    MAX_VERSION,
+    next_version, next_write_time, ArrivalBounds, CREATED_AT_SKEW_MS, FUTURE_DRIFT_RANGE_MS,
+    MAX_FUTURE_DRIFT_MS, MAX_VERSION,
 };
 pub use canonical_json::{canonical_json, write_canonical};
 pub use contract::Contract;

@@ -38,6 +38,18 @@ pub(super) fn bound_arrivals(
         reader_now,
         engine.inner.config.max_future_drift_ms,
     );
+    report.rejected_records += reject_out_of_bounds(engine, &bounds, stores);
+}
+
+/// Drops (and reports as `recordRejected`) every record of `stores` that
+/// breaks `bounds`; returns how many. The pull and the import share it, so
+/// a record refused in a blob is refused in an export file too.
+pub(crate) fn reject_out_of_bounds(
+    engine: &SyncEngine,
+    bounds: &ArrivalBounds,
+    stores: &mut [StoreRecords],
+) -> u64 {
+    let mut rejected = 0;
     for StoreRecords { store, records } in stores {
         records.retain(|r| match bounds.check(r) {
             Ok(()) => true,
@@ -48,11 +60,12 @@ pub(super) fn bound_arrivals(
                     reason: reason.to_string(),
                     code: reason.code().into(),
                 });
-                report.rejected_records += 1;
+                rejected += 1;
                 false
             }
         });
     }
+    rejected
 }
 
 /// A host record that loses by the store's contract to a tombstone the

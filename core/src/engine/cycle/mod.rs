@@ -9,6 +9,8 @@ mod pull;
 mod push;
 mod quarantine;
 
+pub(crate) use apply::reject_out_of_bounds;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
