@@ -5,7 +5,7 @@
 
 mod common;
 
-use azmx_sync_core::{sha256_hex, AuthorityKey, AuthorityStatement, DeviceIdentity, SignedRequest};
+use azmx_sync_core::{AuthorityKey, AuthorityStatement, DeviceIdentity};
 use azmx_sync_relay::{add_license_with_authority, set_authority_key};
 use azmx_sync_test_support::client::init_body;
 use common::{Device, Env, Resp};
@@ -62,52 +62,6 @@ fn device(env: &Env, a: &AuthorityKey, lid: &str, key: &str) -> Device {
         identity: std::sync::Arc::new(id),
         lid: lid.into(),
     }
-}
-
-fn revoke(env: &Env, d: &Device, target: &str, auth: Option<&AuthorityKey>) -> Resp {
-    let ts = env.now();
-    let mut h = d.headers(
-        ts,
-        d.sign(SignedRequest::Revoke {
-            device_id: d.id.clone(),
-            target_device_id: target.into(),
-            ts,
-        }),
-    );
-    if let Some(a) = auth {
-        let s = a.sign(&AuthorityStatement::RevokeDevice {
-            license_id: d.lid.clone(),
-            target_device_id: target.into(),
-            ts,
-        });
-        h.push(("X-Authority-Signature", s.unwrap()));
-    }
-    env.post_json(
-        "/sync/revoke",
-        &h,
-        serde_json::json!({ "targetDeviceId": target }),
-    )
-}
-
-fn keycheck_put(env: &Env, d: &Device, data: &[u8], auth: Option<&AuthorityKey>) -> Resp {
-    let ts = env.now();
-    let sha = sha256_hex(data);
-    let sig = d.sign(SignedRequest::KeycheckPut {
-        device_id: d.id.clone(),
-        sha256: sha.clone(),
-        ts,
-    });
-    let mut h = d.headers(ts, sig);
-    h.push(("X-Sha256", sha.clone()));
-    if let Some(a) = auth {
-        let s = a.sign(&AuthorityStatement::SetKeycheck {
-            license_id: d.lid.clone(),
-            sha256: sha,
-            ts,
-        });
-        h.push(("X-Authority-Signature", s.unwrap()));
-    }
-    env.call("PUT", "/sync/keycheck", &h, data)
 }
 
 #[test]
@@ -168,16 +122,20 @@ fn a_protected_license_needs_the_authority_for_init_revoke_and_keycheck() {
     let d2 = device(&env, &a, lid, &key);
 
     // Key-check PUT.
-    keycheck_put(&env, &d1, b"kc", None).err(403, "authority_required");
-    keycheck_put(&env, &d1, b"kc", Some(&other)).err(401, "bad_authority_signature");
+    env.keycheck_put_as(&d1, b"kc", None)
+        .err(403, "authority_required");
+    env.keycheck_put_as(&d1, b"kc", Some(&other))
+        .err(401, "bad_authority_signature");
     assert_eq!(env.keycheck_get(&d1).status, 404);
-    assert_eq!(keycheck_put(&env, &d1, b"kc", Some(&a)).status, 201);
+    assert_eq!(env.keycheck_put_as(&d1, b"kc", Some(&a)).status, 201);
 
     // Revoke.
-    revoke(&env, &d1, &d2.id, None).err(403, "authority_required");
-    revoke(&env, &d1, &d2.id, Some(&other)).err(401, "bad_authority_signature");
+    env.revoke_as(&d1, &d2.id, None)
+        .err(403, "authority_required");
+    env.revoke_as(&d1, &d2.id, Some(&other))
+        .err(401, "bad_authority_signature");
     assert_eq!(env.push(&d2, 1, b"still live").status, 201);
-    let r = revoke(&env, &d1, &d2.id, Some(&a));
+    let r = env.revoke_as(&d1, &d2.id, Some(&a));
     assert_eq!(
         (r.status, r.json()["revoked"].as_str()),
         (200, Some(d2.id.as_str()))
@@ -239,7 +197,7 @@ fn setting_a_key_protects_the_license_and_drops_its_keycheck() {
     env.revoke(&a, &b.id).err(403, "authority_required");
     env.keycheck_put(&a, b"again")
         .err(403, "authority_required");
-    assert_eq!(keycheck_put(&env, &a, b"sealed", Some(&auth)).status, 201);
+    assert_eq!(env.keycheck_put_as(&a, b"sealed", Some(&auth)).status, 201);
     assert!(matches!(
         set_authority_key(&env.data_dir(), "lic_nobody", &auth.public_key()),
         Err(azmx_sync_relay::RelayError::UnknownLicense(_))

@@ -53,22 +53,34 @@ async fn device(s: &dyn Storage, lid: &str, id: &str) -> String {
     r.device.device_id
 }
 
-async fn push(s: &dyn Storage, dev: &str, seq: u64, data: &[u8]) -> PushOutcome {
-    s.push(NewBlob {
+/// The blob `dev` pushes at `seq`: `data` and its hash, at `T0 + seq`.
+fn new_blob(dev: &str, seq: u64, data: &[u8]) -> NewBlob {
+    NewBlob {
         device_id: dev.into(),
         seq,
         sha256: sha(data),
         data: Bytes::copy_from_slice(data),
         now: T0 + seq as i64,
-    })
-    .await
-    .unwrap()
+    }
+}
+
+async fn push(s: &dyn Storage, dev: &str, seq: u64, data: &[u8]) -> PushOutcome {
+    s.push(new_blob(dev, seq, data)).await.unwrap()
 }
 
 fn stored(seq: u64) -> PushOutcome {
     PushOutcome::Stored {
         seq,
         created_at: T0 + seq as i64,
+    }
+}
+
+/// A refused push: the device's last seq, and the blob already stored at
+/// the requested seq (if any).
+fn conflict(last_seq: u64, existing: Option<&[u8]>) -> PushOutcome {
+    PushOutcome::Conflict {
+        last_seq,
+        existing_sha256: existing.map(sha),
     }
 }
 
@@ -142,13 +154,7 @@ pub async fn push_sequencing(s: Arc<dyn Storage>) {
     license(&*s, "lic_a").await;
     let a = device(&*s, "lic_a", "dev_a").await;
     let b = device(&*s, "lic_a", "dev_b").await;
-    assert_eq!(
-        push(&*s, &a, 0, b"zero").await,
-        PushOutcome::Conflict {
-            last_seq: 0,
-            existing_sha256: None
-        }
-    );
+    assert_eq!(push(&*s, &a, 0, b"zero").await, conflict(0, None));
     assert_eq!(push(&*s, &a, 1, b"one").await, stored(1));
     assert_eq!(
         push(&*s, &a, 5, b"five").await,
@@ -157,18 +163,9 @@ pub async fn push_sequencing(s: Arc<dyn Storage>) {
     );
     assert_eq!(
         push(&*s, &a, 5, b"five again").await,
-        PushOutcome::Conflict {
-            last_seq: 5,
-            existing_sha256: Some(sha(b"five"))
-        }
+        conflict(5, Some(b"five"))
     );
-    assert_eq!(
-        push(&*s, &a, 3, b"three").await,
-        PushOutcome::Conflict {
-            last_seq: 5,
-            existing_sha256: None
-        }
-    );
+    assert_eq!(push(&*s, &a, 3, b"three").await, conflict(5, None));
     // Per device: b starts from 0.
     assert_eq!(push(&*s, &b, 1, b"b-one").await, stored(1));
     assert_eq!(
@@ -180,11 +177,8 @@ pub async fn push_sequencing(s: Arc<dyn Storage>) {
     assert_eq!(s.blob("lic_a", &a, 6).await.unwrap(), None);
     let e = s
         .push(NewBlob {
-            device_id: b.clone(),
-            seq: u64::MAX,
-            sha256: sha(b"x"),
-            data: Bytes::from_static(b"x"),
             now: T0,
+            ..new_blob(&b, u64::MAX, b"x")
         })
         .await;
     assert!(
@@ -446,13 +440,7 @@ pub async fn prune(s: Arc<dyn Storage>) {
         vec![4, 5]
     );
     // lastSeq survives: an old seq still conflicts.
-    assert_eq!(
-        push(&*s, &a, 2, b"again").await,
-        PushOutcome::Conflict {
-            last_seq: 5,
-            existing_sha256: None
-        }
-    );
+    assert_eq!(push(&*s, &a, 2, b"again").await, conflict(5, None));
     let devs = s.devices("lic_a").await.unwrap().unwrap();
     let da = devs.iter().find(|d| d.device_id == a).unwrap();
     assert_eq!((da.blob_count, da.sealed_bytes), (2, 20));
@@ -506,18 +494,7 @@ pub async fn device_metadata(s: Arc<dyn Storage>) {
 }
 
 async fn push_q(s: &dyn Storage, dev: &str, seq: u64, data: &[u8], q: Quota) -> PushOutcome {
-    s.push_within(
-        NewBlob {
-            device_id: dev.into(),
-            seq,
-            sha256: sha(data),
-            data: Bytes::copy_from_slice(data),
-            now: T0 + seq as i64,
-        },
-        q,
-    )
-    .await
-    .unwrap()
+    s.push_within(new_blob(dev, seq, data), q).await.unwrap()
 }
 
 /// Per-license quotas: bytes and blobs summed over the license's devices

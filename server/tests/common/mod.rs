@@ -6,7 +6,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use azmx_sync_core::{sha256_hex, DeviceIdentity, SignedRequest};
+use azmx_sync_core::{sha256_hex, AuthorityKey, AuthorityStatement, DeviceIdentity, SignedRequest};
 use azmx_sync_relay::{add_license, Clock, Relay, RelayConfig, RunningRelay};
 use azmx_sync_test_support::client::{auth_headers, init_body, push_headers};
 use serde_json::Value;
@@ -222,20 +222,42 @@ impl Env {
     }
 
     pub fn revoke(&self, d: &Device, target: &str) -> Resp {
+        self.revoke_as(d, target, None)
+    }
+
+    /// `revoke`, also signed by the license authority `auth` when given
+    /// (PROTOCOL §11).
+    pub fn revoke_as(&self, d: &Device, target: &str, auth: Option<&AuthorityKey>) -> Resp {
         let ts = self.now();
         let sig = d.sign(SignedRequest::Revoke {
             device_id: d.id.clone(),
             target_device_id: target.into(),
             ts,
         });
+        let mut h = d.headers(ts, sig);
+        authority_header(
+            &mut h,
+            auth,
+            AuthorityStatement::RevokeDevice {
+                license_id: d.lid.clone(),
+                target_device_id: target.into(),
+                ts,
+            },
+        );
         self.post_json(
             "/sync/revoke",
-            &d.headers(ts, sig),
+            &h,
             serde_json::json!({ "targetDeviceId": target }),
         )
     }
 
     pub fn keycheck_put(&self, d: &Device, data: &[u8]) -> Resp {
+        self.keycheck_put_as(d, data, None)
+    }
+
+    /// `keycheck_put`, also signed by the license authority `auth` when
+    /// given (PROTOCOL §11).
+    pub fn keycheck_put_as(&self, d: &Device, data: &[u8], auth: Option<&AuthorityKey>) -> Resp {
         let ts = self.now();
         let sha = sha256_hex(data);
         let sig = d.sign(SignedRequest::KeycheckPut {
@@ -244,7 +266,16 @@ impl Env {
             ts,
         });
         let mut h = d.headers(ts, sig);
-        h.push(("X-Sha256", sha));
+        h.push(("X-Sha256", sha.clone()));
+        authority_header(
+            &mut h,
+            auth,
+            AuthorityStatement::SetKeycheck {
+                license_id: d.lid.clone(),
+                sha256: sha,
+                ts,
+            },
+        );
         self.call("PUT", "/sync/keycheck", &h, data)
     }
 
@@ -357,6 +388,18 @@ impl Resp {
 /// The head of a raw `POST /sync/push` of seq 1 (for what ureq will not
 /// send): the signed headers, then `framing` (more header lines, joined by
 /// CRLF), then the blank line; the body goes after it.
+/// Adds `X-Authority-Signature`, `auth`'s signature of `stmt`, when a key
+/// is given.
+fn authority_header(
+    h: &mut Vec<(&'static str, String)>,
+    auth: Option<&AuthorityKey>,
+    stmt: AuthorityStatement,
+) {
+    if let Some(a) = auth {
+        h.push(("X-Authority-Signature", a.sign(&stmt).unwrap()));
+    }
+}
+
 pub fn raw_push_head(
     device_id: &str,
     sha256: &str,
