@@ -41,3 +41,35 @@ macro_rules! variants_into {
         }
     };
 }
+
+/// Declares a binding's enum that mirrors a core enum it cannot export as
+/// it is (field types the foreign side lacks, a catch-all of its own) and
+/// `From<$from>` for it, from one list: each listed variant maps to the one
+/// of the same name, its numeric fields cast (`as`); the core's variants
+/// not listed (added after the binding was written) map to the `else`
+/// variant, the binding's own.
+#[macro_export]
+macro_rules! mirror_enum {
+    (
+        $(#[$attr:meta])*
+        $vis:vis enum $name:ident from $from:ident {
+            $($v:ident $({ $($f:ident: $t:ty),* })?),* $(,)?
+        } else {
+            $(#[$other_attr:meta])* $other:ident
+        }
+    ) => {
+        $(#[$attr])*
+        $vis enum $name {
+            $($v $({ $($f: $t),* })?,)*
+            $(#[$other_attr])* $other,
+        }
+        impl From<$from> for $name {
+            fn from(x: $from) -> Self {
+                match x {
+                    $($from::$v $({ $($f),* })? => Self::$v $({ $($f: $f as _),* })?,)*
+                    _ => Self::$other,
+                }
+            }
+        }
+    };
+}

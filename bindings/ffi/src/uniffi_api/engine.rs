@@ -14,6 +14,10 @@
 //! No API returns the receipt, key bytes or the private key; the receipt's
 //! Rust copy is zeroized as soon as it is wrapped in a `SecretString`.
 
+// The generated methods convert every result with `.into()`: the identity
+// for the core types exported as they are (`CycleReport`, `Unsynced`).
+#![allow(clippy::useless_conversion)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -29,6 +33,10 @@ use super::merge::{
 };
 
 // ------------------------------------------------------------ records --
+
+// Core types exported as they are (`remote`, see `error.rs`): a drift from
+// the core's fields does not compile.
+pub use ce::{CycleReport, Unsynced};
 
 // The facade's severity exported as it is (see `error.rs` on `remote`),
 // under the name the foreign code has always used.
@@ -91,7 +99,7 @@ impl From<EventView> for ActivityEvent {
 }
 
 /// What one cycle did.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct CycleReport {
     pub pushed_seq: Option<u64>,
     pub pushed_records: u64,
@@ -102,22 +110,6 @@ pub struct CycleReport {
     pub rejected_records: u64,
     pub quarantined: u64,
     pub duration_ms: u64,
-}
-
-impl From<ce::CycleReport> for CycleReport {
-    fn from(r: ce::CycleReport) -> Self {
-        Self {
-            pushed_seq: r.pushed_seq,
-            pushed_records: r.pushed_records,
-            sealed_bytes: r.sealed_bytes,
-            checkpoint: r.checkpoint,
-            pulled_blobs: r.pulled_blobs,
-            applied_changes: r.applied_changes,
-            rejected_records: r.rejected_records,
-            quarantined: r.quarantined,
-            duration_ms: r.duration_ms,
-        }
-    }
 }
 
 /// A snapshot of the engine for a status screen. `json` is the full status
@@ -169,7 +161,7 @@ impl From<ce::DeviceInfo> for DeviceInfo {
 }
 
 /// Records the relay does not have yet.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Unsynced {
     pub count: u64,
     /// `updated_at` of the oldest unsynced record.
@@ -291,15 +283,6 @@ fn store(adapter: Arc<dyn StoreAdapter>) -> Arc<dyn ce::StoreAdapter> {
 
 fn listener(listener: Arc<dyn ActivityListener>) -> Arc<dyn ce::ActivityListener> {
     Arc::new(ListenerBridge(listener))
-}
-
-impl From<ce::Unsynced> for Unsynced {
-    fn from(u: ce::Unsynced) -> Self {
-        Self {
-            count: u.count,
-            oldest_updated_at_ms: u.oldest_updated_at_ms,
-        }
-    }
 }
 
 impl From<ce::EngineStatus> for EngineStatus {

@@ -46,55 +46,20 @@ pub enum StoreNameProblem {
     WorkspaceScoped,
 }
 
-/// Which todo-list invariant is broken (items by 0-based index; no content).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum TodoProblem {
-    NotAnObject,
-    MissingItems,
-    TooManyItems {
-        count: u64,
-    },
-    ItemNotAnObject {
-        index: u64,
-    },
-    MissingId {
-        index: u64,
-    },
-    EmptyId {
-        index: u64,
-    },
-    IdTooLong {
-        index: u64,
-    },
-    DuplicateId {
-        index: u64,
-        first: u64,
-    },
-    MissingContent {
-        index: u64,
-    },
-    EmptyContent {
-        index: u64,
-    },
-    ContentTooLong {
-        index: u64,
-    },
-    BadStatus {
-        index: u64,
-    },
-    MultipleInProgress {
-        index: u64,
-    },
-    /// A reason added to the core after these bindings were written.
-    Other,
+azmx_sync_bridge::mirror_enum! {
+    /// Which todo-list invariant is broken (items by 0-based index; no content).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+    pub enum TodoProblem from TodoInvalid {
+        NotAnObject, MissingItems, TooManyItems { count: u64 }, ItemNotAnObject { index: u64 },
+        MissingId { index: u64 }, EmptyId { index: u64 }, IdTooLong { index: u64 },
+        DuplicateId { index: u64, first: u64 }, MissingContent { index: u64 },
+        EmptyContent { index: u64 }, ContentTooLong { index: u64 }, BadStatus { index: u64 },
+        MultipleInProgress { index: u64 },
+    } else {
+        /// A reason added to the core after these bindings were written.
+        Other
+    }
 }
-
-azmx_sync_bridge::variants_into!(TodoInvalid => TodoProblem {
-    NotAnObject, MissingItems, TooManyItems { count }, ItemNotAnObject { index },
-    MissingId { index }, EmptyId { index }, IdTooLong { index }, DuplicateId { index, first },
-    MissingContent { index }, EmptyContent { index }, ContentTooLong { index },
-    BadStatus { index }, MultipleInProgress { index },
-} else { _ => Self::Other });
 
 azmx_sync_bridge::shared_causes! {
     /// Every error an export can raise, one variant (one foreign type) per cause.
