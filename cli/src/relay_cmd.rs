@@ -1,4 +1,4 @@
-//! `azmx-sync relay serve | license add | devices`: the relay's own command
+//! `azmx-sync relay serve | license ... | device ... | devices`: the relay's own command
 //! line (`azmx_sync_relay::cmd`, the same flags, environment variables and
 //! config file as `azmx-sync-relay`), printed the CLI's way: `--json`,
 //! tables and documented exit codes.
@@ -87,6 +87,17 @@ pub fn run(ctx: &Ctx, args: RelayArgs) -> CliResult {
                 return Ok(());
             }
             render::devices(&list, None);
+        }
+        // The operator's license rules and device tools: one line, or
+        // their JSON.
+        other => {
+            let text = match ctx.json {
+                true => other.json().map(|v| v.to_string()),
+                false => other.plain(),
+            };
+            if let Some(text) = text {
+                println!("{text}");
+            }
         }
     }
     Ok(())

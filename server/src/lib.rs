@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 mod api;
 mod licenses;
+mod operator;
 pub use api::fuzzing; // doc(hidden): for the fuzz targets in fuzz/ only
 pub mod cmd;
 mod ratelimit;
@@ -37,6 +38,10 @@ pub use licenses::{
     add_license, add_license_postgres, add_license_postgres_with_authority,
     add_license_with_authority, licenses, licenses_postgres, set_authority_key,
     set_authority_key_postgres, LicenseInfo,
+};
+pub use operator::{
+    add_license_with_rules, open_claim_window, revoke_device, rotate_license_key, set_max_devices,
+    LicenseRules, StoreRef, MAX_CLAIM_WINDOW_SECS, MAX_DEVICE_CAP,
 };
 pub use storage::{
     DeviceInfo, Durability, PostgresStorage, Quota, SqliteStorage, Storage, StorageError,
@@ -250,6 +255,13 @@ pub enum RelayError {
     LicenseExists(String),
     #[error("unknown license `{0}`")]
     UnknownLicense(String),
+    #[error("unknown device `{0}` in this license")]
+    UnknownDevice(String),
+    #[error("license `{0}` already has an authority key: no claim window needed")]
+    HasAuthority(String),
+    /// An operator-given license rule out of its bounds.
+    #[error("{0}")]
+    InvalidRule(String),
     #[error("invalid license id: {0}")]
     InvalidLicenseId(String),
     #[error("invalid configuration: {0}")]

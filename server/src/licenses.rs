@@ -7,6 +7,7 @@ use std::path::Path;
 use azmx_sync_core::authority::AuthorityPublicKey;
 use serde::Serialize;
 
+use crate::operator::{check_license_id, runtime};
 use crate::storage::{LicenseRecord, SqliteStorage, Storage, StorageError};
 use crate::{random_bytes, sha256, system_now, with_postgres, RelayError};
 
@@ -19,28 +20,24 @@ pub struct LicenseInfo {
     /// license under the v1 rules: anyone with the license key may
     /// register and revoke devices (PROTOCOL §11.6).
     pub authority_key: Option<String>,
+    /// End (unix seconds) of the first-device claim window, while the
+    /// license has no key and the window is set (it may have passed).
+    pub claim_until: Option<i64>,
+    /// Cap on live devices, if any.
+    pub max_devices: Option<u32>,
     pub created_at: i64,
 }
 
 impl From<LicenseRecord> for LicenseInfo {
     fn from(r: LicenseRecord) -> Self {
         Self {
+            claim_until: r.claim_until.filter(|_| r.authority_key.is_none()),
             license_id: r.license_id,
             authority_key: r.authority_key,
+            max_devices: r.max_devices,
             created_at: r.created_at,
         }
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, RelayError> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
-fn check_license_id(license_id: &str) -> Result<(), RelayError> {
-    azmx_sync_core::canonical::check_id("licenseId", license_id)
-        .map_err(|e| RelayError::InvalidLicenseId(e.to_string()))
 }
 
 /// Creates the license row and returns the new license key.

@@ -260,16 +260,19 @@ async fn refuses_a_newer_schema() {
         cols,
         [
             "authority_key",
+            "claim_until",
             "created_at",
             "key_hash",
             "license_id",
+            "max_devices",
             "next_position"
         ]
     );
 }
 
-/// A version-1 database (no `authority_key` column) is brought to version
-/// 2 at connect: its licenses keep the v1 rules and can be given a key.
+/// A version-1 database (no `authority_key`, `claim_until`, `max_devices`
+/// columns) is brought to version 3 at connect: its licenses keep the v1
+/// rules (no key, no window, no cap) and can be given a key.
 #[tokio::test]
 async fn migrates_a_version_1_database() {
     let Some(url) = url() else {
@@ -286,14 +289,18 @@ async fn migrates_a_version_1_database() {
     tokio::spawn(conn);
     client
         .batch_execute(&format!(
-            "ALTER TABLE {schema}.licenses DROP COLUMN authority_key;
+            "ALTER TABLE {schema}.licenses DROP COLUMN authority_key,
+                 DROP COLUMN claim_until, DROP COLUMN max_devices;
              UPDATE {schema}.relay_meta SET value = 1 WHERE key = 'schema_version'"
         ))
         .await
         .unwrap();
     let s = pg(&url, &schema).await;
     let l = s.license("lic_old").await.unwrap().unwrap();
-    assert_eq!((l.key_hash, l.authority_key), ([1; 32], None));
+    assert_eq!(
+        (l.key_hash, l.authority_key, l.claim_until, l.max_devices),
+        ([1; 32], None, None, None)
+    );
     assert!(s.set_authority_key("lic_old", "k").await.unwrap());
     let v: i64 = client
         .query_one(
@@ -303,5 +310,5 @@ async fn migrates_a_version_1_database() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
 }

@@ -54,11 +54,15 @@ pub enum ErrorCode {
     AuthorityExists,
     /// A claim for a license without a key whose operator opened no window.
     AuthorityClaimClosed,
+    /// `init` of a new device on a license that already has as many live
+    /// devices as its operator allows (`--max-devices`); nothing was
+    /// registered. Revoking a device gives room back.
+    DeviceLimit,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `docs/PROTOCOL.md`'s table.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::Malformed,
         Self::Sha256Mismatch,
         Self::BadLicense,
@@ -83,6 +87,7 @@ impl ErrorCode {
         Self::BadAuthoritySignature,
         Self::AuthorityExists,
         Self::AuthorityClaimClosed,
+        Self::DeviceLimit,
     ];
 
     /// The `error` field's value.
@@ -112,6 +117,7 @@ impl ErrorCode {
             Self::BadAuthoritySignature => "bad_authority_signature",
             Self::AuthorityExists => "authority_exists",
             Self::AuthorityClaimClosed => "authority_claim_closed",
+            Self::DeviceLimit => "device_limit",
         }
     }
 
@@ -136,7 +142,7 @@ impl ErrorCode {
             Self::StorageFailed | Self::Busy => 503,
             Self::QuotaExceeded => 507,
             Self::BadAuthoritySignature => 401,
-            Self::AuthorityRequired | Self::AuthorityClaimClosed => 403,
+            Self::AuthorityRequired | Self::AuthorityClaimClosed | Self::DeviceLimit => 403,
             Self::AuthorityExists => 409,
         }
     }

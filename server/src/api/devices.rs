@@ -12,11 +12,13 @@ use azmx_sync_core::protocol::{
     RevokeResponse,
 };
 
-use super::authority::check_init;
+use super::authority::{
+    authority_exists, authority_moving, check_init, claim_closed, device_limit, AUTHORITY_ATTEMPTS,
+};
 use super::error::{json_response, ApiError, ApiResult};
 use super::parse::{read_json, sig_headers};
 use super::AppState;
-use crate::storage::{NewDevice, StorageError};
+use crate::storage::{NewDevice, RegisterOutcome, StorageError};
 
 pub(crate) async fn init(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
     let b: InitRequest = read_json(&h, body).await?;
@@ -31,23 +33,44 @@ pub(crate) async fn init(State(st): State<Arc<AppState>>, h: HeaderMap, body: Bo
     verify_signature(&b.public_key, canonical.as_bytes(), &b.signature)?;
     let now = st.now();
     check_skew(b.ts, now, st.limits.max_skew_secs).map_err(|e| st.clock_skew(e, now))?;
-    check_init(&license, &b, now, st.limits.max_skew_secs)?;
+    let mut check = check_init(&license, &b, now, st.limits.max_skew_secs)?;
     st.rate_limit(&format!("license:{}", b.license_id))?;
     let new_id = format!("dev_{}", hex::encode(crate::random_bytes::<8>()));
-    let reg = st
-        .storage
-        .register_device(NewDevice {
-            license_id: b.license_id,
-            device_id: new_id,
-            public_key: b.public_key,
-            name: b.device_name,
-            now,
-        })
-        .await
-        .map_err(|e| match e {
-            StorageError::UnknownLicense => ApiError::bad_license(),
-            e => e.into(),
-        })?;
+    let mut attempts = 0;
+    let reg = loop {
+        let outcome = st
+            .storage
+            .register_device_checked(
+                NewDevice {
+                    license_id: b.license_id.clone(),
+                    device_id: new_id.clone(),
+                    public_key: b.public_key.clone(),
+                    name: b.device_name.clone(),
+                    now,
+                },
+                check,
+            )
+            .await
+            .map_err(|e| match e {
+                StorageError::UnknownLicense => ApiError::bad_license(),
+                e => e.into(),
+            })?;
+        match outcome {
+            RegisterOutcome::Registered(reg) => break reg,
+            RegisterOutcome::AuthorityChanged => {}
+            RegisterOutcome::AuthorityExists => return Err(authority_exists()),
+            RegisterOutcome::ClaimClosed => return Err(claim_closed()),
+            RegisterOutcome::DeviceLimit { max } => return Err(device_limit(max)),
+        }
+        // The operator changed the license's authority since the check:
+        // check the request again against the license as it is now.
+        attempts += 1;
+        if attempts >= AUTHORITY_ATTEMPTS {
+            return Err(authority_moving());
+        }
+        let license = st.license_with_key(&b.license_id, &b.license_key).await?;
+        check = check_init(&license, &b, now, st.limits.max_skew_secs)?;
+    };
     if reg.device.revoked_at.is_some() {
         return Err(ApiError::revoked());
     }

@@ -12,13 +12,14 @@ use azmx_sync_core::protocol::{
     headers, ErrorCode, KeycheckPutResponse, PullItem, PullPage, PushResponse,
 };
 
+use super::authority::{authority_moving, AUTHORITY_ATTEMPTS};
 use super::error::{bytes_response, json_response, ApiError, ApiResult};
 use super::parse::{
     check_declared_length, cursor, finish, header, parse_cursor, parse_seq, parse_u64, pull_query,
     read_checked_body, sig_headers,
 };
 use super::AppState;
-use crate::storage::{KeycheckPut, NewBlob, PushOutcome};
+use crate::storage::{KeycheckPut, KeycheckWrite, NewBlob, PushOutcome};
 use crate::{MAX_KEYCHECK_BYTES, MAX_PULL_LIMIT};
 
 pub(crate) async fn push(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
@@ -186,23 +187,41 @@ async fn keycheck_put_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body
             ts,
         })
         .await?;
-    st.require_authority(
-        &dev.license_id,
-        h,
-        AuthorityStatement::SetKeycheck {
-            license_id: dev.license_id.clone(),
-            sha256: sha256.to_string(),
-            ts: sh.ts,
-        },
-    )
-    .await?;
+    let statement = AuthorityStatement::SetKeycheck {
+        license_id: dev.license_id.clone(),
+        sha256: sha256.to_string(),
+        ts: sh.ts,
+    };
+    let mut check = st
+        .require_authority(&dev.license_id, h, statement.clone())
+        .await?;
     let data = read_checked_body(h, slot, MAX_KEYCHECK_BYTES, sha256).await?;
     let now = st.now();
-    match st
-        .storage
-        .keycheck_put(&dev.license_id, &dev.device_id, sha256, data, now)
-        .await?
-    {
+    let mut attempts = 0;
+    // The key is compared again inside the write's transaction: one set
+    // by the operator after the check above must not let a blob checked
+    // against the old key (or none) in.
+    let put = loop {
+        let put = KeycheckWrite {
+            license_id: &dev.license_id,
+            device_id: &dev.device_id,
+            sha256,
+            data: data.clone(),
+            now,
+        };
+        match st.storage.keycheck_put_checked(put, check).await? {
+            KeycheckPut::AuthorityChanged => {}
+            put => break put,
+        }
+        attempts += 1;
+        if attempts >= AUTHORITY_ATTEMPTS {
+            return Err(authority_moving());
+        }
+        check = st
+            .require_authority(&dev.license_id, h, statement.clone())
+            .await?;
+    };
+    match put {
         KeycheckPut::Stored => Ok(json_response(
             StatusCode::CREATED,
             &KeycheckPutResponse {
@@ -210,6 +229,7 @@ async fn keycheck_put_inner(st: &AppState, h: &HeaderMap, slot: &mut Option<Body
                 server_time: now,
             },
         )),
+        KeycheckPut::AuthorityChanged => Err(authority_moving()),
         KeycheckPut::Exists { sha256 } => {
             let mut e = ApiError::new(
                 ErrorCode::KeycheckExists,

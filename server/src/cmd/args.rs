@@ -52,6 +52,9 @@ pub enum RelayCmd {
     License(LicenseCmd),
     /// Per-device metadata of a license, read from the relay's store.
     Devices(LicenseArgs),
+    /// Device administration: list, revoke (the operator needs no receipt).
+    #[command(subcommand)]
+    Device(DeviceCmd),
     /// `admin devices`: the older spelling of `devices`.
     #[command(subcommand, hide = true)]
     Admin(AdminCmd),
@@ -67,6 +70,63 @@ pub enum LicenseCmd {
     SetAuthorityKey(SetAuthorityKeyArgs),
     /// Every license, marking those without an authority key.
     List(StoreArgs),
+    /// Open (or move the end of) a first-device claim window on a license
+    /// without an authority key: the first `init` that claims it with a
+    /// receipt's authority key sets the key (PROTOCOL §11.4).
+    OpenClaimWindow(ClaimWindowArgs),
+    /// Cap a license's live (non-revoked) devices; `none` removes the cap.
+    SetMaxDevices(MaxDevicesArgs),
+    /// Give a license a new license key, printed once as the last word; the
+    /// old key stops working at once. Registered devices keep syncing.
+    RotateKey(LicenseArgs),
+}
+
+#[derive(Subcommand)]
+pub enum DeviceCmd {
+    /// Per-device metadata of a license (same as `relay devices`).
+    List(LicenseArgs),
+    /// Revoke a device: it can no longer push, pull or register again.
+    Revoke(DeviceRevokeArgs),
+}
+
+#[derive(Args)]
+pub struct DeviceRevokeArgs {
+    #[command(flatten)]
+    pub license: LicenseArgs,
+    /// The device id (`relay device list LID` shows them).
+    #[arg(value_name = "DEVICE")]
+    pub device_id: String,
+}
+
+#[derive(Args)]
+pub struct ClaimWindowArgs {
+    #[command(flatten)]
+    pub license: LicenseArgs,
+    /// How long the window stays open, in seconds (1 to 30 days).
+    #[arg(value_name = "SECS")]
+    pub secs: u64,
+}
+
+#[derive(Args)]
+pub struct MaxDevicesArgs {
+    #[command(flatten)]
+    pub license: LicenseArgs,
+    /// The cap (1 to 100000), or `none`.
+    #[arg(value_name = "N|none", value_parser = parse_cap)]
+    pub max: DeviceCap,
+}
+
+/// A device cap as typed: a number or `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceCap(pub Option<u32>);
+
+fn parse_cap(s: &str) -> Result<DeviceCap, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(DeviceCap(None));
+    }
+    s.parse::<u32>()
+        .map(|n| DeviceCap(Some(n)))
+        .map_err(|_| format!("`{s}` is not a device count or `none`"))
 }
 
 #[derive(Args)]
@@ -77,8 +137,20 @@ pub struct LicenseAddArgs {
     /// `azmx-sync authority-key`): registering, revoking and setting the
     /// key check then need the receipt holder's signature. Without it,
     /// anyone with the license key can do all three.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["authority_claim_window", "no_authority"])]
     pub authority_key: Option<String>,
+    /// Open a first-device claim window of SECS seconds: the first device
+    /// that gives the receipt sets the license's authority key (whoever
+    /// holds the license key may claim meanwhile, so keep it short).
+    #[arg(long, value_name = "SECS", conflicts_with = "no_authority")]
+    pub authority_claim_window: Option<u64>,
+    /// Keep the v1 rules on purpose (no key, no window: the license key
+    /// alone may register and revoke devices); silences the warning.
+    #[arg(long)]
+    pub no_authority: bool,
+    /// Cap the license's live devices (1 to 100000).
+    #[arg(long, value_name = "N")]
+    pub max_devices: Option<u32>,
 }
 
 #[derive(Args)]

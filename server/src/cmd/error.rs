@@ -60,11 +60,14 @@ impl From<RelayError> for CmdError {
     fn from(e: RelayError) -> Self {
         match e {
             RelayError::LicenseExists(_) => Self::usage(e.to_string()).hint(
-                "license keys are shown once; to hand out a new key, create a new license id",
+                "license keys are shown once; to hand out a new key, run `license rotate-key`",
             ),
-            RelayError::UnknownLicense(_) | RelayError::InvalidLicenseId(_) => {
-                Self::usage(e.to_string())
-            }
+            RelayError::UnknownLicense(_)
+            | RelayError::InvalidLicenseId(_)
+            | RelayError::UnknownDevice(_)
+            | RelayError::InvalidRule(_) => Self::usage(e.to_string()),
+            RelayError::HasAuthority(_) => Self::usage(e.to_string())
+                .hint("to replace its key, use `license set-authority-key`"),
             RelayError::Io(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 Self::failure(format!("cannot listen: {e}"))
                     .hint("another process uses that address; pick another --listen port")

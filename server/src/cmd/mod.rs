@@ -6,14 +6,19 @@
 mod args;
 mod config;
 mod error;
+mod operator_cmd;
 mod run;
 
 pub use args::{
-    AdminCmd, DurabilityArg, LicenseAddArgs, LicenseArgs, LicenseCmd, LogFormat, RelayArgs,
-    RelayCli, RelayCmd, ServeArgs, SetAuthorityKeyArgs, StoreArgs,
+    AdminCmd, ClaimWindowArgs, DeviceCap, DeviceCmd, DeviceRevokeArgs, DurabilityArg,
+    LicenseAddArgs, LicenseArgs, LicenseCmd, LogFormat, MaxDevicesArgs, RelayArgs, RelayCli,
+    RelayCmd, ServeArgs, SetAuthorityKeyArgs, StoreArgs,
 };
 pub use config::{Store, DEFAULT_LISTEN};
 pub use error::CmdError;
+pub use operator_cmd::{
+    claim_window_line, device_revoked_line, key_rotated_line, max_devices_line,
+};
 pub use run::{
     authority_key_set_line, execute, init_logging, license_added_line, license_lines, run, Outcome,
 };

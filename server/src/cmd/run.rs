@@ -8,15 +8,17 @@ use serde::Serialize;
 use azmx_sync_core::authority::AuthorityPublicKey;
 
 use super::args::{
-    AdminCmd, LicenseAddArgs, LicenseArgs, LicenseCmd, LogFormat, RelayArgs, RelayCmd, ServeArgs,
-    SetAuthorityKeyArgs, StoreArgs,
+    AdminCmd, DeviceCmd, LicenseAddArgs, LicenseArgs, LicenseCmd, LogFormat, RelayArgs, RelayCmd,
+    ServeArgs, SetAuthorityKeyArgs, StoreArgs,
 };
 use super::config::Store;
 use super::error::CmdError;
+use super::operator_cmd::{
+    self, claim_window_line, device_revoked_line, key_rotated_line, max_devices_line,
+};
 use crate::{
-    add_license_postgres_with_authority, add_license_with_authority, admin_devices,
-    admin_devices_postgres, licenses, licenses_postgres, set_authority_key,
-    set_authority_key_postgres, DeviceInfo, LicenseInfo, Relay,
+    add_license_with_rules, admin_devices, admin_devices_postgres, licenses, licenses_postgres,
+    set_authority_key, set_authority_key_postgres, DeviceInfo, LicenseInfo, LicenseRules, Relay,
 };
 
 /// What a command did, for the front end to print.
@@ -40,6 +42,20 @@ pub enum Outcome {
     Devices {
         license_id: String,
         devices: Vec<DeviceInfo>,
+    },
+    /// `license open-claim-window`: the window's end, unix seconds.
+    ClaimWindowOpened { license_id: String, until: i64 },
+    /// `license set-max-devices`.
+    MaxDevicesSet {
+        license_id: String,
+        max: Option<u32>,
+    },
+    /// `license rotate-key`: the new key, to be shown once.
+    LicenseKeyRotated { license_id: String, key: String },
+    /// `device revoke`.
+    DeviceRevoked {
+        license_id: String,
+        device_id: String,
     },
 }
 
@@ -74,7 +90,38 @@ impl Outcome {
                     .ok()
                     .map(|v| v.to_string())
             }
+            Self::ClaimWindowOpened { license_id, until } => {
+                Some(claim_window_line(license_id, *until))
+            }
+            Self::MaxDevicesSet { license_id, max } => Some(max_devices_line(license_id, *max)),
+            Self::LicenseKeyRotated { license_id, key } => Some(key_rotated_line(license_id, key)),
+            Self::DeviceRevoked {
+                license_id,
+                device_id,
+            } => Some(device_revoked_line(license_id, device_id)),
         }
+    }
+
+    /// The operator commands' JSON (for `azmx-sync --json relay ...`);
+    /// `None` for the outcomes a front end prints its own way.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        Some(match self {
+            Self::ClaimWindowOpened { license_id, until } => {
+                json!({ "licenseId": license_id, "claimUntil": until })
+            }
+            Self::MaxDevicesSet { license_id, max } => {
+                json!({ "licenseId": license_id, "maxDevices": max })
+            }
+            Self::LicenseKeyRotated { license_id, key } => {
+                json!({ "licenseId": license_id, "licenseKey": key })
+            }
+            Self::DeviceRevoked {
+                license_id,
+                device_id,
+            } => json!({ "licenseId": license_id, "revoked": device_id }),
+            _ => return None,
+        })
     }
 }
 
@@ -109,12 +156,18 @@ pub fn license_lines(licenses: &[LicenseInfo]) -> String {
     }
     licenses
         .iter()
-        .map(|l| match &l.authority_key {
-            Some(k) => format!("{}\tauthority {k}", l.license_id),
-            None => format!(
-                "{}\tno authority (the license key alone may register and revoke devices)",
-                l.license_id
-            ),
+        .map(|l| {
+            let rules = match (&l.authority_key, l.claim_until) {
+                (Some(k), _) => format!("authority {k}"),
+                (None, Some(until)) => format!("no authority yet, claim window until {until}"),
+                (None, None) => {
+                    "no authority (the license key alone may register and revoke devices)".into()
+                }
+            };
+            match l.max_devices {
+                Some(n) => format!("{}\t{rules}\tmax {n} devices", l.license_id),
+                None => format!("{}\t{rules}", l.license_id),
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -137,7 +190,13 @@ pub fn execute(args: RelayArgs) -> Result<Outcome, CmdError> {
         RelayCmd::License(LicenseCmd::Add(a)) => license_add(a),
         RelayCmd::License(LicenseCmd::SetAuthorityKey(a)) => license_set_authority_key(a),
         RelayCmd::License(LicenseCmd::List(store)) => license_list(&store),
-        RelayCmd::Devices(a) | RelayCmd::Admin(AdminCmd::Devices(a)) => devices(a),
+        RelayCmd::License(LicenseCmd::OpenClaimWindow(a)) => operator_cmd::open_window(a),
+        RelayCmd::License(LicenseCmd::SetMaxDevices(a)) => operator_cmd::max_devices(a),
+        RelayCmd::License(LicenseCmd::RotateKey(a)) => operator_cmd::rotate_key(a),
+        RelayCmd::Device(DeviceCmd::Revoke(a)) => operator_cmd::revoke(a),
+        RelayCmd::Devices(a)
+        | RelayCmd::Device(DeviceCmd::List(a))
+        | RelayCmd::Admin(AdminCmd::Devices(a)) => devices(a),
     }
 }
 
@@ -152,21 +211,23 @@ fn authority_key_arg(text: &str) -> Result<AuthorityPublicKey, CmdError> {
 }
 
 fn license_add(a: LicenseAddArgs) -> Result<Outcome, CmdError> {
-    let auth = a
-        .authority_key
-        .as_deref()
-        .map(authority_key_arg)
-        .transpose()?;
-    let lid = a.license.license_id;
-    let key = match a.license.store.store()? {
-        Store::Postgres(url) => add_license_postgres_with_authority(&url, &lid, auth.as_ref())?,
-        Store::Sqlite(dir) => add_license_with_authority(&dir, &lid, auth.as_ref())?,
+    let rules = LicenseRules {
+        authority_key: a
+            .authority_key
+            .as_deref()
+            .map(authority_key_arg)
+            .transpose()?,
+        claim_window_secs: a.authority_claim_window,
+        max_devices: a.max_devices,
     };
-    if auth.is_none() {
+    let lid = a.license.license_id;
+    let key = add_license_with_rules(a.license.store.store()?.as_ref(), &lid, &rules)?;
+    if rules.authority_key.is_none() && rules.claim_window_secs.is_none() && !a.no_authority {
         eprintln!(
             "warning: license {lid} has no authority key: anyone with its license key can \
              register and revoke devices and set its key check; set one with `license \
-             set-authority-key {lid} KEY` (PROTOCOL §11)"
+             set-authority-key {lid} KEY`, or let the first device with the receipt claim it \
+             (`license open-claim-window {lid} SECS`; PROTOCOL §11)"
         );
     }
     Ok(Outcome::LicenseAdded {

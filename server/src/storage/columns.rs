@@ -85,3 +85,11 @@ mod tests {
         assert_eq!((p.items.len(), p.has_more), (0, true));
     }
 }
+
+/// A stored device cap; a value outside `u32` is corruption (the setter
+/// only writes `u32`s).
+pub(crate) fn max_devices(stored: Option<i64>) -> Result<Option<u32>, StorageError> {
+    stored
+        .map(|v| u32::try_from(v).map_err(|_| StorageError::Backend("corrupt device cap".into())))
+        .transpose()
+}

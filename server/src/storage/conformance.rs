@@ -19,7 +19,12 @@ use bytes::Bytes;
 use super::{KeycheckPut, NewBlob, NewDevice, PushOutcome, Quota, Storage, StorageError};
 
 mod authority;
+mod rules;
 pub use authority::license_authority;
+pub use rules::{
+    claim_window, concurrent_claims, concurrent_device_cap, device_cap,
+    key_rotation_and_keycheck_authority,
+};
 
 /// A fresh, empty backend plus whatever must live as long as it (a temp
 /// directory, a database handle).
@@ -620,7 +625,8 @@ macro_rules! storage_conformance_tests {
         $crate::storage_conformance_tests!(@each $fresh;
             licenses registration push_sequencing concurrent_same_seq concurrent_devices
             pull_paging positions_per_license blob_fetch revoke keycheck prune device_metadata
-            quota concurrent_quota license_authority);
+            quota concurrent_quota license_authority claim_window concurrent_claims device_cap
+            concurrent_device_cap key_rotation_and_keycheck_authority);
     };
     (@each $fresh:path; $($check:ident)*) => {
         $(

@@ -23,6 +23,7 @@ use bytes::Bytes;
 mod columns;
 pub mod conformance;
 pub mod postgres;
+mod postgres_license;
 mod postgres_schema;
 mod quota;
 pub mod sqlite;
@@ -41,6 +42,9 @@ pub enum StorageError {
     /// An operation named a license that does not exist.
     #[error("unknown license")]
     UnknownLicense,
+    /// A new device on a license at its device cap (`max` live devices).
+    #[error("the license is at its device limit ({max})")]
+    DeviceLimit { max: u32 },
     /// A value outside what the backend can store (e.g. seq > i64::MAX).
     #[error("value out of range: {0}")]
     OutOfRange(&'static str),
@@ -65,7 +69,58 @@ pub struct LicenseRecord {
     /// The license authority's public key (PROTOCOL §11), canonical
     /// base64url; `None`: a license under the v1 rules (§11.6).
     pub authority_key: Option<String>,
+    /// End (unix seconds, exclusive) of the first-device claim window
+    /// (PROTOCOL §11.4); only meaningful while `authority_key` is `None`.
+    pub claim_until: Option<i64>,
+    /// Most live (non-revoked) devices the license may have; `None`: no cap.
+    pub max_devices: Option<u32>,
     pub created_at: i64,
+}
+
+impl LicenseRecord {
+    /// A claim window is open at `now`: no authority key yet and the
+    /// operator's window has not ended.
+    pub fn claim_open(&self, now: i64) -> bool {
+        self.authority_key.is_none() && self.claim_until.is_some_and(|end| now < end)
+    }
+}
+
+/// What a write that the license authority governs (registration, the
+/// key-check blob) expects of the license's authority, checked in the same
+/// transaction as the write (PROTOCOL §11.4): the relay verifies signatures
+/// against the key it read, and an operator may change that key before the
+/// write lands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorityCheck {
+    /// No expectation (operator tools, tests).
+    Any,
+    /// The license's key is exactly this one; for a registration, `None`
+    /// also means "no claim window open at the write's `now`" (the v1
+    /// rules of §11.6).
+    Is(Option<String>),
+    /// A first-device claim for this key (canonical base64url, its proof
+    /// already verified): set it if the license has no key and its window
+    /// is open, deleting the key-check blob; an ordinary write if the
+    /// license already has this key. For the key-check blob it is `Is(Some)`.
+    Claim(String),
+}
+
+/// Result of [`Storage::register_device_checked`]. Every refusal wrote
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    Registered(Registration),
+    /// The license's authority is not what the check expected (the caller
+    /// re-reads the license and checks the request again).
+    AuthorityChanged,
+    /// A claim for a license whose key is another one.
+    AuthorityExists,
+    /// A claim for a license without a key whose window is closed.
+    ClaimClosed,
+    /// A new device on a license that already has `max` live devices.
+    DeviceLimit {
+        max: u32,
+    },
 }
 
 /// A registered device, as the relay needs it to authenticate requests.
@@ -173,6 +228,61 @@ pub enum KeycheckPut {
     Exists {
         sha256: String,
     },
+    /// The license's authority is not what the check expected; nothing
+    /// was stored.
+    AuthorityChanged,
+}
+
+/// A key-check blob to store (see [`Storage::keycheck_put_checked`]).
+#[derive(Debug, Clone)]
+pub struct KeycheckWrite<'a> {
+    pub license_id: &'a str,
+    pub device_id: &'a str,
+    pub sha256: &'a str,
+    pub data: Bytes,
+    pub now: i64,
+}
+
+impl AuthorityCheck {
+    /// Whether a license whose key is `current` is what this check expects
+    /// for a write other than a registration (a claim of a key the license
+    /// already has is one; the claim window does not matter there).
+    pub fn admits(&self, current: Option<&str>) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Is(Some(k)) | Self::Claim(k) => current == Some(k.as_str()),
+            Self::Is(None) => current.is_none(),
+        }
+    }
+
+    /// What a registration does about the authority, decided on the
+    /// license's row as read inside the registration's transaction:
+    /// `Ok(Some(key))` sets `key` (an accepted claim), `Ok(None)` leaves
+    /// it, `Err` refuses with nothing written.
+    pub(crate) fn plan(
+        &self,
+        current: Option<&str>,
+        claim_until: Option<i64>,
+        now: i64,
+    ) -> Result<Option<String>, RegisterOutcome> {
+        let window_open = current.is_none() && claim_until.is_some_and(|end| now < end);
+        let Self::Claim(key) = self else {
+            // `Is(None)` was decided under the v1 rules: a window opened
+            // since changes them.
+            let v1_still = !matches!(self, Self::Is(None)) || !window_open;
+            return if self.admits(current) && v1_still {
+                Ok(None)
+            } else {
+                Err(RegisterOutcome::AuthorityChanged)
+            };
+        };
+        match current {
+            Some(k) if k == key => Ok(None),
+            Some(_) => Err(RegisterOutcome::AuthorityExists),
+            None if window_open => Ok(Some(key.clone())),
+            None => Err(RegisterOutcome::ClaimClosed),
+        }
+    }
 }
 
 /// Per-device metadata for the device listings: the wire type itself.
@@ -215,11 +325,63 @@ pub trait Storage: Send + Sync + 'static {
         authority_key: &str,
     ) -> Result<bool, StorageError>;
 
+    /// Opens the license's first-device claim window until `until` (unix
+    /// seconds, exclusive), or closes it (`None`). `false` (nothing
+    /// changed) when the license already has an authority key;
+    /// [`StorageError::UnknownLicense`] for an unknown license.
+    async fn set_claim_window(
+        &self,
+        license_id: &str,
+        until: Option<i64>,
+    ) -> Result<bool, StorageError>;
+
+    /// Caps the license's live devices at `max` (`None`: no cap). Devices
+    /// already registered stay; [`StorageError::UnknownLicense`] for an
+    /// unknown license.
+    async fn set_max_devices(&self, license_id: &str, max: Option<u32>)
+        -> Result<(), StorageError>;
+
+    /// Replaces the SHA-256 of the license key (a rotation: the old key
+    /// stops working with this write); [`StorageError::UnknownLicense`]
+    /// for an unknown license.
+    async fn set_license_key_hash(
+        &self,
+        license_id: &str,
+        key_hash: [u8; 32],
+    ) -> Result<(), StorageError>;
+
     /// Registers a device, idempotently per (license, public key): when the
     /// key is already registered for the license the existing device is
     /// returned with `created: false` (revoked or not). Fails with
-    /// [`StorageError::UnknownLicense`] for an unknown license.
-    async fn register_device(&self, device: NewDevice) -> Result<Registration, StorageError>;
+    /// [`StorageError::UnknownLicense`] for an unknown license and
+    /// [`StorageError::DeviceLimit`] for a new device on a license at its
+    /// cap. [`register_device_checked`](Self::register_device_checked)
+    /// without an authority expectation.
+    async fn register_device(&self, device: NewDevice) -> Result<Registration, StorageError> {
+        match self
+            .register_device_checked(device, AuthorityCheck::Any)
+            .await?
+        {
+            RegisterOutcome::Registered(r) => Ok(r),
+            RegisterOutcome::DeviceLimit { max } => Err(StorageError::DeviceLimit { max }),
+            other => Err(StorageError::Backend(format!(
+                "unexpected registration outcome without an authority check: {other:?}"
+            ))),
+        }
+    }
+
+    /// Registration in ONE transaction with the license's rules: the
+    /// authority `check` (a claim sets the key, deleting the key-check
+    /// blob), then, for a new public key, the device cap counted over the
+    /// license's live devices (concurrent registrations, through any
+    /// number of relays, never overshoot it together). An existing device
+    /// (revoked or not) is returned as by `register_device` and is not
+    /// counted; a revoked one never claims.
+    async fn register_device_checked(
+        &self,
+        device: NewDevice,
+        check: AuthorityCheck,
+    ) -> Result<RegisterOutcome, StorageError>;
 
     /// Looks a device up by id (any license).
     async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError>;
@@ -268,7 +430,8 @@ pub trait Storage: Send + Sync + 'static {
     /// revocation time is kept). `false` if no such device in the license.
     async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError>;
 
-    /// Sets the license's key-check blob once.
+    /// Sets the license's key-check blob once. Without an authority
+    /// expectation: [`keycheck_put_checked`](Self::keycheck_put_checked).
     async fn keycheck_put(
         &self,
         license_id: &str,
@@ -276,6 +439,25 @@ pub trait Storage: Send + Sync + 'static {
         sha256: &str,
         data: Bytes,
         now: i64,
+    ) -> Result<KeycheckPut, StorageError> {
+        let put = KeycheckWrite {
+            license_id,
+            device_id,
+            sha256,
+            data,
+            now,
+        };
+        self.keycheck_put_checked(put, AuthorityCheck::Any).await
+    }
+
+    /// Sets the license's key-check blob once, in the same transaction as
+    /// reading the license's authority key and comparing it with `check`
+    /// ([`KeycheckPut::AuthorityChanged`] when it differs): a key set
+    /// between the relay's signature check and this write is seen.
+    async fn keycheck_put_checked(
+        &self,
+        put: KeycheckWrite<'_>,
+        check: AuthorityCheck,
     ) -> Result<KeycheckPut, StorageError>;
 
     /// The license's key-check blob, if set.

@@ -32,17 +32,19 @@ use deadpool_postgres::{
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
-use super::columns::{key_hash, page, page_rows, prune_bound, stored_seq, to_i64};
+use super::columns::{key_hash, max_devices, page, page_rows, prune_bound, stored_seq, to_i64};
+use super::postgres_license::{register_tx, set_key_tx, update_license};
 use super::postgres_schema::{SCHEMA, SCHEMA_VERSION};
 use super::{
-    BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, LicenseRecord, NewBlob, NewDevice,
-    PullPage, PushOutcome, Quota, Registration, Storage, StorageError,
+    AuthorityCheck, BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, KeycheckWrite,
+    LicenseRecord, NewBlob, NewDevice, PullPage, PushOutcome, Quota, RegisterOutcome, Storage,
+    StorageError,
 };
 
 /// Default pool size per relay process.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
-pub(super) fn backend(e: impl std::fmt::Display) -> StorageError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(format!("postgres: {e}"))
 }
 
@@ -204,7 +206,7 @@ impl PostgresStorage {
     }
 }
 
-fn row_to_device(r: &tokio_postgres::Row) -> DeviceRecord {
+pub(super) fn row_to_device(r: &tokio_postgres::Row) -> DeviceRecord {
     DeviceRecord {
         device_id: r.get(0),
         license_id: r.get(1),
@@ -215,7 +217,8 @@ fn row_to_device(r: &tokio_postgres::Row) -> DeviceRecord {
     }
 }
 
-const LICENSE_COLS: &str = "license_id, key_hash, authority_key, created_at";
+const LICENSE_COLS: &str =
+    "license_id, key_hash, authority_key, created_at, claim_until, max_devices";
 
 fn license_record(r: &tokio_postgres::Row) -> Result<LicenseRecord, StorageError> {
     Ok(LicenseRecord {
@@ -223,6 +226,8 @@ fn license_record(r: &tokio_postgres::Row) -> Result<LicenseRecord, StorageError
         key_hash: key_hash(r.get(1))?,
         authority_key: r.get(2),
         created_at: r.get(3),
+        claim_until: r.get(4),
+        max_devices: max_devices(r.get(5))?,
     })
 }
 
@@ -234,25 +239,8 @@ fn row_to_blob_data(r: &tokio_postgres::Row) -> BlobData {
     }
 }
 
-const DEVICE_COLS: &str = "device_id, license_id, public_key, name, created_at, revoked_at";
-
-async fn find_device_by_key<C: GenericClient>(
-    c: &C,
-    license_id: &str,
-    public_key: &str,
-) -> Result<Option<DeviceRecord>, StorageError> {
-    let stmt = c
-        .prepare_cached(&format!(
-            "SELECT {DEVICE_COLS} FROM devices WHERE license_id = $1 AND public_key = $2"
-        ))
-        .await
-        .map_err(backend)?;
-    Ok(c.query_opt(&stmt, &[&license_id, &public_key])
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(row_to_device))
-}
+pub(super) const DEVICE_COLS: &str =
+    "device_id, license_id, public_key, name, created_at, revoked_at";
 
 #[async_trait]
 impl Storage for PostgresStorage {
@@ -315,56 +303,61 @@ impl Storage for PostgresStorage {
         if current.as_deref() == Some(key) {
             return Ok(false);
         }
-        let sql = "UPDATE licenses SET authority_key = $2 WHERE license_id = $1";
-        tx.execute(sql, &[&license_id, &key])
-            .await
-            .map_err(backend)?;
-        let sql = "DELETE FROM keychecks WHERE license_id = $1";
-        tx.execute(sql, &[&license_id]).await.map_err(backend)?;
+        set_key_tx(&tx, license_id, key).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
 
-    async fn register_device(&self, d: NewDevice) -> Result<Registration, StorageError> {
+    async fn set_claim_window(
+        &self,
+        license_id: &str,
+        until: Option<i64>,
+    ) -> Result<bool, StorageError> {
         let c = self.client().await?;
-        if let Some(device) = find_device_by_key(&c, &d.license_id, &d.public_key).await? {
-            return Ok(Registration {
-                device,
-                created: false,
-            });
-        }
-        let stmt = c
-            .prepare_cached(&format!(
-                "INSERT INTO devices (device_id, license_id, public_key, name, created_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (license_id, public_key) DO NOTHING
-                 RETURNING {DEVICE_COLS}"
-            ))
-            .await
-            .map_err(backend)?;
-        let inserted = c
+        // One statement: a key set concurrently is seen (the row lock).
+        let row = c
             .query_opt(
-                &stmt,
-                &[&d.device_id, &d.license_id, &d.public_key, &d.name, &d.now],
+                "UPDATE licenses SET claim_until = CASE WHEN authority_key IS NULL
+                     THEN $2 ELSE claim_until END
+                 WHERE license_id = $1 RETURNING authority_key IS NULL",
+                &[&license_id, &until],
             )
             .await
-            .map_err(unknown_license_or_backend)?;
-        if let Some(r) = inserted {
-            return Ok(Registration {
-                device: row_to_device(&r),
-                created: true,
-            });
-        }
-        // Another relay registered the same key concurrently.
-        match find_device_by_key(&c, &d.license_id, &d.public_key).await? {
-            Some(device) => Ok(Registration {
-                device,
-                created: false,
-            }),
-            None => Err(StorageError::Backend(
-                "postgres: device vanished during registration".into(),
-            )),
-        }
+            .map_err(backend)?;
+        row.map(|r| r.get(0)).ok_or(StorageError::UnknownLicense)
+    }
+
+    async fn set_max_devices(
+        &self,
+        license_id: &str,
+        max: Option<u32>,
+    ) -> Result<(), StorageError> {
+        let c = self.client().await?;
+        let max = max.map(i64::from);
+        let sql = "UPDATE licenses SET max_devices = $2 WHERE license_id = $1";
+        update_license(&c, sql, &[&license_id, &max]).await
+    }
+
+    async fn set_license_key_hash(
+        &self,
+        license_id: &str,
+        key_hash: [u8; 32],
+    ) -> Result<(), StorageError> {
+        let c = self.client().await?;
+        let sql = "UPDATE licenses SET key_hash = $2 WHERE license_id = $1";
+        update_license(&c, sql, &[&license_id, &&key_hash[..]]).await
+    }
+
+    async fn register_device_checked(
+        &self,
+        d: NewDevice,
+        check: AuthorityCheck,
+    ) -> Result<RegisterOutcome, StorageError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        let outcome = register_tx(&tx, &d, &check).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(outcome)
     }
 
     async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError> {
@@ -571,31 +564,52 @@ impl Storage for PostgresStorage {
         Ok(n > 0)
     }
 
-    async fn keycheck_put(
+    async fn keycheck_put_checked(
         &self,
-        license_id: &str,
-        device_id: &str,
-        sha256: &str,
-        data: Bytes,
-        now: i64,
+        put: KeycheckWrite<'_>,
+        check: AuthorityCheck,
     ) -> Result<KeycheckPut, StorageError> {
-        let c = self.client().await?;
-        let n = c
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        // FOR SHARE: a key set (FOR UPDATE, then the key-check blob
+        // deleted) waits for this insert to commit and then deletes it, or
+        // commits first and is read here; never a blob stored under a key
+        // the relay did not check.
+        let row = tx
+            .query_opt(
+                "SELECT authority_key FROM licenses WHERE license_id = $1 FOR SHARE",
+                &[&put.license_id],
+            )
+            .await
+            .map_err(backend)?
+            .ok_or(StorageError::UnknownLicense)?;
+        let current: Option<String> = row.get(0);
+        if !check.admits(current.as_deref()) {
+            return Ok(KeycheckPut::AuthorityChanged);
+        }
+        let n = tx
             .execute(
                 "INSERT INTO keychecks (license_id, device_id, sha256, created_at, data)
                  VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (license_id) DO NOTHING",
-                &[&license_id, &device_id, &sha256, &now, &&data[..]],
+                &[
+                    &put.license_id,
+                    &put.device_id,
+                    &put.sha256,
+                    &put.now,
+                    &&put.data[..],
+                ],
             )
             .await
             .map_err(unknown_license_or_backend)?;
         if n > 0 {
+            tx.commit().await.map_err(backend)?;
             return Ok(KeycheckPut::Stored);
         }
-        let row = c
+        let row = tx
             .query_opt(
                 "SELECT sha256 FROM keychecks WHERE license_id = $1",
-                &[&license_id],
+                &[&put.license_id],
             )
             .await
             .map_err(backend)?

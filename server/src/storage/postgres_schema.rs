@@ -2,7 +2,7 @@
 //! connect time by `PostgresStorage::migrate`.
 
 /// Schema version this relay writes; a database with a newer one is refused.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS relay_meta (
@@ -65,6 +65,21 @@ BEGIN
           AND table_name = 'licenses' AND column_name = 'authority_key'
     ) THEN
         ALTER TABLE licenses ADD COLUMN authority_key TEXT;
+    END IF;
+END
+$$;
+-- Version 3: the operator's license rules (PROTOCOL §11.4), the end of a
+-- first-device claim window and a cap on live devices, NULL (none) for
+-- every existing license. Added only when missing, for the same reason.
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_schema = current_schema()
+          AND table_name = 'licenses' AND column_name = 'claim_until'
+    ) THEN
+        ALTER TABLE licenses ADD COLUMN claim_until BIGINT,
+                             ADD COLUMN max_devices BIGINT;
     END IF;
 END
 $$;

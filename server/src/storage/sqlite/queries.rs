@@ -5,31 +5,70 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
 
-use super::transactions::{devices_query, push_tx, register_tx, row_to_device, DEVICE_COLS};
+use super::transactions::{
+    devices_query, push_tx, register_tx, row_to_device, set_key_tx, DEVICE_COLS,
+};
 use super::{backend, SqliteStorage};
-use crate::storage::columns::{key_hash, page, page_rows, prune_bound, stored_seq, to_i64};
+use crate::storage::columns::{
+    key_hash, max_devices, page, page_rows, prune_bound, stored_seq, to_i64,
+};
 use crate::storage::{
-    BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, LicenseRecord, NewBlob, NewDevice,
-    PullPage, PushOutcome, Quota, Registration, Storage, StorageError,
+    AuthorityCheck, BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, KeycheckWrite,
+    LicenseRecord, NewBlob, NewDevice, PullPage, PushOutcome, Quota, RegisterOutcome, Storage,
+    StorageError,
 };
 
-const LICENSE_COLS: &str = "license_id, key_hash, authority_key, created_at";
+const LICENSE_COLS: &str =
+    "license_id, key_hash, authority_key, created_at, claim_until, max_devices";
 
-type LicenseRow = (String, Vec<u8>, Option<String>, i64);
+type LicenseRow = (
+    String,
+    Vec<u8>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 
 fn license_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LicenseRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn license_record(
-    (license_id, hash, authority_key, created_at): LicenseRow,
+    (license_id, hash, authority_key, created_at, claim_until, max): LicenseRow,
 ) -> Result<LicenseRecord, StorageError> {
     Ok(LicenseRecord {
         license_id,
         key_hash: key_hash(hash)?,
         authority_key,
+        claim_until,
+        max_devices: max_devices(max)?,
         created_at,
     })
+}
+
+/// Runs one `UPDATE licenses ... WHERE license_id = ?1`;
+/// [`StorageError::UnknownLicense`] when it matched no row.
+fn update_license(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<(), StorageError> {
+    let n = c
+        .prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StorageError::UnknownLicense);
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -119,19 +158,70 @@ impl Storage for SqliteStorage {
                 Some(Some(k)) if k == key => return Ok(false),
                 Some(_) => {}
             }
-            c.prepare_cached("UPDATE licenses SET authority_key = ?2 WHERE license_id = ?1")
-                .and_then(|mut s| s.execute(params![lid, key]))
-                .map_err(backend)?;
-            c.prepare_cached("DELETE FROM keychecks WHERE license_id = ?1")
-                .and_then(|mut s| s.execute(params![lid]))
-                .map_err(backend)?;
+            set_key_tx(c, &lid, &key)?;
             Ok(true)
         })
         .await
     }
 
-    async fn register_device(&self, device: NewDevice) -> Result<Registration, StorageError> {
-        self.write(move |c| register_tx(c, &device)).await
+    async fn set_claim_window(
+        &self,
+        license_id: &str,
+        until: Option<i64>,
+    ) -> Result<bool, StorageError> {
+        let lid = license_id.to_string();
+        self.write(move |c| {
+            let keyed: Option<bool> = c
+                .prepare_cached(
+                    "SELECT authority_key IS NOT NULL FROM licenses WHERE license_id = ?1",
+                )
+                .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            match keyed {
+                None => Err(StorageError::UnknownLicense),
+                Some(true) => Ok(false),
+                Some(false) => {
+                    let sql = "UPDATE licenses SET claim_until = ?2 WHERE license_id = ?1";
+                    update_license(c, sql, params![lid, until])?;
+                    Ok(true)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn set_max_devices(
+        &self,
+        license_id: &str,
+        max: Option<u32>,
+    ) -> Result<(), StorageError> {
+        let lid = license_id.to_string();
+        self.write(move |c| {
+            let sql = "UPDATE licenses SET max_devices = ?2 WHERE license_id = ?1";
+            update_license(c, sql, params![lid, max])
+        })
+        .await
+    }
+
+    async fn set_license_key_hash(
+        &self,
+        license_id: &str,
+        key_hash: [u8; 32],
+    ) -> Result<(), StorageError> {
+        let lid = license_id.to_string();
+        self.write(move |c| {
+            let sql = "UPDATE licenses SET key_hash = ?2 WHERE license_id = ?1";
+            update_license(c, sql, params![lid, &key_hash[..]])
+        })
+        .await
+    }
+
+    async fn register_device_checked(
+        &self,
+        device: NewDevice,
+        check: AuthorityCheck,
+    ) -> Result<RegisterOutcome, StorageError> {
+        self.write(move |c| register_tx(c, &device, &check)).await
     }
 
     async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError> {
@@ -246,20 +336,30 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn keycheck_put(
+    async fn keycheck_put_checked(
         &self,
-        license_id: &str,
-        device_id: &str,
-        sha256: &str,
-        data: Bytes,
-        now: i64,
+        put: KeycheckWrite<'_>,
+        check: AuthorityCheck,
     ) -> Result<KeycheckPut, StorageError> {
         let (lid, dev, sha) = (
-            license_id.to_string(),
-            device_id.to_string(),
-            sha256.to_string(),
+            put.license_id.to_string(),
+            put.device_id.to_string(),
+            put.sha256.to_string(),
         );
+        let (data, now) = (put.data, put.now);
         self.write(move |c| {
+            // The writer thread runs one write at a time: the key read here
+            // cannot change before the insert below.
+            let license: Option<Option<String>> = c
+                .prepare_cached("SELECT authority_key FROM licenses WHERE license_id = ?1")
+                .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            let Some(current) = license else {
+                return Err(StorageError::UnknownLicense);
+            };
+            if !check.admits(current.as_deref()) {
+                return Ok(KeycheckPut::AuthorityChanged);
+            }
             let existing: Option<String> = c
                 .prepare_cached("SELECT sha256 FROM keychecks WHERE license_id = ?1")
                 .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
@@ -272,14 +372,7 @@ impl Storage for SqliteStorage {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .and_then(|mut s| s.execute(params![lid, dev, sha, now, &data[..]]))
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    StorageError::UnknownLicense
-                }
-                e => backend(e),
-            })?;
+            .map_err(backend)?;
             Ok(KeycheckPut::Stored)
         })
         .await

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::backend;
 use crate::storage::StorageError;
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 /// Bits of a position below the epoch: an epoch holds 2^40 pushes per
 /// license, and 2^23 epochs (relay starts) fit in an i64.
 const EPOCH_SHIFT: u32 = 40;
@@ -76,6 +76,14 @@ INSERT INTO relay_meta (key, value) VALUES ('epoch',
 /// NULL for every existing license (they keep the v1 rules, §11.6).
 const MIGRATE_V3: &str = "ALTER TABLE licenses ADD COLUMN authority_key TEXT;";
 
+/// Version 3 to 4: the operator's license rules (PROTOCOL §11.4): the end
+/// of a first-device claim window and a cap on live devices, both NULL
+/// (no window, no cap) for every existing license.
+const MIGRATE_V4: &str = "
+ALTER TABLE licenses ADD COLUMN claim_until INTEGER;
+ALTER TABLE licenses ADD COLUMN max_devices INTEGER;
+";
+
 /// How a write becomes durable before it is acknowledged. Both modes
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -123,6 +131,9 @@ pub(super) fn migrate(conn: &Connection) -> Result<i64, StorageError> {
         }
         if v < 3 {
             conn.execute_batch(MIGRATE_V3).map_err(backend)?;
+        }
+        if v < 4 {
+            conn.execute_batch(MIGRATE_V4).map_err(backend)?;
         }
         conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
             .map_err(backend)?;

@@ -8,8 +8,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::commit::Shown;
 use super::schema::open_reader;
 use super::{backend, DB_FILE};
+use crate::storage::columns::max_devices;
 use crate::storage::{
-    DeviceInfo, DeviceRecord, NewBlob, NewDevice, PushOutcome, Quota, Registration, StorageError,
+    AuthorityCheck, DeviceInfo, DeviceRecord, NewBlob, NewDevice, PushOutcome, Quota,
+    RegisterOutcome, Registration, StorageError,
 };
 
 pub(super) fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
@@ -26,14 +28,48 @@ pub(super) fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRec
 pub(super) const DEVICE_COLS: &str =
     "device_id, license_id, public_key, name, created_at, revoked_at";
 
-pub(super) fn register_tx(conn: &Connection, d: &NewDevice) -> Result<Registration, StorageError> {
-    let known: bool = conn
-        .prepare_cached("SELECT 1 FROM licenses WHERE license_id = ?1")
-        .and_then(|mut s| s.exists(params![d.license_id]))
+/// Sets the license's authority key, closes its claim window and deletes
+/// its key-check blob (PROTOCOL §11.4), inside the caller's transaction.
+pub(super) fn set_key_tx(
+    conn: &Connection,
+    license_id: &str,
+    key: &str,
+) -> Result<(), StorageError> {
+    conn.prepare_cached(
+        "UPDATE licenses SET authority_key = ?2, claim_until = NULL WHERE license_id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![license_id, key]))
+    .map_err(backend)?;
+    conn.prepare_cached("DELETE FROM keychecks WHERE license_id = ?1")
+        .and_then(|mut s| s.execute(params![license_id]))
         .map_err(backend)?;
-    if !known {
+    Ok(())
+}
+
+/// Registration (see `Storage::register_device_checked`). The writer
+/// thread runs one write at a time, so the license row, the live-device
+/// count and the insert cannot change under it; every refusal comes
+/// before the first write.
+pub(super) fn register_tx(
+    conn: &Connection,
+    d: &NewDevice,
+    check: &AuthorityCheck,
+) -> Result<RegisterOutcome, StorageError> {
+    type Rules = (Option<String>, Option<i64>, Option<i64>);
+    let rules: Option<Rules> = conn
+        .prepare_cached(
+            "SELECT authority_key, claim_until, max_devices FROM licenses WHERE license_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![d.license_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let Some((current, claim_until, max)) = rules else {
         return Err(StorageError::UnknownLicense);
-    }
+    };
     let existing = conn
         .prepare_cached(&format!(
             "SELECT {DEVICE_COLS} FROM devices WHERE license_id = ?1 AND public_key = ?2"
@@ -43,11 +79,38 @@ pub(super) fn register_tx(conn: &Connection, d: &NewDevice) -> Result<Registrati
                 .optional()
         })
         .map_err(backend)?;
+    if let Some(device) = existing.as_ref().filter(|d| d.revoked_at.is_some()) {
+        // A revoked key stays revoked and claims nothing.
+        return Ok(RegisterOutcome::Registered(Registration {
+            device: device.clone(),
+            created: false,
+        }));
+    }
+    let set_key = match check.plan(current.as_deref(), claim_until, d.now) {
+        Ok(k) => k,
+        Err(refused) => return Ok(refused),
+    };
+    if existing.is_none() {
+        if let Some(max) = max_devices(max)? {
+            let live: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM devices WHERE license_id = ?1 AND revoked_at IS NULL",
+                )
+                .and_then(|mut s| s.query_row(params![d.license_id], |r| r.get(0)))
+                .map_err(backend)?;
+            if live >= i64::from(max) {
+                return Ok(RegisterOutcome::DeviceLimit { max });
+            }
+        }
+    }
+    if let Some(key) = set_key {
+        set_key_tx(conn, &d.license_id, &key)?;
+    }
     if let Some(device) = existing {
-        return Ok(Registration {
+        return Ok(RegisterOutcome::Registered(Registration {
             device,
             created: false,
-        });
+        }));
     }
     conn.prepare_cached(
         "INSERT INTO devices (device_id, license_id, public_key, name, created_at)
@@ -63,7 +126,7 @@ pub(super) fn register_tx(conn: &Connection, d: &NewDevice) -> Result<Registrati
         ])
     })
     .map_err(backend)?;
-    Ok(Registration {
+    Ok(RegisterOutcome::Registered(Registration {
         device: DeviceRecord {
             device_id: d.device_id.clone(),
             license_id: d.license_id.clone(),
@@ -73,7 +136,7 @@ pub(super) fn register_tx(conn: &Connection, d: &NewDevice) -> Result<Registrati
             revoked_at: None,
         },
         created: true,
-    })
+    }))
 }
 
 pub(super) fn push_tx(
