@@ -155,7 +155,7 @@ fn a_license_without_an_authority_key_keeps_the_v1_rules() {
     let r = get_authority(&env, "lic_v1", &key);
     assert_eq!(r.status, 200);
     assert!(r.json()["authorityKey"].is_null(), "{:?}", r.json());
-    // A claim: no window in this version, so it is closed.
+    // A claim: the operator opened no window, so it is closed.
     let auth = authority(9);
     let id = env.identity();
     let claim = [
