@@ -4,6 +4,7 @@
 //! at the end. Every claim it makes is checked; any failed check makes it
 //! exit non-zero.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,6 +56,8 @@ struct DemoDevice {
     dev: Device,
     id: String,
     events: Arc<Recorder>,
+    /// Every user text this device wrote: none may reach the relay's files.
+    plaintexts: RefCell<Vec<String>>,
 }
 
 impl DemoDevice {
@@ -71,7 +74,14 @@ impl DemoDevice {
             dev,
             id,
             events,
+            plaintexts: RefCell::default(),
         })
+    }
+
+    /// Notes a user text written through [`Self::write`], for the search of
+    /// the relay's files at the end.
+    fn remember(&self, text: &str) {
+        self.plaintexts.borrow_mut().push(text.into());
     }
 
     fn write(
@@ -93,6 +103,7 @@ impl DemoDevice {
     }
 
     fn snippet(&self, handle: &str, id: &str, text: &str) -> CliResult<Record> {
+        self.remember(text);
         self.write(
             &self.dev.stores.snippets,
             RecordKey::new(Some(handle.into()), id),
@@ -292,9 +303,6 @@ pub fn run() -> CliResult {
 fn story(demo: &mut Demo, root: &Path) -> CliResult {
     let s = demo.s;
     let relay_err = |e: azmx_sync_relay::RelayError| CliError::generic(format!("relay: {e}"));
-    // Every plaintext the devices write; none may reach the relay's files.
-    let mut plaintexts: Vec<String> = Vec::new();
-
     // ----------------------------------------------------------------- 1 --
     demo.section("Start a relay on this machine");
     let relay_dir = root.join("relay");
@@ -320,8 +328,6 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
             .set_receipt(SecretString::from(receipt.clone()))
             .map_err(|e| d.dev.sync_err(e))?;
     }
-    plaintexts.push(receipt.clone());
-    plaintexts.push(license_key.clone());
     demo.say(format!(
         "laptop   {}  own state directory, own device key, stores in SQLite",
         s.cyan(&laptop.id)
@@ -357,7 +363,6 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
     ];
     for (h, id, text) in snippets {
         laptop.snippet(h, id, text)?;
-        plaintexts.push(text.into());
     }
     let todo_items = json!([
         {"id": "1", "content": "Write the changelog for 1.2", "status": "completed"},
@@ -365,7 +370,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
         {"id": "3", "content": "Announce the 1.2 release", "status": "pending"}
     ]);
     for it in todo_items.as_array().into_iter().flatten() {
-        plaintexts.push(it["content"].as_str().unwrap_or_default().into());
+        laptop.remember(it["content"].as_str().unwrap_or_default());
     }
     laptop.write(
         &laptop.dev.stores.todos,
@@ -382,7 +387,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
             RecordKey::new(None, k),
             Some(json!({ "fact": f })),
         )?;
-        plaintexts.push(f.into());
+        laptop.remember(f);
     }
     demo.say("laptop writes 3 snippets, 1 todo list (3 items) and 2 memory facts");
     demo.sync(&laptop)?;
@@ -428,82 +433,13 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
         "the desktop has everything the laptop wrote (3 snippets, 1 todo list, 2 memory facts)",
     );
 
-    // ----------------------------------------------------------------- 4 --
-    demo.section("Edit the same snippet on both devices (a conflict)");
-    let a_text = "Summarise yesterday's commits grouped by repository";
-    let b_text = "Summarise yesterday's commits in three bullet points";
-    plaintexts.push(a_text.into());
-    plaintexts.push(b_text.into());
-    let a = laptop.snippet("work", "standup", a_text)?;
-    std::thread::sleep(Duration::from_millis(5));
-    let b = desktop.snippet("work", "standup", b_text)?;
-    demo.say_write(
-        &laptop,
-        "edits work/standup",
-        &a,
-        &format!(": \"{a_text}\""),
-    );
-    demo.say_write(
-        &desktop,
-        "edits work/standup",
-        &b,
-        &format!(": \"{b_text}\""),
-    );
-    demo.sync(&laptop)?;
-    demo.sync(&desktop)?;
-    demo.say("(the desktop kept its own edit: the laptop's is older)");
-    demo.sync(&laptop)?;
-    let lt = laptop.snippet_text("work", "standup");
-    let dt = desktop.snippet_text("work", "standup");
-    for (d, text) in [(&laptop, &lt), (&desktop, &dt)] {
-        demo.say(format!(
-            "{} now: \"{}\"",
-            d.name,
-            text.as_deref().unwrap_or_default()
-        ));
-    }
-    demo.check(
-        lt.as_deref() == Some(b_text) && dt.as_deref() == Some(b_text),
-        "both devices converged on the later edit (last write wins, per snippet id)",
-    );
-
-    // ----------------------------------------------------------------- 5 --
-    demo.section("Delete on one device; it stays deleted");
-    let stale = "Plan the week with four priorities (edited offline)";
-    plaintexts.push(stale.into());
-    let e = laptop.snippet("home", "plan", stale)?;
-    std::thread::sleep(Duration::from_millis(5));
-    let t = desktop.delete_snippet("home", "plan")?;
-    demo.say_write(&laptop, "edits home/plan offline", &e, " (not synced yet)");
-    demo.say_write(&desktop, "deletes home/plan", &t, "");
-    demo.sync(&desktop)?;
-    demo.sync(&laptop)?;
-    demo.say("(the laptop pushed its stale edit, then applied the newer delete)");
-    demo.sync(&desktop)?;
-    demo.say("(the desktop ignored the stale edit: its delete is newer)");
-    let has_plan = |d: &DemoDevice| d.snippet_text("home", "plan").is_some();
-    let yes_no = |b: bool| if b { "yes" } else { "no" };
-    demo.say(format!(
-        "the delete wins everywhere: laptop has home/plan: {}, desktop has home/plan: {}",
-        yes_no(has_plan(&laptop)),
-        yes_no(has_plan(&desktop))
-    ));
-    let gone = || !has_plan(&laptop) && !has_plan(&desktop);
-    demo.check(gone(), "the deleted snippet is gone on both devices");
-    demo.sync(&laptop)?;
-    demo.sync(&desktop)?;
-    let still = gone() && laptop.view() == desktop.view();
-    demo.check(
-        still,
-        "it stays deleted after more syncs, and both devices hold the same state",
-    );
+    conflict(demo, &laptop, &desktop)?;
+    delete_stays_deleted(demo, &laptop, &desktop)?;
 
     // ----------------------------------------------------------------- 6 --
     demo.section("Corrupt one stored bundle on the relay's disk");
     let t1 = "Write a failing test before fixing the bug";
     let t2 = "Explain the why, not the what, in comments";
-    plaintexts.push(t1.into());
-    plaintexts.push(t2.into());
     laptop.snippet("work", "tests", t1)?;
     let r1 = demo.sync(&laptop)?;
     laptop.snippet("work", "comments", t2)?;
@@ -629,6 +565,12 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
         demo.say("  (version 1 | random 12-byte IV | AES-256-GCM ciphertext and tag)");
     }
     drop(ro);
+    // The secrets: the receipt, the license key and every user text written.
+    let plaintexts: Vec<String> = [receipt.clone(), license_key.clone()]
+        .into_iter()
+        .chain(laptop.plaintexts.take())
+        .chain(desktop.plaintexts.take())
+        .collect();
     demo.say(format!(
         "searching all {} files ({}) for {} secrets: every snippet, todo and memory text, the receipt, the license key",
         files.len(),
@@ -664,6 +606,70 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
         "the receipt is in no file on either device either",
     );
     relay.shutdown();
+    Ok(())
+}
+
+/// Section 4: both devices edit one snippet; the later edit wins on both.
+fn conflict(demo: &mut Demo, laptop: &DemoDevice, desktop: &DemoDevice) -> CliResult {
+    demo.section("Edit the same snippet on both devices (a conflict)");
+    let a_text = "Summarise yesterday's commits grouped by repository";
+    let b_text = "Summarise yesterday's commits in three bullet points";
+    let a = laptop.snippet("work", "standup", a_text)?;
+    std::thread::sleep(Duration::from_millis(5));
+    let b = desktop.snippet("work", "standup", b_text)?;
+    for (d, r, text) in [(laptop, &a, a_text), (desktop, &b, b_text)] {
+        demo.say_write(d, "edits work/standup", r, &format!(": \"{text}\""));
+    }
+    demo.sync(laptop)?;
+    demo.sync(desktop)?;
+    demo.say("(the desktop kept its own edit: the laptop's is older)");
+    demo.sync(laptop)?;
+    let lt = laptop.snippet_text("work", "standup");
+    let dt = desktop.snippet_text("work", "standup");
+    for (d, text) in [(laptop, &lt), (desktop, &dt)] {
+        demo.say(format!(
+            "{} now: \"{}\"",
+            d.name,
+            text.as_deref().unwrap_or_default()
+        ));
+    }
+    demo.check(
+        lt.as_deref() == Some(b_text) && dt.as_deref() == Some(b_text),
+        "both devices converged on the later edit (last write wins, per snippet id)",
+    );
+    Ok(())
+}
+
+/// Section 5: a delete beats an older offline edit, and stays.
+fn delete_stays_deleted(demo: &mut Demo, laptop: &DemoDevice, desktop: &DemoDevice) -> CliResult {
+    demo.section("Delete on one device; it stays deleted");
+    let stale = "Plan the week with four priorities (edited offline)";
+    let e = laptop.snippet("home", "plan", stale)?;
+    std::thread::sleep(Duration::from_millis(5));
+    let t = desktop.delete_snippet("home", "plan")?;
+    demo.say_write(laptop, "edits home/plan offline", &e, " (not synced yet)");
+    demo.say_write(desktop, "deletes home/plan", &t, "");
+    demo.sync(desktop)?;
+    demo.sync(laptop)?;
+    demo.say("(the laptop pushed its stale edit, then applied the newer delete)");
+    demo.sync(desktop)?;
+    demo.say("(the desktop ignored the stale edit: its delete is newer)");
+    let has_plan = |d: &DemoDevice| d.snippet_text("home", "plan").is_some();
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    demo.say(format!(
+        "the delete wins everywhere: laptop has home/plan: {}, desktop has home/plan: {}",
+        yes_no(has_plan(laptop)),
+        yes_no(has_plan(desktop))
+    ));
+    let gone = || !has_plan(laptop) && !has_plan(desktop);
+    demo.check(gone(), "the deleted snippet is gone on both devices");
+    demo.sync(laptop)?;
+    demo.sync(desktop)?;
+    let still = gone() && laptop.view() == desktop.view();
+    demo.check(
+        still,
+        "it stays deleted after more syncs, and both devices hold the same state",
+    );
     Ok(())
 }
 

@@ -2,99 +2,21 @@
 //! relay (`azmx-sync relay serve`) on loopback, state in temp directories.
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use azmx_sync_test_support::RelayProcess;
+use common::{add_license, base_cmd, run_raw, start_relay, start_relay_args, Out, Receipt};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync");
 const RECEIPT: &str = "RCPT-CLI-7F3A-99C2-44D1";
 const LID: &str = "lic_cli";
-
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success: {self:#?}");
-        self
-    }
-    fn code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "expected exit {code}: {self:#?}");
-        self
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
-    }
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-/// Where the receipt comes from for one run.
-#[derive(Clone, Copy)]
-enum Receipt<'a> {
-    None,
-    Env(&'a str),
-    Stdin(&'a str),
-    File(&'a Path),
-}
-
-fn base_cmd() -> Command {
-    let mut c = Command::new(BIN);
-    c.env_remove("AZMX_RECEIPT")
-        .env_remove("AZMX_STATE_DIR")
-        .env_remove("AZMX_LICENSE_KEY")
-        .env_remove("AZMX_RELAY_DATA_DIR")
-        .env_remove("AZMX_RELAY_LISTEN")
-        .env_remove("AZMX_RELAY_CONFIG")
-        .env("RUST_LOG", "warn");
-    c
-}
-
-fn run_raw(args: &[&str], receipt: Receipt) -> Out {
-    let mut c = base_cmd();
-    c.args(args);
-    let mut stdin_text = None;
-    match receipt {
-        Receipt::None => {}
-        Receipt::Env(r) => {
-            c.env("AZMX_RECEIPT", r);
-        }
-        Receipt::Stdin(r) => stdin_text = Some(r.to_string()),
-        Receipt::File(p) => {
-            c.arg("--receipt-file").arg(p);
-        }
-    }
-    c.stdin(if stdin_text.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn azmx-sync");
-    if let Some(t) = stdin_text {
-        let mut si = child.stdin.take().unwrap();
-        si.write_all(t.as_bytes()).unwrap();
-        si.write_all(b"\n").unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
 
 /// Sends a signal the way a terminal (Ctrl-C) or a service manager would.
 fn signal(pid: u32, sig: libc::c_int) {
@@ -102,27 +24,6 @@ fn signal(pid: u32, sig: libc::c_int) {
     unsafe {
         libc::kill(pid as libc::pid_t, sig);
     }
-}
-
-/// `azmx-sync relay serve` as a child process.
-fn start_relay(data_dir: &Path, listen: &str) -> RelayProcess {
-    start_relay_args(&[
-        "relay",
-        "serve",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--listen",
-        listen,
-    ])
-}
-
-fn start_relay_args(args: &[&str]) -> RelayProcess {
-    RelayProcess::spawn(
-        base_cmd()
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null()),
-    )
 }
 
 /// SIGTERM, then wait: the relay stops cleanly.
@@ -144,20 +45,7 @@ impl Env {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("relay");
-        let add = run_raw(
-            &[
-                "relay",
-                "license",
-                "add",
-                LID,
-                "--data-dir",
-                data.to_str().unwrap(),
-            ],
-            Receipt::None,
-        );
-        add.ok();
-        assert!(add.stdout.contains("not shown again"), "{add:?}");
-        let key = add.stdout.split_whitespace().last().unwrap().to_string();
+        let key = add_license(&data, LID);
         let relay = start_relay(&data, "127.0.0.1:0");
         Self {
             tmp,

@@ -4,75 +4,29 @@
 //! vendor's receipt is never refused for its form.
 #![cfg(unix)]
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common;
 
-use azmx_sync_test_support::RelayProcess;
+use std::path::Path;
+
+use common::{add_license, base_cmd, run_cmd, start_relay, Out, Receipt};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_azmx-sync");
 const LID: &str = "lic_receipt";
 /// From tests/vectors/receipt-v1.json: typos in it are located the same way
 /// on every run (a generated one could, ~0.1% of the time, leave a typo
 /// unlocated).
 const FIXED: &str = "AZR1-K7M3-Q8XW-2TNB-HJ4R-CV6Y-EZ9P-FA5G-8GTM";
 
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn cmd() -> Command {
-    let mut c = Command::new(BIN);
-    for v in [
-        "AZMX_RECEIPT",
-        "AZMX_STATE_DIR",
-        "AZMX_LICENSE_KEY",
-        "AZMX_RELAY_URL",
-        "AZMX_LICENSE_ID",
-        "AZMX_RELAY_DATA_DIR",
-        "AZMX_RELAY_LISTEN",
-        "AZMX_RELAY_CONFIG",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("RUST_LOG", "warn").env("NO_COLOR", "1");
-    c
-}
-
-/// Runs with the receipt in `AZMX_RECEIPT` (`Some`) or piped on stdin
-/// (`stdin`), as a user would give it.
-fn run(args: &[&str], env_receipt: Option<&str>, stdin: Option<&str>) -> Out {
-    let mut c = cmd();
-    c.args(args);
-    if let Some(r) = env_receipt {
-        c.env("AZMX_RECEIPT", r);
-    }
-    c.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn azmx-sync");
-    if let Some(t) = stdin {
-        let mut si = child.stdin.take().unwrap();
-        writeln!(si, "{t}").unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+/// Runs with the receipt in `AZMX_RECEIPT` or piped on stdin, as a user
+/// would give it.
+fn run(args: &[&str], receipt: Receipt) -> Out {
+    let mut c = base_cmd();
+    c.env("NO_COLOR", "1").args(args);
+    run_cmd(c, receipt)
 }
 
 fn new_receipt() -> String {
-    let out = run(&["receipt", "new"], None, None);
+    let out = run(&["receipt", "new"], Receipt::None);
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stderr.is_empty(), "{out:#?}");
     // Exactly one line, and nothing else on stdout.
@@ -103,7 +57,7 @@ fn receipt_new_prints_one_strong_receipt_and_nothing_else() {
                 .all(|c| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&c)));
         }
     }
-    let out = run(&["--json", "receipt", "new"], None, None);
+    let out = run(&["--json", "receipt", "new"], Receipt::None);
     assert_eq!(out.code, 0, "{out:#?}");
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(v["receipt"].as_str().unwrap().starts_with("AZR1-"));
@@ -113,12 +67,12 @@ fn receipt_new_prints_one_strong_receipt_and_nothing_else() {
 fn receipt_check_says_ok_typo_or_weak() {
     let r = new_receipt();
     // ok, from the environment and from stdin.
-    let out = run(&["receipt", "check"], Some(&r), None);
+    let out = run(&["receipt", "check"], Receipt::Env(&r));
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stdout.starts_with("ok AZR1 receipt"), "{out:#?}");
-    let out = run(&["receipt", "check"], None, Some(&format!("  {r}  ")));
+    let out = run(&["receipt", "check"], Receipt::Stdin(&format!("  {r}  ")));
     assert_eq!(out.code, 0, "{out:#?}");
-    let out = run(&["--json", "receipt", "check"], Some(&r), None);
+    let out = run(&["--json", "receipt", "check"], Receipt::Env(&r));
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["format"], "azr1");
     assert_eq!(v["verdict"], "ok");
@@ -127,20 +81,20 @@ fn receipt_check_says_ok_typo_or_weak() {
     // A typo in group 3 (characters 10..14): exit 3, the group named, the
     // text nowhere.
     let typo = typo_at(FIXED, 11);
-    let out = run(&["receipt", "check"], Some(&typo), None);
+    let out = run(&["receipt", "check"], Receipt::Env(&typo));
     assert_eq!(out.code, 3, "{out:#?}");
     assert!(out.stdout.is_empty(), "{out:#?}");
     assert!(out.stderr.contains("group 3"), "{out:#?}");
     for g in typo.split('-').skip(1).chain(FIXED.split('-').skip(1)) {
         assert!(!out.stderr.contains(g), "leaks {g}: {out:#?}");
     }
-    let out = run(&["--json", "receipt", "check"], Some(&typo), None);
+    let out = run(&["--json", "receipt", "check"], Receipt::Env(&typo));
     assert_eq!(out.code, 3, "{out:#?}");
     let e: Value = serde_json::from_str(out.stderr.trim()).unwrap();
     assert_eq!(e["error"]["exitCode"], 3);
 
     // A lower-cased AZR1 receipt is refused, not silently upper-cased.
-    let out = run(&["receipt", "check"], Some(&r.to_lowercase()), None);
+    let out = run(&["receipt", "check"], Receipt::Env(&r.to_lowercase()));
     assert_eq!(out.code, 3, "{out:#?}");
     assert!(out.stderr.contains("lower case"), "{out:#?}");
 
@@ -150,24 +104,27 @@ fn receipt_check_says_ok_typo_or_weak() {
         ("aaaaaaaaaaaaaaaaaaaaaaaa", "repeated"),
         ("abcdefghijklmnopqrstuvwxyz", "common sequence"),
     ] {
-        let out = run(&["receipt", "check"], Some(weak), None);
+        let out = run(&["receipt", "check"], Receipt::Env(weak));
         assert_eq!(out.code, 0, "{out:#?}");
         assert!(out.stdout.starts_with("weak:"), "{out:#?}");
         assert!(out.stdout.contains(why), "{why}: {out:#?}");
         assert!(!out.stdout.contains(weak), "{out:#?}");
     }
-    let out = run(&["--json", "receipt", "check"], Some("hunter2"), None);
+    let out = run(&["--json", "receipt", "check"], Receipt::Env("hunter2"));
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["verdict"], "weak");
     assert_eq!(v["weakness"], "too_short");
 
     // A vendor's receipt: taken as given.
-    let out = run(&["receipt", "check"], Some("RCPT-CLI-7F3A-99C2-44D1"), None);
+    let out = run(
+        &["receipt", "check"],
+        Receipt::Env("RCPT-CLI-7F3A-99C2-44D1"),
+    );
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stdout.starts_with("ok not an AZR1 receipt"), "{out:#?}");
 
     // Never a command-line argument.
-    assert_eq!(run(&["receipt", "check", &r], None, None).code, 2);
+    assert_eq!(run(&["receipt", "check", &r], Receipt::None).code, 2);
 }
 
 /// An unreachable relay: whatever reaches the network fails with exit 4,
@@ -185,8 +142,7 @@ fn init_offline(state: &Path, receipt: &str) -> Out {
             "--license-key",
             "k",
         ],
-        Some(receipt),
-        None,
+        Receipt::Env(receipt),
     )
 }
 
@@ -221,27 +177,8 @@ fn init_refuses_a_typo_before_creating_anything_and_warns_on_weak() {
 fn an_azr1_receipt_sets_up_a_license_and_typos_stop_before_the_kdf() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("relay");
-    let data = data.to_str().unwrap();
-    let add = run(
-        &["relay", "license", "add", LID, "--data-dir", data],
-        None,
-        None,
-    );
-    assert_eq!(add.code, 0, "{add:#?}");
-    let key = add.stdout.split_whitespace().last().unwrap().to_string();
-    let mut relay = RelayProcess::spawn(
-        cmd()
-            .args([
-                "relay",
-                "serve",
-                "--data-dir",
-                data,
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let key = add_license(&data, LID);
+    let mut relay = start_relay(&data, "127.0.0.1:0");
     let r = FIXED;
     let state = tmp.path().join("laptop");
     let state = state.to_str().unwrap();
@@ -256,18 +193,21 @@ fn an_azr1_receipt_sets_up_a_license_and_typos_stop_before_the_kdf() {
         "--license-key",
         &key,
     ];
-    let out = run(&init, Some(r), None);
+    let out = run(&init, Receipt::Env(r));
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(!out.stderr.contains("weak"), "{out:#?}");
 
     // `sync` (like export and import) refuses the typo before deriving.
-    let out = run(&["--state-dir", state, "sync"], Some(&typo_at(r, 16)), None);
+    let out = run(
+        &["--state-dir", state, "sync"],
+        Receipt::Env(&typo_at(r, 16)),
+    );
     assert_eq!(out.code, 3, "{out:#?}");
     assert!(
         out.stderr.contains("typo") && out.stderr.contains("group 4"),
         "{out:#?}"
     );
-    let out = run(&["--state-dir", state, "sync"], Some(r), None);
+    let out = run(&["--state-dir", state, "sync"], Receipt::Env(r));
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(relay.terminate().success());
 }
