@@ -26,6 +26,33 @@ fn unique_schema(tag: &str) -> String {
     unique_name(&format!("t_{tag}"))
 }
 
+/// The database URL and a fresh schema name for one test; `None`, having
+/// said the test is skipped, when no database is configured.
+fn database(tag: &str) -> Option<(String, String)> {
+    let Some(url) = url() else {
+        say(SKIP);
+        return None;
+    };
+    Some((url, unique_schema(tag)))
+}
+
+/// Two pools (two relays) on one schema.
+async fn two_pools(url: &str, schema: &str) -> (Arc<dyn Storage>, Arc<dyn Storage>) {
+    (
+        Arc::new(pg(url, schema).await),
+        Arc::new(pg(url, schema).await),
+    )
+}
+
+/// A plain client on the database, for what the storage API cannot do.
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
 async fn pg(url: &str, schema: &str) -> PostgresStorage {
     PostgresStorage::connect_with(url, Some(schema), 8)
         .await
@@ -86,13 +113,10 @@ fn blob(dev: &str, seq: u64, data: Vec<u8>) -> NewBlob {
 /// stores the other lists and serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_pools_share_one_database() {
-    let Some(url) = url() else {
-        say(SKIP);
+    let Some((url, schema)) = database("two") else {
         return;
     };
-    let schema = unique_schema("two");
-    let a: Arc<dyn Storage> = Arc::new(pg(&url, &schema).await);
-    let b: Arc<dyn Storage> = Arc::new(pg(&url, &schema).await);
+    let (a, b) = two_pools(&url, &schema).await;
     setup(&*a, "lic", &["dev_w", "dev_r"]).await;
     let mut tasks = Vec::new();
     for i in 0..16u8 {
@@ -127,13 +151,10 @@ async fn two_pools_share_one_database() {
 /// order, so the cursor never moves past one still uncommitted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn positions_become_visible_in_order() {
-    let Some(url) = url() else {
-        say(SKIP);
+    let Some((url, schema)) = database("order") else {
         return;
     };
-    let schema = unique_schema("order");
-    let a: Arc<dyn Storage> = Arc::new(pg(&url, &schema).await);
-    let b: Arc<dyn Storage> = Arc::new(pg(&url, &schema).await);
+    let (a, b) = two_pools(&url, &schema).await;
     let writers: Vec<String> = (0..8).map(|i| format!("dev_{i}")).collect();
     let mut all: Vec<&str> = writers.iter().map(String::as_str).collect();
     all.push("dev_reader");
@@ -197,11 +218,9 @@ async fn positions_become_visible_in_order() {
 /// later start keeps the data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_startup_creates_the_schema_once() {
-    let Some(url) = url() else {
-        say(SKIP);
+    let Some((url, schema)) = database("start") else {
         return;
     };
-    let schema = unique_schema("start");
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let (url, schema) = (url.clone(), schema.clone());
@@ -223,16 +242,11 @@ async fn concurrent_startup_creates_the_schema_once() {
 /// is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_a_newer_schema() {
-    let Some(url) = url() else {
-        say(SKIP);
+    let Some((url, schema)) = database("newer") else {
         return;
     };
-    let schema = unique_schema("newer");
     drop(pg(&url, &schema).await);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = raw_client(&url).await;
     client
         .batch_execute(&format!(
             "UPDATE {schema}.relay_meta SET value = 99 WHERE key = 'schema_version'"
@@ -275,18 +289,13 @@ async fn refuses_a_newer_schema() {
 /// rules (no key, no window, no cap) and can be given a key.
 #[tokio::test]
 async fn migrates_a_version_1_database() {
-    let Some(url) = url() else {
-        say(SKIP);
+    let Some((url, schema)) = database("v1") else {
         return;
     };
-    let schema = unique_schema("v1");
     let s = pg(&url, &schema).await;
     s.add_license("lic_old", [1; 32], None, T0).await.unwrap();
     drop(s);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = raw_client(&url).await;
     client
         .batch_execute(&format!(
             "ALTER TABLE {schema}.licenses DROP COLUMN authority_key,
