@@ -51,36 +51,32 @@ CREATE TABLE IF NOT EXISTS keychecks (
     created_at BIGINT NOT NULL,
     data       BYTEA NOT NULL
 );
--- Version 2: the license authority's public key (PROTOCOL §11), NULL for
--- every license created before (they keep the v1 rules, §11.6). Only
--- altered when the column is missing: ALTER TABLE takes an exclusive lock
--- on licenses even when IF NOT EXISTS makes it a no-op, and a relay
--- starting while another serves pushes (which lock a license row, then
--- write devices, which CREATE INDEX above holds shared) would deadlock.
+-- Columns of licenses added after version 1, NULL for every license that
+-- was there before: version 2, the license authority's public key
+-- (PROTOCOL §11; such licenses keep the v1 rules, §11.6); version 3, the
+-- operator's license rules (§11.4), the end of a first-device claim window
+-- and a cap on live devices (none). Each is altered only when missing:
+-- ALTER TABLE takes an exclusive lock on licenses even when IF NOT EXISTS
+-- makes it a no-op, and a relay starting while another serves pushes
+-- (which lock a license row, then write devices, which CREATE INDEX above
+-- holds shared) would deadlock.
 DO $$
+DECLARE
+    col TEXT[];
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM information_schema.columns
-        WHERE table_schema = current_schema()
-          AND table_name = 'licenses' AND column_name = 'authority_key'
-    ) THEN
-        ALTER TABLE licenses ADD COLUMN authority_key TEXT;
-    END IF;
-END
-$$;
--- Version 3: the operator's license rules (PROTOCOL §11.4), the end of a
--- first-device claim window and a cap on live devices, NULL (none) for
--- every existing license. Added only when missing, for the same reason.
-DO $$
-BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM information_schema.columns
-        WHERE table_schema = current_schema()
-          AND table_name = 'licenses' AND column_name = 'claim_until'
-    ) THEN
-        ALTER TABLE licenses ADD COLUMN claim_until BIGINT,
-                             ADD COLUMN max_devices BIGINT;
-    END IF;
+    FOREACH col SLICE 1 IN ARRAY ARRAY[
+        ['authority_key', 'TEXT'],
+        ['claim_until', 'BIGINT'],
+        ['max_devices', 'BIGINT']
+    ] LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM information_schema.columns
+            WHERE table_schema = current_schema()
+              AND table_name = 'licenses' AND column_name = col[1]
+        ) THEN
+            EXECUTE format('ALTER TABLE licenses ADD COLUMN %I %s', col[1], col[2]);
+        END IF;
+    END LOOP;
 END
 $$;
 ";
