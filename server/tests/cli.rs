@@ -160,3 +160,108 @@ fn license_authority_commands() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("unknown license"));
 }
+
+/// The operator's license rules and device tools: `license add` with a
+/// claim window and a cap, `open-claim-window`, `set-max-devices`,
+/// `rotate-key`, `device list | revoke`; out-of-bounds values and unknown
+/// names exit 2 (usage) with nothing changed.
+#[test]
+fn license_rule_and_device_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let out = run(&[
+        "license",
+        "add",
+        "lic_w",
+        "--authority-claim-window",
+        "3600",
+        "--max-devices",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let key = printed_key(&out);
+    let list = text(&run(&["license", "list"]).stdout);
+    assert!(
+        list.contains("lic_w\tno authority yet, claim window until "),
+        "{list}"
+    );
+    assert!(list.contains("\tmax 2 devices"), "{list}");
+    // --no-authority: v1 on purpose, no warning.
+    let out = run(&["license", "add", "lic_v1", "--no-authority"]);
+    assert!(out.status.success() && !text(&out.stderr).contains("warning"));
+    for bad in [
+        &["license", "open-claim-window", "lic_v1", "0"][..],
+        &["license", "open-claim-window", "lic_v1", "99999999"],
+        &["license", "open-claim-window", "lic_nobody", "60"],
+        &["license", "set-max-devices", "lic_v1", "0"],
+        &["license", "set-max-devices", "lic_v1", "lots"],
+        &["license", "rotate-key", "lic_nobody"],
+        &["device", "revoke", "lic_v1", "dev_nobody"],
+    ] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+    let out = run(&["license", "open-claim-window", "lic_v1", "60"]);
+    assert!(
+        text(&out.stdout).contains("claim window open until"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["license", "set-max-devices", "lic_w", "none"]);
+    assert!(
+        text(&out.stdout).contains("no device cap"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["license", "rotate-key", "lic_w"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let new = printed_key(&out);
+    assert_ne!(new, key);
+    assert_eq!(azmx_sync_core::b64::decode(&new).unwrap().len(), 32);
+    assert!(!text(&out.stderr).contains(&new));
+
+    // A v1 device registered straight on the store, then revoked by the
+    // operator.
+    let s = azmx_sync_relay::SqliteStorage::open(&data).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let reg = rt
+        .block_on(azmx_sync_relay::storage::Storage::register_device(
+            &s,
+            azmx_sync_relay::storage::NewDevice {
+                license_id: "lic_v1".into(),
+                device_id: "dev_cli".into(),
+                public_key: "pk".into(),
+                name: "box".into(),
+                now: 1,
+            },
+        ))
+        .unwrap();
+    assert!(reg.created);
+    drop(s);
+    let listed = text(&run(&["device", "list", "lic_v1"]).stdout);
+    assert!(listed.contains("\"revoked\":false"), "{listed}");
+    let out = run(&["device", "revoke", "lic_v1", "dev_cli"]);
+    assert!(
+        text(&out.stdout).contains("device dev_cli revoked"),
+        "{}",
+        text(&out.stderr)
+    );
+    let listed = text(&run(&["device", "list", "lic_v1"]).stdout);
+    assert!(listed.contains("\"revoked\":true"), "{listed}");
+}
