@@ -1,13 +1,18 @@
 //! Repository tasks.
 //!
 //! `cargo run -p xtask -- gen-bindings [--check]`: writes the bindings'
-//! engine glue (C, uniffi, Node) from `bindings/exports.toml`, formatted with
+//! glue (C, uniffi, Node) from `bindings/exports.toml` (the engine's methods,
+//! and the classes and functions of `items.rs`), formatted with
 //! rustfmt; `--check` writes nothing and fails when a committed file differs.
 
 mod c;
+mod c_items;
+mod items;
 mod node;
+mod node_items;
 mod spec;
 mod uniffi;
+mod uniffi_items;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,15 +53,23 @@ fn root() -> PathBuf {
 fn gen_bindings(root: &Path, check: bool) -> Result<bool, String> {
     let text = std::fs::read_to_string(root.join(SPEC)).map_err(|e| format!("{SPEC}: {e}"))?;
     let spec: spec::Spec = toml::from_str(&text).map_err(|e| format!("{SPEC}: {e}"))?;
-    let files = [
-        (c::PATH, c::generate(&spec)?),
-        (uniffi::PATH, uniffi::generate(&spec)?),
-        (node::PATH, node::generate(&spec)?),
+    let mut files = vec![
+        (c::PATH.to_string(), c::generate(&spec)?),
+        (uniffi::PATH.to_string(), uniffi::generate(&spec)?),
+        (node::PATH.to_string(), node::generate(&spec)?),
     ];
+    for group in items::GROUPS {
+        files.push((c_items::path(group), c_items::generate(&spec, group)?));
+        files.push((
+            uniffi_items::path(group),
+            uniffi_items::generate(&spec, group)?,
+        ));
+        files.push((node_items::path(group), node_items::generate(&spec, group)?));
+    }
     let mut same = true;
     for (path, code) in files {
         let code = rustfmt(&format!("{HEADER}{code}"))?;
-        let full = root.join(path);
+        let full = root.join(&path);
         let old = std::fs::read_to_string(&full).unwrap_or_default();
         if old == code {
             continue;

@@ -11,6 +11,20 @@ pub struct Spec {
     /// TypeScript of the Node results carried as plain objects, by type.
     pub node_ts: BTreeMap<String, String>,
     pub method: Vec<Method>,
+    /// The non-engine classes and their exports (`items.rs`).
+    #[serde(default)]
+    pub class: Vec<crate::items::Class>,
+    #[serde(default)]
+    pub export: Vec<crate::items::Export>,
+}
+
+impl Spec {
+    pub fn class(&self, name: &str) -> Result<&crate::items::Class, String> {
+        self.class
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("no [[class]] named `{name}`"))
+    }
 }
 
 /// One engine export. `facade` is absent for Node-only methods whose body

@@ -1,17 +1,21 @@
-//! Per-store merge: `mergeRecords`, store specs, `validateTodos`.
+//! Per-store merge: `mergeRecords`, store specs, `validateTodos`, generated
+//! from `bindings/exports.toml` into [`generated`]; here the types and their
+//! conversions.
 //!
 //! Records are plain JS objects; `body` is any JSON value (it is user
 //! content and never appears in an error message).
 
-use azmx_sync_bridge::store_spec::{self, Contract, ValidatorKind, BUILTIN_STORES};
+use azmx_sync_bridge::records::Merged;
+use azmx_sync_bridge::store_spec::{self, Contract, ValidatorKind};
 use azmx_sync_bridge::{records, ApiError};
 use azmx_sync_core::merge;
 use napi::bindgen_prelude::Either;
-use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::error::guard;
+mod generated;
+
+pub use generated::*;
 
 /// One version of one record.
 #[napi(object)]
@@ -77,28 +81,6 @@ fn builtin_spec(&(name, contract, validator): &(&str, Contract, ValidatorKind)) 
         contract: contract.into(),
         validator: validator.into(),
     }
-}
-
-/// The three built-in stores: `snippets`, `todos`, `memory`.
-#[napi]
-pub fn builtin_stores() -> Vec<StoreSpec> {
-    BUILTIN_STORES.iter().map(builtin_spec).collect()
-}
-
-/// The built-in store named `name`; throws `UNKNOWN_STORE`.
-#[napi]
-pub fn builtin_store(env: Env, name: String) -> napi::Result<StoreSpec> {
-    guard(&env, "builtinStore", || {
-        Ok(builtin_spec(&store_spec::builtin_parts(&name)?))
-    })
-}
-
-/// Checks a host store spec: a valid name, and a built-in name only with the
-/// built-in contract and validator. Throws `INVALID_STORE_NAME` (with
-/// `problem`).
-#[napi]
-pub fn check_store_spec(env: Env, spec: StoreSpec) -> napi::Result<()> {
-    guard(&env, "checkStoreSpec", || to_core_spec(&spec).map(|_| ()))
 }
 
 fn to_core_spec(spec: &StoreSpec) -> Result<merge::StoreSpec, ApiError> {
@@ -207,33 +189,20 @@ fn rejected(key: merge::RecordKey, reason: merge::InvalidReason) -> RejectedReco
     }
 }
 
-/// Merges `incoming` into `local` under the store's contract. `store` is a
-/// built-in store name (`'snippets' | 'todos' | 'memory'`) or a `StoreSpec`.
-///
-/// Per key the greatest version wins whatever the arrival order; a key
-/// absent from `incoming` is left alone (absence never deletes); deletes are
-/// tombstones; malformed incoming records, and records that would win but
-/// fail the store's validator, are rejected one by one (listed in
-/// `rejected`) without affecting the rest. `local` is trusted. Throws
-/// `UNKNOWN_STORE`, `INVALID_STORE_NAME`, `INVALID_ARGUMENT`.
-#[napi]
-pub fn merge_records(
-    env: Env,
-    store: Either<String, StoreSpec>,
-    local: Vec<SyncRecord>,
-    incoming: Vec<SyncRecord>,
-) -> napi::Result<MergeOutcome> {
-    guard(&env, "mergeRecords", || {
-        let spec = match store {
-            Either::A(name) => builtin_spec(&store_spec::builtin_parts(&name)?),
-            Either::B(spec) => spec,
-        };
-        let spec = to_core_spec(&spec)?;
-        let local: merge::StoreState = to_core_list(local, "local")?.into();
-        let incoming = to_core_list(incoming, "incoming")?;
-        let out = merge::merge(&spec, &local, incoming);
+/// A store argument: a built-in store's name or a spec.
+fn store_arg(store: Either<String, StoreSpec>) -> Result<merge::StoreSpec, ApiError> {
+    match store {
+        Either::A(name) => to_core_spec(&builtin_spec(&store_spec::builtin_parts(&name)?)),
+        Either::B(spec) => to_core_spec(&spec),
+    }
+}
+
+/// The result of every binding's `merge_records`, as Node's objects.
+impl From<Merged> for MergeOutcome {
+    fn from(m: Merged) -> Self {
+        let out = m.outcome;
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        Ok(MergeOutcome {
+        MergeOutcome {
             state: out.state.into_map().into_values().map(from_core).collect(),
             changes: out
                 .changes
@@ -261,14 +230,6 @@ pub fn merge_records(
                 .into_iter()
                 .map(|(k, r)| rejected(k, r))
                 .collect(),
-        })
-    })
-}
-
-/// Checks one session's todo list (`{ items: [{ id, content, status }] }`).
-/// Throws `INVALID_RECORD` with `problem` (e.g. `'duplicateId'`) and `index`
-/// (the item; never its content).
-#[napi]
-pub fn validate_todos(env: Env, body: Value) -> napi::Result<()> {
-    guard(&env, "validateTodos", || Ok(merge::validate_todos(&body)?))
+        }
+    }
 }

@@ -12,11 +12,12 @@
 //! - [`call`]: around each call: the panic boundary, the re-entry flag, the
 //!   host objects callable during the call.
 //! - [`events`]: activity events with their [`Severity`](events::Severity).
-//! - [`records`]: records and merge outcomes as JSON (C, Node).
+//! - [`records`]: `merge_records`; records and merge outcomes as JSON (C, Node).
 //! - [`plain`]: results, events and snapshots as plain JSON values (Node).
 //! - [`schedule`]: the state of a schedule a host drives from its own
 //!   timers (Node).
-//! - [`identity`], the `fingerprint_of` rule.
+//! - [`identity`]: the `fingerprint_of` rule, `verify_signed`;
+//!   [`crypto`]: envelope sizes.
 //! - [`shared_causes`]: the causes ApiError shares with uniffi's error.
 //! - [`forward`]: [`forward_methods!`], the facade's pass-through methods.
 //! - [`mirror`]: macros for the enums a binding must declare itself.
@@ -27,6 +28,7 @@
 //! No FFI here: no uniffi, no napi, no `extern "C"`.
 
 pub mod call;
+pub mod crypto;
 pub mod engine;
 pub mod error;
 pub mod error_details;

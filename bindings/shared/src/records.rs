@@ -8,7 +8,9 @@
 //!   "counts": {"applied", "keptLocal", "rejectedInvalid", "unchanged"},
 //!   "rejected": [{"key": {"scope"?, "id"}, "code", "message", "detail"?}...]}`.
 
-use azmx_sync_core::merge::{InvalidReason, MergeOutcome, RecordKey};
+use azmx_sync_core::merge::{
+    InvalidReason, MergeOutcome, Record, RecordKey, StoreSpec, StoreState,
+};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -51,4 +53,36 @@ pub fn outcome_json(store: &str, o: &MergeOutcome) -> Value {
         "counts": o.counts,
         "rejected": o.rejected.iter().map(|(k, r)| rejected_json(k, r)).collect::<Vec<_>>(),
     })
+}
+
+/// Parses a JSON argument into `T` (see [`parse_json`]).
+pub fn parse_as<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, ApiError> {
+    parse_json(json, what, serde_json::from_str)
+}
+
+/// A merge's outcome and the store it was for (C's document names it).
+pub struct Merged {
+    pub store: String,
+    pub outcome: MergeOutcome,
+}
+
+impl Merged {
+    /// The outcome document (see the module docs).
+    pub fn json(&self) -> String {
+        outcome_json(&self.store, &self.outcome).to_string()
+    }
+}
+
+/// Merges `incoming` into `local` under `spec`'s contract (`merge_records`
+/// of every binding).
+pub fn merge_records(
+    spec: StoreSpec,
+    local: impl Into<StoreState>,
+    incoming: Vec<Record>,
+) -> Merged {
+    let outcome = azmx_sync_core::merge::merge(&spec, &local.into(), incoming);
+    Merged {
+        store: spec.name.as_str().to_string(),
+        outcome,
+    }
 }

@@ -49,6 +49,13 @@ pub mod error;
 pub(crate) mod guard;
 pub mod identity;
 pub mod integrity;
+
+// The key's generated entry points (bindings/exports.toml) come before the
+// `_into` functions of key.rs in the header, so they are a module of their
+// own declared first.
+#[path = "key/generated.rs"]
+pub mod key_generated;
+
 pub mod key;
 pub mod merge;
 

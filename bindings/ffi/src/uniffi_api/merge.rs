@@ -1,11 +1,15 @@
 //! Per-store merge: records, store specs, `merge_records`, `validate_todos`.
 //!
 //! Record bodies cross the boundary as JSON text; they are parsed on the way
-//! in and written back in canonical form (keys sorted, no whitespace).
+//! in and written back in canonical form (keys sorted, no whitespace). The
+//! functions are generated from `bindings/exports.toml` (`merge/generated.rs`,
+//! included here so that uniffi sees them in this module, as it always did);
+//! the types and their conversions are here.
 
+use azmx_sync_bridge::records::Merged;
 use azmx_sync_bridge::store_spec;
 use azmx_sync_bridge::ApiError;
-use azmx_sync_core::merge::{self as cm, Body, Change, InvalidReason, Record, StoreState};
+use azmx_sync_core::merge::{self as cm, Body, Change, InvalidReason, Record};
 // The core's types, exported under the names the foreign code has always
 // used (see `error.rs` on `remote`).
 pub use azmx_sync_core::merge::{
@@ -78,28 +82,6 @@ fn builtin_spec(&(name, contract, validator): &(&str, MergeContract, StoreValida
         contract,
         validator,
     }
-}
-
-/// The three built-in stores: `snippets`, `todos`, `memory`.
-#[uniffi::export]
-pub fn builtin_stores() -> Vec<StoreSpec> {
-    store_spec::BUILTIN_STORES
-        .iter()
-        .map(builtin_spec)
-        .collect()
-}
-
-/// The built-in store named `name`, or `UnknownStore`.
-#[uniffi::export]
-pub fn builtin_store(name: String) -> Result<StoreSpec, SyncError> {
-    Ok(builtin_spec(&store_spec::builtin_parts(&name)?))
-}
-
-/// Checks a host store spec: a valid name, and a built-in name only with the
-/// built-in contract and validator (`BuiltinStoreRedefined` otherwise).
-#[uniffi::export]
-pub fn check_store_spec(spec: StoreSpec) -> Result<(), SyncError> {
-    to_core_spec(&spec).map(|_| ())
 }
 
 pub(crate) fn to_core_spec(spec: &StoreSpec) -> Result<cm::StoreSpec, SyncError> {
@@ -214,6 +196,37 @@ pub struct MergeOutcome {
     pub rejected: Vec<RejectedRecord>,
 }
 
+/// The result of every binding's `merge_records`, as uniffi's records.
+impl From<Merged> for MergeOutcome {
+    fn from(m: Merged) -> Self {
+        let out = m.outcome;
+        MergeOutcome {
+            state: out
+                .state
+                .into_map()
+                .into_values()
+                .map(from_core_record)
+                .collect(),
+            changes: out.changes.into_iter().map(RecordChange::from).collect(),
+            counts: out.counts,
+            rejected: out
+                .rejected
+                .into_iter()
+                .map(|(key, reason)| RejectedRecord {
+                    scope: key.scope,
+                    id: key.id,
+                    reason: reason.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A JSON text argument as a value (`InvalidJson` naming `what`).
+fn json_value(json: &str, what: &str) -> Result<Value, SyncError> {
+    Ok(azmx_sync_bridge::records::parse_as(json, what)?)
+}
+
 fn parse_body(
     body: Option<&str>,
     what: impl FnOnce() -> String,
@@ -259,53 +272,7 @@ fn to_core_records(records: Vec<SyncRecord>, list: &str) -> Result<Vec<Record>, 
         .collect()
 }
 
-/// Merges `incoming` into `local` under `store`'s contract.
-///
-/// Per key the greatest version wins whatever the arrival order; a key absent
-/// from `incoming` is left alone (absence never deletes); deletes are
-/// tombstones; malformed incoming records, and records that would win but
-/// fail the store's validator, are rejected one by one (reported in
-/// `rejected`) without affecting the rest. `local` is trusted (not
-/// validated); when it holds several records with one key, the last one is
-/// kept. A body that is not JSON raises `InvalidJson`.
-#[uniffi::export]
-pub fn merge_records(
-    store: StoreSpec,
-    local: Vec<SyncRecord>,
-    incoming: Vec<SyncRecord>,
-) -> Result<MergeOutcome, SyncError> {
-    let spec = to_core_spec(&store)?;
-    let local: StoreState = to_core_records(local, "local")?.into();
-    let incoming = to_core_records(incoming, "incoming")?;
-    let out = cm::merge(&spec, &local, incoming);
-    Ok(MergeOutcome {
-        state: out
-            .state
-            .into_map()
-            .into_values()
-            .map(from_core_record)
-            .collect(),
-        changes: out.changes.into_iter().map(RecordChange::from).collect(),
-        counts: out.counts,
-        rejected: out
-            .rejected
-            .into_iter()
-            .map(|(key, reason)| RejectedRecord {
-                scope: key.scope,
-                id: key.id,
-                reason: reason.into(),
-            })
-            .collect(),
-    })
-}
-
-/// Checks one session's todo list (JSON text of `{"items": [...]}`):
-/// `InvalidJson`, or `InvalidTodos` with the first broken invariant.
-#[uniffi::export]
-pub fn validate_todos(json: String) -> Result<(), SyncError> {
-    let body = parse_body(Some(&json), || "json".into())?.unwrap_or_else(|| Value::Null.into());
-    Ok(cm::validate_todos_body(&body)?)
-}
+include!("merge/generated.rs");
 
 #[cfg(test)]
 mod tests {
