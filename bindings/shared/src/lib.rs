@@ -12,6 +12,7 @@
 //! - [`call`]: around each call: the panic boundary, the re-entry flag, the
 //!   host objects callable during the call.
 //! - [`events`]: activity events with their [`Severity`](events::Severity).
+//! - [`host`]: what host callbacks hand back, in the core's form.
 //! - [`records`]: `merge_records`; records and merge outcomes as JSON (C, Node).
 //! - [`plain`]: results, events and snapshots as plain JSON values (Node).
 //! - [`schedule`]: the state of a schedule a host drives from its own
@@ -34,6 +35,7 @@ pub mod error;
 pub mod error_details;
 pub mod events;
 pub mod forward;
+pub mod host;
 pub mod identity;
 pub mod mirror;
 pub mod plain;

@@ -4,7 +4,7 @@ use std::mem::ManuallyDrop;
 
 use zeroize::Zeroize;
 
-use super::guard::{call_value, null, CallResult};
+use super::guard::call_value;
 
 /// A byte buffer allocated by the library and owned by the caller until it
 /// is passed to [`azmx_buffer_free`]. Do not modify the fields.
@@ -69,30 +69,6 @@ impl IntoBuffer for Vec<u8> {
     fn into_buffer(self) -> AzmxBuffer {
         AzmxBuffer::from_bytes(self)
     }
-}
-
-/// Resets an out-parameter buffer to `{NULL, 0, 0}` so that it can be freed
-/// whatever happens next. NULL is reported as `NULL_POINTER`.
-///
-/// # Safety
-/// `out` must be NULL or valid for a write of an `AzmxBuffer`.
-pub(crate) unsafe fn reset_out(out: *mut AzmxBuffer, what: &str) -> CallResult {
-    if out.is_null() {
-        return Err(null(what));
-    }
-    // SAFETY: non-NULL and writable per the caller's contract; `write`
-    // does not drop whatever (possibly uninitialised) value was there.
-    unsafe { out.write(AzmxBuffer::EMPTY) };
-    Ok(())
-}
-
-/// Stores a result in an out-parameter that `reset_out` already checked.
-///
-/// # Safety
-/// `out` must be non-NULL and valid for a write of an `AzmxBuffer`.
-pub(crate) unsafe fn set_out(out: *mut AzmxBuffer, value: AzmxBuffer) {
-    // SAFETY: per the function contract (checked by `reset_out` first).
-    unsafe { out.write(value) };
 }
 
 /// Wipes and frees a buffer returned by the library, then resets it to

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::sync::OnceLock;
 
-use azmx_sync_bridge::error::{c_status_name, C_STATUSES};
+use azmx_sync_bridge::error::C_STATUSES;
 use azmx_sync_bridge::ApiError;
 
 use super::guard::call_value;
@@ -132,11 +132,6 @@ impl AzmxStatus {
         Self::from_raw(e.c_status()).unwrap_or(Self::Internal)
     }
 
-    /// The stable upper-case name, without the `AzmxStatus_` prefix.
-    pub fn name(self) -> &'static str {
-        c_status_name(self as i32).unwrap_or("UNKNOWN")
-    }
-
     fn from_raw(raw: i32) -> Option<Self> {
         Self::ALL.into_iter().find(|s| *s as i32 == raw)
     }
@@ -209,7 +204,16 @@ mod tests {
 
     use azmx_sync_bridge::ErrorKind;
 
+    use azmx_sync_bridge::error::c_status_name;
+
     use super::*;
+
+    impl AzmxStatus {
+        /// The stable upper-case name, without the `AzmxStatus_` prefix.
+        fn name(self) -> &'static str {
+            c_status_name(self as i32).unwrap_or("UNKNOWN")
+        }
+    }
 
     fn status_name(raw: i32) -> &'static str {
         // SAFETY: `azmx_status_name` returns a static NUL-terminated string.

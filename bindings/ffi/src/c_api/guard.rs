@@ -21,7 +21,7 @@ use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use super::buffer::{reset_out, set_out, IntoBuffer};
+use super::buffer::{AzmxBuffer, IntoBuffer};
 use azmx_sync_bridge::call::catch_panic;
 use azmx_sync_bridge::ApiError;
 use zeroize::Zeroize;
@@ -90,8 +90,9 @@ pub(crate) fn call_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
-/// A buffer out-parameter, reset on entry and filled on success.
-pub(crate) struct OutSlot(*mut super::AzmxBuffer);
+/// A buffer out-parameter, reset on entry to `{NULL, 0, 0}` (so that it
+/// can be freed whatever happens next) and filled on success.
+pub(crate) struct OutSlot(*mut AzmxBuffer);
 
 impl OutSlot {
     /// Resets `out` to `{NULL, 0, 0}` (`NULL_POINTER` if it is NULL).
@@ -99,9 +100,10 @@ impl OutSlot {
     /// # Safety
     /// `out` must be NULL or valid for writes of an `AzmxBuffer` for as
     /// long as the slot lives.
-    pub(crate) unsafe fn reset(out: *mut super::AzmxBuffer, what: &str) -> Result<Self, ApiError> {
-        // SAFETY: NULL or writable per the contract.
-        unsafe { reset_out(out, what) }?;
+    pub(crate) unsafe fn reset(out: *mut AzmxBuffer, what: &str) -> Result<Self, ApiError> {
+        // SAFETY: NULL or writable per the contract; `put` does not drop
+        // whatever (possibly uninitialised) value was there.
+        unsafe { put(out, AzmxBuffer::EMPTY, what) }?;
         Ok(OutSlot(out))
     }
 
@@ -109,7 +111,7 @@ impl OutSlot {
     pub(crate) fn fill<T: IntoBuffer>(self, result: Result<T, ApiError>) -> CallResult {
         let value = result?.into_buffer();
         // SAFETY: checked non-NULL and writable by `reset`.
-        unsafe { set_out(self.0, value) };
+        unsafe { self.0.write(value) };
         Ok(())
     }
 }

@@ -18,10 +18,10 @@
 // for the core types exported as they are (`CycleReport`, `Unsynced`).
 #![allow(clippy::useless_conversion)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use azmx_sync_bridge::events::EventView;
+use azmx_sync_bridge::host::http_response;
 use azmx_sync_bridge::store_spec::{custom_store_spec, ValidatorKind};
 use azmx_sync_bridge::Engine;
 use azmx_sync_core::engine as ce;
@@ -234,15 +234,8 @@ impl ce::HttpTransport for TransportBridge {
             body: request.body,
         };
         let resp = self.0.send(req).map_err(host_error)?;
-        let mut headers = BTreeMap::new();
-        for h in resp.headers {
-            headers.insert(h.name.to_ascii_lowercase(), h.value);
-        }
-        Ok(ce::HttpResponse {
-            status: resp.status,
-            headers,
-            body: resp.body,
-        })
+        let headers = resp.headers.into_iter().map(|h| (h.name, h.value));
+        Ok(http_response(resp.status, headers, resp.body))
     }
 }
 

@@ -7,7 +7,7 @@ use std::ptr;
 
 use azmx_sync_core::engine::{HostError, StoreAdapter};
 use azmx_sync_core::merge::{Change, Record};
-use napi::bindgen_prelude::Unknown;
+use napi::bindgen_prelude::{FromNapiValue, Unknown};
 use napi::{sys, Env, JsValue};
 use serde_json::Value;
 
@@ -144,12 +144,7 @@ unsafe fn clear_exception(raw: sys::napi_env) -> Option<String> {
         clear_exception_quiet(raw);
         return Some("exception".into());
     }
-    let mut len = 0usize;
-    sys::napi_get_value_string_utf8(raw, s, ptr::null_mut(), 0, &mut len);
-    let mut buf = vec![0u8; len + 1];
-    sys::napi_get_value_string_utf8(raw, s, buf.as_mut_ptr().cast(), buf.len(), &mut len);
-    buf.truncate(len);
-    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    let mut text = String::from_napi_value(raw, s).unwrap_or_default();
     if text.chars().count() > 300 {
         text = text.chars().take(300).collect::<String>() + "…";
     }

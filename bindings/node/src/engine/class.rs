@@ -178,10 +178,8 @@ impl SyncEngine {
     ) -> napi::Result<()> {
         guard(&env, "registerStore", || {
             let validator = validator_for(&name, validator).into();
-            self.add_store(&env, adapter, |a| {
-                let spec = check_store_spec(&name, contract.into(), validator)?;
-                self.inner.register_store(spec, a)
-            })
+            let spec = || check_store_spec(&name, contract.into(), validator);
+            self.add_store(&env, adapter, |a| self.inner.register_store(spec()?, a))
         })
     }
 
@@ -201,10 +199,8 @@ impl SyncEngine {
     ) -> napi::Result<()> {
         guard(&env, "registerCustomStore", || {
             let validator = validator.unwrap_or(StoreValidator::ShapeOnly).into();
-            self.add_store(&env, adapter, |a| {
-                let spec = custom_store_spec(&name, contract.into(), validator)?;
-                self.inner.register_store(spec, a)
-            })
+            let spec = || custom_store_spec(&name, contract.into(), validator);
+            self.add_store(&env, adapter, |a| self.inner.register_store(spec()?, a))
         })
     }
 }

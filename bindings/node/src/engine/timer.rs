@@ -8,9 +8,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::time::Duration;
 
+use azmx_sync_bridge::plain::to_plain;
 use azmx_sync_bridge::ApiError;
 use azmx_sync_core::engine::{CycleReport, ScheduledCycle, SkipReason, SyncError};
-use napi::bindgen_prelude::{ClassInstance, FromNapiValue};
+use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Null, ToNapiValue};
 use napi::{sys, Env, JsValue};
 
 use super::bridge::{call_method, clear_exception_quiet, global, type_of};
@@ -96,13 +97,8 @@ unsafe extern "C" fn scheduled_tick(
         let Ok(engine) = ClassInstance::<SyncEngine>::from_napi_value(env, argv[0]) else {
             return None;
         };
-        let mut token = 0u32;
-        let mut triggered = false;
-        if sys::napi_get_value_uint32(env, argv[1], &mut token) != sys::Status::napi_ok
-            || sys::napi_get_value_bool(env, argv[2], &mut triggered) != sys::Status::napi_ok
-        {
-            return None;
-        }
+        let token = u32::from_napi_value(env, argv[1]).ok()?;
+        let triggered = bool::from_napi_value(env, argv[2]).ok()?;
         engine.on_tick(&Env::from_raw(env), argv[0], token, triggered)
     }));
     clear_exception_quiet(env);
@@ -128,37 +124,26 @@ fn set_timeout(
     let raw = env.raw();
     // SAFETY: raw env and values of the running JS call (same thread).
     unsafe {
-        let name = "azmxSyncTick";
-        let mut tick = ptr::null_mut();
-        let mut ms = ptr::null_mut();
-        let mut tok = ptr::null_mut();
-        let mut trig = ptr::null_mut();
-        if sys::napi_create_function(
-            raw,
-            name.as_ptr().cast(),
-            name.len() as isize,
-            Some(scheduled_tick),
-            ptr::null_mut(),
-            &mut tick,
-        ) != sys::Status::napi_ok
-            || sys::napi_create_double(raw, timer_ms(delay), &mut ms) != sys::Status::napi_ok
-            || sys::napi_create_uint32(raw, token, &mut tok) != sys::Status::napi_ok
-            || sys::napi_get_boolean(raw, triggered, &mut trig) != sys::Status::napi_ok
-        {
+        let args = (|| {
+            napi::Result::Ok([
+                env.create_function::<(), ()>("azmxSyncTick", scheduled_tick)?
+                    .raw(),
+                f64::to_napi_value(raw, timer_ms(delay))?,
+                this,
+                u32::to_napi_value(raw, token)?,
+                bool::to_napi_value(raw, triggered)?,
+            ])
+        })()
+        .map_err(|_| {
             clear_exception_quiet(raw);
-            return Err("cannot create the timer callback".into());
-        }
-        let handle = call_method(
-            env,
-            global(raw)?,
-            "setTimeout",
-            &[tick, ms, this, tok, trig],
-        )?;
+            "cannot create the timer callback".to_string()
+        })?;
+        let handle = call_method(env, global(raw)?, "setTimeout", &args)?;
         let ty = type_of(raw, handle);
         if ty == sys::ValueType::napi_number {
-            let mut id = 0.0;
-            sys::napi_get_value_double(raw, handle, &mut id);
-            Ok(JsTimer::Id(id))
+            Ok(JsTimer::Id(
+                f64::from_napi_value(raw, handle).unwrap_or(0.0),
+            ))
         } else if ty == sys::ValueType::napi_object || ty == sys::ValueType::napi_function {
             // A trigger() is an explicit request: it runs before exit.
             // (Fake timers may lack unref: the timer then stays ref'd.)
@@ -260,15 +245,9 @@ impl SyncEngine {
         let raw = env.raw();
         // SAFETY: raw env and values of the running timer callback.
         unsafe {
-            let mut null = ptr::null_mut();
-            sys::napi_get_null(raw, &mut null);
+            let null = Null::to_napi_value(raw, Null).ok()?;
             let args = match result {
-                Ok(report) => [
-                    null,
-                    env.to_js_value(&azmx_sync_bridge::plain::to_plain(&report).ok()?)
-                        .ok()?
-                        .raw(),
-                ],
+                Ok(report) => [null, env.to_js_value(&to_plain(&report).ok()?).ok()?.raw()],
                 Err(e) => [
                     crate::error::build(env, &ApiError::from(e)).ok()?.raw(),
                     null,

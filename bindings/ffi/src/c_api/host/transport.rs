@@ -1,12 +1,12 @@
 //! A host HTTP transport: the structs, the response reply function and
 //! the bridge behind the core's `HttpTransport`.
 
-use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void, CString};
 
 use azmx_sync_core::engine::{HostError, HttpRequest, HttpResponse, HttpTransport};
 
 use super::super::error::AzmxStatus;
+use azmx_sync_bridge::host::http_response;
 use azmx_sync_bridge::ApiError;
 
 use super::super::guard::{bytes, ffi_boundary, null, text};
@@ -101,18 +101,14 @@ pub unsafe extern "C" fn azmx_http_response_set(
         if headers.is_null() && header_count > 0 {
             return Err(null("headers"));
         }
-        let mut map = BTreeMap::new();
+        let mut pairs = Vec::with_capacity(header_count.min(256));
         for i in 0..header_count {
             let h = &*headers.add(i);
             let (name, value) = (text(h.name, "header name")?, text(h.value, "header value")?);
-            map.insert(name.to_ascii_lowercase(), value.to_string());
+            pairs.push((name.to_string(), value.to_string()));
         }
         let body = bytes(body, body_len, "body")?.to_vec();
-        response.response = Some(HttpResponse {
-            status: status as u16,
-            headers: map,
-            body,
-        });
+        response.response = Some(http_response(status as u16, pairs, body));
         Ok(())
     })
 }
