@@ -157,17 +157,17 @@ pub unsafe extern "C" fn azmx_uniffi_fast_seal(
     })
 }
 
-/// Opens the v1 envelope `blob[..blob_len]` into `out` (`blob_len - 29`
+/// Opens the v1 envelope `input[..input_len]` into `out` (`input_len - 29`
 /// bytes are needed); `*out_len` receives the plaintext length. Nothing is
 /// written to `out` unless the tag verifies.
 ///
 /// # Safety
-/// As [`azmx_uniffi_fast_seal`], with `blob`/`blob_len` as the input.
+/// As [`azmx_uniffi_fast_seal`].
 #[no_mangle]
 pub unsafe extern "C" fn azmx_uniffi_fast_open(
     key: u64,
-    blob: *const u8,
-    blob_len: usize,
+    input: *const u8,
+    input_len: usize,
     out: *mut u8,
     out_cap: usize,
     out_len: *mut usize,
@@ -175,7 +175,7 @@ pub unsafe extern "C" fn azmx_uniffi_fast_open(
     // SAFETY: the handle and pointers are valid as the contract above says.
     ffi_boundary!("azmx_uniffi_fast_open", unsafe {
         let (key, mut buf) = key_and_buffer(key, out, out_cap, out_len)?;
-        let blob = bytes(blob, blob_len, "blob")?;
+        let blob = bytes(input, input_len, "input")?;
         let needed = match blob.len().checked_sub(MIN_ENVELOPE_LEN) {
             Some(_) if blob[0] != ENVELOPE_VERSION => {
                 return Err(azmx_sync_core::Error::UnsupportedVersion(blob[0]).into())
