@@ -19,7 +19,8 @@
 //!
 //! - [`bridge`]: the JS store adapters as the core sees them, and raw
 //!   `napi` calls into JS objects;
-//! - [`timer`]: the schedule's state (pure, unit-tested) and its JS timers;
+//! - [`timer`]: the schedule's JS timers (its state is the facade's
+//!   `azmx_sync_bridge::schedule::Schedule`, unit-tested there);
 //! - [`class`]: the `#[napi]` class (state, constructor, store registration,
 //!   result conversions);
 //! - [`generated`]: its other methods, from bindings/exports.toml.
