@@ -12,9 +12,10 @@
 //! - [`call`]: around each call: the panic boundary, the re-entry flag, the
 //!   host objects callable during the call.
 //! - [`events`]: activity events with their [`Severity`](events::Severity).
-//! - [`host`]: what host callbacks hand back, in the core's form.
+//! - [`host`]: what host callbacks hand back (snapshots, transport
+//!   answers), in the core's form.
 //! - [`records`]: `merge_records`; records and merge outcomes as JSON (C, Node).
-//! - [`plain`]: results, events and snapshots as plain JSON values (Node).
+//! - [`plain`]: results and events as plain JSON values (Node).
 //! - [`schedule`]: the state of a schedule a host drives from its own
 //!   timers (Node).
 //! - [`identity`]: the `fingerprint_of` rule, `verify_signed`;

@@ -1,8 +1,6 @@
-//! Core values as plain JSON values, for a host that takes and gives
-//! objects rather than text (Node): results, activity events, and the
-//! records a store adapter's `snapshot()` hands back.
+//! Core values as plain JSON values, for a host that takes objects rather
+//! than text (Node): results and activity events.
 
-use azmx_sync_core::merge::Record;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -41,22 +39,6 @@ pub fn event_object(event: EventView) -> Value {
     small_ints(Value::Object(m))
 }
 
-/// The records a `snapshot()` returned, or why they are not records (the
-/// message names the field, never its content). A `null` field counts as
-/// absent: JS `{ deleted: undefined }` arrives as null.
-pub fn snapshot_records(value: Value) -> Result<Vec<Record>, String> {
-    let Value::Array(mut list) = value else {
-        return Err("snapshot() must return an array of records".into());
-    };
-    for r in &mut list {
-        if let Value::Object(m) = r {
-            m.retain(|_, v| !v.is_null());
-        }
-    }
-    serde_json::from_value::<Vec<Record>>(Value::Array(list))
-        .map_err(|e| format!("snapshot() returned an invalid record: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,21 +51,5 @@ mod tests {
         assert!(v["a"][1].is_f64());
         assert_eq!(v["a"][1].as_f64(), Some(4_294_967_296.0));
         assert_eq!(v["b"], "x");
-    }
-
-    #[test]
-    fn snapshots_take_nulls_as_absent_and_refuse_non_arrays() {
-        let r = snapshot_records(json!([
-            { "id": "a", "updatedAt": 1, "deviceId": "d", "deleted": null, "scope": null }
-        ]))
-        .unwrap();
-        assert_eq!((r[0].id.as_str(), r[0].deleted), ("a", false));
-        assert!(snapshot_records(json!({})).unwrap_err().contains("array"));
-        let e = snapshot_records(json!([{ "id": 5, "body": "secret" }])).unwrap_err();
-        assert!(
-            e.starts_with("snapshot() returned an invalid record"),
-            "{e}"
-        );
-        assert!(!e.contains("secret"), "{e}");
     }
 }

@@ -12,7 +12,8 @@ use napi::{sys, Env, JsValue};
 use serde_json::Value;
 
 use azmx_sync_bridge::call::{self, FrameGuard};
-use azmx_sync_bridge::plain::{snapshot_records, to_plain};
+use azmx_sync_bridge::host::snapshot_records;
+use azmx_sync_bridge::plain::to_plain;
 
 /// The adapters of one engine call in progress on this (the JS) thread,
 /// with the env of that call: a [`call`](azmx_sync_bridge::call) frame.

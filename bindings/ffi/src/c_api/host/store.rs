@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, c_void, CString};
 
+use azmx_sync_bridge::host::snapshot_records_json;
 use azmx_sync_core::engine::{HostError, StoreAdapter};
 use azmx_sync_core::merge::{Change, Record};
 
@@ -151,14 +152,7 @@ impl StoreAdapter for CStore {
         let Some(json) = out.json else {
             return Ok(Vec::new());
         };
-        // The position only: serde messages can quote record contents.
-        serde_json::from_slice::<Vec<Record>>(&json).map_err(|e| {
-            HostError::new(format!(
-                "host callback `snapshot` gave invalid records JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })
+        snapshot_records_json(&json).map_err(HostError::new)
     }
 
     fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
