@@ -33,8 +33,7 @@ fn license_add_process(data: &Path, lid: &str) -> String {
     printed_key(&output_ok(
         Command::new(BIN)
             .args(["license", "add", lid, "--data-dir"])
-            .arg(data)
-            .stderr(Stdio::null()),
+            .arg(data),
     ))
 }
 

@@ -105,23 +105,57 @@ impl Outcome {
     /// The operator commands' JSON (for `azmx-sync --json relay ...`);
     /// `None` for the outcomes a front end prints its own way.
     pub fn json(&self) -> Option<serde_json::Value> {
-        use serde_json::json;
-        Some(match self {
-            Self::ClaimWindowOpened { license_id, until } => {
-                json!({ "licenseId": license_id, "claimUntil": until })
-            }
-            Self::MaxDevicesSet { license_id, max } => {
-                json!({ "licenseId": license_id, "maxDevices": max })
-            }
-            Self::LicenseKeyRotated { license_id, key } => {
-                json!({ "licenseId": license_id, "licenseKey": key })
-            }
+        let body = match self {
+            Self::ClaimWindowOpened { license_id, until } => OperatorBody {
+                claim_until: Some(*until),
+                ..OperatorBody::new(license_id)
+            },
+            Self::MaxDevicesSet { license_id, max } => OperatorBody {
+                max_devices: Some(*max),
+                ..OperatorBody::new(license_id)
+            },
+            Self::LicenseKeyRotated { license_id, key } => OperatorBody {
+                license_key: Some(key),
+                ..OperatorBody::new(license_id)
+            },
             Self::DeviceRevoked {
                 license_id,
                 device_id,
-            } => json!({ "licenseId": license_id, "revoked": device_id }),
+            } => OperatorBody {
+                revoked: Some(device_id),
+                ..OperatorBody::new(license_id)
+            },
             _ => return None,
-        })
+        };
+        serde_json::to_value(body).ok()
+    }
+}
+
+/// An operator command's JSON answer: the license and what changed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OperatorBody<'a> {
+    license_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim_until: Option<i64>,
+    /// `Some(None)` is a cap removed: `"maxDevices": null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_devices: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked: Option<&'a str>,
+}
+
+impl<'a> OperatorBody<'a> {
+    fn new(license_id: &'a str) -> Self {
+        Self {
+            license_id,
+            claim_until: None,
+            max_devices: None,
+            license_key: None,
+            revoked: None,
+        }
     }
 }
 
