@@ -3,7 +3,7 @@
 //! Messages never contain the receipt, key bytes or record bodies: they are
 //! built from engine error codes and ids only.
 
-use azmx_sync_core::engine::SyncError;
+use azmx_sync_core::engine::{AuthorityMismatch, SyncError};
 
 /// Documented exit codes (README, "Exit codes").
 pub mod exit {
@@ -71,10 +71,13 @@ impl CliError {
     pub fn from_sync(e: SyncError, relay_url: Option<&str>) -> Self {
         let relay = relay_url.unwrap_or("the relay");
         match e {
-            SyncError::WrongReceipt => Self::new(
+            SyncError::WrongReceipt { authority } => Self::new(
                 exit::RECEIPT,
-                "wrong recovery receipt: it does not match the one this license was set up with; \
-                 nothing was changed, locally or on the relay",
+                format!(
+                    "wrong recovery receipt: it does not match the one this license was set up \
+                     with{}; nothing was changed, locally or on the relay",
+                    AuthorityMismatch::suffix(authority.as_ref())
+                ),
             )
             .hint(
                 "check the receipt from your activation email and give it again \

@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use azmx_sync_test_support::RelayProcess;
-use common::{add_license, base_cmd, run_raw, start_relay, start_relay_args, Out, Receipt};
+use common::{
+    add_license, base_cmd, init, init_args, run_raw, start_relay, start_relay_args, Out, Receipt,
+};
 use serde_json::Value;
 
 const RECEIPT: &str = "RCPT-CLI-7F3A-99C2-44D1";
@@ -86,21 +88,8 @@ impl Env {
     }
 
     fn init_with(&self, device: &str, receipt: Receipt) -> Out {
-        self.run(
-            device,
-            &[
-                "init",
-                "--relay",
-                &self.relay.url,
-                "--license-id",
-                LID,
-                "--license-key",
-                &self.key,
-                "--name",
-                device,
-            ],
-            receipt,
-        )
+        let args = init_args(&self.relay.url, LID, &self.key, &["--name", device]);
+        self.run(device, &args, receipt)
     }
 
     fn init(&self, device: &str) -> String {
@@ -545,20 +534,12 @@ fn usage_errors_and_uninitialised_devices() {
     assert_eq!(list.ok().json(), serde_json::json!([]));
     assert!(!dir.exists(), "a mistyped --state-dir creates nothing");
     // The receipt is not an argument.
-    let arg = run_raw(
-        &[
-            "--state-dir",
-            d,
-            "init",
-            "--relay",
-            "http://127.0.0.1:1",
-            "--license-id",
-            "l",
-            "--license-key",
-            "k",
-            "--receipt",
-            "x",
-        ],
+    let arg = init(
+        d,
+        "http://127.0.0.1:1",
+        "l",
+        "k",
+        &["--receipt", "x"],
         Receipt::None,
     );
     arg.code(2);
@@ -568,38 +549,17 @@ fn usage_errors_and_uninitialised_devices() {
     assert!(help.ok().stdout.contains("Exit codes:"), "{help:?}");
     // A bad license key is the relay refusing: exit 7.
     let env = Env::new();
-    let out = env.run(
-        "x",
-        &[
-            "init",
-            "--relay",
-            &env.relay.url,
-            "--license-id",
-            LID,
-            "--license-key",
-            "not-the-key",
-            "--name",
-            "x",
-        ],
-        Receipt::Env(RECEIPT),
-    );
+    let args = init_args(&env.relay.url, LID, "not-the-key", &["--name", "x"]);
+    let out = env.run("x", &args, Receipt::Env(RECEIPT));
     out.code(7);
     assert!(out.stderr.contains("refused the license"), "{out:?}");
     // An unreachable relay at init: exit 4.
-    let out = run_raw(
-        &[
-            "--state-dir",
-            d,
-            "init",
-            "--relay",
-            "http://127.0.0.1:9",
-            "--license-id",
-            LID,
-            "--license-key",
-            "k",
-            "--name",
-            "y",
-        ],
+    let out = init(
+        d,
+        "http://127.0.0.1:9",
+        LID,
+        "k",
+        &["--name", "y"],
         Receipt::Env(RECEIPT),
     );
     out.code(4);
@@ -653,20 +613,13 @@ fn relay_commands_with_a_config_file() {
     .code(2);
     // A device on this relay shows up in the operator's view.
     let dev = tmp.path().join("dev");
-    run_raw(
-        &[
-            "--state-dir",
-            dev.to_str().unwrap(),
-            "init",
-            "--relay",
-            &relay.url,
-            "--license-id",
-            "lic_x",
-            "--license-key",
-            &key,
-            "--name",
-            "ops-box",
-        ],
+    let dev = dev.to_str().unwrap();
+    init(
+        dev,
+        &relay.url,
+        "lic_x",
+        &key,
+        &["--name", "ops-box"],
         Receipt::Env(RECEIPT),
     )
     .ok();

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{add_license, base_cmd, run_cmd, start_relay, Out, Receipt};
+use common::{add_license, init, run_raw, start_relay, Out, Receipt};
 use serde_json::Value;
 
 const LID: &str = "lic_receipt";
@@ -17,16 +17,8 @@ const LID: &str = "lic_receipt";
 /// unlocated).
 const FIXED: &str = "AZR1-K7M3-Q8XW-2TNB-HJ4R-CV6Y-EZ9P-FA5G-8GTM";
 
-/// Runs with the receipt in `AZMX_RECEIPT` or piped on stdin, as a user
-/// would give it.
-fn run(args: &[&str], receipt: Receipt) -> Out {
-    let mut c = base_cmd();
-    c.env("NO_COLOR", "1").args(args);
-    run_cmd(c, receipt)
-}
-
 fn new_receipt() -> String {
-    let out = run(&["receipt", "new"], Receipt::None);
+    let out = run_raw(&["receipt", "new"], Receipt::None);
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stderr.is_empty(), "{out:#?}");
     // Exactly one line, and nothing else on stdout.
@@ -57,7 +49,7 @@ fn receipt_new_prints_one_strong_receipt_and_nothing_else() {
                 .all(|c| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&c)));
         }
     }
-    let out = run(&["--json", "receipt", "new"], Receipt::None);
+    let out = run_raw(&["--json", "receipt", "new"], Receipt::None);
     assert_eq!(out.code, 0, "{out:#?}");
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(v["receipt"].as_str().unwrap().starts_with("AZR1-"));
@@ -67,12 +59,12 @@ fn receipt_new_prints_one_strong_receipt_and_nothing_else() {
 fn receipt_check_says_ok_typo_or_weak() {
     let r = new_receipt();
     // ok, from the environment and from stdin.
-    let out = run(&["receipt", "check"], Receipt::Env(&r));
+    let out = run_raw(&["receipt", "check"], Receipt::Env(&r));
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stdout.starts_with("ok AZR1 receipt"), "{out:#?}");
-    let out = run(&["receipt", "check"], Receipt::Stdin(&format!("  {r}  ")));
+    let out = run_raw(&["receipt", "check"], Receipt::Stdin(&format!("  {r}  ")));
     assert_eq!(out.code, 0, "{out:#?}");
-    let out = run(&["--json", "receipt", "check"], Receipt::Env(&r));
+    let out = run_raw(&["--json", "receipt", "check"], Receipt::Env(&r));
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["format"], "azr1");
     assert_eq!(v["verdict"], "ok");
@@ -81,20 +73,20 @@ fn receipt_check_says_ok_typo_or_weak() {
     // A typo in group 3 (characters 10..14): exit 3, the group named, the
     // text nowhere.
     let typo = typo_at(FIXED, 11);
-    let out = run(&["receipt", "check"], Receipt::Env(&typo));
+    let out = run_raw(&["receipt", "check"], Receipt::Env(&typo));
     assert_eq!(out.code, 3, "{out:#?}");
     assert!(out.stdout.is_empty(), "{out:#?}");
     assert!(out.stderr.contains("group 3"), "{out:#?}");
     for g in typo.split('-').skip(1).chain(FIXED.split('-').skip(1)) {
         assert!(!out.stderr.contains(g), "leaks {g}: {out:#?}");
     }
-    let out = run(&["--json", "receipt", "check"], Receipt::Env(&typo));
+    let out = run_raw(&["--json", "receipt", "check"], Receipt::Env(&typo));
     assert_eq!(out.code, 3, "{out:#?}");
     let e: Value = serde_json::from_str(out.stderr.trim()).unwrap();
     assert_eq!(e["error"]["exitCode"], 3);
 
     // A lower-cased AZR1 receipt is refused, not silently upper-cased.
-    let out = run(&["receipt", "check"], Receipt::Env(&r.to_lowercase()));
+    let out = run_raw(&["receipt", "check"], Receipt::Env(&r.to_lowercase()));
     assert_eq!(out.code, 3, "{out:#?}");
     assert!(out.stderr.contains("lower case"), "{out:#?}");
 
@@ -104,19 +96,19 @@ fn receipt_check_says_ok_typo_or_weak() {
         ("aaaaaaaaaaaaaaaaaaaaaaaa", "repeated"),
         ("abcdefghijklmnopqrstuvwxyz", "common sequence"),
     ] {
-        let out = run(&["receipt", "check"], Receipt::Env(weak));
+        let out = run_raw(&["receipt", "check"], Receipt::Env(weak));
         assert_eq!(out.code, 0, "{out:#?}");
         assert!(out.stdout.starts_with("weak:"), "{out:#?}");
         assert!(out.stdout.contains(why), "{why}: {out:#?}");
         assert!(!out.stdout.contains(weak), "{out:#?}");
     }
-    let out = run(&["--json", "receipt", "check"], Receipt::Env("hunter2"));
+    let out = run_raw(&["--json", "receipt", "check"], Receipt::Env("hunter2"));
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["verdict"], "weak");
     assert_eq!(v["weakness"], "too_short");
 
     // A vendor's receipt: taken as given.
-    let out = run(
+    let out = run_raw(
         &["receipt", "check"],
         Receipt::Env("RCPT-CLI-7F3A-99C2-44D1"),
     );
@@ -124,24 +116,19 @@ fn receipt_check_says_ok_typo_or_weak() {
     assert!(out.stdout.starts_with("ok not an AZR1 receipt"), "{out:#?}");
 
     // Never a command-line argument.
-    assert_eq!(run(&["receipt", "check", &r], Receipt::None).code, 2);
+    assert_eq!(run_raw(&["receipt", "check", &r], Receipt::None).code, 2);
 }
 
 /// An unreachable relay: whatever reaches the network fails with exit 4,
 /// so exit 3 proves the receipt was refused first.
 fn init_offline(state: &Path, receipt: &str) -> Out {
-    run(
-        &[
-            "--state-dir",
-            state.to_str().unwrap(),
-            "init",
-            "--relay",
-            "http://127.0.0.1:1",
-            "--license-id",
-            LID,
-            "--license-key",
-            "k",
-        ],
+    let state = state.to_str().unwrap();
+    init(
+        state,
+        "http://127.0.0.1:1",
+        LID,
+        "k",
+        &[],
         Receipt::Env(receipt),
     )
 }
@@ -182,23 +169,12 @@ fn an_azr1_receipt_sets_up_a_license_and_typos_stop_before_the_kdf() {
     let r = FIXED;
     let state = tmp.path().join("laptop");
     let state = state.to_str().unwrap();
-    let init: [&str; 9] = [
-        "--state-dir",
-        state,
-        "init",
-        "--relay",
-        &relay.url,
-        "--license-id",
-        LID,
-        "--license-key",
-        &key,
-    ];
-    let out = run(&init, Receipt::Env(r));
+    let out = init(state, &relay.url, LID, &key, &[], Receipt::Env(r));
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(!out.stderr.contains("weak"), "{out:#?}");
 
     // `sync` (like export and import) refuses the typo before deriving.
-    let out = run(
+    let out = run_raw(
         &["--state-dir", state, "sync"],
         Receipt::Env(&typo_at(r, 16)),
     );
@@ -207,7 +183,7 @@ fn an_azr1_receipt_sets_up_a_license_and_typos_stop_before_the_kdf() {
         out.stderr.contains("typo") && out.stderr.contains("group 4"),
         "{out:#?}"
     );
-    let out = run(&["--state-dir", state, "sync"], Receipt::Env(r));
+    let out = run_raw(&["--state-dir", state, "sync"], Receipt::Env(r));
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(relay.terminate().success());
 }

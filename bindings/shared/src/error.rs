@@ -208,8 +208,11 @@ crate::shared_causes! {
             BuiltinStoreRedefined { name: String },
             #[error("no built-in store is named `{name}` (snippets, todos, memory)")]
             UnknownStore { name: String },
-            #[error("{}", EngineError::WrongReceipt)]
-            WrongReceipt,
+            /// `detail` is the engine's message: with the two license
+            /// authority fingerprints when the relay's key told the receipt
+            /// apart (never the receipt).
+            #[error("{detail}")]
+            WrongReceipt { detail: String },
             #[error("{}", EngineError::NoReceipt)]
             NoReceipt,
             #[error("{}", EngineError::NotRegistered)]
@@ -330,7 +333,9 @@ impl From<CoreError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::WrongReceipt => Self::WrongReceipt,
+            e @ EngineError::WrongReceipt { .. } => Self::WrongReceipt {
+                detail: e.to_string(),
+            },
             EngineError::NoReceipt => Self::NoReceipt,
             EngineError::NotRegistered => Self::NotRegistered,
             EngineError::Revoked => Self::Revoked,

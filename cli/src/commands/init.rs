@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use azmx_sync_core::engine::SyncError;
+use azmx_sync_core::engine::{AuthorityMismatch, SyncError};
 use azmx_sync_core::ReceiptKeys;
 use clap::Args;
 use serde_json::json;
@@ -83,16 +83,22 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
         .register(&relay, &a.license_id, &a.license_key, &name)
     {
         Ok(id) => id,
-        Err(SyncError::WrongReceipt) => {
+        Err(SyncError::WrongReceipt { authority: Some(m) }) => {
             return Err(CliError::new(
                 exit::RECEIPT,
                 format!(
                     "wrong recovery receipt: its license authority key is not the one license \
-                     {} has on the relay. Nothing was registered and nothing was changed",
-                    a.license_id
+                     {} has on the relay{}. Nothing was registered and nothing was changed",
+                    a.license_id,
+                    AuthorityMismatch::suffix(Some(&m))
                 ),
             )
-            .hint("run `azmx-sync init` again with the receipt from your activation email"));
+            .hint(
+                "run `azmx-sync init` again with the receipt from your activation email; if it \
+                 is the right one, the license's key is someone else's (a claim by another \
+                 license-key holder, or a relay that changed it: `azmx-sync status` says so): \
+                 ask the relay's operator to set yours (`azmx-sync authority-key` prints it)",
+            ));
         }
         Err(e) => return Err(CliError::from_sync(e, Some(&relay))),
     };
@@ -102,7 +108,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
     }
     match dev.engine.verify_receipt() {
         Ok(()) => {}
-        Err(SyncError::WrongReceipt) => {
+        Err(SyncError::WrongReceipt { .. }) => {
             return Err(CliError::new(
                 exit::RECEIPT,
                 format!(

@@ -1,6 +1,7 @@
 //! `status`: device id, relay, last sync, unsynced changes, quarantine,
 //! relay-integrity problems.
 
+use azmx_sync_core::engine::IntegrityKind;
 use serde_json::json;
 
 use crate::device::Device;
@@ -99,6 +100,13 @@ pub fn status(ctx: &Ctx) -> CliResult {
         "integrity".into(),
         match &st.last_integrity_problem {
             None => "no relay problem seen".into(),
+            Some(p) if p.problem.kind == IntegrityKind::AuthorityChanged => s.red(&format!(
+                "{}; last {}: the relay {}, {}",
+                render::plural(st.integrity_problems, "problem", "problems"),
+                p.problem.kind.as_str(),
+                render::authority_change(&p.problem),
+                render::ago(p.at_ms)
+            )),
             Some(p) => s.red(&format!(
                 "{}; last {} ({} seq {}), {}",
                 render::plural(st.integrity_problems, "problem", "problems"),

@@ -2,7 +2,7 @@
 //! (on stderr after a sync), and one aligned line per event (`activity`).
 //! How much an event matters is the core's [`EventKind::severity`].
 
-use azmx_sync_core::engine::{ActivityEvent, EventKind, IntegrityKind, Severity};
+use azmx_sync_core::engine::{ActivityEvent, EventKind, IntegrityKind, IntegrityProblem, Severity};
 
 use super::{bytes, plural, utc, Style};
 
@@ -83,6 +83,11 @@ fn notice(e: &ActivityEvent) -> Option<String> {
         EventKind::UnknownStore { store, .. } => {
             format!("ignored records of store `{store}`, which this version does not know")
         }
+        EventKind::RelayIntegrity(p) if p.kind == IntegrityKind::AuthorityChanged => format!(
+            "relayIntegrity: the relay {}; this device keeps signing with its key and \
+             sends nothing unsigned",
+            authority_change(p)
+        ),
         EventKind::RelayIntegrity(p) => {
             let (d, seq, held) = (&p.device_id, p.seq, p.held_seq);
             let what = match p.kind {
@@ -100,6 +105,7 @@ fn notice(e: &ActivityEvent) -> Option<String> {
                 IntegrityKind::MissingCheckpoint => {
                     format!("listed bundle {seq} of {d} without the checkpoint before it")
                 }
+                IntegrityKind::AuthorityChanged => authority_change(p),
             };
             format!(
                 "relayIntegrity: the relay {what}; what it served was applied and nothing \
@@ -199,6 +205,23 @@ pub fn event_line(e: &ActivityEvent) -> String {
     format!("{}  {name}  {detail}", s.dim(&utc(e.at_ms)))
         .trim_end()
         .to_string()
+}
+
+/// What the relay answered for the license's authority key against the one
+/// this device keeps (PROTOCOL §11.5 step 3), by fingerprint.
+pub fn authority_change(p: &IntegrityProblem) -> String {
+    let kept = p.expected_authority.as_deref().unwrap_or("?");
+    match &p.found_authority {
+        Some(found) => format!(
+            "answered another license authority key for {} ({found}) than the one this \
+             device keeps ({kept})",
+            p.device_id
+        ),
+        None => format!(
+            "answered that license {} has no authority key; this device keeps {kept}",
+            p.device_id
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod style;
 mod table;
 mod text;
 
-pub use events::{event_line, print_notices};
+pub use events::{authority_change, event_line, print_notices};
 pub use progress::{Progress, ProgressHandle};
 pub use style::Style;
 pub use table::{devices, print_json, table};

@@ -108,6 +108,41 @@ pub fn run_raw(args: &[&str], receipt: Receipt) -> Out {
     run_cmd(c, receipt)
 }
 
+/// `init --relay <relay> --license-id <lid> --license-key <key>`, then
+/// `extra` (a device name, a wrong flag).
+pub fn init_args<'a>(
+    relay: &'a str,
+    lid: &'a str,
+    key: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "init",
+        "--relay",
+        relay,
+        "--license-id",
+        lid,
+        "--license-key",
+        key,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `azmx-sync --state-dir <state> init …` (see [`init_args`]).
+pub fn init(
+    state: &str,
+    relay: &str,
+    lid: &str,
+    key: &str,
+    extra: &[&str],
+    receipt: Receipt,
+) -> Out {
+    let mut args = vec!["--state-dir", state];
+    args.extend(init_args(relay, lid, key, extra));
+    run_raw(&args, receipt)
+}
+
 /// `azmx-sync relay license add <lid>`: the license key, printed once.
 pub fn add_license(data_dir: &Path, lid: &str) -> String {
     let data = data_dir.to_str().unwrap();

@@ -15,12 +15,13 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::error::SyncError;
+use super::error::{AuthorityMismatch, SyncError};
 use super::events::{lock, EventKind};
+use super::integrity_check::{IntegrityKind, IntegrityProblem};
 use super::relay_client::{InitAuthority, RelayClient};
 use super::state::EngineState;
 use super::{KeySlot, SyncEngine};
-use crate::authority::{AuthorityKey, ReceiptKeys};
+use crate::authority::{AuthorityKey, AuthorityPublicKey, ReceiptKeys};
 use crate::kdf::EnvelopeKey;
 
 /// The receipt kept for a `register` that has not happened yet, and the
@@ -117,6 +118,22 @@ pub(crate) fn authority_for(engine: &SyncEngine, license_id: &str) -> Option<Arc
         .map(|(_, k)| Arc::clone(k))
 }
 
+/// The authority key that signs a license-wide request (`revoke`, the
+/// key-check PUT) of `license_id`: `None` for a license this device never
+/// found a key for (the request goes as in v1), and `NoReceipt` when the
+/// license has one (the state keeps it) but the engine holds no receipt for
+/// it: an unsigned request is what §11.5 step 3 rules out.
+pub(crate) fn signing_authority(
+    engine: &SyncEngine,
+    license_id: &str,
+) -> Result<Option<Arc<AuthorityKey>>, SyncError> {
+    match authority_for(engine, license_id) {
+        Some(key) => Ok(Some(key)),
+        None if pinned_authority(engine, license_id).is_some() => Err(SyncError::NoReceipt),
+        None => Ok(None),
+    }
+}
+
 /// A receipt waits for `register`.
 pub(crate) fn receipt_pending(engine: &SyncEngine) -> bool {
     lock(&engine.inner.authority).pending.is_some()
@@ -141,9 +158,18 @@ pub(crate) fn register(
         Some((authority, envelope)) => (Some(authority), envelope),
         None => (None, None),
     };
+    let pinned = pinned_authority(engine, license_id);
     let mode = match &authority {
-        Some(key) => check_authority(engine, &client, license_id, license_key, key)?,
+        Some(key) => check_authority(engine, &client, license_id, license_key, key, pinned)?,
+        // The license had an authority key: no v1 `init` (§11.5 step 3).
+        None if pinned.is_some() => return Err(SyncError::NoReceipt),
         None => InitAuthority::None,
+    };
+    let matched = match (&mode, &authority) {
+        (InitAuthority::Register(_) | InitAuthority::Claim(_), Some(key)) => {
+            Some(key.public_key().to_string())
+        }
+        _ => None,
     };
     let found = match mode {
         InitAuthority::None => authority.as_ref().map(|_| false),
@@ -160,10 +186,13 @@ pub(crate) fn register(
     save_registration(
         engine,
         &client,
-        relay_url,
-        license_id,
-        &device_id,
-        device_name,
+        Registration {
+            relay_url,
+            license_id,
+            device_id: &device_id,
+            device_name,
+            authority_key: matched,
+        },
     )?;
     if found.is_some() {
         lock(&engine.inner.authority).relay_has_authority = found;
@@ -195,29 +224,95 @@ fn receipt_keys(engine: &SyncEngine, license_id: &str) -> Result<Option<DerivedK
     )))
 }
 
-/// PROTOCOL §11.5 steps 1–2: the relay's authority key against the
-/// receipt's. A different key drops the receipt's keys and is
-/// `WrongReceipt`, before `init` and before any write (no event either:
-/// the activity log is a file in the state directory).
+/// PROTOCOL §11.5 steps 1–3: the relay's authority key against the
+/// receipt's, and against the key this device's state keeps (`pinned`). A
+/// different key drops the receipt's keys and is `WrongReceipt` naming both
+/// fingerprints, before `init` and before any write (no event either: the
+/// activity log is a file in the state directory). A relay that answers
+/// another key than the pinned one, or none, is reported as a relay-integrity
+/// problem; with none, the pinned key stands in for the license's, so the
+/// device keeps sending signed requests instead of v1 ones.
 fn check_authority<'a>(
     engine: &SyncEngine,
     client: &RelayClient,
     license_id: &str,
     license_key: &str,
     key: &'a AuthorityKey,
+    pinned: Option<AuthorityPublicKey>,
 ) -> Result<InitAuthority<'a>, SyncError> {
     let found = client.license_authority(license_id, license_key)?;
-    match found.key {
-        Some(relay_key) if relay_key == key.public_key() => Ok(InitAuthority::Register(key)),
-        Some(_) => {
+    if let Some(pinned) = pinned.filter(|p| found.key != Some(*p)) {
+        report_authority_change(engine, license_id, &pinned, found.key.as_ref())?;
+    }
+    let ours = key.public_key();
+    match found.key.or(pinned) {
+        Some(license_key) if license_key != ours => {
             *lock(&engine.inner.key) = KeySlot::Empty;
             forget_authority(engine);
             engine.inner.keycheck_ok.store(false, Ordering::SeqCst);
-            Err(SyncError::WrongReceipt)
+            Err(SyncError::WrongReceipt {
+                authority: Some(AuthorityMismatch {
+                    receipt: ours.fingerprint(),
+                    license: license_key.fingerprint(),
+                }),
+            })
         }
-        None if found.claim_open => Ok(InitAuthority::Claim(key)),
+        _ if found.key.is_none() && found.claim_open => Ok(InitAuthority::Claim(key)),
+        Some(_) => Ok(InitAuthority::Register(key)),
         None => Ok(InitAuthority::None),
     }
+}
+
+/// The authority key this device's state keeps for `license_id` (§11.5
+/// step 3).
+fn pinned_authority(engine: &SyncEngine, license_id: &str) -> Option<AuthorityPublicKey> {
+    let st = lock(&engine.inner.state);
+    if st.license_id.as_deref() != Some(license_id) {
+        return None;
+    }
+    // The state file is the device's own (0600): a key that does not parse
+    // there was damaged locally, and the relay's answer decides as on a
+    // first registration.
+    st.authority_key
+        .as_deref()
+        .and_then(|k| AuthorityPublicKey::parse(k).ok())
+}
+
+/// Counts an `authorityChanged` problem in the state (for status) and
+/// emits it, like a pull's detections. The pinned key stays.
+fn report_authority_change(
+    engine: &SyncEngine,
+    license_id: &str,
+    pinned: &AuthorityPublicKey,
+    found: Option<&AuthorityPublicKey>,
+) -> Result<(), SyncError> {
+    let problem = IntegrityProblem {
+        expected_authority: Some(pinned.fingerprint()),
+        found_authority: found.map(AuthorityPublicKey::fingerprint),
+        ..IntegrityProblem::new(IntegrityKind::AuthorityChanged, license_id, 0, 0)
+    };
+    {
+        let inner = &engine.inner;
+        let _dir_lock = inner.dir.lock()?;
+        let mut st = lock(&inner.state);
+        *st = inner.dir.load()?;
+        st.integrity
+            .record(std::slice::from_ref(&problem), inner.config.clock.now_ms());
+        inner.dir.save(&st)?;
+    }
+    engine.emit(EventKind::RelayIntegrity(problem));
+    Ok(())
+}
+
+/// What `register` saves.
+struct Registration<'a> {
+    relay_url: &'a str,
+    license_id: &'a str,
+    device_id: &'a str,
+    device_name: &'a str,
+    /// The license's authority key when the receipt's matched it (or
+    /// claimed it); `None` keeps what the state has.
+    authority_key: Option<String>,
 }
 
 /// Saves the registration under the state directory's lock, like a cycle,
@@ -227,24 +322,24 @@ fn check_authority<'a>(
 fn save_registration(
     engine: &SyncEngine,
     client: &RelayClient,
-    relay_url: &str,
-    license_id: &str,
-    device_id: &str,
-    device_name: &str,
+    r: Registration<'_>,
 ) -> Result<(), SyncError> {
     let inner = &engine.inner;
     let _dir_lock = inner.dir.lock()?;
     let mut st = lock(&inner.state);
     *st = inner.dir.load()?;
-    if st.license_id.as_deref() != Some(license_id) {
+    if st.license_id.as_deref() != Some(r.license_id) {
         *st = EngineState::default();
     }
-    st.relay_url = Some(relay_url.to_string());
-    st.license_id = Some(license_id.to_string());
-    st.device_id = Some(device_id.to_string());
-    st.device_name = Some(device_name.to_string());
+    st.relay_url = Some(r.relay_url.to_string());
+    st.license_id = Some(r.license_id.to_string());
+    st.device_id = Some(r.device_id.to_string());
+    st.device_name = Some(r.device_name.to_string());
     st.revoked = false;
     st.clock_offset_secs = client.offset.load(Ordering::Relaxed);
+    if r.authority_key.is_some() {
+        st.authority_key = r.authority_key;
+    }
     inner.dir.save(&st)
 }
 

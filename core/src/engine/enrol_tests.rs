@@ -26,7 +26,7 @@ fn keys() -> &'static ReceiptKeys {
 /// (an older relay answers 404), registers every `init` as `dev_1` and
 /// accepts revocations; it records every request.
 struct Relay {
-    authority: Option<Option<String>>,
+    authority: Mutex<Option<Option<String>>>,
     claim_open: bool,
     seen: Mutex<Vec<HttpRequest>>,
 }
@@ -34,10 +34,14 @@ struct Relay {
 impl Relay {
     fn new(authority: Option<Option<String>>) -> Arc<Self> {
         Arc::new(Self {
-            authority,
+            authority: Mutex::new(authority),
             claim_open: false,
             seen: Mutex::new(Vec::new()),
         })
+    }
+    /// What `GET /sync/authority` answers from now on.
+    fn answer(&self, authority: Option<Option<String>>) {
+        *self.authority.lock().unwrap() = authority;
     }
     fn paths(&self) -> Vec<String> {
         let seen = self.seen.lock().unwrap();
@@ -78,8 +82,9 @@ impl HttpTransport for Relay {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
+        let authority = self.authority.lock().unwrap().clone();
         Ok(match r.url.trim_start_matches("http://relay") {
-            routes::AUTHORITY => match &self.authority {
+            routes::AUTHORITY => match &authority {
                 None => json(404, serde_json::json!({"error":"not_found","message":"m"})),
                 Some(key) => json(
                     200,
@@ -87,6 +92,9 @@ impl HttpTransport for Relay {
                                        "serverTime": now}),
                 ),
             },
+            routes::KEYCHECK if r.method == "GET" => {
+                json(404, serde_json::json!({"error":"not_found","message":"m"}))
+            }
             routes::INIT => json(
                 201,
                 serde_json::json!({"deviceId":"dev_1","serverTime":now}),
@@ -179,7 +187,21 @@ fn a_wrong_receipt_is_refused_before_init_and_writes_nothing() {
     let (e, dir) = engine(&relay);
     e.set_receipt(SecretString::from("not-the-receipt"))
         .unwrap();
-    assert!(matches!(register(&e), Err(SyncError::WrongReceipt)));
+    let err = register(&e).unwrap_err();
+    // Both fingerprints, so a claim that went to someone else's key shows.
+    let license = keys().authority.public_key().fingerprint();
+    let Some(SyncError::WrongReceipt { authority: Some(m) }) = Some(&err) else {
+        panic!("{err:?}")
+    };
+    assert_eq!(m.license, license);
+    assert_eq!(m.receipt.len(), license.len());
+    assert_ne!(m.receipt, license);
+    let text = err.to_string();
+    assert!(
+        text.contains(&m.receipt) && text.contains(&license),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-receipt"), "{text}");
     assert_eq!(relay.paths(), [ask()], "no init sent");
     assert!(!dir.path().join(STATE_FILE).exists(), "no state saved");
     assert_eq!(e.device_id(), None);
@@ -226,8 +248,13 @@ fn host_derived_keys_before_register_are_checked_like_a_receipt() {
     let other = ReceiptKeys::derive("another-receipt", LID).unwrap();
     let relay = Relay::new(Some(Some(keys().authority.public_key().to_string())));
     let (e, _dir) = engine(&relay);
+    let receipt = other.authority.public_key().fingerprint();
     e.set_receipt_keys(LID, Arc::new(other.envelope), Arc::new(other.authority));
-    assert!(matches!(register(&e), Err(SyncError::WrongReceipt)));
+    let err = register(&e).unwrap_err();
+    assert!(
+        matches!(&err, SyncError::WrongReceipt { authority: Some(m) } if m.receipt == receipt),
+        "{err:?}"
+    );
     assert_eq!(relay.paths(), [ask()]);
     // A key given alone has no authority partner: v1, as before.
     e.set_envelope_key(Arc::new(
@@ -240,7 +267,7 @@ fn host_derived_keys_before_register_are_checked_like_a_receipt() {
 #[test]
 fn an_open_claim_window_is_claimed_with_proof_of_possession() {
     let relay = Arc::new(Relay {
-        authority: Some(None),
+        authority: Mutex::new(Some(None)),
         claim_open: true,
         seen: Mutex::new(Vec::new()),
     });
@@ -265,4 +292,91 @@ fn an_open_claim_window_is_claimed_with_proof_of_possession() {
         .unwrap();
     assert!(init.authority_signature.is_some());
     assert_eq!(e.license_authority_found(), Some(true));
+}
+
+fn problems(e: &SyncEngine) -> (u64, Option<crate::engine::IntegrityProblem>) {
+    let st = e.status();
+    (
+        st.integrity_problems,
+        st.last_integrity_problem.map(|p| p.problem),
+    )
+}
+
+#[test]
+fn the_licenses_key_is_kept_and_a_later_change_is_a_relay_integrity_problem() {
+    use crate::engine::IntegrityKind;
+    let public = keys().authority.public_key();
+    let relay = Relay::new(Some(Some(public.to_string())));
+    let (e, dir) = engine(&relay);
+    e.set_receipt(SecretString::from(RECEIPT)).unwrap();
+    register(&e).unwrap();
+    let saved = crate::engine::state::StateDir::open(dir.path())
+        .unwrap()
+        .load()
+        .unwrap();
+    assert_eq!(saved.authority_key, Some(public.to_string()));
+    assert_eq!(problems(&e).0, 0, "the same key again is no problem");
+    register(&e).unwrap();
+    assert_eq!(problems(&e).0, 0);
+
+    // The relay now says the license has no key: reported, and the
+    // re-registration still carries the authority's signature (no v1).
+    relay.answer(Some(None));
+    register(&e).unwrap();
+    let (count, last) = problems(&e);
+    let last = last.unwrap();
+    assert_eq!((count, last.kind), (1, IntegrityKind::AuthorityChanged));
+    assert_eq!(last.device_id, LID);
+    assert_eq!(last.expected_authority, Some(public.fingerprint()));
+    assert_eq!(last.found_authority, None);
+    let init: InitRequest = serde_json::from_slice(&relay.last(routes::INIT).body).unwrap();
+    assert!(init.authority_signature.is_some());
+
+    // Another key: reported, and the receipt no longer matches the license.
+    let other = ReceiptKeys::derive("another-receipt", LID)
+        .unwrap()
+        .authority
+        .public_key();
+    relay.answer(Some(Some(other.to_string())));
+    let before = relay.paths().len();
+    let err = register(&e).unwrap_err();
+    assert!(
+        matches!(&err, SyncError::WrongReceipt { authority: Some(m) }
+            if m.license == other.fingerprint() && m.receipt == public.fingerprint()),
+        "{err:?}"
+    );
+    assert_eq!(relay.paths()[before..], [ask()], "no init sent");
+    let (count, last) = problems(&e);
+    assert_eq!(count, 2);
+    assert_eq!(last.unwrap().found_authority, Some(other.fingerprint()));
+    // The kept key is still the one that matched, across a restart too.
+    drop(e);
+    let e = SyncEngine::new(
+        {
+            let mut c = EngineConfig::new(dir.path());
+            c.persist_activity = false;
+            c
+        },
+        relay.clone(),
+    )
+    .unwrap();
+    assert_eq!(problems(&e).0, 2);
+
+    // Without the receipt nothing license-wide goes out unsigned: not a v1
+    // `init`, not a revocation, not the key-check PUT.
+    relay.answer(Some(None));
+    let before = relay.paths().len();
+    assert!(matches!(register(&e), Err(SyncError::NoReceipt)));
+    assert!(matches!(e.revoke("dev_2"), Err(SyncError::NoReceipt)));
+    e.set_envelope_key(Arc::new(
+        crate::kdf::EnvelopeKey::derive(RECEIPT, LID).unwrap(),
+    ));
+    assert!(matches!(e.verify_receipt(), Err(SyncError::NoReceipt)));
+    let sent: Vec<String> = relay.paths()[before..].to_vec();
+    assert!(
+        !sent
+            .iter()
+            .any(|p| p.starts_with("POST") || p.starts_with("PUT")),
+        "{sent:?}"
+    );
 }

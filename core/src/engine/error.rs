@@ -6,10 +6,17 @@ use crate::error::Error as CoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SyncError {
-    /// The receipt does not open this license's key-check blob. Nothing was
-    /// changed locally or on the relay.
-    #[error("wrong recovery receipt: it does not match the one this license was set up with")]
-    WrongReceipt,
+    /// The receipt does not match the license: its authority key is not
+    /// the license's (PROTOCOL §11.5, then `authority` names both), or it
+    /// does not open the license's key-check blob (§7, `authority` is
+    /// `None`). Nothing was changed locally or on the relay.
+    #[error(
+        "wrong recovery receipt: it does not match the one this license was set up with{}",
+        AuthorityMismatch::suffix(authority.as_ref())
+    )]
+    WrongReceipt {
+        authority: Option<AuthorityMismatch>,
+    },
     /// No receipt has been given yet (`set_receipt`).
     #[error("no recovery receipt set")]
     NoReceipt,
@@ -56,11 +63,45 @@ pub enum SyncError {
     Core(#[from] CoreError),
 }
 
+/// The two license authority keys a wrong receipt was told apart by, as
+/// fingerprints (16 hex digits of SHA-256 of the public key, §4): enough
+/// for a person to see that a claim went to someone else's key
+/// (PROTOCOL §11.4), never the receipt or a private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorityMismatch {
+    /// The authority key derived from the receipt given.
+    pub receipt: String,
+    /// The authority key the relay has for the license.
+    pub license: String,
+}
+
+impl std::fmt::Display for AuthorityMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this receipt's license authority key is {}, the license's is {}",
+            self.receipt, self.license
+        )
+    }
+}
+
+impl AuthorityMismatch {
+    /// ` (<self>)`, or nothing: what the `WrongReceipt` message appends.
+    pub fn suffix(m: Option<&Self>) -> String {
+        m.map(|m| format!(" ({m})")).unwrap_or_default()
+    }
+}
+
 impl SyncError {
+    /// `WrongReceipt` without fingerprints (the key-check blob's verdict).
+    pub(crate) const fn wrong_receipt() -> Self {
+        Self::WrongReceipt { authority: None }
+    }
+
     /// Stable machine-readable code (activity log, FFI, CLI exit codes).
     pub fn code(&self) -> &'static str {
         match self {
-            Self::WrongReceipt => "wrong_receipt",
+            Self::WrongReceipt { .. } => "wrong_receipt",
             Self::NoReceipt => "no_receipt",
             Self::NotRegistered => "not_registered",
             Self::Revoked => "revoked",

@@ -90,7 +90,7 @@ pub fn decode_export(
         .ok_or_else(|| SyncError::ExportFormat("missing sealed payload".into()))?;
     let plaintext = zeroize::Zeroizing::new(
         crate::envelope::open_text(key, sealed.trim()).map_err(|e| match e {
-            crate::Error::DecryptFailed => SyncError::WrongReceipt,
+            crate::Error::DecryptFailed => SyncError::wrong_receipt(),
             other => SyncError::Core(other),
         })?,
     );

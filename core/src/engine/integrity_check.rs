@@ -58,6 +58,10 @@ pub enum IntegrityKind {
     /// The first bundle of a device this reader ever saw is a delta: the
     /// relay held back the checkpoint it must list first.
     MissingCheckpoint,
+    /// The relay answered `GET /sync/authority` with another license
+    /// authority key than the one this device's state keeps, or with none
+    /// (PROTOCOL §11.5 step 3). Not from a pull: `register` finds it.
+    AuthorityChanged,
 }
 
 impl IntegrityKind {
@@ -68,6 +72,7 @@ impl IntegrityKind {
             Self::Rollback => "rollback",
             Self::Withheld => "withheld",
             Self::MissingCheckpoint => "missingCheckpoint",
+            Self::AuthorityChanged => "authorityChanged",
         }
     }
 }
@@ -77,7 +82,8 @@ impl IntegrityKind {
 #[serde(rename_all = "camelCase")]
 pub struct IntegrityProblem {
     pub kind: IntegrityKind,
-    /// The device whose bundles the relay mishandled.
+    /// The device whose bundles the relay mishandled (authorityChanged: the
+    /// license id).
     pub device_id: String,
     /// gap, reorder, rollback, missingCheckpoint: the seq of the bundle that
     /// showed it; withheld: the seq claimed.
@@ -92,6 +98,31 @@ pub struct IntegrityProblem {
     /// withheld: the device whose bundle made the claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_by: Option<String>,
+    /// authorityChanged: the fingerprint (§11.1) of the authority key this
+    /// device keeps for the license.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_authority: Option<String>,
+    /// authorityChanged: the fingerprint of the key the relay answered;
+    /// absent when it answered none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_authority: Option<String>,
+}
+
+impl IntegrityProblem {
+    /// A problem of `kind` about `device_id` at `seq`, the optional fields
+    /// unset.
+    pub fn new(kind: IntegrityKind, device_id: &str, seq: u64, held_seq: u64) -> Self {
+        Self {
+            kind,
+            device_id: device_id.into(),
+            seq,
+            held_seq,
+            prev_seq: None,
+            claimed_by: None,
+            expected_authority: None,
+            found_authority: None,
+        }
+    }
 }
 
 /// The most recent detection, with when it was made (device clock, ms).
@@ -202,12 +233,8 @@ impl IntegrityState {
             .filter_map(|(device, c)| {
                 let held = self.devices.get(&device).map_or(0, |t| t.seq);
                 (held < c.seq).then_some(IntegrityProblem {
-                    kind: IntegrityKind::Withheld,
-                    device_id: device,
-                    seq: c.seq,
-                    held_seq: held,
-                    prev_seq: None,
                     claimed_by: Some(c.by),
+                    ..IntegrityProblem::new(IntegrityKind::Withheld, &device, c.seq, held)
                 })
             })
             .collect()
@@ -321,14 +348,12 @@ impl<'a> PageCheck<'a> {
         let knows_all = self.st.knows_all();
         let prior = self.st.devices.get(device).cloned();
         match &prior {
-            None if knows_all && !links.checkpoint => self.found.push(IntegrityProblem {
-                kind: IntegrityKind::MissingCheckpoint,
-                device_id: device.into(),
+            None if knows_all && !links.checkpoint => self.found.push(IntegrityProblem::new(
+                IntegrityKind::MissingCheckpoint,
+                device,
                 seq,
-                held_seq: 0,
-                prev_seq: None,
-                claimed_by: None,
-            }),
+                0,
+            )),
             Some(t) if seq <= t.seq => self.out_of_order(device, seq, t, links.checkpoint),
             Some(t) => self.check_link(device, seq, t, links),
             None => {}
@@ -374,18 +399,13 @@ impl<'a> PageCheck<'a> {
             self.gaps.remove(i);
         }
         let rollback = checkpoint && seq < t.checkpoint_seq;
-        self.found.push(IntegrityProblem {
-            kind: if rollback {
-                IntegrityKind::Rollback
-            } else {
-                IntegrityKind::Reorder
-            },
-            device_id: device.into(),
-            seq,
-            held_seq: if rollback { t.checkpoint_seq } else { t.seq },
-            prev_seq: None,
-            claimed_by: None,
-        });
+        let (kind, held) = if rollback {
+            (IntegrityKind::Rollback, t.checkpoint_seq)
+        } else {
+            (IntegrityKind::Reorder, t.seq)
+        };
+        self.found
+            .push(IntegrityProblem::new(kind, device, seq, held));
     }
 
     fn check_link(&mut self, device: &str, seq: u64, t: &DeviceTrack, links: Links<'_>) {
@@ -400,12 +420,8 @@ impl<'a> PageCheck<'a> {
         if broken {
             self.gaps.push(PendingGap {
                 problem: IntegrityProblem {
-                    kind: IntegrityKind::Gap,
-                    device_id: device.into(),
-                    seq,
-                    held_seq: t.seq,
                     prev_seq: Some(prev.seq),
-                    claimed_by: None,
+                    ..IntegrityProblem::new(IntegrityKind::Gap, device, seq, t.seq)
                 },
             });
         }

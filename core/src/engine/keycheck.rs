@@ -50,8 +50,9 @@ pub(crate) fn verify(
             .unwrap_or_default();
             let blob = key.seal(&plaintext);
             // Signed by the license authority too when the engine has its
-            // key (PROTOCOL §11.3); a license without one ignores it.
-            let authority = super::enrol::authority_for(engine, license_id);
+            // key (PROTOCOL §11.3); a license without one ignores it, and
+            // one this device knows has a key gets no unsigned PUT.
+            let authority = super::enrol::signing_authority(engine, license_id)?;
             let authority = authority.as_deref().map(|k| (k, license_id));
             if client.keycheck_put(identity, device_id, &blob, authority)? {
                 remember(engine, &blob);
@@ -73,7 +74,7 @@ pub(crate) fn verify(
     }
     if !opens_as_keycheck(key, &blob, license_id) {
         engine.emit(EventKind::WrongReceipt);
-        return Err(SyncError::WrongReceipt);
+        return Err(SyncError::wrong_receipt());
     }
     remember(engine, &blob);
     Ok(())

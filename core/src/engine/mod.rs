@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::protocol::DeviceInfo;
 pub use bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
-pub use error::SyncError;
+pub use error::{AuthorityMismatch, SyncError};
 pub use events::{read_log_file, ActivityEvent, ActivityLog, EventKind, Severity, SkipReason};
 pub use export::{decode_export, encode_export, EXPORT_MAGIC};
 pub use host::{
@@ -492,8 +492,9 @@ impl SyncEngine {
     pub fn revoke(&self, target_device_id: &str) -> Result<(), SyncError> {
         let (client, device_id, lid) = self.session()?;
         // Signed by the license authority too when the engine has its key
-        // (PROTOCOL §11.3); a license without one ignores the header.
-        let authority = enrol::authority_for(self, &lid);
+        // (PROTOCOL §11.3); a license without one ignores the header. One
+        // that has one (kept in the state) needs it: `NoReceipt` otherwise.
+        let authority = enrol::signing_authority(self, &lid)?;
         let authority = authority.as_deref().map(|k| (k, lid.as_str()));
         client.revoke(
             &self.inner.identity,

@@ -384,7 +384,7 @@ mod tests {
             ScheduleStep::Stop
         );
         for e in [
-            SyncError::WrongReceipt,
+            SyncError::WrongReceipt { authority: None },
             SyncError::NoReceipt,
             SyncError::ClockSkew { skew_secs: 900 },
             SyncError::Store {

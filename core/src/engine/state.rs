@@ -155,6 +155,13 @@ pub struct EngineState {
     pub last_pushed: Option<PrevRef>,
     /// What the relay listed of each peer, for the relay-integrity checks.
     pub integrity: IntegrityState,
+    /// The license's authority public key (base64url), kept once a
+    /// `register` found the receipt's key equal to it (PROTOCOL §11.5 step
+    /// 3). `None` in a state from before the field or of a license without
+    /// one. A relay that later answers another key or none is a
+    /// relay-integrity problem (`authorityChanged`), and the engine keeps
+    /// signing with the authority instead of sending v1 requests.
+    pub authority_key: Option<String>,
 }
 
 impl Default for EngineState {
@@ -180,6 +187,7 @@ impl Default for EngineState {
             generation: 0,
             last_pushed: None,
             integrity: IntegrityState::default(),
+            authority_key: None,
         }
     }
 }
@@ -505,6 +513,22 @@ mod tests {
             .unwrap();
         drop(dir.lock().unwrap());
         assert_eq!(mode(), 0o600);
+    }
+
+    #[test]
+    fn a_state_from_before_the_authority_key_loads_and_keeps_it_after() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(tmp.path()).unwrap();
+        std::fs::write(
+            dir.path(STATE_FILE),
+            br#"{"format":1,"licenseId":"lic_a","deviceId":"dev_1","nextSeq":4}"#,
+        )
+        .unwrap();
+        let mut st = dir.load().unwrap();
+        assert_eq!((st.next_seq, st.authority_key.as_deref()), (4, None));
+        st.authority_key = Some("key".into());
+        dir.save(&st).unwrap();
+        assert_eq!(dir.load().unwrap().authority_key.as_deref(), Some("key"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::authority::{
 use super::error::{json_response, ApiError, ApiResult};
 use super::parse::{read_json, sig_headers};
 use super::AppState;
-use crate::storage::{NewDevice, RegisterOutcome, StorageError};
+use crate::storage::{NewDevice, RegisterOutcome, RevokeOutcome, StorageError};
 
 pub(crate) async fn init(State(st): State<Arc<AppState>>, h: HeaderMap, body: Body) -> ApiResult {
     let b: InitRequest = read_json(&h, body).await?;
@@ -99,23 +99,35 @@ pub(crate) async fn revoke(State(st): State<Arc<AppState>>, h: HeaderMap, body: 
             ts,
         })
         .await?;
-    st.require_authority(
-        &dev.license_id,
-        &h,
-        AuthorityStatement::RevokeDevice {
-            license_id: dev.license_id.clone(),
-            target_device_id: b.target_device_id.clone(),
-            ts: sh.ts,
-        },
-    )
-    .await?;
+    let statement = AuthorityStatement::RevokeDevice {
+        license_id: dev.license_id.clone(),
+        target_device_id: b.target_device_id.clone(),
+        ts: sh.ts,
+    };
+    let mut check = st
+        .require_authority(&dev.license_id, &h, statement.clone())
+        .await?;
     let now = st.now();
-    if !st
-        .storage
-        .revoke(&dev.license_id, &b.target_device_id, now)
-        .await?
-    {
-        return Err(ApiError::not_found());
+    let mut attempts = 0;
+    // The key is compared again inside the revocation's transaction (as
+    // for the key-check PUT): one set by the operator meanwhile is seen.
+    loop {
+        match st
+            .storage
+            .revoke_checked(&dev.license_id, &b.target_device_id, now, check)
+            .await?
+        {
+            RevokeOutcome::Revoked => break,
+            RevokeOutcome::UnknownDevice => return Err(ApiError::not_found()),
+            RevokeOutcome::AuthorityChanged => {}
+        }
+        attempts += 1;
+        if attempts >= AUTHORITY_ATTEMPTS {
+            return Err(authority_moving());
+        }
+        check = st
+            .require_authority(&dev.license_id, &h, statement.clone())
+            .await?;
     }
     tracing::info!(device = %dev.device_id, target = %b.target_device_id, "device revoked");
     Ok(json_response(

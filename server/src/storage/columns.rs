@@ -43,6 +43,14 @@ pub(crate) fn page(mut items: Vec<BlobMeta>, limit: u32) -> PullPage {
     PullPage { items, has_more }
 }
 
+/// A stored device cap; a value outside `u32` is corruption (the setter
+/// only writes `u32`s).
+pub(crate) fn max_devices(stored: Option<i64>) -> Result<Option<u32>, StorageError> {
+    stored
+        .map(|v| u32::try_from(v).map_err(|_| StorageError::Backend("corrupt device cap".into())))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,12 +92,4 @@ mod tests {
         let p = page(vec![meta(1)], 0);
         assert_eq!((p.items.len(), p.has_more), (0, true));
     }
-}
-
-/// A stored device cap; a value outside `u32` is corruption (the setter
-/// only writes `u32`s).
-pub(crate) fn max_devices(stored: Option<i64>) -> Result<Option<u32>, StorageError> {
-    stored
-        .map(|v| u32::try_from(v).map_err(|_| StorageError::Backend("corrupt device cap".into())))
-        .transpose()
 }

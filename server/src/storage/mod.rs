@@ -123,6 +123,18 @@ pub enum RegisterOutcome {
     },
 }
 
+/// Result of [`Storage::revoke_checked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Revoked now or before (the first time is kept).
+    Revoked,
+    /// No such device in the license.
+    UnknownDevice,
+    /// The license's authority is not what the check expected; nothing
+    /// was written.
+    AuthorityChanged,
+}
+
 /// A registered device, as the relay needs it to authenticate requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
@@ -264,7 +276,7 @@ impl AuthorityCheck {
         current: Option<&str>,
         claim_until: Option<i64>,
         now: i64,
-    ) -> Result<Option<String>, RegisterOutcome> {
+    ) -> Result<Option<String>, AuthorityRefusal> {
         let window_open = current.is_none() && claim_until.is_some_and(|end| now < end);
         let Self::Claim(key) = self else {
             // `Is(None)` was decided under the v1 rules: a window opened
@@ -273,14 +285,32 @@ impl AuthorityCheck {
             return if self.admits(current) && v1_still {
                 Ok(None)
             } else {
-                Err(RegisterOutcome::AuthorityChanged)
+                Err(AuthorityRefusal::Changed)
             };
         };
         match current {
             Some(k) if k == key => Ok(None),
-            Some(_) => Err(RegisterOutcome::AuthorityExists),
+            Some(_) => Err(AuthorityRefusal::Exists),
             None if window_open => Ok(Some(key.clone())),
-            None => Err(RegisterOutcome::ClaimClosed),
+            None => Err(AuthorityRefusal::ClaimClosed),
+        }
+    }
+}
+
+/// Why [`AuthorityCheck::plan`] refused a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthorityRefusal {
+    Changed,
+    Exists,
+    ClaimClosed,
+}
+
+impl From<AuthorityRefusal> for RegisterOutcome {
+    fn from(r: AuthorityRefusal) -> Self {
+        match r {
+            AuthorityRefusal::Changed => Self::AuthorityChanged,
+            AuthorityRefusal::Exists => Self::AuthorityExists,
+            AuthorityRefusal::ClaimClosed => Self::ClaimClosed,
         }
     }
 }
@@ -428,7 +458,31 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Revokes `target` if it belongs to `license_id` (idempotent: the first
     /// revocation time is kept). `false` if no such device in the license.
-    async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError>;
+    /// Without an authority expectation:
+    /// [`revoke_checked`](Self::revoke_checked).
+    async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError> {
+        match self
+            .revoke_checked(license_id, target, now, AuthorityCheck::Any)
+            .await?
+        {
+            RevokeOutcome::Revoked => Ok(true),
+            RevokeOutcome::UnknownDevice => Ok(false),
+            RevokeOutcome::AuthorityChanged => Err(StorageError::Backend(
+                "unexpected revocation outcome without an authority check".into(),
+            )),
+        }
+    }
+
+    /// Like [`revoke`](Self::revoke), in the same transaction as reading
+    /// the license's authority key and comparing it with `check` (as
+    /// [`keycheck_put_checked`](Self::keycheck_put_checked) does).
+    async fn revoke_checked(
+        &self,
+        license_id: &str,
+        target: &str,
+        now: i64,
+        check: AuthorityCheck,
+    ) -> Result<RevokeOutcome, StorageError>;
 
     /// Sets the license's key-check blob once. Without an authority
     /// expectation: [`keycheck_put_checked`](Self::keycheck_put_checked).

@@ -33,12 +33,14 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::columns::{key_hash, max_devices, page, page_rows, prune_bound, stored_seq, to_i64};
-use super::postgres_license::{register_tx, set_key_tx, update_license};
+use super::postgres_license::{
+    keycheck_put_tx, register_tx, revoke_tx, set_key_tx, update_license,
+};
 use super::postgres_schema::{SCHEMA, SCHEMA_VERSION};
 use super::{
     AuthorityCheck, BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, KeycheckWrite,
-    LicenseRecord, NewBlob, NewDevice, PullPage, PushOutcome, Quota, RegisterOutcome, Storage,
-    StorageError,
+    LicenseRecord, NewBlob, NewDevice, PullPage, PushOutcome, Quota, RegisterOutcome,
+    RevokeOutcome, Storage, StorageError,
 };
 
 /// Default pool size per relay process.
@@ -54,7 +56,7 @@ fn is_state(e: &tokio_postgres::Error, state: &SqlState) -> bool {
 
 /// A failed insert that names a license: a foreign-key violation means the
 /// license does not exist.
-fn unknown_license_or_backend(e: tokio_postgres::Error) -> StorageError {
+pub(super) fn unknown_license_or_backend(e: tokio_postgres::Error) -> StorageError {
     if is_state(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
         StorageError::UnknownLicense
     } else {
@@ -550,18 +552,20 @@ impl Storage for PostgresStorage {
             .map(row_to_blob_data))
     }
 
-    async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError> {
-        let c = self.client().await?;
-        // One statement: the first revocation time is kept.
-        let n = c
-            .execute(
-                "UPDATE devices SET revoked_at = COALESCE(revoked_at, $3)
-                 WHERE device_id = $1 AND license_id = $2",
-                &[&target, &license_id, &now],
-            )
-            .await
-            .map_err(backend)?;
-        Ok(n > 0)
+    async fn revoke_checked(
+        &self,
+        license_id: &str,
+        target: &str,
+        now: i64,
+        check: AuthorityCheck,
+    ) -> Result<RevokeOutcome, StorageError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        let outcome = revoke_tx(&tx, license_id, target, now, &check).await?;
+        if outcome == RevokeOutcome::Revoked {
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(outcome)
     }
 
     async fn keycheck_put_checked(
@@ -571,50 +575,11 @@ impl Storage for PostgresStorage {
     ) -> Result<KeycheckPut, StorageError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(backend)?;
-        // FOR SHARE: a key set (FOR UPDATE, then the key-check blob
-        // deleted) waits for this insert to commit and then deletes it, or
-        // commits first and is read here; never a blob stored under a key
-        // the relay did not check.
-        let row = tx
-            .query_opt(
-                "SELECT authority_key FROM licenses WHERE license_id = $1 FOR SHARE",
-                &[&put.license_id],
-            )
-            .await
-            .map_err(backend)?
-            .ok_or(StorageError::UnknownLicense)?;
-        let current: Option<String> = row.get(0);
-        if !check.admits(current.as_deref()) {
-            return Ok(KeycheckPut::AuthorityChanged);
-        }
-        let n = tx
-            .execute(
-                "INSERT INTO keychecks (license_id, device_id, sha256, created_at, data)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (license_id) DO NOTHING",
-                &[
-                    &put.license_id,
-                    &put.device_id,
-                    &put.sha256,
-                    &put.now,
-                    &&put.data[..],
-                ],
-            )
-            .await
-            .map_err(unknown_license_or_backend)?;
-        if n > 0 {
+        let outcome = keycheck_put_tx(&tx, &put, &check).await?;
+        if outcome == KeycheckPut::Stored {
             tx.commit().await.map_err(backend)?;
-            return Ok(KeycheckPut::Stored);
         }
-        let row = tx
-            .query_opt(
-                "SELECT sha256 FROM keychecks WHERE license_id = $1",
-                &[&put.license_id],
-            )
-            .await
-            .map_err(backend)?
-            .ok_or_else(|| StorageError::Backend("postgres: key check vanished".into()))?;
-        Ok(KeycheckPut::Exists { sha256: row.get(0) })
+        Ok(outcome)
     }
 
     async fn keycheck_get(&self, license_id: &str) -> Result<Option<BlobData>, StorageError> {

@@ -274,17 +274,17 @@ fn wrong_receipt_changes_nothing_locally_or_remotely() {
     w.add_snippet("h", "mine", "local", t);
     let before = visible_state(&w);
     match w.engine.sync_now() {
-        Err(SyncError::WrongReceipt) => {}
+        Err(SyncError::WrongReceipt { .. }) => {}
         other => panic!("expected WrongReceipt, got {other:?}"),
     }
     assert!(matches!(
         w.engine.verify_receipt(),
-        Err(SyncError::WrongReceipt)
+        Err(SyncError::WrongReceipt { .. })
     ));
     assert_eq!(visible_state(&w), before, "no local change");
     assert_eq!(relay.blob_count(), blobs_before, "no remote change");
     assert!(w.event_types().iter().any(|e| e == "wrongReceipt"));
-    let msg = SyncError::WrongReceipt.to_string();
+    let msg = SyncError::WrongReceipt { authority: None }.to_string();
     assert!(!msg.contains("RCPT"));
 }
 
@@ -408,7 +408,7 @@ fn export_then_import_on_a_fresh_device() {
     let w = Device::with_options(&relay, "w", "not the receipt", 0, 16);
     assert!(matches!(
         w.engine.import(&file),
-        Err(SyncError::WrongReceipt)
+        Err(SyncError::WrongReceipt { .. })
     ));
 }
 
@@ -654,7 +654,10 @@ fn a_verified_receipt_is_checked_locally_after_a_restart() {
 
     // Another receipt does not open the local copy: the relay decides.
     let (engine, transport) = reopen(&dir, "RCPT-7F3A-99C2-44D1-B0E9");
-    assert!(matches!(engine.sync_now(), Err(SyncError::WrongReceipt)));
+    assert!(matches!(
+        engine.sync_now(),
+        Err(SyncError::WrongReceipt { .. })
+    ));
     assert!(
         transport
             .keychecks

@@ -248,7 +248,10 @@ mod tests {
         use azmx_sync_core::engine::SyncError as E;
         let core = |e| ApiError::from(E::Core(e));
         let cases = [
-            (E::WrongReceipt.into(), AzmxStatus::WrongReceipt),
+            (
+                E::WrongReceipt { authority: None }.into(),
+                AzmxStatus::WrongReceipt,
+            ),
             (E::Revoked.into(), AzmxStatus::Revoked),
             (
                 E::ClockSkew { skew_secs: 400 }.into(),

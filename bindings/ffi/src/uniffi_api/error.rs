@@ -158,7 +158,7 @@ impl From<ApiError> for SyncError {
             ApiError::InvalidStoreName { problem } => Self::InvalidStoreName { problem },
             ApiError::BuiltinStoreRedefined { name } => Self::BuiltinStoreRedefined { name },
             ApiError::UnknownStore { name } => Self::UnknownStore { name },
-            ApiError::WrongReceipt => Self::WrongReceipt,
+            ApiError::WrongReceipt { .. } => Self::WrongReceipt,
             ApiError::NoReceipt => Self::NoReceipt,
             ApiError::NotRegistered => Self::NotRegistered,
             ApiError::Revoked => Self::Revoked,
@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn engine_errors_map_to_typed_variants() {
         assert_eq!(
-            SyncError::from(EngineError::WrongReceipt),
+            SyncError::from(EngineError::WrongReceipt { authority: None }),
             SyncError::WrongReceipt
         );
         assert_eq!(SyncError::from(EngineError::Revoked), SyncError::Revoked);

@@ -118,7 +118,19 @@ fn core_errors_keep_their_code_and_message() {
 #[test]
 fn engine_errors_keep_their_message_and_map_to_one_kind() {
     let cases = [
-        (EngineError::WrongReceipt, ErrorKind::WrongReceipt),
+        (
+            EngineError::WrongReceipt { authority: None },
+            ErrorKind::WrongReceipt,
+        ),
+        (
+            EngineError::WrongReceipt {
+                authority: Some(azmx_sync_core::engine::AuthorityMismatch {
+                    receipt: "0011-2233-4455-6677".into(),
+                    license: "8899-aabb-ccdd-eeff".into(),
+                }),
+            },
+            ErrorKind::WrongReceipt,
+        ),
         (EngineError::NoReceipt, ErrorKind::NoReceipt),
         (EngineError::NotRegistered, ErrorKind::NotRegistered),
         (EngineError::Revoked, ErrorKind::Revoked),

@@ -9,7 +9,8 @@ use bytes::Bytes;
 
 use super::{license, T0};
 use crate::storage::{
-    AuthorityCheck, KeycheckPut, KeycheckWrite, NewDevice, RegisterOutcome, Storage, StorageError,
+    AuthorityCheck, KeycheckPut, KeycheckWrite, NewDevice, RegisterOutcome, RevokeOutcome, Storage,
+    StorageError,
 };
 
 const K1: &str = "A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg";
@@ -238,12 +239,34 @@ pub async fn key_rotation_and_keycheck_authority(s: Arc<dyn Storage>) {
     assert!(s.keycheck_get("lic_k").await.unwrap().is_none());
     let o = put_kc(s, "lic_k", "dev_k", AuthorityCheck::Is(Some(K1.into()))).await;
     assert_eq!(o, KeycheckPut::Stored);
+    // The same for a revocation checked before the key was set.
+    let o = s.revoke_checked("lic_k", "dev_k", T0, AuthorityCheck::Is(None));
+    assert_eq!(o.await.unwrap(), RevokeOutcome::AuthorityChanged);
+    assert_eq!(s.device("dev_k").await.unwrap().unwrap().revoked_at, None);
+    let o = s.revoke_checked(
+        "lic_k",
+        "dev_nobody",
+        T0,
+        AuthorityCheck::Is(Some(K1.into())),
+    );
+    assert_eq!(o.await.unwrap(), RevokeOutcome::UnknownDevice);
     let o = put_kc(s, "lic_k", "dev_k", AuthorityCheck::Is(Some(K1.into()))).await;
     assert_eq!(
         o,
         KeycheckPut::Exists {
             sha256: "ab".into()
         }
+    );
+    let o = s.revoke_checked(
+        "lic_k",
+        "dev_k",
+        T0 + 1,
+        AuthorityCheck::Is(Some(K1.into())),
+    );
+    assert_eq!(o.await.unwrap(), RevokeOutcome::Revoked);
+    assert_eq!(
+        s.device("dev_k").await.unwrap().unwrap().revoked_at,
+        Some(T0 + 1)
     );
     assert!(matches!(
         s.keycheck_put_checked(

@@ -14,8 +14,8 @@ use crate::storage::columns::{
 };
 use crate::storage::{
     AuthorityCheck, BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, KeycheckWrite,
-    LicenseRecord, NewBlob, NewDevice, PullPage, PushOutcome, Quota, RegisterOutcome, Storage,
-    StorageError,
+    LicenseRecord, NewBlob, NewDevice, PullPage, PushOutcome, Quota, RegisterOutcome,
+    RevokeOutcome, Storage, StorageError,
 };
 
 const LICENSE_COLS: &str =
@@ -316,22 +316,39 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn revoke(&self, license_id: &str, target: &str, now: i64) -> Result<bool, StorageError> {
+    async fn revoke_checked(
+        &self,
+        license_id: &str,
+        target: &str,
+        now: i64,
+        check: AuthorityCheck,
+    ) -> Result<RevokeOutcome, StorageError> {
         let (lid, target) = (license_id.to_string(), target.to_string());
         self.write(move |c| {
+            // One write at a time: the key cannot change before the update.
+            let current: Option<Option<String>> = c
+                .prepare_cached("SELECT authority_key FROM licenses WHERE license_id = ?1")
+                .and_then(|mut s| s.query_row(params![lid], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            let Some(current) = current else {
+                return Ok(RevokeOutcome::UnknownDevice);
+            };
+            if !check.admits(current.as_deref()) {
+                return Ok(RevokeOutcome::AuthorityChanged);
+            }
             let exists = c
                 .prepare_cached("SELECT 1 FROM devices WHERE device_id = ?1 AND license_id = ?2")
                 .and_then(|mut s| s.exists(params![target, lid]))
                 .map_err(backend)?;
             if !exists {
-                return Ok(false);
+                return Ok(RevokeOutcome::UnknownDevice);
             }
             c.prepare_cached(
                 "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
             )
             .and_then(|mut s| s.execute(params![target, now]))
             .map_err(backend)?;
-            Ok(true)
+            Ok(RevokeOutcome::Revoked)
         })
         .await
     }

@@ -88,7 +88,7 @@ pub(super) fn register_tx(
     }
     let set_key = match check.plan(current.as_deref(), claim_until, d.now) {
         Ok(k) => k,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.into()),
     };
     if existing.is_none() {
         if let Some(max) = max_devices(max)? {
