@@ -139,6 +139,9 @@ pub enum RejectReason {
     TombstoneWithBody,
     MissingBody,
     NegativeTimestamp,
+    FutureTimestamp,
+    VersionTooLarge,
+    VersionAheadOfTime,
     EmptyId,
     IdTooLong,
     ControlCharInId,
@@ -166,7 +169,8 @@ pub enum RejectReason {
 }
 
 azmx_sync_bridge::variants_into!(InvalidReason => RejectReason {
-    TombstoneWithBody, MissingBody, NegativeTimestamp, EmptyId, IdTooLong, ControlCharInId,
+    TombstoneWithBody, MissingBody, NegativeTimestamp, FutureTimestamp, VersionTooLarge,
+    VersionAheadOfTime, EmptyId, IdTooLong, ControlCharInId,
     PathLikeId, EmptyDeviceId, DeviceIdTooLong, ControlCharInDeviceId, EmptyScope, ScopeTooLong,
     ControlCharInScope, PathLikeScope, MissingScope, UnexpectedScope, MissingVersion,
 } else {
@@ -335,5 +339,27 @@ mod tests {
             validate_todos(r#"{"items":[{"id":"1","content":"x","status":"nope"}]}"#.into()),
             Err(SyncError::InvalidTodos { .. })
         ));
+    }
+
+    #[test]
+    fn the_time_and_version_bounds_keep_their_own_reasons() {
+        // Each core reason has a named variant: `Other` is for a core newer
+        // than these bindings, never for a reason that exists today.
+        for (core, ours) in [
+            (
+                InvalidReason::FutureTimestamp,
+                RejectReason::FutureTimestamp,
+            ),
+            (
+                InvalidReason::VersionTooLarge,
+                RejectReason::VersionTooLarge,
+            ),
+            (
+                InvalidReason::VersionAheadOfTime,
+                RejectReason::VersionAheadOfTime,
+            ),
+        ] {
+            assert_eq!(RejectReason::from(core), ours);
+        }
     }
 }

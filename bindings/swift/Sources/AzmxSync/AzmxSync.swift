@@ -3841,6 +3841,9 @@ public enum RejectReason: Equatable, Hashable {
     case tombstoneWithBody
     case missingBody
     case negativeTimestamp
+    case futureTimestamp
+    case versionTooLarge
+    case versionAheadOfTime
     case emptyId
     case idTooLong
     case controlCharInId
@@ -3891,41 +3894,47 @@ public struct FfiConverterTypeRejectReason: FfiConverterRustBuffer {
         
         case 3: return .negativeTimestamp
         
-        case 4: return .emptyId
+        case 4: return .futureTimestamp
         
-        case 5: return .idTooLong
+        case 5: return .versionTooLarge
         
-        case 6: return .controlCharInId
+        case 6: return .versionAheadOfTime
         
-        case 7: return .pathLikeId
+        case 7: return .emptyId
         
-        case 8: return .emptyDeviceId
+        case 8: return .idTooLong
         
-        case 9: return .deviceIdTooLong
+        case 9: return .controlCharInId
         
-        case 10: return .controlCharInDeviceId
+        case 10: return .pathLikeId
         
-        case 11: return .emptyScope
+        case 11: return .emptyDeviceId
         
-        case 12: return .scopeTooLong
+        case 12: return .deviceIdTooLong
         
-        case 13: return .controlCharInScope
+        case 13: return .controlCharInDeviceId
         
-        case 14: return .pathLikeScope
+        case 14: return .emptyScope
         
-        case 15: return .missingScope
+        case 15: return .scopeTooLong
         
-        case 16: return .unexpectedScope
+        case 16: return .controlCharInScope
         
-        case 17: return .missingVersion
+        case 17: return .pathLikeScope
         
-        case 18: return .invalidTodos(problem: try FfiConverterTypeTodoProblem.read(from: &buf)
+        case 18: return .missingScope
+        
+        case 19: return .unexpectedScope
+        
+        case 20: return .missingVersion
+        
+        case 21: return .invalidTodos(problem: try FfiConverterTypeTodoProblem.read(from: &buf)
         )
         
-        case 19: return .custom(code: try FfiConverterString.read(from: &buf)
+        case 22: return .custom(code: try FfiConverterString.read(from: &buf)
         )
         
-        case 20: return .other(detail: try FfiConverterString.read(from: &buf)
+        case 23: return .other(detail: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3948,74 +3957,86 @@ public struct FfiConverterTypeRejectReason: FfiConverterRustBuffer {
             writeInt(&buf, Int32(3))
         
         
-        case .emptyId:
+        case .futureTimestamp:
             writeInt(&buf, Int32(4))
         
         
-        case .idTooLong:
+        case .versionTooLarge:
             writeInt(&buf, Int32(5))
         
         
-        case .controlCharInId:
+        case .versionAheadOfTime:
             writeInt(&buf, Int32(6))
         
         
-        case .pathLikeId:
+        case .emptyId:
             writeInt(&buf, Int32(7))
         
         
-        case .emptyDeviceId:
+        case .idTooLong:
             writeInt(&buf, Int32(8))
         
         
-        case .deviceIdTooLong:
+        case .controlCharInId:
             writeInt(&buf, Int32(9))
         
         
-        case .controlCharInDeviceId:
+        case .pathLikeId:
             writeInt(&buf, Int32(10))
         
         
-        case .emptyScope:
+        case .emptyDeviceId:
             writeInt(&buf, Int32(11))
         
         
-        case .scopeTooLong:
+        case .deviceIdTooLong:
             writeInt(&buf, Int32(12))
         
         
-        case .controlCharInScope:
+        case .controlCharInDeviceId:
             writeInt(&buf, Int32(13))
         
         
-        case .pathLikeScope:
+        case .emptyScope:
             writeInt(&buf, Int32(14))
         
         
-        case .missingScope:
+        case .scopeTooLong:
             writeInt(&buf, Int32(15))
         
         
-        case .unexpectedScope:
+        case .controlCharInScope:
             writeInt(&buf, Int32(16))
         
         
-        case .missingVersion:
+        case .pathLikeScope:
             writeInt(&buf, Int32(17))
         
         
-        case let .invalidTodos(problem):
+        case .missingScope:
             writeInt(&buf, Int32(18))
+        
+        
+        case .unexpectedScope:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .missingVersion:
+            writeInt(&buf, Int32(20))
+        
+        
+        case let .invalidTodos(problem):
+            writeInt(&buf, Int32(21))
             FfiConverterTypeTodoProblem.write(problem, into: &buf)
             
         
         case let .custom(code):
-            writeInt(&buf, Int32(19))
+            writeInt(&buf, Int32(22))
             FfiConverterString.write(code, into: &buf)
             
         
         case let .other(detail):
-            writeInt(&buf, Int32(20))
+            writeInt(&buf, Int32(23))
             FfiConverterString.write(detail, into: &buf)
             
         }
