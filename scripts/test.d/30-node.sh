@@ -50,7 +50,9 @@ fi
 # copy of ring, syn, serde and the rest.
 echo "napi build --platform (cargo build ${WORKSPACE_BUILD[*]})"
 rm -rf "$OUT/gen" && mkdir -p "$OUT/gen"
-if (cd "$PKG" && ./node_modules/.bin/napi build --platform --no-const-enum \
+# CARGO: napi spawns it instead of cargo; it drops napi's `--target <host>`
+# (see scripts/test.d/napi-cargo), so the build reuses target/debug.
+if (cd "$PKG" && CARGO="$ROOT/scripts/test.d/napi-cargo" ./node_modules/.bin/napi build --platform --no-const-enum \
       --manifest-path "$PKG/Cargo.toml" --package-json-path "$PKG/package.json" \
       --output-dir "$OUT/gen" --js index.js --dts index.d.ts -- "${WORKSPACE_BUILD[@]}") >"$OUT/build.log" 2>&1; then
   ok "napi build"
