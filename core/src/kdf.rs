@@ -34,8 +34,10 @@ pub fn trim_receipt(receipt: &str) -> &str {
 
 /// A 256-bit AES-GCM key derived from the recovery receipt.
 ///
-/// Zeroized on drop; its `Debug` shows no key bytes; no public API returns
-/// the bytes. It is deliberately not `Clone`: share it behind an `Arc`.
+/// Zeroized on drop; its `Debug` shows no key bytes; the only public API
+/// that returns the bytes is [`to_keystore_bytes`](Self::to_keystore_bytes)
+/// (in a zeroizing container, for the OS secret store). It is deliberately
+/// not `Clone`: share it behind an `Arc`.
 #[derive(ZeroizeOnDrop)]
 pub struct EnvelopeKey {
     bytes: [u8; KEY_LEN],
@@ -84,6 +86,22 @@ impl EnvelopeKey {
     #[doc(hidden)]
     pub fn to_hex_for_vectors(&self) -> String {
         hex::encode(self.bytes)
+    }
+
+    /// The key's bytes, for a host that keeps the derived key in the
+    /// operating system's secret store so that unattended runs need no
+    /// receipt (the CLI's `init --remember`, docs/SECURITY.md). They open
+    /// every envelope of the license and derive its authority key: hand them
+    /// only to such a store, never to a file, a log or the network.
+    pub fn to_keystore_bytes(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(self.bytes)
+    }
+
+    /// The key back from [`to_keystore_bytes`](Self::to_keystore_bytes).
+    /// Nothing here can tell a wrong key: the license's key check does
+    /// (`SyncEngine::verify_receipt`).
+    pub fn from_keystore_bytes(bytes: &Zeroizing<[u8; KEY_LEN]>) -> Self {
+        Self { bytes: **bytes }
     }
 
     pub(crate) fn aes_key(&self) -> &[u8; KEY_LEN] {
@@ -137,6 +155,16 @@ impl std::fmt::Debug for EnvelopeKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keystore_bytes_round_trip_to_the_same_key() {
+        let a = EnvelopeKey::derive("receipt-1", "lid").unwrap();
+        let b = EnvelopeKey::from_keystore_bytes(&a.to_keystore_bytes());
+        assert_eq!(a, b);
+        let sealed = a.seal(b"fact");
+        assert_eq!(b.open(&sealed).unwrap(), b"fact");
+        assert_ne!(b, EnvelopeKey::derive("receipt-2", "lid").unwrap());
+    }
 
     #[test]
     fn trims_ascii_whitespace_only() {
