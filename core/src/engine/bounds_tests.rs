@@ -25,9 +25,7 @@ struct NoRelay;
 
 impl HttpTransport for NoRelay {
     fn send(&self, _: HttpRequest) -> Result<HttpResponse, HostError> {
-        Err(HostError {
-            message: "offline".into(),
-        })
+        Err(HostError::new("offline"))
     }
 }
 
@@ -88,7 +86,7 @@ fn import_refuses_records_stamped_beyond_the_drift_like_a_pull() {
     // (`memory` orders by version, so every record carries one.)
     // A registered device (the import needs the license id), offline.
     let st = EngineState {
-        relay_url: Some("http://relay".into()),
+        relay_url: Some("http://localhost".into()),
         license_id: Some(LID.into()),
         device_id: Some("dev_me".into()),
         ..EngineState::default()

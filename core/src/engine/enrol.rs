@@ -153,7 +153,7 @@ pub(crate) fn register(
 ) -> Result<String, SyncError> {
     crate::canonical::check_id("licenseId", license_id)?;
     crate::canonical::check_name(device_name)?;
-    let client = engine.client_for(relay_url, 0);
+    let client = engine.client_for(relay_url, 0)?;
     let (authority, fresh_envelope) = match receipt_keys(engine, license_id)? {
         Some((authority, envelope)) => (Some(authority), envelope),
         None => (None, None),

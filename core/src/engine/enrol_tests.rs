@@ -46,7 +46,7 @@ impl Relay {
     fn paths(&self) -> Vec<String> {
         let seen = self.seen.lock().unwrap();
         seen.iter()
-            .map(|r| format!("{} {}", r.method, r.url.trim_start_matches("http://relay")))
+            .map(|r| format!("{} {}", r.method, path_of(&r.url)))
             .collect()
     }
     fn last(&self, path: &str) -> HttpRequest {
@@ -57,6 +57,12 @@ impl Relay {
             .cloned()
             .unwrap()
     }
+}
+
+/// The path of a request URL (any scheme and host).
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("", |i| &rest[i..])
 }
 
 fn ask() -> String {
@@ -83,7 +89,7 @@ impl HttpTransport for Relay {
             .unwrap()
             .as_secs();
         let authority = self.authority.lock().unwrap().clone();
-        Ok(match r.url.trim_start_matches("http://relay") {
+        Ok(match path_of(&r.url) {
             routes::AUTHORITY => match &authority {
                 None => json(404, serde_json::json!({"error":"not_found","message":"m"})),
                 Some(key) => json(
@@ -113,7 +119,7 @@ fn engine(relay: &Arc<Relay>) -> (SyncEngine, tempfile::TempDir) {
 }
 
 fn register(e: &SyncEngine) -> Result<String, SyncError> {
-    e.register("http://relay", LID, "license-key", "laptop")
+    e.register("http://localhost", LID, "license-key", "laptop")
 }
 
 fn header<'a>(r: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -378,5 +384,49 @@ fn the_licenses_key_is_kept_and_a_later_change_is_a_relay_integrity_problem() {
             .iter()
             .any(|p| p.starts_with("POST") || p.starts_with("PUT")),
         "{sent:?}"
+    );
+}
+
+/// Plain HTTP to another machine: refused at `register` before any
+/// request, and before every request of a state saved with such a URL
+/// (by a host that allowed it then); allowed only when the config says so.
+#[test]
+fn plain_http_to_another_machine_is_refused_unless_allowed() {
+    let relay = Relay::new(None);
+    let (e, dir) = engine(&relay);
+    let far = "http://10.255.255.1:1";
+    match e.register(far, LID, "license-key", "laptop") {
+        Err(SyncError::InsecureRelayUrl { host }) => assert_eq!(host, "10.255.255.1"),
+        other => panic!("{other:?}"),
+    }
+    assert!(relay.paths().is_empty(), "{:?}", relay.paths());
+    assert!(!dir.path().join(STATE_FILE).exists());
+    drop(e);
+
+    let open = |allow: bool| {
+        let mut config = EngineConfig::new(dir.path());
+        config.persist_activity = false;
+        config.allow_insecure_http = allow;
+        SyncEngine::new(config, relay.clone()).unwrap()
+    };
+    let allowed = open(true);
+    allowed.register(far, LID, "license-key", "laptop").unwrap();
+    let sent = relay.paths().len();
+    assert!(sent > 0);
+    drop(allowed);
+
+    let saved = open(false);
+    assert!(matches!(
+        saved.devices(),
+        Err(SyncError::InsecureRelayUrl { .. })
+    ));
+    assert!(matches!(
+        saved.sync_now(),
+        Err(SyncError::InsecureRelayUrl { .. })
+    ));
+    assert_eq!(relay.paths().len(), sent, "nothing sent");
+    assert_eq!(
+        SyncError::InsecureRelayUrl { host: "h".into() }.code(),
+        "insecure_http"
     );
 }

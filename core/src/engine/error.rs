@@ -35,6 +35,23 @@ pub enum SyncError {
     /// The relay could not be reached.
     #[error("relay unreachable: {message}")]
     Network { message: String },
+    /// The relay URL is plain `http://` to a host that is not this machine
+    /// and the host did not allow insecure HTTP (engine/relay_url.rs).
+    /// Nothing was sent.
+    #[error(
+        "refusing plain http:// to {host}: the license key and every request's metadata would \
+         cross the network unencrypted; use an https:// relay URL, or allow insecure HTTP \
+         explicitly"
+    )]
+    InsecureRelayUrl { host: String },
+    /// The relay's TLS certificate was refused (not retried: the same
+    /// certificate fails the same way). `detail` is the TLS library's
+    /// description; neither carries anything secret.
+    #[error("the relay's TLS certificate was refused: {problem} ({detail})")]
+    Certificate {
+        problem: CertificateProblem,
+        detail: String,
+    },
     /// The relay answered with an error we cannot act on.
     #[error("relay error {status} `{code}`: {message}")]
     Relay {
@@ -61,6 +78,55 @@ pub enum SyncError {
     /// A crypto or protocol error from the core.
     #[error(transparent)]
     Core(#[from] CoreError),
+}
+
+/// Why a relay's TLS certificate was refused, in the words a person can
+/// act on (the CLI's message and its hint come from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// No trusted root vouches for it: a private CA not given to the
+    /// transport (`--ca-file`), or a self-signed certificate.
+    UnknownAuthority,
+    /// Valid, but for another name than the relay URL's host.
+    WrongName,
+    Expired,
+    NotYetValid,
+    Revoked,
+    /// The operating system's trust store had no certificates and no CA
+    /// file was given: nothing can be trusted.
+    NoTrustedRoots,
+    /// Any other certificate or handshake failure.
+    Other,
+}
+
+impl CertificateProblem {
+    /// A stable machine-readable name (`unknown_authority`...).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::UnknownAuthority => "unknown_authority",
+            Self::WrongName => "wrong_name",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Revoked => "revoked",
+            Self::NoTrustedRoots => "no_trusted_roots",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for CertificateProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::UnknownAuthority => "certificate signed by an unknown authority",
+            Self::WrongName => "certificate is not valid for the relay URL's host name",
+            Self::Expired => "certificate has expired",
+            Self::NotYetValid => "certificate is not valid yet",
+            Self::Revoked => "certificate was revoked",
+            Self::NoTrustedRoots => "no trusted root certificates (empty system trust store)",
+            Self::Other => "TLS handshake failed",
+        })
+    }
 }
 
 /// The two license authority keys a wrong receipt was told apart by, as
@@ -108,6 +174,8 @@ impl SyncError {
             Self::ClockSkew { .. } => "clock_skew",
             Self::RateLimited { .. } => "rate_limited",
             Self::Network { .. } => "network",
+            Self::InsecureRelayUrl { .. } => "insecure_http",
+            Self::Certificate { .. } => "tls_certificate",
             Self::Relay { .. } => "relay_error",
             Self::Store { .. } => "store_error",
             Self::Config(_) => "config",

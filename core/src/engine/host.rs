@@ -11,12 +11,30 @@ use crate::merge::{Change, Record};
 #[error("{message}")]
 pub struct HostError {
     pub message: String,
+    /// Set by a transport whose TLS connection failed on the relay's
+    /// certificate: the engine then reports [`SyncError::Certificate`]
+    /// (not retried) instead of a network error.
+    ///
+    /// [`SyncError::Certificate`]: crate::engine::SyncError::Certificate
+    pub certificate: Option<crate::engine::CertificateProblem>,
 }
 
 impl HostError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            certificate: None,
+        }
+    }
+
+    /// A refused TLS certificate (`message` describes it).
+    pub fn certificate(
+        problem: crate::engine::CertificateProblem,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            certificate: Some(problem),
         }
     }
 }

@@ -13,8 +13,11 @@ mod host;
 mod integrity_check;
 mod keycheck;
 mod relay_client;
+mod relay_url;
 mod scheduler;
 mod state;
+#[cfg(feature = "ureq-transport")]
+mod tls;
 #[cfg(feature = "ureq-transport")]
 mod ureq_transport;
 
@@ -32,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::protocol::DeviceInfo;
 pub use bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
-pub use error::{AuthorityMismatch, SyncError};
+pub use error::{AuthorityMismatch, CertificateProblem, SyncError};
 pub use events::{read_log_file, ActivityEvent, ActivityLog, EventKind, Severity, SkipReason};
 pub use export::{decode_export, encode_export, EXPORT_MAGIC};
 pub use host::{
@@ -43,6 +46,7 @@ pub use integrity_check::{
     IntegrityKind, IntegrityProblem, LastIntegrityProblem, PrevRef, MAX_PEER_CLAIMS,
     MAX_TRACKED_DEVICES,
 };
+pub use relay_url::{check_relay_url, relay_transport_security, RelayTransportSecurity};
 pub use scheduler::{
     clamp_interval, SchedulePolicy, ScheduleStep, ScheduledCycle, DEFAULT_INTERVAL, MAX_INTERVAL,
     MIN_INTERVAL,
@@ -50,6 +54,8 @@ pub use scheduler::{
 pub use state::{
     CycleSummary, QuarantineEntry, ACTIVITY_FILE, KEYCHECK_FILE, KEY_FILE, STATE_FILE,
 };
+#[cfg(feature = "ureq-transport")]
+pub use tls::{allow_insecure_http_from_env, TlsOptions, ENV_ALLOW_INSECURE_HTTP, ENV_CA_FILE};
 #[cfg(feature = "ureq-transport")]
 pub use ureq_transport::UreqTransport;
 
@@ -85,6 +91,10 @@ pub struct EngineConfig {
     /// (1 s – 1 day): [`SyncEngine::new`] refuses another with a `Config`
     /// error.
     pub max_future_drift_ms: i64,
+    /// Let plain `http://` reach a relay on another machine (default
+    /// `false`: only loopback may be plain HTTP; see `relay_url.rs`).
+    /// Checked at `register` and before every request.
+    pub allow_insecure_http: bool,
 }
 
 impl EngineConfig {
@@ -98,6 +108,7 @@ impl EngineConfig {
             clock: Arc::new(SystemClock::default()),
             persist_activity: true,
             max_future_drift_ms: crate::merge::MAX_FUTURE_DRIFT_MS,
+            allow_insecure_http: false,
         }
     }
 }
@@ -518,7 +529,15 @@ impl SyncEngine {
         self.inner.log.emit(self.inner.config.clock.now_ms(), kind);
     }
 
-    pub(crate) fn client_for(&self, relay_url: &str, offset: i64) -> RelayClient {
+    /// The client for `relay_url`, or `InsecureRelayUrl` when the URL is
+    /// plain HTTP to another machine and the host did not allow it: every
+    /// request (registration and a saved state's alike) gets a client here.
+    pub(crate) fn client_for(
+        &self,
+        relay_url: &str,
+        offset: i64,
+    ) -> Result<RelayClient, SyncError> {
+        check_relay_url(relay_url, self.inner.config.allow_insecure_http)?;
         // An offset saved before corrections were bounded may be absurd:
         // start from the device clock, the relay corrects it again if needed.
         let offset = if offset.unsigned_abs() <= relay_client::MAX_CLOCK_CORRECTION_SECS as u64 {
@@ -526,13 +545,13 @@ impl SyncEngine {
         } else {
             0
         };
-        RelayClient {
+        Ok(RelayClient {
             transport: Arc::clone(&self.inner.transport),
             base_url: relay_url.to_string(),
             clock: Arc::clone(&self.inner.config.clock),
             offset: offset.into(),
             log: Arc::clone(&self.inner.log),
-        }
+        })
     }
 
     /// Relay client, device id and license id of a registered device.
@@ -540,7 +559,7 @@ impl SyncEngine {
         let st = lock(&self.inner.state);
         match (&st.relay_url, &st.device_id, &st.license_id) {
             (Some(url), Some(dev), Some(lid)) => Ok((
-                self.client_for(url, st.clock_offset_secs),
+                self.client_for(url, st.clock_offset_secs)?,
                 dev.clone(),
                 lid.clone(),
             )),

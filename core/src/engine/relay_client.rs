@@ -151,6 +151,19 @@ impl RelayClient {
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) => {
+                    // The same certificate fails the same way: no retry.
+                    if let Some(problem) = e.certificate {
+                        self.log.emit(
+                            self.clock.now_ms(),
+                            EventKind::NetworkError {
+                                message: e.message.clone(),
+                            },
+                        );
+                        return Err(SyncError::Certificate {
+                            problem,
+                            detail: e.message,
+                        });
+                    }
                     if attempt >= NETWORK_ATTEMPTS {
                         self.log.emit(
                             self.clock.now_ms(),

@@ -5,23 +5,38 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
+use super::error::SyncError;
 use super::host::{HostError, HttpRequest, HttpResponse, HttpTransport};
+use super::tls::TlsOptions;
 
 /// Largest response body accepted (the relay's blob limit plus headroom).
 const MAX_RESPONSE_BYTES: u64 = 64 << 20;
 
 pub struct UreqTransport {
     agent: ureq::Agent,
+    /// The trust store is empty (see `tls::client_config`).
+    no_roots: bool,
 }
 
 impl UreqTransport {
+    /// Trusts the operating system's store (`engine/tls.rs`).
     pub fn new(timeout: Duration) -> Self {
-        Self {
+        Self::with_tls(timeout, &TlsOptions::default())
+            .expect("the system trust store needs no file and cannot fail")
+    }
+
+    /// Trusts what `tls` says: a CA file instead of the system's store.
+    /// `Config` when the CA file cannot be read or holds no certificate.
+    pub fn with_tls(timeout: Duration, tls: &TlsOptions) -> Result<Self, SyncError> {
+        let (config, no_roots) = super::tls::client_config(tls)?;
+        Ok(Self {
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5).min(timeout))
                 .timeout(timeout)
+                .tls_config(config)
                 .build(),
-        }
+            no_roots,
+        })
     }
 }
 
@@ -46,7 +61,12 @@ impl HttpTransport for UreqTransport {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
             // The error text names the host and the failure, never a body.
-            Err(ureq::Error::Transport(t)) => return Err(HostError::new(t.to_string())),
+            Err(ureq::Error::Transport(t)) => {
+                return Err(match super::tls::certificate_problem(&t, self.no_roots) {
+                    Some(problem) => HostError::certificate(problem, t.to_string()),
+                    None => HostError::new(t.to_string()),
+                })
+            }
         };
         let status = resp.status();
         let mut headers = BTreeMap::new();

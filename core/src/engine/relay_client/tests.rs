@@ -35,7 +35,7 @@ fn push_with(answers: Vec<HttpResponse>) -> (Result<PushOutcome, SyncError>, i64
     let t = Arc::new(Canned(Mutex::new(answers), AtomicI64::new(0)));
     let c = RelayClient {
         transport: t.clone(),
-        base_url: "http://relay".into(),
+        base_url: "http://localhost".into(),
         clock: Arc::new(SystemClock { offset_ms: 0 }),
         offset: AtomicI64::new(0),
         log: Arc::new(ActivityLog::new(None)),
