@@ -39,7 +39,9 @@ echo "node $(node --version), npm $(npm --version)"
 if [ ! -x "$PKG/node_modules/.bin/napi" ] \
    || ! cmp -s "$PKG/package-lock.json" "$PKG/node_modules/.package-lock.json.ci-stamp"; then
   echo "npm ci (bindings/node)"
-  (cd "$PKG" && npm ci --silent --no-audit --no-fund) || die "npm ci failed"
+  # --ignore-scripts: the package's own `install` script (install.js, for
+  # users' `npm install ./bindings/node`) is tested below; here only the CLI.
+  (cd "$PKG" && npm ci --ignore-scripts --silent --no-audit --no-fund) || die "npm ci failed"
   cp "$PKG/package-lock.json" "$PKG/node_modules/.package-lock.json.ci-stamp"
 fi
 
@@ -113,6 +115,33 @@ run_example example.js "desktop now has: s0: ls -la, s1: git log --oneline" \
   "open with another receipt: DECRYPT_FAILED"
 run_example two_devices.mjs "desktop now has: s0: ls -la, s1: git log --oneline" \
   "after the delete the desktop has: s1"
+
+echo
+echo "--- npm install ./bindings/node in an empty project ---"
+# As bindings/node/README.md says: its install script (install.js) builds the
+# addon with cargo. The addon napi built above is removed first, so the
+# require below can only load what the install built. AZMX_SYNC_CARGO_ARGS
+# (CI only): the shared workspace build's arguments instead of `--release`,
+# so nothing is compiled twice.
+APP="$OUT/app"
+rm -rf "$APP" && mkdir -p "$APP"
+rm -f "$PKG"/*.node
+if (cd "$APP" && npm init -y >/dev/null && AZMX_SYNC_CARGO_ARGS="${WORKSPACE_BUILD[*]}" \
+      npm install --no-audit --no-fund "$PKG") >"$OUT/npm-install.log" 2>&1; then
+  ok "npm install $PKG (builds the addon: $(cd "$PKG" && ls ./*.node 2>/dev/null | tr '\n' ' '))"
+else
+  tail -30 "$OUT/npm-install.log"; ko "npm install $PKG (log: $OUT/npm-install.log)"
+fi
+if (cd "$APP" && node -e '
+  const sync = require("azmx-sync")
+  const key = sync.EnvelopeKey.derive("smoke-receipt", "lic_smoke")
+  const text = "hello from npm"
+  if (key.open(key.seal(Buffer.from(text))).toString() !== text) throw new Error("round trip")
+  console.log("    " + require.resolve("azmx-sync") + ": seal/open ok")'); then
+  ok "require(\"azmx-sync\") in the project"
+else
+  ko "require(\"azmx-sync\") in the project"
+fi
 
 echo
 echo "Node: $PASS passed, $FAIL failed ($(( $(date +%s) - T0 )) s)"
