@@ -14,10 +14,13 @@ mod commands;
 mod demo;
 mod device;
 mod error;
+mod key_source;
 mod receipt;
 #[cfg(feature = "relay")]
 mod relay_cmd;
 mod render;
+mod secret_store;
+mod service_unit;
 mod store;
 
 use error::{exit, CliError, CliResult};
@@ -36,7 +39,8 @@ Exit codes:
 
 The recovery receipt is never accepted as an argument and never stored. Commands
 that need it (init, sync, export, import, receipt check) read it from
---receipt-file FILE, $AZMX_RECEIPT, stdin when piped, or a prompt without echo.
+--receipt-file FILE, $AZMX_RECEIPT, the key `init --remember` or `login` kept in
+the OS secret store, stdin when piped, or a prompt without echo.
 `azmx-sync receipt new` prints a strong one.";
 
 #[derive(Parser)]
@@ -66,6 +70,14 @@ enum Cmd {
     Status,
     /// Run one sync cycle now, or keep syncing in the background (--watch).
     Sync(commands::sync::SyncArgs),
+    /// Check the receipt and keep this device's derived key (never the
+    /// receipt) in the OS secret store: sync and export then need no receipt.
+    Login(commands::login::LoginArgs),
+    /// Remove this device's key from the OS secret store.
+    Logout,
+    /// The background sync as a systemd user unit or a launchd agent.
+    #[command(subcommand)]
+    Service(commands::service::ServiceCmd),
     /// Saved prompts, scoped to a handle.
     #[command(subcommand)]
     Snippet(commands::snippet::SnippetCmd),
@@ -201,6 +213,9 @@ fn run(cmd: Cmd, ctx: &Ctx) -> CliResult {
         Cmd::Init(a) => init::init(ctx, a),
         Cmd::Status => status::status(ctx),
         Cmd::Sync(a) => sync::sync(ctx, a),
+        Cmd::Login(a) => login::login(ctx, a),
+        Cmd::Logout => login::logout(ctx),
+        Cmd::Service(c) => service::service(ctx, c),
         Cmd::Snippet(c) => snippet::snippet(ctx, c),
         Cmd::Todo(c) => todo::todo(ctx, c),
         Cmd::Memory(c) => memory::memory(ctx, c),

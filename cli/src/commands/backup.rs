@@ -14,7 +14,7 @@ use crate::Ctx;
 pub fn export(ctx: &Ctx, file: &Path, receipt: &ReceiptArgs) -> CliResult {
     let dev = Device::open(&ctx.state_dir)?;
     dev.require_id()?;
-    dev.give_receipt(receipt)?;
+    crate::key_source::give_key(&dev, &ctx.state_dir, receipt, ctx.json)?;
     // A file sealed with a mistyped receipt would be useless: check it first
     // when the relay is there (export also works offline).
     let mut checked = true;
@@ -55,7 +55,7 @@ pub fn import(ctx: &Ctx, file: &Path, receipt: &ReceiptArgs) -> CliResult {
     if !file.is_file() {
         return Err(CliError::usage(format!("no such file: {}", file.display())));
     }
-    dev.give_receipt(receipt)?;
+    crate::key_source::give_key(&dev, &ctx.state_dir, receipt, ctx.json)?;
     let progress = Progress::start("importing", !ctx.json);
     let n = dev.engine.import(file).map_err(|e| dev.sync_err(e));
     progress.finish();

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::device::Device;
 use crate::error::CliResult;
-use crate::receipt::{self, ReceiptArgs};
+use crate::receipt::ReceiptArgs;
 use crate::render::{self, print_json, Style};
 use crate::Ctx;
 
@@ -33,12 +33,15 @@ pub fn devices(ctx: &Ctx) -> CliResult {
 /// With a receipt (`--receipt-file` or `$AZMX_RECEIPT`; never a prompt or
 /// stdin, so scripts without one keep working on licenses without an
 /// authority key), the revocation is signed by the license authority too
-/// (PROTOCOL §11.3), which a license with an authority key requires.
+/// (PROTOCOL §11.3), which a license with an authority key requires. Without
+/// one, the key `init --remember`/`login` kept signs it.
 pub fn revoke(ctx: &Ctx, target: &str, receipt_args: &ReceiptArgs) -> CliResult {
     let dev = Device::open(&ctx.state_dir)?;
     let me = dev.require_id()?;
-    if receipt_args.receipt_file.is_some() || std::env::var_os(receipt::RECEIPT_ENV).is_some() {
+    if crate::key_source::explicit_receipt(receipt_args) {
         dev.give_receipt(receipt_args)?;
+    } else {
+        crate::key_source::give_remembered(&dev, &ctx.state_dir, ctx.json)?;
     }
     dev.engine.revoke(target).map_err(|e| dev.sync_err(e))?;
     if ctx.json {

@@ -3,14 +3,16 @@
 use std::sync::Arc;
 
 use azmx_sync_core::engine::{AuthorityMismatch, SyncError};
-use azmx_sync_core::ReceiptKeys;
+use azmx_sync_core::{EnvelopeKey, ReceiptKeys};
 use clap::Args;
 use serde_json::json;
 
 use crate::device::Device;
 use crate::error::{exit, CliError, CliResult};
+use crate::key_source;
 use crate::receipt::{self, ReceiptArgs};
 use crate::render::{print_json, Style};
+use crate::secret_store;
 use crate::Ctx;
 
 #[derive(Args)]
@@ -36,6 +38,11 @@ pub struct InitArgs {
     /// This device's name, shown in `devices` (default: the host name).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Keep the derived key (never the receipt) in the OS secret store, so
+    /// that sync, sync --watch, export and `service` need no receipt.
+    /// `logout` forgets it.
+    #[arg(long)]
+    remember: bool,
     #[command(flatten)]
     receipt: ReceiptArgs,
 }
@@ -73,9 +80,10 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
     // would get the old license's keys.
     let keys = ReceiptKeys::derive_secret(receipt, &a.license_id)
         .map_err(|e| CliError::new(exit::RECEIPT, e.to_string()))?;
+    let envelope = Arc::new(keys.envelope);
     dev.engine.set_receipt_keys(
         &a.license_id,
-        Arc::new(keys.envelope),
+        Arc::clone(&envelope),
         Arc::new(keys.authority),
     );
     let device_id = match dev
@@ -122,6 +130,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
         }
         Err(e) => return Err(dev.sync_err(e)),
     }
+    let remembered = keep_key(ctx, &dev, a.remember, &envelope);
     if ctx.json {
         print_json(&json!({
             "deviceId": device_id,
@@ -133,6 +142,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
             // true: the license has an authority key and this receipt's
             // matched; false: it has none (PROTOCOL §11.6).
             "licenseAuthority": authority,
+            "keyRemembered": remembered,
         }));
         return Ok(());
     }
@@ -150,11 +160,62 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
         s.green("ok")
     );
     println!("state    {}", ctx.state_dir.display());
-    println!(
-        "next     azmx-sync sync   {}",
-        s.dim("(the receipt is never stored: sync, export and import ask for it again)")
-    );
+    if remembered {
+        println!(
+            "{} key kept in {} (the receipt itself is never stored)",
+            s.green("ok"),
+            secret_store::store_name()
+        );
+        println!(
+            "next     azmx-sync sync   {}",
+            s.dim("(no receipt needed; `azmx-sync service install` syncs in the background)")
+        );
+    } else {
+        println!(
+            "next     azmx-sync sync   {}",
+            s.dim("(the receipt is never stored: sync, export and import ask for it again)")
+        );
+    }
     Ok(())
+}
+
+/// `--remember`: keeps the checked key in the OS secret store; without a
+/// store, says so and the device works as without `--remember`. Without
+/// it, a key an earlier `init --remember` kept here is forgotten: the
+/// device starts over. `true` when the key is kept.
+fn keep_key(ctx: &Ctx, dev: &Device, remember: bool, envelope: &EnvelopeKey) -> bool {
+    let earlier: Vec<_> = secret_store::marker(&ctx.state_dir).into_iter().collect();
+    let slot = key_source::this_device(dev);
+    if remember {
+        if let Some(slot) = slot {
+            let stale: Vec<_> = earlier.into_iter().filter(|s| *s != slot).collect();
+            let _ = stale
+                .iter()
+                .try_for_each(|s| secret_store::delete(s).map(|_| ()));
+            match key_source::remember(&ctx.state_dir, &slot, envelope) {
+                Ok(()) => return true,
+                Err(e) => key_source::warn(
+                    ctx.json,
+                    "secret_store_unavailable",
+                    &format!(
+                        "the key was not kept: {e}. sync, export and import will ask for the \
+                         receipt"
+                    ),
+                ),
+            }
+        }
+        return false;
+    }
+    if !earlier.is_empty() {
+        if let Err(e) = key_source::forget(&ctx.state_dir, &earlier) {
+            key_source::warn(
+                ctx.json,
+                "secret_store_unavailable",
+                &format!("the key an earlier `init --remember` kept could not be removed: {e}"),
+            );
+        }
+    }
+    false
 }
 
 /// PROTOCOL §11.5: a license without an authority key lets anyone holding

@@ -103,7 +103,7 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult {
     config.interval = Duration::from_secs(a.interval);
     let dev = Device::open_with(config)?;
     dev.require_id()?;
-    dev.give_receipt(&a.receipt)?;
+    crate::key_source::give_key(&dev, &ctx.state_dir, &a.receipt, ctx.json)?;
     if a.watch {
         return watch(ctx, &dev, a.interval);
     }
