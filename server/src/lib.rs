@@ -33,6 +33,7 @@ pub use api::fuzzing; // doc(hidden): for the fuzz targets in fuzz/ only
 pub mod cmd;
 mod ratelimit;
 pub mod storage;
+pub mod tls;
 
 pub use licenses::{
     add_license, add_license_postgres, add_license_postgres_with_authority,
@@ -201,6 +202,9 @@ pub struct RelayConfig {
     /// may use one database; `data_dir` is then unused). `None` selects the
     /// embedded SQLite store under `data_dir`.
     pub database_url: Option<String>,
+    /// Serve HTTPS with this configuration (`tls::server_config`) instead
+    /// of plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for RelayConfig {
@@ -221,6 +225,7 @@ impl std::fmt::Debug for RelayConfig {
                 "database_url",
                 &self.database_url.as_ref().map(|_| "<redacted>"),
             )
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -239,6 +244,7 @@ impl RelayConfig {
             group_commit_max_batch: 512,
             durability: Durability::default(),
             database_url: None,
+            tls: None,
         }
     }
 }
@@ -343,16 +349,19 @@ impl Relay {
         let storage = make_storage(&rt)?;
         let budget = api::BodyBudget::new(config.limits.max_inflight_body_bytes);
         let state = api::AppState::new(&config, storage, budget.clone());
+        let tls = config.tls.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("relay-main".into())
             .spawn(move || {
-                rt.block_on(api::serve(listener, state, stop_rx));
+                rt.block_on(api::serve(listener, state, tls, stop_rx));
                 rt.shutdown_timeout(Duration::from_secs(2));
             })?;
         tracing::info!(%addr, "relay listening");
         Ok(RunningRelay {
             addr,
+            scheme,
             budget,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -363,6 +372,7 @@ impl Relay {
 /// A relay serving on its own thread. Dropping it shuts it down.
 pub struct RunningRelay {
     addr: SocketAddr,
+    scheme: &'static str,
     budget: Arc<api::BodyBudget>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -381,9 +391,10 @@ impl RunningRelay {
         self.budget.high_water()
     }
 
-    /// `http://<local_addr>`, without a trailing slash.
+    /// `http://<local_addr>` (`https://` when serving TLS), without a
+    /// trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 10 s), and

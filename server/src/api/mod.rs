@@ -119,8 +119,10 @@ impl AppState {
 pub(crate) async fn serve(
     listener: StdTcpListener,
     state: Arc<AppState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -175,11 +177,33 @@ pub(crate) async fn serve(
             let mut app = app.clone();
             async move { tower_service::Service::call(&mut app, req).await }
         });
-        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), svc);
-        let conn = graceful.watch(conn);
+        let Some(acceptor) = &tls else {
+            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), svc);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+                drop(slot);
+            });
+            continue;
+        };
+        // The handshake runs in the connection's task, bounded like the
+        // request headers it precedes: a client that stalls it holds one
+        // connection slot for at most that long.
+        let handshake = acceptor.accept(tcp);
+        let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "connection ended with an error");
+            match tokio::time::timeout(header_timeout, handshake).await {
+                Ok(Ok(stream)) => {
+                    let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::trace!(error = %e, "connection ended with an error");
+                    }
+                }
+                // A client that refused our certificate, or no TLS at all.
+                Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
             drop(slot);
         });

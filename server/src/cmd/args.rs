@@ -254,6 +254,24 @@ pub struct ServeArgs {
     /// acknowledging [default: pipelined].
     #[arg(long, value_enum, env = "AZMX_RELAY_DURABILITY")]
     pub durability: Option<DurabilityArg>,
+    /// Serve HTTPS: the PEM certificate chain (leaf first). Needs --tls-key.
+    /// Without both the relay serves plain HTTP (put a TLS proxy in front
+    /// of a relay other machines reach).
+    #[arg(
+        long,
+        env = "AZMX_RELAY_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (keep it 0600).
+    #[arg(
+        long,
+        env = "AZMX_RELAY_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -281,9 +299,17 @@ mod tests {
             "r license add lic --authority-key k",
             "r license set-authority-key lic k --data-dir d",
             "r license list --data-dir d",
+            "r serve --tls-cert c.pem --tls-key k.pem",
         ] {
             let parsed = RelayCli::try_parse_from(line.split_whitespace());
             assert!(parsed.is_ok(), "{line}");
+        }
+        // One of the pair alone is a usage error.
+        for line in ["r serve --tls-cert c.pem", "r serve --tls-key k.pem"] {
+            assert!(
+                RelayCli::try_parse_from(line.split_whitespace()).is_err(),
+                "{line}"
+            );
         }
     }
 }

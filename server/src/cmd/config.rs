@@ -20,6 +20,8 @@
 //! license-max-blobs = 100000         # 0 = no limit
 //! workers = 0
 //! durability = "pipelined"           # or "full"
+//! tls-cert = "/etc/azmx-relay/cert.pem"  # both, or neither (plain HTTP)
+//! tls-key = "/etc/azmx-relay/key.pem"
 //! ```
 
 use std::net::SocketAddr;
@@ -56,6 +58,8 @@ struct ConfigFile {
     license_max_blobs: Option<u64>,
     workers: Option<usize>,
     durability: Option<DurabilityArg>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -182,6 +186,17 @@ impl ServeArgs {
                     .unwrap_or(defaults.quota.max_blobs),
             },
             ..defaults
+        };
+        let cert = self.tls_cert.clone().or(file.tls_cert);
+        let key = self.tls_key.clone().or(file.tls_key);
+        config.tls = match (cert, key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(&cert, &key)?),
+            _ => {
+                return Err(CmdError::usage(
+                    "TLS needs both a certificate and its key (--tls-cert and --tls-key)",
+                ))
+            }
         };
         Ok((config, store))
     }

@@ -64,7 +64,10 @@ impl RelayProcess {
 
     /// `127.0.0.1:<port>`, to listen on again after a restart.
     pub fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        let u = self.url.as_str();
+        u.strip_prefix("https://")
+            .or_else(|| u.strip_prefix("http://"))
+            .unwrap_or(u)
     }
 
     /// The child, for its pid or its piped stderr.
