@@ -60,7 +60,7 @@ function main() {
     if (!line.startsWith('{')) continue
     const msg = JSON.parse(line)
     if (msg.reason === 'compiler-artifact' && msg.target && msg.target.name === LIB_TARGET
-        && msg.target.kind.includes('cdylib')) {
+        && msg.target.kind.includes('cdylib') && !msg.profile.test) {
       built = msg.filenames.find((f) => /\.(so|dylib|dll)$/.test(f)) || built
     }
   }

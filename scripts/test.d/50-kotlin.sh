@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Kotlin/JVM bindings (uniffi): generate the Kotlin with the pinned bindgen,
-# compile it with FastEnvelope.kt and the tests using a real kotlinc (npm
-# `kotlin-compiler`), run the tests on the JVM against target/debug's
-# libazmx_sync through JNA (Debian libjna-java). Installs what it needs;
-# prints its own pass/fail counts; non-zero on failure.
+# Kotlin/JVM bindings (uniffi): builds the library jar as
+# bindings/kotlin/README.md says (bindings/kotlin/build-jar.sh, with a real
+# kotlinc from npm `kotlin-compiler`), compiles the tests and examples
+# against that jar and runs them on the JVM with the jar, JNA (Debian
+# libjna-java) and the Kotlin stdlib on the class path; libazmx_sync is the
+# copy inside the jar. Installs what it needs; prints its own pass/fail
+# counts; non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/test.d/lib.sh
@@ -26,49 +28,55 @@ fi
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BUILD="$TARGET_DIR/azmx-kotlin"
-rm -rf "$BUILD/gen"
-bindings/uniffi-bindgen/generate.sh kotlin "$BUILD/gen"
-SOURCES=("$BUILD/gen/dev/azmx/sync/azmx_sync.kt"
-         bindings/kotlin/src/main/kotlin/dev/azmx/sync/FastEnvelope.kt
-         bindings/kotlin/src/test/kotlin/AzmxSyncTest.kt
+rm -rf "$BUILD" && mkdir -p "$BUILD"
+# The jar exactly as bindings/kotlin/README.md builds it (kotlinc on PATH);
+# AZMX_SYNC_CARGO_ARGS (CI only): the shared workspace build's arguments
+# instead of `--release`, so the library is not compiled a second time.
+echo "bindings/kotlin/build-jar.sh"
+LIBJAR="$TARGET_DIR/kotlin/azmx-sync.jar"
+rm -f "$LIBJAR"
+PATH="$K/bin:$PATH" AZMX_SYNC_CARGO_ARGS="${WORKSPACE_BUILD[*]}" bindings/kotlin/build-jar.sh
+[ -f "$LIBJAR" ] || { echo "kotlin: build-jar.sh made no $LIBJAR"; echo "kotlin: 0 passed, 1 failed"; exit 1; }
+# The tests and examples are applications of that jar: compiled against it,
+# run with it on the class path (libazmx_sync comes out of the jar; no
+# -Djna.library.path unless AZMX_LIB_DIR names another build, e.g.
+# target/release, which JNA then finds first).
+SOURCES=(bindings/kotlin/src/test/kotlin/AzmxSyncTest.kt
          bindings/kotlin/src/test/kotlin/EngineTest.kt
          examples/kotlin/SealSnippet.kt
          examples/kotlin/TwoDevices.kt)
-# kotlinc takes ~30-60 s: reuse the jar when no source changed.
-HASH=$(cat "${SOURCES[@]}" | sha256sum | cut -c1-16)
-JAR="$BUILD/tests-$HASH.jar"
-if [ ! -f "$JAR" ]; then
-  echo "kotlinc (${#SOURCES[@]} files)"
-  rm -f "$BUILD"/tests-*.jar
-  "$K/bin/kotlinc" -nowarn -cp "$JNA" "${SOURCES[@]}" -d "$JAR.tmp.jar" 2>&1 | grep -v "^warning" || true
-  [ -f "$JAR.tmp.jar" ] || { echo "kotlin: compilation failed"; exit 1; }
-  mv "$JAR.tmp.jar" "$JAR"
-fi
+JAR="$BUILD/tests.jar"
+echo "kotlinc (${#SOURCES[@]} files, against azmx-sync.jar)"
+"$K/bin/kotlinc" -nowarn -cp "$LIBJAR:$JNA" "${SOURCES[@]}" -d "$JAR" 2>&1 | grep -v "^warning" || true
+[ -f "$JAR" ] || { echo "kotlin: compilation failed"; echo "kotlin: 0 passed, 1 failed"; exit 1; }
 BUILT=$SECONDS
+CP="$JAR:$LIBJAR:$K/lib/kotlin-stdlib.jar:$JNA"
+JAVA=(java)
+[ -n "${AZMX_LIB_DIR:-}" ] && JAVA+=(-Djna.library.path="$AZMX_LIB_DIR")
 
 set +e
-# AZMX_LIB_DIR: run against another build of the library (e.g. target/release).
-java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" AzmxSyncTestKt \
-  | tee "$BUILD/tests.txt"
+"${JAVA[@]}" -cp "$CP" AzmxSyncTestKt | tee "$BUILD/tests.txt"
 RC=${PIPESTATUS[0]}
 set -e
 echo "example: examples/kotlin/SealSnippet.kt"
 EXAMPLE=ok
-java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" SealSnippetKt \
-  || EXAMPLE=FAILED
+# jna.debug_load: JNA names where it loaded libazmx_sync from; it must be the jar.
+"${JAVA[@]}" -Djna.debug_load=true -cp "$CP" SealSnippetKt 2>"$BUILD/jna-load.txt" || EXAMPLE=FAILED
+if [ -z "${AZMX_LIB_DIR:-}" ] && ! grep -q "jar:file:.*azmx-sync.jar" "$BUILD/jna-load.txt"; then
+  grep -i azmx_sync "$BUILD/jna-load.txt" | head -5
+  echo "kotlin: libazmx_sync was not loaded from azmx-sync.jar"; EXAMPLE=FAILED
+fi
 echo "example: $EXAMPLE"
 # EngineTest.kt: the SyncEngine with Kotlin host traits against a real relay
 # (the workspace CLI's `relay serve`).
 workspace_build
 set +e
-AZMX_SYNC_BIN="$TARGET_DIR/debug/azmx-sync" java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" \
-  -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" EngineTestKt | tee "$BUILD/engine-tests.txt"
+AZMX_SYNC_BIN="$TARGET_DIR/debug/azmx-sync" "${JAVA[@]}" -cp "$CP" EngineTestKt | tee "$BUILD/engine-tests.txt"
 ERC=${PIPESTATUS[0]}
 set -e
 [ "$ERC" = 0 ] || RC=$ERC
 echo "example: examples/kotlin/TwoDevices.kt"
-AZMX_SYNC_BIN="$TARGET_DIR/debug/azmx-sync" java -Djna.library.path="${AZMX_LIB_DIR:-$TARGET_DIR/debug}" \
-  -cp "$JAR:$K/lib/kotlin-stdlib.jar:$JNA" TwoDevicesKt >/dev/null || EXAMPLE=FAILED
+AZMX_SYNC_BIN="$TARGET_DIR/debug/azmx-sync" "${JAVA[@]}" -cp "$CP" TwoDevicesKt >/dev/null || EXAMPLE=FAILED
 echo "example: $EXAMPLE"
 read -r EP EF < <(sed -nE 's/^kotlin engine: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$BUILD/engine-tests.txt"; echo)
 read -r KP KF < <(sed -nE 's/^kotlin: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$BUILD/tests.txt"; echo)
