@@ -260,4 +260,35 @@ mod tests {
              <string>/Users/ada/Library/Logs/azmx-sync/azmx-sync.log</string>"
         ));
     }
+
+    /// A property-list parser reads it back: `plutil -lint` where there is
+    /// one (macOS), else Python's plistlib; skipped, said, with neither.
+    #[test]
+    fn a_plist_parser_accepts_the_agent() {
+        use std::process::Command;
+        let exe = PathBuf::from("/Users/ada/bin/azmx-sync");
+        let state = PathBuf::from("/Users/ada/state <&> \"q\"");
+        let log = PathBuf::from("/Users/ada/Library/Logs/azmx-sync/azmx-sync.log");
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("dev.azmx.sync.plist");
+        std::fs::write(&file, launchd_plist(&spec(&exe, &state), &log).unwrap()).unwrap();
+        if let Ok(o) = Command::new("plutil").arg("-lint").arg(&file).output() {
+            assert!(o.status.success(), "{o:?}");
+            return;
+        }
+        let check = "import plistlib, sys\n\
+                     p = plistlib.load(open(sys.argv[1], 'rb'))\n\
+                     assert p['Label'] == 'dev.azmx.sync', p\n\
+                     assert p['ProgramArguments'][-1] == sys.argv[2], p\n\
+                     assert p['KeepAlive'] == {'SuccessfulExit': False}, p\n";
+        match Command::new("python3")
+            .args(["-c", check])
+            .arg(&file)
+            .arg(&state)
+            .output()
+        {
+            Ok(o) => assert!(o.status.success(), "{o:?}"),
+            Err(e) => eprintln!("skipped: neither plutil nor python3 here ({e})"),
+        }
+    }
 }
