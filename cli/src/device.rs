@@ -37,8 +37,7 @@ impl Device {
 
     fn create_with(config: EngineConfig) -> CliResult<Self> {
         let state_dir = config.state_dir.clone();
-        let engine =
-            SyncEngine::with_builtin_transport(config).map_err(|e| CliError::from_sync(e, None))?;
+        let engine = crate::relay_tls::engine(config)?;
         let stores = Stores::open(&state_dir)?;
         for s in stores.all() {
             engine

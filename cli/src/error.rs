@@ -3,7 +3,7 @@
 //! Messages never contain the receipt, key bytes or record bodies: they are
 //! built from engine error codes and ids only.
 
-use azmx_sync_core::engine::{AuthorityMismatch, SyncError};
+use azmx_sync_core::engine::{AuthorityMismatch, CertificateProblem, SyncError};
 
 /// Documented exit codes (README, "Exit codes").
 pub mod exit {
@@ -23,6 +23,9 @@ pub mod exit {
     pub const NOT_INITIALISED: u8 = 6;
     /// The relay refused the request (license, rate limit, clock, server error).
     pub const RELAY_REFUSED: u8 = 7;
+    /// The relay's TLS certificate was refused (unknown authority: a
+    /// private CA not given with --ca-file; wrong name; expired...).
+    pub const TLS_CERTIFICATE: u8 = 8;
 }
 
 #[derive(Debug)]
@@ -124,6 +127,20 @@ impl CliError {
                 "check that the relay is running and the URL is right (`azmx-sync status`); \
                  nothing was lost: local changes stay queued and go out on the next sync",
             ),
+            SyncError::InsecureRelayUrl { host } => Self::usage(format!(
+                "refusing plain http:// to {host}: the license key and every request's metadata \
+                 would cross the network unencrypted"
+            ))
+            .hint(
+                "use the relay's https:// URL (`azmx-sync init --relay https://…`; a relay serves \
+                 TLS with `relay serve --tls-cert/--tls-key` or behind a TLS proxy), or accept the \
+                 risk with --allow-insecure-http (AZMX_ALLOW_INSECURE_HTTP=1)",
+            ),
+            SyncError::Certificate { problem, detail } => Self::new(
+                exit::TLS_CERTIFICATE,
+                format!("the TLS connection to {relay} was refused: {problem} ({detail})"),
+            )
+            .hint(certificate_hint(problem)),
             SyncError::Relay { code, .. } if code == "bad_license" => Self::new(
                 exit::RELAY_REFUSED,
                 "the relay refused the license: unknown license id or wrong license key",
@@ -172,6 +189,30 @@ impl CliError {
             "its local data is still here: `azmx-sync export FILE`, then set up a new state \
              directory with `init` and `import FILE` there",
         )
+    }
+}
+
+/// What to do about a refused certificate: names the flag for the common
+/// case (a private CA), never guesses the operator's setup.
+fn certificate_hint(problem: CertificateProblem) -> &'static str {
+    match problem {
+        CertificateProblem::UnknownAuthority => {
+            "if the relay uses a private CA, pass its certificate: --ca-file FILE (or \
+             AZMX_CA_FILE; `init` remembers it). If you gave one, it is not the CA that signed \
+             this relay's certificate. Nothing was sent"
+        }
+        CertificateProblem::NoTrustedRoots => {
+            "this system has no trusted CA certificates: install them (Debian: ca-certificates) \
+             or pass --ca-file FILE"
+        }
+        CertificateProblem::WrongName => {
+            "use the host name the relay's certificate was issued for in the relay URL"
+        }
+        CertificateProblem::Expired | CertificateProblem::NotYetValid => {
+            "check this machine's clock; if it is right, the relay operator must renew the \
+             certificate"
+        }
+        _ => "tell the relay operator; nothing was sent",
     }
 }
 

@@ -18,6 +18,7 @@ mod key_source;
 mod receipt;
 #[cfg(feature = "relay")]
 mod relay_cmd;
+mod relay_tls;
 mod render;
 mod secret_store;
 mod service_unit;
@@ -36,6 +37,7 @@ Exit codes:
   5  this device was revoked
   6  this state directory is not initialised (run `azmx-sync init`)
   7  the relay refused the request (license, rate limit, clock, server error)
+  8  the relay's TLS certificate was refused (a private CA: pass --ca-file)
 
 The recovery receipt is never accepted as an argument and never stored. Commands
 that need it (init, sync, export, import, receipt check) read it from
@@ -58,6 +60,8 @@ struct Cli {
     /// Machine-readable JSON on stdout (every listing, status, sync...).
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    tls: relay_tls::TlsArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -179,6 +183,7 @@ fn main() -> ExitCode {
     #[cfg(not(unix))]
     let _ = long_running;
     let json = cli.json;
+    relay_tls::set_given(cli.tls);
     let ctx = Ctx {
         state_dir: cli.state_dir.unwrap_or_else(default_state_dir),
         json,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use azmx_sync_core::engine::{AuthorityMismatch, SyncError};
+use azmx_sync_core::engine::{check_relay_url, AuthorityMismatch, SyncError};
 use azmx_sync_core::{EnvelopeKey, ReceiptKeys};
 use clap::Args;
 use serde_json::json;
@@ -11,13 +11,15 @@ use crate::device::Device;
 use crate::error::{exit, CliError, CliResult};
 use crate::key_source;
 use crate::receipt::{self, ReceiptArgs};
+use crate::relay_tls::{self, RelayTls};
 use crate::render::{print_json, Style};
 use crate::secret_store;
 use crate::Ctx;
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// Relay URL, e.g. http://relay.example:8787.
+    /// Relay URL, e.g. https://relay.example:8787 (plain http:// only to
+    /// this machine, unless --allow-insecure-http).
     #[arg(long, env = "AZMX_RELAY_URL", value_name = "URL")]
     relay: String,
     /// License id (from the relay operator).
@@ -65,6 +67,10 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
         )));
     }
     let relay = a.relay.trim_end_matches('/').to_string();
+    // Plain HTTP to another machine is refused before the receipt prompt
+    // and before any network use (the engine refuses it again itself).
+    let allow = RelayTls::effective(&ctx.state_dir).allow_insecure_http;
+    check_relay_url(&relay, allow).map_err(|e| CliError::from_sync(e, Some(&relay)))?;
     let name = a.name.unwrap_or_else(default_name);
     // The receipt first: a prompt should come before any network wait, and
     // a typo in an AZR1 receipt is refused before anything is registered.
@@ -110,6 +116,8 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> CliResult {
         }
         Err(e) => return Err(CliError::from_sync(e, Some(&relay))),
     };
+    // Registered with this relay: later commands reach it the same way.
+    relay_tls::remember(&ctx.state_dir)?;
     let authority = dev.engine.license_authority_found();
     if authority == Some(false) {
         warn_no_authority(&a.license_id, ctx.json);

@@ -1,13 +1,56 @@
 //! `status`: device id, relay, last sync, unsynced changes, quarantine,
 //! relay-integrity problems.
 
-use azmx_sync_core::engine::IntegrityKind;
+use std::path::Path;
+
+use azmx_sync_core::engine::{relay_transport_security, IntegrityKind, RelayTransportSecurity};
 use serde_json::json;
 
 use crate::device::Device;
 use crate::error::{CliError, CliResult};
+use crate::relay_tls::RelayTls;
 use crate::render::{self, print_json, Style};
 use crate::Ctx;
+
+/// How the relay is reached: TLS and whom it trusts, or a warning for
+/// plain HTTP (on this machine: unencrypted but local; to another machine:
+/// only with --allow-insecure-http, or refused).
+fn transport_row(s: &Style, state_dir: &Path, url: &str) -> String {
+    let tls = RelayTls::effective(state_dir);
+    match relay_transport_security(url) {
+        Ok(RelayTransportSecurity::Tls) => match &tls.ca_file {
+            Some(ca) => format!("TLS, trusting only the CA in {}", ca.display()),
+            None => "TLS, trusting the system's CA store".into(),
+        },
+        Ok(RelayTransportSecurity::LoopbackHttp) => {
+            s.yellow("plain HTTP, unencrypted (this machine only)")
+        }
+        Ok(RelayTransportSecurity::InsecureHttp) if tls.allow_insecure_http => s.red(
+            "plain HTTP to another machine (--allow-insecure-http): the license key and \
+             metadata cross the network unencrypted",
+        ),
+        Ok(RelayTransportSecurity::InsecureHttp) => s.red(
+            "plain HTTP to another machine: refused; use the relay's https:// URL (init again)",
+        ),
+        Err(_) => s.red("not an http(s) URL"),
+    }
+}
+
+fn transport_json(state_dir: &Path, url: Option<&str>) -> serde_json::Value {
+    let tls = RelayTls::effective(state_dir);
+    let security = url
+        .and_then(|u| relay_transport_security(u).ok())
+        .map(|k| match k {
+            RelayTransportSecurity::Tls => "tls",
+            RelayTransportSecurity::LoopbackHttp => "loopbackHttp",
+            RelayTransportSecurity::InsecureHttp => "insecureHttp",
+        });
+    json!({
+        "security": security,
+        "caFile": tls.ca_file,
+        "allowInsecureHttp": tls.allow_insecure_http,
+    })
+}
 
 pub fn status(ctx: &Ctx) -> CliResult {
     let dev = Device::open(&ctx.state_dir)?;
@@ -20,6 +63,7 @@ pub fn status(ctx: &Ctx) -> CliResult {
         let mut v = serde_json::to_value(&st).unwrap_or_default();
         v["unsynced"] = serde_json::to_value(&unsynced).unwrap_or_default();
         v["stateDir"] = json!(ctx.state_dir);
+        v["transport"] = transport_json(&ctx.state_dir, st.relay_url.as_deref());
         print_json(&v);
         return Ok(());
     }
@@ -41,6 +85,9 @@ pub fn status(ctx: &Ctx) -> CliResult {
             st.license_id.clone().unwrap_or_default()
         ),
     ));
+    if let Some(url) = st.relay_url.as_deref() {
+        rows.push(("transport".into(), transport_row(&s, &ctx.state_dir, url)));
+    }
     rows.push(("state".into(), ctx.state_dir.display().to_string()));
     let last = match &st.last_cycle {
         None => s.dim("never"),

@@ -60,6 +60,8 @@ pub fn base_cmd() -> Command {
         "AZMX_RELAY_DATA_DIR",
         "AZMX_RELAY_LISTEN",
         "AZMX_RELAY_CONFIG",
+        "AZMX_CA_FILE",
+        "AZMX_ALLOW_INSECURE_HTTP",
     ] {
         c.env_remove(v);
     }
