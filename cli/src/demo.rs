@@ -1,6 +1,6 @@
 //! `azmx-sync demo`: the whole story in a few seconds, in-process, with a
 //! real relay on a free loopback port and two real devices (engines with
-//! the CLI's SQLite stores), all in a temporary directory that is removed
+//! the CLI's stores), all in a temporary directory that is removed
 //! at the end. Every claim it makes is checked; any failed check makes it
 //! exit non-zero.
 
@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::device::Device;
 use crate::error::{CliError, CliResult};
 use crate::render::{self, Style};
-use crate::store::{body_text, next_time, SqliteStore};
+use crate::store::{body_text, next_time, LocalWrite};
 
 const SECTIONS: u32 = 7;
 const LICENSE: &str = "lic_demo";
@@ -62,11 +62,12 @@ struct DemoDevice {
 
 impl DemoDevice {
     fn open(dir: &Path, name: &'static str, relay: &str, key: &str) -> CliResult<Self> {
-        let dev = Device::create(dir)?;
+        let dev = Device::create_in(dir, dir.join("memory-global"))?; // never the user's
         let id = dev
             .engine
             .register(relay, LICENSE, key, &format!("demo-{name}"))
             .map_err(|e| CliError::from_sync(e, Some(relay)))?;
+        dev.registered_as(&id)?;
         let events = Arc::new(Recorder(Mutex::new(Vec::new())));
         dev.engine.add_listener(events.clone());
         Ok(Self {
@@ -86,12 +87,12 @@ impl DemoDevice {
 
     fn write(
         &self,
-        store: &SqliteStore,
+        store: &impl LocalWrite,
         key: RecordKey,
         body: Option<serde_json::Value>,
     ) -> CliResult<Record> {
         let id = self.id.clone();
-        let versioned = store.spec.contract.requires_version();
+        let versioned = store.spec().contract.requires_version();
         store.write(&key.clone(), |cur| {
             let at = next_time(cur);
             let version = versioned.then(|| crate::store::next_version(cur));
@@ -133,10 +134,10 @@ impl DemoDevice {
     /// Every record of every store, tombstones included: what "converged" compares.
     fn view(&self) -> Vec<RecordView> {
         let mut out = Vec::new();
-        for s in self.dev.stores.all() {
-            for r in s.all().unwrap_or_default() {
+        for (spec, s) in self.dev.stores.adapters() {
+            for r in azmx_sync_core::engine::StoreAdapter::snapshot(&*s).unwrap_or_default() {
                 out.push((
-                    s.spec.name.as_str().to_string(),
+                    spec.name.as_str().to_string(),
                     r.scope,
                     r.id,
                     r.deleted,
@@ -329,7 +330,7 @@ fn story(demo: &mut Demo, root: &Path) -> CliResult {
             .map_err(|e| d.dev.sync_err(e))?;
     }
     demo.say(format!(
-        "laptop   {}  own state directory, own device key, stores in SQLite",
+        "laptop   {}  own state directory, own device key, own memory folder",
         s.cyan(&laptop.id)
     ));
     demo.say(format!("desktop  {}", s.cyan(&desktop.id)));

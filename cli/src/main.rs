@@ -15,6 +15,7 @@ mod demo;
 mod device;
 mod error;
 mod key_source;
+mod memory_folder;
 mod receipt;
 #[cfg(feature = "relay")]
 mod relay_cmd;
@@ -57,6 +58,11 @@ struct Cli {
     /// Default: a per-user data directory, e.g. ~/.local/share/azmx-sync.
     #[arg(long, global = true, env = "AZMX_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// The global memory folder: one file per memory key, synced.
+    /// Default: the one this state directory was last used with, else
+    /// ~/.azmx/memory-global/. A workspace's .azmx/memory/ is refused.
+    #[arg(long, global = true, env = "AZMX_MEMORY_DIR", value_name = "DIR")]
+    memory_dir: Option<PathBuf>,
     /// Machine-readable JSON on stdout (every listing, status, sync...).
     #[arg(long, global = true)]
     json: bool,
@@ -184,6 +190,7 @@ fn main() -> ExitCode {
     let _ = long_running;
     let json = cli.json;
     relay_tls::set_given(cli.tls);
+    memory_folder::location::set_given(cli.memory_dir);
     let ctx = Ctx {
         state_dir: cli.state_dir.unwrap_or_else(default_state_dir),
         json,

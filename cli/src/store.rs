@@ -1,7 +1,10 @@
-//! The CLI's local stores: one SQLite database (`stores.sqlite3`) in the
-//! state directory, one table per store, holding every record's JSON —
-//! tombstones included, as the engine's host contract asks. Each table is
-//! a [`StoreAdapter`] for the engine, exactly as an app's database would be.
+//! The CLI's local stores: snippets and todos in one SQLite database
+//! (`stores.sqlite3`) in the state directory, one table per store, holding
+//! every record's JSON — tombstones included, as the engine's host contract
+//! asks; memory in its folder (`memory_folder.rs`). Each is a
+//! [`StoreAdapter`] for the engine, exactly as an app's database would be.
+//! The `memory` table is what memory was before it became a folder: its
+//! records move into the folder once, when the device opens.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -11,6 +14,7 @@ use azmx_sync_core::merge::{Change, Record, RecordKey, StoreSpec};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{CliError, CliResult};
+use crate::memory_folder::{location, MemoryFolder};
 
 pub const DB_FILE: &str = "stores.sqlite3";
 
@@ -200,6 +204,13 @@ impl SqliteStore {
         Ok(rec)
     }
 
+    /// Empties the table (the former memory table, once moved).
+    fn clear(&self) -> CliResult {
+        let conn = self.db.lock();
+        conn.execute(&format!("DELETE FROM {}", self.table), [])?;
+        Ok(())
+    }
+
     fn apply_changes(&self, changes: Vec<Change>) -> rusqlite::Result<()> {
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -230,22 +241,51 @@ impl StoreAdapter for SqliteStore {
     }
 }
 
+/// A store the CLI writes to: reads the current version of a key and
+/// stores what `make` builds from it, atomically with respect to a sync.
+pub trait LocalWrite {
+    fn spec(&self) -> &StoreSpec;
+    fn write(
+        &self,
+        key: &RecordKey,
+        make: impl FnOnce(Option<&Record>) -> CliResult<Record>,
+    ) -> CliResult<Record>;
+}
+
+impl LocalWrite for SqliteStore {
+    fn spec(&self) -> &StoreSpec {
+        &self.spec
+    }
+    fn write(
+        &self,
+        key: &RecordKey,
+        make: impl FnOnce(Option<&Record>) -> CliResult<Record>,
+    ) -> CliResult<Record> {
+        SqliteStore::write(self, key, make)
+    }
+}
+
 /// The three stores of one device.
 #[derive(Clone)]
 pub struct Stores {
     pub snippets: SqliteStore,
     pub todos: SqliteStore,
-    pub memory: SqliteStore,
+    pub memory: MemoryFolder,
+    former_memory: SqliteStore,
 }
 
 impl Stores {
-    pub fn open(state_dir: &Path) -> CliResult<Self> {
-        let db = LocalDb::open(state_dir)?;
-        Ok(Self {
+    pub fn open(state_dir: &Path, memory_dir: &Path) -> CliResult<Self> {
+        Ok(Self::on(LocalDb::open(state_dir)?, memory_dir))
+    }
+
+    fn on(db: LocalDb, memory_dir: &Path) -> Self {
+        Self {
             snippets: db.store(StoreSpec::snippets()),
             todos: db.store(StoreSpec::todos()),
-            memory: db.store(StoreSpec::memory()),
-        })
+            memory: MemoryFolder::new(memory_dir.to_path_buf()),
+            former_memory: db.store(StoreSpec::memory()),
+        }
     }
 
     /// For listings: the stores if the state directory has them, else
@@ -256,15 +296,32 @@ impl Stores {
         } else {
             LocalDb::empty()?
         };
-        Ok(Self {
-            snippets: db.store(StoreSpec::snippets()),
-            todos: db.store(StoreSpec::todos()),
-            memory: db.store(StoreSpec::memory()),
-        })
+        Ok(Self::on(db, &location::resolve(state_dir)?))
     }
 
-    pub fn all(&self) -> [&SqliteStore; 3] {
-        [&self.snippets, &self.todos, &self.memory]
+    /// Every store, as the engine registers them.
+    pub fn adapters(&self) -> [(StoreSpec, Arc<dyn StoreAdapter>); 3] {
+        [
+            (self.snippets.spec.clone(), Arc::new(self.snippets.clone())),
+            (self.todos.spec.clone(), Arc::new(self.todos.clone())),
+            (self.memory.spec.clone(), Arc::new(self.memory.clone())),
+        ]
+    }
+
+    #[cfg(test)]
+    pub fn former_memory_for_tests(&self) -> &SqliteStore {
+        &self.former_memory
+    }
+
+    /// Moves memory records kept in SQLite by an earlier version into the
+    /// folder (needs the device id: the folder's index is per device).
+    pub fn migrate_memory(&self) -> CliResult {
+        let old = self.former_memory.all()?;
+        if old.is_empty() {
+            return Ok(());
+        }
+        self.memory.migrate(old)?;
+        self.former_memory.clear()
     }
 }
 

@@ -1,4 +1,6 @@
-//! `memory put | get | rm | list`: global facts that follow you.
+//! `memory put | get | rm | list`: global facts that follow you, kept as
+//! files in the memory folder (`memory_folder.rs`). The commands are a
+//! convenience: any editor writing a file there does the same as `put`.
 
 use azmx_sync_core::merge::{Record, RecordKey};
 use clap::Subcommand;
@@ -7,8 +9,9 @@ use serde_json::{json, Value};
 use super::read_text_arg;
 use crate::device::Device;
 use crate::error::{CliError, CliResult};
+use crate::memory_folder::MemoryFolder;
 use crate::render::{self, print_json, Style};
-use crate::store::{body_text, next_time, next_version, Stores};
+use crate::store::{body_text, next_time, next_version, LocalWrite, Stores};
 use crate::Ctx;
 
 #[derive(Subcommand)]
@@ -21,6 +24,8 @@ pub enum MemoryCmd {
     Rm { key: String },
     /// List facts.
     List,
+    /// Print the memory folder's path.
+    Dir,
 }
 
 fn memory_json(r: &Record) -> Value {
@@ -67,8 +72,11 @@ pub fn memory(ctx: &Ctx, cmd: MemoryCmd) -> CliResult {
             Ok(())
         }
         MemoryCmd::Get { key } => {
-            let stores = Stores::open_for_reading(&ctx.state_dir)?;
-            match stores.memory.get(None, &key)? {
+            let rec = match readable(ctx)? {
+                Reading::Device(dev) => dev.stores.memory.get(&key)?,
+                Reading::Folder(folder) => peeked(&folder, Some(&key)).pop(),
+            };
+            match rec {
                 Some(r) if !r.deleted => {
                     if ctx.json {
                         print_json(&memory_json(&r));
@@ -108,9 +116,20 @@ pub fn memory(ctx: &Ctx, cmd: MemoryCmd) -> CliResult {
             }
             Ok(())
         }
-        MemoryCmd::List => {
+        MemoryCmd::Dir => {
             let stores = Stores::open_for_reading(&ctx.state_dir)?;
-            let rows = stores.memory.live()?;
+            if ctx.json {
+                print_json(&json!({ "memoryDir": stores.memory.dir() }));
+            } else {
+                println!("{}", stores.memory.dir().display());
+            }
+            Ok(())
+        }
+        MemoryCmd::List => {
+            let rows = match readable(ctx)? {
+                Reading::Device(dev) => dev.stores.memory.live()?,
+                Reading::Folder(folder) => peeked(&folder, None),
+            };
             if ctx.json {
                 print_json(&Value::Array(rows.iter().map(memory_json).collect()));
                 return Ok(());
@@ -134,4 +153,31 @@ pub fn memory(ctx: &Ctx, cmd: MemoryCmd) -> CliResult {
             Ok(())
         }
     }
+}
+
+/// Where `get` and `list` read: the device's folder with its bookkeeping,
+/// or, before `init`, the folder's files alone (nothing is written).
+enum Reading {
+    Device(Box<Device>),
+    Folder(MemoryFolder),
+}
+
+fn readable(ctx: &Ctx) -> CliResult<Reading> {
+    match Device::open(&ctx.state_dir) {
+        Ok(dev) => Ok(Reading::Device(Box::new(dev))),
+        Err(e) if e.code == crate::error::exit::NOT_INITIALISED => Ok(Reading::Folder(
+            Stores::open_for_reading(&ctx.state_dir)?.memory,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// The folder's facts as unversioned records (no device has counted them yet).
+fn peeked(folder: &MemoryFolder, only: Option<&str>) -> Vec<Record> {
+    folder
+        .peek()
+        .into_iter()
+        .filter(|(k, _)| only.is_none_or(|o| o == k))
+        .map(|(k, text)| Record::new(k, None, 0, None, "-", json!({ "fact": text })))
+        .collect()
 }

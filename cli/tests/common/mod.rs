@@ -62,6 +62,7 @@ pub fn base_cmd() -> Command {
         "AZMX_RELAY_CONFIG",
         "AZMX_CA_FILE",
         "AZMX_ALLOW_INSECURE_HTTP",
+        "AZMX_MEMORY_DIR",
     ] {
         c.env_remove(v);
     }
@@ -103,9 +104,16 @@ pub fn run_cmd(mut c: Command, receipt: Receipt) -> Out {
     }
 }
 
-/// `azmx-sync <args>` in the clean environment.
+/// `azmx-sync <args>` in the clean environment. A device's memory folder
+/// is `<state dir>-memory` (never the real ~/.azmx/memory-global/; the
+/// state directory remembers it for later commands).
 pub fn run_raw(args: &[&str], receipt: Receipt) -> Out {
     let mut c = base_cmd();
+    if let Some(i) = args.iter().position(|a| *a == "--state-dir") {
+        if let Some(state) = args.get(i + 1) {
+            c.env("AZMX_MEMORY_DIR", format!("{state}-memory"));
+        }
+    }
     c.args(args);
     run_cmd(c, receipt)
 }
