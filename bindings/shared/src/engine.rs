@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azmx_sync_core::engine::{
-    clamp_interval, ActivityListener, EngineConfig, HttpTransport, StoreAdapter, SyncEngine,
-    UreqTransport,
+    allow_insecure_http_from_env, clamp_interval, ActivityListener, EngineConfig, HttpTransport,
+    StoreAdapter, SyncEngine, TlsOptions, UreqTransport,
 };
 pub use azmx_sync_core::engine::{CycleReport, DeviceInfo, EngineStatus, Unsynced};
 use secrecy::SecretString;
@@ -25,6 +25,9 @@ use crate::store_spec::{builtin_store, StoreSpec};
 /// The default `limit` of [`Engine::recent_activity`] where a binding has
 /// an optional argument.
 pub const DEFAULT_ACTIVITY_LIMIT: u32 = 100;
+
+/// The built-in transport's timeout per request.
+const BUILTIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The sync engine of one device. Its state lives in the state directory;
 /// the receipt is never written. `Debug` shows only the device id.
@@ -44,12 +47,26 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Opens (or creates) the engine state in `state_dir`, including the
     /// device key. `transport`: the host's, or `None` for the built-in one.
+    ///
+    /// The relay's TLS and the plain-HTTP rule come from the environment,
+    /// the same variables as the CLI's, read here once for every binding:
+    /// `AZMX_CA_FILE` (a PEM CA file the built-in transport trusts instead
+    /// of the system's store; a host transport does its own TLS) and
+    /// `AZMX_ALLOW_INSECURE_HTTP=1` (plain `http://` to a non-loopback
+    /// relay, whichever transport).
     pub fn new(
         state_dir: impl Into<PathBuf>,
         transport: Option<Arc<dyn HttpTransport>>,
     ) -> Result<Self, ApiError> {
-        let config = EngineConfig::new(state_dir);
-        let transport = transport.unwrap_or_else(|| Arc::new(UreqTransport::default()));
+        let mut config = EngineConfig::new(state_dir);
+        config.allow_insecure_http = allow_insecure_http_from_env();
+        let transport = match transport {
+            Some(t) => t,
+            None => Arc::new(UreqTransport::with_tls(
+                BUILTIN_TIMEOUT,
+                &TlsOptions::from_env(),
+            )?),
+        };
         Ok(Self {
             inner: SyncEngine::new(config, transport)?,
         })

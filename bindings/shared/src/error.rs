@@ -359,6 +359,16 @@ impl From<EngineError> for ApiError {
                 detail: message,
             },
             EngineError::Config(detail) => Self::Config { detail },
+            // A relay URL the engine refuses to use is a configuration
+            // mistake; a refused certificate means the relay cannot be
+            // reached safely. Both keep the core's message (the host, the
+            // certificate problem), with no new public cause per binding.
+            e @ EngineError::InsecureRelayUrl { .. } => Self::Config {
+                detail: e.to_string(),
+            },
+            e @ EngineError::Certificate { .. } => Self::RelayUnreachable {
+                detail: e.to_string(),
+            },
             EngineError::State { path, message } => Self::StateDir {
                 path,
                 detail: message,
