@@ -22,15 +22,19 @@ case "$TARGET_DIR" in "$ROOT"/*) ;; *) export AZMX_SWIFT_MOUNTS="$TARGET_DIR" ;;
 LIBDIR="$TARGET_DIR/debug"
 OUT="$TARGET_DIR/azmx-swift"
 mkdir -p "$OUT"
-# SwiftPM builds the package (Package.swift: system-library target linking
-# libazmx_sync, the AzmxSync module, the AzmxSyncSelfTest runner) in the
-# chroot; the repo and the target dir are mounted at the same absolute paths
-# there. The runner is then run against the library.
+# The package exactly as bindings/swift/README.md builds it on Linux (the
+# swift commands inside the chroot, where the repo and the target dir are
+# mounted at the same absolute paths): libazmx_sync by cargo, then SwiftPM
+# (Package.swift: system-library target linking libazmx_sync, the AzmxSync
+# module, the AzmxSyncSelfTest runner) with the library on the linker path.
+LIBREL=../../target/debug
+[ "$LIBDIR" = "$ROOT/target/debug" ] || LIBREL=$LIBDIR
+cargo build -p azmx-sync-ffi
 bindings/swift/chroot.sh run bash -ec "
-  cd '$ROOT/bindings/swift'
-  swift build --scratch-path '$OUT/build' -Xlinker -L'$LIBDIR' 2>&1 | grep -v '^\[' || true
-  test -x '$OUT/build/debug/AzmxSyncSelfTest'
+  cd '$ROOT/bindings/swift' && swift build -Xlinker -L$LIBREL 2>&1 | grep -v '^\[' || true
+  test -x .build/debug/AzmxSyncSelfTest
 "
+RUNNER="$ROOT/bindings/swift/.build/debug/AzmxSyncSelfTest"
 BUILT=$SECONDS
 # Engine.swift syncs through a real relay on loopback: the workspace CLI's
 # `relay serve`, started here outside the chroot (same network).
@@ -41,7 +45,7 @@ LKEY=$(relay_license "$TARGET_DIR/debug/azmx-sync" "$RELAY_DIR" lic_swift_engine
 relay_start "$TARGET_DIR/debug/azmx-sync" "$RELAY_DIR" || die "the relay did not start"
 set +e
 bindings/swift/chroot.sh run env LD_LIBRARY_PATH="$LIBDIR" AZMX_RELAY_URL="$RELAY_URL" \
-  AZMX_LICENSE_ID=lic_swift_engine AZMX_LICENSE_KEY="$LKEY" "$OUT/build/debug/AzmxSyncSelfTest" \
+  AZMX_LICENSE_ID=lic_swift_engine AZMX_LICENSE_KEY="$LKEY" "$RUNNER" \
   | tee "$OUT/tests.txt"
 RC=${PIPESTATUS[0]}
 set -e
