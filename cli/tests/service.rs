@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{add_license, base_cmd, run_cmd, start_relay, Out, Receipt, BIN};
+use common::{add_license, base_cmd, init_args, run_cmd, start_relay, Out, Receipt, BIN};
 
 const LID: &str = "lic_service";
 const RECEIPT: &str = "AZR1-K7M3-Q8XW-2TNB-HJ4R-CV6Y-EZ9P-FA5G-8GTM";
@@ -49,24 +49,14 @@ fn install_writes_a_unit_systemd_accepts_and_uninstall_removes_it() {
         Receipt::None,
     )
     .code(6);
-    run(
-        &home,
-        &[
-            "--state-dir",
-            state_s,
-            "init",
-            "--relay",
-            &relay.url,
-            "--license-id",
-            LID,
-            "--license-key",
-            &license_key,
-            "--name",
-            "laptop",
-        ],
-        Receipt::Env(RECEIPT),
-    )
-    .ok();
+    let mut init = vec!["--state-dir", state_s];
+    init.extend(init_args(
+        &relay.url,
+        LID,
+        &license_key,
+        &["--name", "laptop"],
+    ));
+    run(&home, &init, Receipt::Env(RECEIPT)).ok();
     // No key kept: the service could not run unattended.
     let out = run(
         &home,

@@ -51,20 +51,12 @@ fn a_wrong_receipt_names_both_fingerprints_and_status_shows_a_changed_key() {
     .ok();
     let mut relay = start_relay(&data, "127.0.0.1:0");
     let init = |state: &str, receipt: &str| -> Out {
-        run_raw(
-            &[
-                "--state-dir",
-                state,
-                "init",
-                "--relay",
-                &relay.url,
-                "--license-id",
-                LID,
-                "--license-key",
-                &license_key,
-                "--name",
-                "laptop",
-            ],
+        common::init(
+            state,
+            &relay.url,
+            LID,
+            &license_key,
+            &["--name", "laptop"],
             Receipt::Env(receipt),
         )
     };

@@ -51,8 +51,7 @@ for f in server/tests/postgres*.rs; do TESTS+=(--test "$(basename "$f" .rs)"); d
 LOG="$PGTMP/cargo-test.log"
 cargo test --workspace "${TESTS[@]}" 2>&1 | tee "$LOG"
 RC=${PIPESTATUS[0]}
-PASSED=$(grep -Eo '[0-9]+ passed' "$LOG" | awk '{s+=$1} END {print s+0}')
-FAILED=$(grep -Eo '[0-9]+ failed' "$LOG" | awk '{s+=$1} END {print s+0}')
+cargo_counts "$LOG"
 SKIPPED=$(grep -c 'skipped: AZMX_TEST_DATABASE_URL not set' "$LOG")
 echo "postgres: $PASSED passed, $FAILED failed, $SKIPPED skipped ($(($(date +%s) - T0)) s)"
 [[ $RC -eq 0 && $FAILED -eq 0 && $SKIPPED -eq 0 ]] || die "failures"

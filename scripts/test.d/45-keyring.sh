@@ -30,8 +30,7 @@ HOME="$KHOME" XDG_DATA_HOME="$KHOME/.local/share" XDG_RUNTIME_DIR="$KHOME/runtim
     AZMX_TEST_SECRET_SERVICE=1 exec cargo test --workspace --test keyring --test service \
       -- --include-ignored --nocapture' 2>&1 | grep -v "Failed to set fd limit" | tee "$LOG"
 RC=${PIPESTATUS[0]}
-PASSED=$(grep -Eo '[0-9]+ passed' "$LOG" | awk '{s+=$1} END {print s+0}')
-FAILED=$(grep -Eo '[0-9]+ failed' "$LOG" | awk '{s+=$1} END {print s+0}')
+cargo_counts "$LOG"
 SKIPPED=$(grep -c '^skipped' "$LOG")
 echo "keyring/service: $PASSED passed, $FAILED failed, $SKIPPED skipped ($(($(date +%s) - T0)) s)"
 [[ $RC -eq 0 && $FAILED -eq 0 && $PASSED -gt 0 ]] || die "failures"

@@ -22,6 +22,12 @@ die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 # serde...) and swaps target/debug's artifacts for differently-featured ones.
 # After test-all's `cargo test --workspace` this is a no-op.
 WORKSPACE_BUILD=(--workspace --lib --bins --tests)
+# Sums the "N passed" / "N failed" counts of a cargo test log ($1) into
+# PASSED and FAILED (numbers), for a script's summary line.
+cargo_counts() {
+  PASSED=$(grep -Eo '[0-9]+ passed' "$1" | awk '{s+=$1} END {print s+0}')
+  FAILED=$(grep -Eo '[0-9]+ failed' "$1" | awk '{s+=$1} END {print s+0}')
+}
 workspace_build() {
   cargo build -q "${WORKSPACE_BUILD[@]}"
 }

@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from azmx_sync import SyncEngine, SyncError, StoreAdapter
+from azmx_sync import SyncEngine, SyncError
 
 RECEIPT = "RCPT-py-tls-4C1D-88E0-Secret"
 LICENSE = "lic_py_tls"
@@ -55,18 +55,6 @@ def tls_relay():
         relay.wait(timeout=10)
 
 
-class Store(StoreAdapter):
-    def __init__(self):
-        self.records = {}
-
-    def snapshot(self):
-        return list(self.records.values())
-
-    def apply(self, changes):
-        for c in changes:
-            self.records[(c.record.scope, c.record.id)] = c.record
-
-
 def engine(monkeypatch, ca=None, allow_http=False):
     monkeypatch.delenv("AZMX_CA_FILE", raising=False)
     monkeypatch.delenv("AZMX_ALLOW_INSECURE_HTTP", raising=False)
@@ -75,7 +63,7 @@ def engine(monkeypatch, ca=None, allow_http=False):
     if allow_http:
         monkeypatch.setenv("AZMX_ALLOW_INSECURE_HTTP", "1")
     e = SyncEngine(tempfile.mkdtemp(prefix="azmx-py-tls-dev-"))
-    e.register_snippets(Store())
+    e.register_snippets(two_devices.DictStore())
     return e
 
 
