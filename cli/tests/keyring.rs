@@ -126,6 +126,8 @@ fn a_remembered_key_syncs_unattended_and_logout_leaves_nothing_behind() {
     out.ok();
     let v = out.json();
     assert_eq!(v["keyRemembered"], true, "{out:#?}");
+    let status = run(&home, &a, &["--json", "status"], Receipt::None);
+    assert_eq!(status.ok().json()["keyKept"], true, "{status:#?}");
     let account = format!("{LID}/{}", v["deviceId"].as_str().unwrap());
     let entries = store_entries();
     assert!(
@@ -224,6 +226,8 @@ fn a_remembered_key_syncs_unattended_and_logout_leaves_nothing_behind() {
     assert!(!entries.contains("azmx-sync"), "{entries}");
     assert!(store_secret(&account).is_empty());
     assert!(!a.join("secret-store.json").exists());
+    let status = run(&home, &a, &["--json", "status"], Receipt::None);
+    assert_eq!(status.ok().json()["keyKept"], false, "{status:#?}");
     run(&home, &a, &["sync"], Receipt::None).code(3);
     let out = run(&home, &a, &["--json", "logout"], Receipt::None);
     assert_eq!(out.json()["forgotten"], false);

@@ -10,6 +10,7 @@ use crate::device::Device;
 use crate::error::{CliError, CliResult};
 use crate::relay_tls::RelayTls;
 use crate::render::{self, print_json, Style};
+use crate::secret_store;
 use crate::Ctx;
 
 /// How the relay is reached: TLS and whom it trusts, or a warning for
@@ -64,6 +65,7 @@ pub fn status(ctx: &Ctx) -> CliResult {
         v["unsynced"] = serde_json::to_value(&unsynced).unwrap_or_default();
         v["stateDir"] = json!(ctx.state_dir);
         v["transport"] = transport_json(&ctx.state_dir, st.relay_url.as_deref());
+        v["keyKept"] = json!(secret_store::marker(&ctx.state_dir).is_some());
         print_json(&v);
         return Ok(());
     }
@@ -89,6 +91,16 @@ pub fn status(ctx: &Ctx) -> CliResult {
         rows.push(("transport".into(), transport_row(&s, &ctx.state_dir, url)));
     }
     rows.push(("state".into(), ctx.state_dir.display().to_string()));
+    // From the marker only: status never opens the secret store (it may be
+    // locked, or ask the user).
+    let key = match secret_store::marker(&ctx.state_dir) {
+        Some(_) => format!(
+            "kept in {} (init --remember or login)",
+            secret_store::store_name()
+        ),
+        None => s.dim("asked for at each command (init --remember or login keeps it)"),
+    };
+    rows.push(("key".into(), key));
     let last = match &st.last_cycle {
         None => s.dim("never"),
         Some(c) if c.ok => format!(
