@@ -23,6 +23,7 @@ mod relay_tls;
 mod render;
 mod secret_store;
 mod service_unit;
+mod state_file;
 mod store;
 
 use error::{exit, CliError, CliResult};

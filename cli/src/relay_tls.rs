@@ -72,9 +72,8 @@ impl RelayTls {
 }
 
 fn saved(state_dir: &Path) -> RelayTls {
-    std::fs::read(state_dir.join(FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+    crate::state_file::read_small(&state_dir.join(FILE))
+        .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
 

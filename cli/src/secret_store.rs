@@ -32,8 +32,6 @@ pub const MARKER_FILE: &str = "secret-store.json";
 /// A store that does not answer (a locked keyring waiting for a prompt no
 /// one will see, a hung D-Bus) must not hang a background sync forever.
 const STORE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest marker read (it is a few ids; bounds a corrupt file).
-const MAX_MARKER_BYTES: u64 = 4096;
 
 /// Which entry: one per license and device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,12 +188,7 @@ pub fn marker_path(state_dir: &Path) -> PathBuf {
 /// The slot this device said it keeps a key under, if any. A corrupt
 /// marker reads as none (the receipt is then asked for, as without one).
 pub fn marker(state_dir: &Path) -> Option<Slot> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(marker_path(state_dir))
-        .and_then(|f| f.take(MAX_MARKER_BYTES).read_to_string(&mut text))
-        .ok()?;
-    serde_json::from_str(&text).ok()
+    serde_json::from_str(&crate::state_file::read_small(&marker_path(state_dir))?).ok()
 }
 
 /// Writes the marker (0600, atomically: a temporary file renamed).

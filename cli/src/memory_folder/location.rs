@@ -31,7 +31,7 @@ pub fn default_dir() -> PathBuf {
 }
 
 fn recorded(state_dir: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(state_dir.join(RECORD_FILE)).ok()?;
+    let text = crate::state_file::read_small(&state_dir.join(RECORD_FILE))?;
     let line = text.lines().next()?.trim_end();
     (!line.is_empty() && line.len() <= 4096).then(|| PathBuf::from(line))
 }
