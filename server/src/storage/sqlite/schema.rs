@@ -85,8 +85,27 @@ ALTER TABLE licenses ADD COLUMN max_devices INTEGER;
 ";
 
 /// How a write becomes durable before it is acknowledged. Both modes
+/// How long a connection waits for another process's lock (e.g. `license
+/// add` beside a serving relay) before `database is locked`.
+const LOCK_WAIT_MS: i32 = 30_000;
+
+/// SQLite's busy handler: retry every millisecond. The default handler
+/// (`busy_timeout`) backs off to 100 ms between tries, and a serving relay
+/// under load takes the write lock again within microseconds of each
+/// commit, so an operator command in a second process starved for the
+/// whole timeout (`second_process::kill_twice_under_registrations_and_
+/// pushes_full` failed with `database is locked`). A 1 ms poll finds the
+/// gaps between the relay's batches.
+fn wait_for_lock(tries: i32) -> bool {
+    if tries >= LOCK_WAIT_MS {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    true
+}
+
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_handler(Some(wait_for_lock))?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::InvalidQuery);
@@ -102,8 +121,7 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StorageError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(backend)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(backend)?;
+    conn.busy_handler(Some(wait_for_lock)).map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
