@@ -27,6 +27,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 mod api;
+mod console;
 mod licenses;
 mod operator;
 pub use api::fuzzing; // doc(hidden): for the fuzz targets in fuzz/ only

@@ -171,13 +171,21 @@ pub fn set_max_devices(
 /// for the license key.
 pub fn rotate_license_key(at: StoreRef<'_>, license_id: &str) -> Result<String, RelayError> {
     check_license_id(license_id)?;
-    let key = azmx_sync_core::b64::encode(&random_bytes::<32>());
+    let (key, hash) = new_license_key();
     on_store(at, async |s| {
-        s.set_license_key_hash(license_id, sha256(key.as_bytes()))
+        s.set_license_key_hash(license_id, hash)
             .await
             .map_err(unknown(license_id))
     })?;
     Ok(key)
+}
+
+/// A new license key (32 random bytes, unpadded base64url) and the
+/// SHA-256 the store keeps of it (`rotate-key` and the admin console).
+pub(crate) fn new_license_key() -> (String, [u8; 32]) {
+    let key = azmx_sync_core::b64::encode(&random_bytes::<32>());
+    let hash = sha256(key.as_bytes());
+    (key, hash)
 }
 
 /// Revokes device `device_id` of the license (idempotent: the first

@@ -61,6 +61,8 @@ pub(crate) struct AppState {
     body_budget: Arc<BodyBudget>,
     /// Device id → relay time of its last `lastPullAt` write.
     pull_touched: Mutex<HashMap<String, i64>>,
+    /// The admin console (`crate::console`), when an admin token is set.
+    console: Option<Arc<crate::console::Console>>,
 }
 
 impl AppState {
@@ -69,6 +71,15 @@ impl AppState {
         storage: Arc<dyn Storage>,
         body_budget: Arc<BodyBudget>,
     ) -> Arc<Self> {
+        let console = config
+            .admin_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let hash = crate::sha256(t.as_bytes());
+                let (store, clock) = (storage.clone(), config.clock.clone());
+                crate::console::Console::new(store, clock, hash, config.tls.is_some())
+            });
         Arc::new(Self {
             storage,
             limits: config.limits.clone(),
@@ -86,6 +97,7 @@ impl AppState {
             ),
             body_budget,
             pull_touched: Mutex::new(HashMap::new()),
+            console,
         })
     }
 
@@ -233,6 +245,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route(routes::PRUNE, post(devices::prune))
         .route(routes::DEVICES, get(devices::devices))
         .route(routes::ADMIN_DEVICES, get(admin::admin_devices))
+        .merge(crate::console::router(state.console.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -19,8 +19,10 @@ use bytes::Bytes;
 use super::{KeycheckPut, NewBlob, NewDevice, PushOutcome, Quota, Storage, StorageError};
 
 mod authority;
+mod push_days;
 mod rules;
 pub use authority::license_authority;
+pub use push_days::push_days;
 pub use rules::{
     claim_window, concurrent_claims, concurrent_device_cap, device_cap,
     key_rotation_and_keycheck_authority,
@@ -626,7 +628,7 @@ macro_rules! storage_conformance_tests {
             licenses registration push_sequencing concurrent_same_seq concurrent_devices
             pull_paging positions_per_license blob_fetch revoke keycheck prune device_metadata
             quota concurrent_quota license_authority claim_window concurrent_claims device_cap
-            concurrent_device_cap key_rotation_and_keycheck_authority);
+            concurrent_device_cap key_rotation_and_keycheck_authority push_days);
     };
     (@each $fresh:path; $($check:ident)*) => {
         $(

@@ -25,10 +25,12 @@ pub mod conformance;
 pub mod postgres;
 mod postgres_license;
 mod postgres_schema;
+mod push_days;
 mod quota;
 pub mod sqlite;
 
 pub use postgres::PostgresStorage;
+pub use push_days::{day_of, PushDay, MAX_PUSH_DAYS, SECS_PER_DAY};
 pub use quota::Quota;
 pub use sqlite::{Durability, SqliteStorage};
 
@@ -524,4 +526,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Metadata of every device of the license, by creation order; `None`
     /// for an unknown license.
     async fn devices(&self, license_id: &str) -> Result<Option<Vec<DeviceInfo>>, StorageError>;
+
+    /// The license's per-day push totals (see [`PushDay`]) for UTC days
+    /// `>= since_day`, oldest first, at most [`MAX_PUSH_DAYS`]. Every
+    /// [`PushOutcome::Stored`] counts once, in the push's own transaction;
+    /// nothing else does. Empty for an unknown license.
+    async fn push_days(&self, license_id: &str, since_day: i64)
+        -> Result<Vec<PushDay>, StorageError>;
 }

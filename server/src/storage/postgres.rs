@@ -37,10 +37,11 @@ use super::postgres_license::{
     keycheck_put_tx, register_tx, revoke_tx, set_key_tx, update_license,
 };
 use super::postgres_schema::{SCHEMA, SCHEMA_VERSION};
+use super::push_days::pg_push_days;
 use super::{
-    AuthorityCheck, BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, KeycheckWrite,
-    LicenseRecord, NewBlob, NewDevice, PullPage, PushOutcome, Quota, RegisterOutcome,
-    RevokeOutcome, Storage, StorageError,
+    day_of, AuthorityCheck, BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut,
+    KeycheckWrite, LicenseRecord, NewBlob, NewDevice, PullPage, PushDay, PushOutcome, Quota,
+    RegisterOutcome, RevokeOutcome, Storage, StorageError,
 };
 
 /// Default pool size per relay process.
@@ -449,6 +450,13 @@ impl Storage for PostgresStorage {
                      UPDATE devices SET last_seq = $3::BIGINT, last_push_at = $6::BIGINT,
                             blob_count = blob_count + 1, sealed_bytes = sealed_bytes + $5::BIGINT
                      WHERE device_id = $2::TEXT
+                 ), day AS (
+                     -- Reads `ins`, so it runs after `pos` locked the license row.
+                     INSERT INTO push_days (license_id, day, pushes, sealed_bytes)
+                     SELECT $1::TEXT, $8::BIGINT, 1, $5::BIGINT FROM ins
+                     ON CONFLICT (license_id, day) DO UPDATE
+                     SET pushes = push_days.pushes + 1,
+                         sealed_bytes = push_days.sealed_bytes + EXCLUDED.sealed_bytes
                  )
                  SELECT position FROM ins",
             )
@@ -465,6 +473,7 @@ impl Storage for PostgresStorage {
                     &size,
                     &b.now,
                     &&b.data[..],
+                    &day_of(b.now),
                 ],
             )
             .await
@@ -630,6 +639,10 @@ impl Storage for PostgresStorage {
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(n as u64)
+    }
+
+    async fn push_days(&self, lid: &str, since: i64) -> Result<Vec<PushDay>, StorageError> {
+        pg_push_days(&self.client().await?, lid, since).await
     }
 
     async fn devices(&self, license_id: &str) -> Result<Option<Vec<DeviceInfo>>, StorageError> {

@@ -2,7 +2,7 @@
 //! connect time by `PostgresStorage::migrate`.
 
 /// Schema version this relay writes; a database with a newer one is refused.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS relay_meta (
@@ -77,6 +77,30 @@ BEGIN
             EXECUTE format('ALTER TABLE licenses ADD COLUMN %I %s', col[1], col[2]);
         END IF;
     END LOOP;
+END
+$$;
+-- Version 4: the per-day push aggregate the admin console charts
+-- (storage::push_days). A database from before starts it from the blobs
+-- it still holds (pushes whose blobs were pruned are not counted); the
+-- backfill runs only when the table is created. No foreign key: licenses
+-- are never deleted, and creating one would lock licenses against pushes.
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM information_schema.tables
+        WHERE table_schema = current_schema() AND table_name = 'push_days'
+    ) THEN
+        CREATE TABLE push_days (
+            license_id   TEXT NOT NULL,
+            day          BIGINT NOT NULL,
+            pushes       BIGINT NOT NULL,
+            sealed_bytes BIGINT NOT NULL,
+            PRIMARY KEY (license_id, day)
+        );
+        INSERT INTO push_days (license_id, day, pushes, sealed_bytes)
+            SELECT license_id, created_at / 86400, COUNT(*), SUM(size) FROM blobs
+            GROUP BY license_id, created_at / 86400;
+    END IF;
 END
 $$;
 ";

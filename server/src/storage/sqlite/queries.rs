@@ -12,9 +12,10 @@ use super::{backend, SqliteStorage};
 use crate::storage::columns::{
     key_hash, max_devices, page, page_rows, prune_bound, stored_seq, to_i64,
 };
+use crate::storage::push_days::sqlite_push_days;
 use crate::storage::{
     AuthorityCheck, BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut, KeycheckWrite,
-    LicenseRecord, NewBlob, NewDevice, PullPage, PushOutcome, Quota, RegisterOutcome,
+    LicenseRecord, NewBlob, NewDevice, PullPage, PushDay, PushOutcome, Quota, RegisterOutcome,
     RevokeOutcome, Storage, StorageError,
 };
 
@@ -436,6 +437,16 @@ impl Storage for SqliteStorage {
     async fn devices(&self, license_id: &str) -> Result<Option<Vec<DeviceInfo>>, StorageError> {
         let lid = license_id.to_string();
         self.read(move |c| devices_query(c, &lid)).await
+    }
+
+    async fn push_days(
+        &self,
+        license_id: &str,
+        since_day: i64,
+    ) -> Result<Vec<PushDay>, StorageError> {
+        let lid = license_id.to_string();
+        self.read(move |c| sqlite_push_days(c, &lid, since_day))
+            .await
     }
 }
 

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::backend;
 use crate::storage::StorageError;
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 /// Bits of a position below the epoch: an epoch holds 2^40 pushes per
 /// license, and 2^23 epochs (relay starts) fit in an i64.
 const EPOCH_SHIFT: u32 = 40;
@@ -84,6 +84,23 @@ ALTER TABLE licenses ADD COLUMN claim_until INTEGER;
 ALTER TABLE licenses ADD COLUMN max_devices INTEGER;
 ";
 
+/// Version 4 to 5: the per-day push aggregate the admin console charts
+/// (`storage::push_days`). Existing data dirs start it from the blobs they
+/// still hold: pushes whose blobs were pruned before the upgrade are not
+/// counted.
+const MIGRATE_V5: &str = "
+CREATE TABLE push_days (
+    license_id   TEXT NOT NULL REFERENCES licenses(license_id),
+    day          INTEGER NOT NULL,
+    pushes       INTEGER NOT NULL,
+    sealed_bytes INTEGER NOT NULL,
+    PRIMARY KEY (license_id, day)
+) WITHOUT ROWID;
+INSERT INTO push_days (license_id, day, pushes, sealed_bytes)
+    SELECT license_id, created_at / 86400, COUNT(*), SUM(size) FROM blobs
+    GROUP BY license_id, created_at / 86400;
+";
+
 /// How a write becomes durable before it is acknowledged. Both modes
 /// How long a connection waits for another process's lock (e.g. `license
 /// add` beside a serving relay) before `database is locked`.
@@ -152,6 +169,9 @@ pub(super) fn migrate(conn: &Connection) -> Result<i64, StorageError> {
         }
         if v < 4 {
             conn.execute_batch(MIGRATE_V4).map_err(backend)?;
+        }
+        if v < 5 {
+            conn.execute_batch(MIGRATE_V5).map_err(backend)?;
         }
         conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
             .map_err(backend)?;

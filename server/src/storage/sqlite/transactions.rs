@@ -9,6 +9,7 @@ use super::commit::Shown;
 use super::schema::open_reader;
 use super::{backend, DB_FILE};
 use crate::storage::columns::max_devices;
+use crate::storage::push_days::sqlite_count_push;
 use crate::storage::{
     AuthorityCheck, DeviceInfo, DeviceRecord, NewBlob, NewDevice, PushOutcome, Quota,
     RegisterOutcome, Registration, StorageError,
@@ -224,6 +225,7 @@ pub(super) fn push_tx(
         ])
     })
     .map_err(backend)?;
+    sqlite_count_push(conn, &license_id, b.now, size)?;
     shown.push((license_id, position));
     conn.prepare_cached(
         "UPDATE devices SET last_seq = ?2, last_push_at = ?3,
