@@ -7,7 +7,14 @@
 //! ```text
 //! cargo bench -p azmx-sync-relay --bench load            # full run
 //! RELAY_LOAD_SECS=10 RELAY_LOAD_LEVELS=1,8,64 cargo bench -p azmx-sync-relay --bench load
+//! RELAY_LOAD_BIN=target/release/azmx-sync-relay cargo bench -p azmx-sync-relay --bench load
 //! ```
+//!
+//! With `RELAY_LOAD_BIN` the relay is that binary in a process of its own
+//! (`serve`, same defaults, rate limit off), so its CPU per push is read
+//! from its own /proc/<pid>/stat and reported apart from the load
+//! generator's; in-process, only the sum is known. `RELAY_LOAD_JSON=path`
+//! also writes the rows as JSON (for scripts/bench.sh).
 //!
 //! Every request is signed (ed25519 over the push canonical) and carries the
 //! SHA-256 of its body; the relay verifies both. Bounded: each level runs
@@ -24,6 +31,7 @@ use std::time::{Duration, Instant};
 use azmx_sync_core::{sha256_hex, DeviceIdentity};
 use azmx_sync_relay::{add_license, admin_devices, Durability, Relay, RelayConfig};
 use azmx_sync_test_support::client::push_headers;
+use azmx_sync_test_support::RelayProcess;
 use azmx_sync_test_support::{unix_now, RemoteDevice};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -101,10 +109,11 @@ async fn device_loop(
     (lat, failures)
 }
 
-/// This process's user+system CPU time in seconds (client and relay both
-/// run in it), from /proc; `None` elsewhere.
-fn cpu_secs() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// User+system CPU seconds of process `pid` ("self": this one, the load
+/// generator, and the relay too when it runs in-process), from /proc;
+/// `None` elsewhere.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
@@ -123,6 +132,45 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i] as f64 / 1000.0
+}
+
+/// The relay under load: in this process, or the binary in its own.
+enum Server {
+    InProcess(azmx_sync_relay::RunningRelay),
+    Child(RelayProcess, String),
+}
+
+impl Server {
+    fn url(&self) -> String {
+        match self {
+            Self::InProcess(r) => r.url(),
+            Self::Child(p, _) => p.url.clone(),
+        }
+    }
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Self::InProcess(r) => r.local_addr(),
+            Self::Child(p, _) => p.addr().parse().unwrap(),
+        }
+    }
+    /// The relay's own CPU seconds, when it has a process of its own.
+    fn cpu(&self) -> Option<f64> {
+        match self {
+            Self::InProcess(_) => None,
+            Self::Child(_, pid) => cpu_secs(pid),
+        }
+    }
+    fn shutdown(self) {
+        match self {
+            Self::InProcess(r) => r.shutdown(),
+            Self::Child(mut p, _) => assert!(p.terminate().success(), "relay exit"),
+        }
+    }
+}
+
+fn us_per(cpu: Option<f64>, n: u64) -> String {
+    cpu.map(|c| format!("{:.0}", c * 1e6 / n.max(1) as f64))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn main() {
@@ -146,24 +194,39 @@ fn main() {
     if full_sync {
         cfg.durability = Durability::Full;
     }
-    let relay = Relay::start(cfg).unwrap();
+    let bin = std::env::var_os("RELAY_LOAD_BIN");
+    let relay = match &bin {
+        Some(bin) => {
+            let durability = if full_sync { "full" } else { "pipelined" };
+            let mut p = RelayProcess::serve(bin, &data_dir, durability);
+            let pid = p.child().id().to_string();
+            Server::Child(p, pid)
+        }
+        None => Server::InProcess(Relay::start(cfg).unwrap()),
+    };
     let url = relay.url();
-    let addr = relay.local_addr();
+    let addr = relay.addr();
     println!(
         "relay load: 4 KiB signed pushes, durable SQLite (WAL, group commit, durability {:?}), \
-         data dir {}, {secs} s / {max} pushes max per level, {} cores",
+         data dir {}, {}, {secs} s / {max} pushes max per level, {} cores",
         if full_sync {
             Durability::Full
         } else {
             Durability::PipelinedFsync
         },
         data_dir.display(),
+        if bin.is_some() {
+            "relay in its own process"
+        } else {
+            "relay in-process"
+        },
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    println!("| devices | pushes | seconds | pushes/s | p50 ms | p99 ms | max ms | refused | CPU µs/push | load avg |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| devices | pushes | seconds | pushes/s | p50 ms | p99 ms | max ms | refused | CPU µs/push | relay µs/push | load gen µs/push | load avg |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let mut rows = Vec::new();
 
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -180,7 +243,8 @@ fn main() {
             .map(Arc::new)
             .collect();
         let budget = Arc::new(AtomicU64::new(0));
-        let cpu0 = cpu_secs();
+        let cpu0 = cpu_secs("self");
+        let relay0 = relay.cpu();
         let started = Instant::now();
         let deadline = started + Duration::from_secs(secs);
         let results = client.block_on(async {
@@ -195,22 +259,39 @@ fn main() {
             out
         });
         let elapsed = started.elapsed().as_secs_f64();
-        let cpu = cpu_secs().zip(cpu0).map(|(b, a)| b - a);
+        let loadgen = cpu_secs("self").zip(cpu0).map(|(b, a)| b - a);
+        let relay_cpu = relay.cpu().zip(relay0).map(|(b, a)| b - a);
+        // In-process, "self" is both; in a child, the sum of the two.
+        let cpu = match relay_cpu {
+            Some(r) => loadgen.map(|g| g + r),
+            None => loadgen,
+        };
+        let loadgen = relay_cpu.and(loadgen);
         let mut lat: Vec<u32> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
         let refused: u64 = results.iter().map(|r| r.1).sum();
         lat.sort_unstable();
         let ok = lat.len() as u64;
         total_ok += ok;
+        let load = loadavg();
         println!(
-            "| {n} | {ok} | {elapsed:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {refused} | {} | {} |",
+            "| {n} | {ok} | {elapsed:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {refused} | {} | {} | {} | {load} |",
             ok as f64 / elapsed,
             pct(&lat, 0.50),
             pct(&lat, 0.99),
             pct(&lat, 1.0),
-            cpu.map(|c| format!("{:.0}", c * 1e6 / ok.max(1) as f64))
-                .unwrap_or_else(|| "-".into()),
-            loadavg(),
+            us_per(cpu, ok),
+            us_per(relay_cpu, ok),
+            us_per(loadgen, ok),
         );
+        let per = |c: Option<f64>| c.map(|c| c * 1e6 / ok.max(1) as f64);
+        rows.push(serde_json::json!({
+            "devices": n, "pushes": ok, "seconds": elapsed,
+            "pushesPerSec": ok as f64 / elapsed,
+            "p50Ms": pct(&lat, 0.50), "p99Ms": pct(&lat, 0.99), "maxMs": pct(&lat, 1.0),
+            "refused": refused, "cpuUsPerPush": per(cpu),
+            "relayCpuUsPerPush": per(relay_cpu), "loadGenCpuUsPerPush": per(loadgen),
+            "loadavg": load,
+        }));
         assert_eq!(refused, 0, "the relay refused pushes");
         lids.push(lid);
     }
@@ -231,4 +312,13 @@ fn main() {
         "acknowledged pushes missing from the store"
     );
     println!("all {total_ok} acknowledged pushes found in the store after shutdown");
+    if let Some(path) = std::env::var_os("RELAY_LOAD_JSON") {
+        let doc = serde_json::json!({
+            "relayProcess": bin.is_some(),
+            "durability": if full_sync { "full" } else { "pipelined" },
+            "secs": secs,
+            "rows": rows,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    }
 }
