@@ -54,6 +54,8 @@ MEASURES = [
     ("idle_changes", "idle cycle, changes_since", "ms", "time",
      lambda r: val(r, "writer.idleChanges.median", "ms")),
     ("edit", "one-edit cycle", "ms", "time", lambda r: val(r, "writer.edit.median", "ms")),
+    ("edit_changes", "one-edit cycle, changes_since", "ms", "time",
+     lambda r: val(r, "writer.editChanges.median", "ms")),
     ("first", "first push (checkpoint)", "ms", "time", lambda r: val(r, "writer.firstPush", "ms")),
     ("load", "load in deltas (all pushes)", "ms", "time",
      lambda r: val(r, "writer.load", "ms")),
@@ -130,7 +132,7 @@ def markdown(doc):
     s = series(doc)
     bodies = sorted({r["bodyBytes"] for r in doc.get("runs", [])})
     lines = []
-    cols = ["idle", "idle_changes", "edit", "first", "load", "catchup", "dev_rss", "store_rss",
+    cols = ["idle", "idle_changes", "edit", "edit_changes", "first", "load", "catchup", "dev_rss", "store_rss",
             "relay_rss", "sealed", "state", "idle_bytes", "edit_sealed"]
     cols = [c for c in cols if any(k == c for k, _ in s)]
     label = {k: (l, u) for k, l, u, _, _ in MEASURES}

@@ -1,18 +1,20 @@
 """One benchmark run that times azmx_sync's seal/open against Python
 `cryptography`'s AESGCM, for 1 KiB and 1 MiB payloads.
 
-    .venv/bin/python bindings/python/bench/bench_fast.py [--quick] [--check]
+    .venv/bin/python bindings/python/bench/bench_fast.py [--quick] [--check] [--json PATH]
 
 Rows: azmx fast path (seal_fast/open_fast, ctypes), azmx uniffi path
 (key.seal/key.open, for reference) and cryptography AESGCM (encrypt with a
 fresh os.urandom(12) nonce / decrypt). The median of several repeats of a
 timed loop is reported per operation. --check exits 1 when the fast path is
 slower than 2x cryptography at 1 MiB or 5x at 1 KiB (the issue's targets).
+--json PATH also writes the timings (seconds per call) for scripts/bench.sh.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -47,6 +49,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter loops (CI smoke run)")
     ap.add_argument("--check", action="store_true", help="fail when the targets are missed")
+    ap.add_argument("--json", help="also write the timings here (seconds per call)")
     args = ap.parse_args()
     min_time, repeats = (0.05, 3) if args.quick else (0.3, 7)
 
@@ -92,6 +95,17 @@ def main() -> int:
             f"{label:6} {op:5} {fmt(fast):>12} {fmt(crypto):>13} {ratio:6.2f}x {'<=' + str(target) + 'x':>7}"
             f"{'' if met else ' MISSED'}  {fmt(slow):>15}"
         )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({
+                "python": sys.version.split()[0],
+                "cryptography": __import__("cryptography").__version__,
+                "rows": [
+                    {"size": label, "op": op, "fast": fast, "cryptography": crypto,
+                     "ratio": ratio, "target": target, "uniffi": slow}
+                    for label, op, fast, crypto, ratio, target, met, slow in rows
+                ],
+            }, f, indent=1)
     if args.check and not ok:
         print("fast path missed a target")
         return 1
