@@ -68,6 +68,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_LICENSE_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default per-license quota of stored blobs.
 pub const DEFAULT_LICENSE_MAX_BLOBS: u64 = 100_000;
+/// Default drain deadline on SIGTERM: the request deadline, so every
+/// request the relay took has either finished or timed out by then.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest drain deadline accepted (a service manager's stop timeout must
+/// be longer still).
+pub const MAX_DRAIN_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The relay's notion of "now", in unix seconds. Injectable so tests of the
 /// ±300 s skew window are deterministic.
@@ -135,6 +141,10 @@ pub struct Limits {
     /// Per-license storage quota; past it a push answers 507
     /// `quota_exceeded`.
     pub quota: Quota,
+    /// On stop (SIGTERM, [`RunningRelay::shutdown`]): how long requests
+    /// already taken may run on while new ones get `503 shutting_down`;
+    /// past it the relay stops anyway (at most [`MAX_DRAIN_TIMEOUT`]).
+    pub drain_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -153,13 +163,14 @@ impl Default for Limits {
                 max_bytes: DEFAULT_LICENSE_MAX_BYTES,
                 max_blobs: DEFAULT_LICENSE_MAX_BLOBS,
             },
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
 
 impl Limits {
     /// Refuses settings the relay cannot honour.
-    fn check(&self) -> Result<(), RelayError> {
+    pub fn check(&self) -> Result<(), RelayError> {
         let bad = |m: String| Err(RelayError::Config(m));
         if self.rate_per_sec.is_nan()
             || self.rate_burst.is_nan()
@@ -177,6 +188,12 @@ impl Limits {
         }
         if self.max_connections == 0 {
             return bad("max-connections must be at least 1".into());
+        }
+        if self.drain_timeout > MAX_DRAIN_TIMEOUT {
+            return bad(format!(
+                "drain-timeout-secs must be at most {}",
+                MAX_DRAIN_TIMEOUT.as_secs()
+            ));
         }
         Ok(())
     }
@@ -398,8 +415,9 @@ impl RunningRelay {
         format!("{}://{}", self.scheme, self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish (up to 10 s), and
-    /// closes the store (queued writes are committed first).
+    /// Stops accepting, lets in-flight requests finish while refusing new
+    /// ones with `503 shutting_down` (up to [`Limits::drain_timeout`]),
+    /// and closes the store (queued writes are committed first).
     pub fn shutdown(mut self) {
         self.stop_now();
     }

@@ -1,10 +1,10 @@
 //! Signed requests to the relay, with the error handling that has a way
 //! forward: clock correction on `clock_skew`, backoff on network errors,
-//! `Retry-After` on 429 and on the relay's `503 busy` (both end as
-//! [`SyncError::RateLimited`]: nothing was done, the same request goes
-//! again later), `Revoked` on the relay's `403 revoked`. Other refusals,
-//! `507 quota_exceeded` among them, are [`SyncError::Relay`] with the
-//! relay's code.
+//! `Retry-After` on 429 and on the relay's `503 busy` and `503
+//! shutting_down` (all end as [`SyncError::RateLimited`]: nothing was
+//! done, the same request goes again later), `Revoked` on the relay's
+//! `403 revoked`. Other refusals, `507 quota_exceeded` among them, are
+//! [`SyncError::Relay`] with the relay's code.
 //!
 //! An answer's meaning comes from the relay's status *and* error code
 //! together: proxies, WAFs and captive portals answer 403 or 404 too, and
@@ -609,10 +609,15 @@ impl RelayClient {
 /// every binding's numbers, and a push a second for 285 million years).
 pub(crate) const MAX_LAST_SEQ: u64 = (1 << 53) - 1;
 
-/// The relay's `503 busy` (its budget of request bytes in flight is full):
-/// retried like a 429. Other 503s (`storage_failed`, a proxy's) are not.
+/// The relay's `503 busy` (its budget of request bytes in flight is full)
+/// and `503 shutting_down` (it is draining before a restart): nothing was
+/// done, so both are retried like a 429 (the push stays queued). Other
+/// 503s (`storage_failed`, a proxy's) are not.
 fn is_busy(resp: &HttpResponse) -> bool {
-    resp.status == ErrorCode::Busy.status() && refusal(resp).is(ErrorCode::Busy)
+    resp.status == ErrorCode::Busy.status() && {
+        let r = refusal(resp);
+        r.is(ErrorCode::Busy) || r.is(ErrorCode::ShuttingDown)
+    }
 }
 
 fn refusal(resp: &HttpResponse) -> Refusal {

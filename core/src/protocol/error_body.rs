@@ -58,11 +58,15 @@ pub enum ErrorCode {
     /// devices as its operator allows (`--max-devices`); nothing was
     /// registered. Revoking a device gives room back.
     DeviceLimit,
+    /// The relay is stopping (SIGTERM): it finishes what it already took
+    /// and refuses new requests; carries `retryAfter` (also the
+    /// `Retry-After` header). Nothing was done.
+    ShuttingDown,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `docs/PROTOCOL.md`'s table.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::Malformed,
         Self::Sha256Mismatch,
         Self::BadLicense,
@@ -88,6 +92,7 @@ impl ErrorCode {
         Self::AuthorityExists,
         Self::AuthorityClaimClosed,
         Self::DeviceLimit,
+        Self::ShuttingDown,
     ];
 
     /// The `error` field's value.
@@ -118,6 +123,7 @@ impl ErrorCode {
             Self::AuthorityExists => "authority_exists",
             Self::AuthorityClaimClosed => "authority_claim_closed",
             Self::DeviceLimit => "device_limit",
+            Self::ShuttingDown => "shutting_down",
         }
     }
 
@@ -139,7 +145,7 @@ impl ErrorCode {
             Self::TooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
-            Self::StorageFailed | Self::Busy => 503,
+            Self::StorageFailed | Self::Busy | Self::ShuttingDown => 503,
             Self::QuotaExceeded => 507,
             Self::BadAuthoritySignature => 401,
             Self::AuthorityRequired | Self::AuthorityClaimClosed | Self::DeviceLimit => 403,

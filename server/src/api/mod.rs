@@ -14,6 +14,7 @@ mod admission;
 mod auth;
 mod authority;
 mod devices;
+mod drain;
 mod error;
 mod parse;
 pub use parse::fuzzing;
@@ -63,6 +64,8 @@ pub(crate) struct AppState {
     pull_touched: Mutex<HashMap<String, i64>>,
     /// The admin console (`crate::console`), when an admin token is set.
     console: Option<Arc<crate::console::Console>>,
+    /// Requests in flight, and whether the relay is draining to stop.
+    drain: drain::Drain,
 }
 
 impl AppState {
@@ -98,6 +101,7 @@ impl AppState {
             body_budget,
             pull_touched: Mutex::new(HashMap::new()),
             console,
+            drain: drain::Drain::default(),
         })
     }
 
@@ -154,7 +158,8 @@ pub(crate) async fn serve(
             .max_connections
             .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
     ));
-    let app = router(state);
+    let drain_timeout = state.limits.drain_timeout;
+    let app = router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(header_timeout)
@@ -220,12 +225,43 @@ pub(crate) async fn serve(
             drop(slot);
         });
     }
+    // New connections are refused from here on; requests on open ones
+    // get `503 shutting_down` while those already taken finish.
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+    drain(&state.drain, graceful, drain_timeout).await;
+}
+
+/// Lets the requests already taken finish, then closes every connection,
+/// all within `deadline`; past it the rest are dropped unanswered (a
+/// client never got a success for them).
+async fn drain(
+    d: &drain::Drain,
+    graceful: hyper_util::server::graceful::GracefulShutdown,
+    deadline: Duration,
+) {
+    let started = Instant::now();
+    let in_flight = d.start();
+    tracing::info!(
+        in_flight,
+        deadline_secs = deadline.as_secs(),
+        "draining: new connections refused, requests on open ones answered 503"
+    );
+    let left = d.wait_idle(deadline).await;
+    let rest = deadline.saturating_sub(started.elapsed());
+    // Idle kept-alive connections close now; a half-sent request's
+    // connection at the latest when its header timeout ends it.
+    let closed = tokio::time::timeout(rest, graceful.shutdown())
         .await
-        .is_err()
-    {
-        tracing::warn!("relay: in-flight requests did not finish within 10 s");
+        .is_ok();
+    let millis = started.elapsed().as_millis() as u64;
+    if left > 0 || !closed {
+        tracing::warn!(
+            left,
+            millis,
+            "drain deadline passed: unfinished requests are dropped unanswered"
+        );
+    } else {
+        tracing::info!(millis, "drained");
     }
 }
 
@@ -252,6 +288,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             admission::admit,
         ))
+        // Outside admission: a request refused while draining reserves
+        // nothing and reads nothing.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            drain::gate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             deadline_and_log,
@@ -275,11 +317,14 @@ async fn deadline_and_log(State(st): State<Arc<AppState>>, req: Request, next: N
     let status = resp.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
     let device = device.as_deref().unwrap_or("-");
-    // A full body budget or quota is the relay doing its job, not failing.
-    let limited = resp
-        .extensions()
-        .get::<ErrorCode>()
-        .is_some_and(|c| matches!(c, ErrorCode::Busy | ErrorCode::QuotaExceeded));
+    // A full body budget or quota, or a drain, is the relay doing its job,
+    // not failing.
+    let limited = resp.extensions().get::<ErrorCode>().is_some_and(|c| {
+        matches!(
+            c,
+            ErrorCode::Busy | ErrorCode::QuotaExceeded | ErrorCode::ShuttingDown
+        )
+    });
     if status >= 500 && !limited {
         tracing::error!(%method, %path, status, device, micros, "request failed");
     } else if limited || matches!(status, 401 | 403 | 408 | 411 | 429) {

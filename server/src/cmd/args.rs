@@ -55,6 +55,14 @@ pub enum RelayCmd {
     /// Device administration: list, revoke (the operator needs no receipt).
     #[command(subcommand)]
     Device(DeviceCmd),
+    /// Copy the SQLite store to a new file while the relay serves: a
+    /// consistent snapshot, created 0600, never overwriting (PostgreSQL:
+    /// use pg_dump).
+    Backup(BackupArgs),
+    /// Put a backup in place as the store of a data directory that holds
+    /// none (stop the relay, move the old directory aside), after checking
+    /// its integrity and schema version.
+    Restore(RestoreArgs),
     /// `admin devices`: the older spelling of `devices`.
     #[command(subcommand, hide = true)]
     Admin(AdminCmd),
@@ -87,6 +95,24 @@ pub enum DeviceCmd {
     List(LicenseArgs),
     /// Revoke a device: it can no longer push, pull or register again.
     Revoke(DeviceRevokeArgs),
+}
+
+#[derive(Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The backup file to create (it must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The backup file (`backup --out`) to restore.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
 }
 
 #[derive(Args)]
@@ -254,6 +280,15 @@ pub struct ServeArgs {
     /// acknowledging [default: pipelined].
     #[arg(long, value_enum, env = "AZMX_RELAY_DURABILITY")]
     pub durability: Option<DurabilityArg>,
+    /// On SIGTERM/SIGINT, seconds the requests already taken may run on
+    /// while new ones get `503 shutting_down`; then the relay exits
+    /// [default: 30; at most 3600].
+    #[arg(long, env = "AZMX_RELAY_DRAIN_TIMEOUT_SECS")]
+    pub drain_timeout_secs: Option<u64>,
+    /// Check the settings (flags, environment, config file, TLS files),
+    /// print what they amount to, and exit without opening the store.
+    #[arg(long)]
+    pub check_config: bool,
     /// Serve HTTPS: the PEM certificate chain (leaf first). Needs --tls-key.
     /// Without both the relay serves plain HTTP (put a TLS proxy in front
     /// of a relay other machines reach).
@@ -300,6 +335,9 @@ mod tests {
             "r license set-authority-key lic k --data-dir d",
             "r license list --data-dir d",
             "r serve --tls-cert c.pem --tls-key k.pem",
+            "r serve --config f.toml --check-config --drain-timeout-secs 5",
+            "r backup --data-dir d --out f",
+            "r restore --from f --config c.toml",
         ] {
             let parsed = RelayCli::try_parse_from(line.split_whitespace());
             assert!(parsed.is_ok(), "{line}");

@@ -20,6 +20,7 @@
 //! license-max-blobs = 100000         # 0 = no limit
 //! workers = 0
 //! durability = "pipelined"           # or "full"
+//! drain-timeout-secs = 30            # on SIGTERM; at most 3600
 //! tls-cert = "/etc/azmx-relay/cert.pem"  # both, or neither (plain HTTP)
 //! tls-key = "/etc/azmx-relay/key.pem"
 //! ```
@@ -58,6 +59,7 @@ struct ConfigFile {
     license_max_blobs: Option<u64>,
     workers: Option<usize>,
     durability: Option<DurabilityArg>,
+    drain_timeout_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -185,8 +187,16 @@ impl ServeArgs {
                 max_blobs: (self.license_max_blobs.or(file.license_max_blobs))
                     .unwrap_or(defaults.quota.max_blobs),
             },
+            drain_timeout: (self.drain_timeout_secs.or(file.drain_timeout_secs))
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.drain_timeout),
             ..defaults
         };
+        // Refused here, as a usage error, rather than when serving starts.
+        config
+            .limits
+            .check()
+            .map_err(|e| CmdError::usage(e.to_string()))?;
         let cert = self.tls_cert.clone().or(file.tls_cert);
         let key = self.tls_key.clone().or(file.tls_key);
         config.tls = match (cert, key) {

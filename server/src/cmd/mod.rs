@@ -4,15 +4,16 @@
 //! [`RelayArgs`], calls [`execute`] and prints the [`Outcome`] its own way.
 
 mod args;
+mod backup_cmd;
 mod config;
 mod error;
 mod operator_cmd;
 mod run;
 
 pub use args::{
-    AdminCmd, ClaimWindowArgs, DeviceCap, DeviceCmd, DeviceRevokeArgs, DurabilityArg,
+    AdminCmd, BackupArgs, ClaimWindowArgs, DeviceCap, DeviceCmd, DeviceRevokeArgs, DurabilityArg,
     LicenseAddArgs, LicenseArgs, LicenseCmd, LogFormat, MaxDevicesArgs, RelayArgs, RelayCli,
-    RelayCmd, ServeArgs, SetAuthorityKeyArgs, StoreArgs,
+    RelayCmd, RestoreArgs, ServeArgs, SetAuthorityKeyArgs, StoreArgs,
 };
 pub use config::{Store, DEFAULT_LISTEN};
 pub use error::CmdError;

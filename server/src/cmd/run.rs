@@ -11,11 +11,13 @@ use super::args::{
     AdminCmd, DeviceCmd, LicenseAddArgs, LicenseArgs, LicenseCmd, LogFormat, RelayArgs, RelayCmd,
     ServeArgs, SetAuthorityKeyArgs, StoreArgs,
 };
+use super::backup_cmd::{self, summary_line};
 use super::config::Store;
 use super::error::CmdError;
 use super::operator_cmd::{
     self, claim_window_line, device_revoked_line, key_rotated_line, max_devices_line,
 };
+use crate::storage::sqlite::backup::BackupSummary;
 use crate::{
     add_license_with_rules, admin_devices, admin_devices_postgres, licenses, licenses_postgres,
     set_authority_key, set_authority_key_postgres, DeviceInfo, LicenseInfo, LicenseRules, Relay,
@@ -56,6 +58,18 @@ pub enum Outcome {
     DeviceRevoked {
         license_id: String,
         device_id: String,
+    },
+    /// `serve --check-config`: what the settings amount to.
+    ConfigChecked { summary: String },
+    /// `backup`: the file written and what it holds.
+    BackedUp {
+        file: std::path::PathBuf,
+        summary: BackupSummary,
+    },
+    /// `restore`: the data directory filled and what it holds.
+    Restored {
+        dir: std::path::PathBuf,
+        summary: BackupSummary,
     },
 }
 
@@ -99,6 +113,15 @@ impl Outcome {
                 license_id,
                 device_id,
             } => Some(device_revoked_line(license_id, device_id)),
+            Self::ConfigChecked { summary } => Some(summary.clone()),
+            Self::BackedUp { file, summary } => Some(summary_line(
+                &format!("backup written to {}", file.display()),
+                summary,
+            )),
+            Self::Restored { dir, summary } => Some(summary_line(
+                &format!("restored into {}; start the relay on it", dir.display()),
+                summary,
+            )),
         }
     }
 
@@ -228,6 +251,8 @@ pub fn execute(args: RelayArgs) -> Result<Outcome, CmdError> {
         RelayCmd::License(LicenseCmd::SetMaxDevices(a)) => operator_cmd::max_devices(a),
         RelayCmd::License(LicenseCmd::RotateKey(a)) => operator_cmd::rotate_key(a),
         RelayCmd::Device(DeviceCmd::Revoke(a)) => operator_cmd::revoke(a),
+        RelayCmd::Backup(a) => backup_cmd::backup(a),
+        RelayCmd::Restore(a) => backup_cmd::restore(a),
         RelayCmd::Devices(a)
         | RelayCmd::Device(DeviceCmd::List(a))
         | RelayCmd::Admin(AdminCmd::Devices(a)) => devices(a),
@@ -321,6 +346,11 @@ pub fn init_logging(format: LogFormat) {
 
 fn serve(a: &ServeArgs) -> Result<Outcome, CmdError> {
     let (config, store) = a.relay_config()?;
+    if a.check_config {
+        return Ok(Outcome::ConfigChecked {
+            summary: config_summary(&config, &store),
+        });
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -335,6 +365,20 @@ fn serve(a: &ServeArgs) -> Result<Outcome, CmdError> {
     tracing::info!("shutting down");
     relay.shutdown();
     Ok(Outcome::Stopped)
+}
+
+/// `serve --check-config`'s line: where, how, and what is on; never the
+/// admin token or a database URL.
+fn config_summary(c: &crate::RelayConfig, store: &Store) -> String {
+    format!(
+        "config OK: {}; listen {} ({}); admin API {}; durability {:?}; drain deadline {} s",
+        store.describe(),
+        c.listen,
+        if c.tls.is_some() { "https" } else { "http" },
+        if c.admin_token.is_some() { "on" } else { "off" },
+        c.durability,
+        c.limits.drain_timeout.as_secs()
+    )
 }
 
 /// SIGINT and SIGTERM (Ctrl-C elsewhere).

@@ -74,6 +74,32 @@ fn busy_is_retried_like_a_rate_limit() {
     );
 }
 
+/// Issue 15: a relay draining before a restart answers `503
+/// shutting_down`; nothing was stored, so the push is retried like `busy`
+/// (after a short `Retry-After`, in the cycle) and, with a long one, ends
+/// the cycle as `RateLimited` with the push still queued, never as a
+/// relay refusal.
+#[test]
+fn shutting_down_is_retried_like_busy() {
+    let (r, sends) = push_with(vec![
+        answer(503, "shutting_down", Some("1")),
+        answer(201, "", None),
+    ]);
+    assert!(matches!(r, Ok(PushOutcome::Stored)), "{:?}", r.err());
+    assert_eq!(sends, 2);
+    let (r, _) = push_with(vec![answer(503, "shutting_down", Some("30"))]);
+    assert!(
+        matches!(
+            r,
+            Err(SyncError::RateLimited {
+                retry_after_secs: 30
+            })
+        ),
+        "{:?}",
+        r.err()
+    );
+}
+
 /// Issue 13: a full license quota reaches the host with its code.
 #[test]
 fn quota_exceeded_is_a_typed_relay_refusal() {

@@ -25,6 +25,7 @@
 //! Reads run on a small pool of read-only connections on tokio's blocking
 //! threads; WAL lets them run while the writer commits.
 
+pub mod backup;
 mod commit;
 mod durability;
 mod files;

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::backend;
 use crate::storage::StorageError;
 
-const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 /// Bits of a position below the epoch: an epoch holds 2^40 pushes per
 /// license, and 2^23 epochs (relay starts) fit in an i64.
 const EPOCH_SHIFT: u32 = 40;
