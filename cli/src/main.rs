@@ -25,6 +25,7 @@ mod secret_store;
 mod service_unit;
 mod state_file;
 mod store;
+mod store_changes;
 
 use error::{exit, CliError, CliResult};
 use receipt::ReceiptArgs;

@@ -4,12 +4,14 @@
 //! asks; memory in its folder (`memory_folder.rs`). Each is a
 //! [`StoreAdapter`] for the engine, exactly as an app's database would be.
 //! The `memory` table is what memory was before it became a folder: its
-//! records move into the folder once, when the device opens.
+//! records move into the folder once, when the device opens. Triggers keep
+//! a change counter per table (`store_changes.rs`), so an idle cycle reads
+//! nothing.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use azmx_sync_core::engine::{HostError, StoreAdapter};
+use azmx_sync_core::engine::{ChangeSet, HostError, StoreAdapter};
 use azmx_sync_core::merge::{Change, Record, RecordKey, StoreSpec};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -86,6 +88,8 @@ impl LocalDb {
                 ) WITHOUT ROWID;"
             ));
         }
+        // What changed, for the engine's idle cycle (store_changes.rs).
+        ddl.push_str(&crate::store_changes::ddl(&[SNIPPETS, TODOS, MEMORY]));
         ddl.push_str(&format!("PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"));
         conn.execute_batch(&ddl)?;
         Ok(Self {
@@ -237,6 +241,16 @@ impl StoreAdapter for SqliteStore {
 
     fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
         self.apply_changes(changes)
+            .map_err(|e| HostError::new(format!("sqlite {}: {e}", self.table)))
+    }
+
+    fn changes_since(&self, token: Option<&[u8]>) -> Result<Option<ChangeSet>, HostError> {
+        crate::store_changes::changes_since(&mut self.db.lock(), self.table, token)
+            .map_err(|e| HostError::new(format!("sqlite {}: {e}", self.table)))
+    }
+
+    fn snapshot_keys(&self, keys: &[RecordKey]) -> Result<Vec<Record>, HostError> {
+        crate::store_changes::records(&mut self.db.lock(), self.table, keys, get_tx)
             .map_err(|e| HostError::new(format!("sqlite {}: {e}", self.table)))
     }
 }

@@ -37,8 +37,10 @@ pub enum FileRead {
     NotRegular,
 }
 
-/// The parts of a file's metadata that change when it is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The parts of a file's metadata that change when it is written. Kept in
+/// the index for a file read settled: the same stamp later means the same
+/// file, so a quick look (`changes_since`) skips reading and hashing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
@@ -46,6 +48,12 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// A stamp without a modification time (a filesystem that keeps none)
+    /// would miss an edit that keeps the size: never taken as "unchanged".
+    pub fn trusted(&self) -> bool {
+        self.modified.is_some()
+    }
+
     pub fn of(m: &Metadata) -> Self {
         #[cfg(unix)]
         let inode = std::os::unix::fs::MetadataExt::ino(m);
@@ -94,19 +102,30 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
 
 /// Reads `path` under the half-written rule.
 pub fn read_settled(path: &Path, now: SystemTime) -> io::Result<FileRead> {
+    read_stamped(path, now).map(|(read, _)| read)
+}
+
+/// The stamp of `path` itself (a symlink's own, never its target's), or
+/// `None` if it cannot be had.
+pub fn stamp_at(path: &Path) -> Option<Stamp> {
+    std::fs::symlink_metadata(path).ok().map(|m| Stamp::of(&m))
+}
+
+/// [`read_settled`], with the file's stamp when it read `Settled`.
+pub fn read_stamped(path: &Path, now: SystemTime) -> io::Result<(FileRead, Option<Stamp>)> {
     let mut f = match open_no_follow(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileRead::Gone),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((FileRead::Gone, None)),
         #[cfg(unix)]
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(FileRead::NotRegular),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok((FileRead::NotRegular, None)),
         Err(e) => return Err(e),
     };
     let m1 = f.metadata()?;
     if !m1.is_file() {
-        return Ok(FileRead::NotRegular);
+        return Ok((FileRead::NotRegular, None));
     }
     if m1.len() > MAX_FILE_BYTES {
-        return Ok(FileRead::TooLarge);
+        return Ok((FileRead::TooLarge, None));
     }
     let mut buf = Vec::with_capacity(m1.len() as usize);
     (&mut f).take(MAX_FILE_BYTES + 1).read_to_end(&mut buf)?;
@@ -114,20 +133,15 @@ pub fn read_settled(path: &Path, now: SystemTime) -> io::Result<FileRead> {
     let at_path = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(FileRead::Unsettled(Vec::new()))
+            return Ok((FileRead::Unsettled(Vec::new()), None))
         }
         Err(e) => return Err(e),
     };
-    if settled(
-        Stamp::of(&m1),
-        Stamp::of(&m2),
-        Stamp::of(&at_path),
-        buf.len(),
-        now,
-    ) {
-        Ok(FileRead::Settled(buf))
+    let stamp = Stamp::of(&m1);
+    if settled(stamp, Stamp::of(&m2), Stamp::of(&at_path), buf.len(), now) {
+        Ok((FileRead::Settled(buf), Some(stamp)))
     } else {
-        Ok(FileRead::Unsettled(buf))
+        Ok((FileRead::Unsettled(buf), None))
     }
 }
 

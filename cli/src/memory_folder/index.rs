@@ -33,9 +33,27 @@ pub struct Entry {
     /// kept and synced from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The index's counter when this entry's record last changed (0 in
+    /// indexes from before the counter).
+    #[serde(default)]
+    pub changed: u64,
+    /// The file's stamp when it was last read settled with these bytes:
+    /// while the file still has it, a quick look need not read it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<files::Stamp>,
 }
 
 impl Entry {
+    /// A new entry (its counter is set when [`Locked::set`] stores it).
+    pub fn new(record: Record, sha256: Option<String>, stamp: Option<files::Stamp>) -> Self {
+        Self {
+            record,
+            sha256,
+            changed: 0,
+            stamp,
+        }
+    }
+
     /// A live record that has a file: its vanishing is a delete.
     pub fn has_file(&self) -> bool {
         !self.record.deleted && self.sha256.is_some()
@@ -48,6 +66,13 @@ pub struct Index {
     pub format: u32,
     pub device_id: String,
     pub entries: BTreeMap<String, Entry>,
+    /// Random, made with the index: a change token names it, so a token of
+    /// an index that was removed and made again is not trusted.
+    #[serde(default)]
+    pub epoch: String,
+    /// Goes up at every record change (`Locked::set`): the change token.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// Held while the index is read, changed and written back.
@@ -99,16 +124,23 @@ pub fn lock(folder: &Path, device_id: &str) -> CliResult<Locked> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Index {
             format: FORMAT,
             device_id: device_id.into(),
-            entries: BTreeMap::new(),
+            ..Index::default()
         },
         Err(e) => return Err(io("open", &path, e)),
     };
-    Ok(Locked {
+    let mut l = Locked {
         _lock: lock,
         path,
         index,
         dirty: false,
-    })
+    };
+    if l.index.epoch.is_empty() {
+        let mut b = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+        l.index.epoch = hex::encode(b);
+        l.dirty = true;
+    }
+    Ok(l)
 }
 
 fn read(f: File, path: &Path) -> CliResult<Index> {
@@ -152,9 +184,26 @@ impl Locked {
         Ok(())
     }
 
+    /// A record change: counted, so `changes_since` reports the key.
     pub fn set(&mut self, key: &str, entry: Entry) {
+        self.index.seq = self.index.seq.saturating_add(1);
+        let entry = Entry {
+            changed: self.index.seq,
+            ..entry
+        };
         self.index.entries.insert(key.into(), entry);
         self.dirty = true;
+    }
+
+    /// The file of `key` was read settled and is what the index says: keep
+    /// its stamp (not a record change).
+    pub fn set_stamp(&mut self, key: &str, stamp: files::Stamp) {
+        if let Some(e) = self.index.entries.get_mut(key) {
+            if e.stamp != Some(stamp) {
+                e.stamp = Some(stamp);
+                self.dirty = true;
+            }
+        }
     }
 
     pub fn record(&self, key: &str) -> Option<&Record> {
@@ -180,13 +229,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut l = lock(dir.path(), "dev_a").unwrap();
         let r = Record::new("k", None, 5, Some(3), "dev_a", json!({"fact": "f"}));
-        l.set(
-            "k",
-            Entry {
-                record: r.clone(),
-                sha256: Some("ab".into()),
-            },
-        );
+        l.set("k", Entry::new(r.clone(), Some("ab".into()), None));
         l.save().unwrap();
         drop(l);
         let l = lock(dir.path(), "dev_a").unwrap();

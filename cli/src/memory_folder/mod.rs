@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
-use azmx_sync_core::engine::{HostError, StoreAdapter};
+use azmx_sync_core::engine::{ChangeSet, HostError, StoreAdapter, MAX_CHANGED_KEYS};
 use azmx_sync_core::merge::{Change, Record, RecordKey, StoreSpec};
 use azmx_sync_core::sha256_hex;
 use serde_json::json;
@@ -123,9 +123,26 @@ impl MemoryFolder {
         index::lock(&self.dir, dev)
     }
 
-    /// Takes in the edit (or removal) of one file.
-    fn see(&self, l: &mut Locked, key: &str, name: &str, now: SystemTime) -> CliResult<Seen> {
-        let read = files::read_settled(&self.dir.join(name), now)
+    /// Takes in the edit (or removal) of one file. `quick`: a file whose
+    /// stamp (size, modification time, inode) is the one kept when it was
+    /// last read settled is taken as unchanged without reading it; the
+    /// engine's full reads (`snapshot`) hash every file whatever its stamp.
+    fn see(
+        &self,
+        l: &mut Locked,
+        key: &str,
+        name: &str,
+        now: SystemTime,
+        quick: bool,
+    ) -> CliResult<Seen> {
+        let path = self.dir.join(name);
+        if quick {
+            let kept = l.index.entries.get(key).and_then(|e| e.stamp);
+            if kept.is_some_and(|k| k.trusted()) && kept == files::stamp_at(&path) {
+                return Ok(Seen::Same);
+            }
+        }
+        let (read, stamp) = files::read_stamped(&path, now)
             .map_err(|e| CliError::generic(format!("memory folder: cannot read `{name}`: {e}")))?;
         let entry_sha = l.index.entries.get(key).and_then(|e| e.sha256.clone());
         let bytes = match read {
@@ -145,6 +162,9 @@ impl MemoryFolder {
         };
         let sha = sha256_hex(&bytes);
         if entry_sha.as_ref() == Some(&sha) {
+            if let Some(stamp) = stamp {
+                l.set_stamp(key, stamp);
+            }
             return Ok(Seen::Same);
         }
         let entry = l.index.entries.get(key);
@@ -165,13 +185,7 @@ impl MemoryFolder {
             warn(name, &reason.to_string());
             return Ok(Seen::Skipped);
         }
-        l.set(
-            key,
-            Entry {
-                record: rec,
-                sha256: Some(sha),
-            },
-        );
+        l.set(key, Entry::new(rec, Some(sha), stamp));
         Ok(Seen::Changed)
     }
 
@@ -188,18 +202,13 @@ impl MemoryFolder {
             Some(next_version(prev)),
             self.device()?,
         );
-        l.set(
-            key,
-            Entry {
-                record: t,
-                sha256: None,
-            },
-        );
+        l.set(key, Entry::new(t, None, None));
         Ok(())
     }
 
-    /// Takes in every edit, addition and removal made in the folder.
-    fn see_all(&self, l: &mut Locked, now: SystemTime) -> CliResult {
+    /// Takes in every edit, addition and removal made in the folder
+    /// (`quick`: see [`see`](Self::see)).
+    fn see_all(&self, l: &mut Locked, now: SystemTime, quick: bool) -> CliResult {
         let rd = std::fs::read_dir(&self.dir).map_err(|e| {
             CliError::generic(format!(
                 "cannot list the memory folder {}: {e}",
@@ -226,7 +235,7 @@ impl MemoryFolder {
             if !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
-            match self.see(l, &key, &name, now)? {
+            match self.see(l, &key, &name, now, quick)? {
                 Seen::Gone => {}
                 _ => {
                     present.insert(key);
@@ -249,9 +258,52 @@ impl MemoryFolder {
     /// Every record, tombstones included, after taking in the folder's edits.
     pub fn all(&self) -> CliResult<Vec<Record>> {
         let mut l = self.locked()?;
-        self.see_all(&mut l, SystemTime::now())?;
+        self.see_all(&mut l, SystemTime::now(), false)?;
         l.save()?;
         Ok(l.records())
+    }
+
+    /// The keys whose record changed since `token` (the index's counter
+    /// then), after a quick look at the folder: files are listed and
+    /// stat'ed, and only those whose stamp moved are read and hashed.
+    fn changes_since_token(&self, token: Option<&[u8]>) -> CliResult<ChangeSet> {
+        let mut l = self.locked()?;
+        self.see_all(&mut l, SystemTime::now(), true)?;
+        l.save()?;
+        let (epoch, seq) = (&l.index.epoch, l.index.seq);
+        let from = token
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| t.strip_prefix("v1:"))
+            .and_then(|t| t.split_once(':'))
+            .filter(|(e, _)| e == epoch)
+            .and_then(|(_, s)| s.parse::<u64>().ok())
+            // Ahead of the counter: an index restored from a backup.
+            .filter(|s| *s <= seq);
+        let keys = from.and_then(|from| {
+            let keys: Vec<RecordKey> = l
+                .index
+                .entries
+                .iter()
+                .filter(|(_, e)| e.changed > from)
+                .map(|(k, _)| RecordKey::new(None, k.clone()))
+                .take(MAX_CHANGED_KEYS + 1)
+                .collect();
+            (keys.len() <= MAX_CHANGED_KEYS).then_some(keys)
+        });
+        Ok(ChangeSet {
+            token: format!("v1:{epoch}:{seq}").into_bytes(),
+            keys,
+        })
+    }
+
+    /// The index's records of `keys` (taken in by the `changes_since` just before).
+    fn records_of(&self, keys: &[RecordKey]) -> CliResult<Vec<Record>> {
+        let l = self.locked()?;
+        Ok(keys
+            .iter()
+            .filter(|k| k.scope.is_none())
+            .filter_map(|k| l.record(&k.id).cloned())
+            .collect())
     }
 
     pub fn live(&self) -> CliResult<Vec<Record>> {
@@ -266,7 +318,7 @@ impl MemoryFolder {
     /// edit taken in); for a file being written, the edit it will become.
     fn current(&self, l: &mut Locked, key: &str, now: SystemTime) -> CliResult<Current> {
         if let Some(name) = names::file_name(key) {
-            match self.see(l, key, &name, now)? {
+            match self.see(l, key, &name, now, false)? {
                 Seen::Gone => self.vanished(l, key)?,
                 Seen::Busy => {
                     let prev = l.record(key);
@@ -302,13 +354,8 @@ impl MemoryFolder {
             }
             (None, _) => None,
         };
-        l.set(
-            key,
-            Entry {
-                record: r.clone(),
-                sha256: sha,
-            },
-        );
+        // No stamp: a file just written is read (and stamped) once settled.
+        l.set(key, Entry::new(r.clone(), sha, None));
         Ok(())
     }
 
@@ -417,7 +464,19 @@ impl StoreAdapter for MemoryFolder {
         self.apply_changes(changes)
             .map_err(|e| HostError::new(e.message))
     }
+
+    fn changes_since(&self, token: Option<&[u8]>) -> Result<Option<ChangeSet>, HostError> {
+        self.changes_since_token(token)
+            .map(Some)
+            .map_err(|e| HostError::new(e.message))
+    }
+
+    fn snapshot_keys(&self, keys: &[RecordKey]) -> Result<Vec<Record>, HostError> {
+        self.records_of(keys).map_err(|e| HostError::new(e.message))
+    }
 }
 
+#[cfg(test)]
+mod changes_tests;
 #[cfg(test)]
 mod tests;

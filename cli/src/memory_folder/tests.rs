@@ -8,7 +8,7 @@ use super::*;
 
 const DEV: &str = "dev_me";
 
-fn folder() -> (tempfile::TempDir, MemoryFolder) {
+pub(super) fn folder() -> (tempfile::TempDir, MemoryFolder) {
     let t = tempfile::tempdir().unwrap();
     let f = MemoryFolder::new(t.path().join("memory-global"));
     f.set_device_id(DEV);
@@ -17,13 +17,13 @@ fn folder() -> (tempfile::TempDir, MemoryFolder) {
 }
 
 /// Writes a file as an editor would, finished a while ago.
-fn edit(f: &MemoryFolder, name: &str, text: &[u8]) {
+pub(super) fn edit(f: &MemoryFolder, name: &str, text: &[u8]) {
     let p = f.dir().join(name);
     std::fs::write(&p, text).unwrap();
     settle(&p);
 }
 
-fn settle(p: &Path) {
+pub(super) fn settle(p: &Path) {
     let old = SystemTime::now() - SETTLE * 5;
     std::fs::File::options()
         .write(true)
@@ -33,11 +33,11 @@ fn settle(p: &Path) {
         .unwrap();
 }
 
-fn fact(r: &Record) -> String {
+pub(super) fn fact(r: &Record) -> String {
     fact_text(r).unwrap()
 }
 
-fn peer(key: &str, version: u64, text: Option<&str>) -> Record {
+pub(super) fn peer(key: &str, version: u64, text: Option<&str>) -> Record {
     match text {
         Some(t) => Record::new(
             key,

@@ -1,9 +1,40 @@
 //! What the host supplies: store adapters, an HTTP transport, an activity
 //! listener and (for tests) a clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-use crate::merge::{Change, Record};
+use crate::merge::{Change, Record, RecordKey};
+
+/// The largest change token the engine keeps (bytes); a longer one is
+/// ignored and the store is read whole every cycle.
+pub const MAX_CHANGE_TOKEN_BYTES: usize = 1024;
+
+/// More reported keys than this and the engine reads the store whole: the
+/// host's answer is bounded, and past it one snapshot costs less than many
+/// lookups. A host may answer `keys: None` instead of listing more.
+pub const MAX_CHANGED_KEYS: usize = 10_000;
+
+/// What a store says changed since a token it handed out earlier
+/// ([`StoreAdapter::changes_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSet {
+    /// The store's position now, taken before the engine's reads that
+    /// follow: every write after this point must show up in the answer to
+    /// `changes_since(Some(token))`. Opaque to the engine, at most
+    /// [`MAX_CHANGE_TOKEN_BYTES`]. It must name the store's instance too
+    /// (a database recreated, a counter kept in memory by another process:
+    /// include a random id made with the counter), so a token from another
+    /// instance is answered with `keys: None`.
+    pub token: Vec<u8>,
+    /// The keys written (inserted, updated, deleted, by the user or by
+    /// [`StoreAdapter::apply`]) since the token asked about. Reporting a key
+    /// that did not change costs a read; leaving out one that did delays it
+    /// until the engine's next full read (a checkpoint, or every
+    /// `EngineConfig::full_snapshot_every` cycles). `None`: the store cannot
+    /// tell (no token asked about, a token it does not know, one ahead of
+    /// its position after a restore): the engine reads everything.
+    pub keys: Option<Vec<RecordKey>>,
+}
 
 /// An error raised by host code (a store adapter or a transport). The
 /// message must not contain user plaintext; it is logged as given.
@@ -57,6 +88,27 @@ pub trait StoreAdapter: Send + Sync {
     /// pushes it. A host that writes every change as given loses an edit
     /// saved between the two calls (the simulator found this: docs/RELIABILITY.md).
     fn apply(&self, changes: Vec<Change>) -> Result<(), HostError>;
+    /// Optional: what changed since `token` (one this store returned
+    /// earlier; `None` asks only for the current position). With it an idle
+    /// cycle reads nothing and a busy one only the keys reported, instead
+    /// of snapshotting and hashing every record. The default, `Ok(None)`,
+    /// says the store cannot tell: every cycle calls [`snapshot`]. An error
+    /// is not a cycle failure: the engine reads the store whole instead.
+    ///
+    /// [`snapshot`]: StoreAdapter::snapshot
+    fn changes_since(&self, token: Option<&[u8]>) -> Result<Option<ChangeSet>, HostError> {
+        let _ = token;
+        Ok(None)
+    }
+    /// The records (tombstones included) of `keys`, leaving out keys the
+    /// store does not hold. Called only after `changes_since` reported
+    /// them. The default filters [`snapshot`](StoreAdapter::snapshot).
+    fn snapshot_keys(&self, keys: &[RecordKey]) -> Result<Vec<Record>, HostError> {
+        let wanted: HashSet<&RecordKey> = keys.iter().collect();
+        let mut all = self.snapshot()?;
+        all.retain(|r| wanted.contains(&r.key()));
+        Ok(all)
+    }
 }
 
 /// An HTTP request the engine asks the host to send.
@@ -116,6 +168,12 @@ impl<T: StoreAdapter + ?Sized> StoreAdapter for CatchPanics<T> {
     }
     fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
         self.call("store adapter (apply)", |s| s.apply(changes))
+    }
+    fn changes_since(&self, token: Option<&[u8]>) -> Result<Option<ChangeSet>, HostError> {
+        self.call("store adapter (changes_since)", |s| s.changes_since(token))
+    }
+    fn snapshot_keys(&self, keys: &[RecordKey]) -> Result<Vec<Record>, HostError> {
+        self.call("store adapter (snapshot_keys)", |s| s.snapshot_keys(keys))
     }
 }
 

@@ -39,8 +39,8 @@ pub use error::{AuthorityMismatch, CertificateProblem, SyncError};
 pub use events::{read_log_file, ActivityEvent, ActivityLog, EventKind, Severity, SkipReason};
 pub use export::{decode_export, encode_export, EXPORT_MAGIC};
 pub use host::{
-    ActivityListener, Clock, HostError, HttpRequest, HttpResponse, HttpTransport, StoreAdapter,
-    SystemClock,
+    ActivityListener, ChangeSet, Clock, HostError, HttpRequest, HttpResponse, HttpTransport,
+    StoreAdapter, SystemClock, MAX_CHANGED_KEYS, MAX_CHANGE_TOKEN_BYTES,
 };
 pub use integrity_check::{
     IntegrityKind, IntegrityProblem, LastIntegrityProblem, PrevRef, MAX_PEER_CLAIMS,
@@ -66,6 +66,9 @@ use crate::merge::{StoreName, StoreSpec};
 use events::lock;
 use relay_client::RelayClient;
 use state::{EngineState, StateDir};
+
+/// The default of [`EngineConfig::full_snapshot_every`].
+pub const DEFAULT_FULL_SNAPSHOT_EVERY: u32 = 12;
 
 /// Engine settings. `state_dir` is the only required one.
 #[derive(Clone)]
@@ -95,6 +98,12 @@ pub struct EngineConfig {
     /// `false`: only loopback may be plain HTTP; see `relay_url.rs`).
     /// Checked at `register` and before every request.
     pub allow_insecure_http: bool,
+    /// For stores that say what changed ([`StoreAdapter::changes_since`]):
+    /// every `full_snapshot_every`-th cycle still reads each one whole, so
+    /// a host that under-reports a change is caught within that many cycles
+    /// (default 12: hourly at the default interval; 1 reads whole every
+    /// cycle). Checkpoints always read whole.
+    pub full_snapshot_every: u32,
 }
 
 impl EngineConfig {
@@ -109,6 +118,7 @@ impl EngineConfig {
             persist_activity: true,
             max_future_drift_ms: crate::merge::MAX_FUTURE_DRIFT_MS,
             allow_insecure_http: false,
+            full_snapshot_every: DEFAULT_FULL_SNAPSHOT_EVERY,
         }
     }
 }

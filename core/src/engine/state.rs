@@ -111,6 +111,10 @@ pub struct PendingPush {
     pub created_at_ms: i64,
     /// Hashes to record as "the relay has this" once the push is acknowledged.
     pub hashes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Change tokens to keep once the push is acknowledged (taken before
+    /// the reads this bundle was built from).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, StoreChanges>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -162,6 +166,22 @@ pub struct EngineState {
     /// relay-integrity problem (`authorityChanged`), and the engine keeps
     /// signing with the authority instead of sending v1 requests.
     pub authority_key: Option<String>,
+    /// store → the host's change token up to which every change is on the
+    /// relay or in `known` (`StoreAdapter::changes_since`). Kept here, next
+    /// to the `known` it is relative to, so anything that resets `known`
+    /// resets it too; a store whose host cannot tell has no entry.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, StoreChanges>,
+}
+
+/// Where a store's change token stood, and how many cycles have relied on
+/// it since the store was last read whole.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreChanges {
+    /// The host's opaque token, hex.
+    pub token: String,
+    pub partial_reads: u32,
 }
 
 impl Default for EngineState {
@@ -188,6 +208,7 @@ impl Default for EngineState {
             last_pushed: None,
             integrity: IntegrityState::default(),
             authority_key: None,
+            changes: BTreeMap::new(),
         }
     }
 }

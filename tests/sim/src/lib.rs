@@ -20,8 +20,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub mod changes;
+
+use changes::ChangeLog;
+
 use azmx_sync_core::engine::{
-    Clock, CycleReport, EngineConfig, HostError, HttpRequest, HttpResponse, HttpTransport,
+    ChangeSet, Clock, CycleReport, EngineConfig, HostError, HttpRequest, HttpResponse, HttpTransport,
     StoreAdapter, SyncEngine, SyncError, UreqTransport, STATE_FILE,
 };
 use azmx_sync_core::merge::{
@@ -241,6 +245,8 @@ pub struct SimStore {
     device: String,
     /// Checker self-test: acknowledge changes and keep none of them.
     pub swallow: AtomicBool,
+    /// What changed, when the host reports it (`changes_since`).
+    pub changes: ChangeLog,
 }
 
 impl SimStore {
@@ -254,13 +260,27 @@ impl SimStore {
             violations: Arc::default(),
             device: String::new(),
             swallow: AtomicBool::new(false),
+            changes: ChangeLog::default(),
         }
     }
     pub fn get(&self, k: &RecordKey) -> Option<Record> {
         lock(&self.records).get(k).cloned()
     }
     pub fn put(&self, r: Record) {
-        lock(&self.records).insert(r.key(), r);
+        let k = r.key();
+        lock(&self.records).insert(k.clone(), r);
+        self.changes.wrote(&k);
+    }
+    /// Replaces every record (what a child process left), reporting each
+    /// key whose record is not the same.
+    pub fn replace_all(&self, records: Vec<Record>) {
+        let new: BTreeMap<RecordKey, Record> = records.into_iter().map(|r| (r.key(), r)).collect();
+        let old = std::mem::replace(&mut *lock(&self.records), new.clone());
+        for k in old.keys().chain(new.keys()) {
+            if old.get(k) != new.get(k) {
+                self.changes.wrote(k);
+            }
+        }
     }
     /// Runs `edit` inside the store's `countdown`-th next `snapshot`, after
     /// the copy is taken (a host write the engine has not seen yet).
@@ -279,7 +299,23 @@ impl SimStore {
 impl StoreAdapter for SimStore {
     fn snapshot(&self) -> Result<Vec<Record>, HostError> {
         let out: Vec<Record> = lock(&self.records).values().cloned().collect();
+        self.changes.count_snapshot(out.len());
         // After the copy: an edit here is one the engine has not seen yet.
+        self.hooks.fire(Trigger::Snapshot);
+        Ok(out)
+    }
+
+    fn changes_since(&self, token: Option<&[u8]>) -> Result<Option<ChangeSet>, HostError> {
+        Ok(self.changes.since(token))
+    }
+
+    fn snapshot_keys(&self, keys: &[RecordKey]) -> Result<Vec<Record>, HostError> {
+        let out: Vec<Record> = {
+            let m = lock(&self.records);
+            keys.iter().filter_map(|k| m.get(k).cloned()).collect()
+        };
+        self.changes.count_keyed(out.len());
+        // A read like a snapshot: mid-cycle edits fire here too.
         self.hooks.fire(Trigger::Snapshot);
         Ok(out)
     }
@@ -313,14 +349,18 @@ impl StoreAdapter for SimStore {
                 }) {
                     continue;
                 }
+                // The engine's own writes are reported too (even by a
+                // host that misses some of its user's writes).
+                let k = r.key();
                 match c {
                     Change::Delete(_) if !self.keeps_tombstones => {
-                        m.remove(&r.key());
+                        m.remove(&k);
                     }
                     _ => {
-                        m.insert(r.key(), r);
+                        m.insert(k.clone(), r);
                     }
                 }
+                self.changes.applied(&k);
             }
         }
         self.hooks.fire(Trigger::Apply);
@@ -1392,9 +1432,15 @@ impl World {
             inflight: Arc::clone(&self.inflight),
             injected: Mutex::new(Vec::new()),
         });
+        // Which stores say what changed, and how often the engine reads
+        // whole anyway: from a stream of their own, so the scenario's main
+        // stream (and every recorded seed) is what it was without them.
+        let mut side = Rng::new(self.seed ^ 0xC4A9_6E5D_0016_0016 ^ idx as u64);
         let mut config = EngineConfig::new(state.path());
         config.clock = clock.clone();
         config.checkpoint_every = self.base_checkpoint_every;
+        let config_full_every = *side.pick(&[2, 3, 12]);
+        config.full_snapshot_every = config_full_every;
         let pull_page = 1 + self.rng.below(4) as u32;
         config.pull_page = pull_page;
         let engine = SyncEngine::new(config, transport.clone()).expect("engine");
@@ -1402,6 +1448,7 @@ impl World {
         for s in 0..STORES.len() {
             // One store in four is a plain dictionary without tombstones.
             let keeps_tombstones = !self.rng.chance(250);
+            let tracked = side.chance(600);
             let st = Arc::new(SimStore {
                 store: s,
                 keeps_tombstones,
@@ -1410,6 +1457,7 @@ impl World {
                 violations: Arc::clone(&self.violations),
                 device: name.clone(),
                 swallow: AtomicBool::new(false),
+                changes: ChangeLog::new(tracked, side.next_u64()),
             });
             engine
                 .register_store(spec(s), st.clone())
@@ -1432,6 +1480,12 @@ impl World {
         } else {
             engine.set_envelope_key(envelope_key(&self.relay.license_id));
         }
+        let tracked: Vec<&str> = stores
+            .iter()
+            .filter(|s| s.changes.enabled.load(Ordering::SeqCst))
+            .map(|s| STORES[s.store])
+            .collect();
+        let full_every = config_full_every;
         let dict: Vec<&str> = stores
             .iter()
             .filter(|s| !s.keeps_tombstones)
@@ -1439,7 +1493,7 @@ impl World {
             .collect();
         self.note(
             format!(
-                "{name} joins ({id}) skew={skew_ms}ms rogue={rogue} pull_page={pull_page} dict_stores={dict:?}"
+                "{name} joins ({id}) skew={skew_ms}ms rogue={rogue} pull_page={pull_page} dict_stores={dict:?} tracked_stores={tracked:?} full_snapshot_every={full_every}"
             ),
             None,
         );
@@ -1798,7 +1852,7 @@ impl World {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .expect("read the host store file back");
         for (s, recs) in self.devices[d].stores.iter().zip(left) {
-            *lock(&s.records) = recs.into_iter().map(|r| (r.key(), r)).collect();
+            s.replace_all(recs);
         }
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         for v in stderr.lines().filter_map(|l| l.strip_prefix("violation: ")) {

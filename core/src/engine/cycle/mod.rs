@@ -3,6 +3,7 @@
 //! next, so a kill at any point loses nothing and duplicates nothing.
 
 mod apply;
+mod changes;
 mod crash;
 mod parked;
 mod pull;
@@ -178,12 +179,22 @@ fn store_failed(engine: &SyncEngine, store: &str, e: HostError) -> SyncError {
 }
 
 pub(crate) fn unsynced(engine: &SyncEngine) -> Result<Unsynced, SyncError> {
-    let known = lock(&engine.inner.state).known.clone();
+    let held = lock(&engine.inner.state).changes.clone();
     let mut out = Unsynced::default();
     for (name, _spec, adapter) in stores(engine) {
-        for r in snapshot(engine, &name, adapter.as_ref())? {
-            let k = key_string(&r.key());
-            if known.get(&name).and_then(|m| m.get(&k)) != Some(&short_hash(&r)) {
+        // Only what changed since the kept token can be off the relay (the
+        // token is kept once everything before it is on the relay); the new
+        // token is not kept: this is a count, not a cycle.
+        let read = changes::read_store(engine, &name, adapter.as_ref(), held.get(&name))?;
+        let hashes: Vec<(String, String)> = read
+            .records
+            .iter()
+            .map(|r| (key_string(&r.key()), short_hash(r)))
+            .collect();
+        let st = lock(&engine.inner.state);
+        let known = st.known.get(&name);
+        for (r, (k, h)) in read.records.iter().zip(&hashes) {
+            if known.and_then(|m| m.get(k)) != Some(h) {
                 out.count += 1;
                 out.oldest_updated_at_ms = Some(
                     out.oldest_updated_at_ms

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::apply::supersede_losing_host_records;
+use super::changes;
 use super::crash::crash_point;
-use super::{snapshot, stores, Session};
+use super::{snapshot, stores, RegisteredStore, Session};
 use crate::engine::bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
@@ -15,7 +16,7 @@ use crate::engine::state::{key_string, short_hash, PendingPush};
 use crate::engine::{CycleReport, SyncEngine};
 use crate::integrity::sha256_hex;
 use crate::kdf::EnvelopeKey;
-use crate::merge::Record;
+use crate::merge::{Record, RecordKey};
 
 pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncError> {
     let (engine, client, key, device_id, lid) = s.parts();
@@ -93,6 +94,8 @@ fn send_pending(
                 .or_default()
                 .extend(hashes.clone());
         }
+        // Every change up to these tokens is on the relay now.
+        st.changes.extend(p.changes.clone());
         st.next_seq = st.next_seq.max(p.seq.saturating_add(1));
         // The next delta's `prev`: what the relay now holds at this seq.
         st.last_pushed = Some(PrevRef {
@@ -141,69 +144,116 @@ fn clear_outbox(engine: &SyncEngine) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Snapshots every store and seals what changed (or everything, for a
-/// checkpoint). `None` when nothing changed: an idle cycle uploads nothing.
+/// One store as read for this cycle, compared with what the relay holds.
+struct Examined {
+    store: RegisteredStore,
+    /// What was read, with the engine's tombstones for keys the host no
+    /// longer lists when read whole.
+    records: Vec<Record>,
+    whole: bool,
+    /// key → short hash of every record of `records`.
+    hashes: BTreeMap<String, String>,
+    /// The records the relay does not have.
+    changed: Vec<Record>,
+}
+
+/// Compares what was read of one store with `known`. A host record that
+/// loses to a tombstone the engine holds is deleted first.
+fn examine(
+    engine: &SyncEngine,
+    store: RegisteredStore,
+    mut records: Vec<Record>,
+    whole: bool,
+) -> Result<Examined, SyncError> {
+    let (name, spec, adapter) = &store;
+    // Only the tombstones this read can meet: all of them for a whole read,
+    // those of the keys read otherwise (none on an idle cycle).
+    let tombs: Option<Vec<Record>> = if whole {
+        lock(&engine.inner.state).tombstones.get(name).cloned()
+    } else if records.is_empty() {
+        None
+    } else {
+        let keys: HashSet<RecordKey> = records.iter().map(Record::key).collect();
+        lock(&engine.inner.state).tombstones.get(name).map(|ts| {
+            ts.iter()
+                .filter(|t| keys.contains(&t.key()))
+                .cloned()
+                .collect()
+        })
+    };
+    if let Some(tombs) = tombs {
+        supersede_losing_host_records(engine, name, spec, adapter.as_ref(), &tombs, &mut records)?;
+        if whole {
+            // Tombstones the engine holds for keys the host no longer lists.
+            let present: HashSet<String> = records.iter().map(|r| key_string(&r.key())).collect();
+            records.extend(
+                tombs
+                    .into_iter()
+                    .filter(|t| !present.contains(&key_string(&t.key()))),
+            );
+        }
+    }
+    // Hashed outside the state lock, compared under it (no clone of `known`).
+    let hashes: Vec<(String, String)> = records
+        .iter()
+        .map(|r| (key_string(&r.key()), short_hash(r)))
+        .collect();
+    let changed: Vec<Record> = {
+        let st = lock(&engine.inner.state);
+        let known_store = st.known.get(name);
+        records
+            .iter()
+            .zip(&hashes)
+            .filter(|(_, (k, h))| known_store.and_then(|m| m.get(k)) != Some(h))
+            .map(|(r, _)| r.clone())
+            .collect()
+    };
+    Ok(Examined {
+        store,
+        records,
+        whole,
+        hashes: hashes.into_iter().collect(),
+        changed,
+    })
+}
+
+/// Reads every store (whole, or what changed since its token) and seals
+/// what the relay does not have (or everything, for a checkpoint). `None`
+/// when nothing changed: an idle cycle uploads nothing.
 fn build_bundle(
     engine: &SyncEngine,
     key: &EnvelopeKey,
     device_id: &str,
     lid: &str,
 ) -> Result<Option<(PendingPush, Vec<u8>)>, SyncError> {
-    let (seq, since_cp, known, tombstones, prev, peers) = {
+    let (seq, since_cp, held, prev, peers) = {
         let st = lock(&engine.inner.state);
         (
             st.next_seq,
             st.pushes_since_checkpoint,
-            st.known.clone(),
-            st.tombstones.clone(),
+            st.changes.clone(),
             st.last_pushed.clone(),
             st.integrity.peers_view(),
         )
     };
-    let mut changed_any = false;
-    let mut full: Vec<(String, Vec<Record>, BTreeMap<String, String>)> = Vec::new();
-    let mut delta: Vec<StoreRecords> = Vec::new();
-    for (name, spec, adapter) in stores(engine) {
-        let mut records = snapshot(engine, &name, adapter.as_ref())?;
-        if let Some(tombs) = tombstones.get(&name) {
-            supersede_losing_host_records(
-                engine,
-                &name,
-                &spec,
-                adapter.as_ref(),
-                tombs,
-                &mut records,
-            )?;
-            // Tombstones the engine holds for keys the host no longer lists.
-            let present: HashSet<String> = records.iter().map(|r| key_string(&r.key())).collect();
-            records.extend(
-                tombs
-                    .iter()
-                    .filter(|t| !present.contains(&key_string(&t.key())))
-                    .cloned(),
-            );
-        }
-        let known_store = known.get(&name);
-        let mut hashes = BTreeMap::new();
-        let mut changed = Vec::new();
-        for r in &records {
-            let k = key_string(&r.key());
-            let h = short_hash(r);
-            if known_store.and_then(|m| m.get(&k)) != Some(&h) {
-                changed.push(r.clone());
+    let mut next_changes = BTreeMap::new();
+    let mut examined = Vec::new();
+    for store in stores(engine) {
+        let read = changes::read_store(engine, &store.0, store.2.as_ref(), held.get(&store.0))?;
+        match read.next {
+            Some(n) => {
+                next_changes.insert(store.0.clone(), n);
             }
-            hashes.insert(k, h);
+            // Dropping a token only makes the next cycle read whole: at once.
+            None => {
+                lock(&engine.inner.state).changes.remove(&store.0);
+            }
         }
-        changed_any |= !changed.is_empty();
-        if !changed.is_empty() {
-            delta.push(StoreRecords {
-                store: name.clone(),
-                records: changed,
-            });
-        }
-        full.push((name, records, hashes));
+        examined.push(examine(engine, store, read.records, read.whole)?);
     }
-    if !changed_any {
+    if examined.iter().all(|e| e.changed.is_empty()) {
+        // Every change up to the new tokens is on the relay already.
+        lock(&engine.inner.state).changes.extend(next_changes);
         return Ok(None);
     }
     // No known previous push (the first, or a state from before `prev`
@@ -213,22 +263,41 @@ fn build_bundle(
         || since_cp.saturating_add(1) >= engine.inner.config.checkpoint_every.max(1);
     let mut pending_hashes = BTreeMap::new();
     let stores_out = if checkpoint {
-        full.into_iter()
-            .map(|(store, records, hashes)| {
-                pending_hashes.insert(store.clone(), hashes);
-                StoreRecords { store, records }
-            })
-            .collect()
+        let mut out = Vec::new();
+        for e in examined {
+            // A checkpoint carries every record: a store read by its token
+            // is read whole now (the token, taken before, still holds).
+            let e = if e.whole {
+                e
+            } else {
+                let records = snapshot(engine, &e.store.0, e.store.2.as_ref())?;
+                if let Some(n) = next_changes.get_mut(&e.store.0) {
+                    n.partial_reads = 0;
+                }
+                examine(engine, e.store, records, true)?
+            };
+            pending_hashes.insert(e.store.0.clone(), e.hashes);
+            out.push(StoreRecords {
+                store: e.store.0,
+                records: e.records,
+            });
+        }
+        out
     } else {
-        for s in &delta {
-            let h = s
-                .records
+        let mut out = Vec::new();
+        for e in examined.into_iter().filter(|e| !e.changed.is_empty()) {
+            let h = e
+                .changed
                 .iter()
                 .map(|r| (key_string(&r.key()), short_hash(r)))
                 .collect();
-            pending_hashes.insert(s.store.clone(), h);
+            pending_hashes.insert(e.store.0.clone(), h);
+            out.push(StoreRecords {
+                store: e.store.0,
+                records: e.changed,
+            });
         }
-        delta
+        out
     };
     let bundle = Bundle {
         format: BUNDLE_FORMAT.into(),
@@ -255,6 +324,7 @@ fn build_bundle(
             records,
             created_at_ms: bundle.created_at_ms,
             hashes: pending_hashes,
+            changes: next_changes,
         },
         blob,
     )))
