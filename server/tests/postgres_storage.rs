@@ -285,8 +285,9 @@ async fn refuses_a_newer_schema() {
 }
 
 /// A version-1 database (no `authority_key`, `claim_until`, `max_devices`
-/// columns) is brought to version 3 at connect: its licenses keep the v1
-/// rules (no key, no window, no cap) and can be given a key.
+/// columns, no `push_days` table) is brought to version 4 at connect: its
+/// licenses keep the v1 rules (no key, no window, no cap) and can be given
+/// a key; the per-day push aggregate starts from the stored blobs.
 #[tokio::test]
 async fn migrates_a_version_1_database() {
     let Some((url, schema)) = database("v1") else {
@@ -294,11 +295,34 @@ async fn migrates_a_version_1_database() {
     };
     let s = pg(&url, &schema).await;
     s.add_license("lic_old", [1; 32], None, T0).await.unwrap();
+    let dev = NewDevice {
+        license_id: "lic_old".into(),
+        device_id: "dev_old".into(),
+        public_key: "pk-old".into(),
+        name: "old".into(),
+        now: T0,
+    };
+    s.register_device(dev).await.unwrap();
+    for seq in 1..=2 {
+        let data = Bytes::from(vec![seq as u8; 10]);
+        let blob = NewBlob {
+            device_id: "dev_old".into(),
+            seq,
+            sha256: azmx_sync_core::sha256_hex(&data),
+            data,
+            now: T0,
+        };
+        assert!(matches!(
+            s.push(blob).await.unwrap(),
+            PushOutcome::Stored { .. }
+        ));
+    }
     drop(s);
     let client = raw_client(&url).await;
     client
         .batch_execute(&format!(
-            "ALTER TABLE {schema}.licenses DROP COLUMN authority_key,
+            "DROP TABLE {schema}.push_days;
+             ALTER TABLE {schema}.licenses DROP COLUMN authority_key,
                  DROP COLUMN claim_until, DROP COLUMN max_devices;
              UPDATE {schema}.relay_meta SET value = 1 WHERE key = 'schema_version'"
         ))
@@ -319,5 +343,11 @@ async fn migrates_a_version_1_database() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(v, 3);
+    assert_eq!(v, 4);
+    let day = azmx_sync_relay::storage::PushDay {
+        day: azmx_sync_relay::storage::day_of(T0),
+        pushes: 2,
+        sealed_bytes: 20,
+    };
+    assert_eq!(s.push_days("lic_old", 0).await.unwrap(), vec![day]);
 }

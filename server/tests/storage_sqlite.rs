@@ -236,6 +236,17 @@ fn opens_a_schema_1_database() {
     let next = positions(&s, "lic_a", "a2", after[0].1);
     assert_eq!(next.len(), 1);
     assert!(next[0].1 > after[0].1);
+    // Schema 5: the per-day push aggregate starts from the stored blobs
+    // (all on day 0 here) and counts every push since.
+    let day0 = |pushes, sealed_bytes| {
+        vec![azmx_sync_relay::storage::PushDay {
+            day: 0,
+            pushes,
+            sealed_bytes,
+        }]
+    };
+    assert_eq!(rt.block_on(s.push_days("lic_a", 0)).unwrap(), day0(4, 4));
+    assert_eq!(rt.block_on(s.push_days("lic_b", 0)).unwrap(), day0(1, 1));
     // Schema 3: the migrated licenses have no authority key, and take one.
     assert!(rt.block_on(s.set_authority_key("lic_a", "k")).unwrap());
     assert!(!rt.block_on(s.set_authority_key("lic_a", "k")).unwrap());
