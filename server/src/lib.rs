@@ -31,6 +31,7 @@ mod console;
 mod licenses;
 mod operator;
 pub use api::fuzzing; // doc(hidden): for the fuzz targets in fuzz/ only
+pub use api::openapi_json;
 pub mod cmd;
 mod ratelimit;
 pub mod storage;

@@ -157,6 +157,7 @@ impl ErrorCode {
 /// An error answer's body. The optional fields are left out unless the
 /// code carries them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// An [`ErrorCode`]'s text; a client keeps codes it does not know.
@@ -175,6 +176,7 @@ pub struct ErrorBody {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "some_if_present"
     )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::openapi::nullable_sha256))]
     pub existing_sha256: Option<Option<String>>,
     /// Read leniently: clients never needed it, so a value of another type
     /// must not make the whole answer unreadable.

@@ -16,6 +16,8 @@
 mod bodies;
 mod error_body;
 pub mod headers;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod routes;
 
 pub use bodies::{

@@ -4,6 +4,8 @@
 
 /// `GET`: liveness, unauthenticated.
 pub const HEALTHZ: &str = "/healthz";
+/// `GET`: the relay's API in OpenAPI 3.1 (JSON), unauthenticated.
+pub const OPENAPI: &str = "/openapi.json";
 /// `POST`: register a device.
 pub const INIT: &str = "/sync/init";
 /// `POST`: store a sealed blob.

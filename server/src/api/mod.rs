@@ -16,6 +16,8 @@ mod authority;
 mod devices;
 mod drain;
 mod error;
+mod openapi;
+pub use openapi::openapi_json;
 mod parse;
 pub use parse::fuzzing;
 mod sync;
@@ -268,6 +270,7 @@ async fn drain(
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(routes::HEALTHZ, get(admin::healthz))
+        .route(routes::OPENAPI, get(openapi::serve))
         .route(routes::INIT, post(devices::init))
         .route(routes::AUTHORITY, get(authority::authority))
         .route(routes::PUSH, post(sync::push))
