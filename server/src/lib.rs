@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 mod api;
 mod console;
 mod licenses;
+mod metrics;
 mod operator;
 pub use api::fuzzing; // doc(hidden): for the fuzz targets in fuzz/ only
 pub use api::openapi_json;
@@ -209,6 +210,10 @@ pub struct RelayConfig {
     pub listen: SocketAddr,
     /// Bearer token for `/admin/*`; `None` disables the admin endpoints (404).
     pub admin_token: Option<String>,
+    /// Also serve `/metrics` here, WITHOUT a token (a private interface a
+    /// Prometheus server scrapes). The main listener serves it only with
+    /// the admin token; with neither, there is no `/metrics` (404).
+    pub metrics_listen: Option<SocketAddr>,
     pub limits: Limits,
     pub clock: Clock,
     /// Tokio worker threads (0 = one per core).
@@ -235,6 +240,7 @@ impl std::fmt::Debug for RelayConfig {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("metrics_listen", &self.metrics_listen)
             .field("limits", &self.limits)
             .field("clock", &self.clock)
             .field("worker_threads", &self.worker_threads)
@@ -257,6 +263,7 @@ impl RelayConfig {
             data_dir: data_dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_token: None,
+            metrics_listen: None,
             limits: Limits::default(),
             clock: Clock::System,
             worker_threads: 0,
@@ -353,6 +360,18 @@ impl Relay {
         let listener = StdTcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(a) => {
+                let l = StdTcpListener::bind(a)?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         let threads = if config.worker_threads == 0 {
             std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -368,6 +387,11 @@ impl Relay {
         let storage = make_storage(&rt)?;
         let budget = api::BodyBudget::new(config.limits.max_inflight_body_bytes);
         let state = api::AppState::new(&config, storage, budget.clone());
+        if let (Some(l), Some(maddr)) = (metrics_listener, metrics_addr) {
+            // Ends with the runtime, after the main listener's drain.
+            rt.spawn(api::serve_metrics(l, state.clone()));
+            tracing::info!(addr = %maddr, "metrics listening (no token)");
+        }
         let tls = config.tls.clone();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -380,6 +404,7 @@ impl Relay {
         tracing::info!(%addr, "relay listening");
         Ok(RunningRelay {
             addr,
+            metrics_addr,
             scheme,
             budget,
             stop: Some(stop_tx),
@@ -391,6 +416,7 @@ impl Relay {
 /// A relay serving on its own thread. Dropping it shuts it down.
 pub struct RunningRelay {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     scheme: &'static str,
     budget: Arc<api::BodyBudget>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -401,6 +427,12 @@ impl RunningRelay {
     /// The bound address (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The metrics listener's bound address, if
+    /// [`RelayConfig::metrics_listen`] was set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The most request-body bytes ever held in flight at once (never

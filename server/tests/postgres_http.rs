@@ -14,44 +14,9 @@ use std::process::{Command, Stdio};
 use azmx_sync_core::sha256_hex;
 use azmx_sync_relay::{add_license_postgres, RelayConfig};
 use azmx_sync_test_support::{output_ok, printed_key, RelayProcess};
-use common::postgres::{say, test_database_url, unique_name, SKIP};
+use common::postgres::fresh_database;
 use common::{seqs, Env, ADMIN};
 use serde_json::json;
-
-/// A new, empty database on the test server; its URL.
-fn fresh_database() -> Option<String> {
-    let Some(base) = test_database_url() else {
-        say(SKIP);
-        return None;
-    };
-    let name = unique_name("azmx_http");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-    });
-    // Replace the database name (the last path segment, before any query).
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h.to_string(), format!("?{q}")),
-        None => (base.clone(), String::new()),
-    };
-    let slash = head.rfind('/').unwrap();
-    let prefix = if head[..slash].ends_with('/') {
-        head.clone() + "/"
-    } else {
-        head[..=slash].to_string()
-    };
-    Some(format!("{prefix}{name}{query}"))
-}
 
 fn pg_env(db: &str) -> Env {
     let db = db.to_string();

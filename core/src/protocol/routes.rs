@@ -27,6 +27,10 @@ pub const DEVICES: &str = "/sync/devices";
 pub const AUTHORITY: &str = "/sync/authority";
 /// `GET` with the admin bearer token: a license's devices.
 pub const ADMIN_DEVICES: &str = "/admin/licenses/{lid}/devices";
+/// `GET`: the relay's metrics in the Prometheus text format (0.0.4), with
+/// the admin bearer token on the main listener, without one on the
+/// separate metrics listener (`serve --metrics-listen`).
+pub const METRICS: &str = "/metrics";
 
 /// [`PULL`] with its query (`since` percent-encoded).
 pub fn pull_path(since: &str, limit: u32) -> String {

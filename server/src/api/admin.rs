@@ -1,4 +1,5 @@
-//! The operator routes: health and the admin device listing.
+//! The operator routes: health and the admin device listing, and the
+//! admin bearer token check every admin route (and `/metrics`) makes.
 
 use std::sync::Arc;
 
@@ -22,24 +23,8 @@ pub(crate) async fn admin_devices(
     h: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
-    let Some(expected) = st.admin_token_hash else {
-        return Err(ApiError::not_found());
-    };
-    let given = h
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix(headers::BEARER_PREFIX))
-        .map(|t| crate::sha256(t.trim().as_bytes()));
-    let ok = given.is_some_and(|g| bool::from(g.ct_eq(&expected)));
-    if !ok {
-        let mut resp = ApiError::new(
-            ErrorCode::Unauthorized,
-            "missing or wrong admin bearer token",
-        )
-        .into_response();
-        resp.headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return Ok(resp);
+    if let Some(refused) = admin_refusal(&st, &h) {
+        return Ok(refused);
     }
     let Path(lid) = path.map_err(|_| ApiError::malformed("invalid path"))?;
     azmx_sync_core::canonical::check_id("licenseId", &lid)?;
@@ -49,4 +34,30 @@ pub(crate) async fn admin_devices(
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(json_response(StatusCode::OK, &DevicesResponse { devices }))
+}
+
+/// `None` when the request carries the admin bearer token (compared in
+/// constant time, as hashes); else the answer: `404` when no token is
+/// configured (the admin routes do not exist), `401` otherwise (which the
+/// per-address limit counts as a failed authentication).
+pub(super) fn admin_refusal(st: &AppState, h: &HeaderMap) -> Option<Response> {
+    let Some(expected) = st.admin_token_hash else {
+        return Some(ApiError::not_found().into_response());
+    };
+    let given = h
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(headers::BEARER_PREFIX))
+        .map(|t| crate::sha256(t.trim().as_bytes()));
+    if given.is_some_and(|g| bool::from(g.ct_eq(&expected))) {
+        return None;
+    }
+    let mut resp = ApiError::new(
+        ErrorCode::Unauthorized,
+        "missing or wrong admin bearer token",
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Some(resp)
 }

@@ -152,6 +152,7 @@ pub(crate) async fn admit(State(st): State<Arc<AppState>>, req: Request, next: N
     //    sends next (peeked: only a failure below takes a token).
     if let Some(key) = &peer {
         if let Err(wait) = st.unauth_rate.peek(key) {
+            st.metrics.rate_limited(crate::metrics::Limiter::address);
             return early(ApiError::rate_limited(retry_secs(wait)), has_body);
         }
     }

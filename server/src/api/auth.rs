@@ -94,9 +94,10 @@ impl AppState {
     }
 
     pub(crate) fn rate_limit(&self, key: &str) -> Result<(), ApiError> {
-        self.rate
-            .check(key)
-            .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64))
+        self.rate.check(key).map_err(|wait| {
+            self.metrics.rate_limited(crate::metrics::Limiter::device);
+            ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64)
+        })
     }
 
     /// 403 `revoked` unless the device is live (read fresh, never cached).

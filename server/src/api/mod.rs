@@ -20,6 +20,8 @@ mod openapi;
 pub use openapi::openapi_json;
 mod parse;
 pub use parse::fuzzing;
+mod scrape;
+pub(crate) use scrape::serve_metrics;
 mod sync;
 
 use std::collections::HashMap;
@@ -27,13 +29,15 @@ use std::net::TcpListener as StdTcpListener;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use azmx_sync_core::protocol::{headers, routes, ErrorCode};
 
+use crate::metrics::RelayMetrics;
 use crate::ratelimit::RateLimiter;
 use crate::storage::Storage;
 use crate::{Clock, Limits, RelayConfig};
@@ -66,6 +70,8 @@ pub(crate) struct AppState {
     pull_touched: Mutex<HashMap<String, i64>>,
     /// The admin console (`crate::console`), when an admin token is set.
     console: Option<Arc<crate::console::Console>>,
+    /// What `/metrics` shows; the store reports its commits to it too.
+    metrics: Arc<RelayMetrics>,
     /// Requests in flight, and whether the relay is draining to stop.
     drain: drain::Drain,
 }
@@ -76,6 +82,8 @@ impl AppState {
         storage: Arc<dyn Storage>,
         body_budget: Arc<BodyBudget>,
     ) -> Arc<Self> {
+        let metrics = RelayMetrics::new();
+        storage.set_observer(metrics.clone());
         let console = config
             .admin_token
             .as_deref()
@@ -103,6 +111,7 @@ impl AppState {
             body_budget,
             pull_touched: Mutex::new(HashMap::new()),
             console,
+            metrics,
             drain: drain::Drain::default(),
         })
     }
@@ -285,6 +294,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route(routes::DEVICES, get(devices::devices))
         .route(routes::ADMIN_DEVICES, get(admin::admin_devices))
         .merge(crate::console::router(state.console.clone()))
+        .route(routes::METRICS, get(scrape::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -306,6 +316,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 
 async fn deadline_and_log(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
+    // The route template, never the path (paths hold ids).
+    let endpoint = req.extensions().get::<MatchedPath>().cloned();
+    let body_len = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
     let path = req.uri().path().to_string();
     let device = req
         .headers()
@@ -318,6 +335,14 @@ async fn deadline_and_log(State(st): State<Arc<AppState>>, req: Request, next: N
         Err(_) => ApiError::timeout().into_response(),
     };
     let status = resp.status().as_u16();
+    st.metrics.request(
+        endpoint.as_ref().map(MatchedPath::as_str),
+        crate::metrics::Method::of(&method),
+        status,
+        resp.extensions().get::<ErrorCode>().copied(),
+        body_len,
+        started.elapsed(),
+    );
     let micros = started.elapsed().as_micros() as u64;
     let device = device.as_deref().unwrap_or("-");
     // A full body budget or quota, or a drain, is the relay doing its job,

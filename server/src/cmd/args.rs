@@ -232,9 +232,14 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8787]; port 0 picks a free one.
     #[arg(long, env = "AZMX_RELAY_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// Bearer token enabling /admin/* (prefer the environment variable).
+    /// Bearer token enabling /admin/* and /metrics (prefer the environment
+    /// variable).
     #[arg(long, env = "AZMX_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Also serve /metrics on this address WITHOUT a token: bind it to a
+    /// private interface only your Prometheus server reaches.
+    #[arg(long, env = "AZMX_RELAY_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Largest push body in bytes [default: 8 MiB].
     #[arg(long, env = "AZMX_RELAY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -335,6 +340,7 @@ mod tests {
             "r license set-authority-key lic k --data-dir d",
             "r license list --data-dir d",
             "r serve --tls-cert c.pem --tls-key k.pem",
+            "r serve --metrics-listen 127.0.0.1:9187",
             "r serve --config f.toml --check-config --drain-timeout-secs 5",
             "r backup --data-dir d --out f",
             "r restore --from f --config c.toml",

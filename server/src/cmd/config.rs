@@ -7,7 +7,8 @@
 //! ```toml
 //! data-dir = "/var/lib/azmx-relay"   # or database-url = "postgres://…"
 //! listen = "0.0.0.0:8787"
-//! admin-token = "..."                # enables /admin/*; prefer AZMX_ADMIN_TOKEN
+//! admin-token = "..."                # enables /admin/* and /metrics; prefer AZMX_ADMIN_TOKEN
+//! metrics-listen = "10.0.0.5:9187"   # /metrics without a token: a private interface only
 //! max-body-bytes = 8388608
 //! request-timeout-secs = 30
 //! rate-per-sec = 100.0
@@ -47,6 +48,7 @@ struct ConfigFile {
     database_url: Option<String>,
     listen: Option<SocketAddr>,
     admin_token: Option<String>,
+    metrics_listen: Option<SocketAddr>,
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     rate_per_sec: Option<f64>,
@@ -156,6 +158,7 @@ impl ServeArgs {
         config.admin_token = (self.admin_token.clone())
             .or(file.admin_token)
             .filter(|t| !t.is_empty());
+        config.metrics_listen = self.metrics_listen.or(file.metrics_listen);
         config.worker_threads = self.workers.or(file.workers).unwrap_or(0);
         config.durability = match self.durability.or(file.durability) {
             None => Durability::default(),
@@ -230,7 +233,7 @@ mod tests {
         let (_d, mut a) = with_file(
             "data-dir = \"/srv/relay\"\nlisten = \"0.0.0.0:9000\"\nrate-burst = 5.0\n\
              durability = \"full\"\nrequest-timeout-secs = 0\nlicense-max-blobs = 0\n\
-             max-connections = 64\nunauth-rate-burst = 3.0\n",
+             max-connections = 64\nunauth-rate-burst = 3.0\nmetrics-listen = \"127.0.0.1:9187\"\n",
         );
         a.license_max_bytes = Some(5000);
         a.max_connections = Some(16);
@@ -251,6 +254,7 @@ mod tests {
         );
         assert_eq!(c.limits.max_connections, 16);
         assert_eq!(c.limits.unauth_rate_burst, 3.0);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9187".parse().unwrap()));
         assert_eq!(
             c.limits.max_inflight_body_bytes,
             Limits::default().max_inflight_body_bytes

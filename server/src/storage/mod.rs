@@ -22,13 +22,17 @@ use bytes::Bytes;
 
 mod columns;
 pub mod conformance;
+mod observer;
 pub mod postgres;
 mod postgres_license;
+mod postgres_observe;
 mod postgres_schema;
 mod push_days;
 mod quota;
 pub mod sqlite;
 
+pub(crate) use observer::ObserverSlot;
+pub use observer::StorageObserver;
 pub use postgres::PostgresStorage;
 pub use push_days::{day_of, PushDay, MAX_PUSH_DAYS, SECS_PER_DAY};
 pub use quota::Quota;
@@ -527,10 +531,25 @@ pub trait Storage: Send + Sync + 'static {
     /// for an unknown license.
     async fn devices(&self, license_id: &str) -> Result<Option<Vec<DeviceInfo>>, StorageError>;
 
+    /// Reports commits and fsyncs to `observer` from now on (the relay's
+    /// metrics). The first observer given is kept; a backend with nothing
+    /// to report ignores it.
+    fn set_observer(&self, _observer: std::sync::Arc<dyn StorageObserver>) {}
+
+    /// Bytes the store takes on disk (SQLite: its database files;
+    /// PostgreSQL: its tables and indexes), for the metrics. Bounded cost:
+    /// a few `stat` calls or one catalog query. `None`: cannot tell.
+    async fn size_bytes(&self) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+
     /// The license's per-day push totals (see [`PushDay`]) for UTC days
     /// `>= since_day`, oldest first, at most [`MAX_PUSH_DAYS`]. Every
     /// [`PushOutcome::Stored`] counts once, in the push's own transaction;
     /// nothing else does. Empty for an unknown license.
-    async fn push_days(&self, license_id: &str, since_day: i64)
-        -> Result<Vec<PushDay>, StorageError>;
+    async fn push_days(
+        &self,
+        license_id: &str,
+        since_day: i64,
+    ) -> Result<Vec<PushDay>, StorageError>;
 }

@@ -36,12 +36,13 @@ use super::columns::{key_hash, max_devices, page, page_rows, prune_bound, stored
 use super::postgres_license::{
     keycheck_put_tx, register_tx, revoke_tx, set_key_tx, update_license,
 };
+use super::postgres_observe as observe;
 use super::postgres_schema::{SCHEMA, SCHEMA_VERSION};
 use super::push_days::pg_push_days;
 use super::{
     day_of, AuthorityCheck, BlobData, BlobMeta, DeviceInfo, DeviceRecord, KeycheckPut,
-    KeycheckWrite, LicenseRecord, NewBlob, NewDevice, PullPage, PushDay, PushOutcome, Quota,
-    RegisterOutcome, RevokeOutcome, Storage, StorageError,
+    KeycheckWrite, LicenseRecord, NewBlob, NewDevice, ObserverSlot, PullPage, PushDay, PushOutcome,
+    Quota, RegisterOutcome, RevokeOutcome, Storage, StorageError, StorageObserver,
 };
 
 /// Default pool size per relay process.
@@ -69,6 +70,7 @@ pub(super) fn unknown_license_or_backend(e: tokio_postgres::Error) -> StorageErr
 #[derive(Clone)]
 pub struct PostgresStorage {
     pool: Pool,
+    observer: ObserverSlot,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -162,7 +164,8 @@ impl PostgresStorage {
             .create_timeout(Some(Duration::from_secs(15)))
             .build()
             .map_err(backend)?;
-        let s = Self { pool };
+        let observer = ObserverSlot::default();
+        let s = Self { pool, observer };
         s.migrate().await?;
         Ok(s)
     }
@@ -307,7 +310,7 @@ impl Storage for PostgresStorage {
             return Ok(false);
         }
         set_key_tx(&tx, license_id, key).await?;
-        tx.commit().await.map_err(backend)?;
+        observe::commit(tx, &self.observer).await?;
         Ok(true)
     }
 
@@ -359,7 +362,7 @@ impl Storage for PostgresStorage {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(backend)?;
         let outcome = register_tx(&tx, &d, &check).await?;
-        tx.commit().await.map_err(backend)?;
+        observe::commit(tx, &self.observer).await?;
         Ok(outcome)
     }
 
@@ -484,7 +487,7 @@ impl Storage for PostgresStorage {
                 "postgres: license row missing during push".into(),
             ));
         }
-        tx.commit().await.map_err(backend)?;
+        observe::commit(tx, &self.observer).await?;
         Ok(PushOutcome::Stored {
             seq: b.seq,
             created_at: b.now,
@@ -572,7 +575,7 @@ impl Storage for PostgresStorage {
         let tx = c.transaction().await.map_err(backend)?;
         let outcome = revoke_tx(&tx, license_id, target, now, &check).await?;
         if outcome == RevokeOutcome::Revoked {
-            tx.commit().await.map_err(backend)?;
+            observe::commit(tx, &self.observer).await?;
         }
         Ok(outcome)
     }
@@ -586,7 +589,7 @@ impl Storage for PostgresStorage {
         let tx = c.transaction().await.map_err(backend)?;
         let outcome = keycheck_put_tx(&tx, &put, &check).await?;
         if outcome == KeycheckPut::Stored {
-            tx.commit().await.map_err(backend)?;
+            observe::commit(tx, &self.observer).await?;
         }
         Ok(outcome)
     }
@@ -637,12 +640,20 @@ impl Storage for PostgresStorage {
         )
         .await
         .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        observe::commit(tx, &self.observer).await?;
         Ok(n as u64)
     }
 
     async fn push_days(&self, lid: &str, since: i64) -> Result<Vec<PushDay>, StorageError> {
         pg_push_days(&self.client().await?, lid, since).await
+    }
+
+    fn set_observer(&self, observer: std::sync::Arc<dyn StorageObserver>) {
+        self.observer.set(observer);
+    }
+
+    async fn size_bytes(&self) -> Result<Option<u64>, StorageError> {
+        Ok(Some(observe::size_bytes(&self.client().await?).await?))
     }
 
     async fn devices(&self, license_id: &str) -> Result<Option<Vec<DeviceInfo>>, StorageError> {

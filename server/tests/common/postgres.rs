@@ -34,3 +34,38 @@ pub fn unique_name(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A new, empty database on the test server; its URL.
+pub fn fresh_database() -> Option<String> {
+    let Some(base) = test_database_url() else {
+        say(SKIP);
+        return None;
+    };
+    let name = unique_name("azmx_http");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    });
+    // Replace the database name (the last path segment, before any query).
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h.to_string(), format!("?{q}")),
+        None => (base.clone(), String::new()),
+    };
+    let slash = head.rfind('/').unwrap();
+    let prefix = if head[..slash].ends_with('/') {
+        head.clone() + "/"
+    } else {
+        head[..=slash].to_string()
+    };
+    Some(format!("{prefix}{name}{query}"))
+}

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use super::durability::CHECKPOINT_EVERY_WRITES;
 use super::schema::exec;
-use crate::storage::StorageError;
+use crate::storage::{ObserverSlot, StorageError};
 
 pub(super) type Completion = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 /// Positions a batch allocated, per license: listed once durable.
@@ -28,6 +29,8 @@ pub(super) struct Shared {
     pub(super) failed: std::sync::OnceLock<String>,
     /// First position of this open's epoch.
     pub(super) epoch_base: i64,
+    /// Told each commit's size and time, each fsync's time (metrics).
+    pub(super) observer: ObserverSlot,
 }
 
 impl Shared {
@@ -153,7 +156,12 @@ pub(super) fn writer_loop(
             }
             done.push(d);
         }
-        match exec(&conn, "COMMIT") {
+        let (writes, started) = (done.len(), Instant::now());
+        let committed = exec(&conn, "COMMIT");
+        if committed.is_ok() {
+            shared.observer.commit(writes, started.elapsed());
+        }
+        match committed {
             Ok(()) => match &syncer {
                 // The commit is written but not yet synced: hand it to the
                 // syncer, which lists and answers it after an fsync of the

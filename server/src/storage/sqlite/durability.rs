@@ -44,7 +44,9 @@ pub(super) fn sync_loop(
                 .as_ref()
                 .ok_or_else(|| std::io::Error::other("no WAL"))?;
             let len = hook.before_fsync(f)?;
+            let started = std::time::Instant::now();
             f.sync_data()?;
+            shared.observer.wal_fsync(started.elapsed());
             hook.synced(len);
             Ok::<(), std::io::Error>(())
         })();

@@ -158,6 +158,7 @@ impl SqliteStorage {
             durable: std::sync::RwLock::new(durable),
             failed: std::sync::OnceLock::new(),
             epoch_base,
+            observer: crate::storage::ObserverSlot::default(),
         });
         conn.execute_batch("PRAGMA wal_autocheckpoint=0")
             .map_err(backend)?;

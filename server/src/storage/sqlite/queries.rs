@@ -439,6 +439,14 @@ impl Storage for SqliteStorage {
         self.read(move |c| devices_query(c, &lid)).await
     }
 
+    fn set_observer(&self, observer: std::sync::Arc<dyn crate::storage::StorageObserver>) {
+        self.inner.shared.observer.set(observer);
+    }
+
+    async fn size_bytes(&self) -> Result<Option<u64>, StorageError> {
+        Ok(Some(super::files::db_files_size(self.path())))
+    }
+
     async fn push_days(
         &self,
         license_id: &str,
