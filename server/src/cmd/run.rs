@@ -371,12 +371,15 @@ fn serve(a: &ServeArgs) -> Result<Outcome, CmdError> {
 /// admin token or a database URL.
 fn config_summary(c: &crate::RelayConfig, store: &Store) -> String {
     format!(
-        "config OK: {}; listen {} ({}); admin API {}; durability {:?}; drain deadline {} s",
+        "config OK: {}; listen {} ({}); admin API {}; durability {}; drain deadline {} s",
         store.describe(),
         c.listen,
         if c.tls.is_some() { "https" } else { "http" },
         if c.admin_token.is_some() { "on" } else { "off" },
-        c.durability,
+        match c.durability {
+            crate::Durability::Full => "full",
+            crate::Durability::PipelinedFsync => "pipelined",
+        },
         c.limits.drain_timeout.as_secs()
     )
 }
