@@ -111,7 +111,12 @@ def series(doc):
     for run in doc.get("runs", []):
         if "skipped" in run:
             continue
+        # Nothing reached the relay: only the refused attempt's own
+        # figures (the device's memory) describe this size.
+        stored = get(run, "writer.mode") != "none"
         for key, _, _, _, f in MEASURES:
+            if not stored and key not in ("dev_rss", "store_rss"):
+                continue
             y = f(run)
             if y is not None:
                 out.setdefault((key, run["bodyBytes"]), []).append((run["records"], y))

@@ -20,10 +20,11 @@ use azmx_sync_core::engine::{
     UreqTransport,
 };
 use azmx_sync_core::merge::{Record, StoreSpec};
-use azmx_sync_e2e::{MemStore, RECEIPT};
+use azmx_sync_e2e::RECEIPT;
 use serde_json::{json, Value};
 
 use crate::procfs::{dir_bytes, peak_rss_kib, reset_peak_rss, rss_kib};
+use crate::store::BenchStore;
 
 /// The parent's instructions, from the environment.
 pub struct Job {
@@ -94,7 +95,8 @@ impl HttpTransport for Counting {
 /// snippets store.
 struct Dev {
     engine: SyncEngine,
-    snippets: Arc<MemStore>,
+    stores: [Arc<BenchStore>; 3],
+    snippets: Arc<BenchStore>,
     net: Arc<Counting>,
     dir: PathBuf,
     id: String,
@@ -107,15 +109,16 @@ impl Dev {
         config.checkpoint_every = checkpoint_every;
         let net = Arc::new(Counting::default());
         let engine = SyncEngine::new(config, net.clone()).unwrap();
-        let snippets = Arc::new(MemStore::default());
-        engine
-            .register_store(StoreSpec::snippets(), snippets.clone())
-            .unwrap();
-        for spec in [StoreSpec::todos(), StoreSpec::memory()] {
-            engine
-                .register_store(spec, Arc::new(MemStore::default()))
-                .unwrap();
+        let stores = [(); 3].map(|_| Arc::new(BenchStore::new(false)));
+        let specs = [
+            StoreSpec::snippets(),
+            StoreSpec::todos(),
+            StoreSpec::memory(),
+        ];
+        for (spec, store) in specs.into_iter().zip(&stores) {
+            engine.register_store(spec, store.clone()).unwrap();
         }
+        let snippets = stores[0].clone();
         engine
             .register(&job.url, &job.license_id, &job.license_key, name)
             .unwrap();
@@ -127,10 +130,19 @@ impl Dev {
         let id = engine.device_id().unwrap();
         Self {
             engine,
+            stores,
             snippets,
             net,
             dir: dir.to_path_buf(),
             id,
+        }
+    }
+
+    /// Whether the stores answer `changes_since` (off: the engine reads
+    /// every store whole each cycle).
+    fn track_changes(&self, on: bool) {
+        for s in &self.stores {
+            s.tracking.store(on, Ordering::Relaxed);
         }
     }
 
@@ -291,17 +303,23 @@ pub fn writer(job: &Job) -> Value {
         dev
     };
 
-    // 3. Idle cycles (nothing changed) and one-edit cycles.
+    // 3. Idle cycles (nothing changed) and one-edit cycles: first with
+    // every store read whole each cycle, then with the stores saying what
+    // changed (after one cycle that takes their first token).
     reset_peak_rss();
     out["idle"] = timed_cycles(&dev, job.repeats, |_| {});
-    out["edit"] = timed_cycles(&dev, job.repeats, |k| {
-        dev.put(
-            (k + 1) * n / (job.repeats + 1),
-            job.body_bytes,
-            now_ms(),
-            k as u32 + 1,
-        );
-    });
+    let edits = 2 * job.repeats;
+    let edit = |k: usize| {
+        let i = (k + 1) * n / (edits + 1);
+        dev.put(i, job.body_bytes, now_ms(), k as u32 + 1);
+    };
+    out["edit"] = timed_cycles(&dev, job.repeats, edit);
+    dev.track_changes(true);
+    let (r, ms, _, _) = dev.cycle();
+    out["firstTrackedCycle"] = cycle_json(&r, ms, 0, 0);
+    // More samples: every `full_snapshot_every`-th cycle still reads whole.
+    out["idleChanges"] = timed_cycles(&dev, job.repeats + 2, |_| {});
+    out["editChanges"] = timed_cycles(&dev, job.repeats, |k| edit(k + job.repeats));
     out["cyclesPeakRssKiB"] = json!(peak_rss_kib());
     out["stateDirBytes"] = json!(dir_bytes(&dev.dir));
     out["requests"] = json!(dev.net.requests.load(Ordering::Relaxed));
@@ -314,7 +332,7 @@ pub fn reader(job: &Job) -> Value {
     let (r, ms, up, down) = dev.cycle();
     let mut out = json!({ "catchUp": cycle_json(&r, ms, up, down) });
     out["catchUp"]["peakRssKiB"] = json!(peak_rss_kib());
-    let live = dev.snippets.records.lock().unwrap().len();
+    let live = dev.snippets.len();
     out["catchUp"]["recordsHeld"] = json!(live);
     out["catchUp"]["complete"] = json!(live == job.records);
     out["stateDirBytes"] = json!(dir_bytes(&dev.dir));

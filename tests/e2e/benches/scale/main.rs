@@ -26,6 +26,7 @@
 
 mod device;
 mod procfs;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
