@@ -129,6 +129,12 @@ impl Outcome {
     /// `None` for the outcomes a front end prints its own way.
     pub fn json(&self) -> Option<serde_json::Value> {
         let body = match self {
+            Self::BackedUp { file, summary } => {
+                return Some(backup_cmd::summary_json("file", file, summary))
+            }
+            Self::Restored { dir, summary } => {
+                return Some(backup_cmd::summary_json("dataDir", dir, summary))
+            }
             Self::ClaimWindowOpened { license_id, until } => OperatorBody {
                 claim_until: Some(*until),
                 ..OperatorBody::new(license_id)
