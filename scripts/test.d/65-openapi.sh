@@ -16,13 +16,17 @@
 # them deliberately unauthenticated, would otherwise all be 429 after the
 # first seconds. A 429 still matches the description; it just tests nothing
 # else. server/tests/limits.rs tests the limits themselves.
+# schemathesis warns that push and the key-check PUT "mostly reject" valid
+# data: most of those requests get a 4xx on purpose (the key check is set
+# once and then answers 409, generated seqs collide, some bodies are sent
+# with another X-Sha256). Those answers are documented and checked.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/test.d/lib.sh
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 SCHEMATHESIS_VERSION=4.32.5
 # Examples per operation and phase: 13 operations, ~4 phases.
-MAX_EXAMPLES=${AZMX_OPENAPI_EXAMPLES:-150}
+MAX_EXAMPLES=${AZMX_OPENAPI_EXAMPLES:-200}
 
 echo "cargo run -p xtask -- gen-openapi (then git diff docs/openapi.json)"
 cargo run -q -p xtask -- gen-openapi >/dev/null || die "xtask gen-openapi failed"
@@ -70,9 +74,10 @@ done
 echo "schemathesis $SCHEMATHESIS_VERSION against $URL (max $MAX_EXAMPLES examples per operation and phase)"
 set +e
 (
-  cd tests/openapi
+  # schemathesis keeps a cache in its working directory: keep it in target/.
+  cd "$OUT"
   AZMX_RELAY_URL=$URL AZMX_LICENSE_ID=$LID AZMX_LICENSE_KEY=$KEY AZMX_ADMIN_TOKEN=$ADMIN_TOKEN \
-  AZMX_OPENAPI_COUNTS="$OUT/counts.json" SCHEMATHESIS_HOOKS=relay_hooks PYTHONPATH=. \
+  AZMX_OPENAPI_COUNTS="$OUT/counts.json" SCHEMATHESIS_HOOKS=relay_hooks PYTHONPATH="$ROOT/tests/openapi" \
   timeout 900 "$VENV/bin/schemathesis" run "$URL/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --mode all --max-examples "$MAX_EXAMPLES" --seed 15 --workers 2 \

@@ -236,10 +236,10 @@ def before_call(context, case, **kwargs):
             h["X-License-Id"] = LICENSE_ID
             h["X-License-Key"] = LICENSE_KEY
         return
-    if path.startswith("/admin/"):
+    if path.startswith("/admin/") or path == "/metrics":
         if mode != "unsigned":
             h["Authorization"] = "Bearer " + ADMIN_TOKEN
-            if chance(0.7):
+            if case.path_parameters and chance(0.7):
                 case.path_parameters = {"lid": LICENSE_ID}
         return
     if mode == "unsigned":

@@ -9,7 +9,8 @@
 //! (`cargo run -p xtask -- gen-openapi` writes it; the test command checks
 //! it); a relay serves the same document for its own limits at
 //! `routes::OPENAPI`. The operator console's HTML pages are not in it:
-//! they are pages for a browser (sign-in form, cookie), not an API.
+//! they are pages for a browser (sign-in form, cookie session, CSRF
+//! token), not an API a program calls.
 
 mod errors;
 mod operations;

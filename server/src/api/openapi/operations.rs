@@ -493,6 +493,35 @@ pub(super) fn all(limits: &Limits) -> Vec<Route> {
             ),
         ),
         route(
+            routes::METRICS,
+            HttpMethod::Get,
+            finish(
+                OperationBuilder::new()
+                    .operation_id(Some("metrics"))
+                    .summary(Some("Metrics in the Prometheus text format (0.0.4)"))
+                    .tag("admin")
+                    .description(Some(
+                        "With the admin token on this listener (404 without one configured); \
+                         a private `--metrics-listen` address serves it without a token.",
+                    ))
+                    .security(SecurityRequirement::new(ADMIN_TOKEN, Vec::<String>::new())),
+                vec![(
+                    200,
+                    ResponseBuilder::new()
+                        .description("the relay's metrics")
+                        .content(
+                            "text/plain",
+                            ContentBuilder::new()
+                                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                                .build(),
+                        )
+                        .build(),
+                )],
+                &[ADMISSION, &[E::Unauthorized, E::NotFound]],
+                &[(401, "WWW-Authenticate", errors::www_authenticate())],
+            ),
+        ),
+        route(
             routes::HEALTHZ,
             HttpMethod::Get,
             finish(

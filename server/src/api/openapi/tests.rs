@@ -44,6 +44,7 @@ fn every_api_route_is_described_with_its_methods() {
         routes::BLOB,
         routes::DEVICES,
         routes::ADMIN_DEVICES,
+        routes::METRICS,
     ] {
         assert_eq!(methods(path), one("get"), "{path}");
     }
