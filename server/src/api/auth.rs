@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use azmx_sync_core::canonical::{check_skew, verify_signature, SignedRequest};
+use azmx_sync_core::canonical::{check_skew, DeviceKey, SignedRequest};
 
 use super::error::ApiError;
 use super::parse::SigHeaders;
@@ -14,7 +14,9 @@ use super::AppState;
 pub(crate) struct AuthDevice {
     pub(crate) device_id: String,
     pub(crate) license_id: String,
-    pub(crate) public_key: String,
+    /// Parsed once: decompressing the key on every request cost ~5 µs of
+    /// the ~45 µs a push spent verifying (docs/BENCHMARKS.md, relay).
+    pub(crate) key: DeviceKey,
 }
 
 impl AppState {
@@ -52,7 +54,7 @@ impl AppState {
         let canonical = req.canonical()?;
         let device_id = req.device_id().unwrap_or_default();
         let dev = self.lookup(device_id).await?;
-        verify_signature(&dev.public_key, canonical.as_bytes(), signature)?;
+        dev.key.verify(canonical.as_bytes(), signature)?;
         let now = self.now();
         check_skew(req.ts(), now, self.limits.max_skew_secs)
             .map_err(|e| self.clock_skew(e, now))?;
@@ -75,9 +77,9 @@ impl AppState {
             .await?
             .ok_or_else(ApiError::unknown_device)?;
         let d = Arc::new(AuthDevice {
+            key: DeviceKey::parse(&rec.public_key)?,
             device_id: rec.device_id,
             license_id: rec.license_id,
-            public_key: rec.public_key,
         });
         self.devices
             .write()
