@@ -5,6 +5,8 @@
 //! size is the relay's tables, growing with what is pushed.
 
 mod common;
+// Shared with metrics.rs, which reads parts of a scrape this test does not.
+#[allow(dead_code)]
 mod prom_text;
 
 use azmx_sync_relay::add_license_postgres;

@@ -23,17 +23,17 @@ pub fn summary_line(verb: &str, summary: &BackupSummary) -> String {
 
 /// `backup` and `restore` for `azmx-sync --json relay ...`: where, and the
 /// counts.
-pub fn summary_json(key: &str, path: &std::path::Path, s: &BackupSummary) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "licenses": s.licenses,
-        "devices": s.devices,
-        "blobs": s.blobs,
-        "sealedBytes": s.sealed_bytes,
-        "schemaVersion": s.schema_version,
-        "fileBytes": s.file_bytes,
-    });
-    v[key] = path.display().to_string().into();
-    v
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryBody<'a> {
+    /// The backup file written (`backup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The data directory filled (`restore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
+    #[serde(flatten)]
+    pub summary: &'a BackupSummary,
 }
 
 fn sqlite_dir(store: &StoreArgs, postgres_hint: &str) -> Result<std::path::PathBuf, CmdError> {

@@ -130,10 +130,20 @@ impl Outcome {
     pub fn json(&self) -> Option<serde_json::Value> {
         let body = match self {
             Self::BackedUp { file, summary } => {
-                return Some(backup_cmd::summary_json("file", file, summary))
+                return serde_json::to_value(backup_cmd::SummaryBody {
+                    file: Some(file.display().to_string()),
+                    data_dir: None,
+                    summary,
+                })
+                .ok()
             }
             Self::Restored { dir, summary } => {
-                return Some(backup_cmd::summary_json("dataDir", dir, summary))
+                return serde_json::to_value(backup_cmd::SummaryBody {
+                    file: None,
+                    data_dir: Some(dir.display().to_string()),
+                    summary,
+                })
+                .ok()
             }
             Self::ClaimWindowOpened { license_id, until } => OperatorBody {
                 claim_until: Some(*until),

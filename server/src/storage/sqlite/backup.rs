@@ -62,7 +62,8 @@ pub enum BackupError {
 }
 
 /// What a backup file holds (metadata only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BackupSummary {
     pub licenses: u64,
     pub devices: u64,
