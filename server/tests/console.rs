@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::Read;
-
 use common::{Env, Resp, ADMIN};
 
 /// A console client: no redirects followed, the session cookie sent by
@@ -46,27 +44,7 @@ impl<'a> Browser<'a> {
             }
             None => req.call(),
         };
-        let resp = match res {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("transport error: {e}"),
-        };
-        let status = resp.status();
-        let headers = resp
-            .headers_names()
-            .into_iter()
-            .map(|n| {
-                let v = resp.header(&n).unwrap_or("").to_string();
-                (n, v)
-            })
-            .collect();
-        let mut body = Vec::new();
-        resp.into_reader().read_to_end(&mut body).unwrap();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp::from_ureq(res)
     }
 
     fn get(&self, path: &str) -> Resp {

@@ -106,27 +106,7 @@ impl Env {
         } else {
             req.send_bytes(body)
         };
-        let resp = match res {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("transport error: {e}"),
-        };
-        let status = resp.status();
-        let headers = resp
-            .headers_names()
-            .into_iter()
-            .map(|n| {
-                let v = resp.header(&n).unwrap_or("").to_string();
-                (n, v)
-            })
-            .collect();
-        let mut body = Vec::new();
-        resp.into_reader().read_to_end(&mut body).unwrap();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp::from_ureq(res)
     }
 
     pub fn post_json(&self, path: &str, headers: &[(&str, String)], v: Value) -> Resp {
@@ -354,6 +334,31 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// An answer of any status as a [`Resp`]; a transport error panics.
+    pub fn from_ureq(res: Result<ureq::Response, ureq::Error>) -> Self {
+        let resp = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|n| {
+                let v = resp.header(&n).unwrap_or("").to_string();
+                (n, v)
+            })
+            .collect();
+        let mut body = Vec::new();
+        resp.into_reader().read_to_end(&mut body).unwrap();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|_| {
             panic!(
