@@ -5,6 +5,7 @@
 
 mod bundle;
 mod cycle;
+mod disk_mark;
 mod enrol;
 mod error;
 mod events;

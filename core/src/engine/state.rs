@@ -32,6 +32,7 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+use super::disk_mark::{observe, FileId, OnDisk};
 use super::error::SyncError;
 use super::integrity_check::{IntegrityDelta, IntegrityState, PrevRef};
 use crate::fsutil::{create_private_dir_all, private_options, sync_dir, write_private_atomically};
@@ -234,6 +235,20 @@ pub struct PageDelta {
     /// The relay-integrity state's changes, when the page changed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<IntegrityDelta>,
+    /// Not a page: the end of a cycle (older readers apply only its
+    /// unchanged cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<CycleDelta>,
+}
+
+/// What the end of a cycle changed, journalled instead of rewriting the
+/// O(records) state file when nothing else did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CycleDelta {
+    pub last_cycle: Option<CycleSummary>,
+    pub last_success_ms: Option<i64>,
+    pub changes: BTreeMap<String, StoreChanges>,
 }
 
 impl PageDelta {
@@ -254,6 +269,11 @@ impl PageDelta {
         }
         if let Some(i) = self.integrity {
             st.integrity.apply(i);
+        }
+        if let Some(c) = self.cycle {
+            st.last_cycle = c.last_cycle;
+            st.last_success_ms = c.last_success_ms;
+            st.changes = c.changes;
         }
         st.cursor = self.cursor;
     }
@@ -277,6 +297,12 @@ pub struct StateDir {
     /// The generation of the state file on disk, as last loaded or saved:
     /// journal lines are stamped with it.
     generation: std::sync::atomic::AtomicU64,
+    /// The state file and journal as this process last read or wrote them
+    /// (`None` after a failed write: the next cycle loads).
+    seen: std::sync::Mutex<Option<OnDisk>>,
+    /// The last load stopped at a journal line that did not parse (a torn
+    /// append): nothing may be appended after it before a full save.
+    torn: std::sync::atomic::AtomicBool,
 }
 
 impl StateDir {
@@ -286,7 +312,36 @@ impl StateDir {
         Ok(Self {
             dir,
             generation: Default::default(),
+            seen: Default::default(),
+            torn: Default::default(),
         })
+    }
+
+    fn set_seen(&self, seen: Option<OnDisk>) {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = seen;
+    }
+
+    fn seen(&self) -> Option<OnDisk> {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads into `st` unless the state file and journal are exactly as
+    /// this process last read or wrote them (`disk_mark.rs`), in which case
+    /// `st` already is what they hold: an idle cycle does not parse the
+    /// O(records) state file. Every change to the state is saved or
+    /// journalled where it is made, so `st` never holds more than the disk.
+    pub fn reload(&self, st: &mut EngineState) -> Result<(), SyncError> {
+        let now = observe(&self.path(STATE_FILE), &self.path(JOURNAL_FILE));
+        if now.is_some() && now == self.seen() {
+            return Ok(());
+        }
+        *st = self.load()?;
+        Ok(())
+    }
+
+    /// Whether the last load met a torn journal line.
+    pub fn journal_torn(&self) -> bool {
+        self.torn.load(Ordering::SeqCst)
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -295,21 +350,18 @@ impl StateDir {
 
     /// The state file with the journal's pages replayed over it.
     pub fn load(&self) -> Result<EngineState, SyncError> {
+        self.set_seen(None);
         let p = self.path(STATE_FILE);
-        let mut st: EngineState = match std::fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| SyncError::State {
+        let (bytes, state_id) = read_marked(&p)?;
+        let mut st: EngineState = match bytes {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|_| SyncError::State {
                 path: p.display().to_string(),
                 message: "engine state file is corrupt".into(),
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => EngineState::default(),
-            Err(e) => return Err(io_err(&p, e)),
+            None => EngineState::default(),
         };
         let j = self.path(JOURNAL_FILE);
-        let journal = match std::fs::read(&j) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err(&j, e)),
-        };
+        let journal = read_marked(&j)?.0.unwrap_or_default();
         // Only newline-terminated lines were fully appended; a prefix of the
         // pages is always a consistent state (later pages re-pull).
         let mut rest = &journal[..];
@@ -324,6 +376,16 @@ impl StateDir {
             rest = &rest[end + 1..];
         }
         self.generation.store(st.generation, Ordering::SeqCst);
+        self.torn.store(!rest.is_empty(), Ordering::SeqCst);
+        // Unmarked (no inode on this platform): every cycle loads.
+        let state = match state_id {
+            Some(None) => None,
+            absent_or_marked => Some(absent_or_marked.flatten()),
+        };
+        self.set_seen(state.map(|state| OnDisk {
+            state,
+            journal_len: journal.len() as u64,
+        }));
         Ok(st)
     }
 
@@ -336,6 +398,19 @@ impl StateDir {
     /// the caller can fold it into the state file past
     /// [`JOURNAL_COMPACT_BYTES`].
     pub fn append_page(&self, delta: &PageDelta) -> Result<u64, SyncError> {
+        self.append(delta, true)
+    }
+
+    /// Appends the end of a cycle ([`CycleDelta`]) without waiting for the
+    /// disk: losing it costs a stale "last cycle" and older change tokens
+    /// (which report more, never less), and the next durable append or save
+    /// flushes it with its own. A line torn by a power cut is folded away
+    /// by the next cycle (`journal_torn`).
+    pub fn append_cycle_end(&self, delta: &PageDelta) -> Result<u64, SyncError> {
+        self.append(delta, false)
+    }
+
+    fn append(&self, delta: &PageDelta, durable: bool) -> Result<u64, SyncError> {
         let p = self.path(JOURNAL_FILE);
         let stamped = PageDelta {
             generation: self.generation.load(Ordering::SeqCst),
@@ -346,6 +421,8 @@ impl StateDir {
             message: e.to_string(),
         })?;
         line.push(b'\n');
+        let seen = self.seen();
+        self.set_seen(None);
         let existed = p.exists();
         let mut opts = private_options();
         opts.append(true).create(true);
@@ -353,13 +430,21 @@ impl StateDir {
             use std::io::Write;
             let mut f = opts.open(&p)?;
             f.write_all(&line)?;
-            f.sync_data()?;
-            if !existed {
-                sync_dir(&self.dir)?;
+            if durable {
+                f.sync_data()?;
+                if !existed {
+                    sync_dir(&self.dir)?;
+                }
             }
             f.metadata().map(|m| m.len())
         })();
-        result.map_err(|e| io_err(&p, e))
+        let len = result.map_err(|e| io_err(&p, e))?;
+        // Under the directory's lock: the journal is ours and now this long.
+        self.set_seen(seen.map(|s| OnDisk {
+            journal_len: len,
+            ..s
+        }));
+        Ok(len)
     }
 
     /// Replaces the state file with `state` (which must include every page
@@ -369,6 +454,7 @@ impl StateDir {
     /// lost them); if emptying fails after, its lines are of an older
     /// generation and are skipped on load.
     pub fn save(&self, state: &EngineState) -> Result<(), SyncError> {
+        self.set_seen(None);
         let p = self.path(STATE_FILE);
         // Random, not a counter: only equality matters, and another process
         // (or an engine that has not loaded since) cannot know the last one.
@@ -398,6 +484,9 @@ impl StateDir {
             f.set_len(0).map_err(|e| io_err(&j, e))?;
             f.sync_all().map_err(|e| io_err(&j, e))?;
         }
+        self.torn.store(false, Ordering::SeqCst);
+        // Under the directory's lock: what is there now is what was written.
+        self.set_seen(observe(&p, &j));
         Ok(())
     }
 
@@ -495,6 +584,22 @@ impl StateDir {
     }
 }
 
+/// A file's bytes (`None`: absent) and its mark, taken from the handle the
+/// bytes were read through (`Some(None)`: a platform without one).
+#[allow(clippy::type_complexity)]
+fn read_marked(p: &Path) -> Result<(Option<Vec<u8>>, Option<Option<FileId>>), SyncError> {
+    use std::io::Read;
+    let mut f = match File::open(p) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, None)),
+        Err(e) => return Err(io_err(p, e)),
+    };
+    let id = FileId::of(&f.metadata().map_err(|e| io_err(p, e))?);
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(|e| io_err(p, e))?;
+    Ok((Some(bytes), Some(id)))
+}
+
 pub fn io_err(path: &Path, e: std::io::Error) -> SyncError {
     SyncError::State {
         path: path.display().to_string(),
@@ -503,114 +608,5 @@ pub fn io_err(path: &Path, e: std::io::Error) -> SyncError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn page(cursor: &str, key: &str) -> PageDelta {
-        PageDelta {
-            cursor: cursor.into(),
-            known: vec![("snippets".into(), key.into(), "h".into())],
-            ..Default::default()
-        }
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn the_lock_file_is_owner_only_also_when_left_world_readable() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::open(tmp.path()).unwrap();
-        let mode = || {
-            std::fs::metadata(dir.path(LOCK_FILE))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777
-        };
-        drop(dir.lock().unwrap());
-        assert_eq!(mode(), 0o600);
-        // Created 0644 by an older version: tightened on the next lock.
-        std::fs::set_permissions(dir.path(LOCK_FILE), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
-        drop(dir.lock().unwrap());
-        assert_eq!(mode(), 0o600);
-    }
-
-    #[test]
-    fn a_state_from_before_the_authority_key_loads_and_keeps_it_after() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::open(tmp.path()).unwrap();
-        std::fs::write(
-            dir.path(STATE_FILE),
-            br#"{"format":1,"licenseId":"lic_a","deviceId":"dev_1","nextSeq":4}"#,
-        )
-        .unwrap();
-        let mut st = dir.load().unwrap();
-        assert_eq!((st.next_seq, st.authority_key.as_deref()), (4, None));
-        st.authority_key = Some("key".into());
-        dir.save(&st).unwrap();
-        assert_eq!(dir.load().unwrap().authority_key.as_deref(), Some("key"));
-    }
-
-    #[test]
-    fn journal_replays_complete_pages_and_a_save_folds_it_in() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::open(tmp.path()).unwrap();
-        dir.save(&EngineState::default()).unwrap();
-        dir.append_page(&page("c1", "a")).unwrap();
-        dir.append_page(&page("c2", "b")).unwrap();
-        // A torn append (the process died mid-write): that page re-pulls.
-        {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(dir.path(JOURNAL_FILE))
-                .unwrap();
-            f.write_all(br#"{"cursor":"c3","known":[["snip"#).unwrap();
-        }
-        let st = dir.load().unwrap();
-        assert_eq!(st.cursor, "c2");
-        assert_eq!(st.known["snippets"].len(), 2);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path(JOURNAL_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        dir.save(&st).unwrap();
-        assert_eq!(dir.journal_len(), 0);
-        let mut loaded = dir.load().unwrap();
-        loaded.generation = st.generation;
-        assert_eq!(loaded, st);
-    }
-
-    #[test]
-    fn a_failed_replace_keeps_the_journal_and_stale_lines_are_skipped() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::open(tmp.path()).unwrap();
-        dir.save(&EngineState::default()).unwrap();
-        dir.append_page(&page("c1", "a")).unwrap();
-        let st = dir.load().unwrap();
-        // The replace fails (here: a directory where the state file goes).
-        let state_bytes = std::fs::read(dir.path(STATE_FILE)).unwrap();
-        std::fs::remove_file(dir.path(STATE_FILE)).unwrap();
-        std::fs::create_dir(dir.path(STATE_FILE)).unwrap();
-        std::fs::write(dir.path(STATE_FILE).join("x"), b"x").unwrap();
-        assert!(dir.save(&st).is_err());
-        std::fs::remove_dir_all(dir.path(STATE_FILE)).unwrap();
-        std::fs::write(dir.path(STATE_FILE), state_bytes).unwrap();
-        assert!(dir.journal_len() > 0, "the journal outlives a failed save");
-        assert_eq!(dir.load().unwrap().cursor, "c1");
-        // A save whose truncate never happened (a crash right after the
-        // replace): the journal's lines are older than the state file.
-        let journal = std::fs::read(dir.path(JOURNAL_FILE)).unwrap();
-        let mut newer = dir.load().unwrap();
-        newer.cursor = "c9".into();
-        dir.save(&newer).unwrap();
-        std::fs::write(dir.path(JOURNAL_FILE), journal).unwrap();
-        assert_eq!(dir.load().unwrap().cursor, "c9");
-    }
-}
+#[path = "state_tests.rs"]
+mod tests;

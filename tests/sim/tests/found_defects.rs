@@ -401,6 +401,11 @@ fn edit_during_the_pulls_snapshot_survives(delete: bool, host_keeps_tombstones: 
 /// journal before its failed replace of the state file, so the page's
 /// cursor, `known` hashes and tombstones were gone from the disk too.
 /// A failed save fails the cycle, and the journal outlives it.
+///
+/// Since issue 16 a cycle that only pulls needs no save: its page and its
+/// end are appended to the journal, which such a directory still takes, so
+/// it finishes and loses nothing. A cycle that must write a new file (the
+/// outbox of a push) fails, and the journal outlives it.
 #[test]
 fn a_cycle_whose_state_cannot_be_saved_fails_and_keeps_its_journal() {
     if !azmx_sync_sim::immutable_dirs_supported() {
@@ -417,7 +422,7 @@ fn a_cycle_whose_state_cannot_be_saved_fails_and_keeps_its_journal() {
         (engine, store, state)
     };
     let (a, a_store, _sa) = mk("a");
-    let (b, _b_store, sb) = mk("b");
+    let (b, b_store, sb) = mk("b");
     a.sync_now().unwrap();
     b.sync_now().unwrap();
     let aid = a.device_id().unwrap();
@@ -442,19 +447,39 @@ fn a_cycle_whose_state_cannot_be_saved_fails_and_keeps_its_journal() {
             .success());
     };
     chattr("+i");
-    let r = b.sync_now();
-    let journal_after = std::fs::read(&journal).unwrap_or_default();
+    let pulled = b.sync_now();
+    let journal_after_pull = std::fs::read(&journal).unwrap_or_default();
+    let bid = b.device_id().unwrap();
+    b_store.put(Record::new(
+        "s2",
+        Some("h".into()),
+        1_700_000_000_001,
+        None,
+        &bid,
+        json!({ "text": "y" }),
+    ));
+    let pushed = b.sync_now();
+    let journal_after_push = std::fs::read(&journal).unwrap_or_default();
     chattr("-i");
+    let pulled = pulled.expect("a pull needs no new file: its page is journalled");
+    assert_eq!(pulled.applied_changes, 1);
     assert!(
-        r.is_err(),
-        "a cycle whose state could not be saved reported ok: {r:?}"
+        !journal_after_pull.is_empty(),
+        "the pulled page is in the journal"
+    );
+    assert!(
+        pushed.is_err(),
+        "a cycle whose state could not be saved reported ok: {pushed:?}"
     );
     assert_eq!(std::fs::read(&state_file).unwrap(), before);
     assert!(
-        !journal_after.is_empty(),
+        journal_after_push.starts_with(&journal_after_pull),
         "the journalled page was dropped although the state file was not replaced"
     );
     // The next cycle, with the directory writable again, settles.
-    b.sync_now().unwrap();
-    assert_eq!(b.sync_now().unwrap().pulled_blobs, 0);
+    let r = b.sync_now().unwrap();
+    assert_eq!(r.pulled_blobs, 0, "the page journalled under +i counts");
+    assert!(r.pushed_seq.is_some());
+    a.sync_now().unwrap();
+    assert!(a_store.get(&RecordKey::new(Some("h".into()), "s2")).is_some());
 }

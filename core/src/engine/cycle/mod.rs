@@ -19,7 +19,9 @@ use std::time::Instant;
 use super::error::SyncError;
 use super::events::{lock, EventKind};
 use super::relay_client::RelayClient;
-use super::state::{key_string, short_hash, CycleSummary};
+use super::state::{
+    key_string, short_hash, CycleDelta, CycleSummary, EngineState, PageDelta, JOURNAL_COMPACT_BYTES,
+};
 use super::{keycheck, CycleReport, HostError, Registered, StoreAdapter, SyncEngine, Unsynced};
 use crate::kdf::EnvelopeKey;
 use crate::merge::{Record, StoreSpec};
@@ -60,10 +62,11 @@ pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, Syn
     // Another process may have advanced the state since we loaded it.
     {
         let mut st = lock(&engine.inner.state);
-        *st = engine.inner.dir.load()?;
-        // Pages journalled by a cycle that did not finish (or a torn last
-        // line): fold them in now so each cycle starts from an empty journal.
-        if engine.inner.dir.journal_len() > 0 {
+        engine.inner.dir.reload(&mut st)?;
+        // A torn last line (a crash mid-append) would hide every line
+        // appended after it; a long journal slows every load: fold it in.
+        if engine.inner.dir.journal_torn() || engine.inner.dir.journal_len() > JOURNAL_COMPACT_BYTES
+        {
             engine.inner.dir.save(&st)?;
         }
     }
@@ -84,12 +87,13 @@ pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, Syn
         if ok {
             st.last_success_ms = Some(now);
         }
-        if matches!(result, Err(SyncError::Revoked)) {
+        let revoked = matches!(result, Err(SyncError::Revoked)) && !st.revoked;
+        if revoked {
             st.revoked = true;
         }
         // A cycle whose state cannot be written did not finish: say so (the
         // journal still holds its pages, so the next cycle resumes from them).
-        if let Err(e) = engine.inner.dir.save(&st) {
+        if let Err(e) = save_cycle_end(engine, &st, revoked) {
             if result.is_ok() {
                 if let Some(c) = st.last_cycle.as_mut() {
                     c.ok = false;
@@ -108,6 +112,26 @@ pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, Syn
         ok,
     });
     result.map(|()| report)
+}
+
+/// Writes what the end of a cycle changed: one journal line (O(1)) with its
+/// summary and the change tokens, or, when the journal is torn or long or
+/// the device was just revoked, the whole state.
+fn save_cycle_end(engine: &SyncEngine, st: &EngineState, revoked: bool) -> Result<(), SyncError> {
+    let dir = &engine.inner.dir;
+    if revoked || dir.journal_torn() || dir.journal_len() > JOURNAL_COMPACT_BYTES {
+        return dir.save(st);
+    }
+    dir.append_cycle_end(&PageDelta {
+        cursor: st.cursor.clone(),
+        cycle: Some(CycleDelta {
+            last_cycle: st.last_cycle.clone(),
+            last_success_ms: st.last_success_ms,
+            changes: st.changes.clone(),
+        }),
+        ..PageDelta::default()
+    })
+    .map(|_| ())
 }
 
 fn run_inner(engine: &SyncEngine, report: &mut CycleReport) -> Result<(), SyncError> {

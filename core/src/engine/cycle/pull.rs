@@ -238,8 +238,21 @@ fn process_items(
         parked: (parked != st.parked).then_some(parked),
         generation: 0,
         integrity: integrity.delta_from(&st.integrity),
+        cycle: None,
     };
     let parked_changed = delta.parked.is_some();
+    // An empty page that moved nothing (an idle cycle's pull) costs no
+    // journal line and no fsync.
+    let moved = delta.cursor != st.cursor
+        || !delta.known.is_empty()
+        || !delta.tombstones.is_empty()
+        || delta.quarantine.is_some()
+        || parked_changed
+        || delta.integrity.is_some()
+        || !found.is_empty();
+    if !moved {
+        return Ok(());
+    }
     let journal_len = engine.inner.dir.append_page(&delta)?;
     delta.apply_to(&mut st);
     if journal_len > JOURNAL_COMPACT_BYTES {
