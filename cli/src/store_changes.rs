@@ -11,6 +11,11 @@
 //! one of this database; a token ahead of the counter (a database restored
 //! from a backup) is not trusted either. Both make the engine read the
 //! table whole, as it also does every few cycles whatever the tokens say.
+//!
+//! The price is paid on writes: the triggers add about 10 µs per written
+//! row (100,000 applied records: ~1.8 s instead of ~0.75 s of SQLite work,
+//! measured with the same schema from Python's sqlite3), against an idle
+//! cycle that reads no row instead of all of them.
 
 use azmx_sync_core::engine::{ChangeSet, MAX_CHANGED_KEYS};
 use azmx_sync_core::merge::{Record, RecordKey};
