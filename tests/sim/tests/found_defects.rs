@@ -481,5 +481,7 @@ fn a_cycle_whose_state_cannot_be_saved_fails_and_keeps_its_journal() {
     assert_eq!(r.pulled_blobs, 0, "the page journalled under +i counts");
     assert!(r.pushed_seq.is_some());
     a.sync_now().unwrap();
-    assert!(a_store.get(&RecordKey::new(Some("h".into()), "s2")).is_some());
+    assert!(a_store
+        .get(&RecordKey::new(Some("h".into()), "s2"))
+        .is_some());
 }
