@@ -25,8 +25,8 @@ pub mod changes;
 use changes::ChangeLog;
 
 use azmx_sync_core::engine::{
-    ChangeSet, Clock, CycleReport, EngineConfig, HostError, HttpRequest, HttpResponse, HttpTransport,
-    StoreAdapter, SyncEngine, SyncError, UreqTransport, STATE_FILE,
+    ChangeSet, Clock, CycleReport, EngineConfig, HostError, HttpRequest, HttpResponse,
+    HttpTransport, StoreAdapter, SyncEngine, SyncError, UreqTransport, STATE_FILE,
 };
 use azmx_sync_core::merge::{
     validate_todos_body, Change, Contract, Record, RecordKey, StoreName, StoreSpec, ValidatorKind,
