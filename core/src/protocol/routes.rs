@@ -49,8 +49,9 @@ pub fn admin_devices_path(license_id: &str) -> String {
     ADMIN_DEVICES.replace("{lid}", &urlencode(license_id))
 }
 
-/// Percent-encodes all but RFC 3986's unreserved characters.
-fn urlencode(s: &str) -> String {
+/// Percent-encodes all but RFC 3986's unreserved characters (one path
+/// segment or query value).
+pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

@@ -3,6 +3,8 @@
 //! rather than in core/src/protocol (scripts/check_architecture.py exempts
 //! this one file from its route-literal rule; docs/ARCHITECTURE.md says why).
 
+use azmx_sync_core::protocol::routes::urlencode;
+
 /// Without the slash: redirected to [`HOME`].
 pub(crate) const ROOT: &str = "/admin";
 /// The licenses page.
@@ -20,29 +22,16 @@ pub(crate) const ROTATE: &str = "/admin/licenses/{lid}/rotate-key";
 pub(crate) const COOKIE_PATH: &str = ROOT;
 
 pub(crate) fn license(lid: &str) -> String {
-    LICENSE.replace("{lid}", &encode(lid))
+    LICENSE.replace("{lid}", &urlencode(lid))
 }
 
 pub(crate) fn revoke(lid: &str, did: &str) -> String {
     // The encoded id has no `{`, so the second replace cannot hit it.
     REVOKE
-        .replace("{lid}", &encode(lid))
-        .replace("{did}", &encode(did))
+        .replace("{lid}", &urlencode(lid))
+        .replace("{did}", &urlencode(did))
 }
 
 pub(crate) fn rotate(lid: &str) -> String {
-    ROTATE.replace("{lid}", &encode(lid))
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    ROTATE.replace("{lid}", &urlencode(lid))
 }
