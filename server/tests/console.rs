@@ -246,3 +246,16 @@ fn failed_sign_ins_cost_the_address_tokens() {
     assert_eq!(limited.status, 429);
     assert!(limited.header("set-cookie").is_none());
 }
+
+#[test]
+fn behind_a_tls_proxy_the_https_page_signs_in_with_a_secure_cookie() {
+    // The relay speaks plain HTTP; the browser's page is the proxy's
+    // https:// origin for the same Host.
+    let env = Env::start();
+    let mut b = Browser::new(&env);
+    b.origin = Some(env.url.replacen("http://", "https://", 1));
+    let r = b.post("/admin/login", &format!("token={ADMIN}"));
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let set = r.header("set-cookie").expect("a session cookie");
+    assert!(set.contains("; Secure"), "{set}");
+}

@@ -59,13 +59,13 @@ pub(super) async fn login_form(State(c): State<Arc<Console>>, h: HeaderMap) -> R
 }
 
 pub(super) async fn login(State(c): State<Arc<Console>>, h: HeaderMap, body: Bytes) -> Response {
-    if !session::same_origin(&h, c.secure) {
+    let Some(from) = session::our_page(&h, c.secure) else {
         return problem(
             StatusCode::FORBIDDEN,
             None,
             "This form must be sent from the console's own page.",
         );
-    }
+    };
     let given = field(&body, "token").unwrap_or_default();
     if !session::admin_token_ok(&given, &c.token_hash) {
         let mut resp = login_page(StatusCode::UNAUTHORIZED, Some("Wrong admin token."));
@@ -78,13 +78,15 @@ pub(super) async fn login(State(c): State<Arc<Console>>, h: HeaderMap, body: Byt
     }
     let id = c.sessions.create(c.now());
     tracing::info!("console: operator signed in");
-    with_cookie(see_other(paths::HOME), &session::set_cookie(&id, c.secure))
+    // `Secure` whenever the browser is on https, a TLS proxy's included.
+    let cookie = session::set_cookie(&id, c.secure || from.https);
+    with_cookie(see_other(paths::HOME), &cookie)
 }
 
 /// The session of a `POST` that passed the origin and CSRF checks, or
 /// the answer to give instead (boxed: a `Response` is large).
 fn checked_post(c: &Console, h: &HeaderMap, body: &[u8]) -> Result<SignedIn, Box<Response>> {
-    if !session::same_origin(h, c.secure) {
+    if session::our_page(h, c.secure).is_none() {
         return Err(Box::new(problem(
             StatusCode::FORBIDDEN,
             None,

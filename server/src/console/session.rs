@@ -115,8 +115,7 @@ pub(crate) fn cookie_id(h: &HeaderMap) -> Option<String> {
 
 /// `Set-Cookie` for a new session: script cannot read it, other sites'
 /// requests do not carry it, only console paths get it; `Secure` when the
-/// relay serves TLS (behind a TLS proxy the browser still sees https, and
-/// the cookie works without the flag).
+/// browser is on https (the relay's own TLS or a TLS proxy's).
 pub(crate) fn set_cookie(id: &str, secure: bool) -> String {
     format!(
         "{COOKIE_NAME}={id}; HttpOnly; SameSite=Strict; Path={}{}",
@@ -146,24 +145,39 @@ pub(crate) fn admin_token_ok(given: &str, expected: &[u8; 32]) -> bool {
     bool::from(sha256(given.trim().as_bytes()).ct_eq(expected))
 }
 
+/// The page a state-changing request came from, when it is one of this
+/// relay's own.
+pub(crate) struct OurPage {
+    /// The browser is on `https://`: the relay's own TLS, or a TLS proxy
+    /// in front of a relay that speaks plain HTTP on loopback.
+    pub(crate) https: bool,
+}
+
 /// A state-changing request must come from a console page of this relay:
-/// its `Origin` (or, without one, its `Referer`) names this relay's own
-/// scheme and host. Neither header: refused (browsers send `Origin` on
-/// every POST; `Referrer-Policy: same-origin` keeps it non-null).
-pub(crate) fn same_origin(h: &HeaderMap, secure: bool) -> bool {
-    let Some(host) = h.get(HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
+/// its `Origin` (or, without one, its `Referer`) names the request's own
+/// `Host`, over `https` (or `http` too when the relay does not serve TLS
+/// itself: behind a TLS proxy the browser's scheme is not the relay's).
+/// Neither header: refused (browsers send `Origin` on every POST;
+/// `Referrer-Policy: same-origin` keeps it non-null).
+pub(crate) fn our_page(h: &HeaderMap, tls: bool) -> Option<OurPage> {
+    let host = h.get(HOST)?.to_str().ok()?;
+    let (from, is_origin) = match h.get(ORIGIN) {
+        Some(o) => (o, true),
+        None => (h.get(REFERER)?, false),
     };
-    let ours = format!("{}://{host}", if secure { "https" } else { "http" });
-    if let Some(origin) = h.get(ORIGIN) {
-        return origin.to_str().is_ok_and(|o| o == ours);
-    }
-    h.get(REFERER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|r| {
-            r.strip_prefix(ours.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-        })
+    let (scheme, rest) = from.to_str().ok()?.split_once("://")?;
+    let https = match scheme {
+        "https" => true,
+        "http" if !tls => false,
+        _ => return None,
+    };
+    let rest = rest.strip_prefix(host)?;
+    let same = if is_origin {
+        rest.is_empty()
+    } else {
+        rest.starts_with('/')
+    };
+    same.then_some(OurPage { https })
 }
 
 #[cfg(test)]
@@ -245,6 +259,10 @@ mod tests {
         h
     }
 
+    fn same_origin(h: &HeaderMap, tls: bool) -> bool {
+        our_page(h, tls).is_some()
+    }
+
     #[test]
     fn only_this_relays_pages_may_post() {
         let host = (HOST, "127.0.0.1:8080");
@@ -276,5 +294,27 @@ mod tests {
             &headers(&[(ORIGIN, "http://127.0.0.1:8080")]),
             false
         ));
+    }
+
+    #[test]
+    fn behind_a_tls_proxy_the_https_page_may_post() {
+        // The relay speaks plain HTTP on loopback; the browser is on the
+        // proxy's https:// origin, and the proxy passes its Host on.
+        let host = (HOST, "relay.example.org:8787");
+        let https = |h: HeaderMap, tls| our_page(&h, tls).map(|p| p.https);
+        let origin = (ORIGIN, "https://relay.example.org:8787");
+        assert_eq!(https(headers(&[host.clone(), origin]), false), Some(true));
+        let referer = (REFERER, "https://relay.example.org:8787/admin/login");
+        assert_eq!(https(headers(&[host.clone(), referer]), false), Some(true));
+        let plain = (ORIGIN, "http://relay.example.org:8787");
+        assert_eq!(
+            https(headers(&[host.clone(), plain.clone()]), false),
+            Some(false)
+        );
+        assert_eq!(
+            https(headers(&[host, plain]), true),
+            None,
+            "a relay serving TLS itself takes https pages only"
+        );
     }
 }
