@@ -301,7 +301,8 @@ pub struct StateDir {
     /// (`None` after a failed write: the next cycle loads).
     seen: std::sync::Mutex<Option<OnDisk>>,
     /// The last load stopped at a journal line that did not parse (a torn
-    /// append): nothing may be appended after it before a full save.
+    /// append), or an append failed: nothing may be appended after it
+    /// before a full save.
     torn: std::sync::atomic::AtomicBool,
 }
 
@@ -339,7 +340,8 @@ impl StateDir {
         Ok(())
     }
 
-    /// Whether the last load met a torn journal line.
+    /// Whether the last load met a torn journal line, or an append failed
+    /// since.
     pub fn journal_torn(&self) -> bool {
         self.torn.load(Ordering::SeqCst)
     }
@@ -438,7 +440,12 @@ impl StateDir {
             }
             f.metadata().map(|m| m.len())
         })();
-        let len = result.map_err(|e| io_err(&p, e))?;
+        let len = result.map_err(|e| {
+            // Part of the line may be on disk: what is appended next would
+            // be glued to it and lost with it, so fold before appending.
+            self.torn.store(true, Ordering::SeqCst);
+            io_err(&p, e)
+        })?;
         // Under the directory's lock: the journal is ours and now this long.
         self.set_seen(seen.map(|s| OnDisk {
             journal_len: len,

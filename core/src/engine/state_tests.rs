@@ -210,3 +210,21 @@ fn a_cycle_line_carries_the_summary_and_the_change_tokens() {
     let st = dir.load().unwrap();
     assert_eq!((st.last_success_ms, st.changes), (Some(5), tokens));
 }
+
+/// A failed append may have left part of its line (a full disk, an I/O
+/// error mid-write): a line appended after it would be glued to that part
+/// and lost with it, so the journal counts as torn until a save.
+#[test]
+fn a_failed_append_counts_as_a_torn_journal_until_a_save() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    let st = EngineState::default();
+    dir.save(&st).unwrap();
+    // The append fails (here: a directory where the journal goes).
+    std::fs::create_dir(dir.path(JOURNAL_FILE)).unwrap();
+    assert!(dir.append_page(&page("c1", "a")).is_err());
+    assert!(dir.journal_torn());
+    std::fs::remove_dir(dir.path(JOURNAL_FILE)).unwrap();
+    dir.save(&st).unwrap();
+    assert!(!dir.journal_torn());
+}

@@ -49,42 +49,32 @@ pub(super) fn read_store(
     };
     let partial_reads = held.map_or(0, |h| h.partial_reads);
     let next_token = hex::encode(&next);
-    match keys {
+    let partial = match keys {
         Some(keys)
             if token.is_some()
                 && partial_reads.saturating_add(1) < every
                 && keys.len() <= MAX_CHANGED_KEYS =>
         {
-            let records = if keys.is_empty() {
-                Vec::new()
+            if keys.is_empty() {
+                Some(Vec::new())
             } else {
-                match adapter.snapshot_keys(&keys) {
-                    Ok(r) => r,
-                    // A failed partial read falls back to the full one
-                    // (whose failure, if it fails too, fails the cycle).
-                    Err(_) => {
-                        return whole(
-                            engine,
-                            store,
-                            adapter,
-                            Some(StoreChanges {
-                                token: next_token,
-                                partial_reads: 0,
-                            }),
-                        )
-                    }
-                }
-            };
-            Ok(StoreRead {
-                records,
-                whole: false,
-                next: Some(StoreChanges {
-                    token: next_token,
-                    partial_reads: partial_reads.saturating_add(1),
-                }),
-            })
+                // A failed partial read falls back to the full one (whose
+                // failure, if it fails too, fails the cycle).
+                adapter.snapshot_keys(&keys).ok()
+            }
         }
-        _ => whole(
+        _ => None,
+    };
+    match partial {
+        Some(records) => Ok(StoreRead {
+            records,
+            whole: false,
+            next: Some(StoreChanges {
+                token: next_token,
+                partial_reads: partial_reads.saturating_add(1),
+            }),
+        }),
+        None => whole(
             engine,
             store,
             adapter,
@@ -97,7 +87,7 @@ pub(super) fn read_store(
 }
 
 /// Every record of `store`; `next` is the token asked for before the read.
-pub(super) fn whole(
+fn whole(
     engine: &SyncEngine,
     store: &str,
     adapter: &dyn StoreAdapter,
@@ -106,9 +96,6 @@ pub(super) fn whole(
     Ok(StoreRead {
         records: snapshot(engine, store, adapter)?,
         whole: true,
-        next: next.map(|n| StoreChanges {
-            partial_reads: 0,
-            ..n
-        }),
+        next,
     })
 }
