@@ -356,4 +356,47 @@ mod tests {
             );
         }
     }
+
+    /// server/README.md's settings table names every flag of `serve` with
+    /// its environment variable (the TLS pair has its own section), and
+    /// its list of the CLI's `relay` commands names every subcommand.
+    #[test]
+    fn server_readme_documents_every_serve_flag_and_command() {
+        let readme = include_str!("../../README.md");
+        let table: Vec<&str> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `--"))
+            .collect();
+        let cmd = RelayCli::command();
+        let serve = cmd.find_subcommand("serve").expect("serve");
+        for arg in serve.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "tls-cert" | "tls-key") {
+                continue;
+            }
+            let flag = format!("`--{long}");
+            let row = table.iter().find(|r| r.contains(&flag));
+            assert!(row.is_some(), "server/README.md's table lacks --{long}");
+            if let Some(env) = arg.get_env() {
+                let env = env.to_str().unwrap();
+                assert!(
+                    row.is_some_and(|r| r.contains(env)),
+                    "server/README.md's row of --{long} lacks {env}"
+                );
+            }
+        }
+        assert!(readme.contains("--tls-cert FILE --tls-key FILE"));
+        let list = readme
+            .split("`azmx-sync relay ")
+            .nth(1)
+            .and_then(|s| s.split("` (the CLI)").next())
+            .expect("server/README.md lists the CLI's relay commands");
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = sub.get_name();
+            assert!(
+                list.split('|').any(|c| c.trim().starts_with(name)),
+                "server/README.md's list of the CLI's relay commands lacks {name}"
+            );
+        }
+    }
 }
