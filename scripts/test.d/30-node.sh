@@ -36,14 +36,10 @@ fi
 echo "node $(node --version), npm $(npm --version)"
 
 # --- napi-rs CLI (exact version from package-lock.json) ------------------------
-if [ ! -x "$PKG/node_modules/.bin/napi" ] \
-   || ! cmp -s "$PKG/package-lock.json" "$PKG/node_modules/.package-lock.json.ci-stamp"; then
-  echo "npm ci (bindings/node)"
-  # --ignore-scripts: the package's own `install` script (install.js, for
-  # users' `npm install ./bindings/node`) is tested below; here only the CLI.
-  (cd "$PKG" && npm ci --ignore-scripts --silent --no-audit --no-fund) || die "npm ci failed"
-  cp "$PKG/package-lock.json" "$PKG/node_modules/.package-lock.json.ci-stamp"
-fi
+# --ignore-scripts: the package's own `install` script (install.js, for
+# users' `npm install ./bindings/node`) is tested below; here only the CLI.
+npm_ci "$PKG" --ignore-scripts
+[ -x "$PKG/node_modules/.bin/napi" ] || die "npm ci left no napi CLI"
 
 # --- build the addon + generate index.js / index.d.ts --------------------------
 # The cargo arguments after `--` make napi's build the workspace build the

@@ -18,17 +18,10 @@ ARTIFACTS="$TARGET/artifacts"
 mkdir -p "$ARTIFACTS"
 
 need_apt chromium
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  need_apt nodejs npm
-fi
+need_node
 [ -x /usr/bin/chromium ] || die "no /usr/bin/chromium"
 echo "$(/usr/bin/chromium --version 2>/dev/null), node $(node --version)"
-if [ ! -d "$PKG/node_modules/playwright-core" ] \
-   || ! cmp -s "$PKG/package-lock.json" "$PKG/node_modules/.package-lock.json.ci-stamp"; then
-  echo "npm ci (tests/browser)"
-  (cd "$PKG" && npm ci --silent --no-audit --no-fund) || die "npm ci failed"
-  cp "$PKG/package-lock.json" "$PKG/node_modules/.package-lock.json.ci-stamp"
-fi
+npm_ci "$PKG"
 
 workspace_build || die "cargo build ${WORKSPACE_BUILD[*]} failed"
 RELAY_BIN="$TARGET/debug/azmx-sync-relay"
@@ -38,7 +31,7 @@ CLI="$TARGET/debug/azmx-sync"
 WORK=$(mktemp -d)
 RELAY_PID=
 cleanup() {
-  [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null && wait "$RELAY_PID" 2>/dev/null
+  relay_stop
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -52,14 +45,8 @@ KEY=$("$RELAY_BIN" license add "$LID" --data-dir "$DATA" | awk '{k=$NF} END {pri
 AZMX_ADMIN_TOKEN="$TOKEN" "$RELAY_BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
   >"$WORK/serve.out" 2>"$WORK/serve.log" &
 RELAY_PID=$!
-URL=
-for _ in $(seq 1 200); do
-  URL=$(sed -n 's/^listening on //p' "$WORK/serve.out" | head -1)
-  [ -n "$URL" ] && break
-  kill -0 "$RELAY_PID" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$URL" ] || { cat "$WORK/serve.log" >&2; die "the relay did not start"; }
+relay_wait "$WORK/serve.out" || { cat "$WORK/serve.log" >&2; die "the relay did not start"; }
+URL=$RELAY_URL
 echo "relay at $URL"
 
 # --- two devices of the real CLI sync records with known plaintext ----------------

@@ -62,14 +62,8 @@ AZMX_ADMIN_TOKEN=$ADMIN_TOKEN RUST_LOG=azmx_sync_relay=debug "$RELAY" serve \
   >"$OUT/relay.out" 2>"$OUT/relay.log" &
 RELAY_PID=$!
 trap 'kill $RELAY_PID 2>/dev/null || true; wait $RELAY_PID 2>/dev/null || true' EXIT
-URL=
-for _ in $(seq 1 200); do
-  URL=$(sed -n 's/^listening on //p' "$OUT/relay.out" | head -1)
-  [ -n "$URL" ] && break
-  kill -0 "$RELAY_PID" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$URL" ] || { cat "$OUT/relay.out" "$OUT/relay.log" >&2; die "the relay did not start"; }
+relay_wait "$OUT/relay.out" || { cat "$OUT/relay.out" "$OUT/relay.log" >&2; die "the relay did not start"; }
+URL=$RELAY_URL
 
 echo "schemathesis $SCHEMATHESIS_VERSION against $URL (max $MAX_EXAMPLES examples per operation and phase)"
 set +e

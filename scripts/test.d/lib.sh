@@ -44,6 +44,24 @@ need_apt() {
   fi
 }
 
+# need_node: node and npm, from apt when either is missing (any version;
+# 30-node.sh needs a newer one and takes it from npm).
+need_node() {
+  command -v node >/dev/null && command -v npm >/dev/null || need_apt nodejs npm
+}
+
+# npm_ci DIR [ARG...]: `npm ci ARG...` in DIR unless DIR/node_modules already
+# holds what DIR/package-lock.json pins (a stamp copied there after the last
+# `npm ci` that succeeded; `npm ci` empties node_modules, stamp included).
+npm_ci() {
+  local dir=$1; shift
+  local stamp="$dir/node_modules/.package-lock.json.ci-stamp"
+  cmp -s "$dir/package-lock.json" "$stamp" && return 0
+  echo "npm ci (${dir#"$ROOT"/})"
+  (cd "$dir" && npm ci --silent --no-audit --no-fund "$@") || die "npm ci in $dir failed"
+  cp "$dir/package-lock.json" "$stamp"
+}
+
 # A relay on loopback for bindings tests and the two-device examples: the
 # workspace CLI's `relay serve` (CLI is the path of an azmx-sync binary).
 #
@@ -60,14 +78,21 @@ relay_start() {
   local cli=$1 data=$2
   "$cli" relay serve --data-dir "$data" --listen 127.0.0.1:0 >"$data/serve.log" 2>&1 &
   RELAY_PID=$!
+  relay_wait "$data/serve.log" || { cat "$data/serve.log" >&2; return 1; }
+}
+
+# relay_wait OUT: for a relay started in the background as RELAY_PID with
+# its stdout in OUT (any `serve` flags, environment or binary), waits up to
+# 20 s for its `listening on URL` and sets RELAY_URL. Non-zero when the
+# relay exits or never says it.
+relay_wait() {
   RELAY_URL=
   for _ in $(seq 1 200); do
-    RELAY_URL=$(sed -n 's/^listening on //p' "$data/serve.log" | head -1)
+    RELAY_URL=$(sed -n 's/^listening on //p' "$1" | head -1)
     [ -n "$RELAY_URL" ] && return 0
-    kill -0 "$RELAY_PID" 2>/dev/null || break
+    kill -0 "$RELAY_PID" 2>/dev/null || return 1
     sleep 0.1
   done
-  cat "$data/serve.log" >&2
   return 1
 }
 
