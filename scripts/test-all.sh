@@ -50,6 +50,7 @@ cargo_tests() {
 run_step "cargo test (workspace: core, vectors, merge, relay, engine end-to-end, CLI + demo)" cargo_tests
 run_step "independent Python check of the wire vectors" "$VENV/bin/python" tests/vectors/check_vectors.py
 run_step "independent Python check of the bundle-chain vectors" "$VENV/bin/python" tests/vectors/check_bundle_chain.py
+run_step "independent Python check of the bundle-parts vectors" "$VENV/bin/python" tests/vectors/check_bundle_parts.py
 
 # Numbered steps only: lib.sh holds the helpers they source.
 for extra in "$ROOT"/scripts/test.d/[0-9]*.sh; do
