@@ -2,7 +2,8 @@
 //! limit on failed authentication, and the byte budget of request bodies in
 //! flight. Both answer before the body is read, so neither a flood of
 //! guesses nor a flood of large pushes costs the relay more than a header
-//! parse.
+//! parse and the bytes it discards so that the client sees the answer
+//! ([`refuse_unread`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,10 +13,11 @@ use axum::body::HttpBody;
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use azmx_sync_core::protocol::{routes, ErrorCode};
 
 use super::error::ApiError;
+use super::parse::refuse_unread;
 use super::AppState;
 use crate::{MAX_JSON_BYTES, MAX_KEYCHECK_BYTES};
 
@@ -122,12 +124,6 @@ fn failed_authentication(code: ErrorCode) -> bool {
     )
 }
 
-/// An answer given without reading the body: close the connection when a
-/// body may still be on its way.
-fn early(e: ApiError, has_body: bool) -> Response {
-    if has_body { e.closing() } else { e }.into_response()
-}
-
 pub(crate) async fn admit(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     // Load balancers' probes must see a relay that is up, whoever else
     // shares their address.
@@ -147,13 +143,15 @@ pub(crate) async fn admit(State(st): State<Arc<AppState>>, req: Request, next: N
         Some(n) => n,
         None => req.body().size_hint().exact(),
     };
-    let has_body = length != Some(0);
+    let early = |e: ApiError, req| {
+        refuse_unread(e, req, st.limits.max_body_bytes, st.limits.request_timeout)
+    };
     // 1. An address that keeps failing to authenticate waits, whatever it
     //    sends next (peeked: only a failure below takes a token).
     if let Some(key) = &peer {
         if let Err(wait) = st.unauth_rate.peek(key) {
             st.metrics.rate_limited(crate::metrics::Limiter::address);
-            return early(ApiError::rate_limited(retry_secs(wait)), has_body);
+            return early(ApiError::rate_limited(retry_secs(wait)), req);
         }
     }
     // 2. The body's bytes, reserved before it is read.
@@ -165,13 +163,13 @@ pub(crate) async fn admit(State(st): State<Arc<AppState>>, req: Request, next: N
                     ErrorCode::LengthRequired,
                     "a request body needs a Content-Length",
                 ),
-                true,
+                req,
             )
         }
         Some(n) => {
             let limit = route_limit(&st, req.uri().path());
             if n > limit as u64 {
-                return ApiError::too_large(limit).into_response();
+                return early(ApiError::too_large(limit), req);
             }
             match st.body_budget.try_take(n as usize) {
                 Some(p) => Some(p),
@@ -181,7 +179,7 @@ pub(crate) async fn admit(State(st): State<Arc<AppState>>, req: Request, next: N
                         "the relay is at its limit of request bytes in flight; retry later",
                     );
                     e.body.retry_after = Some(BUSY_RETRY_AFTER_SECS);
-                    return early(e, true);
+                    return early(e, req);
                 }
             }
         }

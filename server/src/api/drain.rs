@@ -2,7 +2,8 @@
 //! request it already took runs to its end (a push is answered only after
 //! the commit that holds it is durable, as always), and every request that
 //! arrives after that on a kept-alive connection is refused with `503
-//! shutting_down` before anything of it is read or done. The accept loop
+//! shutting_down` before anything of it is done (its body is read only to
+//! be discarded, so the client sees the answer). The accept loop
 //! stops accepting at the same moment, so new connections are refused by
 //! the kernel.
 //!
@@ -16,11 +17,12 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use azmx_sync_core::protocol::ErrorCode;
 use tokio::sync::Notify;
 
 use super::error::ApiError;
+use super::parse::refuse_unread;
 use super::AppState;
 
 /// `Retry-After` of `503 shutting_down`: a restart takes a few seconds.
@@ -85,7 +87,7 @@ impl Drain {
 }
 
 /// The middleware: counts a request while it runs, or refuses it while
-/// draining (`Connection: close`: its body is never read).
+/// draining (`Connection: close`; its body is discarded unread).
 pub(crate) async fn gate(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let Some(_counted) = st.drain.admit() else {
         let mut e = ApiError::new(
@@ -93,7 +95,8 @@ pub(crate) async fn gate(State(st): State<Arc<AppState>>, req: Request, next: Ne
             "the relay is shutting down; send the request again shortly",
         );
         e.body.retry_after = Some(RETRY_AFTER_SECS);
-        return e.closing().into_response();
+        let (max, timeout) = (st.limits.max_body_bytes, st.limits.request_timeout);
+        return refuse_unread(e.closing(), req, max, timeout);
     };
     next.run(req).await
 }

@@ -29,6 +29,7 @@ use std::net::TcpListener as StdTcpListener;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
@@ -363,14 +364,26 @@ async fn deadline_and_log(State(st): State<Arc<AppState>>, req: Request, next: N
     resp
 }
 
-async fn not_found() -> Response {
-    ApiError::not_found().into_response()
+async fn not_found(State(st): State<Arc<AppState>>, body: Body) -> Response {
+    unused_body(&st, ApiError::not_found(), body).await
 }
 
-async fn method_not_allowed() -> Response {
-    ApiError::new(
+async fn method_not_allowed(State(st): State<Arc<AppState>>, body: Body) -> Response {
+    let e = ApiError::new(
         ErrorCode::MethodNotAllowed,
         "method not allowed on this path",
-    )
-    .into_response()
+    );
+    unused_body(&st, e, body).await
+}
+
+/// A body sent where none is taken is read first, as a handler that fails
+/// before reading its body does: a client that writes it all before
+/// reading sees the answer, not a reset. Admission bounded its length by
+/// the path's limit already.
+async fn unused_body(st: &AppState, e: ApiError, body: Body) -> Response {
+    let limit = st.limits.max_body_bytes.max(crate::MAX_JSON_BYTES);
+    match parse::finish(Err(e), Some(body), limit).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
 }

@@ -1,9 +1,14 @@
 //! Reading requests: headers, numbers, the pull query, bodies (bounded),
-//! and draining a body left unread so the connection stays usable.
+//! draining a body left unread so the connection stays usable, and
+//! discarding the body of a request refused before it was read.
 
-use axum::body::Body;
-use axum::http::header::CONTENT_LENGTH;
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, EXPECT};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use azmx_sync_core::integrity::sha256_hex;
 use azmx_sync_core::protocol::{headers, PullQuery};
 use bytes::Bytes;
@@ -195,6 +200,66 @@ async fn drain(body: Body, limit: usize) -> bool {
         }
     }
     true
+}
+
+/// The least the relay reads and throws away after refusing a body it
+/// had not read. A device learns the push limit from the `413` itself
+/// (`maxBytes`), so its first oversize push is whatever it had batched:
+/// with the default 8 MiB limit, up to 8 times that still gets the answer.
+/// Reading costs bandwidth only (one chunk at a time, never held), keeps one
+/// connection slot (`--max-connections` bounds them) for at most the
+/// request timeout, and is no more than a peer could already make the
+/// relay read with a limit-sized push that fails authentication.
+const LINGER_FLOOR_BYTES: usize = 64 << 20;
+
+/// The most a refused body may declare and still be read to its end:
+/// [`LINGER_FLOOR_BYTES`], or twice the push limit when that is more, so
+/// every body the relay could have taken (refused `busy`, `429`,
+/// `shutting_down`) is covered whatever the operator set.
+fn linger_cap(max_body_bytes: usize) -> usize {
+    LINGER_FLOOR_BYTES.max(max_body_bytes.saturating_mul(2))
+}
+
+/// The answer to a request refused before its body was read. A client
+/// that writes its whole body before reading (the device's ureq transport
+/// does) would get a broken pipe or a reset, never the answer, if the
+/// relay closed with the body still coming: so the answer goes out at once
+/// with `Connection: close`, and the body is read and dropped unparsed
+/// (nginx's "lingering close") before the connection closes: hyper goes on
+/// reading a body someone still holds after the answer is written, and
+/// closes the connection when that body ends or is dropped. It holds no
+/// body budget (nothing is kept) and is not counted as a request in
+/// flight. A body declared past [`linger_cap`], one still coming after
+/// `timeout` or past the cap (chunked), and one the client waits to be
+/// invited to send (`Expect: 100-continue`) are not waited for: the
+/// connection closes at once.
+pub(crate) fn refuse_unread(
+    e: ApiError,
+    req: Request,
+    max_body_bytes: usize,
+    timeout: Duration,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return e.into_response();
+    }
+    let cap = linger_cap(max_body_bytes);
+    let invited = parts
+        .headers
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let within = content_length(&parts.headers).is_none_or(|n| n <= cap as u64);
+    if within && !invited {
+        tokio::spawn(async move {
+            if !matches!(
+                tokio::time::timeout(timeout, drain(body, cap)).await,
+                Ok(true)
+            ) {
+                tracing::debug!("a refused body was not read to its end; closing");
+            }
+        });
+    }
+    e.closing().into_response()
 }
 
 /// Finishes a body-taking handler: if it failed before it took the body,
