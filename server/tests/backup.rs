@@ -374,3 +374,93 @@ fn restore_checks_what_it_is_given_and_fills_only_an_empty_directory() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.path().join("x").exists());
 }
+
+/// A device's cursor from the original relay, of a start after the
+/// backup was taken, stays below everything the restored relay hands out:
+/// the device lists a push made to the restored relay.
+#[test]
+fn a_relay_restored_from_an_older_backup_lists_new_pushes_past_later_cursors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let keys = tempfile::tempdir().unwrap();
+    let mk = |n: &str| DeviceIdentity::create(keys.path().join(n)).unwrap();
+    let lkey = add_license(&data, LID).unwrap();
+    let mut relay = RelayProcess::serve(BIN, &data, "pipelined");
+    let a = agent();
+    let reg = |url: &str, n: &str| RemoteDevice::register(&a, url, LID, &lkey, mk(n), n).unwrap();
+    let (dev_a, dev_b) = (reg(&relay.url, "a"), reg(&relay.url, "b"));
+    for seq in 1..=3 {
+        assert_eq!(dev_b.push(&a, &relay.url, seq, &body(1, seq)), Some(201));
+    }
+    let old = dir.path().join("old.sqlite3");
+    output_ok(
+        Command::new(BIN)
+            .args(["backup", "--data-dir"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&old),
+    );
+    // The original goes on: each start is a new position epoch, and B
+    // pushes in each.
+    for seq in 4..=6 {
+        assert!(relay.terminate().success());
+        relay = RelayProcess::serve(BIN, &data, "pipelined");
+        assert_eq!(dev_b.push(&a, &relay.url, seq, &body(1, seq)), Some(201));
+    }
+    let mut cursor = String::new();
+    loop {
+        let page = dev_a.pull_page(&a, &relay.url, &cursor).unwrap();
+        cursor = page.next_cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert!(!cursor.is_empty());
+    drop(relay);
+
+    // The original's data is lost; the old backup goes in. B's pushes
+    // after it are gone from the relay, so B pushes again from seq 4.
+    let restored = restored_relay(&old, &dir.path().join("restored"));
+    let new = b"pushed after the restore".to_vec();
+    assert_eq!(dev_b.push(&a, &restored.url, 4, &new), Some(201));
+    let after = dev_a.pull_all(&a, &restored.url, &cursor);
+    assert_eq!(
+        after,
+        vec![(dev_b.id.clone(), 4, sha256_hex(&new))],
+        "A, from its cursor {cursor}, misses the push made after the restore"
+    );
+}
+
+/// A backup whose position epochs are nearly used up is refused before
+/// anything is written: a restored relay could not start above them.
+#[test]
+fn restore_refuses_a_backup_without_room_for_new_position_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_license(&data, LID).unwrap();
+    let good = dir.path().join("good.sqlite3");
+    output_ok(
+        Command::new(BIN)
+            .args(["backup", "--data-dir"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&good),
+    );
+    let full = dir.path().join("full.sqlite3");
+    std::fs::copy(&good, &full).unwrap();
+    rusqlite::Connection::open(&full)
+        .unwrap()
+        .execute_batch("UPDATE relay_meta SET value = (1 << 23) - 10 WHERE key = 'epoch'")
+        .unwrap();
+    let target = dir.path().join("target");
+    let out = relay_cmd(&["restore"], &[("--from", &full), ("--data-dir", &target)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("position"), "{err}");
+    if target.exists() {
+        let left: Vec<_> = std::fs::read_dir(&target).unwrap().collect();
+        assert!(left.is_empty(), "a refused restore left {left:?}");
+    }
+    // The same data with room left goes in.
+    restored_relay(&good, &target);
+}

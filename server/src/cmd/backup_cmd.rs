@@ -74,6 +74,9 @@ fn cmd_error(e: BackupError) -> CmdError {
         }
         BackupError::NotABackup { .. } => CmdError::usage(text)
             .hint("nothing was changed; restore a file written by `azmx-sync-relay backup`"),
+        BackupError::PositionsExhausted { .. } => CmdError::usage(text).hint(
+            "nothing was changed; this backup cannot be restored without reusing pull positions",
+        ),
         _ => CmdError::failure(text),
     }
 }

@@ -16,6 +16,10 @@
 //! the relay's tables), and linked in under the database's name in one
 //! step that fails rather than replace a database that appeared meanwhile.
 //! The database's name never points at a half-written or unchecked file.
+//! Before the link, the copy's position epoch is raised by
+//! [`RESTORE_EPOCH_GAP`]: the original relay may have started again after
+//! the backup and handed out positions of later epochs, which devices
+//! hold as cursors; the restored relay's positions must be above them.
 //!
 //! No SQLite connection of this module ever touches a live relay's files
 //! other than the read-only one of a backup, and no plain descriptor of
@@ -26,13 +30,21 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 use super::files::create_private_dir;
-use super::schema::{open_reader, SCHEMA_VERSION};
+use super::schema::{open_reader, EPOCH_SHIFT, MAX_EPOCH, SCHEMA_VERSION};
 use super::DB_FILE;
 
 /// SQLite's file header (the first 16 bytes of every database).
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// Integrity errors reported at most (the first one is the message).
 const MAX_INTEGRITY_ERRORS: u32 = 10;
+/// Position epochs a restore skips. Each start of the original relay after
+/// the backup began one epoch past the backup's, so with fewer than 2^16
+/// starts between the backup and the restore every position the restored
+/// relay hands out is above every one the original did (cursors devices
+/// hold stay below new pushes). The 2^23 epochs of a 63-bit position with
+/// `EPOCH_SHIFT` 40 leave room for 127 restores in a relay's history; one
+/// that would run out is refused.
+pub const RESTORE_EPOCH_GAP: i64 = 1 << 16;
 /// Files SQLite may keep beside a database.
 const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
 
@@ -52,6 +64,13 @@ pub enum BackupError {
     /// The file to restore is not a whole, current relay database.
     #[error("{path} is not a usable relay backup: {why}")]
     NotABackup { path: PathBuf, why: String },
+    /// The backup's position epochs leave no room for a restore's gap: the
+    /// restored relay could not start above the original's positions.
+    #[error(
+        "{path} is at pull-position epoch {epoch}; a restore skips {RESTORE_EPOCH_GAP} \
+         epochs and only {MAX_EPOCH} exist, so the restored relay would hand out positions again"
+    )]
+    PositionsExhausted { path: PathBuf, epoch: i64 },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -211,6 +230,14 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<BackupSummary, BackupErro
         BackupError::NotABackup { why, .. } => not_a_backup(why),
         e => e,
     })?;
+    raise_epoch(&tmp, summary.schema_version).map_err(|e| match e {
+        BackupError::NotABackup { why, .. } => not_a_backup(why),
+        BackupError::PositionsExhausted { epoch, .. } => BackupError::PositionsExhausted {
+            path: from.to_path_buf(),
+            epoch,
+        },
+        e => e,
+    })?;
     sync_file_and_dir(&tmp)?;
     // A hard link never replaces an existing name: a database that
     // appeared since the check above (a relay started on the directory)
@@ -222,6 +249,76 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<BackupSummary, BackupErro
     drop(cleanup);
     sync_file_and_dir(&db)?;
     Ok(summary)
+}
+
+/// Raises the position epoch of a checked copy by [`RESTORE_EPOCH_GAP`]
+/// (the relay's next start begins the epoch after it); returns the new
+/// epoch. A version 1 database has no epoch yet: the version 2 migration
+/// starts it from the blob id sequence (`>> EPOCH_SHIFT`), so that is
+/// raised instead.
+fn raise_epoch(path: &Path, version: i64) -> Result<i64, BackupError> {
+    let bad = |why: String| BackupError::NotABackup {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite)?;
+    conn.execute_batch("PRAGMA synchronous=FULL")
+        .map_err(sqlite)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sqlite)?;
+    let epoch: i64 = if version >= 2 {
+        tx.query_row(
+            "SELECT value FROM relay_meta WHERE key = 'epoch'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| bad(format!("no pull-position epoch: {e}")))?
+    } else {
+        tx.query_row(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'blobs'), 0)",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(|e| bad(format!("no blob id sequence: {e}")))?
+            >> EPOCH_SHIFT
+    };
+    let raised = epoch
+        .checked_add(RESTORE_EPOCH_GAP)
+        // The restored relay must still be able to start once.
+        .filter(|e| (0..MAX_EPOCH).contains(e) && epoch >= 0)
+        .ok_or(BackupError::PositionsExhausted {
+            path: path.to_path_buf(),
+            epoch,
+        })?;
+    if version >= 2 {
+        tx.execute(
+            "UPDATE relay_meta SET value = ?1 WHERE key = 'epoch'",
+            [raised],
+        )
+        .map_err(sqlite)?;
+    } else {
+        let seq = raised << EPOCH_SHIFT;
+        let n = tx
+            .execute(
+                "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'blobs'",
+                [seq],
+            )
+            .map_err(sqlite)?;
+        if n == 0 {
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('blobs', ?1)",
+                [seq],
+            )
+            .map_err(sqlite)?;
+        }
+    }
+    tx.commit().map_err(sqlite)?;
+    Ok(raised)
 }
 
 /// Checks a database file that no relay uses: whole (`integrity_check`),
@@ -283,4 +380,87 @@ fn check(path: &Path) -> Result<BackupSummary, BackupError> {
         schema_version: version,
         file_bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema::{migrate, SCHEMA};
+    use super::*;
+
+    fn new_db(dir: &Path, setup: &str) -> PathBuf {
+        let p = dir.join("src.sqlite3");
+        let conn = Connection::open(&p).unwrap();
+        if setup.is_empty() {
+            migrate(&conn).unwrap();
+        } else {
+            conn.execute_batch(setup).unwrap();
+        }
+        p
+    }
+
+    /// The first position a relay started on the restore of `src` hands out.
+    fn restored_base(dir: &Path, src: &Path) -> Result<i64, BackupError> {
+        let into = dir.join("restored");
+        restore(src, &into)?;
+        Ok(migrate(&Connection::open(into.join(DB_FILE)).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn a_restore_skips_the_gap_of_epochs() {
+        let d = tempfile::tempdir().unwrap();
+        // One start: epoch 1.
+        let src = new_db(d.path(), "");
+        let base = restored_base(d.path(), &src).unwrap();
+        assert_eq!(base, (1 + RESTORE_EPOCH_GAP + 1) << EPOCH_SHIFT);
+    }
+
+    #[test]
+    fn a_version_1_restore_skips_the_gap_above_its_blob_ids() {
+        let d = tempfile::tempdir().unwrap();
+        let src = new_db(
+            d.path(),
+            &format!(
+                "{SCHEMA}
+                 INSERT INTO licenses VALUES ('l', x'00', 0);
+                 INSERT INTO devices (device_id, license_id, public_key, name, created_at)
+                     VALUES ('d', 'l', 'k', 'n', 0);
+                 INSERT INTO blobs (license_id, device_id, seq, sha256, size, created_at, data)
+                     VALUES ('l', 'd', 1, 'h', 1, 0, x'00');
+                 PRAGMA user_version = 1;"
+            ),
+        );
+        let base = restored_base(d.path(), &src).unwrap();
+        assert_eq!(base, (RESTORE_EPOCH_GAP + 1) << EPOCH_SHIFT);
+        let kept: i64 = Connection::open(d.path().join("restored").join(DB_FILE))
+            .unwrap()
+            .query_row("SELECT position FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1, "the v1 blob keeps its position");
+    }
+
+    #[test]
+    fn a_restore_that_would_leave_no_epoch_to_start_is_refused() {
+        let at = |epoch: i64| {
+            let d = tempfile::tempdir().unwrap();
+            let src = new_db(d.path(), "");
+            Connection::open(&src)
+                .unwrap()
+                .execute("UPDATE relay_meta SET value = ?1", [epoch])
+                .unwrap();
+            let r = restored_base(d.path(), &src);
+            let left = std::fs::read_dir(d.path().join("restored"))
+                .map(|r| r.count())
+                .unwrap_or(0);
+            (r, left)
+        };
+        let (last, _) = at(MAX_EPOCH - RESTORE_EPOCH_GAP - 1);
+        assert_eq!(last.unwrap(), MAX_EPOCH << EPOCH_SHIFT);
+        let (refused, left) = at(MAX_EPOCH - RESTORE_EPOCH_GAP);
+        assert!(
+            matches!(refused, Err(BackupError::PositionsExhausted { epoch, .. })
+                if epoch == MAX_EPOCH - RESTORE_EPOCH_GAP),
+            "{refused:?}"
+        );
+        assert_eq!(left, 0, "a refused restore left files");
+    }
 }

@@ -10,9 +10,11 @@ use crate::storage::StorageError;
 pub(super) const SCHEMA_VERSION: i64 = 5;
 /// Bits of a position below the epoch: an epoch holds 2^40 pushes per
 /// license, and 2^23 epochs (relay starts) fit in an i64.
-const EPOCH_SHIFT: u32 = 40;
+pub(super) const EPOCH_SHIFT: u32 = 40;
+/// The highest epoch a start may begin.
+pub(super) const MAX_EPOCH: i64 = (1 << (63 - EPOCH_SHIFT)) - 1;
 
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS licenses (
     license_id TEXT PRIMARY KEY,
     key_hash   BLOB NOT NULL,
@@ -182,7 +184,7 @@ pub(super) fn migrate(conn: &Connection) -> Result<i64, StorageError> {
                 |r| r.get(0),
             )
             .map_err(backend)?;
-        if !(1..1 << (63 - EPOCH_SHIFT)).contains(&epoch) {
+        if !(1..=MAX_EPOCH).contains(&epoch) {
             return Err(StorageError::OutOfRange("position epoch"));
         }
         Ok(epoch << EPOCH_SHIFT)
