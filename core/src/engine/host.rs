@@ -101,8 +101,10 @@ pub trait StoreAdapter: Send + Sync {
         Ok(None)
     }
     /// The records (tombstones included) of `keys`, leaving out keys the
-    /// store does not hold. Called only after `changes_since` reported
-    /// them. The default filters [`snapshot`](StoreAdapter::snapshot).
+    /// store does not hold. Called only right after `changes_since`
+    /// answered `Some`: with the keys it reported (a push), or with the
+    /// keys of the records a pull brings, which the store may never have
+    /// held. The default filters [`snapshot`](StoreAdapter::snapshot).
     fn snapshot_keys(&self, keys: &[RecordKey]) -> Result<Vec<Record>, HostError> {
         let wanted: HashSet<&RecordKey> = keys.iter().collect();
         let mut all = self.snapshot()?;

@@ -1,13 +1,14 @@
 //! Handing merged changes to the host's stores: the merge of incoming
 //! records, and the deletes a held tombstone wins over a host record.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::crash::crash_point;
 use super::{snapshot, store_failed, RegisteredStore, Session};
 use crate::engine::bundle::StoreRecords;
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
+use crate::engine::host::MAX_CHANGED_KEYS;
 use crate::engine::state::{key_string, short_hash, EngineState};
 use crate::engine::{CycleReport, StoreAdapter, SyncEngine};
 use crate::merge::{merge_in_place, ArrivalBounds, Change, Record, RecordKey, StoreState};
@@ -145,6 +146,44 @@ pub(super) fn record_merged(
     }
 }
 
+/// The host's records a merge of `incoming` needs, and the keys they were
+/// read for (`None`: the store was read whole).
+///
+/// Merge is per key (a key absent from the batch is left alone), and every
+/// use of the local records in [`merge_apply`] (`host_tombs`, `before`,
+/// `on_relay`, the engine's tombstones) looks only at the batch's keys. So
+/// the records of those keys give the same changes, `known` updates and
+/// tombstones as the whole store, at O(page) instead of O(store):
+/// `snapshot_keys` returns them tombstones included and leaves out keys the
+/// store does not hold, as a whole snapshot has them.
+///
+/// Only a store whose `changes_since` answers `Some` is read by key: that is
+/// the trait's sign of the capability (the default `snapshot_keys` filters a
+/// whole snapshot), and a host that refreshes its view there (the memory
+/// folder looks at its files) does so before the lookup, as it does before
+/// a push's.
+/// More keys than [`MAX_CHANGED_KEYS`], no capability, or an error from
+/// either call: the whole snapshot, as before (its failure fails the cycle).
+fn local_records(
+    engine: &SyncEngine,
+    store: &str,
+    adapter: &dyn StoreAdapter,
+    incoming: &[Record],
+) -> Result<(Vec<Record>, Option<HashSet<RecordKey>>), SyncError> {
+    let keys: BTreeSet<RecordKey> = incoming.iter().map(Record::key).collect();
+    if keys.len() <= MAX_CHANGED_KEYS && matches!(adapter.changes_since(None), Ok(Some(_))) {
+        let keys: Vec<RecordKey> = keys.into_iter().collect();
+        if let Ok(mut held) = adapter.snapshot_keys(&keys) {
+            let wanted: HashSet<RecordKey> = keys.into_iter().collect();
+            // A host that answers more than asked changes nothing, but the
+            // merge need not carry it.
+            held.retain(|r| wanted.contains(&r.key()));
+            return Ok((held, Some(wanted)));
+        }
+    }
+    Ok((snapshot(engine, store, adapter)?, None))
+}
+
 /// Merges incoming records of registered stores into the host's stores and
 /// applies the changes. Returns the `known` updates (only versions the relay
 /// holds) and the tombstones the engine must now keep.
@@ -164,17 +203,21 @@ pub(super) fn merge_apply(
         let mut local = StoreState::new();
         // The tombstones the host itself holds, to tell it of newer ones.
         let mut host_tombs: HashMap<RecordKey, String> = HashMap::new();
-        for r in snapshot(engine, &store, adapter.as_ref())? {
+        let (held, wanted) = local_records(engine, &store, adapter.as_ref(), &records)?;
+        for r in held {
             if r.deleted {
                 host_tombs.insert(r.key(), short_hash(&r));
             }
             local.insert(r);
         }
-        let engine_tombs = lock(&engine.inner.state)
+        let engine_tombs: Vec<Record> = lock(&engine.inner.state)
             .tombstones
             .get(&store)
+            .into_iter()
+            .flatten()
+            .filter(|t| wanted.as_ref().is_none_or(|w| w.contains(&t.key())))
             .cloned()
-            .unwrap_or_default();
+            .collect();
         for t in engine_tombs {
             let k = t.key();
             let stronger = local
