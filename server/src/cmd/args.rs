@@ -363,10 +363,7 @@ mod tests {
     #[test]
     fn server_readme_documents_every_serve_flag_and_command() {
         let readme = include_str!("../../README.md");
-        let table: Vec<&str> = readme
-            .lines()
-            .filter(|l| l.starts_with("| `--"))
-            .collect();
+        let table: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `--")).collect();
         let cmd = RelayCli::command();
         let serve = cmd.find_subcommand("serve").expect("serve");
         for arg in serve.get_arguments() {
