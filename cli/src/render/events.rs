@@ -67,6 +67,15 @@ fn notice(e: &ActivityEvent) -> Option<String> {
         } => {
             format!("incoming {store} record `{id}` rejected ({reason}); the local copy was kept")
         }
+        EventKind::RecordTooLarge {
+            store,
+            id,
+            bytes,
+            max_bytes,
+        } => format!(
+            "{store} record `{id}` ({bytes} bytes) is over the {max_bytes}-byte push limit: \
+             kept on this device, not synced"
+        ),
         EventKind::QuarantineCleared { device_id, seq } => {
             format!("bundle {seq} from {device_id} applied after an earlier failure")
         }

@@ -48,6 +48,26 @@ pub struct Bundle {
     /// deviceId → the highest seq of that device this writer has opened.
     #[serde(default)]
     pub peers: Option<BTreeMap<String, u64>>,
+    /// Set on each bundle of a checkpoint written as more than one push
+    /// (PROTOCOL §6, "Checkpoints in parts"); absent on a checkpoint that
+    /// is one bundle and on deltas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<CheckpointPart>,
+}
+
+/// Where a bundle stands in a checkpoint written as several pushes: the
+/// first (`index` 0, `checkpoint: true`, `first` = its own seq) restarts
+/// the chain, the others are chained by `prev` like deltas. Together they
+/// hold every record; only after the last one is stored does the writer
+/// prune below `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointPart {
+    /// The seq of the checkpoint's first part.
+    pub first: u64,
+    pub index: u32,
+    /// The checkpoint is complete with this part.
+    pub last: bool,
 }
 
 /// Which bound field disagreed with the blob's location.
@@ -58,6 +78,7 @@ pub enum ContextField {
     DeviceId,
     Seq,
     DuplicateStore,
+    Part,
 }
 
 impl ContextField {
@@ -68,6 +89,7 @@ impl ContextField {
             Self::DeviceId => "deviceId",
             Self::Seq => "seq",
             Self::DuplicateStore => "stores",
+            Self::Part => "part",
         }
     }
 }
@@ -80,6 +102,12 @@ impl Bundle {
             prev: self.prev.as_ref(),
             peers: self.peers.as_ref(),
         }
+    }
+
+    /// Holds every record of its writer by itself: a checkpoint that is
+    /// not split into parts.
+    pub fn whole_checkpoint(&self) -> bool {
+        self.checkpoint && self.part.is_none()
     }
 
     pub fn record_count(&self) -> usize {
@@ -109,6 +137,18 @@ impl Bundle {
         names.sort_unstable();
         if names.windows(2).any(|w| w[0] == w[1]) {
             return Err(ContextField::DuplicateStore);
+        }
+        if let Some(p) = self.part {
+            // The first part is the checkpoint and names itself; a later
+            // one comes after it and, like a delta, names its `prev`.
+            let consistent = if p.index == 0 {
+                self.checkpoint && p.first == seq
+            } else {
+                !self.checkpoint && p.first < seq && self.prev.is_some()
+            };
+            if !consistent {
+                return Err(ContextField::Part);
+            }
         }
         Ok(())
     }

@@ -104,6 +104,16 @@ pub enum EventKind {
         #[serde(default)]
         code: String,
     },
+    /// A record that alone is over the push limit (`bytes`, serialised, vs
+    /// `max_bytes` for the records of one push): it stays on this device,
+    /// unsynced, and is tried again every cycle; a checkpoint without it
+    /// prunes nothing.
+    RecordTooLarge {
+        store: String,
+        id: String,
+        bytes: u64,
+        max_bytes: u64,
+    },
     UnknownStore {
         store: String,
         device_id: String,
@@ -223,6 +233,7 @@ impl EventKind {
             | K::BundleInvalid { .. }
             | K::Quarantined { .. }
             | K::RecordRejected { .. }
+            | K::RecordTooLarge { .. }
             | K::NetworkError { .. }
             | K::RelayError { .. }
             | K::StoreError { .. } => Severity::Warning,

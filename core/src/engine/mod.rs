@@ -71,6 +71,17 @@ use state::{EngineState, StateDir};
 /// The default of [`EngineConfig::full_snapshot_every`].
 pub const DEFAULT_FULL_SNAPSHOT_EVERY: u32 = 12;
 
+/// The default of [`EngineConfig::max_push_bytes`]: half the relay's
+/// default body limit (8 MiB), so a relay configured lower still takes
+/// most pushes before its `413` makes the engine split smaller.
+pub const DEFAULT_MAX_PUSH_BYTES: u64 = 4 << 20;
+
+/// The range of [`EngineConfig::max_push_bytes`], and of the limit a
+/// relay's `413 too_large` may teach the engine: below 4 KiB a checkpoint
+/// would be absurdly many pushes (a relay saying so is refused), above
+/// 1 GiB one push would need that much memory twice.
+pub const PUSH_BYTES_RANGE: std::ops::RangeInclusive<u64> = (4 << 10)..=(1 << 30);
+
 /// Engine settings. `state_dir` is the only required one.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -105,6 +116,11 @@ pub struct EngineConfig {
     /// (default 12: hourly at the default interval; 1 reads whole every
     /// cycle). Checkpoints always read whole.
     pub full_snapshot_every: u32,
+    /// The largest sealed blob one push sends (default
+    /// [`DEFAULT_MAX_PUSH_BYTES`], in [`PUSH_BYTES_RANGE`]). More is split
+    /// into several pushes, a checkpoint into parts (PROTOCOL §6); a relay
+    /// whose `413 too_large` names a lower limit lowers it.
+    pub max_push_bytes: u64,
 }
 
 impl EngineConfig {
@@ -120,6 +136,7 @@ impl EngineConfig {
             max_future_drift_ms: crate::merge::MAX_FUTURE_DRIFT_MS,
             allow_insecure_http: false,
             full_snapshot_every: DEFAULT_FULL_SNAPSHOT_EVERY,
+            max_push_bytes: DEFAULT_MAX_PUSH_BYTES,
         }
     }
 }
@@ -228,6 +245,14 @@ impl SyncEngine {
                 drift.start(),
                 drift.end(),
                 config.max_future_drift_ms
+            )));
+        }
+        if !PUSH_BYTES_RANGE.contains(&config.max_push_bytes) {
+            return Err(SyncError::Config(format!(
+                "max_push_bytes must be between {} and {}, got {}",
+                PUSH_BYTES_RANGE.start(),
+                PUSH_BYTES_RANGE.end(),
+                config.max_push_bytes
             )));
         }
         let dir = StateDir::open(&config.state_dir)?;

@@ -68,6 +68,11 @@ pub enum PushOutcome {
         last_seq: u64,
         existing_sha256: Option<String>,
     },
+    /// `413 too_large`: nothing was stored; `maxBytes` as the relay said
+    /// (untrusted: the engine bounds it).
+    TooLarge {
+        max_bytes: Option<u64>,
+    },
 }
 
 /// A blob to fetch, as the engine tracks it: what a pull lists, and what
@@ -403,6 +408,9 @@ impl RelayClient {
                     }),
                 }
             }
+            Err(r) if r.is(ErrorCode::TooLarge) => Ok(PushOutcome::TooLarge {
+                max_bytes: r.body.max_bytes,
+            }),
             Err(r) => Err(self.fail(r)),
         }
     }

@@ -116,6 +116,43 @@ pub struct PendingPush {
     /// the reads this bundle was built from).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, StoreChanges>,
+    /// For a push of a checkpoint: where the checkpoint stands once this
+    /// push is acknowledged. `None` on a delta (and on a checkpoint pushed
+    /// by a version from before parts, which was whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<CheckpointRun>,
+}
+
+impl PendingPush {
+    /// When this push completes a checkpoint: its first seq, and whether
+    /// every record made it in (only then may older blobs be pruned).
+    pub fn completes_checkpoint(&self) -> Option<(u64, bool)> {
+        match &self.run {
+            Some(r) if r.last => Some((r.first, r.skipped == 0)),
+            Some(_) => None,
+            None if self.checkpoint => Some((self.seq, true)),
+            None => None,
+        }
+    }
+}
+
+/// A checkpoint being written as several pushes (PROTOCOL §6,
+/// "Checkpoints in parts"). Its parts go in key order, so a checkpoint cut
+/// short (a crash, a dead relay) goes on after the last key the relay has,
+/// instead of starting again from its first part.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointRun {
+    /// The seq of its first part (the one with `checkpoint: true`).
+    pub first: u64,
+    /// Parts stored so far.
+    pub parts: u32,
+    /// The greatest (store, record key) stored so far.
+    pub after: (String, String),
+    /// The checkpoint is complete with this push.
+    pub last: bool,
+    /// Records left out because alone they exceed the push limit.
+    pub skipped: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -173,6 +210,14 @@ pub struct EngineState {
     /// resets it too; a store whose host cannot tell has no entry.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, StoreChanges>,
+    /// A checkpoint whose first parts the relay holds and whose rest is
+    /// still to push (`last` is false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_run: Option<CheckpointRun>,
+    /// The relay's push limit, as its `413 too_large` said (bounded by
+    /// `MIN_PUSH_BYTES` and `EngineConfig::max_push_bytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_max_push_bytes: Option<u64>,
 }
 
 /// Where a store's change token stood, and how many cycles have relied on
@@ -210,6 +255,8 @@ impl Default for EngineState {
             integrity: IntegrityState::default(),
             authority_key: None,
             changes: BTreeMap::new(),
+            checkpoint_run: None,
+            relay_max_push_bytes: None,
         }
     }
 }

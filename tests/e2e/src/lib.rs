@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use azmx_sync_core::engine::{
-    ActivityEvent, EngineConfig, HostError, StoreAdapter, SyncEngine, SystemClock, UreqTransport,
+    ActivityEvent, EngineConfig, HostError, HttpTransport, StoreAdapter, SyncEngine, SystemClock,
+    UreqTransport,
 };
 use azmx_sync_core::merge::{Change, Record, StoreSpec};
 use azmx_sync_relay::{add_license, Relay, RelayConfig, RunningRelay};
@@ -154,13 +155,35 @@ impl Device {
         clock_offset_ms: i64,
         checkpoint_every: u32,
     ) -> Self {
+        Self::custom(
+            relay,
+            url,
+            name,
+            receipt,
+            |config| {
+                config.clock = Arc::new(SystemClock {
+                    offset_ms: clock_offset_ms,
+                });
+                config.checkpoint_every = checkpoint_every;
+            },
+            Arc::new(UreqTransport::default()),
+        )
+    }
+
+    /// A device whose engine settings `tune` changes, talking to `url`
+    /// through `transport`.
+    pub fn custom(
+        relay: &RelayFixture,
+        url: &str,
+        name: &str,
+        receipt: &str,
+        tune: impl FnOnce(&mut EngineConfig),
+        transport: Arc<dyn HttpTransport>,
+    ) -> Self {
         let state = tempfile::tempdir().unwrap();
         let mut config = EngineConfig::new(state.path());
-        config.clock = Arc::new(SystemClock {
-            offset_ms: clock_offset_ms,
-        });
-        config.checkpoint_every = checkpoint_every;
-        let engine = SyncEngine::new(config, Arc::new(UreqTransport::default())).unwrap();
+        tune(&mut config);
+        let engine = SyncEngine::new(config, transport).unwrap();
         let (snippets, todos, memory) = (
             Arc::new(MemStore::default()),
             Arc::new(MemStore::default()),

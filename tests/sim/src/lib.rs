@@ -26,7 +26,8 @@ use changes::ChangeLog;
 
 use azmx_sync_core::engine::{
     ChangeSet, Clock, CycleReport, EngineConfig, HostError, HttpRequest, HttpResponse,
-    HttpTransport, StoreAdapter, SyncEngine, SyncError, UreqTransport, STATE_FILE,
+    HttpTransport, StoreAdapter, SyncEngine, SyncError, UreqTransport, DEFAULT_MAX_PUSH_BYTES,
+    STATE_FILE,
 };
 use azmx_sync_core::merge::{
     validate_todos_body, Change, Contract, Record, RecordKey, StoreName, StoreSpec, ValidatorKind,
@@ -1441,6 +1442,12 @@ impl World {
         config.checkpoint_every = self.base_checkpoint_every;
         let config_full_every = *side.pick(&[2, 3, 12]);
         config.full_snapshot_every = config_full_every;
+        // How much one push may carry: in most scenarios little enough that
+        // checkpoints and large deltas go as several pushes (PROTOCOL §6,
+        // "Checkpoints in parts"). A stream of its own, like `side`.
+        let mut parts_rng = Rng::new(self.seed ^ 0x9A27_5EED_0016_0003 ^ idx as u64);
+        let max_push = *parts_rng.pick(&[4 << 10, 6 << 10, 16 << 10, DEFAULT_MAX_PUSH_BYTES]);
+        config.max_push_bytes = max_push;
         let pull_page = 1 + self.rng.below(4) as u32;
         config.pull_page = pull_page;
         let engine = SyncEngine::new(config, transport.clone()).expect("engine");
@@ -1493,7 +1500,7 @@ impl World {
             .collect();
         self.note(
             format!(
-                "{name} joins ({id}) skew={skew_ms}ms rogue={rogue} pull_page={pull_page} dict_stores={dict:?} tracked_stores={tracked:?} full_snapshot_every={full_every}"
+                "{name} joins ({id}) skew={skew_ms}ms rogue={rogue} pull_page={pull_page} dict_stores={dict:?} tracked_stores={tracked:?} full_snapshot_every={full_every} max_push={max_push}"
             ),
             None,
         );

@@ -6,6 +6,8 @@ mod apply;
 mod changes;
 mod crash;
 mod parked;
+mod parts;
+mod plan;
 mod pull;
 mod push;
 mod quarantine;

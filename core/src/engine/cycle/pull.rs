@@ -135,6 +135,9 @@ fn process_items(
                 bound_arrivals(s, item.created_at, &mut bundle.stores, report);
                 let mut carried = Vec::new();
                 let mut missing = Vec::new();
+                // A checkpoint's part holds only some records: it must not
+                // replace older parked bundles.
+                let whole_checkpoint = bundle.whole_checkpoint();
                 for s in bundle.stores {
                     if is_registered(&s.store) {
                         if !s.records.is_empty() {
@@ -162,7 +165,7 @@ fn process_items(
                             device_id: item.device_id.clone(),
                             seq: item.seq,
                             sha256: sha256.clone(),
-                            checkpoint: bundle.checkpoint,
+                            checkpoint: whole_checkpoint,
                             bytes: blob.len() as u64,
                             stores: carried,
                             missing,

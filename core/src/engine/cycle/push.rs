@@ -1,22 +1,35 @@
 //! The push half of a cycle: the outbox from an earlier cycle first (same
-//! seq, same bytes), then a bundle of whatever changed since.
+//! seq, same bytes), then whatever changed since, as one push or, past the
+//! push limit, several (`plan.rs`, `parts.rs`; PROTOCOL §6, "Checkpoints
+//! in parts").
 
-use std::collections::{BTreeMap, HashSet};
-
-use super::apply::supersede_losing_host_records;
-use super::changes;
 use super::crash::crash_point;
-use super::{snapshot, stores, RegisteredStore, Session};
-use crate::engine::bundle::{Bundle, StoreRecords, BUNDLE_FORMAT};
+use super::parts::Part;
+use super::plan::{self, Plan};
+use super::Session;
+use crate::engine::bundle::{Bundle, CheckpointPart, BUNDLE_FORMAT};
 use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
 use crate::engine::integrity_check::PrevRef;
 use crate::engine::relay_client::{PushOutcome, RelayClient};
-use crate::engine::state::{key_string, short_hash, PendingPush};
-use crate::engine::{CycleReport, SyncEngine};
+use crate::engine::state::{CheckpointRun, PendingPush};
+use crate::engine::{CycleReport, SyncEngine, PUSH_BYTES_RANGE};
 use crate::integrity::sha256_hex;
 use crate::kdf::EnvelopeKey;
-use crate::merge::{Record, RecordKey};
+
+/// How a push went.
+enum Sent {
+    /// Stored, now or by an earlier attempt.
+    Stored,
+    /// The seq was taken by other bytes: the state resynchronised, plan anew.
+    Conflict,
+    /// The relay's limit is lower than the push: learnt, plan anew.
+    Lowered,
+}
+
+/// Plans anew after this many conflicts, or limits learnt, in one cycle.
+const MAX_CONFLICTS: u32 = 3;
+const MAX_LOWERINGS: u32 = 8;
 
 pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncError> {
     let (engine, client, key, device_id, lid) = s.parts();
@@ -26,6 +39,7 @@ pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
         match engine.inner.dir.read_outbox_blob() {
             Some(blob) if sha256_hex(&blob) == p.sha256 => {
                 engine.emit(EventKind::PushRetried { seq: p.seq });
+                // Stored or not, what the relay still lacks is planned below.
                 send_pending(engine, client, device_id, &p, &blob, report)?;
             }
             // The blob never reached the disk: nothing was sent, rebuild.
@@ -33,32 +47,157 @@ pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
         }
     }
     // 2. Whatever changed since the relay last heard from us.
-    for _attempt in 0..3 {
-        let Some((pending, blob)) = build_bundle(engine, key, device_id, lid)? else {
+    let (mut conflicts, mut lowerings) = (0u32, 0u32);
+    loop {
+        let Some(mut plan) = plan::build(engine, lid, device_id)? else {
             return Ok(());
         };
-        // Outbox before network: a crash from here on retries these bytes.
-        engine.inner.dir.write_outbox_blob(&blob)?;
-        crash_point("after-outbox-blob");
-        {
-            let mut st = lock(&engine.inner.state);
-            st.outbox = Some(pending.clone());
-            engine.inner.dir.save(&st)?;
+        for o in &plan.oversized {
+            engine.emit(EventKind::RecordTooLarge {
+                store: o.store.clone(),
+                id: o.id.clone(),
+                bytes: o.bytes,
+                max_bytes: plan.budget,
+            });
         }
-        crash_point("before-push");
-        if send_pending(engine, client, device_id, &pending, &blob, report)? {
-            return Ok(());
+        let split = plan.parts.len() > 1;
+        let sent = loop {
+            let Some(part) = plan.parts.pop_front() else {
+                break Sent::Stored;
+            };
+            let (pending, blob) = seal(engine, key, device_id, lid, &mut plan, part, split)?;
+            // Outbox before network: a crash from here on retries these bytes.
+            engine.inner.dir.write_outbox_blob(&blob)?;
+            crash_point("after-outbox-blob");
+            {
+                let mut st = lock(&engine.inner.state);
+                st.outbox = Some(pending.clone());
+                engine.inner.dir.save(&st)?;
+            }
+            crash_point("before-push");
+            match send_pending(engine, client, device_id, &pending, &blob, report)? {
+                Sent::Stored => {}
+                other => break other,
+            }
+        };
+        match sent {
+            Sent::Stored => return Ok(()),
+            Sent::Conflict => conflicts += 1,
+            Sent::Lowered => lowerings += 1,
+        }
+        if conflicts >= MAX_CONFLICTS {
+            return Err(SyncError::Relay {
+                status: 409,
+                code: "seq_conflict".into(),
+                message: "could not agree on a sequence number with the relay".into(),
+            });
+        }
+        if lowerings >= MAX_LOWERINGS {
+            return Err(too_large("kept lowering its push limit".into()));
         }
     }
-    Err(SyncError::Relay {
-        status: 409,
-        code: "seq_conflict".into(),
-        message: "could not agree on a sequence number with the relay".into(),
-    })
 }
 
-/// Sends a pending push. `Ok(true)` when stored (now or earlier); `Ok(false)`
-/// when the seq was taken by different bytes and the bundle must be rebuilt.
+/// Seals one part of `plan` as the next push: a delta, or a checkpoint's
+/// part (the first restarts the chain; PROTOCOL §6).
+fn seal(
+    engine: &SyncEngine,
+    key: &EnvelopeKey,
+    device_id: &str,
+    lid: &str,
+    plan: &mut Plan,
+    part: Part,
+    split: bool,
+) -> Result<(PendingPush, Vec<u8>), SyncError> {
+    let last = plan.parts.is_empty();
+    let (seq, prev, peers, run) = {
+        let st = lock(&engine.inner.state);
+        (
+            st.next_seq,
+            st.last_pushed.clone(),
+            st.integrity.peers_view(),
+            st.checkpoint_run.clone(),
+        )
+    };
+    let (checkpoint, part_of, step) = if !plan.checkpoint {
+        (false, None, None)
+    } else {
+        let skipped = run.as_ref().map_or(0, |r| r.skipped) + plan.oversized.len() as u64;
+        let (checkpoint, part_of, step) = match run {
+            // This part starts the checkpoint; alone, it is the whole of it.
+            None => (
+                true,
+                split.then_some(CheckpointPart {
+                    first: seq,
+                    index: 0,
+                    last,
+                }),
+                CheckpointRun {
+                    first: seq,
+                    parts: 1,
+                    after: part.last_key.clone(),
+                    last,
+                    skipped,
+                },
+            ),
+            Some(r) => (
+                false,
+                Some(CheckpointPart {
+                    first: r.first,
+                    index: r.parts,
+                    last,
+                }),
+                CheckpointRun {
+                    first: r.first,
+                    parts: r.parts.saturating_add(1),
+                    after: r.after.max(part.last_key.clone()),
+                    last,
+                    skipped,
+                },
+            ),
+        };
+        (checkpoint, part_of, Some(step))
+    };
+    let created_at_ms = engine.inner.config.clock.now_ms();
+    let bundle = Bundle {
+        format: BUNDLE_FORMAT.into(),
+        license_id: lid.into(),
+        device_id: device_id.into(),
+        seq,
+        checkpoint,
+        created_at_ms,
+        stores: part.stores,
+        prev: if checkpoint { None } else { prev },
+        peers: Some(peers),
+        part: part_of,
+    };
+    let plaintext = zeroize::Zeroizing::new(
+        serde_json::to_vec(&bundle)
+            .map_err(|e| SyncError::Config(format!("cannot serialise the bundle: {e}")))?,
+    );
+    drop(bundle);
+    let blob = key.seal(&plaintext);
+    Ok((
+        PendingPush {
+            seq,
+            sha256: sha256_hex(&blob),
+            checkpoint,
+            records: part.records,
+            created_at_ms,
+            hashes: part.hashes,
+            // Every change up to the tokens is on the relay with the last part.
+            changes: if last {
+                std::mem::take(&mut plan.changes)
+            } else {
+                Default::default()
+            },
+            run: step,
+        },
+        blob,
+    ))
+}
+
+/// Sends a pending push and records what became of it.
 fn send_pending(
     engine: &SyncEngine,
     client: &RelayClient,
@@ -66,7 +205,7 @@ fn send_pending(
     p: &PendingPush,
     blob: &[u8],
     report: &mut CycleReport,
-) -> Result<bool, SyncError> {
+) -> Result<Sent, SyncError> {
     let outcome = client.push(&engine.inner.identity, device_id, p.seq, &p.sha256, blob)?;
     crash_point("after-push");
     match outcome {
@@ -79,13 +218,39 @@ fn send_pending(
             let mut st = lock(&engine.inner.state);
             st.next_seq = last_seq.saturating_add(1);
             st.outbox = None;
+            // Another writer with this device's state had the seq: its
+            // parts, not ours, may follow our checkpoint's; start afresh.
+            st.checkpoint_run = None;
             engine.inner.dir.save(&st)?;
             drop(st);
             engine.inner.dir.clear_outbox_blob();
             engine.emit(EventKind::SeqResynced { last_seq });
-            return Ok(false);
+            return Ok(Sent::Conflict);
+        }
+        PushOutcome::TooLarge { max_bytes } => {
+            // Nothing was stored. A limit is learnt only if it is one the
+            // engine can meet and lower than what was sent: an untrusted
+            // number must neither shrink pushes to nothing nor loop.
+            let sent = blob.len() as u64;
+            let limit = max_bytes.filter(|m| PUSH_BYTES_RANGE.contains(m) && *m < sent);
+            let mut st = lock(&engine.inner.state);
+            if let Some(limit) = limit {
+                st.relay_max_push_bytes = Some(limit);
+            }
+            st.outbox = None;
+            engine.inner.dir.save(&st)?;
+            drop(st);
+            engine.inner.dir.clear_outbox_blob();
+            return match limit {
+                Some(_) => Ok(Sent::Lowered),
+                None => Err(too_large(format!(
+                    "refused a push of {sent} bytes with maxBytes {}",
+                    max_bytes.map_or("absent".into(), |m| m.to_string())
+                ))),
+            };
         }
     }
+    let completes = p.completes_checkpoint();
     {
         let mut st = lock(&engine.inner.state);
         for (store, hashes) in &p.hashes {
@@ -102,11 +267,17 @@ fn send_pending(
             seq: p.seq,
             sha256: p.sha256.clone(),
         });
-        st.pushes_since_checkpoint = if p.checkpoint {
-            0
-        } else {
-            st.pushes_since_checkpoint.saturating_add(1)
-        };
+        match (&completes, &p.run) {
+            (Some(_), _) => {
+                st.pushes_since_checkpoint = 0;
+                st.checkpoint_run = None;
+            }
+            // A checkpoint's part: the rest follows, now or next cycle.
+            (None, Some(run)) => st.checkpoint_run = Some(run.clone()),
+            (None, None) => {
+                st.pushes_since_checkpoint = st.pushes_since_checkpoint.saturating_add(1);
+            }
+        }
         st.outbox = None;
         engine.inner.dir.save(&st)?;
     }
@@ -114,25 +285,35 @@ fn send_pending(
     report.pushed_seq = Some(p.seq);
     report.pushed_records += p.records;
     report.sealed_bytes += blob.len() as u64;
-    report.checkpoint |= p.checkpoint;
+    report.checkpoint |= p.checkpoint || p.run.is_some();
     engine.emit(EventKind::Pushed {
         seq: p.seq,
         sealed_bytes: blob.len() as u64,
         records: p.records,
         checkpoint: p.checkpoint,
     });
-    if p.checkpoint && p.seq > 1 {
-        // Older blobs of ours are superseded; failing to prune costs only space.
-        match client.prune(&engine.inner.identity, device_id, p.seq) {
+    // Older blobs of ours are superseded once every record is in a
+    // complete checkpoint; failing to prune costs only space.
+    if let Some((first, true)) = completes.filter(|(first, _)| *first > 1) {
+        match client.prune(&engine.inner.identity, device_id, first) {
             Ok(n) => engine.emit(EventKind::Pruned {
-                checkpoint_seq: p.seq,
+                checkpoint_seq: first,
                 pruned: n,
             }),
             Err(SyncError::Revoked) => return Err(SyncError::Revoked),
             Err(_) => {}
         }
     }
-    Ok(true)
+    Ok(Sent::Stored)
+}
+
+/// The relay refuses what the engine can send (`413 too_large`).
+fn too_large(what: String) -> SyncError {
+    SyncError::Relay {
+        status: 413,
+        code: "too_large".into(),
+        message: format!("the relay {what}; nothing was stored"),
+    }
 }
 
 fn clear_outbox(engine: &SyncEngine) -> Result<(), SyncError> {
@@ -142,190 +323,4 @@ fn clear_outbox(engine: &SyncEngine) -> Result<(), SyncError> {
     drop(st);
     engine.inner.dir.clear_outbox_blob();
     Ok(())
-}
-
-/// One store as read for this cycle, compared with what the relay holds.
-struct Examined {
-    store: RegisteredStore,
-    /// What was read, with the engine's tombstones for keys the host no
-    /// longer lists when read whole.
-    records: Vec<Record>,
-    whole: bool,
-    /// key → short hash of every record of `records`.
-    hashes: BTreeMap<String, String>,
-    /// The records the relay does not have.
-    changed: Vec<Record>,
-}
-
-/// Compares what was read of one store with `known`. A host record that
-/// loses to a tombstone the engine holds is deleted first.
-fn examine(
-    engine: &SyncEngine,
-    store: RegisteredStore,
-    mut records: Vec<Record>,
-    whole: bool,
-) -> Result<Examined, SyncError> {
-    let (name, spec, adapter) = &store;
-    // Only the tombstones this read can meet: all of them for a whole read,
-    // those of the keys read otherwise (none on an idle cycle).
-    let tombs: Option<Vec<Record>> = if whole {
-        lock(&engine.inner.state).tombstones.get(name).cloned()
-    } else if records.is_empty() {
-        None
-    } else {
-        let keys: HashSet<RecordKey> = records.iter().map(Record::key).collect();
-        lock(&engine.inner.state).tombstones.get(name).map(|ts| {
-            ts.iter()
-                .filter(|t| keys.contains(&t.key()))
-                .cloned()
-                .collect()
-        })
-    };
-    if let Some(tombs) = tombs {
-        supersede_losing_host_records(engine, name, spec, adapter.as_ref(), &tombs, &mut records)?;
-        if whole {
-            // Tombstones the engine holds for keys the host no longer lists.
-            let present: HashSet<String> = records.iter().map(|r| key_string(&r.key())).collect();
-            records.extend(
-                tombs
-                    .into_iter()
-                    .filter(|t| !present.contains(&key_string(&t.key()))),
-            );
-        }
-    }
-    // Hashed outside the state lock, compared under it (no clone of `known`).
-    let hashes: Vec<(String, String)> = records
-        .iter()
-        .map(|r| (key_string(&r.key()), short_hash(r)))
-        .collect();
-    let changed: Vec<Record> = {
-        let st = lock(&engine.inner.state);
-        let known_store = st.known.get(name);
-        records
-            .iter()
-            .zip(&hashes)
-            .filter(|(_, (k, h))| known_store.and_then(|m| m.get(k)) != Some(h))
-            .map(|(r, _)| r.clone())
-            .collect()
-    };
-    Ok(Examined {
-        store,
-        records,
-        whole,
-        hashes: hashes.into_iter().collect(),
-        changed,
-    })
-}
-
-/// Reads every store (whole, or what changed since its token) and seals
-/// what the relay does not have (or everything, for a checkpoint). `None`
-/// when nothing changed: an idle cycle uploads nothing.
-fn build_bundle(
-    engine: &SyncEngine,
-    key: &EnvelopeKey,
-    device_id: &str,
-    lid: &str,
-) -> Result<Option<(PendingPush, Vec<u8>)>, SyncError> {
-    let (seq, since_cp, held, prev, peers) = {
-        let st = lock(&engine.inner.state);
-        (
-            st.next_seq,
-            st.pushes_since_checkpoint,
-            st.changes.clone(),
-            st.last_pushed.clone(),
-            st.integrity.peers_view(),
-        )
-    };
-    let mut next_changes = BTreeMap::new();
-    let mut examined = Vec::new();
-    for store in stores(engine) {
-        let read = changes::read_store(engine, &store.0, store.2.as_ref(), held.get(&store.0))?;
-        match read.next {
-            Some(n) => {
-                next_changes.insert(store.0.clone(), n);
-            }
-            // Dropping a token only makes the next cycle read whole: at once.
-            None => {
-                lock(&engine.inner.state).changes.remove(&store.0);
-            }
-        }
-        examined.push(examine(engine, store, read.records, read.whole)?);
-    }
-    if examined.iter().all(|e| e.changed.is_empty()) {
-        // Every change up to the new tokens is on the relay already.
-        lock(&engine.inner.state).changes.extend(next_changes);
-        return Ok(None);
-    }
-    // No known previous push (the first, or a state from before `prev`
-    // existed): a checkpoint, so this device's chain starts at one.
-    let checkpoint = seq == 1
-        || prev.is_none()
-        || since_cp.saturating_add(1) >= engine.inner.config.checkpoint_every.max(1);
-    let mut pending_hashes = BTreeMap::new();
-    let stores_out = if checkpoint {
-        let mut out = Vec::new();
-        for e in examined {
-            // A checkpoint carries every record: a store read by its token
-            // is read whole now (the token, taken before, still holds).
-            let e = if e.whole {
-                e
-            } else {
-                let records = snapshot(engine, &e.store.0, e.store.2.as_ref())?;
-                if let Some(n) = next_changes.get_mut(&e.store.0) {
-                    n.partial_reads = 0;
-                }
-                examine(engine, e.store, records, true)?
-            };
-            pending_hashes.insert(e.store.0.clone(), e.hashes);
-            out.push(StoreRecords {
-                store: e.store.0,
-                records: e.records,
-            });
-        }
-        out
-    } else {
-        let mut out = Vec::new();
-        for e in examined.into_iter().filter(|e| !e.changed.is_empty()) {
-            let h = e
-                .changed
-                .iter()
-                .map(|r| (key_string(&r.key()), short_hash(r)))
-                .collect();
-            pending_hashes.insert(e.store.0.clone(), h);
-            out.push(StoreRecords {
-                store: e.store.0,
-                records: e.changed,
-            });
-        }
-        out
-    };
-    let bundle = Bundle {
-        format: BUNDLE_FORMAT.into(),
-        license_id: lid.into(),
-        device_id: device_id.into(),
-        seq,
-        checkpoint,
-        created_at_ms: engine.inner.config.clock.now_ms(),
-        stores: stores_out,
-        prev: if checkpoint { None } else { prev },
-        peers: Some(peers),
-    };
-    let records = bundle.record_count() as u64;
-    let plaintext = zeroize::Zeroizing::new(
-        serde_json::to_vec(&bundle)
-            .map_err(|e| SyncError::Config(format!("cannot serialise the bundle: {e}")))?,
-    );
-    let blob = key.seal(&plaintext);
-    Ok(Some((
-        PendingPush {
-            seq,
-            sha256: sha256_hex(&blob),
-            checkpoint,
-            records,
-            created_at_ms: bundle.created_at_ms,
-            hashes: pending_hashes,
-            changes: next_changes,
-        },
-        blob,
-    )))
 }

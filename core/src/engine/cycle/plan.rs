@@ -1,0 +1,214 @@
+//! What a push sends: every store read (whole, or what changed since its
+//! token), compared with what the relay holds, and cut into parts that
+//! each fit one push (`parts.rs`).
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use super::apply::supersede_losing_host_records;
+use super::changes;
+use super::parts::{self, Entry, Oversized, Part, ENVELOPE_OVERHEAD};
+use super::{snapshot, stores, RegisteredStore};
+use crate::engine::error::SyncError;
+use crate::engine::events::lock;
+use crate::engine::state::{key_string, short_hash, StoreChanges};
+use crate::engine::SyncEngine;
+use crate::merge::{Record, RecordKey};
+
+/// One cycle's pushes, in order.
+pub(super) struct Plan {
+    /// The parts make (or finish) a checkpoint; else they are deltas.
+    pub checkpoint: bool,
+    pub parts: VecDeque<Part>,
+    /// Change tokens to keep once the last part is stored.
+    pub changes: BTreeMap<String, StoreChanges>,
+    /// Records left out because alone they exceed the push limit.
+    pub oversized: Vec<Oversized>,
+    /// The records' budget of one push, for the events.
+    pub budget: u64,
+}
+
+/// One store as read for this cycle, compared with what the relay holds.
+struct Examined {
+    store: RegisteredStore,
+    /// What was read (with the engine's tombstones for keys the host no
+    /// longer lists when read whole), each with its key and hash.
+    entries: Vec<Entry>,
+    whole: bool,
+}
+
+/// Compares what was read of one store with `known`. A host record that
+/// loses to a tombstone the engine holds is deleted first.
+fn examine(
+    engine: &SyncEngine,
+    store: RegisteredStore,
+    mut records: Vec<Record>,
+    whole: bool,
+) -> Result<Examined, SyncError> {
+    let (name, spec, adapter) = &store;
+    // Only the tombstones this read can meet: all of them for a whole read,
+    // those of the keys read otherwise (none on an idle cycle).
+    let tombs: Option<Vec<Record>> = if whole {
+        lock(&engine.inner.state).tombstones.get(name).cloned()
+    } else if records.is_empty() {
+        None
+    } else {
+        let keys: HashSet<RecordKey> = records.iter().map(Record::key).collect();
+        lock(&engine.inner.state).tombstones.get(name).map(|ts| {
+            ts.iter()
+                .filter(|t| keys.contains(&t.key()))
+                .cloned()
+                .collect()
+        })
+    };
+    if let Some(tombs) = tombs {
+        supersede_losing_host_records(engine, name, spec, adapter.as_ref(), &tombs, &mut records)?;
+        if whole {
+            // Tombstones the engine holds for keys the host no longer lists.
+            let present: HashSet<String> = records.iter().map(|r| key_string(&r.key())).collect();
+            records.extend(
+                tombs
+                    .into_iter()
+                    .filter(|t| !present.contains(&key_string(&t.key()))),
+            );
+        }
+    }
+    // Hashed outside the state lock, compared under it (no clone of `known`).
+    let mut entries: Vec<Entry> = records
+        .into_iter()
+        .map(|r| Entry {
+            key: key_string(&r.key()),
+            hash: short_hash(&r),
+            record: r,
+            changed: true,
+        })
+        .collect();
+    {
+        let st = lock(&engine.inner.state);
+        if let Some(known) = st.known.get(name) {
+            for e in &mut entries {
+                e.changed = known.get(&e.key) != Some(&e.hash);
+            }
+        }
+    }
+    Ok(Examined {
+        store,
+        entries,
+        whole,
+    })
+}
+
+/// Reads every store and plans what the relay lacks (everything, for a
+/// checkpoint). `None` when nothing changed: an idle cycle uploads nothing.
+pub(super) fn build(
+    engine: &SyncEngine,
+    lid: &str,
+    device_id: &str,
+) -> Result<Option<Plan>, SyncError> {
+    let (seq, since_cp, held, has_prev, peers, run, learnt) = {
+        let st = lock(&engine.inner.state);
+        (
+            st.next_seq,
+            st.pushes_since_checkpoint,
+            st.changes.clone(),
+            st.last_pushed.is_some(),
+            st.integrity.peers_view(),
+            st.checkpoint_run.clone(),
+            st.relay_max_push_bytes,
+        )
+    };
+    let mut next_changes = BTreeMap::new();
+    let mut examined = Vec::new();
+    for store in stores(engine) {
+        let read = changes::read_store(engine, &store.0, store.2.as_ref(), held.get(&store.0))?;
+        match read.next {
+            Some(n) => {
+                next_changes.insert(store.0.clone(), n);
+            }
+            // Dropping a token only makes the next cycle read whole: at once.
+            None => {
+                lock(&engine.inner.state).changes.remove(&store.0);
+            }
+        }
+        examined.push(examine(engine, store, read.records, read.whole)?);
+    }
+    let nothing_changed = examined
+        .iter()
+        .all(|e| e.entries.iter().all(|x| !x.changed));
+    if nothing_changed && run.is_none() {
+        // Every change up to the new tokens is on the relay already.
+        lock(&engine.inner.state).changes.extend(next_changes);
+        return Ok(None);
+    }
+    // No known previous push (the first, or a state from before `prev`
+    // existed): a checkpoint, so this device's chain starts at one. One
+    // cut short goes on.
+    let checkpoint = run.is_some()
+        || seq == 1
+        || !has_prev
+        || since_cp.saturating_add(1) >= engine.inner.config.checkpoint_every.max(1);
+    let mut out: Vec<(String, Vec<Entry>)> = Vec::new();
+    for e in examined {
+        // A checkpoint carries every record: a store read by its token is
+        // read whole now (the token, taken before, still holds).
+        let e = if checkpoint && !e.whole {
+            let records = snapshot(engine, &e.store.0, e.store.2.as_ref())?;
+            if let Some(n) = next_changes.get_mut(&e.store.0) {
+                n.partial_reads = 0;
+            }
+            examine(engine, e.store, records, true)?
+        } else {
+            e
+        };
+        let name = e.store.0;
+        let mut entries: Vec<Entry> = match &run {
+            // The parts stored so far hold every key up to `after`; what
+            // changed among those since goes along with the rest.
+            Some(r) => e
+                .entries
+                .into_iter()
+                .filter(|x| {
+                    x.changed
+                        || (name.as_str(), x.key.as_str())
+                            > (r.after.0.as_str(), r.after.1.as_str())
+                })
+                .collect(),
+            None if checkpoint => e.entries,
+            None => e.entries.into_iter().filter(|x| x.changed).collect(),
+        };
+        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        out.push((name, entries));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let limit = engine
+        .inner
+        .config
+        .max_push_bytes
+        .min(learnt.unwrap_or(u64::MAX));
+    let budget = limit
+        .saturating_sub(ENVELOPE_OVERHEAD)
+        .saturating_sub(parts::bundle_overhead(lid, device_id, &peers));
+    let (mut parts, oversized) = parts::split(out, budget);
+    for o in &oversized {
+        // No token for its store: the record is read, and reported, again
+        // every cycle until it fits or changes.
+        next_changes.remove(&o.store);
+        lock(&engine.inner.state).changes.remove(&o.store);
+    }
+    if parts.is_empty() && checkpoint {
+        // A checkpoint always has a bundle: one of nothing (everything
+        // left out, or a run whose rest is empty) still ends it.
+        parts.push_back(Part::default());
+    }
+    if parts.is_empty() {
+        // Only records that cannot go: nothing to push.
+        lock(&engine.inner.state).changes.extend(next_changes);
+        next_changes = BTreeMap::new();
+    }
+    Ok(Some(Plan {
+        checkpoint,
+        parts,
+        changes: next_changes,
+        oversized,
+        budget,
+    }))
+}
