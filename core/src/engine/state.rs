@@ -189,7 +189,8 @@ pub struct EngineState {
     pub last_success_ms: Option<i64>,
     pub revoked: bool,
     /// A new random value at every save; the journal's lines name the one
-    /// they extend.
+    /// they extend. Written only by [`StateDir::save`], with the new value.
+    #[serde(skip_serializing)]
     pub generation: u64,
     /// This device's last acknowledged push: the next delta's `prev`.
     /// `None` (a new device, or a state from before the field) makes the
@@ -286,6 +287,37 @@ pub struct PageDelta {
     /// unchanged cursor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cycle: Option<CycleDelta>,
+    /// Not a page: a push sealed or stored (its hashes in `known`), so a
+    /// push of many parts writes O(part) per part, not the whole state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushDelta>,
+}
+
+/// The push fields of the state after a push was sealed (the outbox set)
+/// or stored (the outbox cleared, its hashes known).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PushDelta {
+    pub outbox: Option<PendingPush>,
+    pub next_seq: u64,
+    pub last_pushed: Option<PrevRef>,
+    pub pushes_since_checkpoint: u32,
+    pub checkpoint_run: Option<CheckpointRun>,
+    pub changes: BTreeMap<String, StoreChanges>,
+}
+
+impl PushDelta {
+    /// The push fields of `st` as they are.
+    pub fn of(st: &EngineState) -> Self {
+        Self {
+            outbox: st.outbox.clone(),
+            next_seq: st.next_seq,
+            last_pushed: st.last_pushed.clone(),
+            pushes_since_checkpoint: st.pushes_since_checkpoint,
+            checkpoint_run: st.checkpoint_run.clone(),
+            changes: st.changes.clone(),
+        }
+    }
 }
 
 /// What the end of a cycle changed, journalled instead of rewriting the
@@ -321,6 +353,14 @@ impl PageDelta {
             st.last_cycle = c.last_cycle;
             st.last_success_ms = c.last_success_ms;
             st.changes = c.changes;
+        }
+        if let Some(p) = self.push {
+            st.outbox = p.outbox;
+            st.next_seq = p.next_seq;
+            st.last_pushed = p.last_pushed;
+            st.pushes_since_checkpoint = p.pushes_since_checkpoint;
+            st.checkpoint_run = p.checkpoint_run;
+            st.changes = p.changes;
         }
         st.cursor = self.cursor;
     }
@@ -443,6 +483,15 @@ impl StateDir {
         std::fs::metadata(self.path(JOURNAL_FILE)).map_or(0, |m| m.len())
     }
 
+    /// Whether a journal of `len` bytes is due to be folded into the state
+    /// file: past [`JOURNAL_COMPACT_BYTES`] and past the state file's own
+    /// size, so folding (which writes the whole state) costs O(1) per
+    /// journalled byte however large the state.
+    pub fn journal_outgrown(&self, len: u64) -> bool {
+        let state = std::fs::metadata(self.path(STATE_FILE)).map_or(0, |m| m.len());
+        len > JOURNAL_COMPACT_BYTES.max(state)
+    }
+
     /// Appends one page's changes, durably. Returns the journal's size, so
     /// the caller can fold it into the state file past
     /// [`JOURNAL_COMPACT_BYTES`].
@@ -518,12 +567,19 @@ impl StateDir {
                 break g;
             }
         };
-        let mut value = serde_json::to_value(state).map_err(|e| SyncError::State {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })?;
-        value["generation"] = serde_json::Value::from(next);
-        let bytes = serde_json::to_vec(&value).map_err(|e| SyncError::State {
+        // Serialised straight to bytes with the new generation: a JSON tree
+        // of a large state first would hold it in memory twice over.
+        #[derive(Serialize)]
+        struct Stamped<'a> {
+            #[serde(flatten)]
+            state: &'a EngineState,
+            generation: u64,
+        }
+        let bytes = serde_json::to_vec(&Stamped {
+            state,
+            generation: next,
+        })
+        .map_err(|e| SyncError::State {
             path: p.display().to_string(),
             message: e.to_string(),
         })?;

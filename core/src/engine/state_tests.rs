@@ -228,3 +228,67 @@ fn a_failed_append_counts_as_a_torn_journal_until_a_save() {
     dir.save(&st).unwrap();
     assert!(!dir.journal_torn());
 }
+
+/// A push of many parts journals each part (sealed, then stored) instead of
+/// rewriting the whole state: a load replays the push fields and the hashes
+/// the stored part made known, and the state file is not rewritten.
+#[test]
+fn push_lines_restore_the_outbox_the_run_and_the_known_hashes_without_a_save() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    let mut st = EngineState::default();
+    dir.save(&st).unwrap();
+    let saved = std::fs::read(dir.path(STATE_FILE)).unwrap();
+    let pending = PendingPush {
+        seq: 7,
+        sha256: "ab".repeat(32),
+        checkpoint: true,
+        records: 1,
+        run: Some(CheckpointRun {
+            first: 7,
+            parts: 1,
+            after: ("snippets".into(), "k9".into()),
+            last: false,
+            skipped: 0,
+        }),
+        ..PendingPush::default()
+    };
+    st.outbox = Some(pending.clone());
+    dir.append_page(&PageDelta {
+        push: Some(PushDelta::of(&st)),
+        ..PageDelta::default()
+    })
+    .unwrap();
+    assert_eq!(dir.load().unwrap().outbox, Some(pending.clone()));
+    st.outbox = None;
+    st.next_seq = 8;
+    st.checkpoint_run = pending.run.clone();
+    dir.append_page(&PageDelta {
+        known: vec![("snippets".into(), "k9".into(), "h9".into())],
+        push: Some(PushDelta::of(&st)),
+        ..PageDelta::default()
+    })
+    .unwrap();
+    let back = dir.load().unwrap();
+    assert_eq!(back.outbox, None);
+    assert_eq!(back.next_seq, 8);
+    assert_eq!(back.checkpoint_run, pending.run);
+    assert_eq!(back.known["snippets"]["k9"], "h9");
+    assert_eq!(std::fs::read(dir.path(STATE_FILE)).unwrap(), saved);
+}
+
+/// The state file carries the generation its journal lines name, written
+/// once (the field is stamped at save, not serialised from the state).
+#[test]
+fn a_saved_state_names_its_generation_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    dir.save(&EngineState::default()).unwrap();
+    let text = std::fs::read_to_string(dir.path(STATE_FILE)).unwrap();
+    assert_eq!(text.matches("\"generation\"").count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["generation"].as_u64(),
+        Some(dir.load().unwrap().generation)
+    );
+}

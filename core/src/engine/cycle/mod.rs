@@ -21,9 +21,7 @@ use std::time::Instant;
 use super::error::SyncError;
 use super::events::{lock, EventKind};
 use super::relay_client::RelayClient;
-use super::state::{
-    key_string, short_hash, CycleDelta, CycleSummary, EngineState, PageDelta, JOURNAL_COMPACT_BYTES,
-};
+use super::state::{key_string, short_hash, CycleDelta, CycleSummary, EngineState, PageDelta};
 use super::{keycheck, CycleReport, HostError, Registered, StoreAdapter, SyncEngine, Unsynced};
 use crate::kdf::EnvelopeKey;
 use crate::merge::{Record, StoreSpec};
@@ -67,8 +65,8 @@ pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, Syn
         engine.inner.dir.reload(&mut st)?;
         // A torn last line (a crash mid-append) would hide every line
         // appended after it; a long journal slows every load: fold it in.
-        if engine.inner.dir.journal_torn() || engine.inner.dir.journal_len() > JOURNAL_COMPACT_BYTES
-        {
+        let dir = &engine.inner.dir;
+        if dir.journal_torn() || dir.journal_outgrown(dir.journal_len()) {
             engine.inner.dir.save(&st)?;
         }
     }
@@ -121,7 +119,7 @@ pub(crate) fn run(engine: &SyncEngine, trigger: &str) -> Result<CycleReport, Syn
 /// the device was just revoked, the whole state.
 fn save_cycle_end(engine: &SyncEngine, st: &EngineState, revoked: bool) -> Result<(), SyncError> {
     let dir = &engine.inner.dir;
-    if revoked || dir.journal_torn() || dir.journal_len() > JOURNAL_COMPACT_BYTES {
+    if revoked || dir.journal_torn() || dir.journal_outgrown(dir.journal_len()) {
         return dir.save(st);
     }
     dir.append_cycle_end(&PageDelta {

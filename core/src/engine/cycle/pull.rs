@@ -13,7 +13,7 @@ use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
 use crate::engine::integrity_check::PageCheck;
 use crate::engine::relay_client::PullItem;
-use crate::engine::state::{PageDelta, ParkedBundle, QuarantineEntry, JOURNAL_COMPACT_BYTES};
+use crate::engine::state::{PageDelta, ParkedBundle, QuarantineEntry};
 use crate::engine::{CycleReport, SyncEngine};
 use crate::integrity::{sha256_hex, verify_blob};
 use crate::kdf::EnvelopeKey;
@@ -242,6 +242,7 @@ fn process_items(
         generation: 0,
         integrity: integrity.delta_from(&st.integrity),
         cycle: None,
+        push: None,
     };
     let parked_changed = delta.parked.is_some();
     // An empty page that moved nothing (an idle cycle's pull) costs no
@@ -258,7 +259,7 @@ fn process_items(
     }
     let journal_len = engine.inner.dir.append_page(&delta)?;
     delta.apply_to(&mut st);
-    if journal_len > JOURNAL_COMPACT_BYTES {
+    if engine.inner.dir.journal_outgrown(journal_len) {
         engine.inner.dir.save(&st)?;
     }
     if parked_changed {

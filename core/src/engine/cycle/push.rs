@@ -12,7 +12,7 @@ use crate::engine::error::SyncError;
 use crate::engine::events::{lock, EventKind};
 use crate::engine::integrity_check::PrevRef;
 use crate::engine::relay_client::{PushOutcome, RelayClient};
-use crate::engine::state::{CheckpointRun, PendingPush};
+use crate::engine::state::{CheckpointRun, EngineState, PageDelta, PendingPush, PushDelta};
 use crate::engine::{CycleReport, SyncEngine, PUSH_BYTES_RANGE};
 use crate::integrity::sha256_hex;
 use crate::kdf::EnvelopeKey;
@@ -72,7 +72,7 @@ pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
             {
                 let mut st = lock(&engine.inner.state);
                 st.outbox = Some(pending.clone());
-                engine.inner.dir.save(&st)?;
+                journal_push(engine, &st, Vec::new())?;
             }
             crash_point("before-push");
             match send_pending(engine, client, device_id, &pending, &blob, report)? {
@@ -253,11 +253,13 @@ fn send_pending(
     let completes = p.completes_checkpoint();
     {
         let mut st = lock(&engine.inner.state);
+        let mut known = Vec::new();
         for (store, hashes) in &p.hashes {
-            st.known
-                .entry(store.clone())
-                .or_default()
-                .extend(hashes.clone());
+            let held = st.known.entry(store.clone()).or_default();
+            for (k, h) in hashes {
+                held.insert(k.clone(), h.clone());
+                known.push((store.clone(), k.clone(), h.clone()));
+            }
         }
         // Every change up to these tokens is on the relay now.
         st.changes.extend(p.changes.clone());
@@ -279,7 +281,7 @@ fn send_pending(
             }
         }
         st.outbox = None;
-        engine.inner.dir.save(&st)?;
+        journal_push(engine, &st, known)?;
     }
     engine.inner.dir.clear_outbox_blob();
     report.pushed_seq = Some(p.seq);
@@ -305,6 +307,30 @@ fn send_pending(
         }
     }
     Ok(Sent::Stored)
+}
+
+/// Writes the push fields of `st`, and `known` (what a stored push made
+/// known), as one journal line: O(part), where saving the state would be
+/// O(records) for every part of a large checkpoint.
+fn journal_push(
+    engine: &SyncEngine,
+    st: &EngineState,
+    known: Vec<(String, String, String)>,
+) -> Result<(), SyncError> {
+    let dir = &engine.inner.dir;
+    if dir.journal_torn() {
+        return dir.save(st);
+    }
+    let len = dir.append_page(&PageDelta {
+        cursor: st.cursor.clone(),
+        known,
+        push: Some(PushDelta::of(st)),
+        ..PageDelta::default()
+    })?;
+    if dir.journal_outgrown(len) {
+        dir.save(st)?;
+    }
+    Ok(())
 }
 
 /// The relay refuses what the engine can send (`413 too_large`).
