@@ -742,8 +742,9 @@ impl StoreAdapter for FileStore {
 /// 2 when it failed; an `AZMX_CRASH_AT` point aborts the process. The key
 /// is derived here from the simulator's receipt (never passed around).
 pub fn child_cycle_main(args: &[String]) -> i32 {
-    let [state, stores, seen_file, skew, checkpoint_every, pull_page, dict_mask] = args else {
-        eprintln!("usage: sim_device STATE_DIR STORES_FILE SEEN_FILE SKEW_MS CHECKPOINT_EVERY PULL_PAGE DICT_MASK");
+    let [state, stores, seen_file, skew, checkpoint_every, pull_page, dict_mask, max_push] = args
+    else {
+        eprintln!("usage: sim_device STATE_DIR STORES_FILE SEEN_FILE SKEW_MS CHECKPOINT_EVERY PULL_PAGE DICT_MASK MAX_PUSH");
         return 64;
     };
     let num = |s: &str| s.parse::<i64>().unwrap_or(0);
@@ -767,6 +768,7 @@ pub fn child_cycle_main(args: &[String]) -> i32 {
     });
     config.checkpoint_every = num(checkpoint_every) as u32;
     config.pull_page = num(pull_page) as u32;
+    config.max_push_bytes = num(max_push) as u64;
     let engine = match SyncEngine::new(config, transport) {
         Ok(e) => e,
         Err(e) => {
@@ -915,6 +917,8 @@ pub struct SimDevice {
     /// Record-timestamp skew, the same as its request clock's.
     pub skew_ms: i64,
     pub pull_page: u32,
+    /// `EngineConfig::max_push_bytes`, for the `sim_device` child too.
+    pub max_push: u64,
 }
 
 /// Holds `chattr +i` on a state dir; lifts it on drop, also on panic.
@@ -1518,6 +1522,7 @@ impl World {
             rogue,
             skew_ms,
             pull_page,
+            max_push,
         });
         idx
     }
@@ -1836,6 +1841,7 @@ impl World {
             .arg(self.base_checkpoint_every.to_string())
             .arg(dev.pull_page.to_string())
             .arg(dict_mask.to_string())
+            .arg(dev.max_push.to_string())
             .env("AZMX_CRASH_AT", point)
             .output()
             .expect("spawn sim_device");
