@@ -7,9 +7,29 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use azmx_sync_core::engine::{
-    HostError, HttpRequest, HttpResponse, HttpTransport, SyncError, UreqTransport,
+    EngineConfig, HostError, HttpRequest, HttpResponse, HttpTransport, SyncError, UreqTransport,
 };
 use azmx_sync_e2e::*;
+
+/// A device pushing at most `max_push` bytes at a time, `tune` aside.
+fn limited(
+    relay: &RelayFixture,
+    name: &str,
+    max_push: u64,
+    tune: impl FnOnce(&mut EngineConfig),
+) -> Device {
+    Device::custom(
+        relay,
+        &relay.url(),
+        name,
+        RECEIPT,
+        |c| {
+            c.max_push_bytes = max_push;
+            tune(c);
+        },
+        Arc::new(UreqTransport::default()),
+    )
+}
 
 /// ~600 B snippets: `n` of them are `n` × ~0.7 KiB sealed.
 fn fill(d: &Device, n: usize, tag: &str) {
@@ -48,17 +68,7 @@ fn integrity_events(d: &Device) -> Vec<String> {
 fn a_first_checkpoint_over_the_push_limit_goes_in_parts_and_a_new_device_gets_every_record() {
     let relay = RelayFixture::start();
     let limit = 64 << 10;
-    let a = Device::custom(
-        &relay,
-        &relay.url(),
-        "a",
-        RECEIPT,
-        |c| {
-            c.max_push_bytes = limit;
-            c.checkpoint_every = 3;
-        },
-        Arc::new(UreqTransport::default()),
-    );
+    let a = limited(&relay, "a", limit, |c| c.checkpoint_every = 3);
     fill(&a, 2_000, "one");
     let r = a.sync();
     assert!(r.checkpoint);
@@ -97,14 +107,7 @@ fn a_first_checkpoint_over_the_push_limit_goes_in_parts_and_a_new_device_gets_ev
 #[test]
 fn a_delta_over_the_push_limit_goes_as_several_deltas() {
     let relay = RelayFixture::start();
-    let a = Device::custom(
-        &relay,
-        &relay.url(),
-        "a",
-        RECEIPT,
-        |c| c.max_push_bytes = 32 << 10,
-        Arc::new(UreqTransport::default()),
-    );
+    let a = limited(&relay, "a", 32 << 10, |_| {});
     a.add_snippet("h", "first", "one", now_ms());
     a.sync();
     let b = Device::new(&relay, "b");
@@ -190,14 +193,7 @@ fn a_relay_with_a_lower_body_limit_teaches_the_engine_to_push_smaller() {
 #[test]
 fn a_record_that_alone_is_over_the_limit_stays_local_with_an_event_and_the_rest_syncs() {
     let relay = RelayFixture::start();
-    let a = Device::custom(
-        &relay,
-        &relay.url(),
-        "a",
-        RECEIPT,
-        |c| c.max_push_bytes = 16 << 10,
-        Arc::new(UreqTransport::default()),
-    );
+    let a = limited(&relay, "a", 16 << 10, |_| {});
     a.add_snippet("h", "small", "fits", now_ms());
     a.add_snippet("h", "huge", &"y".repeat(40 << 10), now_ms());
     a.sync();
