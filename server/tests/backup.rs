@@ -297,16 +297,7 @@ fn backup_under_load_then_restore_answers_the_same_pulls() {
 #[test]
 fn restore_checks_what_it_is_given_and_fills_only_an_empty_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    add_license(&data, LID).unwrap();
-    let good = dir.path().join("good.sqlite3");
-    output_ok(
-        Command::new(BIN)
-            .args(["backup", "--data-dir"])
-            .arg(&data)
-            .arg("--out")
-            .arg(&good),
-    );
+    let (data, good) = license_backed_up(dir.path());
     let refused = |from: &Path, into: &Path, why: &str| {
         let out = relay_cmd(&["restore"], &[("--from", from), ("--data-dir", into)]);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -436,16 +427,7 @@ fn a_relay_restored_from_an_older_backup_lists_new_pushes_past_later_cursors() {
 #[test]
 fn restore_refuses_a_backup_without_room_for_new_position_epochs() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    add_license(&data, LID).unwrap();
-    let good = dir.path().join("good.sqlite3");
-    output_ok(
-        Command::new(BIN)
-            .args(["backup", "--data-dir"])
-            .arg(&data)
-            .arg("--out")
-            .arg(&good),
-    );
+    let (_, good) = license_backed_up(dir.path());
     let full = dir.path().join("full.sqlite3");
     std::fs::copy(&good, &full).unwrap();
     rusqlite::Connection::open(&full)
@@ -463,4 +445,19 @@ fn restore_refuses_a_backup_without_room_for_new_position_epochs() {
     }
     // The same data with room left goes in.
     restored_relay(&good, &target);
+}
+
+/// A data dir under `dir` with the license, and a backup of it (`good`).
+fn license_backed_up(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
+    add_license(&data, LID).unwrap();
+    let good = dir.join("good.sqlite3");
+    output_ok(
+        Command::new(BIN)
+            .args(["backup", "--data-dir"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&good),
+    );
+    (data, good)
 }
