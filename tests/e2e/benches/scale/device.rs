@@ -4,7 +4,7 @@
 //!
 //! Two roles, told by `SCALE_ROLE`:
 //! - `writer`: fills a snippets store with N records, pushes them (one
-//!   checkpoint; when the relay refuses it, in deltas that fit), then times
+//!   checkpoint, in as many parts as the push limit makes it), then times
 //!   idle cycles and one-edit cycles;
 //! - `reader`: a new device of the same license catching up on all of it.
 //!
@@ -20,10 +20,11 @@ use azmx_sync_core::engine::{
     UreqTransport,
 };
 use azmx_sync_core::merge::{Record, StoreSpec};
+use azmx_sync_core::protocol::routes;
 use azmx_sync_e2e::RECEIPT;
 use serde_json::{json, Value};
 
-use crate::procfs::{dir_bytes, peak_rss_kib, reset_peak_rss, rss_kib};
+use crate::procfs::{dir_bytes, peak_rss_kib, reset_peak_rss, rss_kib, trimmed_rss_kib};
 use crate::store::BenchStore;
 
 /// The parent's instructions, from the environment.
@@ -35,11 +36,6 @@ pub struct Job {
     pub records: usize,
     pub body_bytes: usize,
     pub state: PathBuf,
-    /// Records per delta when the checkpoint is refused.
-    pub delta_batch: usize,
-    /// Why the records are not loaded in deltas after a refused checkpoint
-    /// (empty: they are).
-    pub skip_deltas: String,
     /// Idle and edit cycles timed (the median is reported).
     pub repeats: usize,
 }
@@ -56,8 +52,6 @@ impl Job {
             records: num("SCALE_N"),
             body_bytes: num("SCALE_BODY"),
             state: PathBuf::from(var("SCALE_STATE")),
-            delta_batch: num("SCALE_DELTA_BATCH").max(1),
-            skip_deltas: var("SCALE_SKIP_DELTAS"),
             repeats: num("SCALE_REPEATS").max(1),
         }
     }
@@ -71,6 +65,9 @@ struct Counting {
     up: AtomicU64,
     down: AtomicU64,
     requests: AtomicU64,
+    /// Requests to the push route: a checkpoint in parts is one per part
+    /// (plus any the relay refused).
+    pushes: AtomicU64,
 }
 
 fn header_bytes<'a>(h: impl Iterator<Item = (&'a String, &'a String)>) -> u64 {
@@ -84,6 +81,9 @@ impl HttpTransport for Counting {
             + (request.method.len() + request.url.len()) as u64;
         self.up.fetch_add(up, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if request.url.ends_with(routes::PUSH) {
+            self.pushes.fetch_add(1, Ordering::Relaxed);
+        }
         let resp = self.inner.send(request)?;
         let down = resp.body.len() as u64 + header_bytes(resp.headers.iter());
         self.down.fetch_add(down, Ordering::Relaxed);
@@ -240,70 +240,30 @@ pub fn writer(job: &Job) -> Value {
     let t0 = now_ms() - 60_000;
     let mut out = json!({ "records": n, "bodyBytes": job.body_bytes });
 
-    // 1. Every record in the store, then the first push: one checkpoint.
+    // 1. Every record in the store, then the first push: one checkpoint,
+    // in parts under the push limit.
     let dev = Dev::new(job, &job.state.join("writer"), "scale-writer", 16);
     for i in 0..n {
         dev.put(i, job.body_bytes, t0, 0);
     }
     out["storeRssKiB"] = json!(rss_kib());
+    out["storeTrimmedRssKiB"] = json!(trimmed_rss_kib());
     reset_peak_rss();
+    let pushes0 = dev.net.pushes.load(Ordering::Relaxed);
     let (r, ms, up, down) = dev.cycle();
     out["firstPush"] = cycle_json(&r, ms, up, down);
     out["firstPush"]["peakRssKiB"] = json!(peak_rss_kib());
-    let dev = if r.is_ok() {
-        out["mode"] = json!("checkpoint");
-        dev
-    } else {
-        drop(dev);
-        if !job.skip_deltas.is_empty() {
-            out["mode"] = json!("none");
-            out["skipped"] = json!(job.skip_deltas);
-            return out;
-        }
-        // 2. The checkpoint does not fit: the same records in deltas that
-        // do, from a new device with no further checkpoints (each would be
-        // the whole store again and be refused the same way).
-        out["mode"] = json!("deltas");
-        reset_peak_rss();
-        let dev = Dev::new(
-            job,
-            &job.state.join("writer-deltas"),
-            "scale-deltas",
-            u32::MAX,
-        );
-        let started = Instant::now();
-        let (mut pushes, mut sealed, mut wire) = (0u64, 0u64, 0u64);
-        let mut last_ms = 0.0;
-        let mut done = 0;
-        while done < n {
-            let end = (done + job.delta_batch).min(n);
-            for i in done..end {
-                dev.put(i, job.body_bytes, t0, 0);
-            }
-            let (r, ms, up, _) = dev.cycle();
-            match r {
-                Ok(c) => {
-                    pushes += 1;
-                    sealed += c.sealed_bytes;
-                    wire += up;
-                    last_ms = ms;
-                }
-                Err(e) => {
-                    out["load"] = json!({ "ok": false, "error": e, "loadedRecords": done });
-                    return out;
-                }
-            }
-            done = end;
-        }
-        out["load"] = json!({
-            "ok": true, "pushes": pushes, "batch": job.delta_batch, "sealedBytes": sealed,
-            "upBytes": wire, "ms": started.elapsed().as_secs_f64() * 1e3,
-            "lastDeltaMs": last_ms, "peakRssKiB": peak_rss_kib(),
-        });
-        dev
-    };
+    out["firstPush"]["pushRequests"] = json!(dev.net.pushes.load(Ordering::Relaxed) - pushes0);
+    // What the device keeps once the push is done (host store + engine).
+    out["firstPush"]["rssAfterKiB"] = json!(rss_kib());
+    out["firstPush"]["trimmedRssAfterKiB"] = json!(trimmed_rss_kib());
+    if r.is_err() {
+        out["mode"] = json!("none");
+        return out;
+    }
+    out["mode"] = json!("checkpoint");
 
-    // 3. Idle cycles (nothing changed) and one-edit cycles: first with
+    // 2. Idle cycles (nothing changed) and one-edit cycles: first with
     // every store read whole each cycle, then with the stores saying what
     // changed (after one cycle that takes their first token).
     reset_peak_rss();
@@ -332,6 +292,10 @@ pub fn reader(job: &Job) -> Value {
     let (r, ms, up, down) = dev.cycle();
     let mut out = json!({ "catchUp": cycle_json(&r, ms, up, down) });
     out["catchUp"]["peakRssKiB"] = json!(peak_rss_kib());
+    // Host store (every record, as the writer's before its first push) and
+    // what the engine keeps, once the catch-up is over.
+    out["catchUp"]["rssAfterKiB"] = json!(rss_kib());
+    out["catchUp"]["trimmedRssAfterKiB"] = json!(trimmed_rss_kib());
     let live = dev.snippets.len();
     out["catchUp"]["recordsHeld"] = json!(live);
     out["catchUp"]["complete"] = json!(live == job.records);

@@ -21,6 +21,24 @@ pub fn rss_kib() -> Option<u64> {
     status_kib("self", "VmRSS:")
 }
 
+/// Resident set after handing freed heap pages back to the kernel: closer
+/// to what is live than VmRSS, which keeps what the allocator has freed but
+/// not returned (glibc only; elsewhere plain VmRSS).
+pub fn trimmed_rss_kib() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only releases free memory of glibc's own
+        // arenas; it touches no allocation of ours.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+    rss_kib()
+}
+
 /// Starts a new peak: VmHWM drops to the current RSS (Linux ≥ 4.0), so each
 /// phase's peak is its own and not an earlier phase's.
 pub fn reset_peak_rss() {
