@@ -12,6 +12,7 @@ mod events;
 mod export;
 mod host;
 mod integrity_check;
+mod journal_line;
 mod keycheck;
 mod relay_client;
 mod relay_url;
