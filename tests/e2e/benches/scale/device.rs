@@ -262,6 +262,9 @@ pub fn writer(job: &Job) -> Value {
         return out;
     }
     out["mode"] = json!("checkpoint");
+    if std::env::var("SCALE_FIRST_PUSH_ONLY").is_ok_and(|v| v == "1") {
+        return out;
+    }
 
     // 2. Idle cycles (nothing changed) and one-edit cycles: first with
     // every store read whole each cycle, then with the stores saying what

@@ -21,8 +21,14 @@
 //! limit (PROTOCOL §6, "Checkpoints in parts"); the bench counts its push
 //! requests. A first push that fails is reported as it came and the run of
 //! that size stops there. Knobs: SCALE_SIZES, SCALE_BODIES, SCALE_REPEATS
-//! (timed idle/edit cycles, default 3), SCALE_RELAY_BIN, SCALE_OUT. Without
-//! `--bench` (`cargo test --benches`) it runs 1,000 records of 100 B only.
+//! (timed idle/edit cycles, default 3), SCALE_RELAY_BIN, SCALE_OUT,
+//! SCALE_DEVICE_WRAPPER (a command the device children run under, `%r` the
+//! role: `heaptrack -o $PWD/target/bench/heap-%r`, a path from the root
+//! since `cargo bench` runs in tests/e2e; docs/BENCHMARKS.md has the whole
+//! command), SCALE_FIRST_PUSH_ONLY=1 (the writer stops after its first
+//! push, so a profile's peak is the push's).
+//! Without `--bench` (`cargo test --benches`) it runs 1,000 records of 100 B
+//! only.
 
 mod device;
 mod procfs;
@@ -89,11 +95,29 @@ fn shell(cmd: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The device child's command: this binary, or it behind the words of
+/// SCALE_DEVICE_WRAPPER (a profiler), with `%r` in them replaced by the role
+/// so each role's report has a name of its own.
+fn child_command(role: &str) -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let wrapper = std::env::var("SCALE_DEVICE_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace().map(|w| w.replace("%r", role));
+    let mut cmd = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.arg("--scale-child").env("SCALE_ROLE", role);
+    cmd
+}
+
 /// Runs one device role in a child process and returns its result line.
 fn child(role: &str, env: &[(&str, String)]) -> Value {
     let started = Instant::now();
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.arg("--scale-child").env("SCALE_ROLE", role);
+    let mut cmd = child_command(role);
     for (k, v) in env {
         cmd.env(k, v);
     }
