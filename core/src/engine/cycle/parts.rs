@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
+use std::iter::Peekable;
 
 use crate::engine::bundle::{Bundle, CheckpointPart, StoreRecords, BUNDLE_FORMAT};
 use crate::engine::integrity_check::PrevRef;
@@ -42,59 +43,83 @@ pub(super) struct Oversized {
     pub bytes: u64,
 }
 
-/// Splits `stores` (by name, each one's entries by key: the order parts
-/// go in) into parts of at most `budget` bytes of serialised records.
-pub(super) fn split(
-    stores: Vec<(String, Vec<Entry>)>,
+/// Cuts `stores` (by name, each one's entries by key: the order parts go
+/// in) into parts of at most `budget` bytes of serialised records, one part
+/// when asked: only the part being pushed and the one after it (to tell
+/// the last) are ever built, not every part of a million-record checkpoint.
+pub(super) struct Splitter {
+    stores: VecDeque<(String, Peekable<std::vec::IntoIter<Entry>>)>,
     budget: u64,
-) -> (VecDeque<Part>, Vec<Oversized>) {
-    let mut parts = VecDeque::new();
-    let mut oversized = Vec::new();
-    let mut cur = Part::default();
-    let mut used = 0u64;
-    for (store, entries) in stores {
-        // `{"store":"…","records":[…]},` around the store's records.
-        let store_overhead = json_len(&store) + 24;
-        for e in entries {
-            let bytes = json_len(&e.record) + 1;
-            if bytes + store_overhead > budget {
-                oversized.push(Oversized {
-                    store: store.clone(),
-                    id: e.record.id.clone(),
-                    bytes,
-                });
-                continue;
-            }
-            let opens_store = cur.stores.last().is_none_or(|s| s.store != store);
-            let need = bytes + if opens_store { store_overhead } else { 0 };
-            if used + need > budget && cur.records > 0 {
-                parts.push_back(std::mem::take(&mut cur));
-                used = 0;
-            }
-            let opens_store = cur.stores.last().is_none_or(|s| s.store != store);
-            if opens_store {
-                used += store_overhead;
-                cur.stores.push(StoreRecords {
-                    store: store.clone(),
-                    records: Vec::new(),
-                });
-            }
-            used += bytes;
-            cur.hashes
-                .entry(store.clone())
-                .or_default()
-                .insert(e.key.clone(), e.hash);
-            cur.last_key = (store.clone(), e.key);
-            cur.records += 1;
-            if let Some(s) = cur.stores.last_mut() {
-                s.records.push(e.record);
-            }
+    /// Records set aside so far because alone they exceed the budget.
+    pub oversized: Vec<Oversized>,
+}
+
+impl Splitter {
+    pub fn new(stores: Vec<(String, Vec<Entry>)>, budget: u64) -> Self {
+        Self {
+            stores: stores
+                .into_iter()
+                .map(|(s, e)| (s, e.into_iter().peekable()))
+                .collect(),
+            budget,
+            oversized: Vec::new(),
         }
     }
-    if cur.records > 0 {
-        parts.push_back(cur);
+
+    /// The next part, `None` once every entry is in a part or set aside.
+    pub fn next_part(&mut self) -> Option<Part> {
+        let mut cur = Part::default();
+        let mut used = 0u64;
+        while let Some((store, entries)) = self.stores.front_mut() {
+            // `{"store":"…","records":[…]},` around the store's records.
+            let store_overhead = json_len(&*store) + 24;
+            while let Some(e) = entries.peek() {
+                let bytes = json_len(&e.record) + 1;
+                if bytes + store_overhead > self.budget {
+                    self.oversized.push(Oversized {
+                        store: store.clone(),
+                        id: e.record.id.clone(),
+                        bytes,
+                    });
+                    entries.next();
+                    continue;
+                }
+                let opens_store = cur.stores.last().is_none_or(|s| s.store != *store);
+                let need = bytes + if opens_store { store_overhead } else { 0 };
+                if used + need > self.budget && cur.records > 0 {
+                    return Some(cur);
+                }
+                let Some(e) = entries.next() else { break };
+                if opens_store {
+                    used += store_overhead;
+                    cur.stores.push(StoreRecords {
+                        store: store.clone(),
+                        records: Vec::new(),
+                    });
+                }
+                used += bytes;
+                cur.hashes
+                    .entry(store.clone())
+                    .or_default()
+                    .insert(e.key.clone(), e.hash);
+                cur.last_key = (store.clone(), e.key);
+                cur.records += 1;
+                if let Some(s) = cur.stores.last_mut() {
+                    s.records.push(e.record);
+                }
+            }
+            self.stores.pop_front();
+        }
+        (cur.records > 0).then_some(cur)
     }
-    (parts, oversized)
+}
+
+/// Every part of `stores` at once, and what was set aside.
+#[cfg(test)]
+fn split(stores: Vec<(String, Vec<Entry>)>, budget: u64) -> (VecDeque<Part>, Vec<Oversized>) {
+    let mut s = Splitter::new(stores, budget);
+    let parts = std::iter::from_fn(|| s.next_part()).collect();
+    (parts, s.oversized)
 }
 
 /// The bytes a bundle takes around its records, at most: serialised with

@@ -2,11 +2,11 @@
 //! token), compared with what the relay holds, and cut into parts that
 //! each fit one push (`parts.rs`).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 use super::apply::supersede_losing_host_records;
 use super::changes;
-use super::parts::{self, Entry, Oversized, Part, ENVELOPE_OVERHEAD};
+use super::parts::{self, Entry, Oversized, Part, Splitter, ENVELOPE_OVERHEAD};
 use super::{snapshot, stores, RegisteredStore};
 use crate::engine::error::SyncError;
 use crate::engine::events::lock;
@@ -14,17 +14,41 @@ use crate::engine::state::{key_string, short_hash, StoreChanges};
 use crate::engine::SyncEngine;
 use crate::merge::{Record, RecordKey};
 
-/// One cycle's pushes, in order.
+/// One cycle's pushes, cut one at a time.
 pub(super) struct Plan {
     /// The parts make (or finish) a checkpoint; else they are deltas.
     pub checkpoint: bool,
-    pub parts: VecDeque<Part>,
+    splitter: Splitter,
+    /// The part after the one being pushed; `None` makes that one the last.
+    ahead: Option<Part>,
     /// Change tokens to keep once the last part is stored.
     pub changes: BTreeMap<String, StoreChanges>,
-    /// Records left out because alone they exceed the push limit.
-    pub oversized: Vec<Oversized>,
     /// The records' budget of one push, for the events.
     pub budget: u64,
+}
+
+impl Plan {
+    /// The next part to push, and whether it is the last.
+    pub fn next_part(&mut self) -> Option<(Part, bool)> {
+        let part = self.ahead.take()?;
+        self.ahead = self.splitter.next_part();
+        Some((part, self.ahead.is_none()))
+    }
+
+    /// Records left out so far because alone they exceed the push limit
+    /// (all of them once the last part is taken).
+    pub fn oversized(&self) -> &[Oversized] {
+        &self.splitter.oversized
+    }
+
+    /// Keeps no token for a store with a record left out: it is read, and
+    /// reported, again every cycle until it fits or changes.
+    pub fn forget_tokens_of_oversized(&mut self, engine: &SyncEngine) {
+        for o in &self.splitter.oversized {
+            self.changes.remove(&o.store);
+            lock(&engine.inner.state).changes.remove(&o.store);
+        }
+    }
 }
 
 /// One store as read for this cycle, compared with what the relay holds.
@@ -187,28 +211,25 @@ pub(super) fn build(
     let budget = limit
         .saturating_sub(ENVELOPE_OVERHEAD)
         .saturating_sub(parts::bundle_overhead(lid, device_id, &peers));
-    let (mut parts, oversized) = parts::split(out, budget);
-    for o in &oversized {
-        // No token for its store: the record is read, and reported, again
-        // every cycle until it fits or changes.
-        next_changes.remove(&o.store);
-        lock(&engine.inner.state).changes.remove(&o.store);
-    }
-    if parts.is_empty() && checkpoint {
+    let mut splitter = Splitter::new(out, budget);
+    let mut ahead = splitter.next_part();
+    if ahead.is_none() && checkpoint {
         // A checkpoint always has a bundle: one of nothing (everything
         // left out, or a run whose rest is empty) still ends it.
-        parts.push_back(Part::default());
+        ahead = Some(Part::default());
     }
-    if parts.is_empty() {
-        // Only records that cannot go: nothing to push.
-        lock(&engine.inner.state).changes.extend(next_changes);
-        next_changes = BTreeMap::new();
-    }
-    Ok(Some(Plan {
+    let mut plan = Plan {
         checkpoint,
-        parts,
+        splitter,
+        ahead,
         changes: next_changes,
-        oversized,
         budget,
-    }))
+    };
+    if plan.ahead.is_none() {
+        // Only records that cannot go: nothing to push.
+        plan.forget_tokens_of_oversized(engine);
+        let kept = std::mem::take(&mut plan.changes);
+        lock(&engine.inner.state).changes.extend(kept);
+    }
+    Ok(Some(plan))
 }

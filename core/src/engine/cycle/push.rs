@@ -52,20 +52,14 @@ pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
         let Some(mut plan) = plan::build(engine, lid, device_id)? else {
             return Ok(());
         };
-        for o in &plan.oversized {
-            engine.emit(EventKind::RecordTooLarge {
-                store: o.store.clone(),
-                id: o.id.clone(),
-                bytes: o.bytes,
-                max_bytes: plan.budget,
-            });
-        }
-        let split = plan.parts.len() > 1;
         let sent = loop {
-            let Some(part) = plan.parts.pop_front() else {
+            let Some((part, last)) = plan.next_part() else {
                 break Sent::Stored;
             };
-            let (pending, blob) = seal(engine, key, device_id, lid, &mut plan, part, split)?;
+            if last {
+                plan.forget_tokens_of_oversized(engine);
+            }
+            let (pending, blob) = seal(engine, key, device_id, lid, &mut plan, part, last)?;
             // Outbox before network: a crash from here on retries these bytes.
             engine.inner.dir.write_outbox_blob(&blob)?;
             crash_point("after-outbox-blob");
@@ -80,6 +74,14 @@ pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
                 other => break other,
             }
         };
+        for o in plan.oversized() {
+            engine.emit(EventKind::RecordTooLarge {
+                store: o.store.clone(),
+                id: o.id.clone(),
+                bytes: o.bytes,
+                max_bytes: plan.budget,
+            });
+        }
         match sent {
             Sent::Stored => return Ok(()),
             Sent::Conflict => conflicts += 1,
@@ -107,9 +109,8 @@ fn seal(
     lid: &str,
     plan: &mut Plan,
     part: Part,
-    split: bool,
+    last: bool,
 ) -> Result<(PendingPush, Vec<u8>), SyncError> {
-    let last = plan.parts.is_empty();
     let (seq, prev, peers, run) = {
         let st = lock(&engine.inner.state);
         (
@@ -122,12 +123,12 @@ fn seal(
     let (checkpoint, part_of, step) = if !plan.checkpoint {
         (false, None, None)
     } else {
-        let skipped = run.as_ref().map_or(0, |r| r.skipped) + plan.oversized.len() as u64;
+        let skipped = run.as_ref().map_or(0, |r| r.skipped) + plan.oversized().len() as u64;
         let (checkpoint, part_of, step) = match run {
             // This part starts the checkpoint; alone, it is the whole of it.
             None => (
                 true,
-                split.then_some(CheckpointPart {
+                (!last).then_some(CheckpointPart {
                     first: seq,
                     index: 0,
                     last,
