@@ -5,6 +5,7 @@
 mod apply;
 mod changes;
 mod crash;
+mod merge_page;
 mod parked;
 mod parts;
 mod plan;

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::apply::{bound_arrivals, merge_apply, record_merged};
+use super::apply::{bound_arrivals, record_merged};
+use super::merge_page::merge_apply;
 use super::pull::open_bundle;
 use super::{stores, Session};
 use crate::engine::error::SyncError;

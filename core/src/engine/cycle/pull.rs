@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::apply::{bound_arrivals, merge_apply};
+use super::apply::bound_arrivals;
 use super::crash::crash_point;
+use super::merge_page::merge_apply;
 use super::parked::{check_parked_bound, park, unpark};
 use super::quarantine::bound_quarantine;
 use super::{stores, Session};
