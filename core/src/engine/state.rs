@@ -273,7 +273,14 @@ pub fn key_string(key: &RecordKey) -> String {
 
 /// Short content hash (128 bits is plenty to detect change).
 pub fn short_hash(rec: &Record) -> String {
-    hex::encode(&rec.content_hash()[..16])
+    hex::encode(short_hash_bytes(rec))
+}
+
+/// [`short_hash`] as bytes, half the size of its hex and no allocation.
+pub fn short_hash_bytes(rec: &Record) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h.copy_from_slice(&rec.content_hash()[..16]);
+    h
 }
 
 pub struct StateDir {

@@ -4,24 +4,75 @@
 //! body limit, and the engine holds one part's plaintext and blob at a time
 //! instead of the whole bundle twice (PROTOCOL §6, "Checkpoints in parts").
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::iter::Peekable;
 
 use crate::engine::bundle::{Bundle, CheckpointPart, StoreRecords, BUNDLE_FORMAT};
 use crate::engine::integrity_check::PrevRef;
+use crate::engine::state::key_string;
 use crate::merge::Record;
 
 /// The envelope around the plaintext: version byte, IV, tag (§2).
 pub(super) const ENVELOPE_OVERHEAD: u64 = 1 + 12 + 16;
 
-/// A record on its way out: its key in `known`, its short hash, and
-/// whether the relay lacks this version of it.
-pub(super) struct Entry {
-    pub key: String,
-    pub hash: String,
-    pub record: Record,
-    pub changed: bool,
+/// One store's records on their way out, each with its short hash, kept
+/// in *reverse* key order: a part takes the next record from the end, so
+/// the buffers shrink as parts are cut instead of staying whole until the
+/// last part of a million-record checkpoint.
+pub(super) struct Outgoing {
+    pub store: String,
+    records: Vec<Record>,
+    hashes: Vec<[u8; 16]>,
+}
+
+impl Outgoing {
+    /// `records` and their `hashes`, in key order ([`key_cmp`]).
+    pub fn new(store: String, mut records: Vec<Record>, mut hashes: Vec<[u8; 16]>) -> Self {
+        debug_assert_eq!(records.len(), hashes.len());
+        records.reverse();
+        hashes.reverse();
+        Self {
+            store,
+            records,
+            hashes,
+        }
+    }
+
+    fn peek(&self) -> Option<&Record> {
+        self.records.last()
+    }
+
+    fn take(&mut self) -> Option<(Record, [u8; 16])> {
+        let r = self.records.pop()?;
+        let h = self.hashes.pop()?;
+        // Give memory back as the store drains; a quarter keeps the copies
+        // this costs to a third of the records, in all.
+        if self.records.capacity() > 4096 && self.records.len() < self.records.capacity() / 4 {
+            self.records.shrink_to_fit();
+            self.hashes.shrink_to_fit();
+        }
+        Some((r, h))
+    }
+}
+
+/// The order of the keys `known` uses ([`key_string`]), without building
+/// them: a scoped key is its scope, U+001F, its id; byte order is `String`'s.
+pub(super) fn key_cmp(a: &Record, b: &Record) -> Ordering {
+    key_bytes(a).cmp(key_bytes(b))
+}
+
+/// How `r`'s key compares with a key as [`key_string`] writes it.
+pub(super) fn key_cmp_str(r: &Record, key: &str) -> Ordering {
+    key_bytes(r).cmp(key.bytes())
+}
+
+fn key_bytes(r: &Record) -> impl Iterator<Item = u8> + '_ {
+    let (scope, sep): (&[u8], &[u8]) = match &r.scope {
+        Some(s) => (s.as_bytes(), "\u{1f}".as_bytes()),
+        None => (&[], &[]),
+    };
+    scope.iter().chain(sep).chain(r.id.as_bytes()).copied()
 }
 
 /// One push's worth of records.
@@ -48,19 +99,16 @@ pub(super) struct Oversized {
 /// when asked: only the part being pushed and the one after it (to tell
 /// the last) are ever built, not every part of a million-record checkpoint.
 pub(super) struct Splitter {
-    stores: VecDeque<(String, Peekable<std::vec::IntoIter<Entry>>)>,
+    stores: VecDeque<Outgoing>,
     budget: u64,
     /// Records set aside so far because alone they exceed the budget.
     pub oversized: Vec<Oversized>,
 }
 
 impl Splitter {
-    pub fn new(stores: Vec<(String, Vec<Entry>)>, budget: u64) -> Self {
+    pub fn new(stores: Vec<Outgoing>, budget: u64) -> Self {
         Self {
-            stores: stores
-                .into_iter()
-                .map(|(s, e)| (s, e.into_iter().peekable()))
-                .collect(),
+            stores: stores.into(),
             budget,
             oversized: Vec::new(),
         }
@@ -70,18 +118,19 @@ impl Splitter {
     pub fn next_part(&mut self) -> Option<Part> {
         let mut cur = Part::default();
         let mut used = 0u64;
-        while let Some((store, entries)) = self.stores.front_mut() {
+        while let Some(out) = self.stores.front_mut() {
+            let store = out.store.clone();
             // `{"store":"…","records":[…]},` around the store's records.
             let store_overhead = json_len(&*store) + 24;
-            while let Some(e) = entries.peek() {
-                let bytes = json_len(&e.record) + 1;
+            while let Some(r) = out.peek() {
+                let bytes = json_len(r) + 1;
                 if bytes + store_overhead > self.budget {
                     self.oversized.push(Oversized {
                         store: store.clone(),
-                        id: e.record.id.clone(),
+                        id: r.id.clone(),
                         bytes,
                     });
-                    entries.next();
+                    out.take();
                     continue;
                 }
                 let opens_store = cur.stores.last().is_none_or(|s| s.store != *store);
@@ -89,7 +138,9 @@ impl Splitter {
                 if used + need > self.budget && cur.records > 0 {
                     return Some(cur);
                 }
-                let Some(e) = entries.next() else { break };
+                let Some((record, hash)) = out.take() else {
+                    break;
+                };
                 if opens_store {
                     used += store_overhead;
                     cur.stores.push(StoreRecords {
@@ -98,14 +149,15 @@ impl Splitter {
                     });
                 }
                 used += bytes;
+                let key = key_string(&record.key());
                 cur.hashes
                     .entry(store.clone())
                     .or_default()
-                    .insert(e.key.clone(), e.hash);
-                cur.last_key = (store.clone(), e.key);
+                    .insert(key.clone(), hex::encode(hash));
+                cur.last_key = (store.clone(), key);
                 cur.records += 1;
                 if let Some(s) = cur.stores.last_mut() {
-                    s.records.push(e.record);
+                    s.records.push(record);
                 }
             }
             self.stores.pop_front();
@@ -116,7 +168,7 @@ impl Splitter {
 
 /// Every part of `stores` at once, and what was set aside.
 #[cfg(test)]
-fn split(stores: Vec<(String, Vec<Entry>)>, budget: u64) -> (VecDeque<Part>, Vec<Oversized>) {
+fn split(stores: Vec<Outgoing>, budget: u64) -> (VecDeque<Part>, Vec<Oversized>) {
     let mut s = Splitter::new(stores, budget);
     let parts = std::iter::from_fn(|| s.next_part()).collect();
     (parts, s.oversized)
@@ -169,26 +221,25 @@ fn json_len<T: serde::Serialize + ?Sized>(v: &T) -> u64 {
 mod tests {
     use super::*;
 
-    fn entry(id: &str, text_len: usize) -> Entry {
-        let record: Record = serde_json::from_value(serde_json::json!({
+    fn record(id: &str, text_len: usize) -> Record {
+        serde_json::from_value(serde_json::json!({
             "id": id, "updatedAt": 1, "deleted": false, "deviceId": "dev_a",
             "body": {"text": "x".repeat(text_len)}
         }))
-        .unwrap();
-        Entry {
-            key: id.into(),
-            hash: format!("h{id}"),
-            record,
-            changed: true,
-        }
+        .unwrap()
+    }
+
+    fn outgoing(store: &str, records: Vec<Record>) -> Outgoing {
+        let hashes = records.iter().map(|_| [7u8; 16]).collect();
+        Outgoing::new(store.into(), records, hashes)
     }
 
     #[test]
     fn parts_stay_under_the_budget_and_keep_every_record_in_order() {
-        let a: Vec<Entry> = (0..50).map(|i| entry(&format!("a{i:03}"), 300)).collect();
-        let b: Vec<Entry> = (0..30).map(|i| entry(&format!("b{i:03}"), 100)).collect();
+        let a: Vec<Record> = (0..50).map(|i| record(&format!("a{i:03}"), 300)).collect();
+        let b: Vec<Record> = (0..30).map(|i| record(&format!("b{i:03}"), 100)).collect();
         let budget = 4096;
-        let (parts, oversized) = split(vec![("s1".into(), a), ("s2".into(), b)], budget);
+        let (parts, oversized) = split(vec![outgoing("s1", a), outgoing("s2", b)], budget);
         assert!(oversized.is_empty());
         assert!(parts.len() > 4, "{} parts", parts.len());
         let mut seen = Vec::new();
@@ -210,12 +261,66 @@ mod tests {
 
     #[test]
     fn a_record_over_the_budget_is_set_aside_and_the_rest_goes() {
-        let entries = vec![entry("a", 10), entry("big", 10_000), entry("c", 10)];
-        let (parts, oversized) = split(vec![("s".into(), entries)], 4096);
+        let records = vec![record("a", 10), record("big", 10_000), record("c", 10)];
+        let (parts, oversized) = split(vec![outgoing("s", records)], 4096);
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].records, 2);
         assert_eq!(oversized.len(), 1);
         assert_eq!(oversized[0].id, "big");
         assert!(oversized[0].bytes > 10_000);
+    }
+
+    #[test]
+    fn key_order_is_the_order_of_key_strings() {
+        let keyed = |scope: Option<&str>, id: &str| {
+            let mut r = record(id, 1);
+            r.scope = scope.map(String::from);
+            r
+        };
+        let records = [
+            keyed(None, "a"),
+            keyed(None, "a\u{1f}b"),
+            keyed(None, "ab"),
+            keyed(None, "é"),
+            keyed(None, ""),
+            keyed(Some("a"), "b"),
+            keyed(Some("a"), ""),
+            keyed(Some("ab"), "a"),
+            keyed(Some(""), "z"),
+            keyed(Some("é"), "a"),
+            keyed(Some("a\u{1}"), "a"),
+        ];
+        for x in &records {
+            let kx = key_string(&x.key());
+            for y in &records {
+                let ky = key_string(&y.key());
+                assert_eq!(key_cmp(x, y), kx.cmp(&ky), "{kx:?} vs {ky:?}");
+                assert_eq!(key_cmp_str(x, &ky), kx.cmp(&ky), "{kx:?} vs {ky:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_gives_its_memory_back_as_parts_take_its_records() {
+        let records: Vec<Record> = (0..20_000)
+            .map(|i| record(&format!("k{i:05}"), 10))
+            .collect();
+        let mut s = Splitter::new(vec![outgoing("s", records)], 64 * 1024);
+        let full = s.stores[0].records.capacity();
+        let mut seen = 0u64;
+        while s.stores.front().is_some_and(|o| o.records.len() * 8 > full) {
+            seen += s.next_part().expect("a part").records;
+        }
+        let left = &s.stores[0];
+        assert!(
+            left.records.capacity() < full,
+            "{} of {full}",
+            left.records.capacity()
+        );
+        assert_eq!(left.hashes.capacity(), left.records.capacity());
+        while let Some(p) = s.next_part() {
+            seen += p.records;
+        }
+        assert_eq!(seen, 20_000);
     }
 }

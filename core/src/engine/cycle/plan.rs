@@ -6,11 +6,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::apply::supersede_losing_host_records;
 use super::changes;
-use super::parts::{self, Entry, Oversized, Part, Splitter, ENVELOPE_OVERHEAD};
+use super::parts::{
+    self, key_cmp, key_cmp_str, Outgoing, Oversized, Part, Splitter, ENVELOPE_OVERHEAD,
+};
 use super::{snapshot, stores, RegisteredStore};
 use crate::engine::error::SyncError;
 use crate::engine::events::lock;
-use crate::engine::state::{key_string, short_hash, StoreChanges};
+use crate::engine::state::{key_string, short_hash_bytes, StoreChanges};
 use crate::engine::SyncEngine;
 use crate::merge::{Record, RecordKey};
 
@@ -51,13 +53,44 @@ impl Plan {
     }
 }
 
-/// One store as read for this cycle, compared with what the relay holds.
+/// One store as read for this cycle, compared with what the relay holds:
+/// its records in key order ([`key_cmp`]) with their short hashes and
+/// whether the relay lacks each, in vectors side by side (a million-record
+/// store is not copied into a second one).
 struct Examined {
     store: RegisteredStore,
     /// What was read (with the engine's tombstones for keys the host no
-    /// longer lists when read whole), each with its key and hash.
-    entries: Vec<Entry>,
+    /// longer lists when read whole).
+    records: Vec<Record>,
+    hashes: Vec<[u8; 16]>,
+    changed: Vec<bool>,
     whole: bool,
+}
+
+impl Examined {
+    /// Keeps the records `keep` says yes to (given each one and whether it
+    /// changed), and hands them over as what a part takes.
+    fn outgoing(mut self, keep: impl Fn(&Record, bool) -> bool) -> Outgoing {
+        let mask: Vec<bool> = self
+            .records
+            .iter()
+            .zip(&self.changed)
+            .map(|(r, c)| keep(r, *c))
+            .collect();
+        if mask.iter().any(|k| !k) {
+            let mut i = 0;
+            self.records.retain(|_| (mask[i], i += 1).0);
+            let mut i = 0;
+            self.hashes.retain(|_| (mask[i], i += 1).0);
+        }
+        Outgoing::new(self.store.0, self.records, self.hashes)
+    }
+}
+
+/// `hex` (a `known` hash) is the hex of `hash`.
+fn same_hash(hex: &str, hash: &[u8; 16]) -> bool {
+    let mut buf = [0u8; 32];
+    hex::encode_to_slice(hash, &mut buf).is_ok() && hex.as_bytes() == buf
 }
 
 /// Compares what was read of one store with `known`. A host record that
@@ -96,27 +129,29 @@ fn examine(
             );
         }
     }
-    // Hashed outside the state lock, compared under it (no clone of `known`).
-    let mut entries: Vec<Entry> = records
-        .into_iter()
-        .map(|r| Entry {
-            key: key_string(&r.key()),
-            hash: short_hash(&r),
-            record: r,
-            changed: true,
-        })
-        .collect();
-    {
+    records.sort_unstable_by(key_cmp);
+    // Hashed outside the state lock; compared under it a batch at a time,
+    // each batch's keys built outside it (no clone of `known`, and no key
+    // string per record held for the whole store).
+    let hashes: Vec<[u8; 16]> = records.iter().map(short_hash_bytes).collect();
+    let mut changed = vec![true; records.len()];
+    const BATCH: usize = 4096;
+    for (i, batch) in records.chunks(BATCH).enumerate() {
+        let keys: Vec<String> = batch.iter().map(|r| key_string(&r.key())).collect();
         let st = lock(&engine.inner.state);
-        if let Some(known) = st.known.get(name) {
-            for e in &mut entries {
-                e.changed = known.get(&e.key) != Some(&e.hash);
-            }
+        let Some(known) = st.known.get(name) else {
+            break;
+        };
+        for (j, key) in keys.iter().enumerate() {
+            let at = i * BATCH + j;
+            changed[at] = known.get(key).is_none_or(|h| !same_hash(h, &hashes[at]));
         }
     }
     Ok(Examined {
         store,
-        entries,
+        records,
+        hashes,
+        changed,
         whole,
     })
 }
@@ -155,9 +190,7 @@ pub(super) fn build(
         }
         examined.push(examine(engine, store, read.records, read.whole)?);
     }
-    let nothing_changed = examined
-        .iter()
-        .all(|e| e.entries.iter().all(|x| !x.changed));
+    let nothing_changed = examined.iter().all(|e| e.changed.iter().all(|c| !c));
     if nothing_changed && run.is_none() {
         // Every change up to the new tokens is on the relay already.
         lock(&engine.inner.state).changes.extend(next_changes);
@@ -170,7 +203,7 @@ pub(super) fn build(
         || seq == 1
         || !has_prev
         || since_cp.saturating_add(1) >= engine.inner.config.checkpoint_every.max(1);
-    let mut out: Vec<(String, Vec<Entry>)> = Vec::new();
+    let mut out: Vec<Outgoing> = Vec::new();
     for e in examined {
         // A checkpoint carries every record: a store read by its token is
         // read whole now (the token, taken before, still holds).
@@ -183,26 +216,22 @@ pub(super) fn build(
         } else {
             e
         };
-        let name = e.store.0;
-        let mut entries: Vec<Entry> = match &run {
+        let name = e.store.0.clone();
+        out.push(match &run {
             // The parts stored so far hold every key up to `after`; what
             // changed among those since goes along with the rest.
-            Some(r) => e
-                .entries
-                .into_iter()
-                .filter(|x| {
-                    x.changed
-                        || (name.as_str(), x.key.as_str())
-                            > (r.after.0.as_str(), r.after.1.as_str())
-                })
-                .collect(),
-            None if checkpoint => e.entries,
-            None => e.entries.into_iter().filter(|x| x.changed).collect(),
-        };
-        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        out.push((name, entries));
+            Some(r) => e.outgoing(|rec, changed| {
+                changed
+                    || match name.as_str().cmp(r.after.0.as_str()) {
+                        std::cmp::Ordering::Equal => key_cmp_str(rec, &r.after.1).is_gt(),
+                        o => o.is_gt(),
+                    }
+            }),
+            None if checkpoint => e.outgoing(|_, _| true),
+            None => e.outgoing(|_, changed| changed),
+        });
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.store.cmp(&b.store));
     let limit = engine
         .inner
         .config
