@@ -48,7 +48,18 @@ pub(crate) fn write_private_atomically(
     dir: &Path,
     contents: &[u8],
 ) -> std::io::Result<()> {
-    let tmp = write_synced_temp(path, dir, contents)?;
+    write_private_atomically_with(path, dir, |w| w.write_all(contents))
+}
+
+/// [`write_private_atomically`] of what `write` writes, through a buffer:
+/// a large file (the engine state of a million records) is serialised
+/// straight to disk instead of into memory first.
+pub(crate) fn write_private_atomically_with(
+    path: &Path,
+    dir: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let tmp = write_synced_temp(path, dir, write)?;
     let result = fs::rename(&tmp, path).and_then(|()| sync_dir(dir));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -62,7 +73,7 @@ pub(crate) fn write_private_atomically(
 /// `path` in one step (a hard link of a synced temp file), so a concurrent
 /// reader never sees it half written.
 pub(crate) fn write_private_new(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = write_synced_temp(path, dir, contents)?;
+    let tmp = write_synced_temp(path, dir, |w| w.write_all(contents))?;
     // link(2) fails with EEXIST instead of replacing, unlike rename(2).
     let result = match fs::hard_link(&tmp, path) {
         Err(e) if e.kind() != ErrorKind::AlreadyExists => {
@@ -86,16 +97,21 @@ pub(crate) fn write_private_new(path: &Path, dir: &Path, contents: &[u8]) -> std
 }
 
 /// `contents` in a new, fsynced, owner-only temp file beside `path`.
-fn write_synced_temp(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Result<PathBuf> {
+fn write_synced_temp(
+    path: &Path,
+    dir: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<PathBuf> {
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "no file name"))?;
     let mut tmp_name = name.to_os_string();
     tmp_name.push(format!(".tmp.{}.{}", std::process::id(), unique()));
     let tmp = dir.join(tmp_name);
-    let written = private_create_new().open(&tmp).and_then(|mut f| {
-        f.write_all(contents)?;
-        f.sync_all()
+    let written = private_create_new().open(&tmp).and_then(|f| {
+        let mut w = std::io::BufWriter::with_capacity(WRITE_BUFFER, f);
+        write(&mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
     });
     match written {
         Ok(()) => Ok(tmp),
@@ -105,6 +121,9 @@ fn write_synced_temp(path: &Path, dir: &Path, contents: &[u8]) -> std::io::Resul
         }
     }
 }
+
+/// Large enough that a small file is one `write`, small beside the data.
+pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
 
 fn private_create_new() -> OpenOptions {
     let mut opts = private_options();

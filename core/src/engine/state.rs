@@ -36,7 +36,10 @@ use super::disk_mark::{observe, FileId, OnDisk};
 use super::error::SyncError;
 use super::integrity_check::{IntegrityState, PrevRef};
 pub use super::journal_line::{CycleDelta, PageDelta, PushDelta};
-use crate::fsutil::{create_private_dir_all, private_options, sync_dir, write_private_atomically};
+use crate::fsutil::{
+    create_private_dir_all, private_options, sync_dir, write_private_atomically,
+    write_private_atomically_with, WRITE_BUFFER,
+};
 use crate::merge::{Record, RecordKey};
 
 pub const STATE_FILE: &str = "engine-state.json";
@@ -399,7 +402,7 @@ impl StateDir {
     /// Appends one page's changes, durably. Returns the journal's size, so
     /// the caller can fold it into the state file past
     /// [`JOURNAL_COMPACT_BYTES`].
-    pub fn append_page(&self, delta: &PageDelta) -> Result<u64, SyncError> {
+    pub fn append_page(&self, delta: &mut PageDelta) -> Result<u64, SyncError> {
         self.append(delta, true)
     }
 
@@ -408,21 +411,13 @@ impl StateDir {
     /// (which report more, never less), and the next durable append or save
     /// flushes it with its own. A line torn by a power cut is folded away
     /// by the next cycle (`journal_torn`).
-    pub fn append_cycle_end(&self, delta: &PageDelta) -> Result<u64, SyncError> {
+    pub fn append_cycle_end(&self, delta: &mut PageDelta) -> Result<u64, SyncError> {
         self.append(delta, false)
     }
 
-    fn append(&self, delta: &PageDelta, durable: bool) -> Result<u64, SyncError> {
+    fn append(&self, delta: &mut PageDelta, durable: bool) -> Result<u64, SyncError> {
         let p = self.path(JOURNAL_FILE);
-        let stamped = PageDelta {
-            generation: self.generation.load(Ordering::SeqCst),
-            ..delta.clone()
-        };
-        let mut line = serde_json::to_vec(&stamped).map_err(|e| SyncError::State {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })?;
-        line.push(b'\n');
+        delta.generation = self.generation.load(Ordering::SeqCst);
         let seen = self.seen();
         self.set_seen(None);
         let existed = p.exists();
@@ -431,7 +426,13 @@ impl StateDir {
         let result = (|| {
             use std::io::Write;
             let mut f = opts.open(&p)?;
-            f.write_all(&line)?;
+            // Serialised straight to the file: a page that marks a million
+            // records known is a line of ~100 MB, not to be held in memory
+            // beside the delta. A line under the buffer is one `write`.
+            let mut w = std::io::BufWriter::with_capacity(WRITE_BUFFER, &mut f);
+            serde_json::to_writer(&mut w, &*delta)?;
+            w.write_all(b"\n")?;
+            w.into_inner().map_err(|e| e.into_error())?;
             if durable {
                 f.sync_data()?;
                 if !existed {
@@ -471,23 +472,22 @@ impl StateDir {
                 break g;
             }
         };
-        // Serialised straight to bytes with the new generation: a JSON tree
-        // of a large state first would hold it in memory twice over.
+        // Serialised straight to the file with the new generation: a JSON
+        // tree, or the bytes, of a large state would hold it in memory twice.
         #[derive(Serialize)]
         struct Stamped<'a> {
             #[serde(flatten)]
             state: &'a EngineState,
             generation: u64,
         }
-        let bytes = serde_json::to_vec(&Stamped {
+        let stamped = Stamped {
             state,
             generation: next,
+        };
+        write_private_atomically_with(&p, &self.dir, |w| {
+            serde_json::to_writer(w, &stamped).map_err(std::io::Error::from)
         })
-        .map_err(|e| SyncError::State {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })?;
-        write_private_atomically(&p, &self.dir, &bytes).map_err(|e| io_err(&p, e))?;
+        .map_err(|e| io_err(&p, e))?;
         self.generation.store(next, Ordering::SeqCst);
         let j = self.path(JOURNAL_FILE);
         if self.journal_len() > 0 {

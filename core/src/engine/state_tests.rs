@@ -52,8 +52,8 @@ fn journal_replays_complete_pages_and_a_save_folds_it_in() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = StateDir::open(tmp.path()).unwrap();
     dir.save(&EngineState::default()).unwrap();
-    dir.append_page(&page("c1", "a")).unwrap();
-    dir.append_page(&page("c2", "b")).unwrap();
+    dir.append_page(&mut page("c1", "a")).unwrap();
+    dir.append_page(&mut page("c2", "b")).unwrap();
     // A torn append (the process died mid-write): that page re-pulls.
     {
         use std::io::Write;
@@ -87,7 +87,7 @@ fn a_failed_replace_keeps_the_journal_and_stale_lines_are_skipped() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = StateDir::open(tmp.path()).unwrap();
     dir.save(&EngineState::default()).unwrap();
-    dir.append_page(&page("c1", "a")).unwrap();
+    dir.append_page(&mut page("c1", "a")).unwrap();
     let st = dir.load().unwrap();
     // The replace fails (here: a directory where the state file goes).
     let state_bytes = std::fs::read(dir.path(STATE_FILE)).unwrap();
@@ -131,14 +131,14 @@ fn reload_skips_a_state_nobody_else_wrote_and_loads_any_other() {
         "nothing on disk yet, as read"
     );
     ours.save(&st).unwrap();
-    ours.append_page(&page("c1", "a")).unwrap();
+    ours.append_page(&mut page("c1", "a")).unwrap();
     let mut st = ours.load().unwrap();
     assert!(kept_in_memory(&ours, &mut st), "our own save and append");
     assert_eq!(st.cursor, "c1");
 
     // Another process appends a page: read.
     let mut other = theirs.load().unwrap();
-    theirs.append_page(&page("c2", "b")).unwrap();
+    theirs.append_page(&mut page("c2", "b")).unwrap();
     assert!(!kept_in_memory(&ours, &mut st));
     assert_eq!((st.cursor.as_str(), st.known["snippets"].len()), ("c2", 2));
     // ...or replaces the state file, whatever its size: read.
@@ -163,7 +163,7 @@ fn a_torn_journal_line_is_reported_until_a_save() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = StateDir::open(tmp.path()).unwrap();
     dir.save(&EngineState::default()).unwrap();
-    dir.append_page(&page("c1", "a")).unwrap();
+    dir.append_page(&mut page("c1", "a")).unwrap();
     dir.load().unwrap();
     assert!(!dir.journal_torn());
     {
@@ -193,7 +193,7 @@ fn a_cycle_line_carries_the_summary_and_the_change_tokens() {
         },
     )]
     .into();
-    dir.append_page(&PageDelta {
+    dir.append_page(&mut PageDelta {
         cycle: Some(CycleDelta {
             last_cycle: Some(CycleSummary {
                 at_ms: 5,
@@ -222,7 +222,7 @@ fn a_failed_append_counts_as_a_torn_journal_until_a_save() {
     dir.save(&st).unwrap();
     // The append fails (here: a directory where the journal goes).
     std::fs::create_dir(dir.path(JOURNAL_FILE)).unwrap();
-    assert!(dir.append_page(&page("c1", "a")).is_err());
+    assert!(dir.append_page(&mut page("c1", "a")).is_err());
     assert!(dir.journal_torn());
     std::fs::remove_dir(dir.path(JOURNAL_FILE)).unwrap();
     dir.save(&st).unwrap();
@@ -254,7 +254,7 @@ fn push_lines_restore_the_outbox_the_run_and_the_known_hashes_without_a_save() {
         ..PendingPush::default()
     };
     st.outbox = Some(pending.clone());
-    dir.append_page(&PageDelta {
+    dir.append_page(&mut PageDelta {
         push: Some(PushDelta::of(&st)),
         ..PageDelta::default()
     })
@@ -263,7 +263,7 @@ fn push_lines_restore_the_outbox_the_run_and_the_known_hashes_without_a_save() {
     st.outbox = None;
     st.next_seq = 8;
     st.checkpoint_run = pending.run.clone();
-    dir.append_page(&PageDelta {
+    dir.append_page(&mut PageDelta {
         known: vec![("snippets".into(), "k9".into(), "h9".into())],
         push: Some(PushDelta::of(&st)),
         ..PageDelta::default()

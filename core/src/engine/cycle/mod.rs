@@ -123,7 +123,7 @@ fn save_cycle_end(engine: &SyncEngine, st: &EngineState, revoked: bool) -> Resul
     if revoked || dir.journal_torn() || dir.journal_outgrown(dir.journal_len()) {
         return dir.save(st);
     }
-    dir.append_cycle_end(&PageDelta {
+    dir.append_cycle_end(&mut PageDelta {
         cursor: st.cursor.clone(),
         cycle: Some(CycleDelta {
             last_cycle: st.last_cycle.clone(),

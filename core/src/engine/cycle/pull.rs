@@ -234,7 +234,7 @@ fn process_items(
     integrity.record(&found, engine.inner.config.clock.now_ms());
     let mut st = lock(&engine.inner.state);
     // One journal line per page, O(page): the cursor with what it passed.
-    let delta = PageDelta {
+    let mut delta = PageDelta {
         cursor: next_cursor.to_string(),
         known,
         tombstones,
@@ -258,7 +258,7 @@ fn process_items(
     if !moved {
         return Ok(());
     }
-    let journal_len = engine.inner.dir.append_page(&delta)?;
+    let journal_len = engine.inner.dir.append_page(&mut delta)?;
     delta.apply_to(&mut st);
     if engine.inner.dir.journal_outgrown(journal_len) {
         engine.inner.dir.save(&st)?;

@@ -322,7 +322,7 @@ fn journal_push(
     if dir.journal_torn() {
         return dir.save(st);
     }
-    let len = dir.append_page(&PageDelta {
+    let len = dir.append_page(&mut PageDelta {
         cursor: st.cursor.clone(),
         known,
         push: Some(PushDelta::of(st)),
