@@ -30,22 +30,33 @@ fn key_order(r: &Record) -> (Option<&str>, &str) {
 
 type Records = Peekable<std::vec::IntoIter<Record>>;
 
-/// The next chunk of a page sorted by key: every record of at most
-/// [`MAX_CHANGED_KEYS`] keys (all versions of a key in one chunk).
-fn next_chunk(rest: &mut Records) -> Option<Vec<Record>> {
-    let mut chunk: Vec<Record> = Vec::new();
+/// The next chunk of a page sorted by key in *reverse*: every record of at
+/// most [`MAX_CHANGED_KEYS`] keys (all versions of a key in one chunk), the
+/// smallest keys first, taken from the end so the page's buffer shrinks as
+/// chunks are merged instead of staying whole until the last.
+fn next_chunk(rest: &mut Vec<Record>) -> Option<Vec<Record>> {
     let mut keys = 0;
-    while let Some(r) = rest.peek() {
-        let new_key = chunk.last().is_none_or(|l| key_order(l) != key_order(r));
+    let mut at = rest.len();
+    while at > 0 {
+        let new_key = at == rest.len() || key_order(&rest[at - 1]) != key_order(&rest[at]);
         if new_key {
             if keys == MAX_CHANGED_KEYS {
                 break;
             }
             keys += 1;
         }
-        chunk.extend(rest.next());
+        at -= 1;
     }
-    (!chunk.is_empty()).then_some(chunk)
+    if at == rest.len() {
+        return None;
+    }
+    let mut chunk = rest.split_off(at);
+    chunk.reverse();
+    // A quarter keeps the copies this costs to a third of the page, in all.
+    if rest.capacity() > 4096 && rest.len() < rest.capacity() / 4 {
+        rest.shrink_to_fit();
+    }
+    Some(chunk)
 }
 
 /// Where a page's merge reads the host's records of a chunk's keys.
@@ -181,9 +192,11 @@ pub(super) fn merge_apply(
             spec,
             adapter: adapter.as_ref(),
         };
-        // Stable: a key's versions keep the order they arrived in.
-        records.sort_by(|a, b| key_order(a).cmp(&key_order(b)));
-        let mut rest = records.into_iter().peekable();
+        // A key's versions keep the order they arrived in: reversed here,
+        // kept by the stable sort, reversed back with their chunk.
+        records.reverse();
+        records.sort_by(|a, b| key_order(b).cmp(&key_order(a)));
+        let mut rest = records;
         let mut reader = LocalReader::new(page.adapter);
         let mut counts = Counts::default();
         let mut first_chunk = true;
@@ -336,5 +349,47 @@ impl StorePage<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(id: &str, n: i64) -> Record {
+        Record::new(id, None, n, None, "dev_a", serde_json::json!({ "n": n }))
+    }
+
+    #[test]
+    fn chunks_hold_whole_keys_in_order_and_the_page_shrinks_as_they_go() {
+        // 25,000 keys, every 7th with a second and third version.
+        let mut page = Vec::new();
+        for i in 0..25_000 {
+            page.push(version(&format!("k{i:05}"), 1));
+        }
+        for i in (0..25_000).step_by(7) {
+            page.push(version(&format!("k{i:05}"), 2));
+            page.push(version(&format!("k{i:05}"), 3));
+        }
+        let total = page.len();
+        page.reverse();
+        page.sort_by(|a, b| key_order(b).cmp(&key_order(a)));
+        let full = page.capacity();
+        let mut seen: Vec<(String, i64)> = Vec::new();
+        let mut sizes = Vec::new();
+        while let Some(chunk) = next_chunk(&mut page) {
+            let keys: BTreeSet<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+            sizes.push(keys.len());
+            seen.extend(chunk.iter().map(|r| (r.id.clone(), r.updated_at)));
+        }
+        assert_eq!(sizes, vec![MAX_CHANGED_KEYS, MAX_CHANGED_KEYS, 5_000]);
+        assert_eq!(seen.len(), total);
+        let mut expected = seen.clone();
+        expected.sort();
+        assert_eq!(
+            seen, expected,
+            "keys ascending, each key's versions as they arrived"
+        );
+        assert!(page.capacity() < full / 2, "{} of {full}", page.capacity());
     }
 }
