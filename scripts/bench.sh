@@ -118,10 +118,11 @@ fi
 # The relay binary for the load and scale runs: its own process, so its RSS
 # and CPU are its own.
 if want relay || want scale; then
-  run relay-build cargo build --release -p azmx-sync-relay --bin azmx-sync-relay
+  # As shipped: the `dist` profile (release with LTO; Cargo.toml).
+  run relay-build cargo build --profile dist -p azmx-sync-relay --bin azmx-sync-relay
 fi
 if want relay; then
-  run relay-load env RELAY_LOAD_BIN="$TARGET/release/azmx-sync-relay" RELAY_LOAD_JSON="$OUT/relay-load.json" \
+  run relay-load env RELAY_LOAD_BIN="$TARGET/dist/azmx-sync-relay" RELAY_LOAD_JSON="$OUT/relay-load.json" \
     RELAY_LOAD_SECS="${RELAY_LOAD_SECS:-$([ "$QUICK" = 1 ] && echo 1 || echo 8)}" \
     RELAY_LOAD_LEVELS="${RELAY_LOAD_LEVELS:-1,8,64}" cargo bench -p azmx-sync-relay --bench load
 fi
@@ -129,7 +130,7 @@ if want scale; then
   if [ "$QUICK" = 1 ]; then
     export SCALE_SIZES=${SCALE_SIZES:-1000,10000} SCALE_BODIES=${SCALE_BODIES:-100} SCALE_REPEATS=${SCALE_REPEATS:-1}
   fi
-  run scale env SCALE_RELAY_BIN="$TARGET/release/azmx-sync-relay" SCALE_OUT="$OUT/scale.json" \
+  run scale env SCALE_RELAY_BIN="$TARGET/dist/azmx-sync-relay" SCALE_OUT="$OUT/scale.json" \
     cargo bench -p azmx-sync-e2e --bench scale
   SVG="$OUT/scale-curves.svg"
   [ "$DOCS" = 1 ] && SVG=docs/scale-curves.svg

@@ -7,7 +7,8 @@
 //! ```text
 //! cargo bench -p azmx-sync-relay --bench load            # full run
 //! RELAY_LOAD_SECS=10 RELAY_LOAD_LEVELS=1,8,64 cargo bench -p azmx-sync-relay --bench load
-//! RELAY_LOAD_BIN=target/release/azmx-sync-relay cargo bench -p azmx-sync-relay --bench load
+//! RELAY_LOAD_BIN=target/dist/azmx-sync-relay cargo bench -p azmx-sync-relay --bench load
+//! (`cargo build --profile dist -p azmx-sync-relay --bin azmx-sync-relay`: the relay as shipped)
 //! ```
 //!
 //! With `RELAY_LOAD_BIN` the relay is that binary in a process of its own
