@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub mod changes;
+pub mod hosts;
 
 use changes::ChangeLog;
 

@@ -18,25 +18,15 @@ use azmx_sync_core::engine::{
 };
 use azmx_sync_core::merge::{Change, Record, RecordKey};
 use azmx_sync_sim::changes::ChangeLog;
+use azmx_sync_sim::hosts::{Host, HostView};
 use azmx_sync_sim::*;
 use serde_json::json;
 
 const T0: i64 = 1_700_000_000_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Host {
-    /// `changes_since` and `snapshot_keys`.
-    Keyed,
-    /// Neither (the trait's defaults).
-    Plain,
-    /// Says what changed, but every keyed read fails.
-    KeyedReadFails,
-}
-
 /// The receiving store, counting what the engine asks of it.
 struct Counting {
-    inner: Arc<SimStore>,
-    host: Host,
+    inner: HostView,
     /// While set, reads and applies are measured (the pull under test).
     measuring: std::sync::atomic::AtomicBool,
     snapshots: AtomicU64,
@@ -67,28 +57,14 @@ impl StoreAdapter for Counting {
         self.inner.apply(changes)
     }
     fn changes_since(&self, token: Option<&[u8]>) -> Result<Option<ChangeSet>, HostError> {
-        match self.host {
-            Host::Plain => Ok(None),
-            _ => self.inner.changes_since(token),
-        }
+        self.inner.changes_since(token)
     }
     fn snapshot_keys(&self, keys: &[RecordKey]) -> Result<Vec<Record>, HostError> {
         if self.measured() {
             self.largest_keyed_read
                 .fetch_max(keys.len(), Ordering::SeqCst);
         }
-        match self.host {
-            Host::Keyed => self.inner.snapshot_keys(keys),
-            Host::KeyedReadFails => Err(HostError::new("keyed read refused")),
-            // The trait's default: the whole store, filtered.
-            Host::Plain => {
-                let all = self.inner.snapshot()?;
-                Ok(all
-                    .into_iter()
-                    .filter(|r| keys.contains(&r.key()))
-                    .collect())
-            }
-        }
+        self.inner.snapshot_keys(keys)
     }
 }
 
@@ -163,8 +139,10 @@ fn run(host: Host, n: usize) -> Outcome {
     b_store.put(tombstone(&format!("k{:06}", n / 2 + 1), 9_000, "b"));
     b_store.put(record("zz-b-only", "only b", 9_000, "b"));
     let counting = Arc::new(Counting {
-        inner: b_store.clone(),
-        host,
+        inner: HostView {
+            store: b_store.clone(),
+            host,
+        },
         measuring: false.into(),
         snapshots: AtomicU64::new(0),
         largest_apply: AtomicUsize::new(0),

@@ -10,56 +10,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azmx_sync_core::engine::{
-    ChangeSet, EngineConfig, HostError, StoreAdapter, SyncEngine, UreqTransport,
-};
-use azmx_sync_core::merge::{Change, Record, RecordKey};
+use azmx_sync_core::engine::{EngineConfig, StoreAdapter, SyncEngine, UreqTransport};
+use azmx_sync_core::merge::{Record, RecordKey};
 use azmx_sync_sim::changes::ChangeLog;
+use azmx_sync_sim::hosts::{Host, HostView};
 use azmx_sync_sim::*;
 use serde_json::{json, Value};
 
 const T0: i64 = 1_700_000_000_000;
-
-/// How the receiving device's store answers the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Host {
-    /// `changes_since` and `snapshot_keys` (the sim's store).
-    Keyed,
-    /// Neither: the trait's defaults ("cannot tell", a filtered snapshot).
-    Plain,
-    /// Says what changed, but every keyed read fails.
-    KeyedReadFails,
-}
-
-/// A store with only `snapshot` and `apply`.
-struct Plain(Arc<SimStore>);
-
-impl StoreAdapter for Plain {
-    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
-        self.0.snapshot()
-    }
-    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
-        self.0.apply(changes)
-    }
-}
-
-/// A store whose keyed reads fail (a lookup that times out, say).
-struct KeyedReadFails(Arc<SimStore>);
-
-impl StoreAdapter for KeyedReadFails {
-    fn snapshot(&self) -> Result<Vec<Record>, HostError> {
-        self.0.snapshot()
-    }
-    fn apply(&self, changes: Vec<Change>) -> Result<(), HostError> {
-        self.0.apply(changes)
-    }
-    fn changes_since(&self, token: Option<&[u8]>) -> Result<Option<ChangeSet>, HostError> {
-        self.0.changes_since(token)
-    }
-    fn snapshot_keys(&self, _keys: &[RecordKey]) -> Result<Vec<Record>, HostError> {
-        Err(HostError::new("keyed read refused"))
-    }
-}
 
 struct Dev {
     engine: SyncEngine,
@@ -86,8 +44,10 @@ impl Dev {
         let store = Arc::new(store);
         let adapter: Arc<dyn StoreAdapter> = match host {
             Host::Keyed => store.clone(),
-            Host::Plain => Arc::new(Plain(store.clone())),
-            Host::KeyedReadFails => Arc::new(KeyedReadFails(store.clone())),
+            _ => Arc::new(HostView {
+                store: store.clone(),
+                host,
+            }),
         };
         engine.register_store(spec(0), adapter).unwrap();
         engine
