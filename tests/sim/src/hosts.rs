@@ -54,3 +54,26 @@ impl StoreAdapter for HostView {
         }
     }
 }
+
+/// An engine registered with `relay` over one store, with no checkpoint
+/// and no periodic full read in a test's few cycles: every whole read a
+/// test counts is the one under test.
+pub fn engine_reading_only_on_demand(
+    relay: &crate::SimRelay,
+    name: &str,
+    store: Arc<dyn StoreAdapter>,
+) -> (azmx_sync_core::engine::SyncEngine, tempfile::TempDir) {
+    use azmx_sync_core::engine::{EngineConfig, SyncEngine, UreqTransport};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = EngineConfig::new(dir.path());
+    config.checkpoint_every = 1000;
+    config.full_snapshot_every = 1000;
+    let transport = Arc::new(UreqTransport::new(std::time::Duration::from_secs(60)));
+    let engine = SyncEngine::new(config, transport).expect("engine");
+    engine.register_store(crate::spec(0), store).expect("store");
+    engine
+        .register(&relay.url, &relay.license_id, &relay.license_key, name)
+        .expect("registered");
+    engine.set_envelope_key(crate::envelope_key(&relay.license_id));
+    (engine, dir)
+}

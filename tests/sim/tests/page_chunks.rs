@@ -11,14 +11,11 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use azmx_sync_core::engine::{
-    ChangeSet, EngineConfig, HostError, StoreAdapter, SyncEngine, UreqTransport, MAX_CHANGED_KEYS,
-};
+use azmx_sync_core::engine::{ChangeSet, HostError, StoreAdapter, MAX_CHANGED_KEYS};
 use azmx_sync_core::merge::{Change, Record, RecordKey};
 use azmx_sync_sim::changes::ChangeLog;
-use azmx_sync_sim::hosts::{Host, HostView};
+use azmx_sync_sim::hosts::{engine_reading_only_on_demand, Host, HostView};
 use azmx_sync_sim::*;
 use serde_json::json;
 
@@ -66,28 +63,6 @@ impl StoreAdapter for Counting {
         }
         self.inner.snapshot_keys(keys)
     }
-}
-
-fn engine(
-    relay: &SimRelay,
-    name: &str,
-    store: Arc<dyn StoreAdapter>,
-) -> (SyncEngine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = EngineConfig::new(dir.path());
-    config.checkpoint_every = 1000;
-    config.full_snapshot_every = 1000;
-    let engine = SyncEngine::new(
-        config,
-        Arc::new(UreqTransport::new(Duration::from_secs(60))),
-    )
-    .unwrap();
-    engine.register_store(spec(0), store).unwrap();
-    engine
-        .register(&relay.url, &relay.license_id, &relay.license_key, name)
-        .unwrap();
-    engine.set_envelope_key(envelope_key(&relay.license_id));
-    (engine, dir)
 }
 
 fn record(id: &str, text: &str, at: i64, device: &str) -> Record {
@@ -149,11 +124,11 @@ fn run(host: Host, n: usize) -> Outcome {
         applies: AtomicU64::new(0),
         largest_keyed_read: AtomicUsize::new(0),
     });
-    let (b, _b_dir) = engine(&relay, "b", counting.clone());
+    let (b, _b_dir) = engine_reading_only_on_demand(&relay, "b", counting.clone());
     // b's first cycle pushes its own checkpoint (a whole read by design)
     // before a has pushed anything: the cycle measured below pulls a's.
     b.sync_now().unwrap();
-    let (a, _a_dir) = engine(&relay, "a", a_store.clone());
+    let (a, _a_dir) = engine_reading_only_on_demand(&relay, "a", a_store.clone());
     for i in 0..n {
         a_store.put(record(
             &format!("k{i:06}"),

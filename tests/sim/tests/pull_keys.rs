@@ -8,12 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
-use azmx_sync_core::engine::{EngineConfig, StoreAdapter, SyncEngine, UreqTransport};
+use azmx_sync_core::engine::{StoreAdapter, SyncEngine};
 use azmx_sync_core::merge::{Record, RecordKey};
 use azmx_sync_sim::changes::ChangeLog;
-use azmx_sync_sim::hosts::{Host, HostView};
+use azmx_sync_sim::hosts::{engine_reading_only_on_demand, Host, HostView};
 use azmx_sync_sim::*;
 use serde_json::{json, Value};
 
@@ -27,17 +26,6 @@ struct Dev {
 
 impl Dev {
     fn new(relay: &SimRelay, name: &str, host: Host, keeps_tombstones: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = EngineConfig::new(dir.path());
-        // No checkpoint and no periodic full read in these few cycles: every
-        // whole read counted below is the one under test.
-        config.checkpoint_every = 1000;
-        config.full_snapshot_every = 1000;
-        let engine = SyncEngine::new(
-            config,
-            Arc::new(UreqTransport::new(Duration::from_secs(20))),
-        )
-        .unwrap();
         let mut store = SimStore::detached(0);
         store.keeps_tombstones = keeps_tombstones;
         store.changes = ChangeLog::new(host != Host::Plain, name.len() as u64 * 7919 + 3);
@@ -49,11 +37,9 @@ impl Dev {
                 host,
             }),
         };
-        engine.register_store(spec(0), adapter).unwrap();
-        engine
-            .register(&relay.url, &relay.license_id, &relay.license_key, name)
-            .unwrap();
-        engine.set_envelope_key(envelope_key(&relay.license_id));
+        // No checkpoint and no periodic full read in these few cycles: every
+        // whole read counted below is the one under test.
+        let (engine, dir) = engine_reading_only_on_demand(relay, name, adapter);
         Self { engine, store, dir }
     }
 
