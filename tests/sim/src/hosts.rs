@@ -1,6 +1,7 @@
-//! How a receiving store answers the engine's reads, for the tests that
-//! hold a keyed read, a whole read and a failing keyed read to the same
-//! outcome (`pull_keys.rs`, `page_chunks.rs`).
+//! What the tests of the engine's reads share (`pull_keys.rs`,
+//! `page_chunks.rs`, `change_tokens.rs`): the ways a receiving store can
+//! answer them ([`Host`]), an engine that reads only when a test asks, and
+//! the notes they write.
 
 use std::sync::Arc;
 
@@ -76,4 +77,25 @@ pub fn engine_reading_only_on_demand(
         .expect("registered");
     engine.set_envelope_key(crate::envelope_key(&relay.license_id));
     (engine, dir)
+}
+
+/// The time the reading tests write at: `at` ms after it.
+pub const T0: i64 = 1_700_000_000_000;
+
+/// A note of the reading tests: scope `h`, body `{"text": …}`, written
+/// `at` ms after [`T0`] by `device`.
+pub fn note(id: &str, text: &str, at: i64, device: &str) -> Record {
+    Record::new(
+        id,
+        Some("h".into()),
+        T0 + at,
+        None,
+        device,
+        serde_json::json!({ "text": text }),
+    )
+}
+
+/// The delete of [`note`] `id`, `at` ms after [`T0`] by `device`.
+pub fn deleted_note(id: &str, at: i64, device: &str) -> Record {
+    Record::tombstone(id, Some("h".into()), T0 + at, None, device)
 }

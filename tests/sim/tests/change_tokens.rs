@@ -13,12 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azmx_sync_core::engine::{CycleReport, EngineConfig, StoreAdapter, SyncEngine, UreqTransport};
-use azmx_sync_core::merge::{Record, RecordKey};
+use azmx_sync_core::merge::RecordKey;
 use azmx_sync_sim::changes::ChangeLog;
+use azmx_sync_sim::hosts::note;
 use azmx_sync_sim::*;
-use serde_json::json;
-
-const T0: i64 = 1_700_000_000_000;
 
 struct Dev {
     engine: SyncEngine,
@@ -65,14 +63,7 @@ impl Dev {
     }
 
     fn write(&self, id: &str, text: &str, at: i64) {
-        self.store.put(Record::new(
-            id,
-            Some("h".into()),
-            T0 + at,
-            None,
-            "host",
-            json!({ "text": text }),
-        ));
+        self.store.put(note(id, text, at, "host"));
     }
 
     fn text(&self, id: &str) -> Option<String> {

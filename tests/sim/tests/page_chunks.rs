@@ -15,11 +15,8 @@ use std::sync::Arc;
 use azmx_sync_core::engine::{ChangeSet, HostError, StoreAdapter, MAX_CHANGED_KEYS};
 use azmx_sync_core::merge::{Change, Record, RecordKey};
 use azmx_sync_sim::changes::ChangeLog;
-use azmx_sync_sim::hosts::{engine_reading_only_on_demand, Host, HostView};
+use azmx_sync_sim::hosts::{deleted_note, engine_reading_only_on_demand, note, Host, HostView};
 use azmx_sync_sim::*;
-use serde_json::json;
-
-const T0: i64 = 1_700_000_000_000;
 
 /// The receiving store, counting what the engine asks of it.
 struct Counting {
@@ -65,21 +62,6 @@ impl StoreAdapter for Counting {
     }
 }
 
-fn record(id: &str, text: &str, at: i64, device: &str) -> Record {
-    Record::new(
-        id,
-        Some("h".into()),
-        T0 + at,
-        None,
-        device,
-        json!({ "text": text }),
-    )
-}
-
-fn tombstone(id: &str, at: i64, device: &str) -> Record {
-    Record::tombstone(id, Some("h".into()), T0 + at, None, device)
-}
-
 struct Outcome {
     host: BTreeMap<RecordKey, Record>,
     writer: BTreeMap<RecordKey, Record>,
@@ -109,10 +91,10 @@ fn run(host: Host, n: usize) -> Outcome {
     });
     // b's own versions: one newer than a's edit, one older, a delete that
     // wins, and a key a never had.
-    b_store.put(record("k000001", "b's later edit", 9_000, "b"));
-    b_store.put(record(&format!("k{:06}", n - 1), "b's older", 0, "b"));
-    b_store.put(tombstone(&format!("k{:06}", n / 2 + 1), 9_000, "b"));
-    b_store.put(record("zz-b-only", "only b", 9_000, "b"));
+    b_store.put(note("k000001", "b's later edit", 9_000, "b"));
+    b_store.put(note(&format!("k{:06}", n - 1), "b's older", 0, "b"));
+    b_store.put(deleted_note(&format!("k{:06}", n / 2 + 1), 9_000, "b"));
+    b_store.put(note("zz-b-only", "only b", 9_000, "b"));
     let counting = Arc::new(Counting {
         inner: HostView {
             store: b_store.clone(),
@@ -130,7 +112,7 @@ fn run(host: Host, n: usize) -> Outcome {
     b.sync_now().unwrap();
     let (a, _a_dir) = engine_reading_only_on_demand(&relay, "a", a_store.clone());
     for i in 0..n {
-        a_store.put(record(
+        a_store.put(note(
             &format!("k{i:06}"),
             &format!("initial {i}"),
             (i % 1000) as i64,
@@ -139,10 +121,10 @@ fn run(host: Host, n: usize) -> Outcome {
     }
     a.sync_now().unwrap();
     for i in (0..n).step_by(997) {
-        a_store.put(record(&format!("k{i:06}"), "a's edit", 5_000, "a"));
+        a_store.put(note(&format!("k{i:06}"), "a's edit", 5_000, "a"));
     }
     for i in (5..n).step_by(1999) {
-        a_store.put(tombstone(&format!("k{i:06}"), 5_000, "a"));
+        a_store.put(deleted_note(&format!("k{i:06}"), 5_000, "a"));
     }
     a.sync_now().unwrap();
 

@@ -12,11 +12,9 @@ use std::sync::Arc;
 use azmx_sync_core::engine::{StoreAdapter, SyncEngine};
 use azmx_sync_core::merge::{Record, RecordKey};
 use azmx_sync_sim::changes::ChangeLog;
-use azmx_sync_sim::hosts::{engine_reading_only_on_demand, Host, HostView};
+use azmx_sync_sim::hosts::{deleted_note, engine_reading_only_on_demand, note, Host, HostView};
 use azmx_sync_sim::*;
-use serde_json::{json, Value};
-
-const T0: i64 = 1_700_000_000_000;
+use serde_json::Value;
 
 struct Dev {
     engine: SyncEngine,
@@ -48,24 +46,11 @@ impl Dev {
     }
 
     fn write(&self, id: &str, text: &str, at: i64) {
-        self.store.put(Record::new(
-            id,
-            Some("h".into()),
-            T0 + at,
-            None,
-            "host",
-            json!({ "text": text }),
-        ));
+        self.store.put(note(id, text, at, "host"));
     }
 
     fn delete(&self, id: &str, at: i64) {
-        self.store.put(Record::tombstone(
-            id,
-            Some("h".into()),
-            T0 + at,
-            None,
-            "host",
-        ));
+        self.store.put(deleted_note(id, at, "host"));
     }
 
     /// (snapshot calls, records read) so far.
