@@ -70,14 +70,16 @@ fn next_chunk(rest: &mut Vec<Record>) -> Option<Vec<Record>> {
 /// order beside the chunks.
 enum LocalReader {
     ByKey,
-    Whole(Records),
+    /// The whole snapshot once read (`None` until a chunk needs it), the
+    /// records not yet walked past.
+    Whole(Option<Records>),
 }
 
 impl LocalReader {
     fn new(adapter: &dyn StoreAdapter) -> Self {
         match adapter.changes_since(None) {
             Ok(Some(_)) => LocalReader::ByKey,
-            _ => LocalReader::Whole(Vec::new().into_iter().peekable()),
+            _ => LocalReader::Whole(None),
         }
     }
 
@@ -90,7 +92,6 @@ impl LocalReader {
         store: &str,
         adapter: &dyn StoreAdapter,
         keys: &BTreeSet<RecordKey>,
-        first_chunk: bool,
     ) -> Result<Vec<Record>, SyncError> {
         if let LocalReader::ByKey = self {
             let asked: Vec<RecordKey> = keys.iter().cloned().collect();
@@ -100,30 +101,21 @@ impl LocalReader {
                 held.retain(|r| keys.contains(&r.key()));
                 return Ok(held);
             }
-            *self = LocalReader::Whole(Vec::new().into_iter().peekable());
-            return self.read_whole(engine, store, adapter, keys, true);
+            *self = LocalReader::Whole(None);
         }
-        self.read_whole(engine, store, adapter, keys, first_chunk)
-    }
-
-    fn read_whole(
-        &mut self,
-        engine: &SyncEngine,
-        store: &str,
-        adapter: &dyn StoreAdapter,
-        keys: &BTreeSet<RecordKey>,
-        read_now: bool,
-    ) -> Result<Vec<Record>, SyncError> {
-        let LocalReader::Whole(rest) = self else {
-            return Ok(Vec::new());
+        let LocalReader::Whole(read) = self else {
+            unreachable!("a keyed reader returned or became whole above");
         };
-        if read_now {
-            let mut all = snapshot(engine, store, adapter)?;
-            // Stable: of two records a host lists under one key, the later
-            // is kept, as loading them in order would.
-            all.sort_by(|a, b| key_order(a).cmp(&key_order(b)));
-            *rest = all.into_iter().peekable();
-        }
+        let rest = match read {
+            Some(rest) => rest,
+            None => {
+                let mut all = snapshot(engine, store, adapter)?;
+                // Stable: of two records a host lists under one key, the
+                // later is kept, as loading them in order would.
+                all.sort_by(|a, b| key_order(a).cmp(&key_order(b)));
+                read.insert(all.into_iter().peekable())
+            }
+        };
         let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
             return Ok(Vec::new());
         };
@@ -131,11 +123,7 @@ impl LocalReader {
         let last = (last.scope.as_deref(), last.id.as_str());
         let mut held = Vec::new();
         // Records below the chunk are of keys no chunk has: dropped.
-        while let Some(r) = rest.peek() {
-            if key_order(r) > last {
-                break;
-            }
-            let r = rest.next().expect("peeked");
+        while let Some(r) = rest.next_if(|r| key_order(r) <= last) {
             if key_order(&r) >= first && keys.contains(&r.key()) {
                 held.push(r);
             }
@@ -196,20 +184,10 @@ pub(super) fn merge_apply(
         // kept by the stable sort, reversed back with their chunk.
         records.reverse();
         records.sort_by(|a, b| key_order(b).cmp(&key_order(a)));
-        let mut rest = records;
         let mut reader = LocalReader::new(page.adapter);
         let mut counts = Counts::default();
-        let mut first_chunk = true;
-        while let Some(chunk) = next_chunk(&mut rest) {
-            page.merge_chunk(
-                &mut reader,
-                first_chunk,
-                chunk,
-                report,
-                &mut counts,
-                &mut out,
-            )?;
-            first_chunk = false;
+        while let Some(chunk) = next_chunk(&mut records) {
+            page.merge_chunk(&mut reader, chunk, report, &mut counts, &mut out)?;
         }
         engine.emit(EventKind::Applied {
             store: store.clone(),
@@ -252,7 +230,6 @@ impl StorePage<'_> {
     fn merge_chunk(
         &self,
         reader: &mut LocalReader,
-        first_chunk: bool,
         records: Vec<Record>,
         report: &mut CycleReport,
         counts: &mut Counts,
@@ -263,7 +240,7 @@ impl StorePage<'_> {
         let mut local = StoreState::new();
         // The tombstones the host itself holds, to tell it of newer ones.
         let mut host_tombs: HashMap<RecordKey, String> = HashMap::new();
-        for r in reader.read(engine, store, self.adapter, &keys, first_chunk)? {
+        for r in reader.read(engine, store, self.adapter, &keys)? {
             if r.deleted {
                 host_tombs.insert(r.key(), short_hash(&r));
             }
