@@ -81,6 +81,25 @@ fn a_drift_out_of_its_sane_range_is_a_config_error() {
 }
 
 #[test]
+fn a_push_limit_out_of_its_range_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [0, 4095, (1 << 30) + 1, u64::MAX] {
+        let mut c = config(dir.path());
+        c.max_push_bytes = bad;
+        let err = SyncEngine::new(c, Arc::new(NoRelay)).unwrap_err();
+        assert!(
+            matches!(&err, SyncError::Config(m) if m.contains("max_push_bytes")),
+            "{bad}: {err:?}"
+        );
+    }
+    for good in [4096, 4 << 20, 1 << 30] {
+        let mut c = config(dir.path());
+        c.max_push_bytes = good;
+        SyncEngine::new(c, Arc::new(NoRelay)).unwrap();
+    }
+}
+
+#[test]
 fn import_refuses_records_stamped_beyond_the_drift_like_a_pull() {
     let dir = tempfile::tempdir().unwrap();
     // (`memory` orders by version, so every record carries one.)
