@@ -207,3 +207,33 @@ fn a_record_that_alone_is_over_the_limit_stays_local_with_an_event_and_the_rest_
     let ev = serde_json::to_string(&a.events()).unwrap();
     assert!(!ev.contains("yyyy"));
 }
+
+#[test]
+fn a_record_too_large_is_reported_once_a_cycle_with_the_limit_that_held() {
+    // The engine's own limit (4 MiB) sets the huge record aside; the relay's
+    // 48 KiB then refuses the first part, and the engine plans again with
+    // the limit it learnt. One report, against that limit, not one per plan.
+    let relay = RelayFixture::start_with(|c| {
+        c.admin_token = Some("admin".into());
+        c.limits.max_body_bytes = 48 << 10;
+    });
+    let a = Device::new(&relay, "a");
+    fill(&a, 200, "rest");
+    a.add_snippet("h", "huge", &"y".repeat(5 << 20), now_ms());
+    a.sync();
+    let reports: Vec<serde_json::Value> = a
+        .events()
+        .iter()
+        .filter(|e| e.type_name() == "recordTooLarge")
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let max = reports[0].to_string();
+    assert!(
+        reports[0]["maxBytes"]
+            .as_u64()
+            .is_some_and(|m| m < 48 << 10),
+        "the report names the limit that held: {max}"
+    );
+    assert_eq!(a.engine.unsynced().unwrap().count, 1);
+}

@@ -74,16 +74,20 @@ pub(super) fn push(s: Session<'_>, report: &mut CycleReport) -> Result<(), SyncE
                 other => break other,
             }
         };
-        for o in plan.oversized() {
-            engine.emit(EventKind::RecordTooLarge {
-                store: o.store.clone(),
-                id: o.id.clone(),
-                bytes: o.bytes,
-                max_bytes: plan.budget,
-            });
-        }
         match sent {
-            Sent::Stored => return Ok(()),
+            Sent::Stored => {
+                // Only for the plan that went: one planned again after a
+                // conflict or a lower limit reports its own, once.
+                for o in plan.oversized() {
+                    engine.emit(EventKind::RecordTooLarge {
+                        store: o.store.clone(),
+                        id: o.id.clone(),
+                        bytes: o.bytes,
+                        max_bytes: plan.budget,
+                    });
+                }
+                return Ok(());
+            }
             Sent::Conflict => conflicts += 1,
             Sent::Lowered => lowerings += 1,
         }
