@@ -96,7 +96,7 @@ pub(crate) fn write_private_new(path: &Path, dir: &Path, contents: &[u8]) -> std
     result
 }
 
-/// `contents` in a new, fsynced, owner-only temp file beside `path`.
+/// What `write` writes, in a new, fsynced, owner-only temp file beside `path`.
 fn write_synced_temp(
     path: &Path,
     dir: &Path,

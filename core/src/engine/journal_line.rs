@@ -13,7 +13,8 @@ use super::state::{
 };
 use crate::merge::Record;
 
-/// What one pull page changed, appended to the journal as one JSON line.
+/// One journal line: what a pull page changed, or (with `push` or `cycle`
+/// set) what a push part or the end of a cycle did; one JSON line each.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PageDelta {

@@ -11,13 +11,15 @@
 //!
 //! `engine-state.json` is O(records) (one hash per record, engine
 //! tombstones), so it is not rewritten per pull page. Each page appends one
-//! line to `engine-state.journal` (0600, fsynced; O(page)): the new cursor
+//! line to `engine-state.journal` (0600, fsynced; O(page)), and so does each
+//! part a push seals and each it stores (`journal_line.rs`): the new cursor
 //! together with the `known` updates, new tombstones and quarantine/parked
 //! changes of the records it passed, so the cursor never becomes durable
 //! before them. Loading replays the journal's complete lines over the state
 //! file, stopping at the first line that does not parse (a torn append: its
-//! page is pulled again). A full save (end of a cycle, a push, or a journal
-//! past [`JOURNAL_COMPACT_BYTES`]) replaces the state file first, with a new
+//! page is pulled again). A full save (a journal that outgrew the state file,
+//! [`StateDir::journal_outgrown`], or was left torn; a revocation; a new
+//! clock offset) replaces the state file first, with a new
 //! random *generation*, and then empties the journal. Every journal line
 //! carries the generation of the state file it extends, and loading replays
 //! only the lines of the state file's generation: lines a crash (or a failed
@@ -155,7 +157,10 @@ pub struct CheckpointRun {
     pub after: (String, String),
     /// The checkpoint is complete with this push.
     pub last: bool,
-    /// Records left out because alone they exceed the push limit.
+    /// Nonzero once a record was left out of the run because alone it
+    /// exceeds the push limit (then its prune waits for a later checkpoint):
+    /// the most left out by one plan, as a record left out is planned, and
+    /// left out, again in every cycle the run goes on.
     pub skipped: u64,
 }
 
@@ -219,8 +224,9 @@ pub struct EngineState {
     /// still to push (`last` is false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint_run: Option<CheckpointRun>,
-    /// The relay's push limit, as its `413 too_large` said (bounded by
-    /// `MIN_PUSH_BYTES` and `EngineConfig::max_push_bytes`).
+    /// The relay's push limit, as its `413 too_large` said: learnt only
+    /// within `PUSH_BYTES_RANGE` and below the blob it refused; pushes use
+    /// the lower of it and `EngineConfig::max_push_bytes`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay_max_push_bytes: Option<u64>,
 }
@@ -400,8 +406,8 @@ impl StateDir {
     }
 
     /// Appends one page's changes, durably. Returns the journal's size, so
-    /// the caller can fold it into the state file past
-    /// [`JOURNAL_COMPACT_BYTES`].
+    /// the caller can fold it into the state file once
+    /// [`journal_outgrown`](Self::journal_outgrown) says so.
     pub fn append_page(&self, delta: &mut PageDelta) -> Result<u64, SyncError> {
         self.append(delta, true)
     }

@@ -354,7 +354,9 @@ mod tests {
         let full = page.capacity();
         let mut seen: Vec<(String, i64)> = Vec::new();
         let mut sizes = Vec::new();
+        let mut capacities = Vec::new();
         while let Some(chunk) = next_chunk(&mut page) {
+            capacities.push(page.capacity());
             let keys: BTreeSet<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
             sizes.push(keys.len());
             seen.extend(chunk.iter().map(|r| (r.id.clone(), r.updated_at)));
@@ -367,6 +369,7 @@ mod tests {
             seen, expected,
             "keys ascending, each key's versions as they arrived"
         );
-        assert!(page.capacity() < full / 2, "{} of {full}", page.capacity());
+        // After the second chunk, about 6,400 of 35,716 records are left.
+        assert!(capacities[1] < full / 2, "{capacities:?} of {full}");
     }
 }

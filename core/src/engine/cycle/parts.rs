@@ -14,7 +14,7 @@ use crate::engine::state::key_string;
 use crate::merge::Record;
 
 /// The envelope around the plaintext: version byte, IV, tag (§2).
-pub(super) const ENVELOPE_OVERHEAD: u64 = 1 + 12 + 16;
+pub(super) const ENVELOPE_OVERHEAD: u64 = crate::envelope::MIN_ENVELOPE_LEN as u64;
 
 /// One store's records on their way out, each with its short hash, kept
 /// in *reverse* key order: a part takes the next record from the end, so
@@ -138,17 +138,8 @@ impl Splitter {
                 if used + need > self.budget && cur.records > 0 {
                     return Some(cur);
                 }
-                let Some((record, hash)) = out.take() else {
-                    break;
-                };
-                if opens_store {
-                    used += store_overhead;
-                    cur.stores.push(StoreRecords {
-                        store: store.clone(),
-                        records: Vec::new(),
-                    });
-                }
-                used += bytes;
+                let (record, hash) = out.take().expect("peeked above");
+                used += need;
                 let key = key_string(&record.key());
                 cur.hashes
                     .entry(store.clone())
@@ -156,8 +147,12 @@ impl Splitter {
                     .insert(key.clone(), hex::encode(hash));
                 cur.last_key = (store.clone(), key);
                 cur.records += 1;
-                if let Some(s) = cur.stores.last_mut() {
-                    s.records.push(record);
+                match cur.stores.last_mut() {
+                    Some(s) if !opens_store => s.records.push(record),
+                    _ => cur.stores.push(StoreRecords {
+                        store: store.clone(),
+                        records: vec![record],
+                    }),
                 }
             }
             self.stores.pop_front();

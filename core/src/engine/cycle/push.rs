@@ -127,7 +127,12 @@ fn seal(
     let (checkpoint, part_of, step) = if !plan.checkpoint {
         (false, None, None)
     } else {
-        let skipped = run.as_ref().map_or(0, |r| r.skipped) + plan.oversized().len() as u64;
+        // `oversized` counts this plan's so far; the run's count may already
+        // hold them (an earlier part of this plan) or their earlier copies.
+        let skipped = run
+            .as_ref()
+            .map_or(0, |r| r.skipped)
+            .max(plan.oversized().len() as u64);
         let (checkpoint, part_of, step) = match run {
             // This part starts the checkpoint; alone, it is the whole of it.
             None => (
