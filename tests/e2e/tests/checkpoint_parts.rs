@@ -164,7 +164,7 @@ fn a_checkpoint_cut_short_goes_on_after_the_last_stored_part_instead_of_starting
     // Back online: the rest goes on from the sixth part; nothing is sent twice.
     cut.pushes_left.store(i64::MAX, Ordering::SeqCst);
     let r = a.sync();
-    assert_eq!(r.pushed_records, pending as u64, "{r:?}");
+    assert_eq!(r.pushed_records, pending, "{r:?}");
     let total = relay.blob_count();
     assert!(total >= 20, "{total} blobs");
     let b = Device::new(&relay, "b");
