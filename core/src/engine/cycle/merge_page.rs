@@ -61,13 +61,14 @@ fn next_chunk(rest: &mut Vec<Record>) -> Option<Vec<Record>> {
 
 /// Where a page's merge reads the host's records of a chunk's keys.
 ///
-/// Only a store whose `changes_since` answers `Some` is read by key: that is
-/// the trait's sign of the capability (the default `snapshot_keys` filters a
-/// whole snapshot), and a host that refreshes its view there (the memory
-/// folder looks at its files) does so before the lookup, as it does before
-/// a push's. Without it, or once a keyed read fails, the store is read
-/// whole once for the page (its failure fails the cycle) and walked in key
-/// order beside the chunks.
+/// A store is read by key only while its `changes_since`, asked right
+/// before each chunk's lookup, answers `Some`: that is the trait's sign of
+/// the capability (the default `snapshot_keys` filters a whole snapshot),
+/// and a host that refreshes its view there (the memory folder looks at its
+/// files) does so before every lookup, as before a push's. Without it, or
+/// once a keyed read fails, the store is read whole once for the rest of
+/// the page (its failure fails the cycle) and walked in key order beside
+/// the chunks.
 enum LocalReader {
     ByKey,
     /// The whole snapshot once read (`None` until a chunk needs it), the
@@ -76,13 +77,6 @@ enum LocalReader {
 }
 
 impl LocalReader {
-    fn new(adapter: &dyn StoreAdapter) -> Self {
-        match adapter.changes_since(None) {
-            Ok(Some(_)) => LocalReader::ByKey,
-            _ => LocalReader::Whole(None),
-        }
-    }
-
     /// The host's records of `keys` (one chunk, in key order after every
     /// earlier chunk's), tombstones included; a key the store does not hold
     /// has none, as in a whole snapshot.
@@ -94,12 +88,14 @@ impl LocalReader {
         keys: &BTreeSet<RecordKey>,
     ) -> Result<Vec<Record>, SyncError> {
         if let LocalReader::ByKey = self {
-            let asked: Vec<RecordKey> = keys.iter().cloned().collect();
-            if let Ok(mut held) = adapter.snapshot_keys(&asked) {
-                // A host that answers more than asked changes nothing, but
-                // the merge need not carry it.
-                held.retain(|r| keys.contains(&r.key()));
-                return Ok(held);
+            if let Ok(Some(_)) = adapter.changes_since(None) {
+                let asked: Vec<RecordKey> = keys.iter().cloned().collect();
+                if let Ok(mut held) = adapter.snapshot_keys(&asked) {
+                    // A host that answers more than asked changes nothing,
+                    // but the merge need not carry it.
+                    held.retain(|r| keys.contains(&r.key()));
+                    return Ok(held);
+                }
             }
             *self = LocalReader::Whole(None);
         }
@@ -184,7 +180,7 @@ pub(super) fn merge_apply(
         // kept by the stable sort, reversed back with their chunk.
         records.reverse();
         records.sort_by(|a, b| key_order(b).cmp(&key_order(a)));
-        let mut reader = LocalReader::new(page.adapter);
+        let mut reader = LocalReader::ByKey;
         let mut counts = Counts::default();
         while let Some(chunk) = next_chunk(&mut records) {
             page.merge_chunk(&mut reader, chunk, report, &mut counts, &mut out)?;
