@@ -40,6 +40,15 @@ fn fill(d: &Device, n: usize, tag: &str) {
     }
 }
 
+/// A relay whose body limit (48 KiB) is far under the engine's default
+/// push limit (4 MiB).
+fn relay_refusing_bodies_over_48_kib() -> RelayFixture {
+    RelayFixture::start_with(|c| {
+        c.admin_token = Some("admin".into());
+        c.limits.max_body_bytes = 48 << 10;
+    })
+}
+
 fn sorted(d: &Device) -> Vec<(String, Option<String>, String, Option<serde_json::Value>)> {
     let mut v = visible_state(d);
     v.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
@@ -175,10 +184,7 @@ fn a_checkpoint_cut_short_goes_on_after_the_last_stored_part_instead_of_starting
 
 #[test]
 fn a_relay_with_a_lower_body_limit_teaches_the_engine_to_push_smaller() {
-    let relay = RelayFixture::start_with(|c| {
-        c.admin_token = Some("admin".into());
-        c.limits.max_body_bytes = 48 << 10;
-    });
+    let relay = relay_refusing_bodies_over_48_kib();
     // The engine's default (4 MiB) is far above the relay's limit.
     let a = Device::new(&relay, "a");
     fill(&a, 500, "taught");
@@ -213,10 +219,7 @@ fn a_record_too_large_is_reported_once_a_cycle_with_the_limit_that_held() {
     // The engine's own limit (4 MiB) sets the huge record aside; the relay's
     // 48 KiB then refuses the first part, and the engine plans again with
     // the limit it learnt. One report, against that limit, not one per plan.
-    let relay = RelayFixture::start_with(|c| {
-        c.admin_token = Some("admin".into());
-        c.limits.max_body_bytes = 48 << 10;
-    });
+    let relay = relay_refusing_bodies_over_48_kib();
     let a = Device::new(&relay, "a");
     fill(&a, 200, "rest");
     a.add_snippet("h", "huge", &"y".repeat(5 << 20), now_ms());
